@@ -1,0 +1,130 @@
+//! Configuration: the typed model every other module reads, loaded from TOML.
+//!
+//! `load` parses a file, merges `[defaults]` into each backend and validates every value, reporting *all*
+//! problems at once with file, line and key (see `ConfigErrors`). The rest of the crate only ever sees a
+//! fully valid `Config`.
+
+mod load;
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use load::{load, parse, ConfigError, ConfigErrors};
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from (used for reload and in messages).
+    pub path: PathBuf,
+    pub server: ServerConfig,
+    /// Sorted by hostname; hostnames are unique and lower-case.
+    pub backends: Vec<Arc<BackendConfig>>,
+}
+
+/// `[server]`: listeners, the upstream pool and the proxy-wide limits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerConfig {
+    pub bind: IpAddr,
+    /// 0 asks the OS for a free port (the chosen port is logged).
+    pub port: u16,
+    pub admin_bind: IpAddr,
+    /// 0 asks the OS for a free port (the chosen port is logged).
+    pub admin_port: u16,
+    pub pool_max_idle_per_host: usize,
+    pub pool_idle_timeout: Duration,
+    pub pid_file: Option<PathBuf>,
+    pub limits: Limits,
+}
+
+/// Proxy-wide resource limits (all `[server]` keys; see the README's Security section).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Client connections open at once; accepting pauses at the limit.
+    pub max_connections: usize,
+    /// Largest request body forwarded (413 above it); `None` = unlimited.
+    pub max_request_body_bytes: Option<u64>,
+    /// Time a client has to send a complete request head (408 after it).
+    pub header_read_timeout: Duration,
+    /// Time a keep-alive client connection may sit idle between requests.
+    pub keepalive_timeout: Duration,
+    /// Requests held per backend while it starts (503 above it).
+    pub max_held_requests: usize,
+}
+
+/// Lifecycle and probing settings: `[defaults]`, overridable per backend.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timings {
+    pub idle_timeout: Duration,
+    pub startup_timeout: Duration,
+    pub health_check_interval: Duration,
+    /// Always starts with '/'.
+    pub health_path: String,
+    pub request_timeout: Duration,
+    pub shutdown_grace_period: Duration,
+    pub drain_timeout: Duration,
+    pub ready_health_check_interval: Duration,
+    /// At least 1.
+    pub unhealthy_threshold: u32,
+}
+
+/// One `[backends."host"]` table, with `[defaults]` already merged in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackendConfig {
+    /// The Host this backend answers for: lower-case, no port.
+    pub hostname: String,
+    /// Where the backend listens on 127.0.0.1 (for Docker: the container port, published on 127.0.0.1:port).
+    pub port: u16,
+    pub kind: BackendKind,
+    /// The `env` table, in file order. `PORT` and `SERVERLESS_PROXY_READY_URL` are added at start.
+    pub env: Vec<(String, String)>,
+    pub timings: Timings,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum BackendKind {
+    Local(LocalSpec),
+    Docker(DockerSpec),
+}
+
+/// `type = "local"` (the default): a child process.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalSpec {
+    pub command: String,
+    pub args: Vec<String>,
+    pub working_dir: Option<PathBuf>,
+}
+
+/// `type = "docker"`: a container run through the Docker Engine API.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DockerSpec {
+    pub image: String,
+    /// Given, or `spawngate-{hostname}` with characters Docker rejects replaced by '-'.
+    pub container_name: String,
+    pub pull_policy: PullPolicy,
+    /// Bytes.
+    pub memory: Option<u64>,
+    /// Billionths of a CPU (Docker's `NanoCpus`).
+    pub nano_cpus: Option<u64>,
+    pub network: Option<String>,
+    /// `unix:///path` or `tcp://host:port`; `None` = auto-detect.
+    pub docker_host: Option<String>,
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PullPolicy {
+    Always,
+    Never,
+    IfNotPresent,
+}
+
+impl Config {
+    pub fn backend(&self, hostname: &str) -> Option<&Arc<BackendConfig>> {
+        self.backends
+            .binary_search_by(|b| b.hostname.as_str().cmp(hostname))
+            .ok()
+            .map(|i| &self.backends[i])
+    }
+}

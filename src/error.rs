@@ -1,0 +1,229 @@
+//! Errors the proxy answers with: one code, one status, one JSON body shape.
+//!
+//! Every error response is `{"code": "...", "message": "...", "status": N}` with an `X-Proxy-Error: CODE`
+//! header, so clients and operators can tell a proxy error from a backend's own 5xx.
+
+use std::fmt;
+
+/// Every error the proxy can answer a request with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    MissingHostHeader,
+    UnknownHost,
+    BackendShuttingDown,
+    BackendUnhealthy,
+    BackendStartFailed,
+    RequestTimeout,
+    ConnectionFailed,
+    /// The backend's response could not be parsed or framed.
+    BadGateway,
+    /// The request is malformed or ambiguous (RFC 9112); never forwarded.
+    BadRequest,
+    /// The client took too long to send its request head or body.
+    ClientTimeout,
+    PayloadTooLarge,
+    UriTooLong,
+    HeaderFieldsTooLarge,
+    /// A transfer coding or method the proxy does not forward.
+    NotImplemented,
+    VersionNotSupported,
+    /// Too many requests are already waiting for this backend to start.
+    TooManyHeld,
+    NotFound,
+    MethodNotAllowed,
+}
+
+impl ErrorCode {
+    pub fn status(self) -> u16 {
+        use ErrorCode::*;
+        match self {
+            MissingHostHeader | BadRequest => 400,
+            UnknownHost | NotFound => 404,
+            MethodNotAllowed => 405,
+            ClientTimeout => 408,
+            PayloadTooLarge => 413,
+            UriTooLong => 414,
+            HeaderFieldsTooLarge => 431,
+            NotImplemented => 501,
+            ConnectionFailed | BadGateway => 502,
+            BackendShuttingDown | BackendUnhealthy | BackendStartFailed | TooManyHeld => 503,
+            RequestTimeout => 504,
+            VersionNotSupported => 505,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        use ErrorCode::*;
+        match self {
+            MissingHostHeader => "MISSING_HOST_HEADER",
+            UnknownHost => "UNKNOWN_HOST",
+            BackendShuttingDown => "BACKEND_SHUTTING_DOWN",
+            BackendUnhealthy => "BACKEND_UNHEALTHY",
+            BackendStartFailed => "BACKEND_START_FAILED",
+            RequestTimeout => "REQUEST_TIMEOUT",
+            ConnectionFailed => "CONNECTION_FAILED",
+            BadGateway => "BAD_GATEWAY",
+            BadRequest => "BAD_REQUEST",
+            ClientTimeout => "CLIENT_TIMEOUT",
+            PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            UriTooLong => "URI_TOO_LONG",
+            HeaderFieldsTooLarge => "HEADER_FIELDS_TOO_LARGE",
+            NotImplemented => "NOT_IMPLEMENTED",
+            VersionNotSupported => "HTTP_VERSION_NOT_SUPPORTED",
+            TooManyHeld => "TOO_MANY_WAITING_REQUESTS",
+            NotFound => "NOT_FOUND",
+            MethodNotAllowed => "METHOD_NOT_ALLOWED",
+        }
+    }
+
+    pub fn reason(self) -> &'static str {
+        reason_phrase(self.status())
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An error response about to be sent: the code and a human-readable message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ProxyError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ProxyError {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// The JSON body: `{"code":"...","message":"...","status":N}`.
+    pub fn json_body(&self) -> String {
+        let mut body = String::with_capacity(64 + self.message.len());
+        body.push_str("{\"code\":\"");
+        body.push_str(self.code.as_str());
+        body.push_str("\",\"message\":");
+        push_json_string(&mut body, &self.message);
+        body.push_str(",\"status\":");
+        body.push_str(&self.code.status().to_string());
+        body.push('}');
+        body
+    }
+
+    /// A complete HTTP/1.1 response. `request_id` is echoed when known; `close` adds `Connection: close`.
+    pub fn to_http1(
+        &self,
+        request_id: Option<&[u8]>,
+        close: bool,
+        extra_headers: &[(&str, &str)],
+    ) -> Vec<u8> {
+        let body = self.json_body();
+        let mut out = Vec::with_capacity(256 + body.len());
+        let status = self.code.status();
+        out.extend_from_slice(format!("HTTP/1.1 {} {}\r\n", status, self.code.reason()).as_bytes());
+        out.extend_from_slice(b"Content-Type: application/json\r\n");
+        out.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
+        out.extend_from_slice(b"X-Proxy-Error: ");
+        out.extend_from_slice(self.code.as_str().as_bytes());
+        out.extend_from_slice(b"\r\n");
+        if let Some(id) = request_id {
+            out.extend_from_slice(b"X-Request-ID: ");
+            out.extend_from_slice(id);
+            out.extend_from_slice(b"\r\n");
+        }
+        for (name, value) in extra_headers {
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        if close {
+            out.extend_from_slice(b"Connection: close\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(body.as_bytes());
+        out
+    }
+}
+
+impl fmt::Display for ProxyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} ({}): {}",
+            self.code,
+            self.code.status(),
+            self.message
+        )
+    }
+}
+
+impl std::error::Error for ProxyError {}
+
+/// Appends `s` as a JSON string literal.
+pub fn push_json_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// The standard reason phrase for the statuses the proxy itself sends.
+pub fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        431 => "Request Header Fields Too Large",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        505 => "HTTP Version Not Supported",
+        _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_body_escapes_the_message() {
+        let e = ProxyError::new(ErrorCode::UnknownHost, "no backend for \"a\\b\"\n");
+        assert_eq!(
+            e.json_body(),
+            r#"{"code":"UNKNOWN_HOST","message":"no backend for \"a\\b\"\n","status":404}"#
+        );
+    }
+
+    #[test]
+    fn http1_response_carries_code_header_and_length() {
+        let e = ProxyError::new(ErrorCode::RequestTimeout, "slow");
+        let text = String::from_utf8(e.to_http1(Some(b"abc"), true, &[])).unwrap();
+        assert!(text.starts_with("HTTP/1.1 504 Gateway Timeout\r\n"));
+        assert!(text.contains("X-Proxy-Error: REQUEST_TIMEOUT\r\n"));
+        assert!(text.contains("X-Request-ID: abc\r\n"));
+        assert!(text.contains("Connection: close\r\n"));
+        let body = text.split("\r\n\r\n").nth(1).unwrap();
+        assert!(text.contains(&format!("Content-Length: {}\r\n", body.len())));
+    }
+}

@@ -1,0 +1,197 @@
+//! The messages between threads, and the few facts they share.
+//!
+//! ```text
+//!  reactor ──Command──▶ supervisor        Start, ReadyCallback, Reload, Shutdown
+//!  reactor ◀─ReactorMsg── supervisor      Backend(BackendEvent), ShutdownComplete
+//! ```
+//! Each receiving thread sleeps in its own `mio::Poll`; a [`Mailbox`] pairs the channel with that poll's
+//! `Waker`. The only state two threads touch is [`Activity`] (atomic counters, written by whoever carries
+//! traffic, read by the supervisor to decide idleness), so no request pays for a message.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::config::BackendConfig;
+
+/// A backend is named by the Host it serves (lower-case, no port).
+pub type Host = Arc<str>;
+
+/// Sends to a thread that sleeps in a `mio::Poll`: the message, then a wake-up.
+pub struct Mailbox<T> {
+    tx: mpsc::Sender<T>,
+    waker: Arc<mio::Waker>,
+}
+
+impl<T> Clone for Mailbox<T> {
+    fn clone(&self) -> Self {
+        Mailbox {
+            tx: self.tx.clone(),
+            waker: self.waker.clone(),
+        }
+    }
+}
+
+impl<T> Mailbox<T> {
+    pub fn new(tx: mpsc::Sender<T>, waker: Arc<mio::Waker>) -> Self {
+        Mailbox { tx, waker }
+    }
+
+    /// Returns false when the receiving thread is gone.
+    pub fn send(&self, msg: T) -> bool {
+        if self.tx.send(msg).is_err() {
+            return false;
+        }
+        if let Err(e) = self.waker.wake() {
+            log::error!("failed to wake a thread: {e}");
+        }
+        true
+    }
+}
+
+/// What the reactor asks of the supervisor.
+#[derive(Debug)]
+pub enum Command {
+    /// A request needs this backend. Idempotent: if it is starting nothing happens, if it is ready the
+    /// supervisor answers `Ready` again, if it is stopping after idleness it starts again once stopped.
+    Start(Host),
+    /// The backend called `POST /ready/{hostname}` on the admin port.
+    ReadyCallback(Host),
+    /// The complete new backend set after a config reload.
+    Reload(Vec<BackendEntry>),
+    /// Drain and stop every backend, then answer `ShutdownComplete`.
+    Shutdown,
+}
+
+/// What the supervisor tells the reactor.
+#[derive(Debug)]
+pub enum ReactorMsg {
+    Backend(BackendEvent),
+    ShutdownComplete,
+}
+
+#[derive(Debug, Clone)]
+pub struct BackendEvent {
+    pub host: Host,
+    pub event: LifecycleEvent,
+}
+
+/// A transition of one backend's lifecycle, as the supervisor saw it happen.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LifecycleEvent {
+    Starting,
+    Ready,
+    /// The start failed (timeout, exit, spawn or Docker error); the text says why. The backend is Stopped.
+    StartFailed(String),
+    /// `unhealthy_threshold` probes failed in a row; a restart follows.
+    Unhealthy,
+    Stopping(StopReason),
+    Stopped,
+}
+
+/// Why a backend is being stopped; it decides what happens to requests that arrive meanwhile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// Idle for `idle_timeout`: new requests are held and start it again.
+    Idle,
+    /// Failed its health checks: new requests are held and it starts again.
+    Restart,
+    /// Gone from the config after a reload: new requests get 503 BACKEND_SHUTTING_DOWN.
+    Removed,
+    /// The proxy is shutting down: new requests get 503 BACKEND_SHUTTING_DOWN.
+    Shutdown,
+}
+
+/// The lifecycle states `/backends` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Stopped,
+    Starting,
+    Ready,
+    Unhealthy,
+    Stopping,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Stopped => "stopped",
+            State::Starting => "starting",
+            State::Ready => "ready",
+            State::Unhealthy => "unhealthy",
+            State::Stopping => "stopping",
+        }
+    }
+}
+
+/// A configured backend as handed to the supervisor.
+#[derive(Debug, Clone)]
+pub struct BackendEntry {
+    pub config: Arc<BackendConfig>,
+    pub activity: Arc<Activity>,
+}
+
+/// Traffic through one backend, counted by the threads that carry it and read by the supervisor.
+#[derive(Debug, Default)]
+pub struct Activity {
+    /// Requests being forwarded plus open tunnels.
+    in_flight: AtomicUsize,
+    /// `Clock` milliseconds when `in_flight` last dropped to zero (or traffic last began).
+    last_active_ms: AtomicU64,
+}
+
+impl Activity {
+    pub fn begin(&self, now_ms: u64) {
+        self.last_active_ms.store(now_ms, Ordering::Relaxed);
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub fn end(&self, now_ms: u64) {
+        self.last_active_ms.store(now_ms, Ordering::Relaxed);
+        // Saturate rather than wrap if a bug ever ends more than it began.
+        let _ = self
+            .in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
+    pub fn last_active_ms(&self) -> u64 {
+        self.last_active_ms.load(Ordering::Relaxed)
+    }
+}
+
+/// Monotonic milliseconds since the process started, shared by all threads so `Activity` stamps agree.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    epoch: Instant,
+}
+
+impl Clock {
+    pub fn new() -> Self {
+        Clock {
+            epoch: Instant::now(),
+        }
+    }
+
+    pub fn ms(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.epoch).as_millis() as u64
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.ms(Instant::now())
+    }
+
+    pub fn instant(&self, ms: u64) -> Instant {
+        self.epoch + Duration::from_millis(ms)
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,1 @@
+//! Supervisor thread (stub; being written).
