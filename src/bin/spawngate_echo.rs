@@ -1,1 +1,229 @@
-fn main() {}
+//! `spawngate-echo`: a dependency-free HTTP/1.1 server for demos and tests. Thread per connection,
+//! keep-alive, fixed-length and chunked request bodies.
+//!
+//! Listens on 127.0.0.1:$PORT (`--port N` overrides; `ECHO_BIND` changes the address, e.g. 0.0.0.0 in a
+//! container).
+//!
+//! | path | answer |
+//! |---|---|
+//! | `GET /health` | 200 `ok` (see the knobs below) |
+//! | `POST`/`PUT /echo` | the request body back, streamed, framed like the request |
+//! | `/stream?bytes=N[&chunked=1][&chunk=SIZE]` | N bytes, byte i = i % 251 |
+//! | `/slow?ms=N` | 200 after N ms |
+//! | `/status?code=N` | status N |
+//! | `/close` | 200 with `Connection: close`, then closes |
+//! | `/exit` | 200, then the process exits with status 0 |
+//! | anything else | 200 JSON: method, path, version, headers (as received), body_len, pid; `X-Echo-Pid` |
+//!
+//! Startup knobs (environment): `ECHO_START_LOG=<path>` appends `<pid>\n` per start;
+//! `ECHO_EXIT_AT_START=<code>` exits at once; `ECHO_START_DELAY_MS=<n>` waits before listening;
+//! `ECHO_NEVER_HEALTHY=1` makes `/health` 503; `ECHO_HEALTH_FAIL_FILE=<path>` makes `/health` 500 while the
+//! file exists; `ECHO_READY_CALLBACK=1` makes `/health` 503 and POSTs to `$SERVERLESS_PROXY_READY_URL` once
+//! listening; `ECHO_LOG=1` prints each request line. SIGTERM ends the process (default action); to ignore it,
+//! run under `sh -c 'trap "" TERM; exec spawngate-echo'`.
+
+// The crate root of a binary looks for modules beside itself, so point at this binary's own folder.
+#[path = "spawngate_echo/http.rs"]
+mod http;
+#[path = "spawngate_echo/ready.rs"]
+mod ready;
+#[path = "spawngate_echo/routes.rs"]
+mod routes;
+
+use std::fs::OpenOptions;
+use std::io::{self, BufReader, BufWriter, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use routes::{After, HealthMode, Settings};
+
+/// Connections served at once; more are closed on accept so a runaway client cannot exhaust threads.
+const MAX_CONNECTIONS: usize = 1024;
+/// How long a connection may sit without sending; longer than the proxy's pool idle timeout (90 s).
+const IDLE_READ_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a write may block on a peer that does not read.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(120);
+/// Buffer sizes per connection, in each direction.
+const IO_BUFFER_BYTES: usize = 64 * 1024;
+/// Pause after a failed accept (e.g. out of file descriptors) so the loop does not spin.
+const ACCEPT_RETRY_PAUSE: Duration = Duration::from_millis(10);
+
+fn env_flag(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "0")
+}
+
+/// The listen port: `--port N`, else `$PORT`.
+fn port_from(args: &[String]) -> Result<u16, String> {
+    let mut from_args = None;
+    let mut i = 0;
+    while i < args.len() {
+        match args[i].as_str() {
+            "--port" => {
+                let value = args.get(i + 1).ok_or("--port needs a value")?;
+                from_args = Some(value.clone());
+                i += 2;
+            }
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    let text = match from_args {
+        Some(v) => v,
+        None => std::env::var("PORT").map_err(|_| "set PORT or pass --port N".to_string())?,
+    };
+    text.parse::<u16>()
+        .map_err(|_| format!("bad port {text:?}"))
+}
+
+fn record_start(path: &str, pid: u32) {
+    // O_APPEND makes each line one atomic write, even with several instances sharing the file.
+    let result = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(format!("{pid}\n").as_bytes()));
+    if let Err(e) = result {
+        eprintln!("spawngate-echo: cannot append to {path}: {e}");
+    }
+}
+
+fn main() -> ExitCode {
+    let pid = std::process::id();
+    if let Ok(path) = std::env::var("ECHO_START_LOG") {
+        record_start(&path, pid);
+    }
+    if let Ok(code) = std::env::var("ECHO_EXIT_AT_START") {
+        eprintln!("spawngate-echo: exiting at start with status {code}, as asked");
+        std::process::exit(code.trim().parse().unwrap_or(1));
+    }
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let port = match port_from(&args) {
+        Ok(port) => port,
+        Err(e) => {
+            eprintln!("spawngate-echo: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(ms) = std::env::var("ECHO_START_DELAY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        std::thread::sleep(Duration::from_millis(ms));
+    }
+    let ready_callback = env_flag("ECHO_READY_CALLBACK");
+    let health = if env_flag("ECHO_NEVER_HEALTHY") || ready_callback {
+        HealthMode::NeverHealthy
+    } else if let Ok(path) = std::env::var("ECHO_HEALTH_FAIL_FILE") {
+        HealthMode::FailWhileFileExists(PathBuf::from(path))
+    } else {
+        HealthMode::Healthy
+    };
+    let settings = Arc::new(Settings {
+        pid,
+        health,
+        log_requests: env_flag("ECHO_LOG"),
+    });
+    let ip = match std::env::var("ECHO_BIND") {
+        Ok(text) => match text.parse::<IpAddr>() {
+            Ok(ip) => ip,
+            Err(_) => {
+                eprintln!("spawngate-echo: bad ECHO_BIND {text:?}");
+                return ExitCode::from(2);
+            }
+        },
+        Err(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+    };
+    let listener = match TcpListener::bind(SocketAddr::new(ip, port)) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("spawngate-echo: cannot listen on {ip}:{port}: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    eprintln!("spawngate-echo: pid {pid} listening on {ip}:{port}");
+    if ready_callback {
+        match std::env::var("SERVERLESS_PROXY_READY_URL") {
+            Ok(url) => {
+                std::thread::spawn(move || ready::announce(&url));
+            }
+            Err(_) => eprintln!(
+                "spawngate-echo: ECHO_READY_CALLBACK set but no SERVERLESS_PROXY_READY_URL"
+            ),
+        }
+    }
+    accept_loop(&listener, &settings);
+    ExitCode::SUCCESS
+}
+
+fn accept_loop(listener: &TcpListener, settings: &Arc<Settings>) {
+    let open = Arc::new(AtomicUsize::new(0));
+    for stream in listener.incoming() {
+        let stream = match stream {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("spawngate-echo: accept failed: {e}");
+                std::thread::sleep(ACCEPT_RETRY_PAUSE);
+                continue;
+            }
+        };
+        if open.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTIONS {
+            open.fetch_sub(1, Ordering::AcqRel);
+            continue;
+        }
+        let settings = Arc::clone(settings);
+        let open = Arc::clone(&open);
+        let spawned = std::thread::Builder::new()
+            .name("conn".into())
+            .spawn(move || {
+                if let Err(e) = serve_connection(stream, &settings) {
+                    if e.kind() != io::ErrorKind::UnexpectedEof {
+                        eprintln!("spawngate-echo: connection ended: {e}");
+                    }
+                }
+                open.fetch_sub(1, Ordering::AcqRel);
+            });
+        if let Err(e) = spawned {
+            eprintln!("spawngate-echo: cannot start a connection thread: {e}");
+        }
+    }
+}
+
+fn serve_connection(stream: TcpStream, settings: &Settings) -> io::Result<()> {
+    stream.set_nodelay(true)?;
+    stream.set_read_timeout(Some(IDLE_READ_TIMEOUT))?;
+    stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
+    let mut reader = BufReader::with_capacity(IO_BUFFER_BYTES, stream.try_clone()?);
+    let mut writer = BufWriter::with_capacity(IO_BUFFER_BYTES, stream);
+    loop {
+        let head = match http::read_head(&mut reader) {
+            Ok(Some(head)) => head,
+            Ok(None) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                let _ = writer.write_all(
+                    b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+                let _ = writer.flush();
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
+        let expects_continue = head
+            .header("expect")
+            .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
+        if expects_continue && !head.is_http10() {
+            writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
+            writer.flush()?;
+        }
+        match routes::serve(&head, &mut reader, &mut writer, settings)? {
+            After::KeepAlive => {}
+            After::Close => return Ok(()),
+            After::Exit => {
+                eprintln!("spawngate-echo: exiting on /exit");
+                std::process::exit(0);
+            }
+        }
+    }
+}
