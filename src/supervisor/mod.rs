@@ -1,1 +1,4 @@
-//! Supervisor thread (stub; being written).
+//! Supervisor thread (being written).
+mod lifecycle;
+mod process;
+mod timers;

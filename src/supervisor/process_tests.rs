@@ -1,0 +1,145 @@
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::*;
+
+/// Polls `check` until it yields a value or `limit` passes.
+pub(crate) fn wait_for<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = check() {
+            return Some(value);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn shell(script: &str) -> LocalSpec {
+    LocalSpec {
+        command: "sh".to_string(),
+        args: vec!["-c".to_string(), script.to_string()],
+        working_dir: None,
+    }
+}
+
+pub(crate) fn scratch_file(name: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("spawngate-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+/// True when the pid no longer names a live process (gone, or a zombie nobody has reaped yet).
+fn is_dead(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with(['Z', 'X'])),
+    }
+}
+
+fn exists(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+fn wait_exit(process: &mut ProcessInstance) -> String {
+    wait_for(Duration::from_secs(5), || process.poll_exit()).expect("the process should exit")
+}
+
+#[test]
+fn sigterm_stops_and_the_exit_is_reaped() {
+    let mut process = ProcessInstance::spawn(&shell("exec sleep 30"), &[]).unwrap();
+    let pid = process.pid();
+    assert!(process.poll_exit().is_none(), "still running");
+    process.signal_group(Signal::SIGTERM);
+    assert_eq!(wait_exit(&mut process), "signal SIGTERM");
+    assert!(!exists(pid), "reaped: no zombie left in /proc");
+    assert!(process.poll_exit().is_none(), "an exit is reported once");
+}
+
+#[test]
+fn sigkill_ends_a_process_that_ignores_sigterm() {
+    let ready = scratch_file("trap-ready");
+    let script = format!("trap '' TERM; touch {}; sleep 30", ready.display());
+    let mut process = ProcessInstance::spawn(&shell(&script), &[]).unwrap();
+    wait_for(Duration::from_secs(5), || ready.exists().then_some(())).expect("trap installed");
+    process.signal_group(Signal::SIGTERM);
+    let ignored = wait_for(Duration::from_millis(200), || process.poll_exit());
+    assert_eq!(ignored, None, "SIGTERM is ignored");
+    process.signal_group(Signal::SIGKILL);
+    assert_eq!(wait_exit(&mut process), "signal SIGKILL");
+    let _ = std::fs::remove_file(ready);
+}
+
+#[test]
+fn grandchildren_die_with_the_group_when_the_leader_exits() {
+    let pid_file = scratch_file("grandchild-pid");
+    let script = format!("sleep 30 & echo $! > {}; exec sleep 30", pid_file.display());
+    let mut process = ProcessInstance::spawn(&shell(&script), &[]).unwrap();
+    let grandchild: u32 = wait_for(Duration::from_secs(5), || {
+        std::fs::read_to_string(&pid_file).ok()?.trim().parse().ok()
+    })
+    .expect("grandchild pid written");
+    assert!(!is_dead(grandchild));
+    // Only the leader is killed; the group kill on its exit must take the grandchild along.
+    let leader = Pid::from_raw(process.pid() as i32);
+    nix::sys::signal::kill(leader, Signal::SIGKILL).unwrap();
+    assert_eq!(wait_exit(&mut process), "signal SIGKILL");
+    assert!(
+        wait_for(Duration::from_secs(5), || is_dead(grandchild).then_some(())).is_some(),
+        "grandchild {grandchild} outlived its group"
+    );
+    let _ = std::fs::remove_file(pid_file);
+}
+
+#[test]
+fn the_backend_dies_with_the_thread_that_spawned_it() {
+    let spawner =
+        std::thread::spawn(|| ProcessInstance::spawn(&shell("exec sleep 30"), &[]).unwrap());
+    let mut process = spawner.join().unwrap();
+    assert_eq!(wait_exit(&mut process), "signal SIGKILL");
+}
+
+#[test]
+fn dropping_the_handle_kills_and_reaps() {
+    let process = ProcessInstance::spawn(&shell("exec sleep 30"), &[]).unwrap();
+    let pid = process.pid();
+    drop(process);
+    assert!(!exists(pid));
+}
+
+#[test]
+fn env_and_working_dir_reach_the_process() {
+    let out = scratch_file("env-out");
+    let mut spec = shell(&format!("echo \"$GREETING $(pwd)\" > {}", out.display()));
+    spec.working_dir = Some(std::env::temp_dir());
+    let env = vec![("GREETING".to_string(), "hello".to_string())];
+    let mut process = ProcessInstance::spawn(&spec, &env).unwrap();
+    assert_eq!(wait_exit(&mut process), "status 0");
+    let text = std::fs::read_to_string(&out).unwrap();
+    let expected_dir = std::env::temp_dir().canonicalize().unwrap();
+    assert_eq!(text.trim(), format!("hello {}", expected_dir.display()));
+    let _ = std::fs::remove_file(out);
+}
+
+#[test]
+fn exit_status_is_described() {
+    let mut process = ProcessInstance::spawn(&shell("exit 3"), &[]).unwrap();
+    assert_eq!(wait_exit(&mut process), "status 3");
+}
+
+#[test]
+fn a_missing_program_is_a_spawn_error_naming_it() {
+    let spec = LocalSpec {
+        command: "/nonexistent/spawngate-backend".to_string(),
+        args: Vec::new(),
+        working_dir: None,
+    };
+    let why = ProcessInstance::spawn(&spec, &[]).unwrap_err();
+    assert!(why.contains("/nonexistent/spawngate-backend"), "{why}");
+    assert!(why.contains("No such file"), "{why}");
+}
