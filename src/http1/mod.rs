@@ -3,6 +3,9 @@
 //! * [`detect`]: HTTP/2 prior-knowledge preface or HTTP/1 from a connection's first bytes.
 //! * [`request`] / [`response`]: heads via `httparse`, plus the RFC 9112 checks `httparse` leaves to us
 //!   (bare LF, Host rules, one framing rule for the body length).
+//! * [`framing`]: the one RFC 9112 section 6.3 decision (Transfer-Encoding / Content-Length), shared by
+//!   requests and responses; [`fields`]: header names we act on and list syntax; [`target`]: request
+//!   targets and authorities.
 //! * [`body`]: how many of the next bytes belong to the current message body (length, chunked, until close).
 //! * [`chunked`]: a strict chunked-coding decoder, one state per byte class.
 //! * [`rewrite`]: the head forwarded upstream or downstream, re-serialised from the parsed form.
@@ -14,10 +17,14 @@
 pub mod body;
 pub mod chunked;
 pub mod detect;
+pub mod fields;
+pub mod framing;
+mod head;
 pub mod request;
 pub mod request_id;
 pub mod response;
 pub mod rewrite;
+pub mod target;
 
 use std::ops::Range;
 
