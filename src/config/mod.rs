@@ -4,13 +4,23 @@
 //! problems at once with file, line and key (see `ConfigErrors`). The rest of the crate only ever sees a
 //! fully valid `Config`.
 
+mod backend;
+mod diff;
+mod docker;
 mod load;
+mod reader;
+mod server;
+#[cfg(test)]
+mod tests;
+mod timings;
+mod units;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use diff::{diff, ConfigDiff};
 pub use load::{load, parse, ConfigError, ConfigErrors};
 
 /// A validated configuration.

@@ -1,0 +1,364 @@
+//! Typed, position-aware access to a parsed TOML document.
+//!
+//! Validation walks the span-carrying `DeTable` tree by hand instead of deriving serde types, because serde
+//! stops at the first problem while an operator wants every problem in one run. Each lookup records what it
+//! found wrong in [`Ctx`] and returns `None`, so callers keep going and fall back to defaults.
+
+use std::ops::Range;
+
+use toml::de::{DeTable, DeValue};
+use toml::Spanned;
+
+use super::ConfigError;
+
+/// Where errors are collected, and what is needed to turn byte offsets into line numbers.
+pub(super) struct Ctx {
+    file: String,
+    /// Byte offset at which each line starts; the first is always 0.
+    line_starts: Vec<usize>,
+    pub(super) errors: Vec<ConfigError>,
+}
+
+impl Ctx {
+    pub(super) fn new(file: String, text: &str) -> Ctx {
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(at, _)| at + 1))
+            .collect();
+        Ctx {
+            file,
+            line_starts,
+            errors: Vec::new(),
+        }
+    }
+
+    /// 1-based line holding byte `offset`.
+    pub(super) fn line_of(&self, offset: usize) -> usize {
+        self.line_starts.partition_point(|&start| start <= offset)
+    }
+
+    pub(super) fn report(&mut self, span: &Range<usize>, key: &str, message: impl Into<String>) {
+        let line = Some(self.line_of(span.start));
+        self.errors.push(ConfigError {
+            file: self.file.clone(),
+            line,
+            key: key.to_string(),
+            message: message.into(),
+        });
+    }
+}
+
+/// `parent.key`, quoting `key` when TOML would need quotes for it (`backends."myapp.localhost"`).
+pub(super) fn join_key(parent: &str, key: &str) -> String {
+    let bare = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    let mut out = String::with_capacity(parent.len() + key.len() + 3);
+    if !parent.is_empty() {
+        out.push_str(parent);
+        out.push('.');
+    }
+    if bare {
+        out.push_str(key);
+    } else {
+        out.push('"');
+        for c in key.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+    }
+    out
+}
+
+/// One value in the document, with its dotted key path and the position of its key.
+pub(super) struct Item<'t, 'i> {
+    pub(super) path: String,
+    /// The key as written (unquoted).
+    pub(super) name: &'t str,
+    pub(super) key_span: Range<usize>,
+    pub(super) value: &'t Spanned<DeValue<'i>>,
+}
+
+impl<'t, 'i> Item<'t, 'i> {
+    pub(super) fn span(&self) -> Range<usize> {
+        self.value.span()
+    }
+
+    /// Reports a bad value at the value's line.
+    pub(super) fn invalid(&self, ctx: &mut Ctx, message: impl Into<String>) {
+        ctx.report(&self.span(), &self.path, message);
+    }
+
+    fn wrong_type(&self, ctx: &mut Ctx, expected: &str) {
+        let found = self.value.get_ref().type_str();
+        self.invalid(ctx, format!("must be {expected}, found {}", article(found)));
+    }
+
+    pub(super) fn as_str(&self, ctx: &mut Ctx) -> Option<&'t str> {
+        match self.value.get_ref() {
+            DeValue::String(s) => Some(s.as_ref()),
+            _ => {
+                self.wrong_type(ctx, "a string");
+                None
+            }
+        }
+    }
+
+    /// A string that must not be empty nor contain NUL (which no path, argument or variable can hold).
+    pub(super) fn text(&self, ctx: &mut Ctx) -> Option<&'t str> {
+        let s = self.as_str(ctx)?;
+        if s.is_empty() {
+            self.invalid(ctx, "must not be empty");
+            None
+        } else if s.contains('\0') {
+            self.invalid(ctx, "must not contain a NUL character");
+            None
+        } else {
+            Some(s)
+        }
+    }
+
+    pub(super) fn as_int(&self, ctx: &mut Ctx) -> Option<i64> {
+        match self.value.get_ref() {
+            DeValue::Integer(int) => match i64::from_str_radix(int.as_str(), int.radix()) {
+                Ok(n) => Some(n),
+                Err(_) => {
+                    self.invalid(ctx, "integer is out of range");
+                    None
+                }
+            },
+            _ => {
+                self.wrong_type(ctx, "an integer");
+                None
+            }
+        }
+    }
+
+    /// An integer within `min..=max`; the message names the bounds.
+    pub(super) fn uint_in(&self, ctx: &mut Ctx, min: u64, max: u64) -> Option<u64> {
+        let n = self.as_int(ctx)?;
+        match u64::try_from(n) {
+            Ok(n) if (min..=max).contains(&n) => Some(n),
+            Err(_) if min == 0 => {
+                self.invalid(ctx, "must not be negative");
+                None
+            }
+            _ => {
+                self.invalid(ctx, format!("must be between {min} and {max}, found {n}"));
+                None
+            }
+        }
+    }
+
+    /// An array of strings, each free of NUL; every bad element is reported with its index.
+    pub(super) fn string_list(&self, ctx: &mut Ctx) -> Option<Vec<String>> {
+        let DeValue::Array(array) = self.value.get_ref() else {
+            self.wrong_type(ctx, "an array of strings");
+            return None;
+        };
+        let mut out = Vec::with_capacity(array.len());
+        let mut ok = true;
+        for (index, element) in array.iter().enumerate() {
+            let path = format!("{}[{index}]", self.path);
+            match element.get_ref() {
+                DeValue::String(s) if s.contains('\0') => {
+                    ctx.report(&element.span(), &path, "must not contain a NUL character");
+                    ok = false;
+                }
+                DeValue::String(s) => out.push(s.to_string()),
+                other => {
+                    let found = article(other.type_str());
+                    ctx.report(
+                        &element.span(),
+                        &path,
+                        format!("must be a string, found {found}"),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(out)
+    }
+
+    pub(super) fn section(&self, ctx: &mut Ctx) -> Option<Section<'t, 'i>> {
+        match self.value.get_ref() {
+            DeValue::Table(table) => Some(Section::new(self.path.clone(), self.span(), table)),
+            _ => {
+                self.wrong_type(ctx, "a table");
+                None
+            }
+        }
+    }
+}
+
+pub(super) fn article(type_name: &str) -> String {
+    match type_name.chars().next() {
+        Some('a' | 'e' | 'i' | 'o' | 'u') => format!("an {type_name}"),
+        _ => format!("a {type_name}"),
+    }
+}
+
+struct Entry<'t, 'i> {
+    key: &'t Spanned<std::borrow::Cow<'i, str>>,
+    value: &'t Spanned<DeValue<'i>>,
+    taken: bool,
+}
+
+/// A table whose keys are looked up by name; whatever nobody asked for is reported as unknown by `finish`.
+pub(super) struct Section<'t, 'i> {
+    path: String,
+    span: Range<usize>,
+    /// In file order, so errors and `env` come out in the order the operator wrote them.
+    entries: Vec<Entry<'t, 'i>>,
+    known: Vec<&'static str>,
+}
+
+impl<'t, 'i> Section<'t, 'i> {
+    pub(super) fn new(path: String, span: Range<usize>, table: &'t DeTable<'i>) -> Self {
+        let mut entries: Vec<Entry<'t, 'i>> = table
+            .iter()
+            .map(|(key, value)| Entry {
+                key,
+                value,
+                taken: false,
+            })
+            .collect();
+        entries.sort_by_key(|entry| entry.key.span().start);
+        Section {
+            path,
+            span,
+            entries,
+            known: Vec::new(),
+        }
+    }
+
+    fn item(&self, index: usize) -> Item<'t, 'i> {
+        let entry = &self.entries[index];
+        let name: &'t str = entry.key.get_ref().as_ref();
+        Item {
+            path: join_key(&self.path, name),
+            name,
+            key_span: entry.key.span(),
+            value: entry.value,
+        }
+    }
+
+    /// The value under `name`, if present; marks it as a known key either way.
+    pub(super) fn take(&mut self, name: &'static str) -> Option<Item<'t, 'i>> {
+        self.known.push(name);
+        let index = self
+            .entries
+            .iter()
+            .position(|entry| entry.key.get_ref().as_ref() == name)?;
+        self.entries[index].taken = true;
+        Some(self.item(index))
+    }
+
+    /// Like `take`, but a missing key is an error reported at the table's header.
+    pub(super) fn require(&mut self, ctx: &mut Ctx, name: &'static str) -> Option<Item<'t, 'i>> {
+        let item = self.take(name);
+        if item.is_none() {
+            let key = join_key(&self.path, name);
+            ctx.report(&self.span, &key, "required key is missing");
+        }
+        item
+    }
+
+    /// Every entry, for tables whose keys are data (backend hostnames, environment variables).
+    pub(super) fn take_all(&mut self) -> Vec<Item<'t, 'i>> {
+        for entry in &mut self.entries {
+            entry.taken = true;
+        }
+        (0..self.entries.len())
+            .map(|index| self.item(index))
+            .collect()
+    }
+
+    /// Reports every key nobody asked for, suggesting the known key it most likely meant.
+    pub(super) fn finish(self, ctx: &mut Ctx) {
+        for (index, entry) in self.entries.iter().enumerate() {
+            if entry.taken {
+                continue;
+            }
+            let item = self.item(index);
+            let message = match closest(item.name, &self.known) {
+                Some(known) => format!("unknown key (did you mean `{known}`?)"),
+                None => "unknown key".to_string(),
+            };
+            ctx.report(&item.key_span, &item.path, message);
+        }
+    }
+}
+
+/// The known key a typo most likely meant: a prefix match (`idle_timeout` for `idle_timeout_secs`) or
+/// one within two single-character edits.
+fn closest<'k>(unknown: &str, known: &[&'k str]) -> Option<&'k str> {
+    /// Longer names make the quadratic edit distance pointless; nobody mistypes a key by that much.
+    const MAX_COMPARED_LEN: usize = 64;
+    if unknown.len() > MAX_COMPARED_LEN || unknown.is_empty() {
+        return None;
+    }
+    let prefix_match = known
+        .iter()
+        .find(|k| k.starts_with(unknown) || unknown.starts_with(**k));
+    if let Some(found) = prefix_match {
+        return Some(found);
+    }
+    known
+        .iter()
+        .map(|k| (edit_distance(unknown, k), *k))
+        .filter(|(distance, _)| *distance <= 2)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, k)| k)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_quoted_only_when_toml_needs_it() {
+        assert_eq!(join_key("", "server"), "server");
+        assert_eq!(join_key("backends", "my.host"), "backends.\"my.host\"");
+        assert_eq!(join_key("a", "we\"ird"), "a.\"we\\\"ird\"");
+        assert_eq!(join_key("a", ""), "a.\"\"");
+    }
+
+    #[test]
+    fn lines_are_one_based() {
+        let ctx = Ctx::new("f".into(), "a\nbb\n\nc");
+        assert_eq!(ctx.line_of(0), 1);
+        assert_eq!(ctx.line_of(1), 1);
+        assert_eq!(ctx.line_of(2), 2);
+        assert_eq!(ctx.line_of(5), 3);
+        assert_eq!(ctx.line_of(6), 4);
+    }
+
+    #[test]
+    fn suggestions_catch_typos_and_missing_suffixes() {
+        let known = ["idle_timeout_secs", "port", "command"];
+        assert_eq!(closest("idle_timeout", &known), Some("idle_timeout_secs"));
+        assert_eq!(closest("comand", &known), Some("command"));
+        assert_eq!(closest("prot", &known), Some("port"));
+        assert_eq!(closest("zzzzzz", &known), None);
+    }
+}
