@@ -1,6 +1,189 @@
-//! Command line (stub; being written).
+//! The command line: `spawngate CONFIG | check CONFIG | --version | --help`.
+//!
+//! Four fixed forms, so no argument-parsing crate. Exit codes: 0 success, 1 invalid config or a runtime
+//! failure, 2 a command line that does not match any form (as most Unix tools do).
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use crate::config::{self, ConfigErrors};
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+const USAGE: &str = "\
+Usage:
+  spawngate CONFIG.toml         run the proxy in the foreground
+  spawngate check CONFIG.toml   validate the config: print every problem and exit 1, or exit 0
+  spawngate --version | -V      print the version
+  spawngate --help | -h         print this help
+
+Environment:
+  RUST_LOG   log filter, e.g. RUST_LOG=debug or RUST_LOG=spawngate=debug,container=warn (default: info)
+
+Signals:
+  SIGHUP           re-read the config file; an invalid file is rejected and the running config kept
+  SIGTERM, SIGINT  stop accepting, drain in-flight requests, stop every backend, exit 0
+";
+
+/// What the command line asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Command {
+    Run(PathBuf),
+    Check(PathBuf),
+    Version,
+    Help,
+}
+
+/// Reads the arguments after the program name; `None` for anything that is not one of the four forms.
+fn parse_args(args: &[OsString]) -> Option<Command> {
+    let is = |arg: &OsString, names: &[&str]| names.iter().any(|name| arg == name);
+    match args {
+        [flag] if is(flag, &["--help", "-h"]) => Some(Command::Help),
+        [flag] if is(flag, &["--version", "-V"]) => Some(Command::Version),
+        [check, path] if check == "check" && !looks_like_flag(path) => {
+            Some(Command::Check(PathBuf::from(path)))
+        }
+        // A lone "check" is a forgotten argument, not a config file named "check" (use ./check for that).
+        [path] if path != "check" && !looks_like_flag(path) => {
+            Some(Command::Run(PathBuf::from(path)))
+        }
+        _ => None,
+    }
+}
+
+fn looks_like_flag(arg: &OsString) -> bool {
+    arg.to_string_lossy().starts_with('-')
+}
+
+/// Entry point of the `spawngate` binary.
 pub fn main() -> ExitCode {
-    ExitCode::SUCCESS
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    match parse_args(&args) {
+        Some(Command::Help) => print_stdout(USAGE),
+        Some(Command::Version) => print_stdout(&format!("spawngate {VERSION}\n")),
+        Some(Command::Check(path)) => check(&path),
+        Some(Command::Run(path)) => run(&path),
+        None => {
+            if args.is_empty() {
+                eprintln!("spawngate: missing the config file\n");
+            } else {
+                let shown: Vec<String> = args
+                    .iter()
+                    .map(|a| a.to_string_lossy().into_owned())
+                    .collect();
+                eprintln!("spawngate: unexpected arguments: {}\n", shown.join(" "));
+            }
+            eprint!("{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Writes to stdout without panicking when stdout is closed (`spawngate --help | head -1`).
+fn print_stdout(text: &str) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(_) => ExitCode::FAILURE,
+    }
+}
+
+fn report(errors: &ConfigErrors) {
+    let count = errors.0.len();
+    eprint!("{errors}");
+    eprintln!(
+        "spawngate: {count} problem{} found",
+        if count == 1 { "" } else { "s" }
+    );
+}
+
+fn check(path: &Path) -> ExitCode {
+    match config::load(path) {
+        Ok(config) => print_stdout(&format!(
+            "ok: {} ({} backends)\n",
+            path.display(),
+            config.backends.len()
+        )),
+        Err(errors) => {
+            report(&errors);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(path: &Path) -> ExitCode {
+    init_logging();
+    let config = match config::load(path) {
+        Ok(config) => config,
+        Err(errors) => {
+            report(&errors);
+            return ExitCode::FAILURE;
+        }
+    };
+    log::info!(
+        "spawngate {VERSION} starting with {} ({} backends)",
+        path.display(),
+        config.backends.len()
+    );
+    match crate::run(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            log::error!("fatal: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs go to stderr as `[timestamp LEVEL target] message`; the filter comes from `RUST_LOG`.
+fn init_logging() {
+    let filter = env_logger::Env::default().default_filter_or("info");
+    let result = env_logger::Builder::from_env(filter)
+        .format_timestamp_millis()
+        .format_target(true)
+        .try_init();
+    if let Err(error) = result {
+        eprintln!("spawngate: logging unavailable: {error}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Option<Command> {
+        let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+        parse_args(&args)
+    }
+
+    #[test]
+    fn the_four_forms() {
+        assert_eq!(parse(&["a.toml"]), Some(Command::Run("a.toml".into())));
+        assert_eq!(
+            parse(&["check", "a.toml"]),
+            Some(Command::Check("a.toml".into()))
+        );
+        assert_eq!(parse(&["--version"]), Some(Command::Version));
+        assert_eq!(parse(&["-V"]), Some(Command::Version));
+        assert_eq!(parse(&["--help"]), Some(Command::Help));
+        assert_eq!(parse(&["-h"]), Some(Command::Help));
+        assert_eq!(parse(&["./check"]), Some(Command::Run("./check".into())));
+    }
+
+    #[test]
+    fn anything_else_is_a_usage_error() {
+        for args in [
+            &[][..],
+            &["check"],
+            &["--verbose"],
+            &["-x"],
+            &["a.toml", "b.toml"],
+            &["check", "a.toml", "b.toml"],
+            &["check", "--help"],
+            &["--version", "a.toml"],
+        ] {
+            assert_eq!(parse(args), None, "{args:?}");
+        }
+    }
 }

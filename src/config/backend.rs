@@ -50,22 +50,31 @@ pub(super) fn read_all(
     let mut parsed: Vec<Parsed> = Vec::new();
     let mut hosts: HashMap<String, usize> = HashMap::new();
     for item in backends.take_all() {
-        let hostname = match normalize_hostname(item.name) {
-            Ok(host) => host,
+        // A backend with a bad or repeated hostname is still checked, so all its problems show at once.
+        let usable_host = match normalize_hostname(item.name) {
+            Ok(host) => match hosts.get(&host) {
+                Some(first_line) => {
+                    let message = format!(
+                        "same host as the backend on line {first_line} (hostnames are case-insensitive)"
+                    );
+                    ctx.report(&item.key_span, &item.path, message);
+                    None
+                }
+                None => {
+                    hosts.insert(host.clone(), ctx.line_of(item.key_span.start));
+                    Some(host)
+                }
+            },
             Err(message) => {
                 ctx.report(&item.key_span, &item.path, message);
-                continue;
+                None
             }
         };
-        if let Some(first_line) = hosts.get(&hostname) {
-            let message = format!(
-                "same host as the backend on line {first_line} (hostnames are case-insensitive)"
-            );
-            ctx.report(&item.key_span, &item.path, message);
-            continue;
-        }
-        hosts.insert(hostname.clone(), ctx.line_of(item.key_span.start));
-        if let Some(backend) = read_one(&item, hostname, defaults, ctx) {
+        let hostname = usable_host
+            .clone()
+            .unwrap_or_else(|| item.name.to_ascii_lowercase());
+        let backend = read_one(&item, hostname, defaults, ctx);
+        if let (Some(backend), Some(_)) = (backend, usable_host) {
             parsed.push(backend);
         }
     }

@@ -219,6 +219,11 @@ fn hostnames_are_checked_and_unique_ignoring_case() {
         "backends.app",
         "same host as the backend on line 1",
     );
+    // The body of a backend with a bad hostname is still checked.
+    let found = errors("[backends.\"a:1\"]\ncommand = \"x\"\nport = 0\n");
+    assert_eq!(found.len(), 2, "{found:#?}");
+    assert_error(&found, 1, "backends.\"a:1\"", "port");
+    assert_error(&found, 3, "backends.\"a:1\".port", "between 1 and 65535");
 }
 
 #[test]
