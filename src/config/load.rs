@@ -145,5 +145,13 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
 fn finish_errors(ctx: Ctx) -> ConfigErrors {
     let mut errors = ctx.errors;
     errors.sort_by_key(|e| e.line);
+    if ctx.suppressed > 0 {
+        errors.push(ConfigError {
+            file: ctx.file,
+            line: None,
+            key: String::new(),
+            message: format!("{} more problems not shown", ctx.suppressed),
+        });
+    }
     ConfigErrors(errors)
 }

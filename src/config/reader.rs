@@ -13,11 +13,17 @@ use super::ConfigError;
 
 /// Where errors are collected, and what is needed to turn byte offsets into line numbers.
 pub(super) struct Ctx {
-    file: String,
+    pub(super) file: String,
     /// Byte offset at which each line starts; the first is always 0.
     line_starts: Vec<usize>,
     pub(super) errors: Vec<ConfigError>,
+    /// Problems found after `MAX_REPORTED_ERRORS`, only counted.
+    pub(super) suppressed: usize,
 }
+
+/// Problems reported per file; past this many nobody reads on, and a pathological file (a million
+/// unknown keys) must not take minutes to reject.
+const MAX_REPORTED_ERRORS: usize = 200;
 
 impl Ctx {
     pub(super) fn new(file: String, text: &str) -> Ctx {
@@ -28,6 +34,7 @@ impl Ctx {
             file,
             line_starts,
             errors: Vec::new(),
+            suppressed: 0,
         }
     }
 
@@ -36,7 +43,15 @@ impl Ctx {
         self.line_starts.partition_point(|&start| start <= offset)
     }
 
+    pub(super) fn is_full(&self) -> bool {
+        self.errors.len() >= MAX_REPORTED_ERRORS
+    }
+
     pub(super) fn report(&mut self, span: &Range<usize>, key: &str, message: impl Into<String>) {
+        if self.is_full() {
+            self.suppressed += 1;
+            return;
+        }
         let line = Some(self.line_of(span.start));
         self.errors.push(ConfigError {
             file: self.file.clone(),
@@ -283,6 +298,10 @@ impl<'t, 'i> Section<'t, 'i> {
     pub(super) fn finish(self, ctx: &mut Ctx) {
         for (index, entry) in self.entries.iter().enumerate() {
             if entry.taken {
+                continue;
+            }
+            if ctx.is_full() {
+                ctx.suppressed += 1;
                 continue;
             }
             let item = self.item(index);

@@ -175,6 +175,16 @@ fn load_reports_unreadable_files() {
     assert!(found[0].message.contains("UTF-8"));
 }
 
+#[test]
+fn a_flood_of_problems_is_cut_short() {
+    let text: String = (0..5000).map(|i| format!("unknown_{i} = 1\n")).collect();
+    let found = errors(&text);
+    assert_eq!(found.len(), 201);
+    assert_eq!(found[0].line, Some(1));
+    assert_eq!(found[200].line, None);
+    assert_eq!(found[200].message, "4800 more problems not shown");
+}
+
 /// `parse` is a fuzz target; every prefix of a rich config, and some odd inputs, must not panic.
 #[test]
 fn never_panics_on_truncated_or_odd_input() {
