@@ -1,0 +1,165 @@
+//! Integration test harness: the proxy started on port 0 with a test's config, the `spawngate-echo`
+//! backend, a raw HTTP client, and process facts from /proc. Each test file does `mod support;` and uses
+//! the part it needs, so unused items are expected.
+#![allow(dead_code, unused_imports)]
+
+mod client;
+mod echo;
+mod procs;
+mod proxy;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub use client::{
+    build_request, get, read_chunked, read_final_head, read_response, send, Client, Response,
+};
+pub use echo::{echo_backend, shell_backend, toml_str, EchoServer};
+pub use nix::sys::signal::Signal;
+pub use procs::{children_of, descendants_of, pid_alive, rss_kib, start_log_pids, zombies_of};
+pub use proxy::Proxy;
+
+/// Pause between two checks of a condition in `wait_until`.
+const POLL_INTERVAL: Duration = Duration::from_millis(20);
+
+/// A port that was free a moment ago (bound on 127.0.0.1:0, then released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind 127.0.0.1:0")
+}
+
+pub fn echo_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_spawngate-echo")
+}
+
+/// Polls `condition` until it holds (true) or `timeout` passes (false).
+pub fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if condition() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    }
+}
+
+/// A directory of its own for one test, removed on drop.
+pub struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    pub fn new(label: &str) -> TempDir {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let path = std::env::temp_dir().join(format!(
+            "spawngate-test-{label}-{}-{}-{nanos}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&path).expect("create a temp dir");
+        TempDir { path }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// Byte `i` of the `/stream` pattern.
+pub fn pattern_byte(i: u64) -> u8 {
+    (i % 251) as u8
+}
+
+/// A JSON request description from the echo backend: its headers as (name, value) pairs.
+pub fn echoed_headers(json: &serde_json::Value) -> Vec<(String, String)> {
+    json["headers"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no headers in {json}"))
+        .iter()
+        .map(|pair| {
+            (
+                pair[0].as_str().unwrap_or_default().to_string(),
+                pair[1].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Every echoed value of header `name` (case-insensitive).
+pub fn echoed_header_values(json: &serde_json::Value, name: &str) -> Vec<String> {
+    echoed_headers(json)
+        .into_iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
+        .collect()
+}
+
+/// The Host most tests route to.
+pub const ECHO_HOST: &str = "echo.test";
+
+/// A proxy with one `spawngate-echo` backend for `ECHO_HOST` on a free port.
+pub fn proxy_with_echo(keys: &str, env: &[(&str, &str)]) -> Proxy {
+    Proxy::start(&echo_backend(ECHO_HOST, free_port(), keys, env))
+}
+
+/// Asserts that `response` is the proxy's JSON error with this code and status.
+pub fn assert_proxy_error(response: &Response, code: &str, status: u16) {
+    assert_eq!(
+        response.status,
+        status,
+        "expected {status} {code}, got {} {:?} {}",
+        response.status,
+        response.headers,
+        response.text()
+    );
+    assert_eq!(
+        response.header("x-proxy-error"),
+        Some(code),
+        "{:?}",
+        response.headers
+    );
+    assert_eq!(response.header("content-type"), Some("application/json"));
+    let json = response.json();
+    assert_eq!(json["code"], code, "{json}");
+    assert_eq!(json["status"], status, "{json}");
+    assert!(
+        json["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "message missing in {json}"
+    );
+}
+
+/// The backend pid that answered (from the echo backend's `X-Echo-Pid`).
+pub fn echo_pid(response: &Response) -> u32 {
+    response
+        .header("x-echo-pid")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "no X-Echo-Pid: {} {:?} {}",
+                response.status,
+                response.headers,
+                response.text()
+            )
+        })
+}
