@@ -132,20 +132,22 @@ impl Lifecycle {
             (Lifecycle::Stopped, Input::Start) => begin_start(env, Vec::new()),
             (state @ Lifecycle::Stopped, _) => (state, Vec::new()),
 
-            (Lifecycle::Starting { probe, .. }, Input::ProbeResult(true))
-                if probe == ProbeSlot::InFlight =>
-            {
-                become_ready(env)
-            }
+            (
+                Lifecycle::Starting {
+                    probe: ProbeSlot::InFlight,
+                    ..
+                },
+                Input::ProbeResult(true),
+            ) => become_ready(env),
             (Lifecycle::Starting { .. }, Input::ReadyCallback) => become_ready(env),
             (
                 Lifecycle::Starting {
                     since_ms,
                     give_up_at,
-                    probe,
+                    probe: ProbeSlot::InFlight,
                 },
                 Input::ProbeResult(false),
-            ) if probe == ProbeSlot::InFlight => {
+            ) => {
                 let probe = ProbeSlot::Due(now + probe_interval(env.timings.health_check_interval));
                 (
                     Lifecycle::Starting {
@@ -216,11 +218,11 @@ impl Lifecycle {
                 Lifecycle::Ready {
                     since_ms,
                     failures,
-                    probe,
+                    probe: ProbeSlot::InFlight,
                     idle_check_at,
                 },
                 Input::ProbeResult(healthy),
-            ) if probe == ProbeSlot::InFlight => {
+            ) => {
                 let failures = if healthy {
                     0
                 } else {

@@ -1,21 +1,8 @@
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
 use super::*;
-
-/// Polls `check` until it yields a value or `limit` passes.
-pub(crate) fn wait_for<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(value) = check() {
-            return Some(value);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
+use crate::supervisor::test_support::{scratch_file, wait_for};
 
 fn shell(script: &str) -> LocalSpec {
     LocalSpec {
@@ -23,12 +10,6 @@ fn shell(script: &str) -> LocalSpec {
         args: vec!["-c".to_string(), script.to_string()],
         working_dir: None,
     }
-}
-
-pub(crate) fn scratch_file(name: &str) -> PathBuf {
-    let path = std::env::temp_dir().join(format!("spawngate-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_file(&path);
-    path
 }
 
 /// True when the pid no longer names a live process (gone, or a zombie nobody has reaped yet).

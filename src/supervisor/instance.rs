@@ -1,0 +1,148 @@
+//! A running backend, whatever runs it. The lifecycle only needs "start", "terminate", "kill" and "has it
+//! exited?"; each driver (local process today, container later) answers those in its own way.
+
+use std::io;
+use std::net::{Ipv4Addr, TcpListener};
+
+use nix::sys::signal::Signal;
+
+use super::process::ProcessInstance;
+use crate::config::{BackendConfig, BackendKind};
+
+#[derive(Debug)]
+pub enum Instance {
+    Process(ProcessInstance),
+}
+
+impl Instance {
+    /// Starts the backend `config` describes. `ready_url` is where it may announce readiness.
+    pub fn start(config: &BackendConfig, ready_url: &str) -> Result<Instance, String> {
+        if port_is_taken(config.port) {
+            // Proxying to a program we did not start would hand it our clients' requests.
+            return Err(format!(
+                "port {} is already in use by another program",
+                config.port
+            ));
+        }
+        let env = backend_env(config, ready_url);
+        match &config.kind {
+            BackendKind::Local(spec) => ProcessInstance::spawn(spec, &env).map(Instance::Process),
+            BackendKind::Docker(_) => Err("docker backends are not supported yet".to_string()),
+        }
+    }
+
+    /// "pid 1234": names the instance in logs.
+    pub fn describe(&self) -> String {
+        match self {
+            Instance::Process(process) => format!("pid {}", process.pid()),
+        }
+    }
+
+    /// Asks the backend to stop (SIGTERM to its process group).
+    pub fn terminate(&mut self) {
+        match self {
+            Instance::Process(process) => process.signal_group(Signal::SIGTERM),
+        }
+    }
+
+    /// Forces it to stop (SIGKILL to its process group).
+    pub fn kill(&mut self) {
+        match self {
+            Instance::Process(process) => process.signal_group(Signal::SIGKILL),
+        }
+    }
+
+    /// `Some(how it ended)` once the backend is gone for good (and reaped).
+    pub fn poll_exit(&mut self) -> Option<String> {
+        match self {
+            Instance::Process(process) => process.poll_exit(),
+        }
+    }
+
+    /// Kills the backend and waits until it is gone; for when there is nobody left to report to.
+    pub fn kill_and_reap(&mut self) {
+        match self {
+            Instance::Process(process) => process.kill_and_reap(),
+        }
+    }
+}
+
+/// The variables a backend gets on top of the proxy's environment: its `env` table, then `PORT` and
+/// `SERVERLESS_PROXY_READY_URL` (last, so a table entry cannot point the backend at the wrong port).
+pub fn backend_env(config: &BackendConfig, ready_url: &str) -> Vec<(String, String)> {
+    let mut env = config.env.clone();
+    env.push(("PORT".to_string(), config.port.to_string()));
+    env.push((
+        "SERVERLESS_PROXY_READY_URL".to_string(),
+        ready_url.to_string(),
+    ));
+    env
+}
+
+/// True when something already listens on 127.0.0.1:`port`. Binding succeeds over connections left in
+/// TIME_WAIT by a backend we just stopped (std sets SO_REUSEADDR), but not over a live listener.
+pub fn port_is_taken(port: u16) -> bool {
+    match TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
+        Ok(_) => false,
+        Err(e) => e.kind() == io::ErrorKind::AddrInUse,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::supervisor::test_support::{free_port, local_config, scratch_file, wait_for};
+
+    #[test]
+    fn a_taken_port_refuses_the_start() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let config = local_config(port, "sleep", &["30"]);
+        let why = Instance::start(&config, "http://127.0.0.1:1/ready/x").unwrap_err();
+        assert_eq!(
+            why,
+            format!("port {port} is already in use by another program")
+        );
+        drop(listener);
+        assert!(!port_is_taken(port));
+    }
+
+    #[test]
+    fn the_backend_gets_port_and_ready_url() {
+        let out = scratch_file("instance-env");
+        let script = format!(
+            "echo \"$PORT $SERVERLESS_PROXY_READY_URL\" > {}",
+            out.display()
+        );
+        let port = free_port();
+        let config = local_config(port, "sh", &["-c", &script]);
+        let url = "http://127.0.0.1:9999/ready/app.localhost";
+        let mut instance = Instance::start(&Arc::new(config), url).unwrap();
+        assert!(instance.describe().starts_with("pid "));
+        let how = wait_for(Duration::from_secs(5), || instance.poll_exit());
+        assert_eq!(how.as_deref(), Some("status 0"));
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert_eq!(text.trim(), format!("{port} {url}"));
+        let _ = std::fs::remove_file(out);
+    }
+
+    #[test]
+    fn docker_backends_are_refused_for_now() {
+        let mut config = local_config(free_port(), "unused", &[]);
+        config.kind = BackendKind::Docker(crate::config::DockerSpec {
+            image: "app:latest".to_string(),
+            container_name: "spawngate-app".to_string(),
+            pull_policy: crate::config::PullPolicy::IfNotPresent,
+            memory: None,
+            nano_cpus: None,
+            network: None,
+            docker_host: None,
+            args: Vec::new(),
+        });
+        let why = Instance::start(&config, "http://x").unwrap_err();
+        assert_eq!(why, "docker backends are not supported yet");
+    }
+}

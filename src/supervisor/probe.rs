@@ -1,0 +1,160 @@
+//! One non-blocking HTTP health probe: connect, send `GET {health_path}`, read the status line.
+//!
+//! The probe is driven by readiness events on its own token and never blocks, so a backend that accepts
+//! and then hangs only costs its own probe timeout, never another backend's probes or starts.
+
+use std::io::{self, Read, Write};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
+
+/// Shortest probe timeout: a loaded machine can take a while to accept, even with a 100 ms interval.
+const MIN_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+/// Longest probe timeout: beyond this a backend counts as unhealthy, whatever its probe interval.
+const MAX_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+/// "HTTP/1.1 200" is all the probe needs to read.
+const STATUS_PREFIX_LEN: usize = 12;
+
+/// How long one probe may take when probes go out every `interval`.
+pub fn probe_timeout(interval: Duration) -> Duration {
+    interval.clamp(MIN_PROBE_TIMEOUT, MAX_PROBE_TIMEOUT)
+}
+
+#[derive(Debug)]
+enum Phase {
+    Connecting,
+    Sending {
+        sent: usize,
+    },
+    Receiving {
+        head: [u8; STATUS_PREFIX_LEN],
+        len: usize,
+    },
+}
+
+#[derive(Debug)]
+pub struct Probe {
+    stream: TcpStream,
+    request: Vec<u8>,
+    phase: Phase,
+    /// Clock milliseconds after which the probe counts as failed.
+    deadline_ms: u64,
+}
+
+impl Probe {
+    /// Opens the connection to 127.0.0.1:`port` and registers it under `token`. An error means the probe
+    /// failed at once (e.g. the connection was refused synchronously).
+    pub fn start(
+        registry: &Registry,
+        token: Token,
+        port: u16,
+        hostname: &str,
+        path: &str,
+        deadline_ms: u64,
+    ) -> io::Result<Probe> {
+        let mut stream = TcpStream::connect(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))?;
+        registry.register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)?;
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {hostname}\r\nUser-Agent: spawngate-health\r\n\
+             Connection: close\r\n\r\n"
+        );
+        Ok(Probe {
+            stream,
+            request: request.into_bytes(),
+            phase: Phase::Connecting,
+            deadline_ms,
+        })
+    }
+
+    pub fn deadline_ms(&self) -> u64 {
+        self.deadline_ms
+    }
+
+    /// Makes all the progress the socket allows. `Some(healthy)` once the probe has its answer.
+    pub fn advance(&mut self) -> Option<bool> {
+        loop {
+            match &mut self.phase {
+                Phase::Connecting => {
+                    if !matches!(self.stream.take_error(), Ok(None)) {
+                        return Some(false);
+                    }
+                    match self.stream.peer_addr() {
+                        Ok(_) => self.phase = Phase::Sending { sent: 0 },
+                        Err(e) if e.kind() == io::ErrorKind::NotConnected => return None,
+                        Err(_) => return Some(false),
+                    }
+                }
+                Phase::Sending { sent } => match self.stream.write(&self.request[*sent..]) {
+                    Ok(0) => return Some(false),
+                    Ok(n) => {
+                        *sent += n;
+                        if *sent >= self.request.len() {
+                            self.phase = Phase::Receiving {
+                                head: [0; STATUS_PREFIX_LEN],
+                                len: 0,
+                            };
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => return Some(false),
+                },
+                Phase::Receiving { head, len } => match self.stream.read(&mut head[*len..]) {
+                    // Closed before a full status line: not a healthy answer.
+                    Ok(0) => return Some(false),
+                    Ok(n) => {
+                        *len += n;
+                        match parse_status(&head[..*len]) {
+                            StatusLine::Incomplete => {}
+                            StatusLine::Status(code) => return Some((200..300).contains(&code)),
+                            StatusLine::Invalid => return Some(false),
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => return Some(false),
+                },
+            }
+        }
+    }
+
+    /// Takes the socket out of the poll before it is closed.
+    pub fn close(mut self, registry: &Registry) {
+        let _ = registry.deregister(&mut self.stream);
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum StatusLine {
+    Incomplete,
+    Status(u16),
+    Invalid,
+}
+
+/// Reads the status code from the start of an HTTP/1.x response.
+pub fn parse_status(bytes: &[u8]) -> StatusLine {
+    const VERSION: &[u8] = b"HTTP/1.";
+    let shape_ok = bytes.iter().enumerate().all(|(i, &b)| match i {
+        0..=6 => b == VERSION[i],
+        7 => b.is_ascii_digit(),
+        8 => b == b' ',
+        9..=11 => b.is_ascii_digit(),
+        _ => true,
+    });
+    if !shape_ok {
+        return StatusLine::Invalid;
+    }
+    if bytes.len() < STATUS_PREFIX_LEN {
+        return StatusLine::Incomplete;
+    }
+    let code = bytes[9..12]
+        .iter()
+        .fold(0u16, |acc, d| acc * 10 + u16::from(d - b'0'));
+    StatusLine::Status(code)
+}
+
+#[cfg(test)]
+#[path = "probe_tests.rs"]
+mod tests;

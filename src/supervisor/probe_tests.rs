@@ -1,0 +1,133 @@
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::mpsc;
+use std::time::Instant;
+
+use mio::{Events, Poll};
+
+use super::*;
+
+#[test]
+fn status_line_parsing() {
+    assert_eq!(
+        parse_status(b"HTTP/1.1 200 OK\r\n"),
+        StatusLine::Status(200)
+    );
+    assert_eq!(parse_status(b"HTTP/1.0 503"), StatusLine::Status(503));
+    assert_eq!(parse_status(b"HTTP/1.1 20"), StatusLine::Incomplete);
+    assert_eq!(parse_status(b""), StatusLine::Incomplete);
+    assert_eq!(parse_status(b"HTTP/2 200 OK"), StatusLine::Invalid);
+    assert_eq!(parse_status(b"SSH-2.0-OpenSSH"), StatusLine::Invalid);
+    assert_eq!(parse_status(b"HTTP/1.1 2x0 OK"), StatusLine::Invalid);
+}
+
+#[test]
+fn timeout_follows_the_interval_within_bounds() {
+    assert_eq!(
+        probe_timeout(Duration::from_millis(100)),
+        Duration::from_secs(1)
+    );
+    assert_eq!(
+        probe_timeout(Duration::from_secs(3)),
+        Duration::from_secs(3)
+    );
+    assert_eq!(
+        probe_timeout(Duration::from_secs(60)),
+        Duration::from_secs(5)
+    );
+}
+
+/// A one-connection server: answers with `response` (if any) and hands back the request it read.
+fn serve_once(response: Option<&'static [u8]>) -> (u16, mpsc::Receiver<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut request = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !request.ends_with(b"\r\n\r\n") {
+            match conn.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => request.extend_from_slice(&buf[..n]),
+            }
+        }
+        let _ = tx.send(String::from_utf8_lossy(&request).into_owned());
+        match response {
+            Some(bytes) => {
+                let _ = conn.write_all(bytes);
+            }
+            // Hold the connection open without answering until the test is done with it.
+            None => std::thread::sleep(Duration::from_secs(3)),
+        }
+    });
+    (port, rx)
+}
+
+/// Runs a probe until it answers or `limit` passes (then `None`).
+fn run_probe(port: u16, limit: Duration) -> Option<bool> {
+    let mut poll = Poll::new().unwrap();
+    let mut events = Events::with_capacity(8);
+    let mut probe = match Probe::start(
+        poll.registry(),
+        Token(7),
+        port,
+        "app.localhost",
+        "/health",
+        0,
+    ) {
+        Ok(probe) => probe,
+        Err(_) => return Some(false),
+    };
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(result) = probe.advance() {
+            probe.close(poll.registry());
+            return Some(result);
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        poll.poll(&mut events, Some(left)).unwrap();
+    }
+}
+
+#[test]
+fn a_2xx_answer_is_healthy_and_the_request_is_well_formed() {
+    let (port, request) = serve_once(Some(b"HTTP/1.1 204 No Content\r\n\r\n"));
+    assert_eq!(run_probe(port, Duration::from_secs(5)), Some(true));
+    let request = request.recv().unwrap();
+    assert_eq!(
+        request,
+        "GET /health HTTP/1.1\r\nHost: app.localhost\r\nUser-Agent: spawngate-health\r\n\
+         Connection: close\r\n\r\n"
+    );
+}
+
+#[test]
+fn a_5xx_answer_is_unhealthy() {
+    let (port, _request) = serve_once(Some(b"HTTP/1.1 503 Service Unavailable\r\n\r\n"));
+    assert_eq!(run_probe(port, Duration::from_secs(5)), Some(false));
+}
+
+#[test]
+fn garbage_and_early_close_are_unhealthy() {
+    let (port, _request) = serve_once(Some(b"nonsense"));
+    assert_eq!(run_probe(port, Duration::from_secs(5)), Some(false));
+    let (port, _request) = serve_once(Some(b"HTTP/1.1 2"));
+    assert_eq!(run_probe(port, Duration::from_secs(5)), Some(false));
+}
+
+#[test]
+fn a_refused_connection_is_unhealthy() {
+    let port = crate::supervisor::test_support::free_port();
+    assert_eq!(run_probe(port, Duration::from_secs(5)), Some(false));
+}
+
+#[test]
+fn a_silent_backend_leaves_the_probe_pending() {
+    let (port, request) = serve_once(None);
+    assert_eq!(run_probe(port, Duration::from_millis(300)), None);
+    assert!(request.recv().unwrap().starts_with("GET /health"));
+}
