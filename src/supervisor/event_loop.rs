@@ -231,7 +231,7 @@ impl Supervisor {
                 };
                 let config = &running.config;
                 let interval = match backend.lifecycle {
-                    Lifecycle::Starting { .. } => config.timings.health_check_interval,
+                    Lifecycle::Starting(_) => config.timings.health_check_interval,
                     _ => config.timings.ready_health_check_interval,
                 };
                 let deadline = now + probe_timeout(interval).as_millis() as u64;
@@ -292,7 +292,7 @@ impl Supervisor {
                 continue;
             };
             let name = running.instance.describe();
-            if matches!(backend.lifecycle, Lifecycle::Ready { .. }) {
+            if matches!(backend.lifecycle, Lifecycle::Ready(_)) {
                 log::warn!("{}: exited unexpectedly with {how} ({name})", backend.host);
             } else {
                 log::info!("{}: exited with {how} ({name})", backend.host);

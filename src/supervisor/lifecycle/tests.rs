@@ -2,6 +2,8 @@ use std::time::Duration;
 
 use super::*;
 
+mod stop;
+
 fn timings() -> Timings {
     Timings {
         idle_timeout: Duration::from_secs(60),
@@ -17,15 +19,15 @@ fn timings() -> Timings {
 }
 
 /// Drives one machine through inputs at chosen times, with chosen traffic.
-struct Driver {
-    state: Lifecycle,
-    timings: Timings,
-    in_flight: usize,
-    last_active_ms: u64,
+pub(super) struct Driver {
+    pub state: Lifecycle,
+    pub timings: Timings,
+    pub in_flight: usize,
+    pub last_active_ms: u64,
 }
 
 impl Driver {
-    fn new() -> Self {
+    pub fn new() -> Self {
         Driver {
             state: Lifecycle::Stopped,
             timings: timings(),
@@ -34,7 +36,7 @@ impl Driver {
         }
     }
 
-    fn at(&mut self, now_ms: u64, input: Input) -> Vec<Effect> {
+    pub fn at(&mut self, now_ms: u64, input: Input) -> Vec<Effect> {
         let env = Env {
             now_ms,
             in_flight: self.in_flight,
@@ -47,20 +49,20 @@ impl Driver {
         effects
     }
 
-    fn started(now_ms: u64) -> Self {
+    pub fn started(now_ms: u64) -> Self {
         let mut d = Driver::new();
         d.at(now_ms, Input::Start);
         d
     }
 
-    fn ready(now_ms: u64) -> Self {
+    pub fn ready(now_ms: u64) -> Self {
         let mut d = Driver::started(now_ms);
         d.at(now_ms, Input::ReadyCallback);
         d
     }
 }
 
-fn emitted(effects: &[Effect]) -> Vec<LifecycleEvent> {
+pub(super) fn emitted(effects: &[Effect]) -> Vec<LifecycleEvent> {
     effects
         .iter()
         .filter_map(|e| match e {
@@ -80,11 +82,11 @@ fn start_spawns_once_and_reports_starting() {
     );
     assert!(matches!(
         d.state,
-        Lifecycle::Starting {
+        Lifecycle::Starting(Starting {
             since_ms: 1_000,
             give_up_at: 31_000,
             ..
-        }
+        })
     ));
     assert_eq!(d.state.deadline(), Some(1_100));
     assert!(
@@ -114,11 +116,11 @@ fn probes_every_interval_until_healthy() {
     assert_eq!(emitted(&effects), vec![LifecycleEvent::Ready]);
     assert!(matches!(
         d.state,
-        Lifecycle::Ready {
+        Lifecycle::Ready(Ready {
             since_ms: 260,
             failures: 0,
             ..
-        }
+        })
     ));
 }
 
@@ -126,7 +128,7 @@ fn probes_every_interval_until_healthy() {
 fn a_probe_result_nobody_asked_for_is_ignored() {
     let mut d = Driver::started(0);
     assert!(d.at(10, Input::ProbeResult(true)).is_empty());
-    assert!(matches!(d.state, Lifecycle::Starting { .. }));
+    assert!(matches!(d.state, Lifecycle::Starting(_)));
 }
 
 #[test]
@@ -216,54 +218,6 @@ fn spawn_failure_fails_the_start() {
 }
 
 #[test]
-fn unhealthy_after_threshold_consecutive_failures_then_restart() {
-    let mut d = Driver::ready(0);
-    d.in_flight = 1;
-    let fail_next_probe = |d: &mut Driver, healthy: bool| {
-        let due = d.state.deadline().unwrap();
-        assert_eq!(d.at(due, Input::Tick), vec![Effect::Probe]);
-        d.at(due + 10, Input::ProbeResult(healthy))
-    };
-    for _ in 0..2 {
-        assert!(fail_next_probe(&mut d, false).is_empty());
-    }
-    // A success in between resets the count.
-    assert!(fail_next_probe(&mut d, true).is_empty());
-    for _ in 0..2 {
-        assert!(fail_next_probe(&mut d, false).is_empty());
-    }
-    let now = d.state.deadline().unwrap();
-    let effects = fail_next_probe(&mut d, false);
-    assert_eq!(
-        emitted(&effects),
-        vec![
-            LifecycleEvent::Unhealthy,
-            LifecycleEvent::Stopping(StopReason::Restart)
-        ]
-    );
-    // The drain of a restart is capped, even though drain_timeout is 20 s.
-    assert!(matches!(
-        d.state,
-        Lifecycle::Stopping {
-            reason: StopReason::Restart,
-            phase: StopPhase::Draining { until, .. },
-            restart_after: true,
-        } if until == now + 10 + 5_000
-    ));
-    d.in_flight = 0;
-    assert_eq!(d.at(now + 60, Input::Tick), vec![Effect::Terminate]);
-    let effects = d.at(now + 70, Input::Exited("status 0".into()));
-    assert_eq!(
-        effects,
-        vec![
-            Effect::Emit(LifecycleEvent::Stopped),
-            Effect::Spawn,
-            Effect::Emit(LifecycleEvent::Starting)
-        ]
-    );
-}
-
-#[test]
 fn idle_check_rearms_lazily_and_stops_when_quiet() {
     let mut d = Driver::ready(1_000);
     assert_eq!(
@@ -276,20 +230,20 @@ fn idle_check_rearms_lazily_and_stops_when_quiet() {
     d.at(61_000, Input::Tick);
     assert!(matches!(
         d.state,
-        Lifecycle::Ready {
+        Lifecycle::Ready(Ready {
             idle_check_at: 80_000,
             ..
-        }
+        })
     ));
     // Busy at 80 s: look again one idle timeout later.
     d.in_flight = 2;
     d.at(80_000, Input::Tick);
     assert!(matches!(
         d.state,
-        Lifecycle::Ready {
+        Lifecycle::Ready(Ready {
             idle_check_at: 140_000,
             ..
-        }
+        })
     ));
     // Quiet since 90 s: at 150 s it has been idle for 60 s.
     d.in_flight = 0;
@@ -297,10 +251,10 @@ fn idle_check_rearms_lazily_and_stops_when_quiet() {
     d.at(140_000, Input::Tick);
     assert!(matches!(
         d.state,
-        Lifecycle::Ready {
+        Lifecycle::Ready(Ready {
             idle_check_at: 150_000,
             ..
-        }
+        })
     ));
     let effects = d.at(150_000, Input::Tick);
     assert_eq!(
@@ -319,103 +273,12 @@ fn a_fresh_backend_is_not_idle_because_of_old_activity() {
     d.last_active_ms = 0;
     d.at(160_000, Input::Tick);
     assert!(
-        matches!(d.state, Lifecycle::Stopping { .. }),
+        matches!(d.state, Lifecycle::Stopping(_)),
         "idle for exactly the timeout"
     );
     let mut d = Driver::ready(100_000);
     d.at(130_000, Input::Tick);
-    assert!(matches!(d.state, Lifecycle::Ready { .. }));
-}
-
-#[test]
-fn stop_drains_then_terminates_then_kills() {
-    let mut d = Driver::ready(0);
-    d.in_flight = 1;
-    let effects = d.at(1_000, Input::Stop(StopReason::Shutdown));
-    assert_eq!(
-        effects,
-        vec![
-            Effect::CancelProbe,
-            Effect::Emit(LifecycleEvent::Stopping(StopReason::Shutdown))
-        ]
-    );
-    assert_eq!(
-        d.state.deadline(),
-        Some(1_050),
-        "drain is checked every 50 ms"
-    );
-    assert!(d.at(1_050, Input::Tick).is_empty());
-    assert_eq!(d.state.deadline(), Some(1_100));
-    d.in_flight = 0;
-    assert_eq!(d.at(1_100, Input::Tick), vec![Effect::Terminate]);
-    assert_eq!(
-        d.state.deadline(),
-        Some(11_100),
-        "grace period before SIGKILL"
-    );
-    assert!(d.at(5_000, Input::Tick).is_empty());
-    assert_eq!(d.at(11_100, Input::Tick), vec![Effect::Kill]);
-    assert_eq!(d.state.deadline(), None);
-    let effects = d.at(11_110, Input::Exited("signal SIGKILL".into()));
-    assert_eq!(effects, vec![Effect::Emit(LifecycleEvent::Stopped)]);
-    assert!(d.state.is_stopped());
-}
-
-#[test]
-fn drain_gives_up_at_the_drain_timeout() {
-    let mut d = Driver::ready(0);
-    d.in_flight = 3;
-    d.at(0, Input::Stop(StopReason::Removed));
-    assert!(d.at(19_950, Input::Tick).is_empty());
-    assert_eq!(d.at(20_000, Input::Tick), vec![Effect::Terminate]);
-}
-
-#[test]
-fn start_during_idle_stop_restarts_after_it() {
-    let mut d = Driver::ready(0);
-    d.at(60_000, Input::Tick);
-    assert!(matches!(
-        d.state,
-        Lifecycle::Stopping {
-            reason: StopReason::Idle,
-            ..
-        }
-    ));
-    assert!(d.at(60_010, Input::Start).is_empty());
-    assert!(d.at(60_020, Input::Start).is_empty());
-    let effects = d.at(60_100, Input::Exited("status 0".into()));
-    assert_eq!(
-        effects,
-        vec![
-            Effect::Emit(LifecycleEvent::Stopped),
-            Effect::Spawn,
-            Effect::Emit(LifecycleEvent::Starting)
-        ]
-    );
-}
-
-#[test]
-fn start_during_shutdown_is_ignored_and_shutdown_cancels_a_pending_restart() {
-    let mut d = Driver::ready(0);
-    d.at(0, Input::Stop(StopReason::Shutdown));
-    assert!(d.at(10, Input::Start).is_empty());
-    assert_eq!(
-        d.at(20, Input::Exited("status 0".into())),
-        vec![Effect::Emit(LifecycleEvent::Stopped)]
-    );
-
-    let mut d = Driver::ready(0);
-    d.at(60_000, Input::Tick);
-    d.at(60_010, Input::Start);
-    let effects = d.at(60_020, Input::Stop(StopReason::Shutdown));
-    assert_eq!(
-        emitted(&effects),
-        vec![LifecycleEvent::Stopping(StopReason::Shutdown)]
-    );
-    assert_eq!(
-        d.at(60_030, Input::Exited("status 0".into())),
-        vec![Effect::Emit(LifecycleEvent::Stopped)]
-    );
+    assert!(matches!(d.state, Lifecycle::Ready(_)));
 }
 
 #[test]
@@ -427,17 +290,6 @@ fn exit_while_ready_reports_stopped() {
         vec![Effect::CancelProbe, Effect::Emit(LifecycleEvent::Stopped)]
     );
     assert!(d.state.is_stopped());
-}
-
-#[test]
-fn stop_while_starting_goes_through_the_stop_phases() {
-    let mut d = Driver::started(0);
-    let effects = d.at(10, Input::Stop(StopReason::Shutdown));
-    assert!(effects.contains(&Effect::Terminate));
-    assert!(
-        d.at(20, Input::ReadyCallback).is_empty(),
-        "too late to become ready"
-    );
 }
 
 #[test]
@@ -466,7 +318,7 @@ fn zero_intervals_cannot_spin() {
     d.in_flight = 1;
     d.at(0, Input::Tick);
     assert!(
-        matches!(d.state, Lifecycle::Ready { idle_check_at, .. } if idle_check_at >= MIN_IDLE_RECHECK_MS)
+        matches!(d.state, Lifecycle::Ready(Ready { idle_check_at, .. }) if idle_check_at >= MIN_IDLE_RECHECK_MS)
     );
 }
 

@@ -1,0 +1,176 @@
+//! The way up: Starting (probing until healthy or the ready callback) and Ready (probing, idle checks).
+
+use super::stop::begin_stop;
+use super::{describe_duration, millis, probe_interval, Effect, Env, Input, Lifecycle, ProbeSlot};
+use super::{Transition, MIN_IDLE_RECHECK_MS};
+use crate::msg::{LifecycleEvent, StopReason};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Starting {
+    pub since_ms: u64,
+    /// The startup timeout: kill it and report the failure at this moment.
+    pub give_up_at: u64,
+    pub probe: ProbeSlot,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ready {
+    pub since_ms: u64,
+    /// Consecutive failed probes.
+    pub failures: u32,
+    pub probe: ProbeSlot,
+    /// When idleness is next looked at (lazily: one wake-up per idle timeout at most).
+    pub idle_check_at: u64,
+}
+
+/// Stopped (or just stopped) -> Starting: spawn, and say so.
+pub fn begin_start(env: &Env, mut effects: Vec<Effect>) -> Transition {
+    let now = env.now_ms;
+    effects.push(Effect::Spawn);
+    effects.push(Effect::Emit(LifecycleEvent::Starting));
+    let state = Starting {
+        since_ms: now,
+        give_up_at: now + millis(env.timings.startup_timeout),
+        probe: ProbeSlot::Due(now + probe_interval(env.timings.health_check_interval)),
+    };
+    (Lifecycle::Starting(state), effects)
+}
+
+impl Starting {
+    pub fn handle(self, input: Input, env: &Env) -> Transition {
+        let now = env.now_ms;
+        match input {
+            Input::ReadyCallback => become_ready(env),
+            Input::ProbeResult(healthy) if self.probe == ProbeSlot::InFlight => {
+                if healthy {
+                    return become_ready(env);
+                }
+                let probe = ProbeSlot::Due(now + probe_interval(env.timings.health_check_interval));
+                (Lifecycle::Starting(Starting { probe, ..self }), Vec::new())
+            }
+            Input::SpawnFailed(why) => (
+                Lifecycle::Stopped,
+                vec![Effect::Emit(LifecycleEvent::StartFailed(why))],
+            ),
+            Input::Exited(how) => {
+                let why = format!("exited with {how} before becoming ready");
+                (
+                    Lifecycle::Stopped,
+                    vec![
+                        Effect::CancelProbe,
+                        Effect::Emit(LifecycleEvent::StartFailed(why)),
+                    ],
+                )
+            }
+            Input::Stop(reason) => begin_stop(reason, false, env, Vec::new()),
+            Input::Tick if now >= self.give_up_at => {
+                let why = format!(
+                    "did not become healthy within {}",
+                    describe_duration(env.timings.startup_timeout)
+                );
+                let effects = vec![
+                    Effect::CancelProbe,
+                    Effect::Kill,
+                    Effect::Emit(LifecycleEvent::StartFailed(why)),
+                ];
+                (
+                    Lifecycle::Reaping {
+                        restart_after: false,
+                    },
+                    effects,
+                )
+            }
+            Input::Tick => {
+                let (probe, effects) = send_probe_if_due(self.probe, now);
+                (Lifecycle::Starting(Starting { probe, ..self }), effects)
+            }
+            // Already starting: one spawn however many requests ask. Stale probe results are dropped.
+            Input::Start | Input::ProbeResult(_) => (Lifecycle::Starting(self), Vec::new()),
+        }
+    }
+}
+
+fn become_ready(env: &Env) -> Transition {
+    let now = env.now_ms;
+    let state = Ready {
+        since_ms: now,
+        failures: 0,
+        probe: ProbeSlot::Due(now + probe_interval(env.timings.ready_health_check_interval)),
+        idle_check_at: now + millis(env.timings.idle_timeout),
+    };
+    let effects = vec![Effect::CancelProbe, Effect::Emit(LifecycleEvent::Ready)];
+    (Lifecycle::Ready(state), effects)
+}
+
+impl Ready {
+    pub fn handle(self, input: Input, env: &Env) -> Transition {
+        let now = env.now_ms;
+        match input {
+            // The reactor may have missed the first announcement; saying it again is harmless.
+            Input::Start => (
+                Lifecycle::Ready(self),
+                vec![Effect::Emit(LifecycleEvent::Ready)],
+            ),
+            Input::ProbeResult(healthy) if self.probe == ProbeSlot::InFlight => {
+                let failures = if healthy {
+                    0
+                } else {
+                    self.failures.saturating_add(1)
+                };
+                if failures >= env.timings.unhealthy_threshold.max(1) {
+                    let effects = vec![Effect::Emit(LifecycleEvent::Unhealthy)];
+                    return begin_stop(StopReason::Restart, true, env, effects);
+                }
+                let interval = probe_interval(env.timings.ready_health_check_interval);
+                let probe = ProbeSlot::Due(now + interval);
+                let state = Ready {
+                    failures,
+                    probe,
+                    ..self
+                };
+                (Lifecycle::Ready(state), Vec::new())
+            }
+            Input::Exited(_) => (
+                Lifecycle::Stopped,
+                vec![Effect::CancelProbe, Effect::Emit(LifecycleEvent::Stopped)],
+            ),
+            Input::Stop(reason) => begin_stop(reason, false, env, Vec::new()),
+            Input::Tick => self.tick(env),
+            Input::ReadyCallback | Input::SpawnFailed(_) | Input::ProbeResult(_) => {
+                (Lifecycle::Ready(self), Vec::new())
+            }
+        }
+    }
+
+    fn tick(self, env: &Env) -> Transition {
+        let now = env.now_ms;
+        let idle_timeout = millis(env.timings.idle_timeout);
+        let mut idle_check_at = self.idle_check_at;
+        if now >= idle_check_at {
+            // A backend that just became ready has not been idle, whatever the counters say.
+            let quiet_since = env.last_active_ms.max(self.since_ms);
+            if env.in_flight == 0 && now >= quiet_since + idle_timeout {
+                return begin_stop(StopReason::Idle, false, env, Vec::new());
+            }
+            idle_check_at = if env.in_flight > 0 {
+                now + idle_timeout.max(MIN_IDLE_RECHECK_MS)
+            } else {
+                quiet_since + idle_timeout
+            };
+        }
+        let (probe, effects) = send_probe_if_due(self.probe, now);
+        let state = Ready {
+            probe,
+            idle_check_at,
+            ..self
+        };
+        (Lifecycle::Ready(state), effects)
+    }
+}
+
+fn send_probe_if_due(probe: ProbeSlot, now: u64) -> (ProbeSlot, Vec<Effect>) {
+    match probe {
+        ProbeSlot::Due(at) if now >= at => (ProbeSlot::InFlight, vec![Effect::Probe]),
+        other => (other, Vec::new()),
+    }
+}
