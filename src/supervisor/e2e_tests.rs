@@ -1,9 +1,6 @@
 //! The supervisor thread driven through its public API, with real processes and real health endpoints.
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
-use std::path::Path;
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
@@ -12,7 +9,10 @@ use mio::{Poll, Waker};
 use super::*;
 use crate::config::BackendConfig;
 use crate::msg::{Activity, BackendEvent, Host, LifecycleEvent, StopReason};
-use crate::supervisor::test_support::{free_port, local_config, scratch_file, wait_for};
+use crate::supervisor::test_support::{
+    assert_gone, first_pid, free_port, gone, health_server, local_config, pids_in, recorded,
+    scratch_file, wait_for,
+};
 
 /// Longest wait for any one event; generous for a loaded machine, far below the test's own timeouts.
 const EVENT_WAIT: Duration = Duration::from_secs(5);
@@ -99,58 +99,6 @@ fn entry(host: &str, config: BackendConfig) -> BackendEntry {
         config: Arc::new(config),
         activity: Arc::new(Activity::default()),
     }
-}
-
-/// `sh -c 'echo $$ >> PIDS; exec CMD'`: a backend whose pids can be read back, one line per start.
-fn recorded(port: u16, pids: &Path, then: &str) -> BackendConfig {
-    let script = format!("echo $$ >> {}; {then}", pids.display());
-    local_config(port, "sh", &["-c", &script])
-}
-
-fn pids_in(file: &Path) -> Vec<u32> {
-    let text = std::fs::read_to_string(file).unwrap_or_default();
-    text.lines().filter_map(|l| l.trim().parse().ok()).collect()
-}
-
-fn first_pid(file: &Path) -> u32 {
-    wait_for(EVENT_WAIT, || pids_in(file).first().copied()).expect("the backend wrote its pid")
-}
-
-fn gone(pid: u32) -> bool {
-    !Path::new(&format!("/proc/{pid}")).exists()
-}
-
-fn assert_gone(pid: u32) {
-    assert!(
-        wait_for(EVENT_WAIT, || gone(pid).then_some(())).is_some(),
-        "pid {pid} is still there"
-    );
-}
-
-/// Answers every request on `port` with the status in the returned cell.
-fn health_server(port: u16) -> Arc<AtomicU16> {
-    let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
-    let status = Arc::new(AtomicU16::new(200));
-    let answer = status.clone();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            let mut head = Vec::new();
-            let mut buf = [0u8; 512];
-            while !head.ends_with(b"\r\n\r\n") {
-                match conn.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => head.extend_from_slice(&buf[..n]),
-                }
-            }
-            let code = answer.load(Ordering::SeqCst);
-            let _ = write!(
-                conn,
-                "HTTP/1.1 {code} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-            );
-        }
-    });
-    status
 }
 
 #[test]

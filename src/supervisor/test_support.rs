@@ -1,11 +1,16 @@
 //! Helpers shared by the supervisor's tests.
 
+use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::{BackendConfig, BackendKind, LocalSpec, Timings};
+
+/// Longest wait for anything a test expects to happen; generous for a loaded machine.
+pub const WAIT: Duration = Duration::from_secs(5);
 
 /// Polls `check` until it yields a value or `limit` passes.
 pub fn wait_for<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
@@ -72,4 +77,56 @@ pub fn local_config(port: u16, command: &str, args: &[&str]) -> BackendConfig {
             unhealthy_threshold: 3,
         },
     }
+}
+
+/// `sh -c 'echo $$ >> PIDS; exec CMD'`: a backend whose pids can be read back, one line per start.
+pub fn recorded(port: u16, pids: &Path, then: &str) -> BackendConfig {
+    let script = format!("echo $$ >> {}; {then}", pids.display());
+    local_config(port, "sh", &["-c", &script])
+}
+
+pub fn pids_in(file: &Path) -> Vec<u32> {
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    text.lines().filter_map(|l| l.trim().parse().ok()).collect()
+}
+
+pub fn first_pid(file: &Path) -> u32 {
+    wait_for(WAIT, || pids_in(file).first().copied()).expect("the backend wrote its pid")
+}
+
+pub fn gone(pid: u32) -> bool {
+    !Path::new(&format!("/proc/{pid}")).exists()
+}
+
+pub fn assert_gone(pid: u32) {
+    assert!(
+        wait_for(WAIT, || gone(pid).then_some(())).is_some(),
+        "pid {pid} is still there"
+    );
+}
+
+/// Answers every request on `port` with the status in the returned cell.
+pub fn health_server(port: u16) -> Arc<AtomicU16> {
+    let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let status = Arc::new(AtomicU16::new(200));
+    let answer = status.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut head = Vec::new();
+            let mut buf = [0u8; 512];
+            while !head.ends_with(b"\r\n\r\n") {
+                match conn.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            let code = answer.load(Ordering::SeqCst);
+            let _ = write!(
+                conn,
+                "HTTP/1.1 {code} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+        }
+    });
+    status
 }
