@@ -1,6 +1,378 @@
-//! Reactor (stub; being written).
-use crate::config::Config;
+//! The reactor: one thread, one `mio::Poll`, every socket.
+//!
+//! It accepts clients and admin connections, parses HTTP/1 heads with the sans-IO code in `http1`, routes by
+//! Host, holds requests for backends that are starting, and streams bytes between client and backend
+//! sockets with bounded buffers. Lifecycle events from the supervisor and signals arrive as poll events.
+//! Nothing here blocks; with no traffic it sleeps in `epoll_wait` until the next deadline, or forever.
+//!
+//! * `session` / `forward`: a client connection's phases and the byte pumping for each.
+//! * `upstream`: backend connections and their keep-alive pool.
+//! * `routes`: the Host table and each backend's last reported lifecycle.
+//! * `events`: supervisor messages, signals, reload and shutdown.
+//! * `timers`, `buffer`: deadlines and bounded buffers.
 
-pub fn run(_config: Config) -> std::io::Result<()> {
-    Ok(())
+mod admin_conn;
+mod buffer;
+mod client;
+mod events;
+mod forward;
+mod routes;
+mod session;
+mod signals;
+mod sockio;
+mod timers;
+mod upstream;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Token, Waker};
+use slab::Slab;
+
+use crate::config::Config;
+use crate::http1::request_id::RequestIdGenerator;
+use crate::msg::{Activity, BackendEntry, Clock, Command, Mailbox, ReactorMsg};
+use crate::supervisor::{self, SupervisorHandle};
+use admin_conn::AdminConn;
+use routes::Routes;
+use session::Session;
+use signals::Signals;
+use timers::{Deadline, TimerTarget, Timers};
+use upstream::Upstream;
+
+const LISTENER: Token = Token(0);
+const ADMIN_LISTENER: Token = Token(1);
+const WAKER: Token = Token(2);
+const SIGNALS: Token = Token(3);
+/// Token ranges for the three slabs; each slab is capped well below the gap between bases.
+const SESSION_BASE: usize = 16;
+const UPSTREAM_BASE: usize = 1 << 28;
+const ADMIN_BASE: usize = 1 << 29;
+
+/// Events handled per poll call; more simply wait for the next call.
+const EVENTS_CAPACITY: usize = 1024;
+/// Admin connections open at once (the admin API is for operators and backends, not for load).
+const MAX_ADMIN_CONNECTIONS: usize = 64;
+/// After EMFILE/ENFILE, accepting resumes when a connection closes or after this pause, whichever is first.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Runs the proxy until SIGTERM/SIGINT has drained and stopped every backend.
+pub fn run(config: Config) -> io::Result<()> {
+    let mut reactor = Reactor::bind(config)?;
+    reactor.event_loop()
+}
+
+pub(crate) struct Reactor {
+    poll: Poll,
+    listener: Option<TcpListener>,
+    admin_listener: TcpListener,
+    sessions: Slab<Session>,
+    upstreams: Slab<Upstream>,
+    admins: Slab<AdminConn>,
+    routes: Routes,
+    timers: Timers,
+    pool_sweep: Deadline,
+    inbox: mpsc::Receiver<ReactorMsg>,
+    supervisor: Option<SupervisorHandle>,
+    signals: Signals,
+    config: Config,
+    clock: Clock,
+    ids: RequestIdGenerator,
+    now: Instant,
+    next_serial: u64,
+    /// Accepting is paused (connection limit or descriptor exhaustion).
+    accept_paused: bool,
+    shutting_down: bool,
+    /// Sessions that stopped early to let others run; driven again before the next wait.
+    again: Vec<usize>,
+    /// Reused for Host lookups.
+    host_scratch: String,
+}
+
+impl Reactor {
+    fn bind(config: Config) -> io::Result<Self> {
+        let poll = Poll::new()?;
+        let registry = poll.registry();
+
+        let addr = SocketAddr::new(config.server.bind, config.server.port);
+        let mut listener = TcpListener::bind(addr)
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+        registry.register(&mut listener, LISTENER, Interest::READABLE)?;
+        let admin_addr = SocketAddr::new(config.server.admin_bind, config.server.admin_port);
+        let mut admin_listener = TcpListener::bind(admin_addr).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot listen on {admin_addr} (admin): {e}"),
+            )
+        })?;
+        registry.register(&mut admin_listener, ADMIN_LISTENER, Interest::READABLE)?;
+        let local = listener.local_addr()?;
+        let admin_local = admin_listener.local_addr()?;
+        log::info!("proxy listening on {local}");
+        log::info!("admin listening on {admin_local}");
+
+        let signals = Signals::register(registry, SIGNALS)?;
+        let waker = Arc::new(Waker::new(registry, WAKER)?);
+        let (tx, inbox) = mpsc::channel();
+        let clock = Clock::new();
+
+        let entries: Vec<BackendEntry> = config
+            .backends
+            .iter()
+            .map(|b| BackendEntry {
+                config: b.clone(),
+                activity: Arc::new(Activity::default()),
+            })
+            .collect();
+        let routes = Routes::new(entries.iter().cloned());
+        let ready_base = format!("http://{}", ready_callback_addr(admin_local));
+        let supervisor = supervisor::spawn(entries, Mailbox::new(tx, waker), clock, ready_base)?;
+
+        if let Some(path) = &config.server.pid_file {
+            std::fs::write(path, format!("{}\n", std::process::id())).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot write pid file {}: {e}", path.display()),
+                )
+            })?;
+        }
+        log::info!("{} backends configured", routes.len());
+
+        Ok(Reactor {
+            poll,
+            listener: Some(listener),
+            admin_listener,
+            sessions: Slab::new(),
+            upstreams: Slab::new(),
+            admins: Slab::new(),
+            routes,
+            timers: Timers::default(),
+            pool_sweep: Deadline::default(),
+            inbox,
+            supervisor: Some(supervisor),
+            signals,
+            config,
+            clock,
+            ids: RequestIdGenerator::new(random_seed()),
+            now: Instant::now(),
+            next_serial: 0,
+            accept_paused: false,
+            shutting_down: false,
+            again: Vec::new(),
+            host_scratch: String::new(),
+        })
+    }
+
+    fn event_loop(&mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(EVENTS_CAPACITY);
+        loop {
+            let timeout = if !self.again.is_empty() {
+                Some(Duration::ZERO)
+            } else {
+                self.timers
+                    .next_deadline()
+                    .map(|at| at.saturating_duration_since(Instant::now()))
+            };
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            self.now = Instant::now();
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept_clients(),
+                    ADMIN_LISTENER => self.accept_admins(),
+                    WAKER => {}
+                    SIGNALS => self.handle_signals(),
+                    Token(t) if t >= ADMIN_BASE => self.admin_ready(t - ADMIN_BASE),
+                    Token(t) if t >= UPSTREAM_BASE => self.upstream_ready(t - UPSTREAM_BASE, event),
+                    Token(t) => self.client_ready(t - SESSION_BASE, event),
+                }
+            }
+            // Supervisor messages are drained on every turn, not only on the waker's token: a wake-up may be
+            // coalesced with other events.
+            if self.drain_inbox() {
+                self.finish_shutdown();
+                return Ok(());
+            }
+            for key in std::mem::take(&mut self.again) {
+                self.drive(key);
+            }
+            self.fire_timers();
+        }
+    }
+
+    fn fire_timers(&mut self) {
+        let now = Instant::now();
+        self.now = now;
+        while let Some((at, target)) = self.timers.pop_due(now) {
+            match target {
+                TimerTarget::Session { key, serial } => self.session_timer(key, serial, at),
+                TimerTarget::PoolSweep => {
+                    if self
+                        .pool_sweep
+                        .fire(at, now, TimerTarget::PoolSweep, &mut self.timers)
+                    {
+                        self.sweep_pool();
+                    }
+                }
+                TimerTarget::ResumeAccept => self.resume_accept(),
+            }
+        }
+    }
+
+    fn accept_clients(&mut self) {
+        let limit = self.config.server.limits.max_connections;
+        loop {
+            if self.sessions.len() >= limit {
+                log::warn!("connection limit ({limit}) reached; pausing accept");
+                self.pause_accept(None);
+                return;
+            }
+            let Some(listener) = self.listener.as_ref() else {
+                return;
+            };
+            match listener.accept() {
+                Ok((mut stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    let entry = self.sessions.vacant_entry();
+                    let key = entry.key();
+                    let token = Token(SESSION_BASE + key);
+                    if let Err(e) = self.poll.registry().register(
+                        &mut stream,
+                        token,
+                        Interest::READABLE | Interest::WRITABLE,
+                    ) {
+                        log::warn!("cannot register client {peer}: {e}");
+                        continue;
+                    }
+                    self.next_serial += 1;
+                    entry.insert(Session::new(self.next_serial, stream, peer, self.now));
+                    self.arm_session_deadline(key);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if is_fd_exhaustion(&e) => {
+                    log::warn!("accept failed: {e}; pausing accept until a descriptor frees up");
+                    self.pause_accept(Some(self.now + ACCEPT_BACKOFF));
+                    return;
+                }
+                // The connection died in the backlog (ECONNABORTED and friends): try the next one.
+                Err(e) => log::debug!("accept failed: {e}"),
+            }
+        }
+    }
+
+    fn pause_accept(&mut self, retry_at: Option<Instant>) {
+        if !self.accept_paused {
+            if let Some(listener) = self.listener.as_mut() {
+                let _ = self.poll.registry().deregister(listener);
+            }
+            self.accept_paused = true;
+        }
+        if let Some(at) = retry_at {
+            self.timers.push(at, TimerTarget::ResumeAccept);
+        }
+    }
+
+    /// Called when a connection closes or the back-off passes.
+    fn resume_accept(&mut self) {
+        let resume_below = self.config.server.limits.max_connections * 9 / 10;
+        if !self.accept_paused || self.sessions.len() > resume_below.max(1) {
+            return;
+        }
+        let Some(listener) = self.listener.as_mut() else {
+            return;
+        };
+        match self
+            .poll
+            .registry()
+            .register(listener, LISTENER, Interest::READABLE)
+        {
+            Ok(()) => {
+                self.accept_paused = false;
+                // Connections may have queued while paused; edge-triggered readiness won't repeat itself.
+                self.accept_clients();
+            }
+            Err(e) => log::error!("cannot resume accepting: {e}"),
+        }
+    }
+
+    fn accept_admins(&mut self) {
+        loop {
+            match self.admin_listener.accept() {
+                Ok((mut stream, _peer)) => {
+                    if self.admins.len() >= MAX_ADMIN_CONNECTIONS {
+                        continue; // dropped: closes it
+                    }
+                    let entry = self.admins.vacant_entry();
+                    let token = Token(ADMIN_BASE + entry.key());
+                    if self
+                        .poll
+                        .registry()
+                        .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
+                        .is_ok()
+                    {
+                        entry.insert(AdminConn::new(stream));
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if is_fd_exhaustion(&e) => return,
+                Err(e) => log::debug!("admin accept failed: {e}"),
+            }
+        }
+    }
+
+    fn admin_ready(&mut self, key: usize) {
+        let Some(conn) = self.admins.get_mut(key) else {
+            return;
+        };
+        let outcome = conn.drive(&self.routes, &self.clock);
+        if let Some(host) = outcome.ready {
+            self.send_supervisor(Command::ReadyCallback(host));
+        }
+        if outcome.done {
+            let mut conn = self.admins.remove(key);
+            let _ = self.poll.registry().deregister(conn.stream_mut());
+        }
+    }
+
+    fn send_supervisor(&self, command: Command) {
+        if let Some(supervisor) = &self.supervisor {
+            if !supervisor.mailbox.send(command) {
+                log::error!("the supervisor thread is gone");
+            }
+        }
+    }
+}
+
+/// The address backends use for the ready callback: the admin listener, reachable on loopback when it is
+/// bound to every interface.
+fn ready_callback_addr(admin: SocketAddr) -> SocketAddr {
+    let mut addr = admin;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    addr
+}
+
+fn is_fd_exhaustion(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(code) if code == nix::libc::EMFILE || code == nix::libc::ENFILE || code == nix::libc::ENOBUFS || code == nix::libc::ENOMEM)
+}
+
+/// Seeds request ids from std's per-process random keys (no extra dependency for randomness).
+fn random_seed() -> [u64; 2] {
+    use std::hash::{BuildHasher, Hasher};
+    let state = std::collections::hash_map::RandomState::new();
+    let mut a = state.build_hasher();
+    a.write_u64(std::process::id() as u64);
+    let mut b = state.build_hasher();
+    b.write_u64(a.finish());
+    [a.finish(), b.finish()]
 }

@@ -1,0 +1,134 @@
+//! One admin connection: read a request head, answer it with `crate::admin`, close.
+
+use std::io::{self, Read, Write};
+
+use mio::net::TcpStream;
+
+use super::routes::Routes;
+use crate::admin::{self, Action, BackendStatus};
+use crate::error::ErrorCode;
+use crate::http1::request::parse_request;
+use crate::msg::{Clock, Host};
+
+/// Admin requests are tiny; anything bigger is not one.
+const MAX_ADMIN_HEAD: usize = 8 * 1024;
+
+pub struct AdminConn {
+    stream: TcpStream,
+    inbuf: Vec<u8>,
+    out: Vec<u8>,
+    answered: bool,
+}
+
+pub struct Outcome {
+    /// The request was a ready callback for this backend.
+    pub ready: Option<Host>,
+    /// The answer is out (or the peer is gone): close.
+    pub done: bool,
+}
+
+impl AdminConn {
+    pub fn new(stream: TcpStream) -> Self {
+        AdminConn {
+            stream,
+            inbuf: Vec::new(),
+            out: Vec::new(),
+            answered: false,
+        }
+    }
+
+    pub fn stream_mut(&mut self) -> &mut TcpStream {
+        &mut self.stream
+    }
+
+    pub fn drive(&mut self, routes: &Routes, _clock: &Clock) -> Outcome {
+        let mut ready = None;
+        if !self.answered {
+            match self.read_head() {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Outcome {
+                        ready: None,
+                        done: false,
+                    }
+                }
+                Err(()) => {
+                    return Outcome {
+                        ready: None,
+                        done: true,
+                    }
+                }
+            }
+            self.answered = true;
+            match parse_request(&self.inbuf) {
+                Ok(Some(head)) => {
+                    let method = &self.inbuf[head.method.clone()];
+                    let path = &self.inbuf[head.target.clone()];
+                    let rows = routes.iter().map(|r| BackendStatus {
+                        hostname: &r.host,
+                        state: r.state,
+                        port: r.config.port,
+                        in_flight: r.activity.in_flight(),
+                    });
+                    match admin::handle(method, path, rows) {
+                        Action::Respond(bytes) => self.out = bytes,
+                        Action::ReadyCallback { hostname, response } => {
+                            self.out = response;
+                            ready = Some(Host::from(hostname));
+                        }
+                    }
+                }
+                Ok(None) => {
+                    self.out =
+                        admin::error(ErrorCode::HeaderFieldsTooLarge, "request head too large")
+                }
+                Err(e) => self.out = admin::error(e.code, e.reason),
+            }
+        }
+        let done = !matches!(self.write_out(), Ok(false));
+        Outcome { ready, done }
+    }
+
+    /// Ok(true) when a whole head is buffered (or the buffer is full), Err when the peer is gone.
+    fn read_head(&mut self) -> Result<bool, ()> {
+        let mut chunk = [0u8; 2048];
+        loop {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => {
+                    return if self.inbuf.is_empty() {
+                        Err(())
+                    } else {
+                        Ok(true)
+                    }
+                }
+                Ok(n) => {
+                    self.inbuf.extend_from_slice(&chunk[..n]);
+                    if self.inbuf.windows(4).any(|w| w == b"\r\n\r\n")
+                        || self.inbuf.len() >= MAX_ADMIN_HEAD
+                    {
+                        return Ok(true);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return Err(()),
+            }
+        }
+    }
+
+    /// Ok(true) once everything is written.
+    fn write_out(&mut self) -> Result<bool, ()> {
+        while !self.out.is_empty() {
+            match self.stream.write(&self.out) {
+                Ok(0) => return Err(()),
+                Ok(n) => {
+                    self.out.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return Err(()),
+            }
+        }
+        Ok(true)
+    }
+}

@@ -1,0 +1,92 @@
+//! A bounded byte buffer between a socket read and a socket write.
+//!
+//! Bytes are appended at the back by reads and taken from the front by writes; the storage is allocated on
+//! first use and given back when the buffer empties, so an idle keep-alive connection costs no buffer memory.
+
+use std::io::{self, Read};
+
+pub struct Buffer {
+    storage: Vec<u8>,
+    start: usize,
+    end: usize,
+    capacity: usize,
+}
+
+impl Buffer {
+    pub fn new(capacity: usize) -> Self {
+        Buffer {
+            storage: Vec::new(),
+            start: 0,
+            end: 0,
+            capacity,
+        }
+    }
+
+    pub fn data(&self) -> &[u8] {
+        &self.storage[self.start..self.end]
+    }
+
+    pub fn len(&self) -> usize {
+        self.end - self.start
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.len() >= self.capacity
+    }
+
+    pub fn consume(&mut self, n: usize) {
+        debug_assert!(n <= self.len());
+        self.start += n.min(self.len());
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// Frees the storage if nothing is buffered (called when a connection goes idle).
+    pub fn release_if_empty(&mut self) {
+        if self.is_empty() && !self.storage.is_empty() {
+            self.storage = Vec::new();
+        }
+    }
+
+    /// One `read` into the free space. `Ok(0)` means end of stream; a full buffer is the caller's to check.
+    pub fn read_from<R: Read>(&mut self, source: &mut R) -> io::Result<usize> {
+        if self.storage.is_empty() {
+            self.storage = vec![0; self.capacity];
+        }
+        if self.end == self.storage.len() && self.start > 0 {
+            // Slide the unread bytes to the front so the tail has room again.
+            self.storage.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        let n = source.read(&mut self.storage[self.end..])?;
+        self.end += n;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_consumes_and_compacts() {
+        let mut buf = Buffer::new(8);
+        let mut src: &[u8] = b"abcdefghij";
+        assert_eq!(buf.read_from(&mut src).unwrap(), 8);
+        assert!(buf.is_full());
+        buf.consume(6);
+        assert_eq!(buf.data(), b"gh");
+        assert_eq!(buf.read_from(&mut src).unwrap(), 2);
+        assert_eq!(buf.data(), b"ghij");
+        buf.consume(4);
+        buf.release_if_empty();
+        assert!(buf.storage.is_empty());
+    }
+}

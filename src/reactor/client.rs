@@ -1,0 +1,452 @@
+//! The client side of a session: reading heads, routing, holding, error answers, closing, deadlines.
+
+use std::net::Shutdown;
+use std::time::Duration;
+
+use mio::event::Event;
+
+use super::routes::{normalize_host, Admission};
+use super::session::{Phase, Request, RequestMeta, Session};
+use super::sockio::{fill, flush, Filled};
+use super::timers::TimerTarget;
+use super::Reactor;
+use crate::error::{ErrorCode, ProxyError};
+use crate::http1::detect::{sniff, Sniff};
+use crate::http1::request::{parse_request, RequestHead};
+use crate::http1::request_id::is_acceptable_client_id;
+use crate::http1::rewrite::{write_request, ForwardInfo};
+use crate::http1::Framing;
+use crate::msg::Command;
+
+/// Passes through the pump per wake-up before a session yields to the others.
+const MAX_ROUNDS: usize = 32;
+/// Proxy-made bytes (error answers, heads) queued for a client that is not reading; past this, pipelined
+/// requests are not parsed until it reads.
+const MAX_OUT_BACKLOG: usize = 64 * 1024;
+/// How long a closing connection may take to read our last answer.
+const LINGER: Duration = Duration::from_secs(2);
+/// Slack over the backend's startup timeout before a held request gives up on its own.
+const HOLD_SLACK: Duration = Duration::from_secs(2);
+
+/// What one pass of a phase's pump achieved.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Step {
+    Progress,
+    Idle,
+    Close,
+}
+
+impl Reactor {
+    pub(super) fn client_ready(&mut self, key: usize, event: &Event) {
+        let Some(session) = self.sessions.get_mut(key) else {
+            return;
+        };
+        if event.is_readable() || event.is_read_closed() || event.is_error() {
+            session.io.readable = true;
+        }
+        if event.is_writable() || event.is_write_closed() || event.is_error() {
+            session.io.writable = true;
+        }
+        self.drive(key);
+    }
+
+    /// Runs the session's pump until it can make no more progress (or yields to other sessions).
+    pub(super) fn drive(&mut self, key: usize) {
+        for _ in 0..MAX_ROUNDS {
+            let Some(session) = self.sessions.get(key) else {
+                return;
+            };
+            let step = match session.phase {
+                Phase::ReadingHead { .. } => self.step_reading(key),
+                Phase::Holding(_) => self.step_holding(key),
+                Phase::Exchanging(_) => self.step_exchange(key),
+                Phase::Tunnel(_) => self.step_tunnel(key),
+                Phase::Closing { .. } => self.step_closing(key),
+            };
+            match step {
+                Step::Progress => continue,
+                Step::Idle => {
+                    self.arm_session_deadline(key);
+                    return;
+                }
+                Step::Close => {
+                    self.close_session(key);
+                    return;
+                }
+            }
+        }
+        self.arm_session_deadline(key);
+        self.again.push(key);
+    }
+
+    fn step_reading(&mut self, key: usize) -> Step {
+        let now = self.now;
+        let session = &mut self.sessions[key];
+        let mut progress = match flush_out(session) {
+            Ok(p) => p,
+            Err(()) => return Step::Close,
+        };
+        match fill(&mut session.inbuf, &mut session.client, &mut session.io) {
+            Ok(Filled::Bytes(_)) | Ok(Filled::Eof) => progress = true,
+            Ok(Filled::Nothing) => {}
+            Err(_) => return Step::Close,
+        }
+        if session.inbuf.is_empty() {
+            if session.io.read_eof && session.out_pending().is_empty() {
+                return Step::Close;
+            }
+            return if progress { Step::Progress } else { Step::Idle };
+        }
+        if let Phase::ReadingHead {
+            since,
+            head_started,
+        } = &mut session.phase
+        {
+            if !*head_started {
+                *head_started = true;
+                *since = now;
+            }
+        }
+        if session.out_pending().len() > MAX_OUT_BACKLOG {
+            return if progress { Step::Progress } else { Step::Idle };
+        }
+        if session.served == 0 {
+            match sniff(session.inbuf.data()) {
+                Sniff::NeedMore if !session.io.read_eof => {
+                    return if progress { Step::Progress } else { Step::Idle }
+                }
+                Sniff::Http2 => {
+                    log::debug!(
+                        "{}: HTTP/2 prior knowledge is not served on this listener yet",
+                        session.peer
+                    );
+                    return Step::Close;
+                }
+                _ => {}
+            }
+        }
+        match parse_request(session.inbuf.data()) {
+            Ok(Some(head)) => {
+                self.begin_request(key, head);
+                Step::Progress
+            }
+            Ok(None) if session.io.read_eof => {
+                // The client hung up in the middle of a head: nobody is left to answer.
+                Step::Close
+            }
+            Ok(None) => {
+                if progress {
+                    Step::Progress
+                } else {
+                    Step::Idle
+                }
+            }
+            Err(e) => {
+                log::debug!("{}: rejected request: {}", session.peer, e.reason);
+                self.reject(key, ProxyError::new(e.code, e.reason), None, true);
+                Step::Progress
+            }
+        }
+    }
+
+    /// A complete head is at the front of the session's buffer: route it and forward, hold or answer it.
+    fn begin_request(&mut self, key: usize, head: RequestHead) {
+        let session = &mut self.sessions[key];
+        session.served += 1;
+        let data = session.inbuf.data();
+
+        let request_id = match &head.request_id {
+            Some(h) if is_acceptable_client_id(&data[h.value.clone()]) => {
+                data[h.value.clone()].to_vec()
+            }
+            _ => self.ids.next_id().to_vec(),
+        };
+        let has_body = !matches!(head.framing, Framing::None | Framing::Length(0));
+        let keep_alive = head.keep_alive && !self.shutting_down;
+
+        let Some(host_range) = head.host.clone() else {
+            let err = ProxyError::new(
+                ErrorCode::MissingHostHeader,
+                "the request has no Host header",
+            );
+            return self.refuse(key, head.len, err, request_id, true);
+        };
+        let Some(host) = normalize_host(&data[host_range], &mut self.host_scratch) else {
+            let err = ProxyError::new(ErrorCode::BadRequest, "invalid Host");
+            return self.refuse(key, head.len, err, request_id, true);
+        };
+        let limits = &self.config.server.limits;
+        if let (Framing::Length(n), Some(max)) = (head.framing, limits.max_request_body_bytes) {
+            if n > max {
+                let err = ProxyError::new(
+                    ErrorCode::PayloadTooLarge,
+                    format!("request body over {max} bytes"),
+                );
+                return self.refuse(key, head.len, err, request_id, true);
+            }
+        }
+        let max_held = limits.max_held_requests;
+        let Some(route) = self.routes.get_mut(host) else {
+            let err = ProxyError::new(
+                ErrorCode::UnknownHost,
+                format!("no backend for host {host}"),
+            );
+            return self.refuse(key, head.len, err, request_id, has_body || !keep_alive);
+        };
+        let admission = route.admit(max_held);
+        if let Admission::Reject(code, why) = admission {
+            let err = ProxyError::new(code, why);
+            return self.refuse(key, head.len, err, request_id, has_body || !keep_alive);
+        }
+
+        let mut forwarded = Vec::with_capacity(head.len + 256);
+        let info = ForwardInfo {
+            client_ip: session.peer.ip(),
+            request_id: &request_id,
+            proto: "http",
+        };
+        write_request(data, &head, &info, &mut forwarded);
+        session.inbuf.consume(head.len);
+
+        let meta = RequestMeta {
+            version: head.version,
+            framing: head.framing,
+            keep_alive,
+            upgrade: head.upgrade,
+            is_head: head.is_head,
+            request_id,
+            started: self.now,
+        };
+        let request = Request {
+            host: route.host.clone(),
+            head: forwarded,
+            meta,
+        };
+        match admission {
+            Admission::Forward => self.start_exchange(key, request),
+            Admission::Hold { start } => {
+                route.waiting.push((key, session.serial));
+                let hold_until = self.now + route.config.timings.startup_timeout + HOLD_SLACK;
+                let host = route.host.clone();
+                session.phase = Phase::Holding(request);
+                session.hold_until = Some(hold_until);
+                if start {
+                    log::debug!("{host}: starting on demand");
+                    self.send_supervisor(Command::Start(host));
+                }
+            }
+            Admission::Reject(..) => {}
+        }
+    }
+
+    /// Answers a request that will not be forwarded; its head is dropped from the buffer first so the
+    /// next pipelined request (if the connection stays open) starts at the front.
+    fn refuse(
+        &mut self,
+        key: usize,
+        head_len: usize,
+        err: ProxyError,
+        request_id: Vec<u8>,
+        close: bool,
+    ) {
+        self.sessions[key].inbuf.consume(head_len);
+        self.reject(key, err, Some(request_id), close);
+    }
+
+    fn step_holding(&mut self, key: usize) -> Step {
+        let session = &mut self.sessions[key];
+        let mut progress = match flush_out(session) {
+            Ok(p) => p,
+            Err(()) => return Step::Close,
+        };
+        // Keep reading (bounded by the buffer) so a client that gives up is noticed.
+        match fill(&mut session.inbuf, &mut session.client, &mut session.io) {
+            Ok(Filled::Bytes(_)) => progress = true,
+            Ok(Filled::Eof) | Err(_) => return Step::Close,
+            Ok(Filled::Nothing) => {}
+        }
+        if progress {
+            Step::Progress
+        } else {
+            Step::Idle
+        }
+    }
+
+    fn step_closing(&mut self, key: usize) -> Step {
+        let session = &mut self.sessions[key];
+        let progress = match flush_out(session) {
+            Ok(p) => p,
+            Err(()) => return Step::Close,
+        };
+        if !session.out_pending().is_empty() {
+            return if progress { Step::Progress } else { Step::Idle };
+        }
+        // Answer sent: half-close and read what the client still sends, so unread bytes don't turn our
+        // close into a reset that could destroy the answer before the client read it.
+        if let Phase::Closing { shut } = &mut session.phase {
+            if !*shut {
+                *shut = true;
+                let _ = session.client.shutdown(Shutdown::Write);
+            }
+        }
+        loop {
+            session.inbuf.consume(session.inbuf.len());
+            match fill(&mut session.inbuf, &mut session.client, &mut session.io) {
+                Ok(Filled::Bytes(_)) => continue,
+                Ok(Filled::Nothing) => return Step::Idle,
+                Ok(Filled::Eof) | Err(_) => return Step::Close,
+            }
+        }
+    }
+
+    /// Answers the current request with a proxy error; `close` ends the connection after it.
+    pub(super) fn reject(
+        &mut self,
+        key: usize,
+        err: ProxyError,
+        request_id: Option<Vec<u8>>,
+        close: bool,
+    ) {
+        let Some(session) = self.sessions.get_mut(key) else {
+            return;
+        };
+        let close = close || self.shutting_down;
+        log::debug!("{}: {}", session.peer, err);
+        let bytes = err.to_http1(request_id.as_deref(), close, &[]);
+        session.out.extend_from_slice(&bytes);
+        session.hold_until = None;
+        session.phase = if close {
+            Phase::Closing { shut: false }
+        } else {
+            Phase::ReadingHead {
+                since: self.now,
+                head_started: false,
+            }
+        };
+        if close {
+            session.closing_since = Some(self.now);
+        }
+    }
+
+    pub(super) fn session_timer(&mut self, key: usize, serial: u64, at: std::time::Instant) {
+        let now = self.now;
+        let Some(session) = self.sessions.get_mut(key) else {
+            return;
+        };
+        if session.serial != serial {
+            return;
+        }
+        let target = TimerTarget::Session { key, serial };
+        if !session.deadline.fire(at, now, target, &mut self.timers) {
+            return;
+        }
+        match &session.phase {
+            Phase::ReadingHead {
+                head_started: false,
+                ..
+            } => self.close_session(key),
+            Phase::ReadingHead {
+                head_started: true, ..
+            } => {
+                let err = ProxyError::new(
+                    ErrorCode::ClientTimeout,
+                    "the request head was not received in time",
+                );
+                self.reject(key, err, None, true);
+                self.drive(key);
+            }
+            Phase::Holding(request) => {
+                let host = request.host.clone();
+                let id = request.meta.request_id.clone();
+                let has_body = request.meta.has_body();
+                let err = ProxyError::new(
+                    ErrorCode::BackendStartFailed,
+                    format!("{host} did not become ready in time"),
+                );
+                self.reject(key, err, Some(id), has_body);
+                self.drive(key);
+            }
+            Phase::Exchanging(_) => {
+                self.abort_exchange(
+                    key,
+                    ProxyError::new(
+                        ErrorCode::RequestTimeout,
+                        "the backend did not answer in time",
+                    ),
+                );
+                self.drive(key);
+            }
+            Phase::Tunnel(_) => {}
+            Phase::Closing { .. } => self.close_session(key),
+        }
+    }
+
+    /// Points the session's deadline at what its phase is waiting for.
+    pub(super) fn arm_session_deadline(&mut self, key: usize) {
+        let Some(session) = self.sessions.get_mut(key) else {
+            return;
+        };
+        let limits = &self.config.server.limits;
+        let wanted = match &session.phase {
+            Phase::ReadingHead {
+                since,
+                head_started,
+            } => {
+                if *head_started || session.served == 0 {
+                    Some(*since + limits.header_read_timeout)
+                } else {
+                    Some(*since + limits.keepalive_timeout)
+                }
+            }
+            Phase::Holding(_) => session.hold_until,
+            Phase::Exchanging(ex) => ex.response_deadline,
+            Phase::Tunnel(_) => None,
+            Phase::Closing { .. } => session.closing_since.map(|t| t + LINGER),
+        };
+        let target = TimerTarget::Session {
+            key,
+            serial: session.serial,
+        };
+        match wanted {
+            Some(at) => session.deadline.set(at, target, &mut self.timers),
+            None => session.deadline.clear(),
+        }
+    }
+
+    pub(super) fn close_session(&mut self, key: usize) {
+        if !self.sessions.contains(key) {
+            return;
+        }
+        if matches!(
+            self.sessions[key].phase,
+            Phase::Exchanging(_) | Phase::Tunnel(_)
+        ) {
+            self.release_upstream_of(key, false);
+        }
+        let mut session = self.sessions.remove(key);
+        let _ = self.poll.registry().deregister(&mut session.client);
+        if self.accept_paused {
+            self.resume_accept();
+        }
+    }
+}
+
+/// Writes queued proxy-made bytes. `Err` means the client is gone.
+pub(super) fn flush_out(session: &mut Session) -> Result<bool, ()> {
+    if session.out_pending().is_empty() {
+        return Ok(false);
+    }
+    match flush(
+        &mut session.client,
+        &mut session.io,
+        &session.out[session.out_pos..],
+        &[],
+    ) {
+        Ok(0) => Ok(false),
+        Ok(n) => {
+            session.consume_out(n);
+            Ok(true)
+        }
+        Err(_) => Err(()),
+    }
+}

@@ -1,0 +1,270 @@
+//! What reaches the reactor from outside the sockets: supervisor reports, signals, reload and shutdown.
+
+use std::sync::Arc;
+
+use super::session::Phase;
+use super::Reactor;
+use crate::config::{self, BackendConfig};
+use crate::error::{ErrorCode, ProxyError};
+use crate::msg::{
+    Activity, BackendEntry, BackendEvent, Command, LifecycleEvent, ReactorMsg, State, StopReason,
+};
+
+impl Reactor {
+    /// Handles every queued supervisor message. Returns true once the supervisor finished shutting down.
+    pub(super) fn drain_inbox(&mut self) -> bool {
+        let mut finished = false;
+        while let Ok(msg) = self.inbox.try_recv() {
+            match msg {
+                ReactorMsg::Backend(event) => self.on_backend_event(event),
+                ReactorMsg::ShutdownComplete => finished = true,
+            }
+        }
+        finished
+    }
+
+    fn on_backend_event(&mut self, BackendEvent { host, event }: BackendEvent) {
+        let Some(route) = self.routes.get_mut(&host) else {
+            return;
+        };
+        log::debug!("{host}: {event:?}");
+        let mut release: Option<Result<(), ProxyError>> = None;
+        let mut drop_pool = false;
+        match event {
+            LifecycleEvent::Starting => {
+                route.state = State::Starting;
+                route.stop_reason = None;
+            }
+            LifecycleEvent::Ready => {
+                route.state = State::Ready;
+                route.start_requested = false;
+                release = Some(Ok(()));
+            }
+            LifecycleEvent::StartFailed(reason) => {
+                route.state = State::Stopped;
+                route.start_requested = false;
+                release = Some(Err(ProxyError::new(
+                    ErrorCode::BackendStartFailed,
+                    format!("backend {host} could not be started: {reason}"),
+                )));
+            }
+            LifecycleEvent::Unhealthy => {
+                route.state = State::Unhealthy;
+                drop_pool = true;
+            }
+            LifecycleEvent::Stopping(reason) => {
+                route.state = State::Stopping;
+                route.stop_reason = Some(reason);
+                drop_pool = true;
+                if matches!(reason, StopReason::Removed | StopReason::Shutdown) {
+                    release = Some(Err(ProxyError::new(
+                        ErrorCode::BackendShuttingDown,
+                        "backend is shutting down",
+                    )));
+                }
+            }
+            LifecycleEvent::Stopped => {
+                route.state = State::Stopped;
+                route.stop_reason = None;
+                drop_pool = true;
+                if route.removed {
+                    let removed = self.routes.remove(&host);
+                    if let Some(route) = removed {
+                        for ukey in route.idle_upstreams {
+                            self.close_upstream(ukey);
+                        }
+                        self.answer_waiting(
+                            route.waiting,
+                            Err(ProxyError::new(
+                                ErrorCode::UnknownHost,
+                                format!("no backend for host {host}"),
+                            )),
+                        );
+                    }
+                    return;
+                }
+                if !route.waiting.is_empty() && !route.start_requested && !self.shutting_down {
+                    // Requests arrived during an idle stop: the supervisor restarts after the stop, but make
+                    // sure it was asked.
+                    route.start_requested = true;
+                    self.send_supervisor(Command::Start(host.clone()));
+                }
+            }
+        }
+        if drop_pool {
+            self.drop_pool_of(&host);
+        }
+        if let Some(outcome) = release {
+            let waiting = self
+                .routes
+                .get_mut(&host)
+                .map(|r| std::mem::take(&mut r.waiting))
+                .unwrap_or_default();
+            self.answer_waiting(waiting, outcome);
+        }
+    }
+
+    /// Forwards (`Ok`) or answers with the error every request held for a backend.
+    fn answer_waiting(&mut self, waiting: Vec<(usize, u64)>, outcome: Result<(), ProxyError>) {
+        for (key, serial) in waiting {
+            let Some(session) = self.sessions.get_mut(key) else {
+                continue;
+            };
+            if session.serial != serial || !matches!(session.phase, Phase::Holding(_)) {
+                continue;
+            }
+            let Phase::Holding(request) =
+                std::mem::replace(&mut session.phase, Phase::Closing { shut: false })
+            else {
+                continue;
+            };
+            match &outcome {
+                Ok(()) => self.start_exchange(key, request),
+                Err(err) => {
+                    let close = request.meta.has_body() || !request.meta.keep_alive;
+                    self.reject(key, err.clone(), Some(request.meta.request_id), close);
+                }
+            }
+            self.drive(key);
+        }
+    }
+
+    pub(super) fn handle_signals(&mut self) {
+        let pending = self.signals.take();
+        if pending.terminate {
+            if self.shutting_down {
+                log::info!("already shutting down");
+            } else {
+                self.begin_shutdown();
+            }
+        }
+        if pending.reload && !self.shutting_down {
+            self.reload();
+        }
+    }
+
+    /// SIGHUP: re-read the config file; keep the running config if the new one is invalid.
+    pub(super) fn reload(&mut self) {
+        let path = self.config.path.clone();
+        let new = match config::load(&path) {
+            Ok(new) => new,
+            Err(errors) => {
+                log::error!("reload rejected; keeping the running config:");
+                for e in &errors.0 {
+                    log::error!("  {e}");
+                }
+                return;
+            }
+        };
+        let diff = config::diff(&self.config, &new);
+        for key in &diff.server_changed {
+            log::warn!("reload: [server] {key} changed; it takes effect after a restart");
+        }
+        let mut entries = Vec::with_capacity(new.backends.len());
+        for backend in &new.backends {
+            let activity = match self.routes.get_mut(&backend.hostname) {
+                Some(route) => {
+                    route.config = Arc::<BackendConfig>::clone(backend);
+                    route.removed = false;
+                    route.activity.clone()
+                }
+                None => {
+                    let activity = Arc::new(Activity::default());
+                    self.routes.insert(BackendEntry {
+                        config: backend.clone(),
+                        activity: activity.clone(),
+                    });
+                    activity
+                }
+            };
+            entries.push(BackendEntry {
+                config: backend.clone(),
+                activity,
+            });
+        }
+        let mut gone = Vec::new();
+        for route in self.routes.iter_mut() {
+            if new.backend(&route.host).is_none() {
+                route.removed = true;
+                if route.state == State::Stopped {
+                    gone.push(route.host.clone());
+                }
+            }
+        }
+        for host in gone {
+            // Never started: nothing to drain.
+            if let Some(route) = self.routes.remove(&host) {
+                self.answer_waiting(
+                    route.waiting,
+                    Err(ProxyError::new(
+                        ErrorCode::UnknownHost,
+                        format!("no backend for host {host}"),
+                    )),
+                );
+            }
+        }
+        self.send_supervisor(Command::Reload(entries));
+        log::info!(
+            "config reloaded: {} added, {} removed, {} updated",
+            diff.added.len(),
+            diff.removed.len(),
+            diff.changed.len()
+        );
+        let server = self.config.server.clone();
+        self.config = new;
+        // Listeners and limits stay as they were bound.
+        self.config.server = server;
+    }
+
+    /// SIGTERM/SIGINT: stop accepting, answer what waits, and let the supervisor drain and stop backends.
+    fn begin_shutdown(&mut self) {
+        log::info!("shutting down: draining requests and stopping backends");
+        self.shutting_down = true;
+        if let Some(mut listener) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        let idle: Vec<usize> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| {
+                matches!(
+                    s.phase,
+                    Phase::ReadingHead {
+                        head_started: false,
+                        ..
+                    }
+                ) && s.out_pending().is_empty()
+            })
+            .map(|(key, _)| key)
+            .collect();
+        for key in idle {
+            self.close_session(key);
+        }
+        self.send_supervisor(Command::Shutdown);
+        if self
+            .supervisor
+            .as_ref()
+            .is_some_and(|s| s.thread.is_finished())
+        {
+            log::error!("the supervisor thread is gone; exiting without it");
+        }
+    }
+
+    pub(super) fn finish_shutdown(&mut self) {
+        let keys: Vec<usize> = self.sessions.iter().map(|(key, _)| key).collect();
+        for key in keys {
+            self.close_session(key);
+        }
+        if let Some(supervisor) = self.supervisor.take() {
+            if supervisor.thread.join().is_err() {
+                log::error!("the supervisor thread panicked");
+            }
+        }
+        if let Some(path) = &self.config.server.pid_file {
+            if let Err(e) = std::fs::remove_file(path) {
+                log::warn!("cannot remove pid file {}: {e}", path.display());
+            }
+        }
+        log::info!("stopped");
+    }
+}

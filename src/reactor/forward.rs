@@ -1,0 +1,662 @@
+//! Forwarding one request: acquiring a backend connection, pumping the request and response through it,
+//! and handing it back to the pool. After a 101 the same pair of sockets becomes a byte tunnel.
+
+use std::net::Shutdown;
+
+use mio::event::Event;
+use mio::Token;
+
+use super::client::{flush_out, Step};
+use super::session::{consume_out, Exchange, Phase, Request, ResponsePhase, Tunnel};
+use super::sockio::{fill, flush, split_written, Filled};
+use super::timers::TimerTarget;
+use super::upstream::Upstream;
+use super::{Reactor, UPSTREAM_BASE};
+use crate::error::{ErrorCode, ProxyError};
+use crate::http1::body::BodyReader;
+use crate::http1::response::parse_response;
+use crate::http1::rewrite::write_response;
+use crate::http1::{Framing, Version};
+use crate::msg::State;
+
+impl Reactor {
+    /// Sends a routed request to its backend, on a pooled connection if one is idle.
+    pub(super) fn start_exchange(&mut self, key: usize, request: Request) {
+        let Some(route) = self.routes.get_mut(&request.host) else {
+            let err = ProxyError::new(
+                ErrorCode::UnknownHost,
+                format!("no backend for host {}", request.host),
+            );
+            let close = request.meta.has_body() || !request.meta.keep_alive;
+            self.reject(key, err, Some(request.meta.request_id), close);
+            return;
+        };
+        let mut reused = None;
+        while let Some(candidate) = route.idle_upstreams.pop() {
+            if self
+                .upstreams
+                .get(candidate)
+                .is_some_and(|up| up.owner.is_none() && !up.io.read_eof)
+            {
+                reused = Some(candidate);
+                break;
+            }
+        }
+        let upstream = match reused {
+            Some(u) => u,
+            None => {
+                let entry = self.upstreams.vacant_entry();
+                let token = Token(UPSTREAM_BASE + entry.key());
+                match Upstream::connect(
+                    route.addr,
+                    route.host.clone(),
+                    self.poll.registry(),
+                    token,
+                    self.now,
+                ) {
+                    Ok(up) => {
+                        let u = entry.key();
+                        entry.insert(up);
+                        u
+                    }
+                    Err(e) => {
+                        let err = ProxyError::new(
+                            ErrorCode::ConnectionFailed,
+                            format!("cannot connect to the backend: {e}"),
+                        );
+                        let close = request.meta.has_body() || !request.meta.keep_alive;
+                        self.reject(key, err, Some(request.meta.request_id), close);
+                        return;
+                    }
+                }
+            }
+        };
+        let session = &mut self.sessions[key];
+        session.hold_until = None;
+        self.upstreams[upstream].owner = Some((key, session.serial));
+        route.activity.begin(self.clock.ms(self.now));
+        let request_body = BodyReader::new(request.meta.framing);
+        session.phase = Phase::Exchanging(Exchange {
+            host: request.host,
+            activity: route.activity.clone(),
+            upstream,
+            reused: reused.is_some(),
+            head: request.head,
+            head_pos: 0,
+            response_deadline: Some(self.now + route.config.timings.request_timeout),
+            meta: request.meta,
+            request_body,
+            request_pending: 0,
+            request_body_sent: 0,
+            response: ResponsePhase::AwaitingHead,
+            client_keep_alive: false,
+        });
+    }
+
+    pub(super) fn step_exchange(&mut self, key: usize) -> Step {
+        let max_body = self.config.server.limits.max_request_body_bytes;
+        let session = &mut self.sessions[key];
+        let Phase::Exchanging(ex) = &mut session.phase else {
+            return Step::Idle;
+        };
+        let Some(up) = self.upstreams.get_mut(ex.upstream) else {
+            return Step::Close;
+        };
+        let mut progress = false;
+
+        if !up.connected {
+            if !(up.io.writable || up.io.readable) {
+                return Step::Idle;
+            }
+            match up.finish_connect() {
+                Ok(true) => progress = true,
+                Ok(false) => {
+                    up.io.writable = false;
+                    up.io.readable = false;
+                    return Step::Idle;
+                }
+                Err(e) => {
+                    return self.fail_exchange(
+                        key,
+                        ErrorCode::ConnectionFailed,
+                        format!("cannot connect to the backend: {e}"),
+                    )
+                }
+            }
+        }
+
+        // Client -> buffer (request body, or the next pipelined request waiting its turn).
+        match fill(&mut session.inbuf, &mut session.client, &mut session.io) {
+            Ok(Filled::Bytes(_)) | Ok(Filled::Eof) => progress = true,
+            Ok(Filled::Nothing) => {}
+            Err(_) => return Step::Close,
+        }
+
+        // Request -> backend.
+        if ex.request_pending == 0 && !ex.request_body.is_done() {
+            match ex.request_body.advance(session.inbuf.data()) {
+                Ok(n) => {
+                    ex.request_pending = n;
+                    ex.request_body_sent += n as u64;
+                }
+                Err(e) => {
+                    return self.fail_exchange(key, ErrorCode::BadRequest, e.reason.to_string())
+                }
+            }
+            if max_body.is_some_and(|max| ex.request_body_sent > max) {
+                return self.fail_exchange(
+                    key,
+                    ErrorCode::PayloadTooLarge,
+                    "request body too large".to_string(),
+                );
+            }
+        }
+        let head_left = ex.head.len() - ex.head_pos;
+        if head_left > 0 || ex.request_pending > 0 {
+            let written = flush(
+                &mut up.stream,
+                &mut up.io,
+                &ex.head[ex.head_pos..],
+                &session.inbuf.data()[..ex.request_pending],
+            );
+            match written {
+                Ok(0) => {}
+                Ok(n) => {
+                    let (from_head, from_body) = split_written(n, head_left);
+                    ex.head_pos += from_head;
+                    session.inbuf.consume(from_body);
+                    ex.request_pending -= from_body;
+                    progress = true;
+                }
+                Err(e) => {
+                    return self.backend_gone(key, format!("writing to the backend failed: {e}"))
+                }
+            }
+        }
+        if session.io.read_eof && ex.request_pending == 0 && !ex.request_body.is_done() {
+            log::debug!(
+                "{}: client left in the middle of its request body",
+                session.peer
+            );
+            return Step::Close;
+        }
+
+        // Backend -> buffer.
+        match fill(&mut up.inbuf, &mut up.stream, &mut up.io) {
+            Ok(Filled::Bytes(_)) | Ok(Filled::Eof) => progress = true,
+            Ok(Filled::Nothing) => {}
+            Err(e) => {
+                if matches!(ex.response, ResponsePhase::AwaitingHead) {
+                    return self.backend_gone(key, format!("reading from the backend failed: {e}"));
+                }
+                return Step::Close;
+            }
+        }
+
+        if let ResponsePhase::AwaitingHead = ex.response {
+            if up.inbuf.is_empty() {
+                if up.io.read_eof {
+                    return self.backend_gone(
+                        key,
+                        "the backend closed the connection without answering".to_string(),
+                    );
+                }
+            } else {
+                match parse_response(up.inbuf.data(), ex.meta.is_head) {
+                    Err(e) => {
+                        return self.fail_exchange(
+                            key,
+                            ErrorCode::BadGateway,
+                            format!("invalid response from the backend: {}", e.reason),
+                        )
+                    }
+                    Ok(None) if up.io.read_eof => {
+                        return self.fail_exchange(
+                            key,
+                            ErrorCode::BadGateway,
+                            "the backend sent an incomplete response head".to_string(),
+                        )
+                    }
+                    Ok(None) => {}
+                    Ok(Some(head)) => {
+                        progress = true;
+                        if head.status == 101 {
+                            if !ex.meta.upgrade {
+                                return self.fail_exchange(
+                                    key,
+                                    ErrorCode::BadGateway,
+                                    "unexpected 101 from the backend".to_string(),
+                                );
+                            }
+                            write_response(
+                                up.inbuf.data(),
+                                &head,
+                                &ex.meta.request_id,
+                                ex.meta.version,
+                                false,
+                                &mut session.out,
+                            );
+                            up.inbuf.consume(head.len);
+                            return self.enter_tunnel(key);
+                        } else if head.status < 200 {
+                            // Interim answers (100 Continue, 103) go to HTTP/1.1 clients only.
+                            if ex.meta.version == Version::Http11 {
+                                write_response(
+                                    up.inbuf.data(),
+                                    &head,
+                                    &ex.meta.request_id,
+                                    ex.meta.version,
+                                    false,
+                                    &mut session.out,
+                                );
+                            }
+                            up.inbuf.consume(head.len);
+                        } else {
+                            let keep = ex.meta.keep_alive
+                                && !session.io.read_eof
+                                && !ex.meta.upgrade
+                                && head.framing != Framing::UntilClose;
+                            ex.client_keep_alive = keep;
+                            write_response(
+                                up.inbuf.data(),
+                                &head,
+                                &ex.meta.request_id,
+                                ex.meta.version,
+                                !keep,
+                                &mut session.out,
+                            );
+                            up.inbuf.consume(head.len);
+                            ex.response_deadline = None;
+                            ex.response = ResponsePhase::Body {
+                                reader: BodyReader::new(head.framing),
+                                pending: 0,
+                                reusable: head.keep_alive,
+                            };
+                        }
+                    }
+                }
+            }
+        }
+
+        let ResponsePhase::Body {
+            reader, pending, ..
+        } = &mut ex.response
+        else {
+            return match flush_out(session) {
+                Ok(p) if p || progress => Step::Progress,
+                Ok(_) => Step::Idle,
+                Err(()) => Step::Close,
+            };
+        };
+        if *pending == 0 && !reader.is_done() {
+            match reader.advance(up.inbuf.data()) {
+                Ok(n) => *pending = n,
+                Err(e) => {
+                    log::warn!(
+                        "{}: bad response body framing from {}: {}",
+                        session.peer,
+                        ex.host,
+                        e.reason
+                    );
+                    return Step::Close;
+                }
+            }
+            if *pending == 0 && up.io.read_eof && up.inbuf.is_empty() && reader.at_eof().is_err() {
+                log::warn!(
+                    "{}: {} closed the connection in the middle of a response",
+                    session.peer,
+                    ex.host
+                );
+                return Step::Close;
+            }
+        }
+        let out_left = session.out.len() - session.out_pos;
+        if out_left > 0 || *pending > 0 {
+            let written = flush(
+                &mut session.client,
+                &mut session.io,
+                &session.out[session.out_pos..],
+                &up.inbuf.data()[..*pending],
+            );
+            match written {
+                Ok(0) => {}
+                Ok(n) => {
+                    let (from_out, from_body) = split_written(n, out_left);
+                    consume_out(&mut session.out, &mut session.out_pos, from_out);
+                    up.inbuf.consume(from_body);
+                    *pending -= from_body;
+                    progress = true;
+                }
+                Err(_) => return Step::Close,
+            }
+        }
+        if reader.is_done() && *pending == 0 && session.out_pos == session.out.len() {
+            return self.finish_exchange(key);
+        }
+        if progress {
+            Step::Progress
+        } else {
+            Step::Idle
+        }
+    }
+
+    /// The response went out completely: pool the backend connection if it is clean, and go on.
+    fn finish_exchange(&mut self, key: usize) -> Step {
+        let session = &self.sessions[key];
+        let Phase::Exchanging(ex) = &session.phase else {
+            return Step::Idle;
+        };
+        let complete = ex.request_complete();
+        let reusable = match (&ex.response, self.upstreams.get(ex.upstream)) {
+            (ResponsePhase::Body { reusable, .. }, Some(up)) => {
+                *reusable && complete && up.inbuf.is_empty() && !up.io.read_eof
+            }
+            _ => false,
+        };
+        let keep = ex.client_keep_alive && complete && !session.io.read_eof;
+        log::debug!(
+            "{} {} done in {} ms",
+            session.peer,
+            ex.host,
+            self.now
+                .saturating_duration_since(ex.meta.started)
+                .as_millis()
+        );
+        self.release_upstream_of(key, reusable);
+        let session = &mut self.sessions[key];
+        if keep {
+            session.phase = Phase::ReadingHead {
+                since: self.now,
+                head_started: false,
+            };
+            session.inbuf.release_if_empty();
+        } else {
+            session.phase = Phase::Closing { shut: false };
+            session.closing_since = Some(self.now);
+        }
+        Step::Progress
+    }
+
+    /// An error before any response byte reached the client becomes an error response; after that, the
+    /// only honest signal left is closing the connection.
+    fn fail_exchange(&mut self, key: usize, code: ErrorCode, message: String) -> Step {
+        let awaiting = matches!(&self.sessions[key].phase, Phase::Exchanging(ex) if matches!(ex.response, ResponsePhase::AwaitingHead));
+        if !awaiting {
+            return Step::Close;
+        }
+        self.abort_exchange(key, ProxyError::new(code, message));
+        Step::Progress
+    }
+
+    pub(super) fn abort_exchange(&mut self, key: usize, err: ProxyError) {
+        let session = &self.sessions[key];
+        let Phase::Exchanging(ex) = &session.phase else {
+            return;
+        };
+        let close = !ex.request_complete() || !ex.meta.keep_alive || session.io.read_eof;
+        let id = ex.meta.request_id.clone();
+        if err.code.status() >= 500 {
+            log::warn!("{} {}: {}", session.peer, ex.host, err);
+        }
+        self.release_upstream_of(key, false);
+        self.reject(key, err, Some(id), close);
+    }
+
+    /// The backend connection failed before any response byte. A pooled connection that the backend closed
+    /// while idle fails exactly like this, so a request without a body is retried once on a new connection.
+    fn backend_gone(&mut self, key: usize, why: String) -> Step {
+        let retry = match &self.sessions[key].phase {
+            Phase::Exchanging(ex) => {
+                ex.reused
+                    && !ex.meta.has_body()
+                    && matches!(ex.response, ResponsePhase::AwaitingHead)
+            }
+            _ => false,
+        };
+        if !retry {
+            return self.fail_exchange(key, ErrorCode::ConnectionFailed, why);
+        }
+        let session = &mut self.sessions[key];
+        let serial = session.serial;
+        let Phase::Exchanging(ex) = &mut session.phase else {
+            return Step::Close;
+        };
+        let old = ex.upstream;
+        let Some(addr) = self.routes.get(&ex.host).map(|r| r.addr) else {
+            return self.fail_exchange(key, ErrorCode::ConnectionFailed, why);
+        };
+        let entry = self.upstreams.vacant_entry();
+        let token = Token(UPSTREAM_BASE + entry.key());
+        match Upstream::connect(addr, ex.host.clone(), self.poll.registry(), token, self.now) {
+            Ok(mut up) => {
+                log::debug!(
+                    "{}: pooled connection was dead ({why}); retrying on a new one",
+                    ex.host
+                );
+                up.owner = Some((key, serial));
+                ex.upstream = entry.key();
+                entry.insert(up);
+                ex.reused = false;
+                ex.head_pos = 0;
+                self.close_upstream(old);
+                Step::Progress
+            }
+            Err(e) => self.fail_exchange(
+                key,
+                ErrorCode::ConnectionFailed,
+                format!("cannot connect to the backend: {e}"),
+            ),
+        }
+    }
+
+    fn enter_tunnel(&mut self, key: usize) -> Step {
+        let session = &mut self.sessions[key];
+        let phase = std::mem::replace(&mut session.phase, Phase::Closing { shut: false });
+        let Phase::Exchanging(ex) = phase else {
+            return Step::Close;
+        };
+        log::debug!(
+            "{} {}: switched protocols; tunnelling",
+            session.peer,
+            ex.host
+        );
+        session.phase = Phase::Tunnel(Tunnel {
+            host: ex.host,
+            activity: ex.activity,
+            upstream: ex.upstream,
+            client_shut: false,
+            upstream_shut: false,
+        });
+        Step::Progress
+    }
+
+    pub(super) fn step_tunnel(&mut self, key: usize) -> Step {
+        let session = &mut self.sessions[key];
+        let Phase::Tunnel(tunnel) = &mut session.phase else {
+            return Step::Idle;
+        };
+        let Some(up) = self.upstreams.get_mut(tunnel.upstream) else {
+            return Step::Close;
+        };
+        let mut progress = false;
+
+        match fill(&mut session.inbuf, &mut session.client, &mut session.io) {
+            Ok(Filled::Bytes(_)) | Ok(Filled::Eof) => progress = true,
+            Ok(Filled::Nothing) => {}
+            Err(_) => return Step::Close,
+        }
+        match flush(&mut up.stream, &mut up.io, session.inbuf.data(), &[]) {
+            Ok(0) => {}
+            Ok(n) => {
+                session.inbuf.consume(n);
+                progress = true;
+            }
+            Err(_) => return Step::Close,
+        }
+        if session.io.read_eof && session.inbuf.is_empty() && !tunnel.upstream_shut {
+            tunnel.upstream_shut = true;
+            let _ = up.stream.shutdown(Shutdown::Write);
+            progress = true;
+        }
+
+        match fill(&mut up.inbuf, &mut up.stream, &mut up.io) {
+            Ok(Filled::Bytes(_)) | Ok(Filled::Eof) => progress = true,
+            Ok(Filled::Nothing) => {}
+            Err(_) => return Step::Close,
+        }
+        let out_left = session.out.len() - session.out_pos;
+        match flush(
+            &mut session.client,
+            &mut session.io,
+            &session.out[session.out_pos..],
+            up.inbuf.data(),
+        ) {
+            Ok(0) => {}
+            Ok(n) => {
+                let (from_out, from_up) = split_written(n, out_left);
+                consume_out(&mut session.out, &mut session.out_pos, from_out);
+                up.inbuf.consume(from_up);
+                progress = true;
+            }
+            Err(_) => return Step::Close,
+        }
+        if up.io.read_eof
+            && up.inbuf.is_empty()
+            && session.out_pos == session.out.len()
+            && !tunnel.client_shut
+        {
+            tunnel.client_shut = true;
+            let _ = session.client.shutdown(Shutdown::Write);
+            progress = true;
+        }
+        if tunnel.client_shut && tunnel.upstream_shut {
+            log::debug!(
+                "{} {}: tunnel closed by both sides",
+                session.peer,
+                tunnel.host
+            );
+            return Step::Close;
+        }
+        if progress {
+            Step::Progress
+        } else {
+            Step::Idle
+        }
+    }
+
+    pub(super) fn upstream_ready(&mut self, ukey: usize, event: &Event) {
+        let Some(up) = self.upstreams.get_mut(ukey) else {
+            return;
+        };
+        if event.is_readable() || event.is_read_closed() || event.is_error() {
+            up.io.readable = true;
+        }
+        if event.is_writable() || event.is_write_closed() || event.is_error() {
+            up.io.writable = true;
+        }
+        match up.owner {
+            Some((key, serial)) if self.sessions.get(key).is_some_and(|s| s.serial == serial) => {
+                self.drive(key)
+            }
+            Some(_) => {}
+            None if up.io.readable => {
+                // An idle pooled connection has nothing to say: this is the backend closing it (or garbage).
+                self.drop_pooled(ukey);
+            }
+            None => {}
+        }
+    }
+
+    /// Detaches the session's backend connection (pooling it when `reusable`) and ends its in-flight count.
+    /// Leaves the session in `Closing`; the caller sets the phase that follows.
+    pub(super) fn release_upstream_of(&mut self, key: usize, reusable: bool) {
+        let session = &mut self.sessions[key];
+        let phase = std::mem::replace(&mut session.phase, Phase::Closing { shut: false });
+        let (ukey, activity) = match phase {
+            Phase::Exchanging(ex) => (ex.upstream, ex.activity),
+            Phase::Tunnel(t) => (t.upstream, t.activity),
+            other => {
+                session.phase = other;
+                return;
+            }
+        };
+        activity.end(self.clock.ms(self.now));
+        let pool_max = self.config.server.pool_max_idle_per_host;
+        let pool_timeout = self.config.server.pool_idle_timeout;
+        let Some(up) = self.upstreams.get_mut(ukey) else {
+            return;
+        };
+        let route = self.routes.get_mut(&up.host);
+        match route {
+            Some(route)
+                if reusable
+                    && route.state == State::Ready
+                    && route.idle_upstreams.len() < pool_max =>
+            {
+                up.owner = None;
+                up.idle_since = self.now;
+                route.idle_upstreams.push(ukey);
+                self.pool_sweep.set(
+                    self.now + pool_timeout,
+                    TimerTarget::PoolSweep,
+                    &mut self.timers,
+                );
+            }
+            _ => self.close_upstream(ukey),
+        }
+    }
+
+    pub(super) fn close_upstream(&mut self, ukey: usize) {
+        if let Some(mut up) = self.upstreams.try_remove(ukey) {
+            let _ = self.poll.registry().deregister(&mut up.stream);
+        }
+    }
+
+    fn drop_pooled(&mut self, ukey: usize) {
+        if let Some(up) = self.upstreams.get(ukey) {
+            if let Some(route) = self.routes.get_mut(&up.host) {
+                route.idle_upstreams.retain(|&u| u != ukey);
+            }
+        }
+        self.close_upstream(ukey);
+    }
+
+    /// Closes every pooled connection of one backend (it is stopping, or was restarted).
+    pub(super) fn drop_pool_of(&mut self, host: &str) {
+        let Some(route) = self.routes.get_mut(host) else {
+            return;
+        };
+        for ukey in std::mem::take(&mut route.idle_upstreams) {
+            self.close_upstream(ukey);
+        }
+    }
+
+    pub(super) fn sweep_pool(&mut self) {
+        let timeout = self.config.server.pool_idle_timeout;
+        let now = self.now;
+        let mut expired = Vec::new();
+        let mut next: Option<std::time::Instant> = None;
+        for route in self.routes.iter_mut() {
+            route
+                .idle_upstreams
+                .retain(|&ukey| match self.upstreams.get(ukey) {
+                    Some(up) if up.idle_since + timeout > now => {
+                        let due = up.idle_since + timeout;
+                        next = Some(next.map_or(due, |n| n.min(due)));
+                        true
+                    }
+                    _ => {
+                        expired.push(ukey);
+                        false
+                    }
+                });
+        }
+        for ukey in expired {
+            self.close_upstream(ukey);
+        }
+        if let Some(at) = next {
+            self.pool_sweep
+                .set(at, TimerTarget::PoolSweep, &mut self.timers);
+        }
+    }
+}

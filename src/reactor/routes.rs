@@ -1,0 +1,150 @@
+//! The routing table: each configured Host, the reactor's view of its lifecycle, the requests held for it
+//! and its idle pooled connections.
+//!
+//! The view is only what the supervisor last reported; the supervisor owns the truth. Whatever the view,
+//! a request never waits unboundedly: holds are capped per backend and carry a deadline.
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use crate::config::BackendConfig;
+use crate::error::ErrorCode;
+use crate::msg::{Activity, BackendEntry, Host, State, StopReason};
+
+pub struct Route {
+    pub host: Host,
+    pub config: Arc<BackendConfig>,
+    pub activity: Arc<Activity>,
+    pub addr: SocketAddr,
+    pub state: State,
+    pub stop_reason: Option<StopReason>,
+    /// A `Start` was sent and no answer (Ready or StartFailed) has come back yet.
+    pub start_requested: bool,
+    /// Sessions held until the backend is ready: (slab key, serial).
+    pub waiting: Vec<(usize, u64)>,
+    /// Pooled upstream connections (upstream slab keys), most recently used last.
+    pub idle_upstreams: Vec<usize>,
+    /// Gone from the config; answered 404 once its stop completes.
+    pub removed: bool,
+}
+
+/// What to do with a request for a route, given the route's current view.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Admission {
+    Forward,
+    /// Hold the request; `start` says a `Start` command must be sent now.
+    Hold {
+        start: bool,
+    },
+    Reject(ErrorCode, &'static str),
+}
+
+impl Route {
+    pub fn new(entry: BackendEntry) -> Self {
+        let config = entry.config;
+        Route {
+            host: Host::from(config.hostname.as_str()),
+            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, config.port)),
+            config,
+            activity: entry.activity,
+            state: State::Stopped,
+            stop_reason: None,
+            start_requested: false,
+            waiting: Vec::new(),
+            idle_upstreams: Vec::new(),
+            removed: false,
+        }
+    }
+
+    pub fn admit(&mut self, max_held: usize) -> Admission {
+        let hold = match self.state {
+            State::Ready => return Admission::Forward,
+            State::Unhealthy => {
+                return Admission::Reject(
+                    ErrorCode::BackendUnhealthy,
+                    "backend failed its health checks and is restarting",
+                )
+            }
+            State::Stopping => match self.stop_reason {
+                Some(StopReason::Removed) | Some(StopReason::Shutdown) => {
+                    return Admission::Reject(
+                        ErrorCode::BackendShuttingDown,
+                        "backend is shutting down",
+                    )
+                }
+                _ => true,
+            },
+            State::Starting | State::Stopped => true,
+        };
+        if self.removed {
+            return Admission::Reject(ErrorCode::BackendShuttingDown, "backend is shutting down");
+        }
+        debug_assert!(hold);
+        if self.waiting.len() >= max_held {
+            return Admission::Reject(
+                ErrorCode::TooManyHeld,
+                "too many requests are waiting for this backend to start",
+            );
+        }
+        let start = !self.start_requested && self.state != State::Starting;
+        if start {
+            self.start_requested = true;
+        }
+        Admission::Hold { start }
+    }
+}
+
+#[derive(Default)]
+pub struct Routes {
+    map: HashMap<Box<str>, Route>,
+}
+
+impl Routes {
+    pub fn new(entries: impl IntoIterator<Item = BackendEntry>) -> Self {
+        let mut routes = Routes::default();
+        for entry in entries {
+            routes.insert(entry);
+        }
+        routes
+    }
+
+    pub fn insert(&mut self, entry: BackendEntry) {
+        let route = Route::new(entry);
+        self.map.insert(Box::from(&*route.host), route);
+    }
+
+    pub fn get(&self, host: &str) -> Option<&Route> {
+        self.map.get(host)
+    }
+
+    pub fn get_mut(&mut self, host: &str) -> Option<&mut Route> {
+        self.map.get_mut(host)
+    }
+
+    pub fn remove(&mut self, host: &str) -> Option<Route> {
+        self.map.remove(host)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Route> {
+        self.map.values()
+    }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Route> {
+        self.map.values_mut()
+    }
+
+    #[allow(clippy::len_without_is_empty)]
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+}
+
+/// Lower-cases an ASCII host into `scratch` for a table lookup without allocating per request.
+pub fn normalize_host<'a>(raw: &[u8], scratch: &'a mut String) -> Option<&'a str> {
+    let text = std::str::from_utf8(raw).ok()?;
+    scratch.clear();
+    scratch.push_str(text.trim_end_matches('.'));
+    scratch.make_ascii_lowercase();
+    Some(scratch.as_str())
+}

@@ -1,0 +1,180 @@
+//! A client connection and the phase it is in.
+//!
+//! ```text
+//!            ┌──────────── keep-alive / pipelined ───────────────┐
+//!            ▼                                                   │
+//!  ReadingHead ──head──▶ Holding ──backend ready──▶ Exchanging ──┤──▶ Tunnel (after a 101)
+//!            │            │                          │           │
+//!            └─error──────┴──────────error───────────┴──────▶ Closing (flush, then close)
+//! ```
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use mio::net::TcpStream;
+
+use super::buffer::Buffer;
+use super::timers::Deadline;
+use crate::http1::body::BodyReader;
+use crate::http1::{Framing, Version};
+use crate::msg::{Activity, Host};
+
+/// Room for one request head plus the start of its body; also the most that is read ahead from a client.
+pub const CLIENT_BUFFER: usize = 64 * 1024;
+
+/// Edge-triggered readiness as last reported by mio, cleared when an operation would block.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Readiness {
+    pub readable: bool,
+    pub writable: bool,
+    /// The peer finished sending (read returned 0).
+    pub read_eof: bool,
+}
+
+pub struct Session {
+    pub serial: u64,
+    pub client: TcpStream,
+    pub peer: SocketAddr,
+    pub io: Readiness,
+    pub inbuf: Buffer,
+    /// Bytes for the client that the proxy produced (response heads, error responses), written before any
+    /// body bytes that follow them.
+    pub out: Vec<u8>,
+    pub out_pos: usize,
+    pub phase: Phase,
+    pub deadline: Deadline,
+    /// Requests served on this connection so far.
+    pub served: u64,
+    /// While holding: when to give up waiting for the backend.
+    pub hold_until: Option<Instant>,
+    /// While closing: when the closing began.
+    pub closing_since: Option<Instant>,
+}
+
+pub enum Phase {
+    /// Waiting for a request head; `since` is when the connection went idle or the head began.
+    ReadingHead {
+        since: Instant,
+        head_started: bool,
+    },
+    /// Parsed, waiting for its backend to become ready.
+    Holding(Request),
+    Exchanging(Exchange),
+    Tunnel(Tunnel),
+    /// Flush `out`, half-close, then close once the client is done (or `LINGER` passes).
+    Closing {
+        shut: bool,
+    },
+}
+
+/// A parsed request, re-serialised for the backend and not yet sent.
+pub struct Request {
+    pub host: Host,
+    /// The forwarded head, already rewritten.
+    pub head: Vec<u8>,
+    pub meta: RequestMeta,
+}
+
+/// What the proxy must remember about a request while it is forwarded.
+#[derive(Debug, Clone)]
+pub struct RequestMeta {
+    pub version: Version,
+    pub framing: Framing,
+    pub keep_alive: bool,
+    pub upgrade: bool,
+    pub is_head: bool,
+    pub request_id: Vec<u8>,
+    pub started: Instant,
+}
+
+impl RequestMeta {
+    pub fn has_body(&self) -> bool {
+        !matches!(self.framing, Framing::None | Framing::Length(0))
+    }
+}
+
+pub struct Exchange {
+    pub host: Host,
+    pub activity: Arc<Activity>,
+    pub upstream: usize,
+    /// The connection came from the pool: if it turns out dead before any response byte, one retry on a
+    /// fresh connection is safe for a request without a body.
+    pub reused: bool,
+    pub head: Vec<u8>,
+    pub head_pos: usize,
+    pub meta: RequestMeta,
+    pub request_body: BodyReader,
+    /// Bytes at the front of the client buffer that belong to the request body and are not yet written.
+    pub request_pending: usize,
+    pub request_body_sent: u64,
+    pub response: ResponsePhase,
+    /// The client connection goes on after this exchange.
+    pub client_keep_alive: bool,
+    /// Until the response head arrives: when to answer 504.
+    pub response_deadline: Option<Instant>,
+}
+
+impl Exchange {
+    pub fn request_complete(&self) -> bool {
+        self.head_pos == self.head.len() && self.request_pending == 0 && self.request_body.is_done()
+    }
+}
+
+pub enum ResponsePhase {
+    AwaitingHead,
+    Body {
+        reader: BodyReader,
+        /// Bytes at the front of the upstream buffer that belong to the body and are not yet written.
+        pending: usize,
+        /// The backend connection may be pooled once the body is complete.
+        reusable: bool,
+    },
+}
+
+pub struct Tunnel {
+    pub host: Host,
+    pub activity: Arc<Activity>,
+    pub upstream: usize,
+    pub client_shut: bool,
+    pub upstream_shut: bool,
+}
+
+impl Session {
+    pub fn new(serial: u64, client: TcpStream, peer: SocketAddr, now: Instant) -> Self {
+        Session {
+            serial,
+            client,
+            peer,
+            io: Readiness::default(),
+            inbuf: Buffer::new(CLIENT_BUFFER),
+            out: Vec::new(),
+            out_pos: 0,
+            phase: Phase::ReadingHead {
+                since: now,
+                head_started: false,
+            },
+            deadline: Deadline::default(),
+            served: 0,
+            hold_until: None,
+            closing_since: None,
+        }
+    }
+
+    pub fn out_pending(&self) -> &[u8] {
+        &self.out[self.out_pos..]
+    }
+
+    pub fn consume_out(&mut self, n: usize) {
+        consume_out(&mut self.out, &mut self.out_pos, n);
+    }
+}
+
+/// Marks `n` more proxy-made bytes as written (a free function so callers can hold other fields borrowed).
+pub fn consume_out(out: &mut Vec<u8>, pos: &mut usize, n: usize) {
+    *pos += n;
+    if *pos >= out.len() {
+        out.clear();
+        *pos = 0;
+    }
+}

@@ -1,0 +1,71 @@
+//! Connections to backends, and the keep-alive pool they return to between requests.
+//!
+//! Every upstream connection has a stable slot (and so a stable mio token) from connect to close; lending
+//! it to a session or pooling it changes only its `owner`, so reuse costs no system call.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
+
+use super::buffer::Buffer;
+use super::session::Readiness;
+use crate::msg::Host;
+
+/// How much of a backend's response is read ahead of the client.
+pub const UPSTREAM_BUFFER: usize = 64 * 1024;
+
+pub struct Upstream {
+    pub stream: TcpStream,
+    pub host: Host,
+    pub io: Readiness,
+    pub connected: bool,
+    pub inbuf: Buffer,
+    /// The session using it: (slab key, serial); `None` while pooled.
+    pub owner: Option<(usize, u64)>,
+    pub idle_since: Instant,
+}
+
+impl Upstream {
+    pub fn connect(
+        addr: SocketAddr,
+        host: Host,
+        registry: &Registry,
+        token: Token,
+        now: Instant,
+    ) -> io::Result<Self> {
+        let mut stream = TcpStream::connect(addr)?;
+        registry.register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)?;
+        Ok(Upstream {
+            stream,
+            host,
+            io: Readiness::default(),
+            connected: false,
+            inbuf: Buffer::new(UPSTREAM_BUFFER),
+            owner: None,
+            idle_since: now,
+        })
+    }
+
+    /// After a writable (or error) event on a connecting socket: `Ok(true)` connected, `Ok(false)` not yet.
+    pub fn finish_connect(&mut self) -> io::Result<bool> {
+        if self.connected {
+            return Ok(true);
+        }
+        if let Some(err) = self.stream.take_error()? {
+            return Err(err);
+        }
+        match self.stream.peer_addr() {
+            Ok(_) => {
+                self.connected = true;
+                // Heads and small bodies go out in separate writes; don't let Nagle hold them back.
+                let _ = self.stream.set_nodelay(true);
+                Ok(true)
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
