@@ -27,7 +27,11 @@ pub enum Action {
     ReadyCallback { hostname: String, response: Vec<u8> },
 }
 
-pub fn handle<'a>(method: &[u8], path: &[u8], backends: impl Iterator<Item = BackendStatus<'a>>) -> Action {
+pub fn handle<'a>(
+    method: &[u8],
+    path: &[u8],
+    backends: impl Iterator<Item = BackendStatus<'a>>,
+) -> Action {
     let path = path.split(|&b| b == b'?').next().unwrap_or(path);
     let get = method == b"GET" || method == b"HEAD";
     match path {
@@ -37,15 +41,25 @@ pub fn handle<'a>(method: &[u8], path: &[u8], backends: impl Iterator<Item = Bac
             env!("CARGO_PKG_VERSION")
         ))),
         b"/backends" if get => Action::Respond(json_ok(&backends_json(backends))),
-        b"/health" | b"/version" | b"/backends" => Action::Respond(error(ErrorCode::MethodNotAllowed, "use GET")),
+        b"/health" | b"/version" | b"/backends" => {
+            Action::Respond(error(ErrorCode::MethodNotAllowed, "use GET"))
+        }
         _ => match path.strip_prefix(b"/ready/") {
             Some(host) if method == b"POST" => {
-                let hostname = String::from_utf8_lossy(host).trim_end_matches('.').to_ascii_lowercase();
+                let hostname = String::from_utf8_lossy(host)
+                    .trim_end_matches('.')
+                    .to_ascii_lowercase();
                 let mut backends = backends;
                 if backends.any(|b| b.hostname == hostname) {
-                    Action::ReadyCallback { hostname, response: json_ok(r#"{"status":"ok"}"#) }
+                    Action::ReadyCallback {
+                        hostname,
+                        response: json_ok(r#"{"status":"ok"}"#),
+                    }
                 } else {
-                    Action::Respond(error(ErrorCode::UnknownHost, &format!("no backend for host {hostname}")))
+                    Action::Respond(error(
+                        ErrorCode::UnknownHost,
+                        &format!("no backend for host {hostname}"),
+                    ))
                 }
             }
             Some(_) => Action::Respond(error(ErrorCode::MethodNotAllowed, "use POST")),
@@ -95,13 +109,25 @@ mod tests {
 
     fn rows() -> Vec<BackendStatus<'static>> {
         vec![
-            BackendStatus { hostname: "b.localhost", state: State::Ready, port: 3001, in_flight: 2 },
-            BackendStatus { hostname: "a.localhost", state: State::Stopped, port: 3000, in_flight: 0 },
+            BackendStatus {
+                hostname: "b.localhost",
+                state: State::Ready,
+                port: 3001,
+                in_flight: 2,
+            },
+            BackendStatus {
+                hostname: "a.localhost",
+                state: State::Stopped,
+                port: 3000,
+                in_flight: 0,
+            },
         ]
     }
 
     fn body(action: &Action) -> String {
-        let Action::Respond(bytes) = action else { panic!("expected a response") };
+        let Action::Respond(bytes) = action else {
+            panic!("expected a response")
+        };
         let text = String::from_utf8(bytes.clone()).unwrap();
         text.split("\r\n\r\n").nth(1).unwrap().to_string()
     }
@@ -118,7 +144,9 @@ mod tests {
     #[test]
     fn ready_callback_for_known_and_unknown_hosts() {
         let action = handle(b"POST", b"/ready/B.localhost", rows().into_iter());
-        assert!(matches!(action, Action::ReadyCallback { ref hostname, .. } if hostname == "b.localhost"));
+        assert!(
+            matches!(action, Action::ReadyCallback { ref hostname, .. } if hostname == "b.localhost")
+        );
         let action = handle(b"POST", b"/ready/nope", rows().into_iter());
         assert!(body(&action).contains("UNKNOWN_HOST"));
         let action = handle(b"GET", b"/ready/b.localhost", rows().into_iter());
