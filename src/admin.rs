@@ -7,6 +7,10 @@
 //! | `/version`            | GET    | `{"name":"spawngate","version":"X.Y.Z"}`                          |
 //! | `/backends`           | GET    | `{"backends":[{"hostname","state","port","in_flight"}],"count":N}`|
 //! | `/ready/{hostname}`   | POST   | marks a starting backend ready (the backend's ready callback)     |
+//! | `/reload`             | POST   | re-reads the config file, like SIGHUP, and answers the outcome    |
+//!
+//! `/health` also reports the config generation (1 at start, +1 per successful reload) and the last reload
+//! error, so an operator can see whether the running config is the file on disk.
 
 use crate::error::{push_json_string, ErrorCode, ProxyError};
 use crate::msg::State;
@@ -19,23 +23,49 @@ pub struct BackendStatus<'a> {
     pub in_flight: usize,
 }
 
+/// What the proxy knows about its config, for `/health`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConfigStatus {
+    pub generation: u64,
+    pub last_reload_error: Option<String>,
+}
+
+/// The outcome of a reload, for `POST /reload`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReloadOutcome {
+    Applied {
+        generation: u64,
+        added: usize,
+        removed: usize,
+        updated: usize,
+    },
+    Rejected {
+        problems: Vec<String>,
+    },
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum Action {
     /// Send this complete response and close.
     Respond(Vec<u8>),
     /// Tell the supervisor this backend is ready, then send the response and close.
     ReadyCallback { hostname: String, response: Vec<u8> },
+    /// Reload the config, then answer with [`reload_response`].
+    Reload,
 }
 
 pub fn handle<'a>(
     method: &[u8],
     path: &[u8],
+    config: &ConfigStatus,
     backends: impl Iterator<Item = BackendStatus<'a>>,
 ) -> Action {
     let path = path.split(|&b| b == b'?').next().unwrap_or(path);
     let get = method == b"GET" || method == b"HEAD";
     match path {
-        b"/health" if get => Action::Respond(json_ok(r#"{"status":"ok"}"#)),
+        b"/health" if get => Action::Respond(json_ok(&health_json(config))),
+        b"/reload" if method == b"POST" => Action::Reload,
+        b"/reload" => Action::Respond(error(ErrorCode::MethodNotAllowed, "use POST")),
         b"/version" if get => Action::Respond(json_ok(&format!(
             r#"{{"name":"spawngate","version":"{}"}}"#,
             env!("CARGO_PKG_VERSION")
@@ -89,6 +119,52 @@ fn backends_json<'a>(backends: impl Iterator<Item = BackendStatus<'a>>) -> Strin
     out
 }
 
+fn health_json(config: &ConfigStatus) -> String {
+    let mut out = format!(
+        r#"{{"status":"ok","config_generation":{},"last_reload_error":"#,
+        config.generation
+    );
+    match &config.last_reload_error {
+        Some(e) => push_json_string(&mut out, e),
+        None => out.push_str("null"),
+    }
+    out.push('}');
+    out
+}
+
+/// The answer to `POST /reload`: 200 with the counts, or 400 with every problem in the file.
+pub fn reload_response(outcome: &ReloadOutcome) -> Vec<u8> {
+    match outcome {
+        ReloadOutcome::Applied {
+            generation,
+            added,
+            removed,
+            updated,
+        } => json_ok(&format!(
+            r#"{{"status":"ok","config_generation":{generation},"added":{added},"removed":{removed},"updated":{updated}}}"#
+        )),
+        ReloadOutcome::Rejected { problems } => {
+            let mut body = String::from(
+                r#"{"code":"INVALID_CONFIG","message":"the config file was rejected; the running config stays","problems":["#,
+            );
+            for (i, p) in problems.iter().enumerate() {
+                if i > 0 {
+                    body.push(',');
+                }
+                push_json_string(&mut body, p);
+            }
+            body.push_str(r#"],"status":400}"#);
+            let mut out = format!(
+                "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: {}\r\nX-Proxy-Error: INVALID_CONFIG\r\nConnection: close\r\n\r\n",
+                body.len()
+            )
+            .into_bytes();
+            out.extend_from_slice(body.as_bytes());
+            out
+        }
+    }
+}
+
 fn json_ok(body: &str) -> Vec<u8> {
     let mut out = format!(
         "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -134,7 +210,12 @@ mod tests {
 
     #[test]
     fn backends_lists_sorted_rows_and_count() {
-        let action = handle(b"GET", b"/backends", rows().into_iter());
+        let action = handle(
+            b"GET",
+            b"/backends",
+            &ConfigStatus::default(),
+            rows().into_iter(),
+        );
         assert_eq!(
             body(&action),
             r#"{"backends":[{"hostname":"a.localhost","state":"stopped","port":3000,"in_flight":0},{"hostname":"b.localhost","state":"ready","port":3001,"in_flight":2}],"count":2}"#
@@ -143,18 +224,89 @@ mod tests {
 
     #[test]
     fn ready_callback_for_known_and_unknown_hosts() {
-        let action = handle(b"POST", b"/ready/B.localhost", rows().into_iter());
+        let action = handle(
+            b"POST",
+            b"/ready/B.localhost",
+            &ConfigStatus::default(),
+            rows().into_iter(),
+        );
         assert!(
             matches!(action, Action::ReadyCallback { ref hostname, .. } if hostname == "b.localhost")
         );
-        let action = handle(b"POST", b"/ready/nope", rows().into_iter());
+        let action = handle(
+            b"POST",
+            b"/ready/nope",
+            &ConfigStatus::default(),
+            rows().into_iter(),
+        );
         assert!(body(&action).contains("UNKNOWN_HOST"));
-        let action = handle(b"GET", b"/ready/b.localhost", rows().into_iter());
+        let action = handle(
+            b"GET",
+            b"/ready/b.localhost",
+            &ConfigStatus::default(),
+            rows().into_iter(),
+        );
         assert!(body(&action).contains("METHOD_NOT_ALLOWED"));
     }
 
     #[test]
     fn unknown_path_is_404() {
-        assert!(body(&handle(b"GET", b"/nope", rows().into_iter())).contains("\"status\":404"));
+        assert!(body(&handle(
+            b"GET",
+            b"/nope",
+            &ConfigStatus::default(),
+            rows().into_iter()
+        ))
+        .contains("\"status\":404"));
+    }
+
+    #[test]
+    fn health_reports_generation_and_last_reload_error() {
+        let status = ConfigStatus {
+            generation: 3,
+            last_reload_error: Some("bad \"port\"".into()),
+        };
+        let action = handle(b"GET", b"/health", &status, rows().into_iter());
+        assert_eq!(
+            body(&action),
+            r#"{"status":"ok","config_generation":3,"last_reload_error":"bad \"port\""}"#
+        );
+    }
+
+    #[test]
+    fn reload_is_post_only_and_reports_its_outcome() {
+        assert_eq!(
+            handle(
+                b"POST",
+                b"/reload",
+                &ConfigStatus::default(),
+                rows().into_iter()
+            ),
+            Action::Reload
+        );
+        let action = handle(
+            b"GET",
+            b"/reload",
+            &ConfigStatus::default(),
+            rows().into_iter(),
+        );
+        assert!(body(&action).contains("METHOD_NOT_ALLOWED"));
+        let ok = reload_response(&ReloadOutcome::Applied {
+            generation: 2,
+            added: 1,
+            removed: 0,
+            updated: 3,
+        });
+        let text = String::from_utf8(ok).unwrap();
+        assert!(text.starts_with("HTTP/1.1 200 OK"));
+        assert!(text.ends_with(
+            r#"{"status":"ok","config_generation":2,"added":1,"removed":0,"updated":3}"#
+        ));
+        let bad = reload_response(&ReloadOutcome::Rejected {
+            problems: vec!["a.toml:3: port: bad".into()],
+        });
+        let text = String::from_utf8(bad).unwrap();
+        assert!(text.starts_with("HTTP/1.1 400 Bad Request"));
+        assert!(text.contains(r#""problems":["a.toml:3: port: bad"]"#));
     }
 }

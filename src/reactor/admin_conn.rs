@@ -5,10 +5,10 @@ use std::io::{self, Read, Write};
 use mio::net::TcpStream;
 
 use super::routes::Routes;
-use crate::admin::{self, Action, BackendStatus};
+use crate::admin::{self, Action, BackendStatus, ConfigStatus};
 use crate::error::ErrorCode;
 use crate::http1::request::parse_request;
-use crate::msg::{Clock, Host};
+use crate::msg::Host;
 
 /// Admin requests are tiny; anything bigger is not one.
 const MAX_ADMIN_HEAD: usize = 8 * 1024;
@@ -23,6 +23,8 @@ pub struct AdminConn {
 pub struct Outcome {
     /// The request was a ready callback for this backend.
     pub ready: Option<Host>,
+    /// The request asks for a config reload; answer it with [`AdminConn::respond`].
+    pub reload: bool,
     /// The answer is out (or the peer is gone): close.
     pub done: bool,
 }
@@ -41,20 +43,23 @@ impl AdminConn {
         &mut self.stream
     }
 
-    pub fn drive(&mut self, routes: &Routes, _clock: &Clock) -> Outcome {
+    pub fn drive(&mut self, routes: &Routes, config: &ConfigStatus) -> Outcome {
         let mut ready = None;
+        let mut reload = false;
         if !self.answered {
             match self.read_head() {
                 Ok(true) => {}
                 Ok(false) => {
                     return Outcome {
                         ready: None,
+                        reload: false,
                         done: false,
                     }
                 }
                 Err(()) => {
                     return Outcome {
                         ready: None,
+                        reload: false,
                         done: true,
                     }
                 }
@@ -70,12 +75,13 @@ impl AdminConn {
                         port: r.config.port,
                         in_flight: r.activity.in_flight(),
                     });
-                    match admin::handle(method, path, rows) {
+                    match admin::handle(method, path, config, rows) {
                         Action::Respond(bytes) => self.out = bytes,
                         Action::ReadyCallback { hostname, response } => {
                             self.out = response;
                             ready = Some(Host::from(hostname));
                         }
+                        Action::Reload => reload = true,
                     }
                 }
                 Ok(None) => {
@@ -85,8 +91,26 @@ impl AdminConn {
                 Err(e) => self.out = admin::error(e.code, e.reason),
             }
         }
+        if reload {
+            return Outcome {
+                ready,
+                reload,
+                done: false,
+            };
+        }
         let done = !matches!(self.write_out(), Ok(false));
-        Outcome { ready, done }
+        Outcome {
+            ready,
+            reload,
+            done,
+        }
+    }
+
+    /// Sets the answer to a request that needed the reactor (a reload) and writes what it can.
+    /// Returns true when the connection is done.
+    pub fn respond(&mut self, response: Vec<u8>) -> bool {
+        self.out = response;
+        !matches!(self.write_out(), Ok(false))
     }
 
     /// Ok(true) when a whole head is buffered (or the buffer is full), Err when the peer is gone.

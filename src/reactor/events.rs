@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use super::session::Phase;
 use super::Reactor;
+use crate::admin::ReloadOutcome;
 use crate::config::{self, BackendConfig};
 use crate::error::{ErrorCode, ProxyError};
 use crate::msg::{
@@ -143,17 +144,19 @@ impl Reactor {
         }
     }
 
-    /// SIGHUP: re-read the config file; keep the running config if the new one is invalid.
-    pub(super) fn reload(&mut self) {
+    /// SIGHUP or `POST /reload`: re-read the config file; keep the running config if the new one is invalid.
+    pub(super) fn reload(&mut self) -> ReloadOutcome {
         let path = self.config.path.clone();
         let new = match config::load(&path) {
             Ok(new) => new,
             Err(errors) => {
                 log::error!("reload rejected; keeping the running config:");
-                for e in &errors.0 {
-                    log::error!("  {e}");
+                let problems: Vec<String> = errors.0.iter().map(|e| e.to_string()).collect();
+                for p in &problems {
+                    log::error!("  {p}");
                 }
-                return;
+                self.config_status.last_reload_error = Some(problems.join("; "));
+                return ReloadOutcome::Rejected { problems };
             }
         };
         let diff = config::diff(&self.config, &new);
@@ -214,6 +217,14 @@ impl Reactor {
         self.config = new;
         // Listeners and limits stay as they were bound.
         self.config.server = server;
+        self.config_status.generation += 1;
+        self.config_status.last_reload_error = None;
+        ReloadOutcome::Applied {
+            generation: self.config_status.generation,
+            added: diff.added.len(),
+            removed: diff.removed.len(),
+            updated: diff.changed.len(),
+        }
     }
 
     /// SIGTERM/SIGINT: stop accepting, answer what waits, and let the supervisor drain and stop backends.
@@ -240,13 +251,10 @@ impl Reactor {
         for key in idle {
             self.close_session(key);
         }
-        self.send_supervisor(Command::Shutdown);
-        if self
-            .supervisor
-            .as_ref()
-            .is_some_and(|s| s.thread.is_finished())
-        {
-            log::error!("the supervisor thread is gone; exiting without it");
+        if !self.send_supervisor(Command::Shutdown) {
+            // Nobody is left to stop the backends or to say when it is done; their parent-death signal
+            // takes them down with us.
+            self.supervisor_lost = true;
         }
     }
 

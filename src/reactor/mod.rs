@@ -32,6 +32,7 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
+use crate::admin::ConfigStatus;
 use crate::config::Config;
 use crate::http1::request_id::RequestIdGenerator;
 use crate::msg::{Activity, BackendEntry, Clock, Command, Mailbox, ReactorMsg};
@@ -86,10 +87,14 @@ pub(crate) struct Reactor {
     /// Accepting is paused (connection limit or descriptor exhaustion).
     accept_paused: bool,
     shutting_down: bool,
+    /// The supervisor thread stopped answering (it panicked): shut down without waiting for it.
+    supervisor_lost: bool,
     /// Sessions that stopped early to let others run; driven again before the next wait.
     again: Vec<usize>,
     /// Reused for Host lookups.
     host_scratch: String,
+    /// Config generation and last reload error, for the admin API.
+    config_status: ConfigStatus,
 }
 
 impl Reactor {
@@ -161,8 +166,13 @@ impl Reactor {
             next_serial: 0,
             accept_paused: false,
             shutting_down: false,
+            supervisor_lost: false,
             again: Vec::new(),
             host_scratch: String::new(),
+            config_status: ConfigStatus {
+                generation: 1,
+                last_reload_error: None,
+            },
         })
     }
 
@@ -196,7 +206,7 @@ impl Reactor {
             }
             // Supervisor messages are drained on every turn, not only on the waker's token: a wake-up may be
             // coalesced with other events.
-            if self.drain_inbox() {
+            if self.drain_inbox() || self.supervisor_lost {
                 self.finish_shutdown();
                 return Ok(());
             }
@@ -333,22 +343,35 @@ impl Reactor {
         let Some(conn) = self.admins.get_mut(key) else {
             return;
         };
-        let outcome = conn.drive(&self.routes, &self.clock);
+        let outcome = conn.drive(&self.routes, &self.config_status);
         if let Some(host) = outcome.ready {
             self.send_supervisor(Command::ReadyCallback(host));
         }
-        if outcome.done {
+        let mut done = outcome.done;
+        if outcome.reload {
+            let result = self.reload();
+            let response = crate::admin::reload_response(&result);
+            done = self
+                .admins
+                .get_mut(key)
+                .is_none_or(|conn| conn.respond(response));
+        }
+        if done {
             let mut conn = self.admins.remove(key);
             let _ = self.poll.registry().deregister(conn.stream_mut());
         }
     }
 
-    fn send_supervisor(&self, command: Command) {
-        if let Some(supervisor) = &self.supervisor {
-            if !supervisor.mailbox.send(command) {
-                log::error!("the supervisor thread is gone");
-            }
+    /// Returns false if the supervisor thread is gone.
+    fn send_supervisor(&self, command: Command) -> bool {
+        let sent = self
+            .supervisor
+            .as_ref()
+            .is_some_and(|s| s.mailbox.send(command));
+        if !sent {
+            log::error!("the supervisor thread is gone");
         }
+        sent
     }
 }
 
