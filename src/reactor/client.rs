@@ -6,7 +6,7 @@ use std::time::Duration;
 use mio::event::Event;
 
 use super::routes::{normalize_host, Admission};
-use super::session::{Phase, Request, RequestMeta, Session};
+use super::session::{Phase, Request, RequestMeta, ResponsePhase, Session};
 use super::sockio::{fill, flush, Filled};
 use super::timers::TimerTarget;
 use super::Reactor;
@@ -366,6 +366,17 @@ impl Reactor {
                 self.reject(key, err, Some(id), has_body);
                 self.drive(key);
             }
+            Phase::Exchanging(ex) if ex.response_deadline.is_none_or(|at| at > now) => {
+                // The client stalled in the middle of its request body.
+                log::debug!("{}: request body stalled", session.peer);
+                let err = ProxyError::new(ErrorCode::ClientTimeout, "the request body stalled");
+                if matches!(ex.response, ResponsePhase::AwaitingHead) {
+                    self.abort_exchange(key, err);
+                    self.drive(key);
+                } else {
+                    self.close_session(key);
+                }
+            }
             Phase::Exchanging(_) => {
                 self.abort_exchange(
                     key,
@@ -399,7 +410,14 @@ impl Reactor {
                 }
             }
             Phase::Holding(_) => session.hold_until,
-            Phase::Exchanging(ex) => ex.response_deadline,
+            Phase::Exchanging(ex) => {
+                let body_stall = (!ex.request_body.is_done())
+                    .then(|| ex.client_progress + limits.header_read_timeout);
+                match (ex.response_deadline, body_stall) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            }
             Phase::Tunnel(_) => None,
             Phase::Closing { .. } => session.closing_since.map(|t| t + LINGER),
         };

@@ -84,6 +84,7 @@ impl Reactor {
             head: request.head,
             head_pos: 0,
             response_deadline: Some(self.now + route.config.timings.request_timeout),
+            client_progress: self.now,
             meta: request.meta,
             request_body,
             request_pending: 0,
@@ -95,6 +96,7 @@ impl Reactor {
 
     pub(super) fn step_exchange(&mut self, key: usize) -> Step {
         let max_body = self.config.server.limits.max_request_body_bytes;
+        let now = self.now;
         let session = &mut self.sessions[key];
         let Phase::Exchanging(ex) = &mut session.phase else {
             return Step::Idle;
@@ -127,7 +129,11 @@ impl Reactor {
 
         // Client -> buffer (request body, or the next pipelined request waiting its turn).
         match fill(&mut session.inbuf, &mut session.client, &mut session.io) {
-            Ok(Filled::Bytes(_)) | Ok(Filled::Eof) => progress = true,
+            Ok(Filled::Bytes(_)) => {
+                progress = true;
+                ex.client_progress = now;
+            }
+            Ok(Filled::Eof) => progress = true,
             Ok(Filled::Nothing) => {}
             Err(_) => return Step::Close,
         }

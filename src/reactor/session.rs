@@ -113,6 +113,9 @@ pub struct Exchange {
     pub client_keep_alive: bool,
     /// Until the response head arrives: when to answer 504.
     pub response_deadline: Option<Instant>,
+    /// While the request body streams: the last time the client sent some of it (a client that stalls
+    /// longer than the header read timeout is cut off, so a trickled body cannot pin a connection).
+    pub client_progress: Instant,
 }
 
 impl Exchange {
