@@ -161,3 +161,53 @@ fn admin_health_and_version() {
     assert_eq!(json["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(proxy.admin_get("/no-such-endpoint").status, 404);
 }
+
+/// While a backend that failed its health checks is being restarted, a request either waits for the new
+/// instance or is refused with 503 BACKEND_UNHEALTHY; it never fails any other way.
+#[test]
+fn requests_during_an_unhealthy_restart_wait_or_get_backend_unhealthy() {
+    let dir = TempDir::new("unhealthy-requests");
+    let fail_file = dir.file("fail-health");
+    let proxy = proxy_with_echo(
+        "ready_health_check_interval_ms = 100\nunhealthy_threshold = 2",
+        &[("ECHO_HEALTH_FAIL_FILE", fail_file.to_str().unwrap())],
+    );
+    let first_pid = echo_pid(&get(proxy.addr(), ECHO_HOST, "/"));
+    // An in-flight request keeps the old instance draining for a while during the restart.
+    let addr = proxy.addr();
+    let slow = std::thread::spawn(move || get(addr, ECHO_HOST, "/slow?ms=1500"));
+    assert!(wait_until(Duration::from_secs(5), || proxy
+        .backend(ECHO_HOST)["in_flight"]
+        == 1));
+    std::fs::write(&fail_file, "").unwrap();
+
+    // Held requests wait for the new instance, so the fail file is removed from another thread once the
+    // old instance is gone.
+    let healer = std::thread::spawn(move || {
+        let old_gone = wait_until(Duration::from_secs(30), || !pid_alive(first_pid));
+        let _ = std::fs::remove_file(&fail_file);
+        old_gone
+    });
+    let mut responses = Vec::new();
+    let restarted = wait_until(Duration::from_secs(40), || {
+        let response = get(proxy.addr(), ECHO_HOST, "/during-restart");
+        let new_instance = response.status == 200 && echo_pid(&response) != first_pid;
+        responses.push(response);
+        new_instance
+    });
+    assert!(
+        healer.join().unwrap(),
+        "the unhealthy instance was never stopped"
+    );
+    assert!(restarted, "no new instance answered within 40 s");
+    for response in &responses {
+        if response.status != 200 {
+            assert_proxy_error(response, "BACKEND_UNHEALTHY", 503);
+        }
+    }
+    assert_eq!(
+        slow.join().unwrap().status,
+        200,
+        "the in-flight request survived the restart's drain"
+    );
+}

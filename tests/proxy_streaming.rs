@@ -109,6 +109,7 @@ fn a_64_mib_response_streams_through_with_bounded_memory() {
     read_pattern(client.reader(), BIG, 4 * 1024 * 1024);
 
     let peak = sampler.finish();
+    eprintln!("proxy RSS: {baseline} KiB before, {peak} KiB at peak");
     assert!(
         peak.saturating_sub(baseline) < MAX_RSS_GROWTH_KIB,
         "proxy RSS grew from {baseline} KiB to {peak} KiB while streaming 64 MiB"
@@ -173,6 +174,7 @@ fn a_64_mib_upload_streams_through_with_bounded_memory() {
     sender.join().unwrap();
 
     let peak = sampler.finish();
+    eprintln!("proxy RSS: {baseline} KiB before, {peak} KiB at peak");
     assert!(
         peak.saturating_sub(baseline) < MAX_RSS_GROWTH_KIB,
         "proxy RSS grew from {baseline} KiB to {peak} KiB while echoing 64 MiB"

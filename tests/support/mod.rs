@@ -24,12 +24,45 @@ pub use proxy::Proxy;
 /// Pause between two checks of a condition in `wait_until`.
 const POLL_INTERVAL: Duration = Duration::from_millis(20);
 
-/// A port that was free a moment ago (bound on 127.0.0.1:0, then released).
+/// A port that was free a moment ago, for a backend to listen on.
+///
+/// Ports are taken from outside the kernel's ephemeral range: port-0 listeners (the proxy's own) and
+/// outgoing connections draw from that range, so a port handed out here and released until the backend
+/// starts cannot be taken by them in the meantime. A process-wide cursor keeps tests running in parallel
+/// from being handed the same port.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind 127.0.0.1:0")
+    static CURSOR: AtomicUsize = AtomicUsize::new(0);
+    let (low, high) = non_ephemeral_range();
+    let span = usize::from(high - low);
+    // Start somewhere that differs between test processes, which may run at the same time.
+    let seed = std::process::id() as usize * 7919
+        + SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.subsec_micros() as usize)
+            .unwrap_or(0);
+    for _ in 0..span {
+        let step = CURSOR.fetch_add(1, Ordering::Relaxed);
+        let port = low + ((seed + step) % span) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {low}..{high}");
+}
+
+/// A range of ports the kernel does not pick from for port 0 or outgoing connections.
+fn non_ephemeral_range() -> (u16, u16) {
+    let ephemeral: Vec<u16> = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    match ephemeral[..] {
+        [first, _] if first > 12_000 => (10_000, first),
+        [_, last] if last < 63_000 => (last + 1, 65_535),
+        // An unusual configuration: fall back to a range that is rarely ephemeral.
+        _ => (10_000, 30_000),
+    }
 }
 
 pub fn echo_bin() -> &'static str {
