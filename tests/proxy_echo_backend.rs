@@ -166,3 +166,21 @@ fn ready_callback_posts_to_the_ready_url() {
         .unwrap();
     assert_eq!(get(echo.addr(), "a", "/health").status, 503);
 }
+
+#[test]
+fn upgrade_switches_to_echoing_raw_bytes() {
+    let echo = EchoServer::start(&[]);
+    let mut client = send(
+        echo.addr(),
+        b"GET /upgrade HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: echo-test\r\n\r\nearly",
+    );
+    let (status, headers) = client.read_head();
+    assert_eq!(status, 101);
+    assert!(headers.contains(&("Upgrade".to_string(), "echo-test".to_string())));
+    let mut buf = [0u8; 5];
+    std::io::Read::read_exact(client.reader(), &mut buf).unwrap();
+    assert_eq!(&buf, b"early");
+    client.send(b"later");
+    std::io::Read::read_exact(client.reader(), &mut buf).unwrap();
+    assert_eq!(&buf, b"later");
+}

@@ -135,3 +135,23 @@ fn sighup_with_an_invalid_file_keeps_the_running_config() {
     assert_eq!(echo_pid(&response), pid);
     assert_eq!(get(proxy.addr(), "broken.test", "/").status, 404);
 }
+
+#[test]
+fn the_pid_file_is_written_and_removed_on_exit() {
+    let dir = TempDir::new("pid-file");
+    let pid_file = dir.file("spawngate.pid");
+    let mut proxy = Proxy::start(&format!(
+        "[server]\nport = 0\nadmin_port = 0\nbind = \"127.0.0.1\"\npid_file = {}\n\n{}",
+        toml_str(pid_file.to_str().unwrap()),
+        echo_backend(ECHO_HOST, free_port(), "", &[])
+    ));
+    assert!(
+        wait_until(Duration::from_secs(5), || pid_file.exists()),
+        "no pid file"
+    );
+    let written = std::fs::read_to_string(&pid_file).unwrap();
+    assert_eq!(written.trim(), proxy.pid().to_string());
+    proxy.signal(Signal::SIGTERM);
+    assert!(proxy.wait_exit(Duration::from_secs(20)).success());
+    assert!(!pid_file.exists(), "pid file left behind after exit");
+}

@@ -13,6 +13,7 @@
 //! | `/status?code=N` | status N |
 //! | `/close` | 200 with `Connection: close`, then closes |
 //! | `/exit` | 200, then the process exits with status 0 |
+//! | `/upgrade` with `Upgrade: X` | 101, then every byte received is sent back until the client closes |
 //! | anything else | 200 JSON: method, path, version, headers (as received), body_len, pid; `X-Echo-Pid` |
 //!
 //! Startup knobs (environment): `ECHO_START_LOG=<path>` appends `<pid>\n` per start;

@@ -287,6 +287,7 @@ fn skip_trailers(reader: &mut impl BufRead) -> io::Result<()> {
 pub fn reason(status: u16) -> &'static str {
     match status {
         100 => "Continue",
+        101 => "Switching Protocols",
         200 => "OK",
         201 => "Created",
         204 => "No Content",

@@ -1,7 +1,7 @@
 //! What each path answers. Every handler reads the whole request body before it finishes, so the
 //! connection is always positioned at the next request.
 
-use std::io::{self, BufRead, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -96,6 +96,10 @@ pub fn serve<R: BufRead, W: Write>(
             body.drain(reader)?;
             simple(head, writer, 200, b"closing\n", &[], true)
         }
+        "/upgrade" if head.header("upgrade").is_some() => {
+            body.drain(reader)?;
+            upgrade(head, reader, writer)
+        }
         "/exit" => {
             body.drain(reader)?;
             simple(head, writer, 200, b"exiting\n", &[], true)?;
@@ -168,6 +172,30 @@ fn simple<W: Write>(
     }
     writer.flush()?;
     Ok(after)
+}
+
+/// Answers 101 with the protocol the client asked for, then sends back every byte it receives until the
+/// client closes: a stand-in for WebSocket and other upgraded protocols.
+fn upgrade<R: BufRead, W: Write>(
+    head: &RequestHead,
+    reader: &mut R,
+    writer: &mut W,
+) -> io::Result<After> {
+    let protocol = head.header("upgrade").unwrap_or_default().to_string();
+    let headers = [("Connection", "Upgrade".to_string()), ("Upgrade", protocol)];
+    http::write_head(writer, 101, &headers)?;
+    writer.flush()?;
+    let mut buf = vec![0u8; COPY_BUFFER_BYTES];
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => return Ok(After::Close),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        writer.write_all(&buf[..n])?;
+        writer.flush()?;
+    }
 }
 
 /// Sends the request body back as it arrives, framed the way it came.
