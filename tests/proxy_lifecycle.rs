@@ -201,7 +201,10 @@ fn requests_during_an_unhealthy_restart_wait_or_get_backend_unhealthy() {
     );
     assert!(restarted, "no new instance answered within 40 s");
     let refused = responses.iter().filter(|r| r.status != 200).count();
-    eprintln!("{} requests during the restart, {refused} refused", responses.len());
+    eprintln!(
+        "{} requests during the restart, {refused} refused",
+        responses.len()
+    );
     for response in &responses {
         if response.status != 200 {
             assert_proxy_error(response, "BACKEND_UNHEALTHY", 503);
