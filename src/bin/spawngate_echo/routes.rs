@@ -1,7 +1,7 @@
 //! What each path answers. Every handler reads the whole request body before it finishes, so the
 //! connection is always positioned at the next request.
 
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, BufRead, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
