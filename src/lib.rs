@@ -30,6 +30,7 @@ pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod h2;
 pub mod http1;
 pub mod msg;
 pub mod reactor;

@@ -5,6 +5,7 @@
 
 mod client;
 mod echo;
+mod h2client;
 mod procs;
 mod proxy;
 
@@ -17,6 +18,7 @@ pub use client::{
     build_request, get, read_chunked, read_final_head, read_response, send, Client, Response,
 };
 pub use echo::{echo_backend, shell_backend, toml_str, EchoServer};
+pub use h2client::*;
 pub use nix::sys::signal::Signal;
 pub use procs::{children_of, descendants_of, pid_alive, rss_kib, start_log_pids, zombies_of};
 pub use proxy::Proxy;

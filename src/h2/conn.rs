@@ -1,0 +1,158 @@
+//! One client connection: the HTTP/2 handshake, the accept loop that spawns a task per stream, and the
+//! connection's limits.
+//!
+//! * The handshake (preface and SETTINGS) must finish within `header_read_timeout`.
+//! * With no open stream for `keepalive_timeout`, the connection is closed with GOAWAY.
+//! * A client that resets accepted streams faster than its [`ResetBudget`] allows is cut off with
+//!   GOAWAY(ENHANCE_YOUR_CALM) and its streams are cancelled; other connections are untouched.
+//! * On shutdown: GOAWAY, then the open streams finish (the worker bounds how long).
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use h2::server::{Builder, Connection};
+use h2::Reason;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio::time::{timeout, Instant};
+
+use super::budget::ResetBudget;
+use super::prefixed::Prefixed;
+use super::stream::{self, StreamEnd};
+use super::worker::Worker;
+
+type ClientIo = Prefixed<TcpStream>;
+
+/// How long a closing connection with no stream left may take to finish its GOAWAY exchange: a client
+/// that stops reading must not keep the socket forever.
+const CLOSE_LINGER: Duration = Duration::from_secs(5);
+
+pub async fn serve(
+    worker: Rc<Worker>,
+    socket: std::net::TcpStream,
+    already_read: Vec<u8>,
+    peer: SocketAddr,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let socket = match TcpStream::from_std(socket) {
+        Ok(socket) => socket,
+        Err(e) => {
+            log::warn!("{peer}: cannot adopt the h2 connection: {e}");
+            return;
+        }
+    };
+    let _ = socket.set_nodelay(true);
+    let io = Prefixed::new(already_read, socket);
+    let handshake = builder(&worker).handshake::<_, Bytes>(io);
+    let mut conn = match timeout(worker.limits.header_read_timeout, handshake).await {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(e)) => {
+            log::debug!("{peer}: h2 handshake failed: {e}");
+            return;
+        }
+        Err(_) => {
+            log::debug!("{peer}: h2 handshake timed out");
+            return;
+        }
+    };
+    log::debug!("{peer}: h2 connection");
+    accept_loop(&worker, &mut conn, peer, &mut shutdown).await;
+    log::debug!("{peer}: h2 connection closed");
+}
+
+fn builder(worker: &Worker) -> Builder {
+    let s = &worker.settings;
+    let mut builder = Builder::new();
+    builder
+        .max_concurrent_streams(s.max_concurrent_streams)
+        .max_header_list_size(s.max_header_list_size)
+        .max_frame_size(s.max_frame_size)
+        .initial_window_size(s.initial_stream_window)
+        .initial_connection_window_size(s.initial_connection_window)
+        .max_send_buffer_size(s.max_send_buffer_size)
+        .max_pending_accept_reset_streams(s.max_pending_accept_reset_streams)
+        .max_local_error_reset_streams(Some(s.max_local_error_reset_streams));
+    builder
+}
+
+async fn accept_loop(
+    worker: &Rc<Worker>,
+    conn: &mut Connection<ClientIo, Bytes>,
+    peer: SocketAddr,
+    shutdown: &mut watch::Receiver<bool>,
+) {
+    let mut streams: JoinSet<StreamEnd> = JoinSet::new();
+    let mut budget = ResetBudget::new(
+        worker.settings.reset_burst,
+        worker.settings.resets_per_sec,
+        std::time::Instant::now(),
+    );
+    let keepalive = worker.limits.keepalive_timeout;
+    let mut idle_deadline = Instant::now() + keepalive;
+    let mut closing = *shutdown.borrow();
+    if closing {
+        conn.graceful_shutdown();
+    }
+    let mut linger_deadline = Instant::now() + CLOSE_LINGER;
+    loop {
+        let was_closing = closing;
+        tokio::select! {
+            accepted = conn.accept() => match accepted {
+                Some(Ok((request, respond))) => {
+                    let worker = worker.clone();
+                    streams.spawn_local(stream::serve(worker, request, respond, peer));
+                }
+                Some(Err(e)) => {
+                    log_connection_error(peer, &e);
+                    break;
+                }
+                None => break,
+            },
+            Some(ended) = streams.join_next(), if !streams.is_empty() => {
+                idle_deadline = Instant::now() + keepalive;
+                linger_deadline = Instant::now() + CLOSE_LINGER;
+                let client_reset = matches!(ended, Ok(StreamEnd::ClientReset));
+                if client_reset && !budget.spend(std::time::Instant::now()) {
+                    log::warn!("{peer}: too many streams reset by the client; closing the connection");
+                    conn.abrupt_shutdown(Reason::ENHANCE_YOUR_CALM);
+                    streams.abort_all();
+                    closing = true;
+                }
+            }
+            changed = shutdown.changed(), if !closing => {
+                // A closed channel means the worker is going away: close as for a shutdown.
+                if changed.is_err() || *shutdown.borrow() {
+                    conn.graceful_shutdown();
+                    closing = true;
+                }
+            }
+            _ = tokio::time::sleep_until(idle_deadline), if streams.is_empty() && !closing => {
+                log::debug!("{peer}: h2 connection idle; closing");
+                conn.graceful_shutdown();
+                closing = true;
+            }
+            _ = tokio::time::sleep_until(linger_deadline), if closing && streams.is_empty() => {
+                log::debug!("{peer}: h2 connection did not finish closing; dropping it");
+                break;
+            }
+        }
+        if closing && !was_closing {
+            linger_deadline = Instant::now() + CLOSE_LINGER;
+        }
+    }
+    // The connection is gone: nobody can read what the remaining streams would send.
+    streams.abort_all();
+}
+
+fn log_connection_error(peer: SocketAddr, e: &h2::Error) {
+    if e.is_go_away() && e.reason() == Some(Reason::ENHANCE_YOUR_CALM) {
+        log::warn!("{peer}: h2 connection cut off: {e}");
+    } else if e.is_io() {
+        log::debug!("{peer}: h2 connection I/O error: {e}");
+    } else {
+        log::debug!("{peer}: h2 connection error: {e}");
+    }
+}

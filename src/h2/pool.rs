@@ -1,0 +1,211 @@
+//! The worker's idle keep-alive connections to backends, per host (`pool_max_idle_per_host`,
+//! `pool_idle_timeout_secs`). Separate from the reactor's pool: each thread owns its sockets.
+
+use std::collections::HashMap;
+use std::io;
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpStream;
+
+use crate::msg::Host;
+
+/// The pool's limits, from `[server]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolLimits {
+    pub max_idle_per_host: usize,
+    pub idle_timeout: Duration,
+}
+
+impl From<&crate::config::ServerConfig> for PoolLimits {
+    fn from(server: &crate::config::ServerConfig) -> Self {
+        PoolLimits {
+            max_idle_per_host: server.pool_max_idle_per_host,
+            idle_timeout: server.pool_idle_timeout,
+        }
+    }
+}
+
+struct Idle {
+    stream: TcpStream,
+    since: Instant,
+}
+
+pub struct Pool {
+    idle: HashMap<Host, Vec<Idle>>,
+    limits: PoolLimits,
+}
+
+impl Pool {
+    pub fn new(limits: PoolLimits) -> Self {
+        Pool {
+            idle: HashMap::new(),
+            limits,
+        }
+    }
+
+    /// The most recently used live connection to `host`; expired and dead ones are closed on the way.
+    pub fn take(&mut self, host: &str, now: Instant) -> Option<TcpStream> {
+        let list = self.idle.get_mut(host)?;
+        let timeout = self.limits.idle_timeout;
+        while let Some(idle) = list.pop() {
+            if now.saturating_duration_since(idle.since) < timeout && is_alive(&idle.stream) {
+                return Some(idle.stream);
+            }
+        }
+        None
+    }
+
+    /// Keeps a connection whose last exchange ended cleanly. Returns whether the pool was empty before,
+    /// so the caller can wake the sweeper.
+    pub fn put(&mut self, host: Host, stream: TcpStream, now: Instant) -> bool {
+        if self.limits.max_idle_per_host == 0 {
+            return false;
+        }
+        let was_empty = self.is_empty();
+        let list = self.idle.entry(host).or_default();
+        if list.len() >= self.limits.max_idle_per_host {
+            // The oldest is the least likely to be reused soon (and the most likely to be closed by the
+            // backend first).
+            list.remove(0);
+        }
+        list.push(Idle { stream, since: now });
+        was_empty
+    }
+
+    /// Closes every idle connection to `host` (its process is stopping or unhealthy).
+    pub fn drop_host(&mut self, host: &str) {
+        self.idle.remove(host);
+    }
+
+    pub fn clear(&mut self) {
+        self.idle.clear();
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.idle.values().all(Vec::is_empty)
+    }
+
+    /// Closes expired connections; returns when the next one expires, if any is left.
+    pub fn sweep(&mut self, now: Instant) -> Option<Instant> {
+        let timeout = self.limits.idle_timeout;
+        let mut next: Option<Instant> = None;
+        self.idle.retain(|_, list| {
+            list.retain(|idle| now.saturating_duration_since(idle.since) < timeout);
+            if let Some(oldest) = list.first() {
+                let at = oldest.since + timeout;
+                next = Some(next.map_or(at, |n| n.min(at)));
+            }
+            !list.is_empty()
+        });
+        next
+    }
+}
+
+/// Whether an idle connection still looks usable: nothing to read (a backend that closed it would show
+/// end-of-file; stray bytes would desynchronise the next response). This only sees what the runtime has
+/// already noticed, so a connection that dies just now is caught by the one retry of a bodiless request.
+fn is_alive(stream: &TcpStream) -> bool {
+    let mut probe = [0u8; 1];
+    match stream.try_read(&mut probe) {
+        Err(e) => e.kind() == io::ErrorKind::WouldBlock,
+        Ok(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpListener;
+
+    fn limits(max: usize) -> PoolLimits {
+        PoolLimits {
+            max_idle_per_host: max,
+            idle_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// A connected pair: (our side, the backend's side).
+    async fn pair(listener: &TcpListener) -> (TcpStream, TcpStream) {
+        let addr = listener.local_addr().unwrap();
+        let (ours, theirs) = tokio::join!(TcpStream::connect(addr), listener.accept());
+        (ours.unwrap(), theirs.unwrap().0)
+    }
+
+    fn run(test: impl std::future::Future<Output = ()>) {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(test);
+    }
+
+    #[test]
+    fn connections_come_back_newest_first_and_expire() {
+        run(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let mut pool = Pool::new(limits(2));
+            let now = Instant::now();
+            let host = Host::from("a.test");
+            let (a, _a_peer) = pair(&listener).await;
+            let (b, _b_peer) = pair(&listener).await;
+            let (c, _c_peer) = pair(&listener).await;
+            let c_port = c.local_addr().unwrap().port();
+            assert!(pool.put(host.clone(), a, now));
+            assert!(!pool.put(host.clone(), b, now));
+            pool.put(host.clone(), c, now + Duration::from_secs(5));
+            // `a` was dropped to stay within two.
+            assert_eq!(
+                pool.sweep(now + Duration::from_secs(1)),
+                Some(now + Duration::from_secs(10))
+            );
+            let first = pool.take("a.test", now).unwrap();
+            assert_eq!(first.local_addr().unwrap().port(), c_port);
+            // `b` is past its idle timeout.
+            assert!(pool.take("a.test", now + Duration::from_secs(11)).is_none());
+            assert!(pool.is_empty());
+        });
+    }
+
+    #[test]
+    fn closed_or_chatty_connections_are_not_reused() {
+        run(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let mut pool = Pool::new(limits(4));
+            let host = Host::from("a.test");
+            let (closed, closed_peer) = pair(&listener).await;
+            let (chatty, mut chatty_peer) = pair(&listener).await;
+            drop(closed_peer);
+            chatty_peer.write_all(b"HTTP/1.1 200 OK\r\n").await.unwrap();
+            // Let the runtime see both sockets become readable.
+            closed.readable().await.unwrap();
+            chatty.readable().await.unwrap();
+            let now = Instant::now();
+            pool.put(host.clone(), closed, now);
+            pool.put(host.clone(), chatty, now);
+            assert!(pool.take("a.test", now).is_none());
+        });
+    }
+
+    #[test]
+    fn sweeping_and_dropping_a_host() {
+        run(async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let mut pool = Pool::new(limits(4));
+            let now = Instant::now();
+            let (a, _peer) = pair(&listener).await;
+            let (b, _peer2) = pair(&listener).await;
+            pool.put(Host::from("a.test"), a, now);
+            pool.put(Host::from("b.test"), b, now + Duration::from_secs(3));
+            assert_eq!(
+                pool.sweep(now + Duration::from_secs(10)),
+                Some(now + Duration::from_secs(13))
+            );
+            pool.drop_host("b.test");
+            assert!(pool.is_empty());
+            assert_eq!(pool.sweep(now), None);
+            let disabled = Pool::new(limits(0));
+            assert!(disabled.is_empty());
+        });
+    }
+}

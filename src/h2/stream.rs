@@ -1,0 +1,156 @@
+//! One HTTP/2 stream: inspect the request, route it, hold it while its backend starts, forward it, and
+//! answer any failure on this stream alone.
+
+use std::future::poll_fn;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use h2::server::SendResponse;
+use h2::RecvStream;
+use http::Request;
+use tokio::sync::oneshot;
+
+use super::errors::{self, Failure};
+use super::forward::{self, Exchange};
+use super::request;
+use super::routes::{Admission, Release};
+use super::worker::Worker;
+use crate::error::{ErrorCode, ProxyError};
+use crate::msg::{Activity, Clock};
+
+/// How a stream ended, as its connection needs to know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamEnd {
+    Done,
+    /// The client reset the stream (or broke it) while the proxy was still working on it.
+    ClientReset,
+}
+
+pub async fn serve(
+    worker: Rc<Worker>,
+    request: Request<RecvStream>,
+    mut respond: SendResponse<Bytes>,
+    peer: SocketAddr,
+) -> StreamEnd {
+    let (parts, body) = request.into_parts();
+    let request_id = request::request_id(&parts, &mut worker.ids.borrow_mut());
+    let has_body = !body.is_end_stream();
+    let max_body = worker.limits.max_request_body_bytes;
+    let inspected = match request::inspect(&parts, has_body, max_body) {
+        Ok(inspected) => inspected,
+        Err(err) => {
+            log::debug!("{peer}: h2 request refused: {err}");
+            errors::answer(&mut respond, &err, &request_id);
+            return StreamEnd::Done;
+        }
+    };
+    let (admission, start) = worker.routes.borrow_mut().admit(&inspected.host);
+    if let Some(host) = start {
+        worker.start_backend(host);
+    }
+    let target = match admission {
+        Admission::Forward(target) => target,
+        Admission::Reject(err) => {
+            errors::answer(&mut respond, &err, &request_id);
+            return StreamEnd::Done;
+        }
+        Admission::Hold {
+            target,
+            release,
+            limit,
+        } => match hold(&mut respond, release, limit).await {
+            Held::Released(Ok(())) => target,
+            Held::Released(Err(err)) => {
+                errors::answer(&mut respond, &err, &request_id);
+                return StreamEnd::Done;
+            }
+            Held::TimedOut => {
+                let err = ProxyError::new(
+                    ErrorCode::BackendStartFailed,
+                    format!("{} did not become ready in time", target.host),
+                );
+                errors::answer(&mut respond, &err, &request_id);
+                return StreamEnd::Done;
+            }
+            Held::ClientGone => return StreamEnd::ClientReset,
+        },
+    };
+
+    let mut head = Vec::with_capacity(512);
+    request::write_head(&parts, &inspected, peer.ip(), &request_id, &mut head);
+    let _in_flight = InFlight::begin(target.activity.clone(), worker.clock);
+    let exchange = Exchange {
+        target: &target,
+        head: &head,
+        body: inspected.body,
+        is_head: inspected.is_head,
+        request_id: &request_id,
+        max_body,
+    };
+    match forward::exchange(&worker, exchange, body, &mut respond).await {
+        Ok(()) => StreamEnd::Done,
+        Err(Failure::Answer(err)) => {
+            if err.code.status() >= 500 {
+                log::warn!("{peer} {}: {err}", target.host);
+            }
+            errors::answer(&mut respond, &err, &request_id);
+            StreamEnd::Done
+        }
+        Err(Failure::Reset(why)) => {
+            log::warn!("{peer} {}: response cut short: {why}", target.host);
+            errors::reset(&mut respond);
+            StreamEnd::Done
+        }
+        Err(Failure::ClientGone) => StreamEnd::ClientReset,
+    }
+}
+
+enum Held {
+    Released(Release),
+    TimedOut,
+    ClientGone,
+}
+
+/// Waits for the backend to become ready (or fail), at most `limit`, while watching for the client
+/// giving up.
+async fn hold(
+    respond: &mut SendResponse<Bytes>,
+    release: oneshot::Receiver<Release>,
+    limit: Duration,
+) -> Held {
+    tokio::select! {
+        released = tokio::time::timeout(limit, release) => match released {
+            Ok(Ok(outcome)) => Held::Released(outcome),
+            // The route went away without a word (the worker is ending).
+            Ok(Err(_)) => Held::Released(Err(ProxyError::new(
+                ErrorCode::BackendShuttingDown,
+                "backend is shutting down",
+            ))),
+            Err(_) => Held::TimedOut,
+        },
+        _ = poll_fn(|cx| respond.poll_reset(cx)) => Held::ClientGone,
+    }
+}
+
+/// Counts a stream as in flight for its backend's idle and drain decisions, until dropped (which also
+/// covers a stream cancelled with its connection).
+struct InFlight {
+    activity: Arc<Activity>,
+    clock: Clock,
+}
+
+impl InFlight {
+    fn begin(activity: Arc<Activity>, clock: Clock) -> Self {
+        activity.begin(clock.now_ms());
+        InFlight { activity, clock }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.activity.end(self.clock.now_ms());
+    }
+}

@@ -1,0 +1,90 @@
+//! The request half of an exchange: the head, then the client's DATA frames as the body (re-chunked
+//! when the client gave no length), then its trailers when the body is chunked.
+//!
+//! Each frame's flow-control window is released only after the backend took the bytes, so a slow
+//! backend slows the client down instead of filling our memory.
+
+use std::io;
+
+use bytes::Bytes;
+use h2::RecvStream;
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::WriteHalf;
+
+use super::request::BodyPlan;
+use crate::http1::fields::FieldName;
+
+#[derive(Debug)]
+pub enum UploadError {
+    /// The client reset the stream or broke the protocol (the h2 crate reset it).
+    Client,
+    /// More than `max_request_body_bytes` arrived on a body without a declared length.
+    TooLarge(u64),
+    /// Writing to the backend failed.
+    Backend(io::Error),
+}
+
+pub async fn upload(
+    writer: &mut WriteHalf<'_>,
+    head: &[u8],
+    plan: BodyPlan,
+    recv: &mut RecvStream,
+    max_body: Option<u64>,
+) -> Result<(), UploadError> {
+    writer.write_all(head).await.map_err(UploadError::Backend)?;
+    if !plan.has_body() {
+        return Ok(());
+    }
+    let chunked = plan == BodyPlan::Chunked;
+    let mut received: u64 = 0;
+    let mut chunks_sent = false;
+    while let Some(data) = recv.data().await {
+        let data: Bytes = data.map_err(|_| UploadError::Client)?;
+        if data.is_empty() {
+            continue;
+        }
+        received = received.saturating_add(data.len() as u64);
+        if let Some(max) = max_body.filter(|&max| received > max) {
+            return Err(UploadError::TooLarge(max));
+        }
+        if chunked {
+            // The CRLF closing the previous chunk rides with the next size line: one write fewer.
+            let separator = if chunks_sent { "\r\n" } else { "" };
+            let line = format!("{separator}{:x}\r\n", data.len());
+            writer
+                .write_all(line.as_bytes())
+                .await
+                .map_err(UploadError::Backend)?;
+            chunks_sent = true;
+        }
+        writer
+            .write_all(&data)
+            .await
+            .map_err(UploadError::Backend)?;
+        // Only the window of bytes actually received can be released; this cannot fail otherwise.
+        let _ = recv.flow_control().release_capacity(data.len());
+    }
+    if chunked {
+        let trailers = recv.trailers().await.map_err(|_| UploadError::Client)?;
+        let mut end = Vec::with_capacity(64);
+        if chunks_sent {
+            end.extend_from_slice(b"\r\n");
+        }
+        end.extend_from_slice(b"0\r\n");
+        for (name, value) in trailers.iter().flatten() {
+            let allowed = match FieldName::classify(name.as_str().as_bytes()) {
+                FieldName::Host | FieldName::ContentLength | FieldName::TransferEncoding => false,
+                other => !other.is_hop_by_hop(),
+            };
+            if allowed {
+                end.extend_from_slice(name.as_str().as_bytes());
+                end.extend_from_slice(b": ");
+                end.extend_from_slice(value.as_bytes());
+                end.extend_from_slice(b"\r\n");
+            }
+        }
+        end.extend_from_slice(b"\r\n");
+        writer.write_all(&end).await.map_err(UploadError::Backend)?;
+    }
+    Ok(())
+}

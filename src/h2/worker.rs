@@ -1,0 +1,172 @@
+//! The worker thread's state and its control loop.
+//!
+//! Everything runs on one thread (a current-thread runtime inside a `LocalSet`), so the state the
+//! connections share lives in one `Rc<Worker>` with `RefCell`s that are borrowed only between awaits.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch, Notify};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use super::conn;
+use super::pool::{Pool, PoolLimits};
+use super::routes::{Effects, Routes};
+use super::{Control, H2Settings};
+use crate::config::Limits;
+use crate::http1::request_id::RequestIdGenerator;
+use crate::msg::{BackendEntry, Clock, Command, Mailbox};
+
+/// How long open streams may run after shutdown began before the worker ends regardless: as long as a
+/// backend's default drain, after which the supervisor stops the backends these streams talk to anyway.
+const SHUTDOWN_DRAIN: Duration = Duration::from_secs(30);
+
+pub struct Worker {
+    pub routes: RefCell<Routes>,
+    pub pool: RefCell<Pool>,
+    /// Wakes the pool sweeper when the pool gets its first connection.
+    pub pool_filled: Notify,
+    pub ids: RefCell<RequestIdGenerator>,
+    pub supervisor: Mailbox<Command>,
+    pub clock: Clock,
+    pub limits: Limits,
+    pub settings: H2Settings,
+    pub shutting_down: Cell<bool>,
+}
+
+impl Worker {
+    pub fn new(
+        backends: Vec<BackendEntry>,
+        supervisor: Mailbox<Command>,
+        clock: Clock,
+        limits: Limits,
+        pool: PoolLimits,
+        settings: H2Settings,
+    ) -> Rc<Worker> {
+        Rc::new(Worker {
+            routes: RefCell::new(Routes::new(backends, limits.max_held_requests)),
+            pool: RefCell::new(Pool::new(pool)),
+            pool_filled: Notify::new(),
+            ids: RefCell::new(RequestIdGenerator::new(random_seed())),
+            supervisor,
+            clock,
+            limits,
+            settings,
+            shutting_down: Cell::new(false),
+        })
+    }
+
+    pub fn start_backend(&self, host: crate::msg::Host) {
+        log::debug!("{host}: starting on demand (h2)");
+        if !self.supervisor.send(Command::Start(host)) {
+            log::error!("the supervisor thread is gone");
+        }
+    }
+
+    fn apply(&self, effects: Effects) {
+        for host in effects.drop_pool {
+            self.pool.borrow_mut().drop_host(&host);
+        }
+        for host in effects.start {
+            self.start_backend(host);
+        }
+    }
+}
+
+/// The control loop: runs until shutdown has drained every connection (or [`SHUTDOWN_DRAIN`] passed).
+pub async fn run(worker: Rc<Worker>, mut inbox: mpsc::UnboundedReceiver<Control>) {
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let mut connections: JoinSet<()> = JoinSet::new();
+    let sweeper = tokio::task::spawn_local(sweep_pool(worker.clone()));
+    let mut inbox_open = true;
+    let mut drain_until: Option<Instant> = None;
+    loop {
+        tokio::select! {
+            control = inbox.recv(), if inbox_open => match control {
+                Some(Control::HandOff { stream, already_read, peer }) => {
+                    if worker.shutting_down.get() {
+                        continue; // dropping the socket closes it
+                    }
+                    if connections.len() >= worker.limits.max_connections {
+                        log::warn!("{peer}: h2 connection limit reached; closing");
+                        continue;
+                    }
+                    let worker = worker.clone();
+                    let shutdown = shutdown_rx.clone();
+                    connections.spawn_local(async move {
+                        conn::serve(worker, stream, already_read, peer, shutdown).await;
+                    });
+                }
+                Some(Control::Backend(event)) => {
+                    let shutting_down = worker.shutting_down.get();
+                    let effects = worker.routes.borrow_mut().on_event(event, shutting_down);
+                    worker.apply(effects);
+                }
+                Some(Control::SetBackends(entries)) => {
+                    let effects = worker.routes.borrow_mut().replace(entries);
+                    worker.apply(effects);
+                }
+                Some(Control::Shutdown) | None => {
+                    inbox_open = control_is_open(&control);
+                    if !worker.shutting_down.replace(true) {
+                        log::debug!("h2: shutting down, {} connections open", connections.len());
+                        let _ = shutdown_tx.send(true);
+                        drain_until = Some(Instant::now() + SHUTDOWN_DRAIN);
+                    }
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            _ = sleep_until(drain_until), if drain_until.is_some() => {
+                log::warn!("h2: {} connections still open after {SHUTDOWN_DRAIN:?}; closing them", connections.len());
+                break;
+            }
+        }
+        if worker.shutting_down.get() && connections.is_empty() {
+            break;
+        }
+    }
+    connections.abort_all();
+    sweeper.abort();
+    worker.pool.borrow_mut().clear();
+}
+
+fn control_is_open(control: &Option<Control>) -> bool {
+    control.is_some()
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Closes pooled connections as they pass their idle timeout; sleeps without a timer while the pool is
+/// empty.
+async fn sweep_pool(worker: Rc<Worker>) {
+    loop {
+        let next = worker.pool.borrow_mut().sweep(std::time::Instant::now());
+        match next {
+            Some(at) => {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(Instant::from_std(at)) => {}
+                    _ = worker.pool_filled.notified() => {}
+                }
+            }
+            None => worker.pool_filled.notified().await,
+        }
+    }
+}
+
+/// Seeds request ids from std's per-process random keys (no extra dependency for randomness).
+fn random_seed() -> [u64; 2] {
+    use std::hash::{BuildHasher, Hasher};
+    let state = std::collections::hash_map::RandomState::new();
+    let mut a = state.build_hasher();
+    a.write_u64(u64::from(std::process::id()));
+    let mut b = state.build_hasher();
+    b.write_u64(a.finish() ^ 0x9e37_79b9_7f4a_7c15);
+    [a.finish(), b.finish()]
+}
