@@ -17,7 +17,7 @@ use crate::supervisor::test_support::{
 /// Longest wait for any one event; generous for a loaded machine, far below the test's own timeouts.
 const EVENT_WAIT: Duration = Duration::from_secs(5);
 
-struct Harness {
+pub(super) struct Harness {
     handle: Option<SupervisorHandle>,
     events: Option<mpsc::Receiver<ReactorMsg>>,
     /// The waker in the reactor mailbox needs its poll alive.
@@ -25,7 +25,7 @@ struct Harness {
 }
 
 impl Harness {
-    fn new(entries: Vec<BackendEntry>) -> Harness {
+    pub(super) fn new(entries: Vec<BackendEntry>) -> Harness {
         let poll = Poll::new().unwrap();
         let waker = Arc::new(Waker::new(poll.registry(), mio::Token(0)).unwrap());
         let (tx, rx) = mpsc::channel();
@@ -43,22 +43,22 @@ impl Harness {
         }
     }
 
-    fn send(&self, command: Command) {
+    pub(super) fn send(&self, command: Command) {
         assert!(self.handle.as_ref().unwrap().mailbox.send(command));
     }
 
-    fn start(&self, host: &str) {
+    pub(super) fn start(&self, host: &str) {
         self.send(Command::Start(Host::from(host)));
     }
 
-    fn next(&self) -> ReactorMsg {
+    pub(super) fn next(&self) -> ReactorMsg {
         let events = self.events.as_ref().unwrap();
         events
             .recv_timeout(EVENT_WAIT)
             .expect("the supervisor should have reported something")
     }
 
-    fn expect(&self, host: &str, event: LifecycleEvent) {
+    pub(super) fn expect(&self, host: &str, event: LifecycleEvent) {
         match self.next() {
             ReactorMsg::Backend(BackendEvent { host: h, event: e }) => {
                 assert_eq!((&*h, &e), (host, &event));
@@ -92,7 +92,7 @@ impl Drop for Harness {
     }
 }
 
-fn entry(host: &str, config: BackendConfig) -> BackendEntry {
+pub(super) fn entry(host: &str, config: BackendConfig) -> BackendEntry {
     let mut config = config;
     config.hostname = host.to_string();
     BackendEntry {
@@ -150,7 +150,7 @@ fn an_exit_while_starting_fails_the_start_at_once() {
     let asked = Instant::now();
     h.start("a.test");
     h.expect("a.test", LifecycleEvent::Starting);
-    let why = "exited with status 3 before becoming ready".to_string();
+    let why = "exited before becoming ready, with status 3".to_string();
     h.expect("a.test", LifecycleEvent::StartFailed(why));
     assert!(asked.elapsed() < Duration::from_secs(3));
 }
@@ -320,28 +320,6 @@ fn reload_adds_removes_and_leaves_running_backends_alone() {
     }
     h.start("kept.test");
     h.quiet_for(Duration::from_millis(100));
-}
-
-#[test]
-fn a_docker_backend_is_refused_for_now() {
-    let mut config = local_config(free_port(), "unused", &[]);
-    config.kind = crate::config::BackendKind::Docker(crate::config::DockerSpec {
-        image: "app:latest".to_string(),
-        container_name: "spawngate-app".to_string(),
-        pull_policy: crate::config::PullPolicy::IfNotPresent,
-        memory: None,
-        nano_cpus: None,
-        network: None,
-        docker_host: None,
-        args: Vec::new(),
-    });
-    let h = Harness::new(vec![entry("a.test", config)]);
-    h.start("a.test");
-    h.expect("a.test", LifecycleEvent::Starting);
-    h.expect(
-        "a.test",
-        LifecycleEvent::StartFailed("docker backends are not supported yet".into()),
-    );
 }
 
 #[test]

@@ -11,6 +11,7 @@ use mio::{Events, Poll, Token};
 use slab::Slab;
 
 use super::backend::{host_of, Backend, Running};
+use super::docker::{DockerDriver, DriverEvent, Outcome};
 use super::instance::Instance;
 use super::lifecycle::{Effect, Input, Lifecycle};
 use super::probe::{probe_timeout, Probe};
@@ -32,6 +33,9 @@ const MAX_TIMER_FIRES_PER_WAKE: usize = 4096;
 pub struct Supervisor {
     pub poll: Poll,
     pub commands: Receiver<Command>,
+    /// Reports from container worker threads; they wake the poll through the same waker as commands.
+    pub driver_events: Receiver<DriverEvent>,
+    pub docker: DockerDriver,
     pub reactor: Mailbox<ReactorMsg>,
     pub clock: Clock,
     pub ready_url_base: String,
@@ -46,6 +50,7 @@ pub struct Supervisor {
 
 impl Supervisor {
     pub fn add_backend(&mut self, entry: BackendEntry) {
+        self.docker.sweep_leftovers(&entry.config);
         let host = host_of(&entry.config);
         let key = self.backends.insert(Backend::new(entry));
         self.by_host.insert(host, key);
@@ -68,7 +73,10 @@ impl Supervisor {
             }
             for event in events.iter() {
                 match event.token() {
-                    WAKER_TOKEN => self.drain_commands(),
+                    WAKER_TOKEN => {
+                        self.drain_commands();
+                        self.drain_driver_events();
+                    }
                     SIGCHLD_TOKEN => self.reap_children(),
                     Token(t) => self.advance_probe(t - FIRST_PROBE_TOKEN),
                 }
@@ -207,7 +215,7 @@ impl Supervisor {
             Effect::Spawn => {
                 let ready_url = format!("{}/ready/{}", self.ready_url_base, backend.host);
                 let config = backend.config.clone();
-                match Instance::start(&config, &ready_url) {
+                match Instance::start(&config, &ready_url, &mut self.docker, key) {
                     Ok(instance) => {
                         log::info!("{}: started ({})", backend.host, instance.describe());
                         if backend.running.is_some() {
@@ -300,6 +308,46 @@ impl Supervisor {
             backend.running = None;
             self.feed(key, Input::Exited(how));
         }
+    }
+
+    fn drain_driver_events(&mut self) {
+        while let Ok(event) = self.driver_events.try_recv() {
+            self.handle_driver_event(event);
+        }
+    }
+
+    /// A container worker's report: passed to the instance it is about, and to the lifecycle once the
+    /// container is gone. Reports about an instance no longer held are only cleaned up after.
+    fn handle_driver_event(&mut self, event: DriverEvent) {
+        let key = event.key;
+        let Some(backend) = self.backends.get_mut(key) else {
+            DockerDriver::discard(event, "a removed backend");
+            return;
+        };
+        let container = match backend.running.as_mut().map(|r| &mut r.instance) {
+            Some(Instance::Container(c)) if c.serial() == event.serial => c,
+            _ => {
+                DockerDriver::discard(event, &backend.host);
+                return;
+            }
+        };
+        let Some(outcome) = container.on_event(event.event) else {
+            return;
+        };
+        let name = container.describe();
+        backend.running = None;
+        let input = match outcome {
+            Outcome::StartFailed(why) => Input::SpawnFailed(why),
+            Outcome::Exited(how) => {
+                if matches!(backend.lifecycle, Lifecycle::Ready(_)) {
+                    log::warn!("{}: exited unexpectedly with {how} ({name})", backend.host);
+                } else {
+                    log::info!("{}: exited with {how} ({name})", backend.host);
+                }
+                Input::Exited(how)
+            }
+        };
+        self.feed(key, input);
     }
 
     fn advance_probe(&mut self, key: usize) {

@@ -1,22 +1,32 @@
 //! A running backend, whatever runs it. The lifecycle only needs "start", "terminate", "kill" and "has it
-//! exited?"; each driver (local process today, container later) answers those in its own way.
+//! exited?"; each driver answers those in its own way. A process is there the moment it is spawned and
+//! its exit is noticed through SIGCHLD; a container is started, stopped and reaped by worker threads
+//! whose reports arrive as [`DriverEvent`]s, so for it `poll_exit` never answers.
 
 use std::io;
 use std::net::{Ipv4Addr, TcpListener};
 
 use nix::sys::signal::Signal;
 
+use super::docker::{container_ready_url, ContainerInstance, DockerDriver};
 use super::process::ProcessInstance;
 use crate::config::{BackendConfig, BackendKind};
 
 #[derive(Debug)]
 pub enum Instance {
     Process(ProcessInstance),
+    Container(ContainerInstance),
 }
 
 impl Instance {
-    /// Starts the backend `config` describes. `ready_url` is where it may announce readiness.
-    pub fn start(config: &BackendConfig, ready_url: &str) -> Result<Instance, String> {
+    /// Starts the backend `config` describes. `ready_url` is where it may announce readiness (as seen
+    /// from the host); `key` names the backend in the container driver's reports.
+    pub fn start(
+        config: &BackendConfig,
+        ready_url: &str,
+        docker: &mut DockerDriver,
+        key: usize,
+    ) -> Result<Instance, String> {
         if port_is_taken(config.port) {
             // Proxying to a program we did not start would hand it our clients' requests.
             return Err(format!(
@@ -24,38 +34,50 @@ impl Instance {
                 config.port
             ));
         }
-        let env = backend_env(config, ready_url);
         match &config.kind {
-            BackendKind::Local(spec) => ProcessInstance::spawn(spec, &env).map(Instance::Process),
-            BackendKind::Docker(_) => Err("docker backends are not supported yet".to_string()),
+            BackendKind::Local(spec) => {
+                let env = backend_env(config, ready_url);
+                ProcessInstance::spawn(spec, &env).map(Instance::Process)
+            }
+            BackendKind::Docker(spec) => {
+                let env = backend_env(config, &container_ready_url(ready_url, spec));
+                docker
+                    .start(key, config, spec, env)
+                    .map(Instance::Container)
+            }
         }
     }
 
-    /// "pid 1234": names the instance in logs.
+    /// "pid 1234" or "container spawngate-app 0123456789ab": names the instance in logs.
     pub fn describe(&self) -> String {
         match self {
             Instance::Process(process) => format!("pid {}", process.pid()),
+            Instance::Container(container) => container.describe(),
         }
     }
 
-    /// Asks the backend to stop (SIGTERM to its process group).
+    /// Asks the backend to stop (SIGTERM to its process group; `docker stop` with the grace period).
     pub fn terminate(&mut self) {
         match self {
             Instance::Process(process) => process.signal_group(Signal::SIGTERM),
+            Instance::Container(container) => container.terminate(),
         }
     }
 
-    /// Forces it to stop (SIGKILL to its process group).
+    /// Forces it to stop (SIGKILL to its process group; `docker kill`).
     pub fn kill(&mut self) {
         match self {
             Instance::Process(process) => process.signal_group(Signal::SIGKILL),
+            Instance::Container(container) => container.kill(),
         }
     }
 
-    /// `Some(how it ended)` once the backend is gone for good (and reaped).
+    /// `Some(how it ended)` once a process is gone for good (and reaped). Containers report their end
+    /// through the driver instead.
     pub fn poll_exit(&mut self) -> Option<String> {
         match self {
             Instance::Process(process) => process.poll_exit(),
+            Instance::Container(_) => None,
         }
     }
 
@@ -63,6 +85,7 @@ impl Instance {
     pub fn kill_and_reap(&mut self) {
         match self {
             Instance::Process(process) => process.kill_and_reap(),
+            Instance::Container(container) => container.kill_and_remove(),
         }
     }
 }
@@ -94,14 +117,19 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::supervisor::test_support::{free_port, local_config, scratch_file, wait_for};
+    use crate::supervisor::docker::{ContainerEvent, DriverEvent, Outcome};
+    use crate::supervisor::test_support::{
+        docker_driver, free_port, local_config, scratch_file, wait_for,
+    };
 
     #[test]
     fn a_taken_port_refuses_the_start() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let config = local_config(port, "sleep", &["30"]);
-        let why = Instance::start(&config, "http://127.0.0.1:1/ready/x").unwrap_err();
+        let (mut docker, _events, _poll) = docker_driver();
+        let why =
+            Instance::start(&config, "http://127.0.0.1:1/ready/x", &mut docker, 0).unwrap_err();
         assert_eq!(
             why,
             format!("port {port} is already in use by another program")
@@ -120,7 +148,8 @@ mod tests {
         let port = free_port();
         let config = local_config(port, "sh", &["-c", &script]);
         let url = "http://127.0.0.1:9999/ready/app.localhost";
-        let mut instance = Instance::start(&Arc::new(config), url).unwrap();
+        let (mut docker, _events, _poll) = docker_driver();
+        let mut instance = Instance::start(&Arc::new(config), url, &mut docker, 0).unwrap();
         assert!(instance.describe().starts_with("pid "));
         let how = wait_for(Duration::from_secs(5), || instance.poll_exit());
         assert_eq!(how.as_deref(), Some("status 0"));
@@ -130,7 +159,8 @@ mod tests {
     }
 
     #[test]
-    fn docker_backends_are_refused_for_now() {
+    fn a_container_start_returns_at_once_and_reports_its_failure_later() {
+        let socket = scratch_file("instance-no-daemon.sock");
         let mut config = local_config(free_port(), "unused", &[]);
         config.kind = BackendKind::Docker(crate::config::DockerSpec {
             image: "app:latest".to_string(),
@@ -139,10 +169,31 @@ mod tests {
             memory: None,
             nano_cpus: None,
             network: None,
-            docker_host: None,
+            docker_host: Some(format!("unix://{}", socket.display())),
             args: Vec::new(),
         });
-        let why = Instance::start(&config, "http://x").unwrap_err();
-        assert_eq!(why, "docker backends are not supported yet");
+        let (mut docker, events, _poll) = docker_driver();
+        let mut instance = Instance::start(&config, "http://x", &mut docker, 7).unwrap();
+        assert_eq!(instance.describe(), "container spawngate-app");
+        assert_eq!(
+            instance.poll_exit(),
+            None,
+            "containers report through the driver"
+        );
+        let DriverEvent { key, event, serial } =
+            events.recv_timeout(Duration::from_secs(2)).unwrap();
+        assert_eq!(key, 7);
+        let Instance::Container(container) = &mut instance else {
+            panic!("not a container: {instance:?}");
+        };
+        assert_eq!(serial, container.serial());
+        let ContainerEvent::StartFailed(why) = &event else {
+            panic!("expected a failed start, got {event:?}");
+        };
+        assert!(why.contains("the socket does not exist"), "{why}");
+        assert!(matches!(
+            container.on_event(event),
+            Some(Outcome::StartFailed(_))
+        ));
     }
 }

@@ -13,6 +13,9 @@
 //! as the proxy, because their parent-death signal is tied to the spawning thread.
 
 mod backend;
+mod docker;
+#[cfg(test)]
+mod docker_e2e_tests;
 #[cfg(test)]
 mod e2e_tests;
 mod event_loop;
@@ -34,6 +37,7 @@ use mio::{Poll, Waker};
 use slab::Slab;
 
 use crate::msg::{BackendEntry, Clock, Command, Mailbox, ReactorMsg};
+use docker::DockerDriver;
 use event_loop::{Supervisor, SIGCHLD_TOKEN, WAKER_TOKEN};
 use sigchld::SigchldPipe;
 use timers::Timers;
@@ -58,9 +62,12 @@ pub fn spawn(
     let waker = Arc::new(Waker::new(poll.registry(), WAKER_TOKEN)?);
     let sigchld = SigchldPipe::register(poll.registry(), SIGCHLD_TOKEN)?;
     let (tx, commands) = mpsc::channel();
+    let (driver_tx, driver_events) = mpsc::channel();
     let mut supervisor = Supervisor {
         poll,
         commands,
+        driver_events,
+        docker: DockerDriver::new(Mailbox::new(driver_tx, waker.clone())),
         reactor,
         clock,
         ready_url_base: ready_url_base.trim_end_matches('/').to_string(),

@@ -130,3 +130,21 @@ pub fn health_server(port: u16) -> Arc<AtomicU16> {
     });
     status
 }
+
+/// A Docker driver whose reports land in the returned receiver; keep the `Poll` alive with it (its
+/// waker is what the driver's mailbox wakes).
+pub fn docker_driver() -> (
+    crate::supervisor::docker::DockerDriver,
+    std::sync::mpsc::Receiver<crate::supervisor::docker::DriverEvent>,
+    mio::Poll,
+) {
+    let poll = mio::Poll::new().unwrap();
+    let waker = Arc::new(mio::Waker::new(poll.registry(), mio::Token(0)).unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mailbox = crate::msg::Mailbox::new(tx, waker);
+    (
+        crate::supervisor::docker::DockerDriver::new(mailbox),
+        rx,
+        poll,
+    )
+}

@@ -91,7 +91,8 @@ impl Stopping {
                 let effects = vec![Effect::Emit(LifecycleEvent::Stopping(reason))];
                 (Lifecycle::Stopping(state), effects)
             }
-            Input::Exited(_) => {
+            // A container whose start was abandoned by the stop ends as a failed spawn: gone all the same.
+            Input::Exited(_) | Input::SpawnFailed(_) => {
                 let effects = vec![Effect::Emit(LifecycleEvent::Stopped)];
                 if self.restart_after {
                     begin_start(env, effects)
@@ -100,9 +101,7 @@ impl Stopping {
                 }
             }
             Input::Tick => self.tick(env),
-            Input::ReadyCallback | Input::SpawnFailed(_) | Input::ProbeResult(_) => {
-                (Lifecycle::Stopping(self), Vec::new())
-            }
+            Input::ReadyCallback | Input::ProbeResult(_) => (Lifecycle::Stopping(self), Vec::new()),
         }
     }
 
@@ -141,9 +140,10 @@ pub fn reaping(restart_after: bool, input: Input, env: &Env) -> Transition {
             },
             Vec::new(),
         ),
-        Input::Exited(_) if restart_after => begin_start(env, Vec::new()),
-        Input::Exited(_) => (Lifecycle::Stopped, Vec::new()),
-        Input::ReadyCallback | Input::SpawnFailed(_) | Input::ProbeResult(_) | Input::Tick => {
+        // A container killed while still being created ends as a failed spawn.
+        Input::Exited(_) | Input::SpawnFailed(_) if restart_after => begin_start(env, Vec::new()),
+        Input::Exited(_) | Input::SpawnFailed(_) => (Lifecycle::Stopped, Vec::new()),
+        Input::ReadyCallback | Input::ProbeResult(_) | Input::Tick => {
             (Lifecycle::Reaping { restart_after }, Vec::new())
         }
     }

@@ -200,7 +200,7 @@ fn exit_while_starting_fails_the_start() {
     assert_eq!(
         emitted(&effects),
         vec![LifecycleEvent::StartFailed(
-            "exited with status 1 before becoming ready".into()
+            "exited before becoming ready, with status 1".into()
         )]
     );
     assert!(d.state.is_stopped());
@@ -211,8 +211,11 @@ fn spawn_failure_fails_the_start() {
     let mut d = Driver::started(0);
     let effects = d.at(0, Input::SpawnFailed("no such file".into()));
     assert_eq!(
-        emitted(&effects),
-        vec![LifecycleEvent::StartFailed("no such file".into())]
+        effects,
+        vec![
+            Effect::CancelProbe,
+            Effect::Emit(LifecycleEvent::StartFailed("no such file".into()))
+        ]
     );
     assert!(d.state.is_stopped());
 }

@@ -48,12 +48,17 @@ impl Starting {
                 let probe = ProbeSlot::Due(now + probe_interval(env.timings.health_check_interval));
                 (Lifecycle::Starting(Starting { probe, ..self }), Vec::new())
             }
+            // A container's start fails after probes may have gone out, so one may be in flight.
             Input::SpawnFailed(why) => (
                 Lifecycle::Stopped,
-                vec![Effect::Emit(LifecycleEvent::StartFailed(why))],
+                vec![
+                    Effect::CancelProbe,
+                    Effect::Emit(LifecycleEvent::StartFailed(why)),
+                ],
             ),
             Input::Exited(how) => {
-                let why = format!("exited with {how} before becoming ready");
+                // `how` may go on with the last output ("status 3; last output: ..."), so it comes last.
+                let why = format!("exited before becoming ready, with {how}");
                 (
                     Lifecycle::Stopped,
                     vec![

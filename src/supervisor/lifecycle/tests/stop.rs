@@ -153,3 +153,58 @@ fn stop_while_starting_goes_through_the_stop_phases() {
         "too late to become ready"
     );
 }
+
+#[test]
+fn an_abandoned_container_start_ends_a_stop_like_an_exit() {
+    let mut d = Driver::started(0);
+    d.at(10, Input::Stop(StopReason::Shutdown));
+    assert_eq!(
+        d.at(
+            500,
+            Input::SpawnFailed("stopped before the container started".into())
+        ),
+        vec![Effect::Emit(LifecycleEvent::Stopped)]
+    );
+    assert!(d.state.is_stopped());
+
+    // An idle-stop style restart still happens after it.
+    let mut d = Driver::started(0);
+    d.at(10, Input::Stop(StopReason::Idle));
+    d.at(20, Input::Start);
+    let effects = d.at(30, Input::SpawnFailed("stopped before it started".into()));
+    assert_eq!(
+        effects,
+        vec![
+            Effect::Emit(LifecycleEvent::Stopped),
+            Effect::Spawn,
+            Effect::Emit(LifecycleEvent::Starting)
+        ]
+    );
+}
+
+#[test]
+fn a_container_killed_while_created_ends_its_reaping_by_a_failed_spawn() {
+    let mut d = Driver::started(0);
+    let effects = d.at(30_000, Input::Tick);
+    assert!(effects.contains(&Effect::Kill));
+    assert!(d.at(30_010, Input::Start).is_empty());
+    let effects = d.at(
+        30_500,
+        Input::SpawnFailed("stopped before it started".into()),
+    );
+    assert_eq!(
+        effects,
+        vec![Effect::Spawn, Effect::Emit(LifecycleEvent::Starting)],
+        "the request that came meanwhile starts it again"
+    );
+
+    let mut d = Driver::started(0);
+    d.at(30_000, Input::Tick);
+    assert!(d
+        .at(
+            30_500,
+            Input::SpawnFailed("stopped before it started".into())
+        )
+        .is_empty());
+    assert!(d.state.is_stopped());
+}
