@@ -34,6 +34,8 @@ pub(super) enum Step {
     Progress,
     Idle,
     Close,
+    /// The connection speaks HTTP/2 with prior knowledge: it belongs to the h2 worker.
+    HandOffH2,
 }
 
 impl Reactor {
@@ -71,6 +73,10 @@ impl Reactor {
                 }
                 Step::Close => {
                     self.close_session(key);
+                    return;
+                }
+                Step::HandOffH2 => {
+                    self.hand_off_h2(key);
                     return;
                 }
             }
@@ -115,13 +121,7 @@ impl Reactor {
                 Sniff::NeedMore if !session.io.read_eof => {
                     return if progress { Step::Progress } else { Step::Idle }
                 }
-                Sniff::Http2 => {
-                    log::debug!(
-                        "{}: HTTP/2 prior knowledge is not served on this listener yet",
-                        session.peer
-                    );
-                    return Step::Close;
-                }
+                Sniff::Http2 => return Step::HandOffH2,
                 _ => {}
             }
         }
@@ -428,6 +428,26 @@ impl Reactor {
         match wanted {
             Some(at) => session.deadline.set(at, target, &mut self.timers),
             None => session.deadline.clear(),
+        }
+    }
+
+    /// Moves a connection that opened with the HTTP/2 preface, and the bytes read so far, to the h2 worker.
+    fn hand_off_h2(&mut self, key: usize) {
+        let Some(mut session) = self.sessions.try_remove(key) else {
+            return;
+        };
+        let _ = self.poll.registry().deregister(&mut session.client);
+        let stream = std::net::TcpStream::from(session.client);
+        log::debug!(
+            "{}: HTTP/2 prior knowledge; handing the connection to the h2 worker",
+            session.peer
+        );
+        match &self.h2 {
+            Some(h2) => h2.hand_off(stream, session.inbuf.data().to_vec(), session.peer),
+            None => drop(stream),
+        }
+        if self.accept_paused {
+            self.resume_accept();
         }
     }
 

@@ -24,7 +24,11 @@ impl Reactor {
         finished
     }
 
-    fn on_backend_event(&mut self, BackendEvent { host, event }: BackendEvent) {
+    fn on_backend_event(&mut self, report: BackendEvent) {
+        if let Some(h2) = &self.h2 {
+            h2.backend_event(report.clone());
+        }
+        let BackendEvent { host, event } = report;
         let Some(route) = self.routes.get_mut(&host) else {
             return;
         };
@@ -206,6 +210,9 @@ impl Reactor {
                 );
             }
         }
+        if let Some(h2) = &self.h2 {
+            h2.set_backends(entries.clone());
+        }
         self.send_supervisor(Command::Reload(entries));
         log::info!(
             "config reloaded: {} added, {} removed, {} updated",
@@ -251,6 +258,9 @@ impl Reactor {
         for key in idle {
             self.close_session(key);
         }
+        if let Some(h2) = &self.h2 {
+            h2.shutdown();
+        }
         if !self.send_supervisor(Command::Shutdown) {
             // Nobody is left to stop the backends or to say when it is done; their parent-death signal
             // takes them down with us.
@@ -262,6 +272,9 @@ impl Reactor {
         let keys: Vec<usize> = self.sessions.iter().map(|(key, _)| key).collect();
         for key in keys {
             self.close_session(key);
+        }
+        if let Some(h2) = self.h2.take() {
+            h2.join();
         }
         if let Some(supervisor) = self.supervisor.take() {
             if supervisor.thread.join().is_err() {

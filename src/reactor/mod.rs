@@ -34,6 +34,7 @@ use slab::Slab;
 
 use crate::admin::ConfigStatus;
 use crate::config::Config;
+use crate::h2::{self, H2Handle, PoolLimits};
 use crate::http1::request_id::RequestIdGenerator;
 use crate::msg::{Activity, BackendEntry, Clock, Command, Mailbox, ReactorMsg};
 use crate::supervisor::{self, SupervisorHandle};
@@ -78,6 +79,8 @@ pub(crate) struct Reactor {
     pool_sweep: Deadline,
     inbox: mpsc::Receiver<ReactorMsg>,
     supervisor: Option<SupervisorHandle>,
+    /// The h2 worker thread, which serves connections that open with the HTTP/2 preface.
+    h2: Option<H2Handle>,
     signals: Signals,
     config: Config,
     clock: Clock,
@@ -134,7 +137,15 @@ impl Reactor {
             .collect();
         let routes = Routes::new(entries.iter().cloned());
         let ready_base = format!("http://{}", ready_callback_addr(admin_local));
-        let supervisor = supervisor::spawn(entries, Mailbox::new(tx, waker), clock, ready_base)?;
+        let supervisor =
+            supervisor::spawn(entries.clone(), Mailbox::new(tx, waker), clock, ready_base)?;
+        let h2 = h2::spawn(
+            entries,
+            supervisor.mailbox.clone(),
+            clock,
+            config.server.limits.clone(),
+            PoolLimits::from(&config.server),
+        )?;
 
         if let Some(path) = &config.server.pid_file {
             std::fs::write(path, format!("{}\n", std::process::id())).map_err(|e| {
@@ -158,6 +169,7 @@ impl Reactor {
             pool_sweep: Deadline::default(),
             inbox,
             supervisor: Some(supervisor),
+            h2: Some(h2),
             signals,
             config,
             clock,
