@@ -4,25 +4,31 @@
 //! # Threads and who owns what
 //!
 //! ```text
-//!                    ┌──────────────────────── reactor (main thread) ────────────────────────┐
-//!  clients ──TCP──▶  │ mio::Poll: listeners, client + backend sockets, upstream pool, timers, │ ──TCP──▶ backends
-//!  admin   ──TCP──▶  │ routing table, each backend's lifecycle *as last reported*            │
-//!                    └───────▲──────────────────────────────────────────────┬───────────────┘
-//!                   ReactorMsg│ (Ready, StartFailed, Stopping, ...)          │Command (Start, ReadyCallback,
-//!                            │                                              ▼         Reload, Shutdown)
-//!                    ┌────────┴───────────────── supervisor thread ───────────────────────────┐
-//!                    │ mio::Poll: child processes, health probes, idle/drain/stop timers,      │
-//!                    │ the authoritative lifecycle of every backend                            │
-//!                    └─────────────────────────────────────────────────────────────────────────┘
+//!                 ┌───────────────────── reactor (main thread) ──────────────────────┐
+//!  clients ─TCP─▶ │ mio::Poll: listeners, HTTP/1 client + backend sockets, upstream  │ ─HTTP/1.1─▶ backends
+//!  admin   ─TCP─▶ │ pool, timers, routing table, lifecycle *as last reported*        │
+//!                 └──┬──────────────────▲──────────────────────────────┬────────────┘
+//!    h2 preface:     │ hand_off,        │ ReactorMsg                   │ Command
+//!    socket + bytes  │ BackendEvent,    │ (Ready, StartFailed,         │ (Start, ReadyCallback,
+//!                    ▼ reload, shutdown │  Stopping, ...)              ▼  Reload, Shutdown)
+//!  ┌──────── h2 worker thread ───────┐  │  ┌──────────────── supervisor thread ─────────────────┐
+//!  │ tokio current-thread + `h2`:    │  └──┤ mio::Poll: processes, containers (Docker calls on  │
+//!  │ streams -> HTTP/1.1, own pool   ├─────▶ worker threads), health probes, idle/drain/stop    │
+//!  └─────────────────────────────────┘Start│ timers: the authoritative lifecycle of each backend│
+//!                                          └────────────────────────────────────────────────────┘
 //! ```
 //!
 //! * The **reactor** ([`reactor`]) never blocks. It parses HTTP/1 with the sans-IO code in [`http1`],
 //!   streams bodies between sockets with bounded buffers, holds requests for backends that are starting,
-//!   and serves the [`admin`] API on its own listener.
+//!   tunnels upgraded connections, and serves the [`admin`] API on its own listener. A connection that opens
+//!   with the HTTP/2 preface is handed, with the bytes already read, to the h2 worker.
+//! * The **h2 worker** ([`h2`]) serves HTTP/2 with prior knowledge (h2c): each stream is routed and forwarded
+//!   to its backend as HTTP/1.1. It learns lifecycle changes from the reactor, which forwards every report.
 //! * The **supervisor** ([`supervisor`]) owns every running backend: it spawns, probes, stops and reaps,
 //!   and reports each lifecycle transition to the reactor ([`msg`]).
-//! * The two share one fact without messages: per-backend [`msg::Activity`] counters (in-flight requests and
-//!   tunnels, last activity), written by the reactor and read by the supervisor to decide idleness.
+//! * The threads share one fact without messages: per-backend [`msg::Activity`] counters (in-flight requests,
+//!   streams and tunnels; last activity), written by whoever carries traffic and read by the supervisor to
+//!   decide idleness. Nothing else is shared: each piece of state has one owner.
 //! * Signals (`signal-hook`) arrive in the reactor as events: SIGHUP reloads [`config`], SIGTERM/SIGINT drain
 //!   and stop everything.
 
