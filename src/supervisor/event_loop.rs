@@ -237,6 +237,9 @@ impl Supervisor {
                 let Some(running) = &backend.running else {
                     return Some(Input::ProbeResult(false));
                 };
+                if !running.instance.accepts_probes() {
+                    return Some(Input::ProbeResult(false));
+                }
                 let config = &running.config;
                 let interval = match backend.lifecycle {
                     Lifecycle::Starting(_) => config.timings.health_check_interval,
@@ -335,7 +338,6 @@ impl Supervisor {
             return;
         };
         let name = container.describe();
-        backend.running = None;
         let input = match outcome {
             Outcome::StartFailed(why) => Input::SpawnFailed(why),
             Outcome::Exited(how) => {
@@ -347,6 +349,7 @@ impl Supervisor {
                 Input::Exited(how)
             }
         };
+        backend.running = None;
         self.feed(key, input);
     }
 

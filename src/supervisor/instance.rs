@@ -56,6 +56,14 @@ impl Instance {
         }
     }
 
+    /// False while there is nothing to probe yet (a container still being pulled, created or started).
+    pub fn accepts_probes(&self) -> bool {
+        match self {
+            Instance::Process(_) => true,
+            Instance::Container(container) => container.is_running(),
+        }
+    }
+
     /// Asks the backend to stop (SIGTERM to its process group; `docker stop` with the grace period).
     pub fn terminate(&mut self) {
         match self {

@@ -30,12 +30,12 @@ impl StopKind {
 #[derive(Debug)]
 enum Phase {
     /// The worker is pulling, creating or starting; a stop asked for meanwhile waits here.
-    Creating {
-        pending: Option<StopKind>,
-    },
+    Creating { pending: Option<StopKind> },
+    /// `stopping`: a stop or kill went out, so its end is expected.
     Running {
         id: String,
         docker: Docker,
+        stopping: bool,
     },
     /// Removed (or never created); nothing is left to clean up.
     Gone,
@@ -46,7 +46,8 @@ enum Phase {
 pub enum Outcome {
     /// It never ran; the text says why.
     StartFailed(String),
-    /// It ran, ended and was removed; the text says how it ended.
+    /// It ran, ended and was removed; the text says how it ended (with its last output when the end
+    /// was not asked for).
     Exited(String),
 }
 
@@ -82,6 +83,13 @@ impl ContainerInstance {
         self.serial
     }
 
+    /// True once the container runs. Before that its published port leads nowhere, and a connection
+    /// made while Docker is still wiring the container's network can stall every connection to it for
+    /// about a second (the address lookup fails and is only retried later), so it is not probed yet.
+    pub fn is_running(&self) -> bool {
+        matches!(self.phase, Phase::Running { .. })
+    }
+
     /// "container spawngate-app 0123456789ab": names it in logs.
     pub fn describe(&self) -> String {
         match &self.phase {
@@ -107,7 +115,12 @@ impl ContainerInstance {
                     *pending = Some(kind);
                 }
             }
-            Phase::Running { id, docker } => {
+            Phase::Running {
+                id,
+                docker,
+                stopping,
+            } => {
+                *stopping = true;
                 spawn_stop(kind, docker.clone(), id.clone(), &self.hostname, self.grace);
             }
             Phase::Gone => {}
@@ -132,15 +145,24 @@ impl ContainerInstance {
                 if let Some(kind) = pending {
                     spawn_stop(kind, docker.clone(), id.clone(), &self.hostname, self.grace);
                 }
-                self.phase = Phase::Running { id, docker };
+                self.phase = Phase::Running {
+                    id,
+                    docker,
+                    stopping: pending.is_some(),
+                };
                 None
             }
             ContainerEvent::StartFailed(why) => {
                 self.phase = Phase::Gone;
                 Some(Outcome::StartFailed(why))
             }
-            ContainerEvent::Exited(how) => {
+            ContainerEvent::Exited { how, last_output } => {
+                let expected = matches!(self.phase, Phase::Running { stopping: true, .. });
                 self.phase = Phase::Gone;
+                let how = match last_output {
+                    Some(lines) if !expected => format!("{how}; last output: {lines}"),
+                    _ => how,
+                };
                 Some(Outcome::Exited(how))
             }
         }
@@ -149,7 +171,7 @@ impl ContainerInstance {
     /// Removes the container now, blocking: for when nobody will be around to hear of its end.
     pub fn kill_and_remove(&mut self) {
         self.cancel.store(true, Ordering::Release);
-        if let Phase::Running { id, docker } = std::mem::replace(&mut self.phase, Phase::Gone) {
+        if let Phase::Running { id, docker, .. } = std::mem::replace(&mut self.phase, Phase::Gone) {
             remove(&docker, &id, &self.hostname);
         }
     }
@@ -160,7 +182,7 @@ impl Drop for ContainerInstance {
     /// removes what it created), a running one is removed in the background.
     fn drop(&mut self) {
         self.cancel.store(true, Ordering::Release);
-        if let Phase::Running { id, docker } = std::mem::replace(&mut self.phase, Phase::Gone) {
+        if let Phase::Running { id, docker, .. } = std::mem::replace(&mut self.phase, Phase::Gone) {
             remove_in_background(docker, id, self.hostname.clone());
         }
     }

@@ -5,7 +5,7 @@
 //!  ─────────────────                      ──────────────────────────              ─────────────
 //!  Effect::Spawn ─▶ DockerDriver::start ─▶ docker-start: image, create, start ──▶ /images, /containers
 //!                                          │ Running{id} ─┐   then wait + logs
-//!  drain DriverEvents ◀── Mailbox+Waker ───┘ Exited(how) ─┤   (docker-logs thread)
+//!  drain DriverEvents ◀── Mailbox+Waker ───┘ Exited{..} ──┤   (docker-logs thread)
 //!  ContainerInstance::on_event ─▶ Input::SpawnFailed / Exited to the lifecycle
 //!  Effect::Terminate / Kill ─▶ docker-stop thread: /stop?t=grace, /kill
 //! ```
@@ -65,8 +65,11 @@ pub enum ContainerEvent {
     Running { id: String, docker: Docker },
     /// It never ran (and nothing of it is left); the text says why.
     StartFailed(String),
-    /// It ran, ended and has been removed; the text says how it ended.
-    Exited(String),
+    /// It ran, ended and has been removed: how it ended ("status 3") and the last lines it wrote.
+    Exited {
+        how: String,
+        last_output: Option<String>,
+    },
 }
 
 /// The supervisor's side of the driver: where workers report, and who this proxy is to Docker.

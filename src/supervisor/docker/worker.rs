@@ -4,7 +4,7 @@
 //! ```text
 //!  connect ─▶ image per pull_policy ─▶ create (name taken: ours? remove, retry) ─▶ start ─▶ Running
 //!     └──────── any failure (the created container removed again) ──────────────────────▶ StartFailed
-//!  Running: follow logs (own thread) ∥ wait for not-running ─▶ remove ─▶ Exited("status N; last output")
+//!  Running: follow logs (own thread) ∥ wait for not-running ─▶ remove ─▶ Exited(status, last output)
 //! ```
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -99,8 +99,8 @@ pub fn run(job: StartJob) {
         remove(&docker, &id, &job.hostname);
         return;
     }
-    let how = watch(&docker, &id, &job.hostname);
-    job.report.send(ContainerEvent::Exited(how));
+    let (how, last_output) = watch(&docker, &id, &job.hostname);
+    job.report.send(ContainerEvent::Exited { how, last_output });
 }
 
 fn start(job: &StartJob) -> Result<(Docker, String), String> {
@@ -215,8 +215,9 @@ fn clear_name(docker: &Docker, job: &StartJob) -> Result<(), String> {
     }
 }
 
-/// Follows the output and waits for the end; removes the container; says how it ended.
-fn watch(docker: &Docker, id: &str, hostname: &str) -> String {
+/// Follows the output and waits for the end; removes the container; says how it ended and what it
+/// wrote last.
+fn watch(docker: &Docker, id: &str, hostname: &str) -> (String, Option<String>) {
     let (tail_tx, tail_rx) = mpsc::channel();
     let follower = {
         let (docker, id, hostname) = (docker.clone(), id.to_string(), hostname.to_string());
@@ -232,10 +233,7 @@ fn watch(docker: &Docker, id: &str, hostname: &str) -> String {
     let how = wait_for_exit(docker, id, hostname);
     let tail = tail_rx.recv_timeout(LOG_DRAIN_WAIT).unwrap_or_default();
     remove(docker, id, hostname);
-    match tail.summary() {
-        Some(lines) => format!("{how}; last output: {lines}"),
-        None => how,
-    }
+    (how, tail.summary())
 }
 
 fn wait_for_exit(docker: &Docker, id: &str, hostname: &str) -> String {

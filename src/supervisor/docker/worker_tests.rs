@@ -118,10 +118,11 @@ fn a_container_that_exits_is_removed_and_reported_with_its_output() {
         panic!("expected Running first");
     };
     assert_eq!(id, "c1");
-    let ContainerEvent::Exited(how) = run.next() else {
+    let ContainerEvent::Exited { how, last_output } = run.next() else {
         panic!("expected Exited");
     };
-    assert_eq!(how, r#"status 3; last output: "bad config""#);
+    assert_eq!(how, "status 3");
+    assert_eq!(last_output.as_deref(), Some(r#""bad config""#));
     let calls = daemon.calls();
     assert_eq!(
         calls.first().map(String::as_str),
