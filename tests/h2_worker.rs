@@ -4,159 +4,15 @@
 
 mod support;
 
-use std::io::Read;
-use std::net::{SocketAddr, TcpListener};
-use std::path::Path;
-use std::sync::{mpsc, Arc, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http::Method;
-use spawngate::h2::{self as worker, H2Handle, PoolLimits};
-use spawngate::msg::{
-    Activity, BackendEntry, BackendEvent, Command, Host, LifecycleEvent, Mailbox, StopReason,
-};
+use spawngate::msg::{Command, LifecycleEvent, StopReason};
 use support::*;
-
-/// Plays the reactor and the supervisor around one h2 worker.
-struct Harness {
-    handle: Option<Arc<H2Handle>>,
-    addr: SocketAddr,
-    commands: mpsc::Receiver<Command>,
-    entries: Vec<BackendEntry>,
-    _poll: mio::Poll,
-}
-
-impl Harness {
-    /// `backends` is the `[backends]` part of a config (the `[server]` part is built in).
-    fn start(backends: &str) -> Harness {
-        let text = format!("[server]\nport = 0\nadmin_port = 0\n\n{backends}");
-        let config = spawngate::config::parse(Path::new("h2-test.toml"), &text)
-            .unwrap_or_else(|e| panic!("bad test config: {e:?}"));
-        let entries: Vec<BackendEntry> = config
-            .backends
-            .iter()
-            .map(|b| BackendEntry {
-                config: b.clone(),
-                activity: Arc::new(Activity::default()),
-            })
-            .collect();
-        let poll = mio::Poll::new().unwrap();
-        let waker = Arc::new(mio::Waker::new(poll.registry(), mio::Token(0)).unwrap());
-        let (tx, commands) = mpsc::channel();
-        let handle = worker::spawn(
-            entries.clone(),
-            Mailbox::new(tx, waker),
-            spawngate::msg::Clock::new(),
-            config.server.limits.clone(),
-            PoolLimits::from(&config.server),
-        )
-        .unwrap();
-        let handle = Arc::new(handle);
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let weak = Arc::downgrade(&handle);
-        std::thread::spawn(move || accept_and_hand_off(listener, weak));
-        Harness {
-            handle: Some(handle),
-            addr,
-            commands,
-            entries,
-            _poll: poll,
-        }
-    }
-
-    fn handle(&self) -> &H2Handle {
-        self.handle.as_ref().unwrap()
-    }
-
-    fn event(&self, host: &str, event: LifecycleEvent) {
-        self.handle().backend_event(BackendEvent {
-            host: Host::from(host),
-            event,
-        });
-    }
-
-    fn activity(&self, host: &str) -> Arc<Activity> {
-        self.entries
-            .iter()
-            .find(|e| e.config.hostname == host)
-            .map(|e| e.activity.clone())
-            .unwrap()
-    }
-
-    /// The next command sent to the supervisor, within `wait`.
-    fn next_command(&self, wait: Duration) -> Option<Command> {
-        self.commands.recv_timeout(wait).ok()
-    }
-
-    /// Shuts the worker down and waits for its thread, at most `limit`.
-    fn shutdown_and_join(&mut self, limit: Duration) {
-        let handle = self.handle.take().unwrap();
-        handle.shutdown();
-        let started = Instant::now();
-        let mut handle = handle;
-        let owned = loop {
-            match Arc::try_unwrap(handle) {
-                Ok(owned) => break owned,
-                Err(shared) => {
-                    assert!(started.elapsed() < limit, "the acceptor kept the handle");
-                    handle = shared;
-                    std::thread::yield_now();
-                }
-            }
-        };
-        let (done_tx, done_rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            owned.join();
-            let _ = done_tx.send(());
-        });
-        assert!(
-            done_rx.recv_timeout(limit).is_ok(),
-            "the h2 worker did not end within {limit:?} of shutdown"
-        );
-    }
-}
-
-impl Drop for Harness {
-    fn drop(&mut self) {
-        if self.handle.is_some() && !std::thread::panicking() {
-            self.shutdown_and_join(Duration::from_secs(40));
-        }
-    }
-}
-
-/// Accepts connections, reads their first bytes as the reactor would (whatever one read returns), and
-/// hands them over.
-fn accept_and_hand_off(listener: TcpListener, handle: Weak<H2Handle>) {
-    for stream in listener.incoming() {
-        let Ok(mut stream) = stream else { continue };
-        let Some(handle) = handle.upgrade() else {
-            return;
-        };
-        let mut first = vec![0u8; 16];
-        let n = stream.read(&mut first).unwrap_or(0);
-        first.truncate(n);
-        let peer = stream.peer_addr().unwrap();
-        stream.set_nonblocking(true).unwrap();
-        handle.hand_off(stream, first, peer);
-    }
-}
-
-fn echo_config(host: &str, port: u16, keys: &str) -> String {
-    echo_backend(host, port, keys, &[])
-}
-
-/// A worker with one running echo backend for `ECHO_HOST`, already reported ready.
-fn warm(keys: &str) -> (Harness, EchoServer) {
-    let echo = EchoServer::start(&[]);
-    let harness = Harness::start(&echo_config(ECHO_HOST, echo.port, keys));
-    harness.event(ECHO_HOST, LifecycleEvent::Ready);
-    (harness, echo)
-}
 
 #[test]
 fn a_warm_backend_answers_with_proxy_headers() {
-    let (harness, _echo) = warm("");
+    let (harness, _echo) = warm_h2_worker("");
     block_on(async {
         let (client, _conn) = h2_connect(harness.addr).await;
         let response = h2_request(
@@ -216,8 +72,9 @@ fn a_warm_backend_answers_with_proxy_headers() {
 #[test]
 fn a_cold_backend_is_started_once_and_held_streams_are_released_when_ready() {
     let echo = EchoServer::start(&[]);
-    let harness = Harness::start(&echo_config(ECHO_HOST, echo.port, ""));
-    block_on(async {
+    let harness = H2Worker::start(&h2_echo_config(ECHO_HOST, echo.port, ""));
+    // The harness comes back out: dropping it shuts the worker down, which needs this runtime idle.
+    let harness = block_on(async {
         let (client, _conn) = h2_connect(harness.addr).await;
         let requests: Vec<_> = (0..5)
             .map(|i| {
@@ -243,13 +100,15 @@ fn a_cold_backend_is_started_once_and_held_streams_are_released_when_ready() {
         }
         let harness = start.await.unwrap();
         assert_eq!(harness.activity(ECHO_HOST).in_flight(), 0);
+        harness
     });
+    drop(harness);
 }
 
 #[test]
 fn a_failed_start_answers_held_streams_with_503() {
-    let harness = Harness::start(&echo_config(ECHO_HOST, free_port(), ""));
-    block_on(async {
+    let harness = H2Worker::start(&h2_echo_config(ECHO_HOST, free_port(), ""));
+    let harness = block_on(async {
         let (client, _conn) = h2_connect(harness.addr).await;
         let request = {
             let client = client.clone();
@@ -270,8 +129,9 @@ fn a_failed_start_answers_held_streams_with_503() {
         .unwrap();
         let response = request.await.unwrap();
         assert_h2_proxy_error(&response, "BACKEND_START_FAILED", 503);
-        drop(harness);
+        harness
     });
+    drop(harness);
 }
 
 #[test]
@@ -280,10 +140,10 @@ fn errors_stay_on_their_stream_while_siblings_succeed() {
     let dead_port = free_port();
     let config = format!(
         "{}{}",
-        echo_config(ECHO_HOST, echo.port, ""),
-        echo_config("dead.test", dead_port, "")
+        h2_echo_config(ECHO_HOST, echo.port, ""),
+        h2_echo_config("dead.test", dead_port, "")
     );
-    let harness = Harness::start(&config);
+    let harness = H2Worker::start(&config);
     harness.event(ECHO_HOST, LifecycleEvent::Ready);
     harness.event("dead.test", LifecycleEvent::Ready);
     block_on(async {

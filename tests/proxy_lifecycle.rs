@@ -216,3 +216,22 @@ fn requests_during_an_unhealthy_restart_wait_or_get_backend_unhealthy() {
         "the in-flight request survived the restart's drain"
     );
 }
+
+/// The backend ignores SIGTERM, so its idle stop lasts the whole grace period; a request arriving then is
+/// held and served by a fresh instance once the stop completes.
+#[test]
+fn a_request_during_an_idle_stop_is_held_and_starts_the_backend_again() {
+    let proxy = Proxy::start(&shell_backend(
+        ECHO_HOST,
+        free_port(),
+        "trap '' TERM; exec \"$ECHO_BIN\"",
+        "idle_timeout_secs = 1\nshutdown_grace_period_secs = 2",
+        &[],
+    ));
+    let first_pid = echo_pid(&get(proxy.addr(), ECHO_HOST, "/"));
+    proxy.wait_for_state(ECHO_HOST, "stopping", Duration::from_secs(10));
+    let response = get(proxy.addr(), ECHO_HOST, "/during-idle-stop");
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_ne!(echo_pid(&response), first_pid, "served by a new instance");
+    assert!(!pid_alive(first_pid));
+}

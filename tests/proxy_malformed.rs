@@ -1,5 +1,5 @@
 //! Malformed, ambiguous or oversized requests are answered by the proxy itself (JSON error, connection
-//! closed) and never reach a backend.
+//! closed) and never reach a backend; so are requests beyond the configured limits.
 
 mod support;
 
@@ -141,4 +141,38 @@ fn a_head_sent_too_slowly_is_408() {
         "408 after {took:?}"
     );
     assert!(client.closed_by_peer_within(Duration::from_secs(5)));
+}
+
+/// Ten requests arrive together while the backend takes 3 s to listen: two are held, eight refused.
+#[test]
+fn requests_beyond_the_held_limit_are_refused_while_a_backend_starts() {
+    let proxy = Proxy::start(&format!(
+        "[server]\nport = 0\nadmin_port = 0\nbind = \"127.0.0.1\"\nmax_held_requests = 2\n\n{}",
+        echo_backend(
+            ECHO_HOST,
+            free_port(),
+            "",
+            &[("ECHO_START_DELAY_MS", "3000")]
+        )
+    ));
+    let addr = proxy.addr();
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(10));
+    let requests: Vec<_> = (0..10)
+        .map(|i| {
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                barrier.wait();
+                get(addr, ECHO_HOST, &format!("/held/{i}"))
+            })
+        })
+        .collect();
+    let responses: Vec<Response> = requests.into_iter().map(|r| r.join().unwrap()).collect();
+    let served = responses.iter().filter(|r| r.status == 200).count();
+    assert_eq!(
+        served, 2,
+        "only max_held_requests requests wait for the start"
+    );
+    for refused in responses.iter().filter(|r| r.status != 200) {
+        assert_proxy_error(refused, "TOO_MANY_WAITING_REQUESTS", 503);
+    }
 }

@@ -93,7 +93,7 @@ pub async fn h2_send(
         send_body(&mut send, body).await?;
     }
     let response = response.await?;
-    read_response(response).await
+    h2_read_response(response).await
 }
 
 /// Sends a body as flow control allows, then ends the stream.
@@ -114,7 +114,7 @@ pub async fn send_body(send: &mut h2::SendStream<Bytes>, mut body: Bytes) -> Res
 }
 
 /// Reads a response's body (releasing flow control as it goes) and trailers.
-pub async fn read_response(
+pub async fn h2_read_response(
     response: http::Response<h2::RecvStream>,
 ) -> Result<H2Response, h2::Error> {
     let (parts, mut stream) = response.into_parts();

@@ -6,6 +6,7 @@
 mod client;
 mod echo;
 mod h2client;
+mod h2worker;
 mod procs;
 mod proxy;
 
@@ -19,6 +20,7 @@ pub use client::{
 };
 pub use echo::{echo_backend, shell_backend, toml_str, EchoServer};
 pub use h2client::*;
+pub use h2worker::{h2_echo_config, warm_h2_worker, H2Worker};
 pub use nix::sys::signal::Signal;
 pub use procs::{children_of, descendants_of, pid_alive, rss_kib, start_log_pids, zombies_of};
 pub use proxy::Proxy;

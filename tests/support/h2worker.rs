@@ -1,0 +1,158 @@
+//! The h2 worker driven directly, before (or besides) the reactor: the harness plays the reactor (accepts,
+//! reads the first bytes, hands the socket over, forwards lifecycle events) and the supervisor (receives
+//! `Start` commands).
+
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::sync::{mpsc, Arc, Weak};
+use std::time::{Duration, Instant};
+
+use spawngate::h2::{self as h2_worker, H2Handle, H2Settings, PoolLimits};
+use spawngate::msg::{
+    Activity, BackendEntry, BackendEvent, Command, Host, LifecycleEvent, Mailbox,
+};
+
+use super::{echo_backend, EchoServer, ECHO_HOST};
+
+/// Plays the reactor and the supervisor around one h2 worker.
+pub struct H2Worker {
+    handle: Option<Arc<H2Handle>>,
+    pub addr: SocketAddr,
+    commands: mpsc::Receiver<Command>,
+    entries: Vec<BackendEntry>,
+    _poll: mio::Poll,
+}
+
+impl H2Worker {
+    /// `backends` is the `[backends]` part of a config (the `[server]` part is built in).
+    pub fn start(backends: &str) -> H2Worker {
+        Self::start_with(backends, H2Settings::default())
+    }
+
+    pub fn start_with(backends: &str, settings: H2Settings) -> H2Worker {
+        let text = format!("[server]\nport = 0\nadmin_port = 0\n\n{backends}");
+        let config = spawngate::config::parse(Path::new("h2-test.toml"), &text)
+            .unwrap_or_else(|e| panic!("bad test config: {e:?}"));
+        let entries: Vec<BackendEntry> = config
+            .backends
+            .iter()
+            .map(|b| BackendEntry {
+                config: b.clone(),
+                activity: Arc::new(Activity::default()),
+            })
+            .collect();
+        let poll = mio::Poll::new().unwrap();
+        let waker = Arc::new(mio::Waker::new(poll.registry(), mio::Token(0)).unwrap());
+        let (tx, commands) = mpsc::channel();
+        let handle = h2_worker::spawn_with(
+            entries.clone(),
+            Mailbox::new(tx, waker),
+            spawngate::msg::Clock::new(),
+            config.server.limits.clone(),
+            PoolLimits::from(&config.server),
+            settings,
+        )
+        .unwrap();
+        let handle = Arc::new(handle);
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let weak = Arc::downgrade(&handle);
+        std::thread::spawn(move || accept_and_hand_off(listener, weak));
+        H2Worker {
+            handle: Some(handle),
+            addr,
+            commands,
+            entries,
+            _poll: poll,
+        }
+    }
+
+    pub fn handle(&self) -> &H2Handle {
+        self.handle.as_ref().unwrap()
+    }
+
+    pub fn event(&self, host: &str, event: LifecycleEvent) {
+        self.handle().backend_event(BackendEvent {
+            host: Host::from(host),
+            event,
+        });
+    }
+
+    pub fn activity(&self, host: &str) -> Arc<Activity> {
+        self.entries
+            .iter()
+            .find(|e| e.config.hostname == host)
+            .map(|e| e.activity.clone())
+            .unwrap()
+    }
+
+    /// The next command sent to the supervisor, within `wait`.
+    pub fn next_command(&self, wait: Duration) -> Option<Command> {
+        self.commands.recv_timeout(wait).ok()
+    }
+
+    /// Shuts the worker down and waits for its thread, at most `limit`.
+    pub fn shutdown_and_join(&mut self, limit: Duration) {
+        let handle = self.handle.take().unwrap();
+        handle.shutdown();
+        let started = Instant::now();
+        let mut handle = handle;
+        let owned = loop {
+            match Arc::try_unwrap(handle) {
+                Ok(owned) => break owned,
+                Err(shared) => {
+                    assert!(started.elapsed() < limit, "the acceptor kept the handle");
+                    handle = shared;
+                    std::thread::yield_now();
+                }
+            }
+        };
+        let (done_tx, done_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            owned.join();
+            let _ = done_tx.send(());
+        });
+        assert!(
+            done_rx.recv_timeout(limit).is_ok(),
+            "the h2 worker did not end within {limit:?} of shutdown"
+        );
+    }
+}
+
+impl Drop for H2Worker {
+    fn drop(&mut self) {
+        if self.handle.is_some() && !std::thread::panicking() {
+            self.shutdown_and_join(Duration::from_secs(40));
+        }
+    }
+}
+
+/// Accepts connections, reads their first bytes as the reactor would (whatever one read returns), and
+/// hands them over.
+fn accept_and_hand_off(listener: TcpListener, handle: Weak<H2Handle>) {
+    for stream in listener.incoming() {
+        let Ok(mut stream) = stream else { continue };
+        let Some(handle) = handle.upgrade() else {
+            return;
+        };
+        let mut first = vec![0u8; 16];
+        let n = stream.read(&mut first).unwrap_or(0);
+        first.truncate(n);
+        let peer = stream.peer_addr().unwrap();
+        stream.set_nonblocking(true).unwrap();
+        handle.hand_off(stream, first, peer);
+    }
+}
+
+pub fn h2_echo_config(host: &str, port: u16, keys: &str) -> String {
+    echo_backend(host, port, keys, &[])
+}
+
+/// A worker with one running echo backend for `ECHO_HOST`, already reported ready.
+pub fn warm_h2_worker(keys: &str) -> (H2Worker, EchoServer) {
+    let echo = EchoServer::start(&[]);
+    let worker = H2Worker::start(&h2_echo_config(ECHO_HOST, echo.port, keys));
+    worker.event(ECHO_HOST, LifecycleEvent::Ready);
+    (worker, echo)
+}
