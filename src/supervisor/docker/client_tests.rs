@@ -150,3 +150,54 @@ fn error_messages_are_clipped() {
         "the Docker daemon answered 502 with no message"
     );
 }
+
+#[test]
+fn a_tcp_daemon_is_spoken_to_the_same_way() {
+    let daemon = FakeDaemon::start_tcp(|r| match r.target.as_str() {
+        "/_ping" => Answer::ping("1.41"),
+        "/v1.41/containers/x/json" => Answer::json(200, r#"{"Id":"abc"}"#),
+        _ => Answer::json(404, r#"{"message":"nope"}"#),
+    });
+    let Endpoint::Tcp(addr) = daemon.endpoint() else {
+        panic!("not a tcp endpoint");
+    };
+    let endpoint = Endpoint::parse(&format!("tcp://{addr}")).unwrap();
+    let docker = Docker::connect(endpoint).unwrap();
+    let reply = docker
+        .call(Method::Get, "/containers/x/json", None, None)
+        .unwrap();
+    assert_eq!(reply.json().unwrap().str_at("Id"), Some("abc"));
+}
+
+#[test]
+fn a_stream_outlives_the_agents_call_timeout() {
+    let daemon = FakeDaemon::start("client-long-stream", |r| {
+        if r.target != "/_ping" {
+            // Slower than the agent's own limit below.
+            std::thread::sleep(Duration::from_millis(600));
+        }
+        Answer::json(200, r#"{"StatusCode":0}"#)
+    });
+    let Endpoint::Unix(path) = daemon.endpoint() else {
+        panic!("not a socket");
+    };
+    let short = Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_millis(200)))
+        .build();
+    let docker = Docker {
+        agent: Agent::with_parts(short, UnixConnector::new(path.clone()), SocketResolver),
+        endpoint: Endpoint::Unix(path),
+        base: "http://docker".into(),
+        version: ApiVersion(1, 41),
+    };
+    let error = docker.call(Method::Get, "/info", None, Some(Duration::from_millis(200)));
+    assert!(matches!(error, Err(DockerError::Timeout(_))), "{error:?}");
+    let mut body = String::new();
+    docker
+        .stream(Method::Post, "/containers/c/wait", None)
+        .expect("no time limit on a stream")
+        .read_to_string(&mut body)
+        .unwrap();
+    assert_eq!(body, r#"{"StatusCode":0}"#);
+}

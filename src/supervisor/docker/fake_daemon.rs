@@ -2,7 +2,8 @@
 //! decisions (what it asks, how it reacts to each answer) without a real engine.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::net::TcpListener;
+use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -53,31 +54,52 @@ impl Answer {
 type Handler = dyn Fn(&Request) -> Answer + Send + Sync;
 
 pub struct FakeDaemon {
-    pub path: PathBuf,
+    endpoint: Endpoint,
     requests: Arc<Mutex<Vec<Request>>>,
 }
 
 impl FakeDaemon {
     /// Serves every request with `handler` until the test process ends.
     pub fn start(name: &str, handler: impl Fn(&Request) -> Answer + Send + Sync + 'static) -> Self {
-        let path = scratch_file(&format!("{name}.sock"));
+        let path: PathBuf = scratch_file(&format!("{name}.sock"));
         let listener = UnixListener::bind(&path).unwrap();
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let seen = requests.clone();
-        let handler: Arc<Handler> = Arc::new(handler);
+        let daemon = FakeDaemon {
+            endpoint: Endpoint::Unix(path),
+            requests: Arc::new(Mutex::new(Vec::new())),
+        };
+        daemon.accept_all(move || listener.accept().map(|(s, _)| s), Arc::new(handler));
+        daemon
+    }
+
+    /// The same on a TCP port of 127.0.0.1 (`tcp://` daemons).
+    pub fn start_tcp(handler: impl Fn(&Request) -> Answer + Send + Sync + 'static) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let daemon = FakeDaemon {
+            endpoint: Endpoint::Tcp(addr.to_string()),
+            requests: Arc::new(Mutex::new(Vec::new())),
+        };
+        daemon.accept_all(move || listener.accept().map(|(s, _)| s), Arc::new(handler));
+        daemon
+    }
+
+    fn accept_all<S: Read + Write + Send + 'static>(
+        &self,
+        mut accept: impl FnMut() -> std::io::Result<S> + Send + 'static,
+        handler: Arc<Handler>,
+    ) {
+        let seen = self.requests.clone();
         std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                let Ok(conn) = conn else { return };
+            while let Ok(conn) = accept() {
                 let seen = seen.clone();
                 let handler = handler.clone();
                 std::thread::spawn(move || serve(conn, &seen, &*handler));
             }
         });
-        FakeDaemon { path, requests }
     }
 
     pub fn endpoint(&self) -> Endpoint {
-        Endpoint::Unix(self.path.clone())
+        self.endpoint.clone()
     }
 
     pub fn requests(&self) -> Vec<Request> {
@@ -96,11 +118,13 @@ impl FakeDaemon {
 
 impl Drop for FakeDaemon {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        if let Endpoint::Unix(path) = &self.endpoint {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 
-fn serve(conn: UnixStream, seen: &Mutex<Vec<Request>>, handler: &Handler) {
+fn serve(conn: impl Read + Write, seen: &Mutex<Vec<Request>>, handler: &Handler) {
     let mut reader = BufReader::new(conn);
     loop {
         let mut line = String::new();
