@@ -26,6 +26,8 @@
 //!   to its backend as HTTP/1.1. It learns lifecycle changes from the reactor, which forwards every report.
 //! * The **supervisor** ([`supervisor`]) owns every running backend: it spawns, probes, stops and reaps,
 //!   and reports each lifecycle transition to the reactor ([`msg`]).
+//!   Docker Engine API calls block, so container starts, stops and log following run on short-lived
+//!   worker threads that report back to the supervisor through its mailbox.
 //! * The threads share one fact without messages: per-backend [`msg::Activity`] counters (in-flight requests,
 //!   streams and tunnels; last activity), written by whoever carries traffic and read by the supervisor to
 //!   decide idleness. Nothing else is shared: each piece of state has one owner.

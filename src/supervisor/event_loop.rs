@@ -11,7 +11,7 @@ use mio::{Events, Poll, Token};
 use slab::Slab;
 
 use super::backend::{host_of, Backend, Running};
-use super::docker::{DockerDriver, DriverEvent, Outcome};
+use super::docker::{DockerDriver, DriverEvent};
 use super::instance::Instance;
 use super::lifecycle::{Effect, Input, Lifecycle};
 use super::probe::{probe_timeout, Probe};
@@ -173,7 +173,7 @@ impl Supervisor {
 
     /// Hands `input` to the backend's lifecycle and carries out the effects, including any inputs the
     /// effects themselves produce (a failed spawn, a probe that fails at once).
-    fn feed(&mut self, key: usize, input: Input) {
+    pub(super) fn feed(&mut self, key: usize, input: Input) {
         let mut pending = VecDeque::from([input]);
         while let Some(input) = pending.pop_front() {
             let Some(backend) = self.backends.get_mut(key) else {
@@ -311,46 +311,6 @@ impl Supervisor {
             backend.running = None;
             self.feed(key, Input::Exited(how));
         }
-    }
-
-    fn drain_driver_events(&mut self) {
-        while let Ok(event) = self.driver_events.try_recv() {
-            self.handle_driver_event(event);
-        }
-    }
-
-    /// A container worker's report: passed to the instance it is about, and to the lifecycle once the
-    /// container is gone. Reports about an instance no longer held are only cleaned up after.
-    fn handle_driver_event(&mut self, event: DriverEvent) {
-        let key = event.key;
-        let Some(backend) = self.backends.get_mut(key) else {
-            DockerDriver::discard(event, "a removed backend");
-            return;
-        };
-        let container = match backend.running.as_mut().map(|r| &mut r.instance) {
-            Some(Instance::Container(c)) if c.serial() == event.serial => c,
-            _ => {
-                DockerDriver::discard(event, &backend.host);
-                return;
-            }
-        };
-        let Some(outcome) = container.on_event(event.event) else {
-            return;
-        };
-        let name = container.describe();
-        let input = match outcome {
-            Outcome::StartFailed(why) => Input::SpawnFailed(why),
-            Outcome::Exited(how) => {
-                if matches!(backend.lifecycle, Lifecycle::Ready(_)) {
-                    log::warn!("{}: exited unexpectedly with {how} ({name})", backend.host);
-                } else {
-                    log::info!("{}: exited with {how} ({name})", backend.host);
-                }
-                Input::Exited(how)
-            }
-        };
-        backend.running = None;
-        self.feed(key, input);
     }
 
     fn advance_probe(&mut self, key: usize) {

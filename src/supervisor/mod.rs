@@ -3,19 +3,24 @@
 //! ```text
 //!  Command (Start, ReadyCallback, Reload, Shutdown) ──▶ event_loop ──▶ lifecycle::handle (pure)
 //!  SIGCHLD pipe, probe sockets, timer heap          ──▶     │              │ Effects
-//!                                                           ◀──────────────┘
-//!  instance (process driver; containers slot in beside it), probe ◀── effects; BackendEvent ──▶ reactor
+//!  DriverEvent (container workers: driver_events)   ──▶     ◀──────────────┘
+//!  instance (process | container), probe ◀── effects; BackendEvent ──▶ reactor
 //! ```
 //!
 //! With every backend stopped the thread sleeps in `poll` with no timeout. Child exits arrive through a
 //! SIGCHLD self-pipe; each backend has at most one deadline in the timer heap; health probes are
 //! non-blocking sockets on the same poll. Processes are spawned only from this thread, which lives as long
 //! as the proxy, because their parent-death signal is tied to the spawning thread.
+//!
+//! Containers are driven through the Docker Engine API, whose calls block: the `docker` driver runs them
+//! on worker threads (one per container start and life, one per stop) that report back through a channel
+//! woken by the same waker as commands, so a slow daemon never stalls this loop or another backend.
 
 mod backend;
 mod docker;
 #[cfg(test)]
 mod docker_e2e_tests;
+mod driver_events;
 #[cfg(test)]
 mod e2e_tests;
 mod event_loop;

@@ -91,7 +91,8 @@ pub enum Input {
     ReadyCallback,
     /// Stop it (removal from the config, proxy shutdown).
     Stop(StopReason),
-    /// The instance could not be created; the text says why.
+    /// The instance could not be created; the text says why. For a container this comes later (its
+    /// start runs on a worker thread), and it also ends a stop or a reaping whose start was abandoned.
     SpawnFailed(String),
     /// The health probe that was in flight finished: true = 2xx.
     ProbeResult(bool),
