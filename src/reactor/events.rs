@@ -1,6 +1,6 @@
 //! What reaches the reactor from outside the sockets: supervisor reports, signals, reload and shutdown.
 
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 
 use super::session::Phase;
 use super::Reactor;
@@ -15,13 +15,21 @@ impl Reactor {
     /// Handles every queued supervisor message. Returns true once the supervisor finished shutting down.
     pub(super) fn drain_inbox(&mut self) -> bool {
         let mut finished = false;
-        while let Ok(msg) = self.inbox.try_recv() {
-            match msg {
-                ReactorMsg::Backend(event) => self.on_backend_event(event),
-                ReactorMsg::ShutdownComplete => finished = true,
+        loop {
+            match self.inbox.try_recv() {
+                Ok(ReactorMsg::Backend(event)) => self.on_backend_event(event),
+                Ok(ReactorMsg::ShutdownComplete) => finished = true,
+                Err(mpsc::TryRecvError::Empty) => return finished,
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    // The supervisor only ends after `ShutdownComplete`; otherwise it died, and its
+                    // children with it (their parent-death signal is tied to its thread).
+                    if !finished {
+                        self.supervisor_lost = true;
+                    }
+                    return true;
+                }
             }
         }
-        finished
     }
 
     fn on_backend_event(&mut self, report: BackendEvent) {

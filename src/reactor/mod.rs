@@ -78,6 +78,9 @@ pub(crate) struct Reactor {
     timers: Timers,
     pool_sweep: Deadline,
     inbox: mpsc::Receiver<ReactorMsg>,
+    /// Kept here as well as in every sender: if the last sender's thread ended and dropped the waker, its
+    /// eventfd would close and take a pending wake-up with it.
+    _waker: Arc<Waker>,
     supervisor: Option<SupervisorHandle>,
     /// The h2 worker thread, which serves connections that open with the HTTP/2 preface.
     h2: Option<H2Handle>,
@@ -137,8 +140,12 @@ impl Reactor {
             .collect();
         let routes = Routes::new(entries.iter().cloned());
         let ready_base = format!("http://{}", ready_callback_addr(admin_local));
-        let supervisor =
-            supervisor::spawn(entries.clone(), Mailbox::new(tx, waker), clock, ready_base)?;
+        let supervisor = supervisor::spawn(
+            entries.clone(),
+            Mailbox::new(tx, waker.clone()),
+            clock,
+            ready_base,
+        )?;
         let h2 = h2::spawn(
             entries,
             supervisor.mailbox.clone(),
@@ -168,6 +175,7 @@ impl Reactor {
             timers: Timers::default(),
             pool_sweep: Deadline::default(),
             inbox,
+            _waker: waker,
             supervisor: Some(supervisor),
             h2: Some(h2),
             signals,
@@ -220,6 +228,9 @@ impl Reactor {
             // coalesced with other events.
             if self.drain_inbox() || self.supervisor_lost {
                 self.finish_shutdown();
+                if self.supervisor_lost && !self.shutting_down {
+                    return Err(io::Error::other("the supervisor thread ended unexpectedly"));
+                }
                 return Ok(());
             }
             for key in std::mem::take(&mut self.again) {
