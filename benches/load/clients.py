@@ -1,0 +1,189 @@
+"""Load generators (wrk, h2load) and the small raw-socket clients: held idle connections and
+time-to-first-byte probes. Every target is 127.0.0.1."""
+
+import re
+import resource
+import shlex
+import socket
+import subprocess
+import time
+
+# Headroom over a tool's own duration before it is killed: it should stop by itself, this is a guard.
+TOOL_SLACK_S = 30
+
+
+def _run_tool(argv, duration_s):
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=duration_s + TOOL_SLACK_S)
+    if done.returncode != 0:
+        raise RuntimeError(f"{shlex.join(argv)} failed ({done.returncode}): {done.stderr.strip()}")
+    return done.stdout
+
+
+_UNIT_MS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
+
+
+def _latency_ms(text):
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
+    if not match:
+        raise ValueError(f"unreadable latency {text!r}")
+    return float(match.group(1)) * _UNIT_MS[match.group(2)]
+
+
+def wrk(url, host, connections, duration_s, extra_headers=()):
+    """Runs wrk; returns requests/s, latency percentiles (ms) and error counts."""
+    argv = ["wrk", "-t2", f"-c{connections}", f"-d{duration_s}s", "--latency", "-H", f"Host: {host}"]
+    for header in extra_headers:
+        argv += ["-H", header]
+    argv.append(url)
+    out = _run_tool(argv, duration_s)
+    result = {"command": shlex.join(argv), "errors": 0}
+    for line in out.splitlines():
+        line = line.strip()
+        if line.startswith("Requests/sec:"):
+            result["rps"] = float(line.split()[1])
+        elif re.match(r"^\d+ requests in", line):
+            result["requests"] = int(line.split()[0])
+        elif line.startswith("50.000%") or line.startswith("50%"):
+            result["p50_ms"] = _latency_ms(line.split()[1])
+        elif line.startswith("99.000%") or line.startswith("99%"):
+            result["p99_ms"] = _latency_ms(line.split()[1])
+        elif line.startswith("Socket errors:"):
+            result["errors"] += sum(int(n) for n in re.findall(r"\d+", line))
+        elif line.startswith("Non-2xx or 3xx responses:"):
+            result["errors"] += int(line.split(":")[1])
+    if "rps" not in result:
+        raise RuntimeError(f"no Requests/sec in wrk output:\n{out}")
+    return result
+
+
+def h2load(url, host, clients, streams, duration_s):
+    """Runs h2load over h2c (prior knowledge); returns requests/s and failed requests."""
+    argv = ["h2load", f"-c{clients}", f"-m{streams}", "-t1", f"-D{duration_s}",
+            "-H", f":authority: {host}", url]
+    out = _run_tool(argv, duration_s)
+    result = {"command": shlex.join(argv), "errors": 0}
+    for line in out.splitlines():
+        if line.startswith("finished in"):
+            result["rps"] = float(re.search(r"([\d.]+) req/s", line).group(1))
+        elif line.startswith("requests:"):
+            counts = dict((k, int(v)) for v, k in re.findall(r"(\d+) (\w+)", line))
+            result["requests"] = counts.get("succeeded", 0)
+            result["errors"] += counts.get("failed", 0) + counts.get("errored", 0) + counts.get("timeout", 0)
+        elif line.startswith("status codes:"):
+            counts = dict((k, int(v)) for v, k in re.findall(r"(\d+) (\dxx)", line))
+            result["errors"] += sum(n for k, n in counts.items() if k != "2xx")
+    if "rps" not in result:
+        raise RuntimeError(f"no req/s in h2load output:\n{out}")
+    if result.get("requests", 0) == 0:
+        result["errors"] += 1
+    return result
+
+
+def _read_response(sock):
+    """Reads one response with a Content-Length body; returns its status."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed before the response head")
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    status = int(lines[0].split(b" ", 2)[1])
+    length = 0
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed in the body")
+        body += chunk
+    return status
+
+
+def raise_fd_limit(wanted):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = min(wanted, hard) if hard != resource.RLIM_INFINITY else wanted
+    if soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def hold_idle_connections(port, host, count):
+    """Opens `count` keep-alive connections, each used for one request, and leaves them open.
+    The caller closes the returned sockets."""
+    raise_fd_limit(count + 256)
+    request = f"GET / HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+    held = []
+    try:
+        for _ in range(count):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            held.append(sock)
+            sock.sendall(request)
+            status = _read_response(sock)
+            if status != 200:
+                raise RuntimeError(f"status {status} while opening idle connections")
+    except BaseException:
+        close_all(held)
+        raise
+    return held
+
+
+def close_all(sockets):
+    for sock in sockets:
+        try:
+            sock.close()
+        except OSError:
+            pass
+
+
+def time_to_first_byte(port, host, path="/", timeout_s=30.0):
+    """Seconds from connecting to the first response byte of one GET."""
+    start = time.perf_counter()
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout_s) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        first = sock.recv(1)
+        elapsed = time.perf_counter() - start
+        if not first:
+            raise ConnectionError("closed without a response")
+        rest = first + sock.recv(64)
+        if not rest.startswith(b"HTTP/1.1 200"):
+            raise RuntimeError(f"cold request answered {rest[:40]!r}")
+    return elapsed
+
+
+# How often the direct start measurement retries a refused connection: well under the effect measured.
+CONNECT_RETRY_S = 0.0002
+
+
+def time_direct_start(argv, port, host, timeout_s=30.0):
+    """Starts a backend itself and returns (seconds from exec to its first response byte, Popen)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        return _first_answer(proc, argv, port, host, start, timeout_s), proc
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+
+
+def _first_answer(proc, argv, port, host, start, timeout_s):
+    deadline = start + timeout_s
+    while time.perf_counter() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{shlex.join(argv)} exited with {proc.returncode} while starting")
+        try:
+            sock = socket.create_connection(("127.0.0.1", port), timeout=timeout_s)
+        except ConnectionRefusedError:
+            time.sleep(CONNECT_RETRY_S)
+            continue
+        with sock:
+            sock.sendall(f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+            if sock.recv(1):
+                return time.perf_counter() - start
+    raise RuntimeError(f"{shlex.join(argv)} did not answer on :{port} within {timeout_s} s")

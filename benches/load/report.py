@@ -1,0 +1,177 @@
+"""Turns a run's results (JSON written by driver.py) into the Markdown report.
+
+    python3 report.py bench-results/<timestamp>.json   # prints the report again
+"""
+
+import json
+import statistics
+import sys
+
+PROXIES = ["Spawngate", "nginx", "HAProxy"]
+PEERS = ["nginx", "HAProxy"]
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def round_values(results, scenario, field, proxy):
+    return [r.get(field) for r in results["rounds"].get(scenario, {}).get(proxy, [])]
+
+
+def round_errors(results, scenario, proxy):
+    return sum(r.get("errors", 0) for r in results["rounds"].get(scenario, {}).get(proxy, []))
+
+
+def fmt_count(v):
+    return "—" if v is None else f"{v:,.0f}"
+
+
+def fmt_ms(v):
+    return "—" if v is None else f"{v:.2f}"
+
+
+def fmt_mib(v):
+    return "—" if v is None else f"{v / 2**20:.2f}"
+
+
+def fmt_rate(v):
+    return "—" if v is None else f"{v:.1f}"
+
+
+# Each figure: label, how to read it per proxy, format, and the issue's target as (text, check) where
+# check(spawngate, nginx, haproxy) says whether Spawngate meets it. Lower-is-better figures say so.
+def figures(results):
+    def per_round(scenario, field):
+        return lambda proxy: (median(round_values(results, scenario, field, proxy)),
+                              round_errors(results, scenario, proxy))
+
+    def single(key):
+        return lambda proxy: (results["single"].get(key, {}).get(proxy), 0)
+
+    def cold(probe, field, pick):
+        def read(proxy):
+            data = results.get("cold", {}).get(str(probe))
+            if proxy != "Spawngate" or not data:
+                return (None, 0)
+            return (pick(data[field]), 0)
+        return read
+
+    figs = [
+        ("HTTP/1.1 keep-alive, 64 conns: req/s", per_round("keepalive", "rps"), fmt_count,
+         ("≥ the better peer", lambda sg, ng, ha: sg >= max(ng, ha))),
+        ("HTTP/1.1 keep-alive: req per proxy CPU-second", per_round("keepalive", "req_per_cpu_s"),
+         fmt_count, ("≥ 1.3× each peer", lambda sg, ng, ha: sg >= 1.3 * max(ng, ha))),
+        ("HTTP/1.1 keep-alive: p50 latency, ms (lower is better)", per_round("keepalive", "p50_ms"),
+         fmt_ms, None),
+        ("HTTP/1.1 keep-alive: p99 latency, ms (lower is better)", per_round("keepalive", "p99_ms"),
+         fmt_ms, ("≤ each peer", lambda sg, ng, ha: sg <= min(ng, ha))),
+        ("New connection per request: req/s", per_round("new_connection", "rps"), fmt_count, None),
+        ("1 MiB responses, 16 conns: MB/s", per_round("big", "mb_per_s"), fmt_count, None),
+        ("h2c, 1 conn x 100 streams: req/s", per_round("h2_1x100", "rps"), fmt_count, None),
+        ("h2c, 16 conns x 16 streams: req/s", per_round("h2_16x16", "rps"), fmt_count, None),
+        ("Idle RSS, MiB (lower is better)", single("idle_rss"), fmt_mib,
+         ("< 5 MiB", lambda sg, ng, ha: sg < 5 * 2**20)),
+        ("Bytes per idle keep-alive connection (lower is better)", single("bytes_per_connection"),
+         fmt_count, ("≤ nginx", lambda sg, ng, ha: sg <= ng)),
+        ("Idle wakeups/s, after load, 1 backend running (lower is better)",
+         single("wakeups_after_load"), fmt_rate, None),
+        ("Idle wakeups/s, 20 backends all stopped (lower is better)", single("wakeups_stopped"),
+         fmt_rate, ("0", lambda sg, ng, ha: sg == 0)),
+    ]
+    for probe in results.get("cold", {}):
+        label = f"cold start, probe every {probe} ms"
+        figs += [
+            (f"{label}: backend alone, exec to first byte p50, ms", cold(probe, "direct_ms", median),
+             fmt_ms, None),
+            (f"{label}: through Spawngate p50, ms", cold(probe, "via_ms", median), fmt_ms, None),
+            (f"{label}: added p50, ms", cold(probe, "added_ms", median), fmt_ms,
+             ("< 5 ms", lambda sg, ng, ha: sg < 5)),
+            (f"{label}: added max, ms", cold(probe, "added_ms", max), fmt_ms, None),
+        ]
+    return figs
+
+
+def ratio(sg, peer):
+    if sg is None or peer is None:
+        return "—"
+    if peer == 0:
+        return "=" if sg == 0 else "∞"
+    return f"{sg / peer:.2f}×"
+
+
+def summary_table(results):
+    lines = ["| Figure | Spawngate | nginx | HAProxy | vs nginx | vs HAProxy | Target | Met |",
+             "|---|---:|---:|---:|---:|---:|---|---|"]
+    flagged = []
+    for label, read, fmt, target in figures(results):
+        values, cells = {}, []
+        for proxy in PROXIES:
+            value, errors = read(proxy)
+            values[proxy] = value
+            mark = ""
+            if errors:
+                mark = " †"
+                flagged.append(f"{label}: {proxy} had {errors} failed requests or socket errors")
+            cells.append(fmt(value) + mark)
+        sg = values["Spawngate"]
+        ratios = [ratio(sg, values[p]) for p in PEERS]
+        target_text, met = "", ""
+        if target is not None:
+            target_text = target[0]
+            try:
+                met = "yes" if target[1](sg, values["nginx"], values["HAProxy"]) else "**no**"
+            except TypeError:
+                # A figure it needs is missing (a failed measurement): nothing to judge.
+                met = "—"
+        lines.append(f"| {label} | {' | '.join(cells)} | {' | '.join(ratios)} | {target_text} | {met} |")
+    return lines, flagged
+
+
+def rounds_table(results):
+    lines = ["| Scenario | Proxy | " + " | ".join(f"round {i + 1}" for i in range(results["settings"]["rounds"]))
+             + " |", "|---|---|" + "---:|" * results["settings"]["rounds"]]
+    fields = {"keepalive": "rps", "new_connection": "rps", "big": "mb_per_s", "h2_1x100": "rps",
+              "h2_16x16": "rps"}
+    for scenario, field in fields.items():
+        for proxy in PROXIES:
+            values = round_values(results, scenario, field, proxy)
+            lines.append(f"| {scenario} ({field}) | {proxy} | " + " | ".join(fmt_count(v) for v in values)
+                         + " |")
+    return lines
+
+
+def render(results):
+    machine, settings = results["machine"], results["settings"]
+    kind = "QUICK smoke run (too short to quote)" if settings["quick"] else "full run"
+    out = [f"# Spawngate vs nginx vs HAProxy — {results['started']} ({kind})", ""]
+    out += [f"- Machine: {machine['nproc']} CPUs, {machine['cpu']}, {machine['memory']}, "
+            f"kernel {machine['kernel']}",
+            f"- Load: {machine['load_before']} (1/5/15-minute load average before the run)"]
+    out += [f"- {name}: {version}" for name, version in results["versions"].items()]
+    out += ["- Settings: " + ", ".join(f"{k}={v}" for k, v in settings.items()), ""]
+    out += ["Medians over the rounds; ratios are Spawngate ÷ peer. Proxy CPU is utime+stime of the",
+            "proxy's processes (all threads; nginx master and worker), from /proc. † = errors, see notes.",
+            ""]
+    table, flagged = summary_table(results)
+    out += table + [""]
+    out += ["## Per round", ""] + rounds_table(results) + [""]
+    notes = flagged + results.get("notes", [])
+    if notes:
+        out += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
+    out += ["## Commands", "",
+            "Configs are benches/load/templates/*, rendered with these ports into the scratch directory.",
+            "", "```"] + results["commands"] + ["```", ""]
+    return "\n".join(out)
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit("usage: report.py RESULTS.json")
+    with open(sys.argv[1]) as f:
+        print(render(json.load(f)))
+
+
+if __name__ == "__main__":
+    main()

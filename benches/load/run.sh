@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Load comparison: Spawngate, nginx and HAProxy in front of the same nginx backend, on 127.0.0.1 only.
+#
+#   benches/load/run.sh            full run (about 7 minutes)
+#   QUICK=1 benches/load/run.sh    smoke run (about 2 minutes)
+#
+# Installs nginx, haproxy, wrk and h2load from Debian when missing (needs root or sudo), builds the
+# release binary, runs driver.py and writes bench-results/<timestamp>.md and .json in the repository.
+# Every process it starts is stopped when it exits, however it exits.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+
+need_install=()
+command -v nginx >/dev/null || need_install+=(nginx)
+command -v haproxy >/dev/null || need_install+=(haproxy)
+command -v wrk >/dev/null || need_install+=(wrk)
+command -v h2load >/dev/null || need_install+=(nghttp2-client)
+command -v python3 >/dev/null || need_install+=(python3)
+if ((${#need_install[@]})); then
+    sudo=""
+    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+    echo "installing ${need_install[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need_install[@]}"
+fi
+# Debian starts the packaged services where an init system runs; they are not used (each server
+# here has its own config and ports), and are left as they are.
+
+echo "building spawngate (release)"
+(cd "$repo" && cargo build --release --quiet --bin spawngate)
+binary="$repo/target/release/spawngate"
+
+scratch="$(mktemp -d /tmp/spawngate-bench.XXXXXX)"
+driver_pid=""
+cleanup() {
+    local status=$?
+    if [ -n "$driver_pid" ]; then
+        # The driver stops its servers on SIGTERM; whatever is left in its process group after a
+        # grace period (or after a driver that died without cleaning up) is killed.
+        if kill -0 "$driver_pid" 2>/dev/null; then
+            kill -TERM "$driver_pid" 2>/dev/null || true
+            for _ in $(seq 1 200); do
+                kill -0 "$driver_pid" 2>/dev/null || break
+                sleep 0.1
+            done
+        fi
+        kill -KILL -- "-$driver_pid" 2>/dev/null || true
+    fi
+    if [ "$status" -eq 0 ]; then
+        rm -rf "$scratch"
+    else
+        echo "run failed; configs and server logs kept in $scratch" >&2
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+# The driver puts itself in a process group of its own, so the trap can reach all it started.
+PYTHONDONTWRITEBYTECODE=1 python3 "$here/driver.py" "$scratch" "$binary" "$repo/bench-results" &
+driver_pid=$!
+wait "$driver_pid"

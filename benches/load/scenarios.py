@@ -1,0 +1,127 @@
+"""The measurements. Each load scenario runs one proxy at a time; the driver interleaves the proxies."""
+
+import time
+
+import clients
+import procs
+from setup import BENCH_HOST, BIG_BYTES, BIG_PATH
+
+
+class Settings:
+    """Durations and sizes of one run. The full run is the reference; QUICK is a smoke test of the
+    whole pipeline in about two minutes, with numbers too short-lived to quote."""
+
+    def __init__(self, quick):
+        self.quick = quick
+        self.rounds = 2 if quick else 3
+        self.warm_up_s = 1 if quick else 3
+        self.keepalive_s = 3 if quick else 10
+        self.close_s = 2 if quick else 5
+        self.big_s = 2 if quick else 5
+        self.h2_s = 2 if quick else 5
+        self.idle_s = 5 if quick else 10
+        self.idle_connections = 1000 if quick else 5000
+        self.cold_trials = 8 if quick else 20
+        # Connections of the keep-alive and new-connection runs (the issue's figure) and of the
+        # 1 MiB run, where fewer clients already saturate a 2-core machine.
+        self.connections = 64
+        self.big_connections = 16
+
+    def describe(self):
+        return {k: v for k, v in vars(self).items()}
+
+
+def _url(port, path="/"):
+    return f"http://127.0.0.1:{port}{path}"
+
+
+def keepalive(proxy, settings):
+    before = procs.cpu_seconds(proxy.pids())
+    result = clients.wrk(_url(proxy.port), BENCH_HOST, settings.connections, settings.keepalive_s)
+    cpu = procs.cpu_seconds(proxy.pids()) - before
+    result["cpu_s"] = cpu
+    result["req_per_cpu_s"] = result.get("requests", 0) / cpu if cpu > 0 else None
+    return result
+
+
+def new_connection(proxy, settings):
+    return clients.wrk(_url(proxy.port), BENCH_HOST, settings.connections, settings.close_s,
+                       extra_headers=["Connection: close"])
+
+
+def big_responses(proxy, settings):
+    result = clients.wrk(_url(proxy.port, BIG_PATH), BENCH_HOST, settings.big_connections,
+                         settings.big_s)
+    result["mb_per_s"] = result["rps"] * BIG_BYTES / 1e6
+    return result
+
+
+def h2_one_by_100(proxy, settings):
+    return clients.h2load(_url(proxy.h2_port), BENCH_HOST, 1, 100, settings.h2_s)
+
+
+def h2_16_by_16(proxy, settings):
+    return clients.h2load(_url(proxy.h2_port), BENCH_HOST, 16, 16, settings.h2_s)
+
+
+# (key, function) in the order each round runs them.
+LOAD_SCENARIOS = [
+    ("keepalive", keepalive),
+    ("new_connection", new_connection),
+    ("big", big_responses),
+    ("h2_1x100", h2_one_by_100),
+    ("h2_16x16", h2_16_by_16),
+]
+
+
+def warm_up(proxy, settings):
+    """Fills caches, pools and allocator arenas before anything is measured; results are dropped."""
+    clients.wrk(_url(proxy.port), BENCH_HOST, settings.connections, settings.warm_up_s)
+    clients.wrk(_url(proxy.port, BIG_PATH), BENCH_HOST, settings.big_connections, settings.warm_up_s)
+    clients.h2load(_url(proxy.h2_port), BENCH_HOST, 16, 16, settings.warm_up_s)
+
+
+def bytes_per_idle_connection(proxy, count):
+    """RSS growth of the proxy per idle keep-alive connection, each having carried one request."""
+    before = procs.rss_bytes(proxy.pids())
+    held = clients.hold_idle_connections(proxy.port, BENCH_HOST, count)
+    try:
+        after = procs.rss_bytes(proxy.pids())
+    finally:
+        clients.close_all(held)
+    return {"rss_before": before, "rss_after": after, "connections": count,
+            "bytes_per_connection": (after - before) / count}
+
+
+def idle_wakeups(groups, seconds):
+    """Context switches per second of each group of processes over the same quiet `seconds`, and
+    which threads had them."""
+    before = {name: procs.context_switches(pids) for name, pids in groups.items()}
+    start = time.monotonic()
+    time.sleep(seconds)
+    elapsed = time.monotonic() - start
+    rates, woken = {}, {}
+    for name, pids in groups.items():
+        after = procs.context_switches(pids)
+        deltas = {thread: n - before[name].get(thread, 0) for thread, n in after.items()}
+        rates[name] = sum(deltas.values()) / elapsed
+        woken[name] = {thread: n for thread, n in deltas.items() if n}
+    return rates, woken
+
+
+def cold_start(cold_set, trials):
+    """Per backend: its own exec-to-first-byte time run directly, then the first byte of a request
+    through Spawngate while it is stopped (Spawngate starts it, probes it, forwards)."""
+    direct, via = [], []
+    for i in range(min(trials, len(cold_set.hosts))):
+        host, port = cold_set.hosts[i], cold_set.backend_ports[i]
+        proc = None
+        try:
+            seconds, proc = clients.time_direct_start(cold_set.direct_argv[i], port, host)
+        finally:
+            if proc is not None:
+                proc.terminate()
+                proc.wait(timeout=procs.STOP_GRACE_S)
+        direct.append(seconds * 1e3)
+        via.append(clients.time_to_first_byte(cold_set.port, host) * 1e3)
+    return {"direct_ms": direct, "via_ms": via, "added_ms": [v - d for v, d in zip(via, direct)]}
