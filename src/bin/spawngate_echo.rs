@@ -14,6 +14,9 @@
 //! | `/close` | 200 with `Connection: close`, then closes |
 //! | `/exit` | 200, then the process exits with status 0 |
 //! | `/upgrade` with `Upgrade: X` | 101, then every byte received is sent back until the client closes |
+//! | `GET /ws` (WebSocket handshake) | 101, then each text/binary message echoed, pings answered, close echoed |
+//! | `GET /ws-flood?bytes=N[&message=SIZE]` | 101, then N bytes of binary messages without reading, close 1000 |
+//! | `/ws-refuse` | 400, whatever the request asks for |
 //! | anything else | 200 JSON: method, path, version, headers (as received), body_len, pid; `X-Echo-Pid` |
 //!
 //! Startup knobs (environment): `ECHO_START_LOG=<path>` appends `<pid>\n` per start;
@@ -30,6 +33,14 @@ mod http;
 mod ready;
 #[path = "spawngate_echo/routes.rs"]
 mod routes;
+#[path = "spawngate_echo/ws.rs"]
+mod ws;
+#[path = "spawngate_echo/ws_accept.rs"]
+mod ws_accept;
+#[path = "spawngate_echo/ws_frame.rs"]
+mod ws_frame;
+#[path = "spawngate_echo/ws_message.rs"]
+mod ws_message;
 
 use std::fs::OpenOptions;
 use std::io::{self, BufReader, BufWriter, Write};

@@ -15,8 +15,9 @@ const DEFAULT_STREAM_PIECE_BYTES: usize = 16 * 1024;
 const MAX_STREAM_PIECE_BYTES: usize = 1024 * 1024;
 /// Longest `/slow` delay: more than any test waits, short enough that a mistyped query cannot wedge a thread.
 const MAX_SLOW_MS: u64 = 10 * 60 * 1000;
-/// `/stream` writes byte i as `i % PATTERN_MODULUS`: a prime, so a shifted or dropped range is detectable.
-const PATTERN_MODULUS: u64 = 251;
+/// `/stream` (and `/ws-flood`) write byte i as `i % PATTERN_MODULUS`: a prime, so a shifted or dropped range
+/// is detectable.
+pub const PATTERN_MODULUS: u64 = 251;
 
 /// How `/health` answers.
 #[derive(Debug)]
@@ -96,6 +97,14 @@ pub fn serve<R: BufRead, W: Write>(
             body.drain(reader)?;
             simple(head, writer, 200, b"closing\n", &[], true)
         }
+        "/ws" | "/ws-flood" => {
+            body.drain(reader)?;
+            crate::ws::serve(head, reader, writer, settings.pid)
+        }
+        "/ws-refuse" => {
+            body.drain(reader)?;
+            simple(head, writer, 400, b"upgrade refused\n", &[], false)
+        }
         "/upgrade" if head.header("upgrade").is_some() => {
             body.drain(reader)?;
             upgrade(head, reader, writer)
@@ -145,7 +154,7 @@ fn connection_field(
 }
 
 /// A response with a body known in full (omitted for HEAD, and for 204/304 as RFC 9110 requires).
-fn simple<W: Write>(
+pub fn simple<W: Write>(
     head: &RequestHead,
     writer: &mut W,
     status: u16,
