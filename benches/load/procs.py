@@ -90,16 +90,17 @@ def _stat_fields(pid):
 
 
 def cpu_seconds(pids):
-    """User + system CPU time of the processes (all their threads), in seconds."""
-    total = 0
+    """(user, system) CPU time of the processes (all their threads), in seconds."""
+    user = system = 0
     for pid in pids:
         try:
             fields = _stat_fields(pid)
         except OSError:
             continue
         # utime and stime are fields 14 and 15 of /proc/PID/stat, 12 and 13 after the name.
-        total += int(fields[11]) + int(fields[12])
-    return total / CLK_TCK
+        user += int(fields[11])
+        system += int(fields[12])
+    return user / CLK_TCK, system / CLK_TCK
 
 
 def rss_bytes(pids):
@@ -171,6 +172,25 @@ def http_status(port, host, path="/", timeout=2.0):
             return int(head.split(b" ", 2)[1])
     except (OSError, ValueError, IndexError):
         return None
+
+
+def backend_accepts(port):
+    """Connections the nginx backend has accepted so far (its stub_status counter), counting the one
+    this reading uses."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"GET /nginx_status HTTP/1.1\r\nHost: backend\r\nConnection: close\r\n\r\n")
+        data = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    # "server accepts handled requests" is followed by a line with the three counters.
+    lines = data.decode("ascii", "replace").splitlines()
+    for i, line in enumerate(lines):
+        if line.strip().startswith("server accepts") and i + 1 < len(lines):
+            return int(lines[i + 1].split()[0])
+    raise RuntimeError(f"no accepts counter in the backend's status page: {data[:200]!r}")
 
 
 def wait_until(check, timeout_s, what):

@@ -1,6 +1,7 @@
 """Turns a run's results (JSON written by driver.py) into the Markdown report.
 
-    python3 report.py bench-results/<timestamp>.json   # prints the report again
+    python3 report.py bench-results/<timestamp>.json [LEVEL]   # prints the report again; LEVEL 2
+                                                               # nests its headings one level down
 """
 
 import json
@@ -28,7 +29,7 @@ def fmt_count(v):
     return "—" if v is None else f"{v:,.0f}"
 
 
-def fmt_ms(v):
+def fmt_fixed(v):
     return "—" if v is None else f"{v:.2f}"
 
 
@@ -63,10 +64,16 @@ def figures(results):
          ("≥ the better peer", lambda sg, ng, ha: sg >= max(ng, ha))),
         ("HTTP/1.1 keep-alive: req per proxy CPU-second", per_round("keepalive", "req_per_cpu_s"),
          fmt_count, ("≥ 1.3× each peer", lambda sg, ng, ha: sg >= 1.3 * max(ng, ha))),
+        ("HTTP/1.1 keep-alive: proxy user CPU, µs/request (lower is better)",
+         per_round("keepalive", "user_us_per_req"), fmt_fixed, None),
+        ("HTTP/1.1 keep-alive: proxy system CPU, µs/request (lower is better)",
+         per_round("keepalive", "system_us_per_req"), fmt_fixed, None),
+        ("HTTP/1.1 keep-alive: new backend connections per 1,000 requests (lower is better)",
+         per_round("keepalive", "backend_connects_per_1k"), fmt_fixed, None),
         ("HTTP/1.1 keep-alive: p50 latency, ms (lower is better)", per_round("keepalive", "p50_ms"),
-         fmt_ms, None),
+         fmt_fixed, None),
         ("HTTP/1.1 keep-alive: p99 latency, ms (lower is better)", per_round("keepalive", "p99_ms"),
-         fmt_ms, ("≤ each peer", lambda sg, ng, ha: sg <= min(ng, ha))),
+         fmt_fixed, ("≤ each peer", lambda sg, ng, ha: sg <= min(ng, ha))),
         ("New connection per request: req/s", per_round("new_connection", "rps"), fmt_count, None),
         ("1 MiB responses, 16 conns: MB/s", per_round("big", "mb_per_s"), fmt_count, None),
         ("h2c, 1 conn x 100 streams: req/s", per_round("h2_1x100", "rps"), fmt_count, None),
@@ -84,11 +91,11 @@ def figures(results):
         label = f"cold start, probe every {probe} ms"
         figs += [
             (f"{label}: backend alone, exec to first byte p50, ms", cold(probe, "direct_ms", median),
-             fmt_ms, None),
-            (f"{label}: through Spawngate p50, ms", cold(probe, "via_ms", median), fmt_ms, None),
-            (f"{label}: added p50, ms", cold(probe, "added_ms", median), fmt_ms,
+             fmt_fixed, None),
+            (f"{label}: through Spawngate p50, ms", cold(probe, "via_ms", median), fmt_fixed, None),
+            (f"{label}: added p50, ms", cold(probe, "added_ms", median), fmt_fixed,
              ("< 5 ms", lambda sg, ng, ha: sg < 5)),
-            (f"{label}: added max, ms", cold(probe, "added_ms", max), fmt_ms, None),
+            (f"{label}: added max, ms", cold(probe, "added_ms", max), fmt_fixed, None),
         ]
     return figs
 
@@ -142,10 +149,12 @@ def rounds_table(results):
     return lines
 
 
-def render(results):
+def render(results, level=1):
+    """The report; `level` is the Markdown level of its title (2 to nest it in another document)."""
+    h1, h2 = "#" * level, "#" * (level + 1)
     machine, settings = results["machine"], results["settings"]
-    kind = "QUICK smoke run (too short to quote)" if settings["quick"] else "full run"
-    out = [f"# Spawngate vs nginx vs HAProxy — {results['started']} ({kind})", ""]
+    kind = "QUICK smoke run, too short to quote" if settings["quick"] else "full run"
+    out = [f"{h1} Spawngate vs nginx vs HAProxy — {results['started']} ({kind})", ""]
     out += [f"- Machine: {machine['nproc']} CPUs, {machine['cpu']}, {machine['memory']}, "
             f"kernel {machine['kernel']}",
             f"- Load: {machine['load_before']} (1/5/15-minute load average before the run)"]
@@ -156,21 +165,22 @@ def render(results):
             ""]
     table, flagged = summary_table(results)
     out += table + [""]
-    out += ["## Per round", ""] + rounds_table(results) + [""]
+    out += [f"{h2} Per round", ""] + rounds_table(results) + [""]
     notes = flagged + results.get("notes", [])
     if notes:
-        out += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
-    out += ["## Commands", "",
+        out += [f"{h2} Notes", ""] + [f"- {n}" for n in notes] + [""]
+    out += [f"{h2} Commands", "",
             "Configs are benches/load/templates/*, rendered with these ports into the scratch directory.",
             "", "```"] + results["commands"] + ["```", ""]
     return "\n".join(out)
 
 
 def main():
-    if len(sys.argv) != 2:
-        sys.exit("usage: report.py RESULTS.json")
+    if len(sys.argv) not in (2, 3):
+        sys.exit("usage: report.py RESULTS.json [HEADING_LEVEL]")
+    level = int(sys.argv[2]) if len(sys.argv) == 3 else 1
     with open(sys.argv[1]) as f:
-        print(render(json.load(f)))
+        print(render(json.load(f), level))
 
 
 if __name__ == "__main__":

@@ -36,11 +36,20 @@ def _url(port, path="/"):
 
 
 def keepalive(proxy, settings):
-    before = procs.cpu_seconds(proxy.pids())
+    accepts_before = procs.backend_accepts(proxy.backend_port)
+    user_before, system_before = procs.cpu_seconds(proxy.pids())
     result = clients.wrk(_url(proxy.port), BENCH_HOST, settings.connections, settings.keepalive_s)
-    cpu = procs.cpu_seconds(proxy.pids()) - before
-    result["cpu_s"] = cpu
-    result["req_per_cpu_s"] = result.get("requests", 0) / cpu if cpu > 0 else None
+    user_after, system_after = procs.cpu_seconds(proxy.pids())
+    # Less the connection that reads the counter.
+    opened = procs.backend_accepts(proxy.backend_port) - accepts_before - 1
+    user, system = user_after - user_before, system_after - system_before
+    requests = result.get("requests", 0)
+    result["cpu_s"] = user + system
+    result["req_per_cpu_s"] = requests / (user + system) if user + system > 0 else None
+    # Where the CPU goes: the proxy's own code (user) or the kernel's TCP work on its behalf (system).
+    result["user_us_per_req"] = user / requests * 1e6 if requests else None
+    result["system_us_per_req"] = system / requests * 1e6 if requests else None
+    result["backend_connects_per_1k"] = opened / requests * 1000 if requests else None
     return result
 
 

@@ -65,11 +65,12 @@ def make_www(root):
 class Proxy:
     """One proxy under test: where it listens for HTTP/1.1 and h2c, and the server behind it."""
 
-    def __init__(self, name, server, port, h2_port):
+    def __init__(self, name, server, port, h2_port, backend_port):
         self.name = name
         self.server = server
         self.port = port
         self.h2_port = h2_port
+        self.backend_port = backend_port
 
     def pids(self):
         return self.server.pids()
@@ -86,7 +87,7 @@ def start_spawngate(root, binary, backend_port, port, admin_port):
     }, config)
     server = procs.Server("spawngate", [binary, config], os.path.join(path, "spawngate.log"))
     procs.wait_http_ok(admin_port, "127.0.0.1", START_TIMEOUT_S, path="/health")
-    return Proxy("Spawngate", server, port, port)
+    return Proxy("Spawngate", server, port, port, backend_port)
 
 
 def start_backend_through(proxy):
@@ -104,7 +105,7 @@ def start_nginx_proxy(root, backend_port, port, h2_port):
     argv = [shutil.which("nginx"), "-p", path, "-e", os.path.join(path, "error.log"), "-c", config]
     server = procs.Server("nginx", argv, os.path.join(path, "stdout.log"), count_children=True)
     procs.wait_http_ok(port, BENCH_HOST, START_TIMEOUT_S)
-    return Proxy("nginx", server, port, h2_port)
+    return Proxy("nginx", server, port, h2_port, backend_port)
 
 
 def start_haproxy(root, backend_port, port, h2_port):
@@ -117,7 +118,7 @@ def start_haproxy(root, backend_port, port, h2_port):
     argv = [shutil.which("haproxy"), "-db", "-f", config]
     server = procs.Server("haproxy", argv, os.path.join(path, "haproxy.log"))
     procs.wait_http_ok(port, BENCH_HOST, START_TIMEOUT_S)
-    return Proxy("HAProxy", server, port, h2_port)
+    return Proxy("HAProxy", server, port, h2_port, backend_port)
 
 
 class ColdSet:
