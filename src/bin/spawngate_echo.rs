@@ -14,7 +14,7 @@
 //! | `/close` | 200 with `Connection: close`, then closes |
 //! | `/exit` | 200, then the process exits with status 0 |
 //! | `/upgrade` with `Upgrade: X` | 101, then every byte received is sent back until the client closes |
-//! | `GET /ws` (WebSocket handshake) | 101, then each text/binary message echoed, pings answered, close echoed |
+//! | `GET /ws[?describe=1]` (WebSocket) | 101; messages echoed, pings answered, close echoed; `describe=1` first sends the request as JSON |
 //! | `GET /ws-flood?bytes=N[&message=SIZE]` | 101, then N bytes of binary messages without reading, close 1000 |
 //! | `/ws-refuse` | 400, whatever the request asks for |
 //! | anything else | 200 JSON: method, path, version, headers (as received), body_len, pid; `X-Echo-Pid` |

@@ -290,7 +290,7 @@ fn stream<W: Write>(head: &RequestHead, writer: &mut W) -> io::Result<After> {
 }
 
 /// The JSON description of a request that the default route answers with.
-fn describe(head: &RequestHead, body_len: u64, pid: u32) -> String {
+pub fn describe(head: &RequestHead, body_len: u64, pid: u32) -> String {
     let mut out = String::with_capacity(256);
     out.push_str("{\"method\":");
     push_json_string(&mut out, &head.method);

@@ -1,7 +1,8 @@
 //! WebSocket endpoints (RFC 6455, no extensions):
-//! * `/ws`: echoes every text and binary message back as one frame, answers pings, completes the close
-//!   handshake (echoing the peer's code), and fails the connection with the fitting code on a protocol
-//!   error;
+//! * `/ws[?describe=1]`: echoes every text and binary message back as one frame, answers pings, completes
+//!   the close handshake (echoing the peer's code), and fails the connection with the fitting code on a
+//!   protocol error; with `describe=1` it first sends the handshake request as a JSON text message (the
+//!   default route's description), so a test can see what reached the backend;
 //! * `/ws-flood?bytes=N[&message=SIZE]`: sends N bytes as binary messages of SIZE bytes (byte i of the
 //!   concatenated payloads is i % 251) as fast as the peer takes them, without reading, then closes with
 //!   1000 and waits for the peer's close.
@@ -11,7 +12,7 @@
 use std::io::{self, BufRead, Read, Write};
 
 use crate::http::{self, RequestHead};
-use crate::routes::{simple, After, PATTERN_MODULUS};
+use crate::routes::{describe, simple, After, PATTERN_MODULUS};
 use crate::ws_accept::{accept_value, is_valid_key};
 use crate::ws_frame::{apply_mask, read_header, write_frame, FrameError, Opcode};
 use crate::ws_message::{close_payload, close_reply, Assembly, Failure, CLOSE_NORMAL};
@@ -123,7 +124,14 @@ pub fn serve<R: BufRead, W: Write>(
     writer.flush()?;
     match flood {
         Some((total, message)) => flood_session(reader, writer, total, message),
-        None => echo_session(reader, writer),
+        None => {
+            if head.query("describe") == Some("1") {
+                let json = describe(head, 0, pid);
+                write_frame(writer, true, Opcode::Text, json.as_bytes())?;
+                writer.flush()?;
+            }
+            echo_session(reader, writer)
+        }
     }
 }
 

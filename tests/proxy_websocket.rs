@@ -1,0 +1,480 @@
+//! WebSocket through the proxy, driven by a real client library (`tungstenite`) against the echo
+//! backend's WebSocket endpoints: messages of every kind and size, the close handshake, cold starts,
+//! idleness and drains with a tunnel open, refused upgrades, and memory under a flood nobody reads.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
+use tungstenite::protocol::frame::{CloseFrame, Frame};
+use tungstenite::{Error as WsError, Message};
+
+use support::ws::*;
+use support::*;
+
+/// `/backends` is polled for this long when a count or state is expected to settle.
+const SETTLE: Duration = Duration::from_secs(5);
+
+fn in_flight(proxy: &Proxy) -> u64 {
+    proxy.backend(ECHO_HOST)["in_flight"]
+        .as_u64()
+        .unwrap_or(u64::MAX)
+}
+
+fn wait_in_flight(proxy: &Proxy, expected: u64) {
+    assert!(
+        wait_until(SETTLE, || in_flight(proxy) == expected),
+        "in_flight did not become {expected}: {}",
+        proxy.backend(ECHO_HOST)
+    );
+}
+
+fn pid_of(response: &tungstenite::handshake::client::Response) -> u32 {
+    response
+        .headers()
+        .get("x-echo-pid")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no X-Echo-Pid in {:?}", response.headers()))
+}
+
+/// Ends a WebSocket with the close handshake, checks the backend's answer, and closes the socket.
+fn close_cleanly(mut ws: Ws) {
+    ws.close(Some(CloseFrame {
+        code: CloseCode::Normal,
+        reason: "done".into(),
+    }))
+    .expect("send close");
+    let reply = ws_finish_close(&mut ws).expect("a close frame with a code");
+    assert_eq!(reply.code, CloseCode::Normal);
+}
+
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len as u64).map(pattern_byte).collect()
+}
+
+#[test]
+fn text_and_binary_messages_are_echoed() {
+    let proxy = proxy_with_echo("", &[]);
+    let (mut ws, response) = ws_connect(proxy.addr(), ECHO_HOST, "/ws");
+    assert_eq!(response.status(), 101);
+    assert!(
+        response.headers().contains_key("x-request-id"),
+        "{:?}",
+        response.headers()
+    );
+    for text in ["hello", "", "héllo ✓ — ünïcode 🦀"] {
+        assert_eq!(ws_echo(&mut ws, Message::text(text)), Message::text(text));
+    }
+    let all_bytes: Vec<u8> = (0..=255).collect();
+    for data in [all_bytes, Vec::new(), pattern(70_000)] {
+        let back = ws_echo(&mut ws, Message::binary(data.clone()));
+        assert_eq!(back, Message::binary(data));
+    }
+    wait_in_flight(&proxy, 1);
+    close_cleanly(ws);
+    wait_in_flight(&proxy, 0);
+}
+
+#[test]
+fn the_handshake_reaches_the_backend_with_upgrade_and_proxy_headers() {
+    let proxy = proxy_with_echo("", &[]);
+    let (mut ws, response) = ws_connect(proxy.addr(), ECHO_HOST, "/ws?describe=1");
+    let Message::Text(json) = ws.read().expect("the description") else {
+        panic!("the first message is not text");
+    };
+    let seen: serde_json::Value = serde_json::from_str(json.as_str()).unwrap();
+    let values = |name| echoed_header_values(&seen, name);
+    assert_eq!(values("upgrade"), ["websocket"], "{seen}");
+    assert!(
+        values("connection")
+            .iter()
+            .any(|v| v.to_ascii_lowercase().contains("upgrade")),
+        "{seen}"
+    );
+    assert_eq!(values("sec-websocket-version"), ["13"], "{seen}");
+    assert_eq!(values("sec-websocket-key").len(), 1, "{seen}");
+    assert_eq!(values("x-forwarded-for"), ["127.0.0.1"], "{seen}");
+    assert_eq!(values("x-forwarded-host"), [ECHO_HOST], "{seen}");
+    assert_eq!(values("x-forwarded-proto"), ["http"], "{seen}");
+    let request_id = values("x-request-id");
+    assert_eq!(request_id.len(), 1, "{seen}");
+    assert_eq!(
+        response
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok()),
+        Some(request_id[0].as_str()),
+        "the 101 carries the forwarded request's id"
+    );
+    close_cleanly(ws);
+}
+
+#[test]
+fn fragmented_messages_are_reassembled_with_pings_between_fragments() {
+    let proxy = proxy_with_echo("", &[]);
+    let (mut ws, _) = ws_connect(proxy.addr(), ECHO_HOST, "/ws");
+    let text = "fragments: ✓ split — across frames";
+    let bytes = text.as_bytes();
+    // Cut inside the three-byte '✓' so a character spans two frames.
+    let cut = text.find('✓').unwrap() + 1;
+    let frames = [
+        Frame::message(bytes[..cut].to_vec(), OpCode::Data(Data::Text), false),
+        Frame::ping(b"between".to_vec()),
+        Frame::message(bytes[cut..20].to_vec(), OpCode::Data(Data::Continue), false),
+        Frame::message(bytes[20..].to_vec(), OpCode::Data(Data::Continue), true),
+    ];
+    for frame in frames {
+        ws.send(Message::Frame(frame)).expect("send a frame");
+    }
+    assert_eq!(
+        ws.read().unwrap(),
+        Message::Pong(b"between".to_vec().into())
+    );
+    assert_eq!(ws.read().unwrap(), Message::text(text));
+
+    let data = pattern(300_000);
+    let pieces: Vec<&[u8]> = data.chunks(100_000).collect();
+    for (i, piece) in pieces.iter().enumerate() {
+        let opcode = if i == 0 { Data::Binary } else { Data::Continue };
+        let last = i == pieces.len() - 1;
+        let frame = Frame::message(piece.to_vec(), OpCode::Data(opcode), last);
+        ws.send(Message::Frame(frame)).expect("send a frame");
+    }
+    assert_eq!(ws.read().unwrap(), Message::binary(data));
+    close_cleanly(ws);
+}
+
+#[test]
+fn sixteen_mib_messages_cross_both_ways() {
+    let proxy = proxy_with_echo("", &[]);
+    let (mut ws, _) = ws_connect(proxy.addr(), ECHO_HOST, "/ws");
+    let size = 16 * 1024 * 1024;
+    let data = pattern(size);
+    let back = ws_echo(&mut ws, Message::binary(data.clone()));
+    let Message::Binary(back) = back else {
+        panic!("a binary message comes back as binary");
+    };
+    assert_eq!(back.len(), size);
+    assert!(back[..] == data[..], "the 16 MiB binary message changed");
+
+    let text: String = (0..size)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    assert_eq!(
+        ws_echo(&mut ws, Message::text(text.clone())),
+        Message::text(text)
+    );
+    close_cleanly(ws);
+}
+
+#[test]
+fn pings_are_answered_and_closes_complete_from_either_side() {
+    let proxy = proxy_with_echo("", &[]);
+    let (mut ws, _) = ws_connect(proxy.addr(), ECHO_HOST, "/ws");
+    ws.send(Message::Ping(b"are you there".to_vec().into()))
+        .unwrap();
+    assert_eq!(
+        ws.read().unwrap(),
+        Message::Pong(b"are you there".to_vec().into())
+    );
+    // Client-initiated close with an application code: echoed, then the backend closes TCP and the proxy
+    // passes that on.
+    ws.close(Some(CloseFrame {
+        code: CloseCode::from(4001),
+        reason: "bye".into(),
+    }))
+    .unwrap();
+    assert_eq!(
+        ws_finish_close(&mut ws).unwrap().code,
+        CloseCode::from(4001)
+    );
+    // The backend has closed and the client saw the end, but the client's own side is still open: the
+    // tunnel lasts until both directions are finished.
+    assert_eq!(in_flight(&proxy), 1);
+    drop(ws);
+    wait_in_flight(&proxy, 0);
+
+    // Backend-initiated close: invalid UTF-8 in a text frame makes the backend fail the connection.
+    let (mut ws, _) = ws_connect(proxy.addr(), ECHO_HOST, "/ws");
+    let bad = Frame::message(vec![b'o', b'k', 0xff], OpCode::Data(Data::Text), true);
+    ws.send(Message::Frame(bad)).unwrap();
+    let frame = ws_finish_close(&mut ws).expect("a close frame with a code");
+    assert_eq!(frame.code, CloseCode::Invalid, "{frame:?}");
+    drop(ws);
+    wait_in_flight(&proxy, 0);
+}
+
+#[test]
+fn a_websocket_handshake_cold_starts_the_backend() {
+    let dir = TempDir::new("ws-cold");
+    let start_log = dir.file("starts");
+    let start_log_text = start_log.to_str().unwrap();
+    let proxy = proxy_with_echo(
+        "",
+        &[
+            ("ECHO_START_LOG", start_log_text),
+            ("ECHO_START_DELAY_MS", "300"),
+        ],
+    );
+    assert_eq!(proxy.state_of(ECHO_HOST), "stopped");
+    let (mut ws, response) = ws_connect(proxy.addr(), ECHO_HOST, "/ws");
+    let pids = start_log_pids(&start_log);
+    assert_eq!(pids, [pid_of(&response)], "one start, and it answered");
+    assert_eq!(proxy.state_of(ECHO_HOST), "ready");
+    assert_eq!(
+        ws_echo(&mut ws, Message::text("first")),
+        Message::text("first")
+    );
+    close_cleanly(ws);
+}
+
+#[test]
+fn an_open_websocket_keeps_its_backend_across_idle_timeouts() {
+    let proxy = proxy_with_echo("idle_timeout_secs = 1", &[]);
+    let (mut ws, response) = ws_connect(proxy.addr(), ECHO_HOST, "/ws");
+    let pid = pid_of(&response);
+    let stays_ready = |quiet: Duration| {
+        let stopped = wait_until(quiet, || proxy.state_of(ECHO_HOST) != "ready");
+        assert!(
+            !stopped,
+            "stopped with a WebSocket open: {}",
+            proxy.backend(ECHO_HOST)
+        );
+        assert!(pid_alive(pid));
+    };
+    // About 3.5 idle timeouts: a long silence, then messages now and then.
+    stays_ready(Duration::from_millis(1500));
+    assert_eq!(ws_echo(&mut ws, Message::text("1")), Message::text("1"));
+    stays_ready(Duration::from_millis(1200));
+    assert_eq!(ws_echo(&mut ws, Message::text("2")), Message::text("2"));
+    stays_ready(Duration::from_millis(800));
+    assert_eq!(in_flight(&proxy), 1);
+
+    close_cleanly(ws);
+    wait_in_flight(&proxy, 0);
+    proxy.wait_for_state(ECHO_HOST, "stopped", Duration::from_secs(10));
+    assert!(
+        wait_until(SETTLE, || !pid_alive(pid)),
+        "backend {pid} outlived its stop"
+    );
+}
+
+#[test]
+fn sigterm_drains_an_open_websocket_then_closes_it() {
+    let drain = Duration::from_secs(2);
+    let mut proxy = proxy_with_echo(
+        "drain_timeout_secs = 2\nshutdown_grace_period_secs = 2",
+        &[],
+    );
+    let (mut ws, response) = ws_connect(proxy.addr(), ECHO_HOST, "/ws");
+    let pid = pid_of(&response);
+    let signalled = Instant::now();
+    proxy.signal(Signal::SIGTERM);
+    // The tunnel still works while the proxy waits for it.
+    assert_eq!(
+        ws_echo(&mut ws, Message::text("during drain")),
+        Message::text("during drain")
+    );
+    assert!(
+        ws_ended_within(&mut ws, drain * 4),
+        "the WebSocket was never closed by the drain"
+    );
+    let ended_after = signalled.elapsed();
+    assert!(
+        ended_after >= drain - Duration::from_millis(300),
+        "the tunnel was closed after {ended_after:?}, before the drain timeout"
+    );
+    let status = proxy.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "proxy exited with {status}");
+    assert!(!pid_alive(pid), "backend {pid} outlived the proxy");
+    assert!(children_of(proxy.pid()).is_empty(), "a child was left");
+}
+
+#[test]
+fn sigterm_stops_waiting_once_the_websocket_closes() {
+    let mut proxy = proxy_with_echo("drain_timeout_secs = 30", &[]);
+    let (ws, response) = ws_connect(proxy.addr(), ECHO_HOST, "/ws");
+    let pid = pid_of(&response);
+    let signalled = Instant::now();
+    proxy.signal(Signal::SIGTERM);
+    assert!(
+        proxy.wait_for_log("shutting down", SETTLE),
+        "the proxy did not start its shutdown"
+    );
+    close_cleanly(ws);
+    let status = proxy.wait_exit(Duration::from_secs(10));
+    assert!(status.success(), "proxy exited with {status}");
+    let took = signalled.elapsed();
+    assert!(
+        took < Duration::from_secs(10),
+        "the drain went on for {took:?} after the last tunnel closed"
+    );
+    assert!(!pid_alive(pid), "backend {pid} outlived the proxy");
+}
+
+#[test]
+fn removing_the_backend_on_reload_drains_its_websocket_then_closes_it() {
+    let drain = Duration::from_secs(2);
+    let other = echo_backend("other.test", free_port(), "", &[]);
+    let echo = echo_backend(ECHO_HOST, free_port(), "drain_timeout_secs = 2", &[]);
+    let proxy = Proxy::start(&format!("{echo}{other}"));
+    let (mut ws, response) = ws_connect(proxy.addr(), ECHO_HOST, "/ws");
+    let pid = pid_of(&response);
+    proxy.rewrite_config(&other);
+    let signalled = Instant::now();
+    proxy.signal(Signal::SIGHUP);
+    assert!(
+        proxy.wait_for_log("config reloaded", SETTLE),
+        "the reload was not applied"
+    );
+    assert_eq!(
+        ws_echo(&mut ws, Message::text("while removed")),
+        Message::text("while removed")
+    );
+    assert!(
+        ws_ended_within(&mut ws, drain * 4),
+        "the WebSocket of a removed backend was never closed"
+    );
+    let ended_after = signalled.elapsed();
+    assert!(
+        ended_after >= drain - Duration::from_millis(300),
+        "the tunnel was closed after {ended_after:?}, before the drain timeout"
+    );
+    assert!(
+        wait_until(SETTLE, || !pid_alive(pid)),
+        "backend {pid} still runs"
+    );
+}
+
+#[test]
+fn a_refused_upgrade_is_an_ordinary_response_and_no_tunnel() {
+    let proxy = proxy_with_echo("", &[]);
+    match try_ws_connect(proxy.addr(), ECHO_HOST, "/ws-refuse") {
+        Err(WsError::Http(response)) => assert_eq!(response.status(), 400),
+        Err(other) => panic!("expected the backend's 400, got {other:?}"),
+        Ok(_) => panic!("a refused upgrade became a WebSocket"),
+    }
+
+    // Bytes sent behind the upgrade request are not a new request: the response is the backend's 400,
+    // then the connection ends.
+    let mut raw = raw_ws_handshake(ECHO_HOST, "/ws-refuse");
+    raw.extend_from_slice(&build_request("GET", ECHO_HOST, "/behind", &[], b""));
+    let mut client = send(proxy.addr(), &raw);
+    let response = client.read_response();
+    assert_eq!(response.status, 400, "{}", response.text());
+    assert_eq!(response.text(), "upgrade refused\n");
+    assert!(
+        response.header("upgrade").is_none(),
+        "{:?}",
+        response.headers
+    );
+    assert!(
+        client.closed_by_peer_within(SETTLE),
+        "the connection stayed open after a refused upgrade"
+    );
+    wait_in_flight(&proxy, 0);
+}
+
+#[test]
+fn frames_sent_with_the_handshake_are_tunnelled_after_the_101() {
+    let proxy = proxy_with_echo("", &[]);
+    let mut raw = raw_ws_handshake(ECHO_HOST, "/ws");
+    raw.extend(masked_frame(true, 0x1, b"early"));
+    let mut client = send(proxy.addr(), &raw);
+    let (status, headers) = client.read_head();
+    assert_eq!(status, 101, "{headers:?}");
+    let accept = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("sec-websocket-accept"))
+        .map(|(_, v)| v.as_str());
+    assert_eq!(accept, Some("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
+    let mut echo = [0u8; 7];
+    std::io::Read::read_exact(client.reader(), &mut echo).unwrap();
+    assert_eq!(&echo, b"\x81\x05early");
+}
+
+#[test]
+fn a_client_that_never_reads_does_not_grow_proxy_memory() {
+    let proxy = proxy_with_echo("", &[]);
+    assert_eq!(get(proxy.addr(), ECHO_HOST, "/").status, 200);
+    let baseline = rss_kib(proxy.pid()).expect("proxy RSS");
+    let flood_bytes: u64 = 256 * 1024 * 1024;
+    let (mut ws, _) = ws_connect(
+        proxy.addr(),
+        ECHO_HOST,
+        &format!("/ws-flood?bytes={flood_bytes}"),
+    );
+    // The backend writes as fast as it can while this client reads nothing.
+    let mut peak = baseline;
+    wait_until(Duration::from_secs(2), || {
+        peak = peak.max(rss_kib(proxy.pid()).unwrap_or(0));
+        false
+    });
+    let growth_kib = peak.saturating_sub(baseline);
+    eprintln!("proxy RSS {baseline} KiB before the flood, peak {peak} KiB while not reading");
+    assert!(
+        growth_kib < 4 * 1024,
+        "proxy RSS grew by {growth_kib} KiB while the client did not read"
+    );
+
+    // What was held back arrives intact once the client reads.
+    let want = 8 * 1024 * 1024;
+    let mut received = Vec::with_capacity(want);
+    while received.len() < want {
+        match ws.read().expect("flood data") {
+            Message::Binary(data) => received.extend_from_slice(&data),
+            other => panic!("unexpected {other:?} in the flood"),
+        }
+    }
+    assert!(
+        received[..] == pattern(received.len())[..],
+        "the flood bytes changed"
+    );
+    assert_eq!(in_flight(&proxy), 1);
+
+    drop(ws);
+    wait_in_flight(&proxy, 0);
+    assert_eq!(proxy.state_of(ECHO_HOST), "ready");
+    let after = rss_kib(proxy.pid()).unwrap_or(0);
+    assert!(
+        after.saturating_sub(baseline) < 4 * 1024,
+        "proxy RSS {after} KiB after the flood ended (was {baseline} KiB)"
+    );
+}
+
+#[test]
+fn upgrade_h2c_is_answered_over_http1_without_the_upgrade_headers() {
+    let proxy = proxy_with_echo("", &[]);
+    let mut client = proxy.client();
+    let response = client.request(
+        "GET",
+        ECHO_HOST,
+        "/h2c",
+        &[
+            "Connection: Upgrade, HTTP2-Settings",
+            "Upgrade: h2c",
+            "HTTP2-Settings: AAMAAABkAAQAAP__",
+        ],
+        b"",
+    );
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert!(
+        response.header("upgrade").is_none(),
+        "{:?}",
+        response.headers
+    );
+    let seen = response.json();
+    assert!(echoed_header_values(&seen, "upgrade").is_empty(), "{seen}");
+    assert!(
+        echoed_header_values(&seen, "http2-settings").is_empty(),
+        "{seen}"
+    );
+    assert!(
+        echoed_header_values(&seen, "connection")
+            .iter()
+            .all(|v| !v.to_ascii_lowercase().contains("upgrade")),
+        "{seen}"
+    );
+}
