@@ -152,6 +152,10 @@ def main():
     }
     try:
         run(scratch, binary, settings, results)
+    except KeyboardInterrupt:
+        procs.stop_all()
+        log("interrupted; every server started has been stopped")
+        sys.exit(130)
     finally:
         procs.stop_all()
     results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
