@@ -6,11 +6,13 @@ use std::time::Duration;
 
 use tungstenite::client::IntoClientRequest;
 use tungstenite::handshake::client::Response as WsResponse;
+use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::frame::CloseFrame;
 use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Error as WsError, HandshakeError, Message, WebSocket};
 
 use super::client::IO_TIMEOUT;
+use super::{pattern_byte, wait_until, Proxy};
 
 pub type Ws = WebSocket<TcpStream>;
 
@@ -22,6 +24,40 @@ fn client_config() -> WebSocketConfig {
     WebSocketConfig::default()
         .max_frame_size(Some(MAX_TEST_MESSAGE_BYTES))
         .max_message_size(Some(MAX_TEST_MESSAGE_BYTES))
+}
+
+/// How long `/backends` is polled for an in-flight count to settle.
+pub const IN_FLIGHT_SETTLE: Duration = Duration::from_secs(5);
+
+/// The backend's `in_flight` count in `/backends`.
+pub fn in_flight(proxy: &Proxy, host: &str) -> u64 {
+    proxy.backend(host)["in_flight"]
+        .as_u64()
+        .unwrap_or(u64::MAX)
+}
+
+/// Waits until the backend's `in_flight` count is `expected`; panics with `/backends` otherwise.
+pub fn wait_in_flight(proxy: &Proxy, host: &str, expected: u64) {
+    assert!(
+        wait_until(IN_FLIGHT_SETTLE, || in_flight(proxy, host) == expected),
+        "in_flight did not become {expected}: {}",
+        proxy.backend(host)
+    );
+}
+
+/// `len` bytes of the echo backend's pattern (what `/stream` and `/ws-flood` send).
+pub fn pattern_bytes(len: usize) -> Vec<u8> {
+    (0..len as u64).map(pattern_byte).collect()
+}
+
+/// The backend pid that accepted the WebSocket (the echo backend's `X-Echo-Pid` on its 101).
+pub fn ws_pid(response: &WsResponse) -> u32 {
+    response
+        .headers()
+        .get("x-echo-pid")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no X-Echo-Pid in {:?}", response.headers()))
 }
 
 /// Opens a TCP connection to `addr` and runs the WebSocket handshake for `ws://{host}{path}` over it.
@@ -75,6 +111,18 @@ pub fn ws_finish_close(ws: &mut Ws) -> Option<CloseFrame> {
             Err(e) => panic!("closing failed: {e:?}"),
         }
     }
+}
+
+/// Ends a WebSocket with the close handshake, checks that the backend echoed the code, and closes the
+/// socket.
+pub fn ws_close_cleanly(mut ws: Ws) {
+    ws.close(Some(CloseFrame {
+        code: CloseCode::Normal,
+        reason: "done".into(),
+    }))
+    .expect("send close");
+    let reply = ws_finish_close(&mut ws).expect("a close frame with a code");
+    assert_eq!(reply.code, CloseCode::Normal);
 }
 
 /// Whether reading from the WebSocket ends (close, EOF or reset) within `wait`. False if it stays open;
