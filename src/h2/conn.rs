@@ -20,11 +20,9 @@ use tokio::task::JoinSet;
 use tokio::time::{timeout, Instant};
 
 use super::budget::ResetBudget;
-use super::prefixed::Prefixed;
+use super::client_io::ClientIo;
 use super::stream::{self, StreamEnd};
 use super::worker::Worker;
-
-type ClientIo = Prefixed<TcpStream>;
 
 /// How long a closing connection with no stream left may take to finish its GOAWAY exchange: a client
 /// that stops reading must not keep the socket forever.
@@ -45,7 +43,7 @@ pub async fn serve(
         }
     };
     let _ = socket.set_nodelay(true);
-    let io = Prefixed::new(already_read, socket);
+    let io = ClientIo::new(already_read, socket);
     let handshake = builder(&worker).handshake::<_, Bytes>(io);
     let mut conn = match timeout(worker.limits.header_read_timeout, handshake).await {
         Ok(Ok(conn)) => conn,
@@ -80,7 +78,7 @@ fn builder(worker: &Worker) -> Builder {
 
 async fn accept_loop(
     worker: &Rc<Worker>,
-    conn: &mut Connection<ClientIo, Bytes>,
+    conn: &mut Connection<ClientIo<TcpStream>, Bytes>,
     peer: SocketAddr,
     shutdown: &mut watch::Receiver<bool>,
 ) {

@@ -17,14 +17,14 @@
 //! * `forward`: one exchange with a backend: request up, response down, both streaming.
 //! * `request` / `response`: HTTP/2 ⇄ HTTP/1.1 heads and trailers; `errors`: error answers.
 //! * `routes`: backend states and held streams; `pool`: idle backend connections; `budget`: resets.
-//! * `prefixed`: replays the bytes the reactor already read.
+//! * `client_io`: replays the bytes the reactor already read; closes lingering so GOAWAY arrives.
 
 mod budget;
+mod client_io;
 mod conn;
 mod errors;
 mod forward;
 mod pool;
-mod prefixed;
 mod request;
 mod response;
 mod routes;

@@ -89,11 +89,19 @@ pub async fn h2_send(
 ) -> Result<H2Response, h2::Error> {
     let mut client = client.clone().ready().await?;
     let (response, mut send) = client.send_request(request, body.is_none())?;
-    if let Some(body) = body {
-        send_body(&mut send, body).await?;
-    }
-    let response = response.await?;
-    h2_read_response(response).await
+    // Both at once: a backend may answer (or echo) before the whole body is up, and a client that only
+    // reads after sending could deadlock against flow control.
+    let upload = async {
+        match body {
+            Some(body) => send_body(&mut send, body).await,
+            None => Ok(()),
+        }
+    };
+    let download = async { h2_read_response(response.await?).await };
+    let (uploaded, response) = tokio::join!(upload, download);
+    let response = response?;
+    uploaded?;
+    Ok(response)
 }
 
 /// Sends a body as flow control allows, then ends the stream.
