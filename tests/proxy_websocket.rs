@@ -241,6 +241,23 @@ fn frames_sent_with_the_handshake_are_tunnelled_after_the_101() {
 }
 
 #[test]
+fn a_client_that_stops_sending_still_gets_its_answers() {
+    let proxy = proxy_with_echo("", &[]);
+    let mut client = send(proxy.addr(), &raw_ws_handshake(ECHO_HOST, "/ws"));
+    assert_eq!(client.read_head().0, 101);
+    let mut frames = masked_frame(true, 0x1, b"last words");
+    frames.extend(masked_frame(true, 0x9, b"ping"));
+    client.send(&frames);
+    // The client finishes sending; the tunnel passes that on and keeps relaying the other way.
+    client.stream().shutdown(std::net::Shutdown::Write).unwrap();
+    let mut rest = Vec::new();
+    std::io::Read::read_to_end(client.reader(), &mut rest).unwrap();
+    assert_eq!(rest, b"\x81\x0alast words\x8a\x04ping");
+    drop(client);
+    wait_in_flight(&proxy, ECHO_HOST, 0);
+}
+
+#[test]
 fn upgrade_h2c_is_answered_over_http1_without_the_upgrade_headers() {
     let proxy = proxy_with_echo("", &[]);
     let mut client = proxy.client();
