@@ -195,6 +195,7 @@ pub fn echo_image() -> &'static str {
             .unwrap_or(false);
         if !present {
             build_image(&tag, &bytes);
+            remove_older_images(&tag);
         }
         tag
     })
@@ -276,6 +277,39 @@ fn build_image(tag: &str, binary: &[u8]) {
         "building {tag} failed: {} {text}",
         reply.status
     );
+}
+
+/// Deletes earlier builds of the test image (from older sources) so they do not pile up; one still used
+/// by a container is refused by the daemon and stays.
+fn remove_older_images(current: &str) {
+    let (repository, _) = current.split_once(':').unwrap_or((current, ""));
+    let filters = format!(r#"{{"reference":["{repository}"]}}"#);
+    let path = format!("/images/json?filters={}", percent_encode(&filters));
+    let Ok(reply) = call("GET", &path, None) else {
+        return;
+    };
+    let images = reply.json();
+    let tags = images
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|image| image["RepoTags"].as_array())
+        .flatten()
+        .filter_map(Value::as_str);
+    for tag in tags.filter(|t| *t != current && t.starts_with(repository)) {
+        let _ = call("DELETE", &format!("/images/{tag}"), None);
+    }
+}
+
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// One file of a ustar archive.

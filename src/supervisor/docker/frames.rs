@@ -250,4 +250,27 @@ mod tests {
         assert_eq!(out.len(), 2, "a line of exactly the limit is one line");
         assert_eq!(out[1], "next");
     }
+
+    #[test]
+    fn random_streams_never_panic_and_lines_stay_bounded() {
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..2_000 {
+            let mut demux = Demux::default();
+            let mut lines = Lines::default();
+            let len = (next() % 4096) as usize;
+            let input: Vec<u8> = (0..len).map(|_| (next() % 7) as u8 + b'\x00').collect();
+            for chunk in input.chunks((next() % 64 + 1) as usize) {
+                demux.feed(chunk, |_, bytes| {
+                    lines.push(bytes, |line| assert!(line.len() <= MAX_LINE_BYTES * 3));
+                });
+            }
+            lines.finish(|_| {});
+        }
+    }
 }
