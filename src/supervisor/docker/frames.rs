@@ -264,7 +264,11 @@ mod tests {
             let mut demux = Demux::default();
             let mut lines = Lines::default();
             let len = (next() % 4096) as usize;
-            let input: Vec<u8> = (0..len).map(|_| (next() % 7) as u8 + b'\x00').collect();
+            // Small values make short frames of both streams; the rest is payload.
+            const BYTES: [u8; 9] = [0, 1, 2, 0, 0, 3, b'\n', b'a', 0xff];
+            let input: Vec<u8> = (0..len)
+                .map(|_| BYTES[(next() % BYTES.len() as u64) as usize])
+                .collect();
             for chunk in input.chunks((next() % 64 + 1) as usize) {
                 demux.feed(chunk, |_, bytes| {
                     lines.push(bytes, |line| assert!(line.len() <= MAX_LINE_BYTES * 3));
