@@ -145,6 +145,68 @@ fn a_backend_that_does_not_answer_in_time_is_504() {
     });
 }
 
+#[test]
+fn a_stalled_request_body_is_408_and_head_requests_get_no_body() {
+    let echo = EchoServer::start(&[]);
+    let worker = H2Worker::start_with(
+        &h2_echo_config(ECHO_HOST, echo.port, ""),
+        "header_read_timeout_secs = 1",
+        Default::default(),
+    );
+    worker.event(ECHO_HOST, spawngate::msg::LifecycleEvent::Ready);
+    block_on(async {
+        let (client, _conn) = h2_connect(worker.addr).await;
+        // The default route reads the whole body before answering: nothing was sent yet, so 408.
+        let started = Instant::now();
+        let stalled = stall_body(&client, "/").await.unwrap();
+        assert_h2_proxy_error(&stalled, "CLIENT_TIMEOUT", 408);
+        assert!(started.elapsed() < Duration::from_secs(5));
+        // /echo answers its head at once: the stall can then only cut the stream.
+        let outcome = stall_body(&client, "/echo").await;
+        assert!(outcome.is_err(), "a stalled body completed: {outcome:?}");
+
+        let head = h2_request(
+            &client,
+            Method::HEAD,
+            ECHO_HOST,
+            "/stream?bytes=100",
+            &[],
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(head.status, 200);
+        assert_eq!(head.header("content-length"), Some("100"));
+        assert!(head.body.is_empty());
+    });
+    assert!(wait_until(Duration::from_secs(5), || worker
+        .activity(ECHO_HOST)
+        .in_flight()
+        == 0));
+}
+
+/// Sends 3 of the 10 body bytes it declares, then nothing.
+async fn stall_body(
+    client: &h2::client::SendRequest<Bytes>,
+    path: &str,
+) -> Result<H2Response, h2::Error> {
+    let request = http::Request::builder()
+        .method(Method::POST)
+        .uri(format!("http://{ECHO_HOST}{path}"))
+        .header("content-length", "10")
+        .body(())
+        .unwrap();
+    let mut ready = client.clone().ready().await?;
+    let (response, mut send) = ready.send_request(request, false)?;
+    send.send_data(Bytes::from_static(b"abc"), false)?;
+    let response = tokio::time::timeout(Duration::from_secs(10), response)
+        .await
+        .expect("no answer to a stalled body")?;
+    let outcome = h2_read_response(response).await;
+    drop(send);
+    outcome
+}
+
 /// A one-shot backend: reads one request (head and, if chunked, body through its last chunk), answers
 /// with `respond(request bytes)`, and closes.
 fn one_shot_backend(respond: fn(&[u8]) -> Vec<u8>) -> u16 {

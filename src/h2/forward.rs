@@ -10,6 +10,7 @@
 
 use std::cell::Cell;
 use std::future::poll_fn;
+use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use h2::server::SendResponse;
@@ -47,6 +48,8 @@ pub struct Exchange<'a> {
     pub is_head: bool,
     pub request_id: &'a [u8],
     pub max_body: Option<u64>,
+    /// Longest pause allowed inside the request body.
+    pub body_stall_limit: Duration,
 }
 
 enum Attempt {
@@ -130,7 +133,14 @@ async fn attempt(
 ) -> Attempt {
     let (mut reader, mut writer) = upstream.split();
     let head_sent = Cell::new(false);
-    let upload = upload(&mut writer, ex.head, ex.body, recv, ex.max_body);
+    let upload = upload(
+        &mut writer,
+        ex.head,
+        ex.body,
+        recv,
+        ex.max_body,
+        ex.body_stall_limit,
+    );
     let download = download(&mut reader, ex, respond, &head_sent);
     tokio::pin!(upload, download);
     let mut uploaded: Option<bool> = None;
@@ -147,6 +157,15 @@ async fn attempt(
                 }
                 Err(UploadError::TooLarge(_)) => {
                     return Attempt::Failed(Failure::Reset("request body over the limit"))
+                }
+                Err(UploadError::Stalled) if !head_sent.get() => {
+                    return Attempt::Failed(Failure::Answer(ProxyError::new(
+                        ErrorCode::ClientTimeout,
+                        "the request body stalled",
+                    )))
+                }
+                Err(UploadError::Stalled) => {
+                    return Attempt::Failed(Failure::Reset("the request body stalled"))
                 }
                 // The backend may have answered before it stopped reading: keep reading its response.
                 Err(UploadError::Backend(e)) => {

@@ -62,6 +62,8 @@ struct Route {
     waiting: Vec<oneshot::Sender<Release>>,
     /// Gone from the config; answered 404 once its stop completes.
     removed: bool,
+    /// A reload changed the port: the running process keeps the old one until its next start.
+    next_addr: Option<SocketAddr>,
 }
 
 impl Route {
@@ -80,6 +82,7 @@ impl Route {
             start_requested: false,
             waiting: Vec::new(),
             removed: false,
+            next_addr: None,
         }
     }
 
@@ -179,6 +182,9 @@ impl Routes {
             LifecycleEvent::Starting => {
                 route.state = State::Starting;
                 route.stop_reason = None;
+                if let Some(addr) = route.next_addr.take() {
+                    route.target.addr = addr;
+                }
             }
             LifecycleEvent::Ready => {
                 route.state = State::Ready;
@@ -240,7 +246,8 @@ impl Routes {
             let host = fresh.target.host.clone();
             match self.map.get_mut(&host) {
                 Some(route) => {
-                    route.target.addr = fresh.target.addr;
+                    route.next_addr =
+                        (fresh.target.addr != route.target.addr).then_some(fresh.target.addr);
                     route.target.activity = fresh.target.activity;
                     route.target.request_timeout = fresh.target.request_timeout;
                     route.startup_timeout = fresh.startup_timeout;

@@ -204,3 +204,31 @@ fn hosts_are_normalised_like_http1() {
     assert_eq!(normalize_host(b"a"), Some("a".to_string()));
     assert_eq!(normalize_host(&[0xff]), None);
 }
+
+#[test]
+fn a_new_port_takes_effect_at_the_next_start() {
+    let mut routes = Routes::new(entries(&["a.test"]), 10);
+    routes.on_event(event("a.test", LifecycleEvent::Ready), false);
+    let mut moved = entries(&["a.test"]);
+    let mut config = (*moved[0].config).clone();
+    config.port = 5000;
+    moved[0].config = Arc::new(config);
+    routes.replace(moved);
+    let port = |routes: &mut Routes| match routes.admit("a.test").0 {
+        Admission::Forward(target) => target.addr.port(),
+        _ => panic!("expected a forward"),
+    };
+    assert_eq!(
+        port(&mut routes),
+        4000,
+        "the running process keeps its port"
+    );
+    routes.on_event(
+        event("a.test", LifecycleEvent::Stopping(StopReason::Idle)),
+        false,
+    );
+    routes.on_event(event("a.test", LifecycleEvent::Stopped), false);
+    routes.on_event(event("a.test", LifecycleEvent::Starting), false);
+    routes.on_event(event("a.test", LifecycleEvent::Ready), false);
+    assert_eq!(port(&mut routes), 5000);
+}

@@ -89,6 +89,7 @@ pub async fn serve(
         is_head: inspected.is_head,
         request_id: &request_id,
         max_body,
+        body_stall_limit: worker.limits.header_read_timeout,
     };
     match forward::exchange(&worker, exchange, body, &mut respond).await {
         Ok(()) => StreamEnd::Done,

@@ -2,14 +2,18 @@
 //! when the client gave no length), then its trailers when the body is chunked.
 //!
 //! Each frame's flow-control window is released only after the backend took the bytes, so a slow
-//! backend slows the client down instead of filling our memory.
+//! backend slows the client down instead of filling our memory. A client that stops sending its body
+//! for the stall limit (`header_read_timeout`, as for HTTP/1) loses the stream: it would otherwise hold
+//! a backend connection for nothing.
 
 use std::io;
+use std::time::Duration;
 
 use bytes::Bytes;
 use h2::RecvStream;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::WriteHalf;
+use tokio::time::timeout;
 
 use super::request::BodyPlan;
 use crate::http1::fields::FieldName;
@@ -22,6 +26,8 @@ pub enum UploadError {
     TooLarge(u64),
     /// Writing to the backend failed.
     Backend(io::Error),
+    /// The client sent nothing of its body for the stall limit.
+    Stalled,
 }
 
 pub async fn upload(
@@ -30,6 +36,7 @@ pub async fn upload(
     plan: BodyPlan,
     recv: &mut RecvStream,
     max_body: Option<u64>,
+    stall_limit: Duration,
 ) -> Result<(), UploadError> {
     writer.write_all(head).await.map_err(UploadError::Backend)?;
     if !plan.has_body() {
@@ -38,7 +45,11 @@ pub async fn upload(
     let chunked = plan == BodyPlan::Chunked;
     let mut received: u64 = 0;
     let mut chunks_sent = false;
-    while let Some(data) = recv.data().await {
+    loop {
+        let next = timeout(stall_limit, recv.data())
+            .await
+            .map_err(|_| UploadError::Stalled)?;
+        let Some(data) = next else { break };
         let data: Bytes = data.map_err(|_| UploadError::Client)?;
         if data.is_empty() {
             continue;
@@ -65,7 +76,10 @@ pub async fn upload(
         let _ = recv.flow_control().release_capacity(data.len());
     }
     if chunked {
-        let trailers = recv.trailers().await.map_err(|_| UploadError::Client)?;
+        let trailers = timeout(stall_limit, recv.trailers())
+            .await
+            .map_err(|_| UploadError::Stalled)?
+            .map_err(|_| UploadError::Client)?;
         let mut end = Vec::with_capacity(64);
         if chunks_sent {
             end.extend_from_slice(b"\r\n");

@@ -27,11 +27,12 @@ pub struct H2Worker {
 impl H2Worker {
     /// `backends` is the `[backends]` part of a config (the `[server]` part is built in).
     pub fn start(backends: &str) -> H2Worker {
-        Self::start_with(backends, H2Settings::default())
+        Self::start_with(backends, "", H2Settings::default())
     }
 
-    pub fn start_with(backends: &str, settings: H2Settings) -> H2Worker {
-        let text = format!("[server]\nport = 0\nadmin_port = 0\n\n{backends}");
+    /// `server_keys` are extra `[server]` lines (limits such as `header_read_timeout_secs = 1`).
+    pub fn start_with(backends: &str, server_keys: &str, settings: H2Settings) -> H2Worker {
+        let text = format!("[server]\nport = 0\nadmin_port = 0\n{server_keys}\n\n{backends}");
         let config = spawngate::config::parse(Path::new("h2-test.toml"), &text)
             .unwrap_or_else(|e| panic!("bad test config: {e:?}"));
         let entries: Vec<BackendEntry> = config

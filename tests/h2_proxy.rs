@@ -1,0 +1,173 @@
+//! h2c through the real proxy binary: curl with prior knowledge on a cold backend, 250 streams on one
+//! connection, in-flight accounting with resets and idle stop, GOAWAY on SIGTERM, and a Rapid Reset client
+//! cut off while polite HTTP/2 and HTTP/1 clients carry on.
+
+mod support;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::*;
+
+fn in_flight(proxy: &Proxy) -> u64 {
+    proxy.backend(ECHO_HOST)["in_flight"].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn curl_with_prior_knowledge_starts_a_cold_backend_and_is_answered() {
+    if Command::new("curl").arg("--version").output().is_err() {
+        eprintln!("curl is not installed; skipping (CI installs it)");
+        return;
+    }
+    let proxy = proxy_with_echo("", &[]);
+    assert_eq!(proxy.state_of(ECHO_HOST), "stopped");
+    for path in ["/cold", "/warm"] {
+        let output = Command::new("curl")
+            .args(["-sS", "-i", "--http2-prior-knowledge", "--max-time", "30"])
+            .args(["-H", "Host: echo.test:8080"])
+            .arg(format!("http://{}{path}", proxy.addr()))
+            .output()
+            .expect("run curl");
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(output.status.success(), "curl failed: {output:?}");
+        assert!(text.starts_with("HTTP/2 200"), "{text}");
+        assert!(text.contains(&format!("\"path\":\"{path}\"")), "{text}");
+        assert!(text.contains("[\"X-Forwarded-Proto\",\"http\"]"), "{text}");
+    }
+    assert_eq!(proxy.state_of(ECHO_HOST), "ready");
+}
+
+#[test]
+fn two_hundred_fifty_streams_on_one_connection_are_all_answered() {
+    let proxy = proxy_with_echo("", &[]);
+    let addr = proxy.addr();
+    block_on(async {
+        let (client, _conn) = h2_connect(addr).await;
+        let streams: Vec<_> = (0..250)
+            .map(|i| {
+                let client = client.clone();
+                tokio::spawn(async move {
+                    h2_get(&client, ECHO_HOST, &format!("/slow?ms=200&i={i}")).await
+                })
+            })
+            .collect();
+        for (i, stream) in streams.into_iter().enumerate() {
+            let response = stream.await.unwrap();
+            assert_eq!(response.status, 200, "stream {i}: {}", response.text());
+        }
+    });
+    assert!(wait_until(Duration::from_secs(5), || in_flight(&proxy) == 0));
+}
+
+#[test]
+fn h2_streams_count_in_flight_until_they_end_or_are_reset() {
+    let proxy = proxy_with_echo("idle_timeout_secs = 1", &[]);
+    let addr = proxy.addr();
+    block_on(async {
+        let (client, _conn) = h2_connect(addr).await;
+        assert_eq!(h2_get(&client, ECHO_HOST, "/").await.status, 200);
+        // A long download holds the backend up: no idle stop while it runs.
+        let request = http::Request::builder()
+            .uri(format!("http://{ECHO_HOST}/stream?bytes={}", 1u64 << 34))
+            .body(())
+            .unwrap();
+        let mut ready = client.clone().ready().await.unwrap();
+        let (response, mut send) = ready.send_request(request, true).unwrap();
+        let mut body = response.await.unwrap().into_body();
+        let first = body.data().await.unwrap().unwrap();
+        let _ = body.flow_control().release_capacity(first.len());
+        // Twice, the second time past the 1 s idle timeout: the open stream must keep the backend up.
+        let admin = proxy.admin_addr();
+        let snapshots = tokio::task::spawn_blocking(move || {
+            let first = get(admin, "localhost", "/backends").json();
+            std::thread::sleep(Duration::from_millis(1500));
+            [first, get(admin, "localhost", "/backends").json()]
+        })
+        .await
+        .unwrap();
+        for snapshot in &snapshots {
+            let echo = &snapshot["backends"][0];
+            assert_eq!(echo["in_flight"], 1, "{snapshot}");
+            assert_eq!(echo["state"], "ready", "{snapshot}");
+        }
+        send.send_reset(h2::Reason::CANCEL);
+        drop(body);
+    });
+    assert!(wait_until(Duration::from_secs(5), || in_flight(&proxy) == 0));
+    proxy.wait_for_state(ECHO_HOST, "stopped", Duration::from_secs(10));
+}
+
+#[test]
+fn sigterm_sends_goaway_and_open_streams_finish() {
+    let mut proxy = proxy_with_echo("", &[]);
+    let addr = proxy.addr();
+    assert_eq!(get(addr, ECHO_HOST, "/warm-up").status, 200);
+    block_on(async {
+        let (client, conn) = h2_connect(addr).await;
+        let slow = {
+            let client = client.clone();
+            tokio::spawn(async move { h2_get(&client, ECHO_HOST, "/slow?ms=1500").await })
+        };
+        let proxy_ref = &proxy;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while in_flight(proxy_ref) == 0 {
+            assert!(Instant::now() < deadline, "the slow stream never started");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        proxy_ref.signal(Signal::SIGTERM);
+        let response = slow.await.unwrap();
+        assert_eq!(response.status, 200, "{}", response.text());
+        assert_eq!(response.text(), "slow done\n");
+        let ended = tokio::time::timeout(Duration::from_secs(15), conn)
+            .await
+            .expect("the connection did not end after SIGTERM")
+            .unwrap();
+        assert!(ended.is_ok(), "connection ended with {ended:?}");
+    });
+    let status = proxy.wait_exit(Duration::from_secs(30));
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn a_rapid_reset_client_is_cut_off_and_others_carry_on() {
+    let proxy = proxy_with_echo("", &[]);
+    let addr = proxy.addr();
+    assert_eq!(get(addr, ECHO_HOST, "/warm-up").status, 200);
+    block_on(async {
+        let (attacker, attacker_conn) = h2_connect(addr).await;
+        let burst = tokio::spawn(async move {
+            for i in 0..5_000u32 {
+                let request = http::Request::builder()
+                    .uri(format!("http://{ECHO_HOST}/slow?ms=2000&i={i}"))
+                    .body(())
+                    .unwrap();
+                let Ok(mut ready) = attacker.clone().ready().await else {
+                    return i;
+                };
+                let Ok((_response, mut send)) = ready.send_request(request, true) else {
+                    return i;
+                };
+                send.send_reset(h2::Reason::CANCEL);
+                if i % 16 == 0 {
+                    tokio::task::yield_now().await;
+                }
+            }
+            5_000
+        });
+        let (polite, _polite_conn) = h2_connect(addr).await;
+        for i in 0..40 {
+            let response = h2_get(&polite, ECHO_HOST, &format!("/polite/{i}")).await;
+            assert_eq!(response.status, 200, "{}", response.text());
+        }
+        let ended = tokio::time::timeout(Duration::from_secs(20), attacker_conn)
+            .await
+            .expect("the attacking connection was not cut off")
+            .unwrap();
+        let err = ended.expect_err("the attacking connection ended cleanly");
+        assert_eq!(err.reason(), Some(h2::Reason::ENHANCE_YOUR_CALM), "{err:?}");
+        assert!(burst.await.unwrap() < 5_000);
+        assert_eq!(h2_get(&polite, ECHO_HOST, "/after").await.status, 200);
+    });
+    assert_eq!(get(addr, ECHO_HOST, "/http1-after").status, 200);
+    assert!(wait_until(Duration::from_secs(10), || in_flight(&proxy) == 0));
+}
