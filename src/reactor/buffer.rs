@@ -54,8 +54,9 @@ impl Buffer {
         }
     }
 
-    /// One `read` into the free space. `Ok(0)` means end of stream; a full buffer is the caller's to check.
-    pub fn read_from<R: Read>(&mut self, source: &mut R) -> io::Result<usize> {
+    /// One `read` into the free space: `(bytes read, bytes offered)`. Zero read means end of stream; a full
+    /// buffer is the caller's to check.
+    pub fn read_from<R: Read>(&mut self, source: &mut R) -> io::Result<(usize, usize)> {
         if self.storage.is_empty() {
             self.storage = vec![0; self.capacity];
         }
@@ -65,9 +66,10 @@ impl Buffer {
             self.end -= self.start;
             self.start = 0;
         }
+        let offered = self.storage.len() - self.end;
         let n = source.read(&mut self.storage[self.end..])?;
         self.end += n;
-        Ok(n)
+        Ok((n, offered))
     }
 }
 
@@ -79,11 +81,11 @@ mod tests {
     fn reads_consumes_and_compacts() {
         let mut buf = Buffer::new(8);
         let mut src: &[u8] = b"abcdefghij";
-        assert_eq!(buf.read_from(&mut src).unwrap(), 8);
+        assert_eq!(buf.read_from(&mut src).unwrap(), (8, 8));
         assert!(buf.is_full());
         buf.consume(6);
         assert_eq!(buf.data(), b"gh");
-        assert_eq!(buf.read_from(&mut src).unwrap(), 2);
+        assert_eq!(buf.read_from(&mut src).unwrap(), (2, 6));
         assert_eq!(buf.data(), b"ghij");
         buf.consume(4);
         buf.release_if_empty();

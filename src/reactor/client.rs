@@ -8,7 +8,7 @@ use mio::event::Event;
 use super::routes::{normalize_host, Admission};
 use super::session::{Phase, Request, RequestMeta, ResponsePhase, Session};
 use super::sockio::{fill, flush, Filled};
-use super::timers::TimerTarget;
+use super::timers::{TimerKey, TimerTarget};
 use super::Reactor;
 use crate::error::{ErrorCode, ProxyError};
 use crate::http1::detect::{sniff, Sniff};
@@ -45,6 +45,7 @@ impl Reactor {
         };
         if event.is_readable() || event.is_read_closed() || event.is_error() {
             session.io.readable = true;
+            session.io.peer_closed |= event.is_read_closed() || event.is_error();
         }
         if event.is_writable() || event.is_write_closed() || event.is_error() {
             session.io.writable = true;
@@ -328,7 +329,7 @@ impl Reactor {
         }
     }
 
-    pub(super) fn session_timer(&mut self, key: usize, serial: u64, at: std::time::Instant) {
+    pub(super) fn session_timer(&mut self, key: usize, serial: u64, entry: TimerKey) {
         let now = self.now;
         let Some(session) = self.sessions.get_mut(key) else {
             return;
@@ -337,7 +338,7 @@ impl Reactor {
             return;
         }
         let target = TimerTarget::Session { key, serial };
-        if !session.deadline.fire(at, now, target, &mut self.timers) {
+        if !session.deadline.fire(entry, now, target, &mut self.timers) {
             return;
         }
         match &session.phase {
@@ -436,6 +437,7 @@ impl Reactor {
         let Some(mut session) = self.sessions.try_remove(key) else {
             return;
         };
+        session.deadline.cancel(&mut self.timers);
         let _ = self.poll.registry().deregister(&mut session.client);
         let stream = std::net::TcpStream::from(session.client);
         log::debug!(
@@ -462,6 +464,7 @@ impl Reactor {
             self.release_upstream_of(key, false);
         }
         let mut session = self.sessions.remove(key);
+        session.deadline.cancel(&mut self.timers);
         let _ = self.poll.registry().deregister(&mut session.client);
         if self.accept_paused {
             self.resume_accept();

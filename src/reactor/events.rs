@@ -50,11 +50,13 @@ impl Reactor {
             }
             LifecycleEvent::Ready => {
                 route.state = State::Ready;
+                route.unhealthy = false;
                 route.start_requested = false;
                 release = Some(Ok(()));
             }
             LifecycleEvent::StartFailed(reason) => {
                 route.state = State::Stopped;
+                route.unhealthy = false;
                 route.start_requested = false;
                 release = Some(Err(ProxyError::new(
                     ErrorCode::BackendStartFailed,
@@ -63,6 +65,7 @@ impl Reactor {
             }
             LifecycleEvent::Unhealthy => {
                 route.state = State::Unhealthy;
+                route.unhealthy = true;
                 drop_pool = true;
             }
             LifecycleEvent::Stopping(reason) => {
@@ -96,9 +99,11 @@ impl Reactor {
                     }
                     return;
                 }
-                if !route.waiting.is_empty() && !route.start_requested && !self.shutting_down {
-                    // Requests arrived during an idle stop: the supervisor restarts after the stop, but make
-                    // sure it was asked.
+                // Requests that arrived during an idle stop, or the restart after an unhealthy verdict:
+                // the supervisor restarts on its own, but asking again is harmless and guarantees nothing
+                // is left waiting (or refused) with nothing starting.
+                let restart = route.unhealthy || !route.waiting.is_empty();
+                if restart && !route.start_requested && !self.shutting_down {
                     route.start_requested = true;
                     self.send_supervisor(Command::Start(host.clone()));
                 }

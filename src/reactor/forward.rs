@@ -1,6 +1,7 @@
 //! Forwarding one request: acquiring a backend connection, pumping the request and response through it,
 //! and handing it back to the pool. After a 101 the same pair of sockets becomes a byte tunnel.
 
+use std::io::Read;
 use std::net::Shutdown;
 
 use mio::event::Event;
@@ -556,6 +557,7 @@ impl Reactor {
         };
         if event.is_readable() || event.is_read_closed() || event.is_error() {
             up.io.readable = true;
+            up.io.peer_closed |= event.is_read_closed() || event.is_error();
         }
         if event.is_writable() || event.is_write_closed() || event.is_error() {
             up.io.writable = true;
@@ -565,9 +567,16 @@ impl Reactor {
                 self.drive(key)
             }
             Some(_) => {}
-            None if up.io.readable => {
-                // An idle pooled connection has nothing to say: this is the backend closing it (or garbage).
-                self.drop_pooled(ukey);
+            None if event.is_readable() || event.is_read_closed() || event.is_error() => {
+                // An idle pooled connection has nothing to say: anything readable is the backend closing
+                // it (or garbage). A spurious wake-up reads nothing and keeps it.
+                let mut probe = [0u8; 1];
+                let alive = matches!(up.stream.read(&mut probe), Err(ref e) if e.kind() == std::io::ErrorKind::WouldBlock);
+                if alive {
+                    up.io.readable = false;
+                } else {
+                    self.drop_pooled(ukey);
+                }
             }
             None => {}
         }

@@ -27,6 +27,10 @@ pub struct Route {
     pub idle_upstreams: Vec<usize>,
     /// Gone from the config; answered 404 once its stop completes.
     pub removed: bool,
+    /// Failed its health checks; stays set through the restart that follows, until the new instance is
+    /// ready (or fails to start), so requests meanwhile get a prompt 503 BACKEND_UNHEALTHY instead of
+    /// waiting on an instance that just proved unreliable.
+    pub unhealthy: bool,
 }
 
 /// What to do with a request for a route, given the route's current view.
@@ -54,10 +58,34 @@ impl Route {
             waiting: Vec::new(),
             idle_upstreams: Vec::new(),
             removed: false,
+            unhealthy: false,
         }
     }
 
+    /// The state `/backends` reports.
+    pub fn reported_state(&self) -> State {
+        if self.unhealthy && !self.shutting_down() {
+            State::Unhealthy
+        } else {
+            self.state
+        }
+    }
+
+    fn shutting_down(&self) -> bool {
+        self.state == State::Stopping
+            && matches!(
+                self.stop_reason,
+                Some(StopReason::Removed | StopReason::Shutdown)
+            )
+    }
+
     pub fn admit(&mut self, max_held: usize) -> Admission {
+        if self.unhealthy && !self.shutting_down() {
+            return Admission::Reject(
+                ErrorCode::BackendUnhealthy,
+                "backend failed its health checks and is restarting",
+            );
+        }
         let hold = match self.state {
             State::Ready => return Admission::Forward,
             State::Unhealthy => {

@@ -30,6 +30,8 @@ pub struct Readiness {
     pub writable: bool,
     /// The peer finished sending (read returned 0).
     pub read_eof: bool,
+    /// An event reported the peer's close (EOF is due once the buffered data is read).
+    pub peer_closed: bool,
 }
 
 pub struct Session {

@@ -15,17 +15,26 @@ pub enum Filled {
 }
 
 /// One read into `buf` if the socket is readable and the buffer has room.
+///
+/// A read that fills less than the room offered drained the socket: readiness is cleared without the
+/// extra read that would only return `EAGAIN` (new data raises a new edge). Unless the peer's close was
+/// already reported: then no new edge will come, so reading goes on until the end of stream shows.
 pub fn fill<S: Read>(buf: &mut Buffer, stream: &mut S, io: &mut Readiness) -> io::Result<Filled> {
     if !io.readable || io.read_eof || buf.is_full() {
         return Ok(Filled::Nothing);
     }
     loop {
         match buf.read_from(stream) {
-            Ok(0) => {
+            Ok((0, _)) => {
                 io.read_eof = true;
                 return Ok(Filled::Eof);
             }
-            Ok(n) => return Ok(Filled::Bytes(n)),
+            Ok((n, offered)) => {
+                if n < offered && !io.peer_closed {
+                    io.readable = false;
+                }
+                return Ok(Filled::Bytes(n));
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 io.readable = false;
                 return Ok(Filled::Nothing);

@@ -1,11 +1,10 @@
-//! Deadlines for the reactor: a min-heap consulted for the poll timeout.
+//! Deadlines for the reactor, consulted for the poll timeout.
 //!
-//! Each owner (a session, the pool sweep) keeps its own current deadline; the heap holds at most a few
-//! entries per owner because a later deadline never pushes a new entry: when an entry fires early the owner
-//! re-arms it. That keeps the heap bounded by the number of owners, however often deadlines move.
+//! Each owner (a session, the pool sweep) has at most one entry: a later deadline keeps the entry and
+//! re-arms when it fires early, an earlier one replaces it, and an owner that goes away removes it. So the
+//! map is bounded by the number of owners and holds nothing for connections that are gone.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -18,54 +17,73 @@ pub enum TimerTarget {
     ResumeAccept,
 }
 
+/// One entry: its deadline and a sequence number that keeps equal deadlines apart.
+pub type TimerKey = (Instant, u64);
+
+/// Ordered deadlines. Entries are removed when their owner goes away, so a burst of short-lived
+/// connections leaves nothing behind to wake the proxy once it is idle again.
 #[derive(Default)]
 pub struct Timers {
-    heap: BinaryHeap<Reverse<(Instant, TimerTarget)>>,
+    entries: BTreeMap<TimerKey, TimerTarget>,
+    next_seq: u64,
 }
 
 impl Timers {
-    pub fn push(&mut self, at: Instant, target: TimerTarget) {
-        self.heap.push(Reverse((at, target)));
+    pub fn push(&mut self, at: Instant, target: TimerTarget) -> TimerKey {
+        self.next_seq += 1;
+        let key = (at, self.next_seq);
+        self.entries.insert(key, target);
+        key
+    }
+
+    pub fn cancel(&mut self, key: TimerKey) {
+        self.entries.remove(&key);
     }
 
     /// The earliest deadline, for the poll timeout.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.heap.peek().map(|Reverse((at, _))| *at)
+        self.entries.keys().next().map(|(at, _)| *at)
     }
 
     /// Pops the next entry that is due at `now`.
-    pub fn pop_due(&mut self, now: Instant) -> Option<(Instant, TimerTarget)> {
-        match self.heap.peek() {
-            Some(Reverse((at, _))) if *at <= now => self.heap.pop().map(|Reverse(entry)| entry),
-            _ => None,
+    pub fn pop_due(&mut self, now: Instant) -> Option<(TimerKey, TimerTarget)> {
+        let (&key, _) = self.entries.iter().next()?;
+        if key.0 > now {
+            return None;
         }
+        self.entries.remove(&key).map(|target| (key, target))
     }
 
     #[cfg(test)]
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.entries.len()
     }
 
     #[cfg(test)]
     pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
+        self.entries.is_empty()
     }
 }
 
-/// The deadline an owner wants, and the heap entry that will wake it.
+/// The deadline an owner wants, and the entry that will wake it. Moving the deadline later keeps the
+/// entry (it re-arms when it fires early), so a busy keep-alive connection touches the map rarely.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Deadline {
     wanted: Option<Instant>,
-    armed: Option<Instant>,
+    armed: Option<TimerKey>,
 }
 
 impl Deadline {
-    /// Sets the wanted deadline; pushes a heap entry only if nothing earlier is armed already.
+    /// Sets the wanted deadline; replaces the armed entry only if the new deadline is earlier.
     pub fn set(&mut self, at: Instant, target: TimerTarget, timers: &mut Timers) {
         self.wanted = Some(at);
-        if self.armed.is_none_or(|armed| at < armed) {
-            self.armed = Some(at);
-            timers.push(at, target);
+        match self.armed {
+            Some(armed) if armed.0 <= at => {}
+            Some(armed) => {
+                timers.cancel(armed);
+                self.armed = Some(timers.push(at, target));
+            }
+            None => self.armed = Some(timers.push(at, target)),
         }
     }
 
@@ -73,16 +91,25 @@ impl Deadline {
         self.wanted = None;
     }
 
-    /// A heap entry for this owner fired at `entry_at`. Returns true if the wanted deadline has passed;
-    /// otherwise re-arms for the wanted deadline (if any) and returns false. Stale entries return false.
+    /// Removes the armed entry (the owner is going away).
+    pub fn cancel(&mut self, timers: &mut Timers) {
+        if let Some(armed) = self.armed.take() {
+            timers.cancel(armed);
+        }
+        self.wanted = None;
+    }
+
+    /// The entry `key` for this owner fired. Returns true if the wanted deadline has passed; otherwise
+    /// re-arms for the wanted deadline (if any) and returns false. Entries this owner no longer holds
+    /// return false.
     pub fn fire(
         &mut self,
-        entry_at: Instant,
+        key: TimerKey,
         now: Instant,
         target: TimerTarget,
         timers: &mut Timers,
     ) -> bool {
-        if self.armed != Some(entry_at) {
+        if self.armed != Some(key) {
             return false;
         }
         self.armed = None;
@@ -92,8 +119,7 @@ impl Deadline {
                 true
             }
             Some(at) => {
-                self.armed = Some(at);
-                timers.push(at, target);
+                self.armed = Some(timers.push(at, target));
                 false
             }
             None => false,
@@ -117,11 +143,11 @@ mod tests {
         }
         assert_eq!(timers.len(), 1);
         // The early entry fires, finds the deadline moved, re-arms once.
-        let (at, _) = timers.pop_due(t0 + Duration::from_millis(1)).unwrap();
-        assert!(!d.fire(at, t0 + Duration::from_millis(1), target, &mut timers));
+        let (key, _) = timers.pop_due(t0 + Duration::from_millis(1)).unwrap();
+        assert!(!d.fire(key, t0 + Duration::from_millis(1), target, &mut timers));
         assert_eq!(timers.len(), 1);
-        let (at, _) = timers.pop_due(t0 + Duration::from_secs(1)).unwrap();
-        assert!(d.fire(at, t0 + Duration::from_secs(1), target, &mut timers));
+        let (key, _) = timers.pop_due(t0 + Duration::from_secs(1)).unwrap();
+        assert!(d.fire(key, t0 + Duration::from_secs(1), target, &mut timers));
         assert!(timers.is_empty());
     }
 
@@ -133,9 +159,22 @@ mod tests {
         let target = TimerTarget::PoolSweep;
         d.set(t0 + Duration::from_secs(10), target, &mut timers);
         d.set(t0 + Duration::from_secs(1), target, &mut timers);
-        let (at, _) = timers.pop_due(t0 + Duration::from_secs(1)).unwrap();
-        assert!(d.fire(at, t0 + Duration::from_secs(1), target, &mut timers));
-        let (at, _) = timers.pop_due(t0 + Duration::from_secs(10)).unwrap();
-        assert!(!d.fire(at, t0 + Duration::from_secs(10), target, &mut timers));
+        assert_eq!(
+            timers.len(),
+            1,
+            "the earlier deadline replaces the later entry"
+        );
+        let (key, _) = timers.pop_due(t0 + Duration::from_secs(1)).unwrap();
+        assert!(d.fire(key, t0 + Duration::from_secs(1), target, &mut timers));
+        assert!(timers.pop_due(t0 + Duration::from_secs(10)).is_none());
+    }
+
+    #[test]
+    fn cancel_leaves_nothing_behind() {
+        let mut timers = Timers::default();
+        let mut d = Deadline::default();
+        d.set(Instant::now(), TimerTarget::PoolSweep, &mut timers);
+        d.cancel(&mut timers);
+        assert!(timers.is_empty());
     }
 }
