@@ -92,6 +92,8 @@ impl fmt::Display for ErrorCode {
 pub struct ProxyError {
     pub code: ErrorCode,
     pub message: String,
+    /// Seconds a client should wait before trying again (sent as `Retry-After`).
+    pub retry_after_secs: Option<u64>,
 }
 
 impl ProxyError {
@@ -99,7 +101,13 @@ impl ProxyError {
         ProxyError {
             code,
             message: message.into(),
+            retry_after_secs: None,
         }
+    }
+
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after_secs = Some(secs);
+        self
     }
 
     /// The JSON body: `{"code":"...","message":"...","status":N}`.
@@ -131,6 +139,9 @@ impl ProxyError {
         out.extend_from_slice(b"X-Proxy-Error: ");
         out.extend_from_slice(self.code.as_str().as_bytes());
         out.extend_from_slice(b"\r\n");
+        if let Some(secs) = self.retry_after_secs {
+            out.extend_from_slice(format!("Retry-After: {secs}\r\n").as_bytes());
+        }
         if let Some(id) = request_id {
             out.extend_from_slice(b"X-Request-ID: ");
             out.extend_from_slice(id);

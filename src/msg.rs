@@ -84,6 +84,12 @@ pub enum LifecycleEvent {
     Ready,
     /// The start failed (timeout, exit, spawn or Docker error); the text says why. The backend is Stopped.
     StartFailed(String),
+    /// The backend keeps failing to start or keeps crashing: starts are suspended for `retry_after`, and
+    /// requests meanwhile get 503 BACKEND_START_FAILED with a `Retry-After` instead of a spawn each.
+    BackingOff {
+        reason: String,
+        retry_after: Duration,
+    },
     /// `unhealthy_threshold` probes failed in a row; a restart follows.
     Unhealthy,
     Stopping(StopReason),

@@ -30,6 +30,9 @@ pub fn error_response(err: &ProxyError, request_id: &[u8]) -> (Response<()>, Byt
     let headers = response.headers_mut();
     headers.insert("content-type", HeaderValue::from_static("application/json"));
     headers.insert("x-proxy-error", HeaderValue::from_static(err.code.as_str()));
+    if let Some(secs) = err.retry_after_secs {
+        headers.insert("retry-after", HeaderValue::from(secs));
+    }
     if let Ok(id) = HeaderValue::from_bytes(request_id) {
         headers.insert("x-request-id", id);
     }

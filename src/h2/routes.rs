@@ -199,6 +199,19 @@ impl Routes {
                     format!("backend {host} could not be started: {reason}"),
                 )));
             }
+            LifecycleEvent::BackingOff {
+                reason,
+                retry_after,
+            } => {
+                route.state = State::Stopped;
+                route.start_requested = false;
+                let err = ProxyError::new(
+                    ErrorCode::BackendStartFailed,
+                    format!("backend {host} keeps failing to start: {reason}"),
+                )
+                .with_retry_after(retry_after.as_secs().max(1));
+                route.release_all(&Err(err));
+            }
             LifecycleEvent::Unhealthy => {
                 route.state = State::Unhealthy;
                 effects.drop_pool.push(host.clone());

@@ -194,9 +194,18 @@ impl Reactor {
             );
             return self.refuse(key, head.len, err, request_id, has_body || !keep_alive);
         };
-        let admission = route.admit(max_held);
+        let admission = route.admit(max_held, self.now);
         if let Admission::Reject(code, why) = admission {
             let err = ProxyError::new(code, why);
+            return self.refuse(key, head.len, err, request_id, has_body || !keep_alive);
+        }
+        if let Admission::BackingOff {
+            message,
+            retry_after_secs,
+        } = admission
+        {
+            let err = ProxyError::new(ErrorCode::BackendStartFailed, message)
+                .with_retry_after(retry_after_secs);
             return self.refuse(key, head.len, err, request_id, has_body || !keep_alive);
         }
 
@@ -236,7 +245,7 @@ impl Reactor {
                     self.send_supervisor(Command::Start(host));
                 }
             }
-            Admission::Reject(..) => {}
+            Admission::Reject(..) | Admission::BackingOff { .. } => {}
         }
     }
 

@@ -49,6 +49,7 @@ impl Reactor {
                 route.stop_reason = None;
             }
             LifecycleEvent::Ready => {
+                route.backoff = None;
                 route.state = State::Ready;
                 route.unhealthy = false;
                 route.start_requested = false;
@@ -62,6 +63,21 @@ impl Reactor {
                     ErrorCode::BackendStartFailed,
                     format!("backend {host} could not be started: {reason}"),
                 )));
+            }
+            LifecycleEvent::BackingOff {
+                reason,
+                retry_after,
+            } => {
+                route.state = State::Stopped;
+                route.start_requested = false;
+                route.unhealthy = false;
+                let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                release = Some(Err(ProxyError::new(
+                    ErrorCode::BackendStartFailed,
+                    format!("backend {host} keeps failing to start: {reason}"),
+                )
+                .with_retry_after(secs)));
+                route.backoff = Some((self.now + retry_after, reason));
             }
             LifecycleEvent::Unhealthy => {
                 route.state = State::Unhealthy;

@@ -31,6 +31,8 @@ pub struct Route {
     /// ready (or fails to start), so requests meanwhile get a prompt 503 BACKEND_UNHEALTHY instead of
     /// waiting on an instance that just proved unreliable.
     pub unhealthy: bool,
+    /// Starts are suspended after repeated failures: until then requests are refused with `Retry-After`.
+    pub backoff: Option<(std::time::Instant, String)>,
 }
 
 /// What to do with a request for a route, given the route's current view.
@@ -42,6 +44,11 @@ pub enum Admission {
         start: bool,
     },
     Reject(ErrorCode, &'static str),
+    /// Starts are suspended (crash loop): refuse with this message and `Retry-After` seconds.
+    BackingOff {
+        message: String,
+        retry_after_secs: u64,
+    },
 }
 
 impl Route {
@@ -59,6 +66,7 @@ impl Route {
             idle_upstreams: Vec::new(),
             removed: false,
             unhealthy: false,
+            backoff: None,
         }
     }
 
@@ -79,7 +87,17 @@ impl Route {
             )
     }
 
-    pub fn admit(&mut self, max_held: usize) -> Admission {
+    pub fn admit(&mut self, max_held: usize, now: std::time::Instant) -> Admission {
+        if let Some((until, reason)) = &self.backoff {
+            if *until > now && !self.shutting_down() {
+                let wait = until.saturating_duration_since(now);
+                return Admission::BackingOff {
+                    message: format!("backend {} keeps failing to start: {reason}", self.host),
+                    // Round up: a client retrying after the advertised time must find starts allowed.
+                    retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+                };
+            }
+        }
         if self.unhealthy && !self.shutting_down() {
             return Admission::Reject(
                 ErrorCode::BackendUnhealthy,

@@ -94,6 +94,13 @@ impl Backend {
                 None => log::info!("{host}: ready"),
             },
             LifecycleEvent::StartFailed(why) => log::warn!("{host}: start failed: {why}"),
+            LifecycleEvent::BackingOff {
+                reason,
+                retry_after,
+            } => log::warn!(
+                "{host}: keeps failing ({reason}); next start allowed in {} ms",
+                retry_after.as_millis()
+            ),
             LifecycleEvent::Unhealthy => log::warn!(
                 "{host}: {} health checks failed in a row; restarting",
                 self.current_config().timings.unhealthy_threshold
