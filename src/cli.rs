@@ -11,6 +11,9 @@ use std::process::ExitCode;
 use crate::config::{self, ConfigErrors};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The commit and target triple that build.rs embeds, so a bug report names the exact build.
+const GIT_COMMIT: &str = env!("SPAWNGATE_GIT_COMMIT");
+const TARGET: &str = env!("SPAWNGATE_TARGET");
 
 const USAGE: &str = "\
 Usage:
@@ -62,7 +65,7 @@ pub fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     match parse_args(&args) {
         Some(Command::Help) => print_stdout(USAGE),
-        Some(Command::Version) => print_stdout(&format!("spawngate {VERSION}\n")),
+        Some(Command::Version) => print_stdout(&version_line()),
         Some(Command::Check(path)) => check(&path),
         Some(Command::Run(path)) => run(&path),
         None => {
@@ -79,6 +82,11 @@ pub fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `spawngate 0.1.0 (commit abc1234, x86_64-unknown-linux-musl)`.
+fn version_line() -> String {
+    format!("spawngate {VERSION} (commit {GIT_COMMIT}, {TARGET})\n")
 }
 
 /// Writes to stdout without panicking when stdout is closed (`spawngate --help | head -1`).
@@ -169,6 +177,20 @@ mod tests {
         assert_eq!(parse(&["--help"]), Some(Command::Help));
         assert_eq!(parse(&["-h"]), Some(Command::Help));
         assert_eq!(parse(&["./check"]), Some(Command::Run("./check".into())));
+    }
+
+    #[test]
+    fn the_version_names_the_commit_and_target() {
+        let line = version_line();
+        let inside = line
+            .strip_prefix(&format!("spawngate {VERSION} (commit "))
+            .and_then(|rest| rest.strip_suffix(")\n"))
+            .unwrap_or_else(|| panic!("{line:?}"));
+        let (commit, target) = inside
+            .split_once(", ")
+            .unwrap_or_else(|| panic!("{line:?}"));
+        assert!(!commit.is_empty() && !commit.contains(' '), "{line:?}");
+        assert_eq!(target.split('-').count(), 4, "a target triple: {line:?}");
     }
 
     #[test]

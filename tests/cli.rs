@@ -154,7 +154,12 @@ fn version_and_help() {
         assert_eq!(output.status.code(), Some(0));
         assert_eq!(
             stdout(&output),
-            format!("spawngate {}\n", env!("CARGO_PKG_VERSION"))
+            format!(
+                "spawngate {} (commit {}, {})\n",
+                env!("CARGO_PKG_VERSION"),
+                env!("SPAWNGATE_GIT_COMMIT"),
+                env!("SPAWNGATE_TARGET")
+            )
         );
     }
     for flag in ["--help", "-h"] {
