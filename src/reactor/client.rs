@@ -238,7 +238,7 @@ impl Reactor {
                 route.waiting.push((key, session.serial));
                 let hold_until = self.now + route.config.timings.startup_timeout + HOLD_SLACK;
                 let host = route.host.clone();
-                session.phase = Phase::Holding(request);
+                session.phase = Phase::Holding(Box::new(request));
                 session.hold_until = Some(hold_until);
                 if start {
                     log::debug!("{host}: starting on demand");

@@ -153,7 +153,7 @@ impl Reactor {
                 continue;
             };
             match &outcome {
-                Ok(()) => self.start_exchange(key, request),
+                Ok(()) => self.start_exchange(key, *request),
                 Err(err) => {
                     let close = request.meta.has_body() || !request.meta.keep_alive;
                     self.reject(key, err.clone(), Some(request.meta.request_id), close);

@@ -77,7 +77,7 @@ impl Reactor {
         self.upstreams[upstream].owner = Some((key, session.serial));
         route.activity.begin(self.clock.ms(self.now));
         let request_body = BodyReader::new(request.meta.framing);
-        session.phase = Phase::Exchanging(Exchange {
+        session.phase = Phase::Exchanging(Box::new(Exchange {
             host: request.host,
             activity: route.activity.clone(),
             upstream,
@@ -92,7 +92,7 @@ impl Reactor {
             request_body_sent: 0,
             response: ResponsePhase::AwaitingHead,
             client_keep_alive: false,
-        });
+        }));
     }
 
     pub(super) fn step_exchange(&mut self, key: usize) -> Step {

@@ -60,9 +60,10 @@ pub enum Phase {
         since: Instant,
         head_started: bool,
     },
-    /// Parsed, waiting for its backend to become ready.
-    Holding(Request),
-    Exchanging(Exchange),
+    /// Parsed, waiting for its backend to become ready. (Boxed, like `Exchanging`, so an idle keep-alive
+    /// connection costs only the small phases' size.)
+    Holding(Box<Request>),
+    Exchanging(Box<Exchange>),
     Tunnel(Tunnel),
     /// Flush `out`, half-close, then close once the client is done (or `LINGER` passes).
     Closing {
