@@ -4,7 +4,11 @@
 //! * bare LF line endings anywhere in the head (it accepts `\n` for `\r\n`);
 //! * leading empty lines are skipped only as CRLF (RFC 9112 section 2.2 allows ignoring them, and clients
 //!   that send a stray CRLF after a body exist); they count towards [`MAX_REQUEST_LINE`];
-//! * a version other than HTTP/1.0 and HTTP/1.1: 505 if it looks like `HTTP/<digit>...`, else 400;
+//! * a version other than HTTP/1.0 and HTTP/1.1: 505 if it is well-formed (`HTTP/<digit>.<digit>`), else
+//!   400 (`HTTP/1.1x` is malformed, not a version we lack);
+//! * a method with anything but upper-case letters, `-` and `_` (nginx refuses the same): methods are
+//!   case-sensitive, and a backend that reads `head` as HEAD would answer without the body we wait for,
+//!   desynchronising the pooled connection;
 //! * targets that are not origin-form, absolute-form (`http`/`https`) or `*` with OPTIONS, non-ASCII or
 //!   fragments in targets (see [`super::target`]); CONNECT (authority-form) is 501;
 //! * a Host field that is repeated, empty or not an authority, or that disagrees with an absolute-form
@@ -100,7 +104,17 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<RequestHead>, RequestError> {
         Ok(httparse::Status::Partial) => {
             return partial_limits(buf, parsed.version.is_some()).map(|()| None)
         }
-        Err(error) => return Err(map_parse_error(error, buf, parsed.path)),
+        Err(httparse::Error::Version) => {
+            return match version_shape(buf, parsed.path) {
+                VersionShape::Incomplete => partial_limits(buf, false).map(|()| None),
+                VersionShape::Unsupported => Err(RequestError {
+                    code: ErrorCode::VersionNotSupported,
+                    reason: "only HTTP/1.0 and HTTP/1.1 are supported",
+                }),
+                VersionShape::Malformed => Err(RequestError::bad("malformed HTTP version")),
+            }
+        }
+        Err(error) => return Err(map_parse_error(error)),
     };
     let (Some(method), Some(target), Some(minor)) = (parsed.method, parsed.path, parsed.version)
     else {
@@ -115,6 +129,11 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<RequestHead>, RequestError> {
     }
     if has_bare_lf(&buf[..len]) {
         return Err(RequestError::bad("bare LF line ending"));
+    }
+    if !method.bytes().all(is_method_byte) {
+        return Err(RequestError::bad(
+            "method is not upper-case letters, '-' and '_'",
+        ));
     }
     let method = locate(buf, method.as_bytes())?;
     let version = if minor == 0 {
@@ -170,15 +189,11 @@ fn partial_limits(buf: &[u8], request_line_done: bool) -> Result<(), RequestErro
     Ok(())
 }
 
-fn map_parse_error(error: httparse::Error, buf: &[u8], target: Option<&str>) -> RequestError {
+fn map_parse_error(error: httparse::Error) -> RequestError {
     match error {
         httparse::Error::TooManyHeaders => RequestError {
             code: ErrorCode::HeaderFieldsTooLarge,
             reason: "too many header fields",
-        },
-        httparse::Error::Version if looks_like_other_http_version(buf, target) => RequestError {
-            code: ErrorCode::VersionNotSupported,
-            reason: "only HTTP/1.0 and HTTP/1.1 are supported",
         },
         httparse::Error::Version => RequestError::bad("malformed HTTP version"),
         httparse::Error::NewLine => RequestError::bad("malformed line ending"),
@@ -190,13 +205,44 @@ fn map_parse_error(error: httparse::Error, buf: &[u8], target: Option<&str>) -> 
     }
 }
 
-/// `HTTP/` and a digit right after the target: a well-formed but unsupported version (505).
-fn looks_like_other_http_version(buf: &[u8], target: Option<&str>) -> bool {
+/// What a version httparse refused looks like, judged on the whole `HTTP/<digit>.<digit>` CRLF so the
+/// answer does not depend on how the request line was split across reads.
+#[derive(Debug, PartialEq, Eq)]
+enum VersionShape {
+    /// A prefix of a well-formed version: wait for more bytes.
+    Incomplete,
+    /// Well-formed, just not 1.0 or 1.1 (505).
+    Unsupported,
+    /// Anything else (400).
+    Malformed,
+}
+
+fn version_shape(buf: &[u8], target: Option<&str>) -> VersionShape {
     let Some(target) = target.and_then(|t| range_in(buf, t.as_bytes())) else {
-        return false;
+        return VersionShape::Malformed;
     };
     let version = buf.get(target.end + 1..).unwrap_or_default();
-    matches!(version, [b'H', b'T', b'T', b'P', b'/', digit, ..] if digit.is_ascii_digit())
+    let fits = |(i, &b): (usize, &u8)| match i {
+        0..=4 => b == b"HTTP/"[i],
+        5 | 7 => b.is_ascii_digit(),
+        6 => b == b'.',
+        8 => b == b'\r',
+        _ => b == b'\n',
+    };
+    const WELL_FORMED_LEN: usize = 10;
+    let checked = version.len().min(WELL_FORMED_LEN);
+    if !version[..checked].iter().enumerate().all(fits) {
+        VersionShape::Malformed
+    } else if checked < WELL_FORMED_LEN {
+        VersionShape::Incomplete
+    } else {
+        VersionShape::Unsupported
+    }
+}
+
+/// The method bytes nginx accepts (`ngx_http_parse_request_line`): a strict subset of `tchar`.
+fn is_method_byte(b: u8) -> bool {
+    b.is_ascii_uppercase() || b == b'-' || b == b'_'
 }
 
 fn check_target(buf: &[u8], head: &RequestHead) -> Result<TargetForm, RequestError> {

@@ -195,13 +195,7 @@ fn target_forms_and_methods() {
 #[test]
 fn versions() {
     assert_eq!(parse(b"GET / HTTP/1.0\r\n\r\n").version, Version::Http10);
-    for unsupported in [
-        &b"HTTP/2.0"[..],
-        b"HTTP/1.2",
-        b"HTTP/0.9",
-        b"HTTP/3",
-        b"HTTP/10.0",
-    ] {
+    for unsupported in [&b"HTTP/2.0"[..], b"HTTP/1.2", b"HTTP/0.9", b"HTTP/9.9"] {
         let mut text = b"GET / ".to_vec();
         text.extend_from_slice(unsupported);
         text.extend_from_slice(b"\r\nHost: a\r\n\r\n");
@@ -213,6 +207,10 @@ fn versions() {
         b"HTTX/1.1",
         b"HTTP/1.1 ",
         b"HTTP/1.1x",
+        b"HTTP/2.0x",
+        b"HTTP/3",
+        b"HTTP/10.0",
+        b"HTTP/2.0 ",
     ] {
         let mut text = b"GET / ".to_vec();
         text.extend_from_slice(garbage);
@@ -403,4 +401,33 @@ fn limits() {
     assert_eq!(status_of(&big), 431);
     big.extend_from_slice(b"\r\n\r\n");
     assert_eq!(status_of(&big), 431);
+}
+
+#[test]
+fn an_unsupported_version_is_505_however_the_line_is_split() {
+    let text = b"GET / HTTP/2.0\r\nHost: a\r\n\r\n";
+    for end in 6..text.len() {
+        match parse_request(&text[..end]) {
+            Ok(None) => assert!(end < 16, "still waiting after {end} bytes"),
+            Err(e) => {
+                assert_eq!(e.code.status(), 505, "{end} bytes");
+                assert!(end >= 16, "505 before the line ended ({end} bytes)");
+            }
+            Ok(Some(head)) => panic!("{head:?}"),
+        }
+    }
+}
+
+#[test]
+fn methods_are_upper_case_tokens() {
+    for method in [&b"GET"[..], b"M-SEARCH", b"BASELINE_CONTROL", b"PROPFIND"] {
+        let mut text = method.to_vec();
+        text.extend_from_slice(b" / HTTP/1.1\r\nHost: a\r\n\r\n");
+        parse(&text);
+    }
+    for method in [&b"get"[..], b"Get", b"head", b"GET1", b"G.T", b"X!"] {
+        let mut text = method.to_vec();
+        text.extend_from_slice(b" / HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_eq!(status_of(&text), 400, "{method:?}");
+    }
 }

@@ -1,5 +1,8 @@
 //! The heads the proxy forwards, re-serialised from their parsed form: always CRLF, one field per line,
-//! field names in the case they arrived in, values unchanged.
+//! field names in the case they arrived in, values unchanged except the two framing fields, which are
+//! written in their canonical form (`Transfer-Encoding: chunked`, `Content-Length` without leading
+//! zeros): the parser accepted `Chunked` or `007` as RFC 9112 allows, but a lax or case-sensitive
+//! peer could read them differently, so the peer gets the one spelling every parser agrees on.
 //!
 //! Hop-by-hop fields (RFC 9110 section 7.6.1) are dropped: `Connection`, every field it names,
 //! `Keep-Alive`, `Proxy-Connection`, `TE` and `Upgrade` (kept, with `Connection: Upgrade`, for an
@@ -59,7 +62,10 @@ pub fn write_request(buf: &[u8], head: &RequestHead, info: &ForwardInfo, out: &m
                 has_host = true;
                 true
             }
-            FieldName::ContentLength | FieldName::TransferEncoding => true,
+            FieldName::ContentLength | FieldName::TransferEncoding => {
+                write_framing_field(out, buf, header);
+                false
+            }
             FieldName::Upgrade => head.upgrade,
             FieldName::XForwardedFor => {
                 if !nominated.names(buf, header) && !buf[header.value.clone()].is_empty() {
@@ -123,8 +129,16 @@ pub fn write_response(
     let nominated = Nominated::collect(buf, &head.headers);
     for header in &head.headers {
         let keep = match FieldName::classify(&buf[header.name.clone()]) {
-            FieldName::TransferEncoding => transfer_encoding_allowed,
-            FieldName::ContentLength => true,
+            FieldName::TransferEncoding => {
+                if transfer_encoding_allowed {
+                    write_framing_field(out, buf, header);
+                }
+                false
+            }
+            FieldName::ContentLength => {
+                write_framing_field(out, buf, header);
+                false
+            }
             FieldName::Upgrade => switching,
             FieldName::XRequestId => false,
             hop_by_hop if hop_by_hop.is_hop_by_hop() => false,
@@ -152,6 +166,24 @@ fn version_text(version: Version) -> &'static [u8] {
         Version::Http10 => b"HTTP/1.0",
         Version::Http11 => b"HTTP/1.1",
     }
+}
+
+/// Writes a `Transfer-Encoding` or `Content-Length` field the head's parser already validated (exactly
+/// `chunked` in any case, or digits) in canonical form, keeping the name's case.
+fn write_framing_field(out: &mut Vec<u8>, buf: &[u8], header: &Header) {
+    let name = &buf[header.name.clone()];
+    let value = &buf[header.value.clone()];
+    let canonical = match FieldName::classify(name) {
+        FieldName::TransferEncoding => &b"chunked"[..],
+        _ => {
+            let significant = value.iter().position(|&b| b != b'0').unwrap_or(value.len());
+            match &value[significant..] {
+                [] => b"0",
+                digits => digits,
+            }
+        }
+    };
+    write_field(out, name, canonical);
 }
 
 fn write_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {

@@ -233,3 +233,25 @@ fn connection_may_name_only_so_many_fields() {
     assert!(!out.contains("x-0: v\r\n"));
     assert!(out.contains(&last));
 }
+
+#[test]
+fn framing_fields_are_forwarded_in_canonical_form() {
+    let text = "POST /p HTTP/1.1\r\nHost: a\r\ntransfer-encoding:\tChunked \r\n\r\n";
+    assert!(forward_request(text, CLIENT).contains("\r\ntransfer-encoding: chunked\r\n"));
+    let text = "POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 007\r\n\r\n";
+    assert!(forward_request(text, CLIENT).contains("\r\nContent-Length: 7\r\n"));
+    let text = "POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 000\r\n\r\n";
+    assert!(forward_request(text, CLIENT).contains("\r\nContent-Length: 0\r\n"));
+    let text = "HTTP/1.1 200 OK\r\nTransfer-Encoding: CHUNKED\r\n\r\n";
+    let forwarded = forward_response(text, false, Version::Http11, false);
+    assert!(
+        forwarded.contains("\r\nTransfer-Encoding: chunked\r\n"),
+        "{forwarded}"
+    );
+    let text = "HTTP/1.1 200 OK\r\nContent-Length: 0012\r\n\r\n";
+    let forwarded = forward_response(text, true, Version::Http11, false);
+    assert!(
+        forwarded.contains("\r\nContent-Length: 12\r\n"),
+        "{forwarded}"
+    );
+}
