@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::instance::Instance;
-use super::lifecycle::{Env, Lifecycle};
+use super::lifecycle::{CrashLoop, Env, Lifecycle};
 use super::probe::Probe;
 use crate::config::BackendConfig;
 use crate::msg::{Activity, BackendEntry, Host, LifecycleEvent};
@@ -16,6 +16,8 @@ pub struct Backend {
     pub config: Arc<BackendConfig>,
     pub activity: Arc<Activity>,
     pub lifecycle: Lifecycle,
+    /// Recent bad starts and any back-off in force; it outlives every lifecycle state.
+    pub crash_loop: CrashLoop,
     pub running: Option<Running>,
     pub probe: Option<Probe>,
     /// Gone from the config: forget it once it has stopped.
@@ -39,6 +41,7 @@ impl Backend {
             config: entry.config,
             activity: entry.activity,
             lifecycle: Lifecycle::Stopped,
+            crash_loop: CrashLoop::default(),
             running: None,
             probe: None,
             removed: false,

@@ -154,6 +154,8 @@ impl Supervisor {
                     backend.removed = false;
                     if *backend.config != *entry.config {
                         log::info!("{host}: new settings apply from its next start");
+                        // New settings may well fix what kept failing: they get their own chances.
+                        backend.crash_loop.forget();
                     }
                     // The Activity Arc stays: the reactor keeps using the one it already has.
                     backend.config = entry.config;
@@ -183,7 +185,7 @@ impl Supervisor {
             let config = backend.current_config();
             let env = backend.env(now, &config);
             let state = std::mem::replace(&mut backend.lifecycle, Lifecycle::Stopped);
-            let (state, effects) = state.handle(input, &env);
+            let (state, effects) = backend.crash_loop.step(state, input, &env);
             backend.lifecycle = state;
             for effect in effects {
                 if let Some(next) = self.apply(key, effect) {

@@ -14,8 +14,11 @@
 //! lives in the state; the loop only has to wake the machine with [`Input::Tick`] at [`Lifecycle::deadline`].
 //! Nothing here touches the OS, so tests drive every transition with plain numbers.
 //!
-//! `up.rs` holds the way up (Starting, Ready), `stop.rs` the way down (Stopping, Reaping).
+//! `up.rs` holds the way up (Starting, Ready), `stop.rs` the way down (Stopping, Reaping), and
+//! `crash_loop.rs` the record of bad starts that outlives every state: the supervisor runs each transition
+//! through [`CrashLoop::step`], which suspends starts (answering `BackingOff`) while a backend keeps failing.
 
+mod crash_loop;
 mod stop;
 mod up;
 
@@ -24,6 +27,7 @@ use std::time::Duration;
 use crate::config::Timings;
 use crate::msg::{LifecycleEvent, StopReason};
 
+pub use crash_loop::CrashLoop;
 pub use stop::Stopping;
 pub use up::{Ready, Starting};
 
@@ -38,6 +42,10 @@ pub const RESTART_DRAIN_LIMIT: Duration = Duration::from_secs(5);
 
 /// Floor for probe intervals, so a zero in the config cannot turn probing into a busy loop.
 pub const MIN_PROBE_INTERVAL_MS: u64 = 10;
+
+/// Floor for the gap between probes of a starting backend. The gaps grow with the time spent starting
+/// (see [`up::starting_probe_gap`]), so this floor only applies to the first few milliseconds.
+pub const MIN_STARTING_PROBE_GAP_MS: u64 = 1;
 
 /// Floor for re-checking idleness of a busy backend, so `idle_timeout = 0` cannot spin.
 pub const MIN_IDLE_RECHECK_MS: u64 = 1_000;

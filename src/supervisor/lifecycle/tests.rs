@@ -2,6 +2,7 @@ use std::time::Duration;
 
 use super::*;
 
+mod crash_loop;
 mod stop;
 
 fn timings() -> Timings {
@@ -18,9 +19,11 @@ fn timings() -> Timings {
     }
 }
 
-/// Drives one machine through inputs at chosen times, with chosen traffic.
+/// Drives one machine (under the crash-loop rules, as the supervisor runs it) through inputs at chosen
+/// times, with chosen traffic.
 pub(super) struct Driver {
     pub state: Lifecycle,
+    pub crash_loop: CrashLoop,
     pub timings: Timings,
     pub in_flight: usize,
     pub last_active_ms: u64,
@@ -30,6 +33,7 @@ impl Driver {
     pub fn new() -> Self {
         Driver {
             state: Lifecycle::Stopped,
+            crash_loop: CrashLoop::default(),
             timings: timings(),
             in_flight: 0,
             last_active_ms: 0,
@@ -43,8 +47,8 @@ impl Driver {
             last_active_ms: self.last_active_ms,
             timings: &self.timings,
         };
-        let (state, effects) =
-            std::mem::replace(&mut self.state, Lifecycle::Stopped).handle(input, &env);
+        let state = std::mem::replace(&mut self.state, Lifecycle::Stopped);
+        let (state, effects) = self.crash_loop.step(state, input, &env);
         self.state = state;
         effects
     }
@@ -88,7 +92,11 @@ fn start_spawns_once_and_reports_starting() {
             ..
         })
     ));
-    assert_eq!(d.state.deadline(), Some(1_100));
+    assert_eq!(
+        d.state.deadline(),
+        Some(1_001),
+        "the first probe goes out right after the spawn"
+    );
     assert!(
         d.at(1_050, Input::Start).is_empty(),
         "a second start must not spawn again"
@@ -96,32 +104,57 @@ fn start_spawns_once_and_reports_starting() {
 }
 
 #[test]
-fn probes_every_interval_until_healthy() {
+fn probes_soon_after_the_spawn_then_back_off_towards_the_interval() {
     let mut d = Driver::started(0);
-    assert!(
-        d.at(50, Input::Tick).is_empty(),
-        "nothing is due before the interval"
-    );
-    assert_eq!(d.at(100, Input::Tick), vec![Effect::Probe]);
+    assert_eq!(d.at(1, Input::Tick), vec![Effect::Probe]);
     assert_eq!(
         d.state.deadline(),
         Some(30_000),
         "only the give-up deadline while a probe is out"
     );
-    assert!(d.at(120, Input::Tick).is_empty(), "one probe at a time");
-    assert!(d.at(150, Input::ProbeResult(false)).is_empty());
-    assert_eq!(d.state.deadline(), Some(250));
-    assert_eq!(d.at(250, Input::Tick), vec![Effect::Probe]);
-    let effects = d.at(260, Input::ProbeResult(true));
+    assert!(d.at(1, Input::Tick).is_empty(), "one probe at a time");
+    // A quarter of the time spent starting so far, at least 1 ms.
+    d.at(2, Input::ProbeResult(false));
+    assert_eq!(d.state.deadline(), Some(3));
+    d.at(3, Input::Tick);
+    d.at(40, Input::ProbeResult(false));
+    assert_eq!(d.state.deadline(), Some(50));
+    // Never more than the configured interval.
+    d.at(50, Input::Tick);
+    d.at(1_000, Input::ProbeResult(false));
+    assert_eq!(d.state.deadline(), Some(1_100));
+    assert_eq!(d.at(1_100, Input::Tick), vec![Effect::Probe]);
+    let effects = d.at(1_160, Input::ProbeResult(true));
     assert_eq!(emitted(&effects), vec![LifecycleEvent::Ready]);
     assert!(matches!(
         d.state,
         Lifecycle::Ready(Ready {
-            since_ms: 260,
+            since_ms: 1_160,
             failures: 0,
             ..
         })
     ));
+}
+
+#[test]
+fn probes_while_starting_stay_few() {
+    // Probes answered at once (connection refused) for a backend that takes 2 s to start.
+    let mut d = Driver::started(0);
+    let mut probes = 0;
+    let mut now = 0;
+    while let Some(at) = d.state.deadline() {
+        now = at;
+        if now >= 2_000 {
+            break;
+        }
+        if d.at(now, Input::Tick).contains(&Effect::Probe) {
+            probes += 1;
+            d.at(now, Input::ProbeResult(false));
+        }
+    }
+    // 2 s at 100 ms would be 20 probes; the ramp up to the interval adds about as many again.
+    assert!(probes <= 45, "{probes} probes in 2 s");
+    assert!(now >= 2_000);
 }
 
 #[test]
@@ -316,7 +349,9 @@ fn zero_intervals_cannot_spin() {
     d.timings.health_check_interval = Duration::ZERO;
     d.timings.idle_timeout = Duration::ZERO;
     d.at(0, Input::Start);
-    assert_eq!(d.state.deadline(), Some(MIN_PROBE_INTERVAL_MS));
+    d.at(1, Input::Tick);
+    d.at(100, Input::ProbeResult(false));
+    assert_eq!(d.state.deadline(), Some(100 + MIN_PROBE_INTERVAL_MS));
     d.at(0, Input::ReadyCallback);
     d.in_flight = 1;
     d.at(0, Input::Tick);

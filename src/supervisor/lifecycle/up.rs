@@ -2,7 +2,7 @@
 
 use super::stop::begin_stop;
 use super::{describe_duration, millis, probe_interval, Effect, Env, Input, Lifecycle, ProbeSlot};
-use super::{Transition, MIN_IDLE_RECHECK_MS};
+use super::{Transition, MIN_IDLE_RECHECK_MS, MIN_STARTING_PROBE_GAP_MS};
 use crate::msg::{LifecycleEvent, StopReason};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +16,8 @@ pub struct Starting {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ready {
     pub since_ms: u64,
+    /// Since when every probe has passed (the ready moment, or the last failed probe).
+    pub healthy_since_ms: u64,
     /// Consecutive failed probes.
     pub failures: u32,
     pub probe: ProbeSlot,
@@ -31,7 +33,7 @@ pub fn begin_start(env: &Env, mut effects: Vec<Effect>) -> Transition {
     let state = Starting {
         since_ms: now,
         give_up_at: now + millis(env.timings.startup_timeout),
-        probe: ProbeSlot::Due(now + probe_interval(env.timings.health_check_interval)),
+        probe: ProbeSlot::Due(now + starting_probe_gap(0, env)),
     };
     (Lifecycle::Starting(state), effects)
 }
@@ -45,7 +47,8 @@ impl Starting {
                 if healthy {
                     return become_ready(env);
                 }
-                let probe = ProbeSlot::Due(now + probe_interval(env.timings.health_check_interval));
+                let gap = starting_probe_gap(now.saturating_sub(self.since_ms), env);
+                let probe = ProbeSlot::Due(now + gap);
                 (Lifecycle::Starting(Starting { probe, ..self }), Vec::new())
             }
             // A container's start fails after probes may have gone out, so one may be in flight.
@@ -95,10 +98,23 @@ impl Starting {
     }
 }
 
+/// The wait before the next probe of a starting backend: a quarter of the time it has taken so far, within
+/// [`MIN_STARTING_PROBE_GAP_MS`, the configured interval]. A backend that starts in T ms is found ready
+/// about T/4 later at worst, instead of up to a whole interval later; and since each gap grows by a
+/// quarter of the elapsed time, the probes before the interval is reached stay few (about 20 for 100 ms).
+pub fn starting_probe_gap(elapsed_ms: u64, env: &Env) -> u64 {
+    let interval = probe_interval(env.timings.health_check_interval);
+    (elapsed_ms / 4).clamp(
+        MIN_STARTING_PROBE_GAP_MS,
+        interval.max(MIN_STARTING_PROBE_GAP_MS),
+    )
+}
+
 fn become_ready(env: &Env) -> Transition {
     let now = env.now_ms;
     let state = Ready {
         since_ms: now,
+        healthy_since_ms: now,
         failures: 0,
         probe: ProbeSlot::Due(now + probe_interval(env.timings.ready_health_check_interval)),
         idle_check_at: now + millis(env.timings.idle_timeout),
@@ -128,9 +144,11 @@ impl Ready {
                 }
                 let interval = probe_interval(env.timings.ready_health_check_interval);
                 let probe = ProbeSlot::Due(now + interval);
+                let healthy_since_ms = if healthy { self.healthy_since_ms } else { now };
                 let state = Ready {
                     failures,
                     probe,
+                    healthy_since_ms,
                     ..self
                 };
                 (Lifecycle::Ready(state), Vec::new())
