@@ -90,6 +90,7 @@ impl Reactor {
             request_body,
             request_pending: 0,
             request_body_sent: 0,
+            request_abandoned: false,
             response: ResponsePhase::AwaitingHead,
             client_keep_alive: false,
         }));
@@ -140,7 +141,7 @@ impl Reactor {
         }
 
         // Request -> backend.
-        if ex.request_pending == 0 && !ex.request_body.is_done() {
+        if ex.request_pending == 0 && !ex.request_body.is_done() && !ex.request_abandoned {
             match ex.request_body.advance(session.inbuf.data()) {
                 Ok(n) => {
                     ex.request_pending = n;
@@ -159,7 +160,7 @@ impl Reactor {
             }
         }
         let head_left = ex.head.len() - ex.head_pos;
-        if head_left > 0 || ex.request_pending > 0 {
+        if (head_left > 0 || ex.request_pending > 0) && !ex.request_abandoned {
             let written = flush(
                 &mut up.stream,
                 &mut up.io,
@@ -176,7 +177,12 @@ impl Reactor {
                     progress = true;
                 }
                 Err(e) => {
-                    return self.backend_gone(key, format!("writing to the backend failed: {e}"))
+                    // The backend stopped reading, maybe because it already answered (an early 413,
+                    // say): stop sending and let the read side deliver whatever answer there is. The
+                    // request is incomplete, so neither connection is reused afterwards.
+                    log::debug!("{}: writing to {} failed: {e}", session.peer, ex.host);
+                    ex.request_abandoned = true;
+                    progress = true;
                 }
             }
         }
@@ -445,6 +451,7 @@ impl Reactor {
                 entry.insert(up);
                 ex.reused = false;
                 ex.head_pos = 0;
+                ex.request_abandoned = false;
                 self.close_upstream(old);
                 Step::Progress
             }

@@ -111,6 +111,8 @@ pub struct Exchange {
     /// Bytes at the front of the client buffer that belong to the request body and are not yet written.
     pub request_pending: usize,
     pub request_body_sent: u64,
+    /// Writing the request failed; nothing more is sent, and the exchange ends with the response (if any).
+    pub request_abandoned: bool,
     pub response: ResponsePhase,
     /// The client connection goes on after this exchange.
     pub client_keep_alive: bool,

@@ -93,6 +93,18 @@ pub fn serve<R: BufRead, W: Write>(
                 None => simple(head, writer, 400, b"code must be 200..=599\n", &[], false),
             }
         }
+        "/reject-early" => {
+            // Answers without reading the request body, then closes: what a server does when it refuses
+            // an upload up front (e.g. 413).
+            simple(
+                head,
+                writer,
+                413,
+                b"rejected before reading the body\n",
+                &[],
+                true,
+            )
+        }
         "/close" => {
             body.drain(reader)?;
             simple(head, writer, 200, b"closing\n", &[], true)
