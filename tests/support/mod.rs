@@ -9,6 +9,7 @@ mod h2client;
 mod h2worker;
 mod procs;
 mod proxy;
+pub mod recorder;
 pub mod ws;
 
 use std::net::TcpListener;
