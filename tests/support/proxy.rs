@@ -42,6 +42,15 @@ fn full_config(body: &str) -> String {
     }
 }
 
+/// The binary under test: `SPAWNGATE_BIN` runs the suite against another build of the same source (the
+/// static release build in CI), otherwise the one Cargo built for this test run.
+fn proxy_binary() -> PathBuf {
+    std::env::var_os("SPAWNGATE_BIN")
+        .filter(|path| !path.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_spawngate")))
+}
+
 /// Keeps every line a stream produces and mirrors it to the test's stderr with a prefix.
 fn collect_lines(stream: impl Read + Send + 'static, tag: String, log: Arc<Mutex<Vec<String>>>) {
     std::thread::spawn(move || {
@@ -79,7 +88,7 @@ impl Proxy {
         let dir = TempDir::new("proxy");
         let config_path = dir.path().join("spawngate.toml");
         std::fs::write(&config_path, full_config(config_body)).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_spawngate"))
+        let mut child = Command::new(proxy_binary())
             .arg(&config_path)
             .env("RUST_LOG", "spawngate=debug,info")
             .stdin(Stdio::null())
