@@ -18,7 +18,8 @@ use super::probe::{probe_timeout, Probe};
 use super::sigchld::SigchldPipe;
 use super::timers::Timers;
 use crate::msg::{
-    BackendEntry, BackendEvent, Clock, Command, Host, Mailbox, ReactorMsg, StopReason,
+    BackendEntry, BackendEvent, Clock, Command, Host, LifecycleEvent, Mailbox, ReactorMsg,
+    StopReason,
 };
 
 pub const WAKER_TOKEN: Token = Token(0);
@@ -151,7 +152,10 @@ impl Supervisor {
             match self.by_host.get(&host) {
                 Some(&key) => {
                     let backend = &mut self.backends[key];
-                    backend.removed = false;
+                    if backend.removed {
+                        self.readd(key);
+                    }
+                    let backend = &mut self.backends[key];
                     if *backend.config != *entry.config {
                         log::info!("{host}: new settings apply from its next start");
                         // New settings may well fix what kept failing: they get their own chances.
@@ -170,6 +174,23 @@ impl Supervisor {
             self.backends[key].removed = true;
             self.feed(key, Input::Stop(StopReason::Removed));
             self.forget_if_removed(key);
+        }
+    }
+
+    /// A backend removed by an earlier reload is back while it still drains: its stop becomes an ordinary
+    /// one, so requests are held and start it again instead of being refused as for a removed backend.
+    fn readd(&mut self, key: usize) {
+        let Some(backend) = self.backends.get_mut(key) else {
+            return;
+        };
+        backend.removed = false;
+        log::info!("{}: back in the config while stopping", backend.host);
+        if let Lifecycle::Stopping(stopping) = &mut backend.lifecycle {
+            if stopping.reason == StopReason::Removed {
+                stopping.reason = StopReason::Idle;
+                let event = LifecycleEvent::Stopping(StopReason::Idle);
+                self.apply(key, Effect::Emit(event));
+            }
         }
     }
 
