@@ -106,6 +106,32 @@ fn a_rapid_reset_burst_is_cut_off_while_a_polite_client_carries_on() {
         == 0));
 }
 
+#[test]
+fn an_idle_connection_is_closed_with_goaway_after_the_keepalive_timeout() {
+    let echo = EchoServer::start(&[]);
+    let worker = H2Worker::start_with(
+        &h2_echo_config(ECHO_HOST, echo.port, ""),
+        "keepalive_timeout_secs = 1",
+        Default::default(),
+    );
+    worker.event(ECHO_HOST, spawngate::msg::LifecycleEvent::Ready);
+    let addr = worker.addr;
+    block_on(async move {
+        let (client, conn) = h2_connect(addr).await;
+        // A stream longer than the timeout does not count as idle time.
+        let slow = h2_get(&client, ECHO_HOST, "/slow?ms=1500").await;
+        assert_eq!(slow.status, 200);
+        let idle_from = Instant::now();
+        let ended = tokio::time::timeout(Duration::from_secs(10), conn)
+            .await
+            .expect("the idle connection stayed open")
+            .unwrap();
+        assert!(ended.is_ok(), "closed with {ended:?}");
+        let idle = idle_from.elapsed();
+        assert!(idle >= Duration::from_millis(900), "closed after {idle:?}");
+    });
+}
+
 /// Waits (polling, bounded) until `condition` holds; false on timeout.
 async fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;

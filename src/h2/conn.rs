@@ -89,12 +89,16 @@ async fn accept_loop(
         std::time::Instant::now(),
     );
     let keepalive = worker.limits.keepalive_timeout;
-    let mut idle_deadline = Instant::now() + keepalive;
     let mut closing = *shutdown.borrow();
     if closing {
         conn.graceful_shutdown();
     }
-    let mut linger_deadline = Instant::now() + CLOSE_LINGER;
+    // One timer for both waits, checked lazily: while open, `keepalive` after the last stream ended;
+    // while closing, `CLOSE_LINGER` after closing began or the last stream ended.
+    let mut last_activity = Instant::now();
+    let first_limit = if closing { CLOSE_LINGER } else { keepalive };
+    let timer = tokio::time::sleep_until(last_activity + first_limit);
+    tokio::pin!(timer);
     loop {
         let was_closing = closing;
         tokio::select! {
@@ -110,8 +114,7 @@ async fn accept_loop(
                 None => break,
             },
             Some(ended) = streams.join_next(), if !streams.is_empty() => {
-                idle_deadline = Instant::now() + keepalive;
-                linger_deadline = Instant::now() + CLOSE_LINGER;
+                last_activity = Instant::now();
                 let client_reset = matches!(ended, Ok(StreamEnd::ClientReset));
                 if client_reset && !budget.spend(std::time::Instant::now()) {
                     log::warn!("{peer}: too many streams reset by the client; closing the connection");
@@ -127,18 +130,24 @@ async fn accept_loop(
                     closing = true;
                 }
             }
-            _ = tokio::time::sleep_until(idle_deadline), if streams.is_empty() && !closing => {
-                log::debug!("{peer}: h2 connection idle; closing");
-                conn.graceful_shutdown();
-                closing = true;
-            }
-            _ = tokio::time::sleep_until(linger_deadline), if closing && streams.is_empty() => {
-                log::debug!("{peer}: h2 connection did not finish closing; dropping it");
-                break;
+            () = &mut timer, if streams.is_empty() => {
+                let limit = if closing { CLOSE_LINGER } else { keepalive };
+                let due = last_activity + limit;
+                if Instant::now() < due {
+                    timer.as_mut().reset(due);
+                } else if closing {
+                    log::debug!("{peer}: h2 connection did not finish closing; dropping it");
+                    break;
+                } else {
+                    log::debug!("{peer}: h2 connection idle; closing");
+                    conn.graceful_shutdown();
+                    closing = true;
+                }
             }
         }
         if closing && !was_closing {
-            linger_deadline = Instant::now() + CLOSE_LINGER;
+            last_activity = Instant::now();
+            timer.as_mut().reset(last_activity + CLOSE_LINGER);
         }
     }
     // The connection is gone: nobody can read what the remaining streams would send.

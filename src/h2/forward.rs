@@ -32,7 +32,10 @@ use crate::http1::chunked::ChunkedDecoder;
 use crate::http1::response::parse_response;
 use crate::http1::Framing;
 
-/// Bytes read from a backend at a time: big enough for large bodies to move in few reads.
+/// The read buffer a response starts with: room for a typical head and small body in one read, and a
+/// cheap allocation for the many small responses.
+const FIRST_READ: usize = 8 * 1024;
+/// How much the read buffer grows by for larger bodies: they then move in few reads.
 const READ_CHUNK: usize = 32 * 1024;
 /// Below this much free room the read buffer is grown (by [`READ_CHUNK`]) before reading.
 const MIN_READ_ROOM: usize = 4 * 1024;
@@ -209,8 +212,9 @@ async fn download(
     respond: &mut SendResponse<Bytes>,
     head_sent: &Cell<bool>,
 ) -> Result<bool, Download> {
-    let mut buf = BytesMut::with_capacity(READ_CHUNK);
-    let deadline = Instant::now() + ex.target.request_timeout;
+    let mut buf = BytesMut::with_capacity(FIRST_READ);
+    let deadline = tokio::time::sleep_until(Instant::now() + ex.target.request_timeout);
+    tokio::pin!(deadline);
     let mut interim = 0usize;
     let head = loop {
         match parse_response(&buf, ex.is_head) {
@@ -240,7 +244,7 @@ async fn download(
         reserve_room(&mut buf);
         let read = tokio::select! {
             read = reader.read_buf(&mut buf) => read,
-            _ = tokio::time::sleep_until(deadline) => {
+            () = &mut deadline => {
                 return Err(answer(
                     ErrorCode::RequestTimeout,
                     format!("the backend did not answer within {:?}", ex.target.request_timeout),

@@ -1,13 +1,24 @@
 //! The worker's idle keep-alive connections to backends, per host (`pool_max_idle_per_host`,
 //! `pool_idle_timeout_secs`). Separate from the reactor's pool: each thread owns its sockets.
+//!
+//! A multiplexed client moves in bursts: a batch of streams ends together, the next batch opens a moment
+//! later. Closing every connection past `pool_max_idle_per_host` between the two would open as many new
+//! ones right after, so the surplus is kept for [`SURPLUS_LINGER`] (up to [`MAX_IDLE_PER_HOST`]) and then
+//! closed, oldest first; `pool_max_idle_per_host` connections stay for the full idle timeout.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpStream;
 
 use crate::msg::Host;
+
+/// How long idle connections beyond `pool_max_idle_per_host` are kept for the next burst.
+pub const SURPLUS_LINGER: Duration = Duration::from_secs(2);
+/// Idle connections kept per host at most, surplus included: as many as a few connections' worth of
+/// concurrent streams, far below the descriptor limit.
+pub const MAX_IDLE_PER_HOST: usize = 1024;
 
 /// The pool's limits, from `[server]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,7 +42,8 @@ struct Idle {
 }
 
 pub struct Pool {
-    idle: HashMap<Host, Vec<Idle>>,
+    /// Oldest first.
+    idle: HashMap<Host, VecDeque<Idle>>,
     limits: PoolLimits,
 }
 
@@ -47,7 +59,7 @@ impl Pool {
     pub fn take(&mut self, host: &str, now: Instant) -> Option<TcpStream> {
         let list = self.idle.get_mut(host)?;
         let timeout = self.limits.idle_timeout;
-        while let Some(idle) = list.pop() {
+        while let Some(idle) = list.pop_back() {
             if now.saturating_duration_since(idle.since) < timeout && is_alive(&idle.stream) {
                 return Some(idle.stream);
             }
@@ -55,21 +67,22 @@ impl Pool {
         None
     }
 
-    /// Keeps a connection whose last exchange ended cleanly. Returns whether the pool was empty before,
-    /// so the caller can wake the sweeper.
+    /// Keeps a connection whose last exchange ended cleanly. Returns whether the sweeper must be woken:
+    /// the pool was empty, or this host's surplus just began (both move the next sweep earlier).
     pub fn put(&mut self, host: Host, stream: TcpStream, now: Instant) -> bool {
-        if self.limits.max_idle_per_host == 0 {
+        let max_idle = self.limits.max_idle_per_host;
+        if max_idle == 0 {
             return false;
         }
         let was_empty = self.is_empty();
         let list = self.idle.entry(host).or_default();
-        if list.len() >= self.limits.max_idle_per_host {
+        if list.len() >= MAX_IDLE_PER_HOST.max(max_idle) {
             // The oldest is the least likely to be reused soon (and the most likely to be closed by the
             // backend first).
-            list.remove(0);
+            list.pop_front();
         }
-        list.push(Idle { stream, since: now });
-        was_empty
+        list.push_back(Idle { stream, since: now });
+        was_empty || list.len() == max_idle + 1
     }
 
     /// Closes every idle connection to `host` (its process is stopping or unhealthy).
@@ -82,18 +95,26 @@ impl Pool {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.idle.values().all(Vec::is_empty)
+        self.idle.values().all(VecDeque::is_empty)
     }
 
-    /// Closes expired connections; returns when the next one expires, if any is left.
+    /// Closes expired connections (and surplus past its linger); returns when the next one is due.
     pub fn sweep(&mut self, now: Instant) -> Option<Instant> {
         let timeout = self.limits.idle_timeout;
+        let max_idle = self.limits.max_idle_per_host;
         let mut next: Option<Instant> = None;
         self.idle.retain(|_, list| {
-            list.retain(|idle| now.saturating_duration_since(idle.since) < timeout);
-            if let Some(oldest) = list.first() {
-                let at = oldest.since + timeout;
-                next = Some(next.map_or(at, |n| n.min(at)));
+            while let Some(oldest) = list.front() {
+                let age = now.saturating_duration_since(oldest.since);
+                let surplus = list.len() > max_idle;
+                if age >= timeout || (surplus && age >= SURPLUS_LINGER) {
+                    list.pop_front();
+                } else {
+                    let keep_for = if surplus { SURPLUS_LINGER } else { timeout };
+                    let at = oldest.since + keep_for;
+                    next = Some(next.map_or(at, |n| n.min(at)));
+                    break;
+                }
             }
             !list.is_empty()
         });
@@ -151,12 +172,16 @@ mod tests {
             let (b, _b_peer) = pair(&listener).await;
             let (c, _c_peer) = pair(&listener).await;
             let c_port = c.local_addr().unwrap().port();
-            assert!(pool.put(host.clone(), a, now));
+            assert!(pool.put(host.clone(), a, now), "first connection");
             assert!(!pool.put(host.clone(), b, now));
-            pool.put(host.clone(), c, now + Duration::from_secs(5));
-            // `a` was dropped to stay within two.
+            assert!(
+                pool.put(host.clone(), c, now + Duration::from_secs(5)),
+                "surplus begins"
+            );
+            // Three idle for a limit of two: the oldest goes once its linger is over.
+            assert_eq!(pool.sweep(now), Some(now + SURPLUS_LINGER));
             assert_eq!(
-                pool.sweep(now + Duration::from_secs(1)),
+                pool.sweep(now + SURPLUS_LINGER),
                 Some(now + Duration::from_secs(10))
             );
             let first = pool.take("a.test", now).unwrap();
