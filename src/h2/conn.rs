@@ -35,6 +35,12 @@ pub async fn serve(
     peer: SocketAddr,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    // The reactor hands sockets over non-blocking; make sure, as a blocking one would stall every
+    // connection on this thread.
+    if let Err(e) = socket.set_nonblocking(true) {
+        log::warn!("{peer}: cannot adopt the h2 connection: {e}");
+        return;
+    }
     let socket = match TcpStream::from_std(socket) {
         Ok(socket) => socket,
         Err(e) => {
@@ -61,16 +67,24 @@ pub async fn serve(
     log::debug!("{peer}: h2 connection closed");
 }
 
+/// HTTP/2's bounds for the frame size and the windows (RFC 9113 sections 4.2 and 6.9.2); the h2 crate
+/// panics outside them, so settings are clamped.
+const FRAME_SIZE_RANGE: (u32, u32) = (16_384, 16_777_215);
+const MAX_WINDOW: u32 = (1 << 31) - 1;
+
 fn builder(worker: &Worker) -> Builder {
     let s = &worker.settings;
     let mut builder = Builder::new();
     builder
         .max_concurrent_streams(s.max_concurrent_streams)
         .max_header_list_size(s.max_header_list_size)
-        .max_frame_size(s.max_frame_size)
-        .initial_window_size(s.initial_stream_window)
-        .initial_connection_window_size(s.initial_connection_window)
-        .max_send_buffer_size(s.max_send_buffer_size)
+        .max_frame_size(
+            s.max_frame_size
+                .clamp(FRAME_SIZE_RANGE.0, FRAME_SIZE_RANGE.1),
+        )
+        .initial_window_size(s.initial_stream_window.min(MAX_WINDOW))
+        .initial_connection_window_size(s.initial_connection_window.min(MAX_WINDOW))
+        .max_send_buffer_size(s.max_send_buffer_size.min(MAX_WINDOW as usize))
         .max_pending_accept_reset_streams(s.max_pending_accept_reset_streams)
         .max_local_error_reset_streams(Some(s.max_local_error_reset_streams));
     builder

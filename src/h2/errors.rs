@@ -14,8 +14,10 @@ use crate::error::ProxyError;
 pub enum Failure {
     /// Nothing was sent to the client yet: answer with this error.
     Answer(ProxyError),
-    /// The response head was sent already; the stream can only be reset.
+    /// The backend failed after the response head was sent; the stream can only be reset.
     Reset(&'static str),
+    /// The client broke a limit (body size, body stall) after the response head was sent.
+    ResetForClient(&'static str),
     /// The client reset the stream or its connection is gone.
     ClientGone,
 }

@@ -159,7 +159,7 @@ async fn attempt(
                     )))
                 }
                 Err(UploadError::TooLarge(_)) => {
-                    return Attempt::Failed(Failure::Reset("request body over the limit"))
+                    return Attempt::Failed(Failure::ResetForClient("request body over the limit"))
                 }
                 Err(UploadError::Stalled) if !head_sent.get() => {
                     return Attempt::Failed(Failure::Answer(ProxyError::new(
@@ -168,7 +168,7 @@ async fn attempt(
                     )))
                 }
                 Err(UploadError::Stalled) => {
-                    return Attempt::Failed(Failure::Reset("the request body stalled"))
+                    return Attempt::Failed(Failure::ResetForClient("the request body stalled"))
                 }
                 // The backend may have answered before it stopped reading: keep reading its response.
                 Err(UploadError::Backend(e)) => {

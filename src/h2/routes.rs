@@ -98,6 +98,8 @@ impl Route {
 pub struct Routes {
     map: HashMap<Host, Route>,
     max_held: usize,
+    /// The proxy is shutting down: nothing is held any more (no backend will start).
+    shutting_down: bool,
 }
 
 impl Routes {
@@ -106,6 +108,7 @@ impl Routes {
         let mut routes = Routes {
             map: HashMap::new(),
             max_held,
+            shutting_down: false,
         };
         for entry in entries {
             let route = Route::new(entry);
@@ -145,7 +148,9 @@ impl Routes {
             {
                 return (Admission::Reject(shutting_down()), None);
             }
-            _ if route.removed => return (Admission::Reject(shutting_down()), None),
+            _ if route.removed || self.shutting_down => {
+                return (Admission::Reject(shutting_down()), None)
+            }
             _ => {}
         }
         // Streams that gave up waiting leave a closed sender behind; they no longer count.
@@ -169,6 +174,16 @@ impl Routes {
             limit: route.startup_timeout + HOLD_SLACK,
         };
         (admission, start.then(|| route.target.host.clone()))
+    }
+
+    /// Proxy shutdown: held streams are answered 503 at once and new ones are not held; backends that
+    /// are ready keep serving until their own stop begins.
+    pub fn shut_down(&mut self) {
+        self.shutting_down = true;
+        let err = ProxyError::new(ErrorCode::BackendShuttingDown, "the proxy is shutting down");
+        for route in self.map.values_mut() {
+            route.release_all(&Err(err.clone()));
+        }
     }
 
     /// Applies one lifecycle report; `shutting_down` stops restarts for streams held during a stop.

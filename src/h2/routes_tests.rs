@@ -232,3 +232,20 @@ fn a_new_port_takes_effect_at_the_next_start() {
     routes.on_event(event("a.test", LifecycleEvent::Ready), false);
     assert_eq!(port(&mut routes), 5000);
 }
+
+#[test]
+fn shutdown_answers_held_streams_and_holds_no_more() {
+    let mut routes = Routes::new(entries(&["a.test", "b.test"]), 10);
+    routes.on_event(event("b.test", LifecycleEvent::Ready), false);
+    let mut held = hold(routes.admit("a.test").0);
+    routes.shut_down();
+    assert_eq!(
+        held.try_recv().unwrap().unwrap_err().code,
+        ErrorCode::BackendShuttingDown
+    );
+    assert_eq!(
+        rejected(routes.admit("a.test").0),
+        ErrorCode::BackendShuttingDown
+    );
+    assert!(matches!(routes.admit("b.test").0, Admission::Forward(_)));
+}

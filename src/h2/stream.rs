@@ -105,6 +105,11 @@ pub async fn serve(
             errors::reset(&mut respond);
             StreamEnd::Done
         }
+        Err(Failure::ResetForClient(why)) => {
+            log::debug!("{peer} {}: stream reset: {why}", target.host);
+            errors::reset(&mut respond);
+            StreamEnd::Done
+        }
         Err(Failure::ClientGone) => StreamEnd::ClientReset,
     }
 }

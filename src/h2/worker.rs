@@ -112,6 +112,7 @@ pub async fn run(worker: Rc<Worker>, mut inbox: mpsc::UnboundedReceiver<Control>
                     inbox_open = control_is_open(&control);
                     if !worker.shutting_down.replace(true) {
                         log::debug!("h2: shutting down, {} connections open", connections.len());
+                        worker.routes.borrow_mut().shut_down();
                         let _ = shutdown_tx.send(true);
                         drain_until = Some(Instant::now() + SHUTDOWN_DRAIN);
                     }
