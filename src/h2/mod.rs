@@ -14,7 +14,8 @@
 //! * `worker`: the thread's state and its control loop (hand-offs, events, reload, shutdown).
 //! * `conn`: one client connection: handshake, accept loop, abuse limits, idle close, GOAWAY.
 //! * `stream`: one stream: inspect, route, hold, answer errors.
-//! * `forward`: one exchange with a backend: request up, response down, both streaming.
+//! * `forward`: one exchange with a backend: `upload` sends the request up while `download` brings the
+//!   response down, both streaming.
 //! * `request` / `response`: HTTP/2 ⇄ HTTP/1.1 heads and trailers; `errors`: error answers.
 //! * `routes`: backend states and held streams; `pool`: idle backend connections; `budget`: resets.
 //! * `client_io`: replays the bytes the reactor already read; closes lingering so GOAWAY arrives.
@@ -22,6 +23,7 @@
 mod budget;
 mod client_io;
 mod conn;
+mod download;
 mod errors;
 mod forward;
 mod pool;
