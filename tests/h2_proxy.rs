@@ -59,6 +59,86 @@ fn two_hundred_fifty_streams_on_one_connection_are_all_answered() {
     assert!(wait_until(Duration::from_secs(5), || in_flight(&proxy) == 0));
 }
 
+/// Body size for the memory test: large enough that buffering it whole would show.
+const HUGE: usize = 32 * 1024 * 1024;
+/// Allowed growth of the proxy's resident memory while `HUGE` bodies pass both ways.
+const MAX_RSS_GROWTH_KIB: u64 = 16 * 1024;
+
+#[test]
+fn huge_bodies_stream_both_ways_with_bounded_proxy_memory() {
+    let proxy = proxy_with_echo("", &[]);
+    let addr = proxy.addr();
+    let pid = proxy.pid();
+    assert_eq!(get(addr, ECHO_HOST, "/warm-up").status, 200);
+    let baseline = rss_kib(pid).unwrap();
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(baseline));
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let (peak, done) = (peak.clone(), done.clone());
+        std::thread::spawn(move || {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Some(rss) = rss_kib(pid) {
+                    peak.fetch_max(rss, std::sync::atomic::Ordering::Relaxed);
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        })
+    };
+    let expected = bytes::Bytes::from((0..HUGE as u64).map(pattern_byte).collect::<Vec<u8>>());
+    block_on(async {
+        let (client, _conn) = h2_connect(addr).await;
+        // Down: read in paced steps so the proxy has to hold its backend back.
+        let request = http::Request::builder()
+            .uri(format!(
+                "http://{ECHO_HOST}/stream?bytes={HUGE}&chunk=65536"
+            ))
+            .body(())
+            .unwrap();
+        let mut ready = client.clone().ready().await.unwrap();
+        let (response, _send) = ready.send_request(request, true).unwrap();
+        let mut body = response.await.unwrap().into_body();
+        let (mut received, mut since_pause) = (0usize, 0usize);
+        while let Some(chunk) = body.data().await {
+            let chunk = chunk.unwrap();
+            let end = received + chunk.len();
+            assert!(
+                end <= HUGE && chunk == expected[received..end],
+                "body differs near {received}"
+            );
+            received = end;
+            since_pause += chunk.len();
+            let _ = body.flow_control().release_capacity(chunk.len());
+            if since_pause >= 4 * 1024 * 1024 {
+                since_pause = 0;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        assert_eq!(received, HUGE);
+        // Up and back down through /echo, without a declared length.
+        let payload = expected.clone();
+        let echoed = h2_request(
+            &client,
+            http::Method::POST,
+            ECHO_HOST,
+            "/echo",
+            &[],
+            Some(payload.clone()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(echoed.status, 200);
+        assert!(echoed.body == payload, "echoed body differs");
+    });
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    sampler.join().unwrap();
+    let growth = peak.load(std::sync::atomic::Ordering::Relaxed) - baseline;
+    eprintln!("proxy RSS: baseline {baseline} KiB, growth {growth} KiB over two 32 MiB bodies");
+    assert!(
+        growth < MAX_RSS_GROWTH_KIB,
+        "the proxy grew by {growth} KiB while 32 MiB bodies passed"
+    );
+}
+
 #[test]
 fn h2_streams_count_in_flight_until_they_end_or_are_reset() {
     let proxy = proxy_with_echo("idle_timeout_secs = 1", &[]);
