@@ -224,7 +224,9 @@ impl Routes {
                     ErrorCode::BackendStartFailed,
                     format!("backend {host} keeps failing to start: {reason}"),
                 )
-                .with_retry_after(retry_after.as_secs().max(1));
+                .with_retry_after(
+                    retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0),
+                );
                 route.release_all(&Err(err));
             }
             LifecycleEvent::Unhealthy => {

@@ -200,6 +200,15 @@ impl Reactor {
         for backend in &new.backends {
             let activity = match self.routes.get_mut(&backend.hostname) {
                 Some(route) => {
+                    if route.config != *backend {
+                        // New settings deserve a fresh start: the supervisor forgets the crash record too.
+                        route.backoff = None;
+                    }
+                    if route.removed && route.state == State::Stopping {
+                        // Put back while still draining: the supervisor turns the removal into an idle
+                        // stop, so hold requests meanwhile instead of refusing them.
+                        route.stop_reason = Some(StopReason::Idle);
+                    }
                     route.config = Arc::<BackendConfig>::clone(backend);
                     route.removed = false;
                     route.activity.clone()
