@@ -63,6 +63,12 @@ fn looks_like_flag(arg: &OsString) -> bool {
 /// Entry point of the `spawngate` binary.
 pub fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    if args
+        .first()
+        .is_some_and(|a| a == crate::supervisor::watchdog::WATCHDOG_ARG)
+    {
+        return crate::supervisor::watchdog::run();
+    }
     match parse_args(&args) {
         Some(Command::Help) => print_stdout(USAGE),
         Some(Command::Version) => print_stdout(&version_line()),

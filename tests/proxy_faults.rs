@@ -163,6 +163,41 @@ fn no_backend_outlives_a_sigkilled_proxy_by_two_seconds() {
     }
 }
 
+/// The backend is a shell that runs the echo server as a child (no `exec`) next to a background
+/// `sleep`: both are grandchildren of the proxy, out of reach of the parent-death signal.
+const SHELL_WITH_CHILDREN: &str = "sleep 600 & \"$ECHO_BIN\"; echo finished";
+
+#[test]
+fn a_sigkilled_proxy_takes_its_backends_grandchildren_with_it() {
+    let mut proxy = Proxy::start(&shell_backend(
+        ECHO_HOST,
+        free_port(),
+        SHELL_WITH_CHILDREN,
+        "",
+        &[],
+    ));
+    let server = echo_pid(&get(proxy.addr(), ECHO_HOST, "/"));
+    let shell = children_of(proxy.pid())
+        .into_iter()
+        .find(|&pid| descendants_of(pid).contains(&server))
+        .expect("the backend shell is a child of the proxy");
+    let grandchildren = descendants_of(shell);
+    assert_eq!(
+        grandchildren.len(),
+        2,
+        "expected the server and the sleep: {grandchildren:?}"
+    );
+
+    proxy.signal(Signal::SIGKILL);
+    proxy.wait_exit(Duration::from_secs(5));
+    for pid in grandchildren {
+        assert!(
+            wait_until(Duration::from_secs(2), || !pid_alive(pid)),
+            "grandchild {pid} still alive 2 s after the proxy was killed"
+        );
+    }
+}
+
 #[test]
 fn crashed_and_stopped_backends_leave_no_zombies() {
     let proxy = proxy_with_echo("idle_timeout_secs = 1", &[]);
@@ -177,7 +212,7 @@ fn crashed_and_stopped_backends_leave_no_zombies() {
     proxy.wait_for_state(ECHO_HOST, "stopped", Duration::from_secs(10));
     assert!(!pid_alive(second));
     assert_no_zombies(&proxy);
-    assert!(children_of(proxy.pid()).is_empty());
+    assert!(backend_children_of(proxy.pid()).is_empty());
 }
 
 #[test]

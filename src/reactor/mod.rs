@@ -140,7 +140,7 @@ impl Reactor {
             .collect();
         let routes = Routes::new(entries.iter().cloned());
         let ready_base = format!("http://{}", ready_callback_addr(admin_local));
-        let supervisor = supervisor::spawn(
+        let supervisor = supervisor::spawn_guarded(
             entries.clone(),
             Mailbox::new(tx, waker.clone()),
             clock,

@@ -17,6 +17,7 @@ use super::lifecycle::{Effect, Input, Lifecycle};
 use super::probe::{probe_timeout, Probe};
 use super::sigchld::SigchldPipe;
 use super::timers::Timers;
+use super::watchdog::Watchdog;
 use crate::msg::{
     BackendEntry, BackendEvent, Clock, Command, Host, LifecycleEvent, Mailbox, ReactorMsg,
     StopReason,
@@ -47,6 +48,8 @@ pub struct Supervisor {
     pub shutting_down: bool,
     /// The reactor dropped its end: nobody is left to report to.
     pub reactor_gone: bool,
+    /// Kills every backend process group if the proxy dies (see `watchdog`).
+    pub watchdog: Option<Watchdog>,
 }
 
 impl Supervisor {
@@ -241,6 +244,11 @@ impl Supervisor {
                 match Instance::start(&config, &ready_url, &mut self.docker, key) {
                     Ok(instance) => {
                         log::info!("{}: started ({})", backend.host, instance.describe());
+                        if let (Some(watchdog), Some(group)) =
+                            (self.watchdog.as_mut(), instance.process_group())
+                        {
+                            watchdog.track(group);
+                        }
                         if backend.running.is_some() {
                             // The lifecycle never spawns over a live instance; if it ever did, the old
                             // one is killed and reaped by its drop rather than leaked.
@@ -326,6 +334,11 @@ impl Supervisor {
                 continue;
             };
             let name = running.instance.describe();
+            if let (Some(watchdog), Some(group)) =
+                (self.watchdog.as_mut(), running.instance.process_group())
+            {
+                watchdog.untrack(group);
+            }
             if matches!(backend.lifecycle, Lifecycle::Ready(_)) {
                 log::warn!("{}: exited unexpectedly with {how} ({name})", backend.host);
             } else {

@@ -56,6 +56,14 @@ impl Instance {
         }
     }
 
+    /// The process group a local backend runs in (its pid); `None` for containers.
+    pub fn process_group(&self) -> Option<u32> {
+        match self {
+            Instance::Process(process) => Some(process.pid()),
+            Instance::Container(_) => None,
+        }
+    }
+
     /// False while there is nothing to probe yet (a container still being pulled, created or started).
     pub fn accepts_probes(&self) -> bool {
         match self {

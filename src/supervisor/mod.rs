@@ -32,6 +32,7 @@ mod sigchld;
 #[cfg(test)]
 mod test_support;
 mod timers;
+pub mod watchdog;
 
 use std::collections::HashMap;
 use std::io;
@@ -63,6 +64,33 @@ pub fn spawn(
     clock: Clock,
     ready_url_base: String,
 ) -> io::Result<SupervisorHandle> {
+    spawn_with(backends, reactor, clock, ready_url_base, None)
+}
+
+/// [`spawn`], with an orphan guard that kills every backend process group if the proxy dies: what the
+/// proxy itself uses (library tests run without one, as their executable is not `spawngate`).
+pub fn spawn_guarded(
+    backends: Vec<BackendEntry>,
+    reactor: Mailbox<ReactorMsg>,
+    clock: Clock,
+    ready_url_base: String,
+) -> io::Result<SupervisorHandle> {
+    spawn_with(
+        backends,
+        reactor,
+        clock,
+        ready_url_base,
+        watchdog::Watchdog::start(),
+    )
+}
+
+fn spawn_with(
+    backends: Vec<BackendEntry>,
+    reactor: Mailbox<ReactorMsg>,
+    clock: Clock,
+    ready_url_base: String,
+    watchdog: Option<watchdog::Watchdog>,
+) -> io::Result<SupervisorHandle> {
     let poll = Poll::new()?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER_TOKEN)?);
     let sigchld = SigchldPipe::register(poll.registry(), SIGCHLD_TOKEN)?;
@@ -82,6 +110,7 @@ pub fn spawn(
         timers: Timers::new(),
         shutting_down: false,
         reactor_gone: false,
+        watchdog,
     };
     for entry in backends {
         supervisor.add_backend(entry);

@@ -24,7 +24,10 @@ pub use echo::{echo_backend, shell_backend, toml_str, EchoServer};
 pub use h2client::*;
 pub use h2worker::{h2_echo_config, warm_h2_worker, H2Worker};
 pub use nix::sys::signal::Signal;
-pub use procs::{children_of, descendants_of, pid_alive, rss_kib, start_log_pids, zombies_of};
+pub use procs::{
+    backend_children_of, children_of, descendants_of, pid_alive, rss_kib, start_log_pids,
+    zombies_of,
+};
 pub use proxy::Proxy;
 
 /// Pause between two checks of a condition in `wait_until`.

@@ -77,3 +77,16 @@ pub fn start_log_pids(path: &std::path::Path) -> Vec<u32> {
         .filter_map(|l| l.trim().parse().ok())
         .collect()
 }
+
+/// Children of the proxy `pid` that are backends: every child but its orphan-guard watchdog.
+pub fn backend_children_of(pid: u32) -> Vec<u32> {
+    children_of(pid)
+        .into_iter()
+        .filter(|&child| {
+            let cmdline = fs::read(format!("/proc/{child}/cmdline")).unwrap_or_default();
+            !cmdline
+                .split(|&b| b == 0)
+                .any(|arg| arg == b"__spawngate-watchdog")
+        })
+        .collect()
+}
