@@ -108,8 +108,14 @@ impl Recorder {
 
     /// A `[backends."host"]` table that "runs" this recorder: a process that raises the flag, then sleeps.
     pub fn backend_table(&self, host: &str, keys: &str) -> String {
+        self.backend_table_starting_after(host, keys, Duration::ZERO)
+    }
+
+    /// Like [`Recorder::backend_table`], with a backend that takes `delay` to start listening.
+    pub fn backend_table_starting_after(&self, host: &str, keys: &str, delay: Duration) -> String {
         let script = format!(
-            "touch '{}' && exec sleep 3600",
+            "sleep {:.3} && touch '{}' && exec sleep 3600",
+            delay.as_secs_f64(),
             self.dir.file("started").display()
         );
         format!(
