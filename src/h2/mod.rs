@@ -105,6 +105,7 @@ enum Control {
 pub struct H2Handle {
     control: mpsc::UnboundedSender<Control>,
     thread: JoinHandle<()>,
+    shutdown_requested: std::cell::Cell<bool>,
 }
 
 impl H2Handle {
@@ -143,7 +144,12 @@ impl H2Handle {
     }
 
     fn send(&self, control: Control) {
-        if self.control.send(control).is_err() {
+        if matches!(control, Control::Shutdown) {
+            self.shutdown_requested.set(true);
+        }
+        // After a shutdown the worker ends on its own once its connections are done; reports that still
+        // arrive for it are expected to find it gone.
+        if self.control.send(control).is_err() && !self.shutdown_requested.get() {
             log::error!("the h2 worker thread is gone");
         }
     }
@@ -189,5 +195,9 @@ pub fn spawn_with(
             let local = tokio::task::LocalSet::new();
             local.block_on(&runtime, worker::run(worker, inbox));
         })?;
-    Ok(H2Handle { control, thread })
+    Ok(H2Handle {
+        control,
+        thread,
+        shutdown_requested: std::cell::Cell::new(false),
+    })
 }

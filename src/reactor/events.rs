@@ -47,6 +47,8 @@ impl Reactor {
             LifecycleEvent::Starting => {
                 route.state = State::Starting;
                 route.stop_reason = None;
+                // A new instance runs with the current config: a port changed by a reload takes effect now.
+                route.addr.set_port(route.config.port);
             }
             LifecycleEvent::Ready => {
                 route.backoff = None;
