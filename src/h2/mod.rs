@@ -105,7 +105,7 @@ enum Control {
 pub struct H2Handle {
     control: mpsc::UnboundedSender<Control>,
     thread: JoinHandle<()>,
-    shutdown_requested: std::cell::Cell<bool>,
+    shutdown_requested: std::sync::atomic::AtomicBool,
 }
 
 impl H2Handle {
@@ -145,11 +145,16 @@ impl H2Handle {
 
     fn send(&self, control: Control) {
         if matches!(control, Control::Shutdown) {
-            self.shutdown_requested.set(true);
+            self.shutdown_requested
+                .store(true, std::sync::atomic::Ordering::Relaxed);
         }
         // After a shutdown the worker ends on its own once its connections are done; reports that still
         // arrive for it are expected to find it gone.
-        if self.control.send(control).is_err() && !self.shutdown_requested.get() {
+        if self.control.send(control).is_err()
+            && !self
+                .shutdown_requested
+                .load(std::sync::atomic::Ordering::Relaxed)
+        {
             log::error!("the h2 worker thread is gone");
         }
     }
@@ -198,6 +203,6 @@ pub fn spawn_with(
     Ok(H2Handle {
         control,
         thread,
-        shutdown_requested: std::cell::Cell::new(false),
+        shutdown_requested: std::sync::atomic::AtomicBool::new(false),
     })
 }
