@@ -35,6 +35,7 @@
 //!   and stop everything.
 
 pub mod admin;
+pub mod backend_view;
 pub mod cli;
 pub mod config;
 pub mod error;

@@ -9,12 +9,13 @@
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
+use crate::backend_view::{shutting_down_error, unknown_host, BackendView, Verdict};
 use crate::error::{ErrorCode, ProxyError};
-use crate::msg::{Activity, BackendEntry, BackendEvent, Host, LifecycleEvent, State, StopReason};
+use crate::msg::{Activity, BackendEntry, BackendEvent, Host, LifecycleEvent, State};
 
 /// How much longer than `startup_timeout` a stream is held: the supervisor reports a failed start when
 /// the timeout passes, and that report should win over the hold's own expiry.
@@ -55,13 +56,9 @@ pub struct Effects {
 struct Route {
     target: Target,
     startup_timeout: Duration,
-    state: State,
-    stop_reason: Option<StopReason>,
-    /// A start was asked for and neither Ready nor StartFailed has come back yet.
-    start_requested: bool,
+    /// The lifecycle as last reported, and the admission rules (shared with the reactor).
+    view: BackendView,
     waiting: Vec<oneshot::Sender<Release>>,
-    /// Gone from the config; answered 404 once its stop completes.
-    removed: bool,
     /// A reload changed the port: the running process keeps the old one until its next start.
     next_addr: Option<SocketAddr>,
 }
@@ -77,11 +74,8 @@ impl Route {
                 request_timeout: config.timings.request_timeout,
             },
             startup_timeout: config.timings.startup_timeout,
-            state: State::Stopped,
-            stop_reason: None,
-            start_requested: false,
+            view: BackendView::default(),
             waiting: Vec::new(),
-            removed: false,
             next_addr: None,
         }
     }
@@ -121,53 +115,24 @@ impl Routes {
     /// when a `Command::Start` must be sent for it now.
     pub fn admit(&mut self, host: &str) -> (Admission, Option<Host>) {
         let Some(route) = self.map.get_mut(host) else {
-            let err = ProxyError::new(
-                ErrorCode::UnknownHost,
-                format!("no backend for host {host}"),
-            );
-            return (Admission::Reject(err), None);
+            return (Admission::Reject(unknown_host(host)), None);
         };
-        let shutting_down =
-            || ProxyError::new(ErrorCode::BackendShuttingDown, "backend is shutting down");
-        match route.state {
-            State::Ready => {
-                return (Admission::Forward(route.target.clone()), None);
-            }
-            State::Unhealthy => {
-                let err = ProxyError::new(
-                    ErrorCode::BackendUnhealthy,
-                    "backend failed its health checks and is restarting",
-                );
-                return (Admission::Reject(err), None);
-            }
-            State::Stopping
-                if matches!(
-                    route.stop_reason,
-                    Some(StopReason::Removed | StopReason::Shutdown)
-                ) =>
-            {
-                return (Admission::Reject(shutting_down()), None);
-            }
-            _ if route.removed || self.shutting_down => {
-                return (Admission::Reject(shutting_down()), None)
-            }
-            _ => {}
-        }
         // Streams that gave up waiting leave a closed sender behind; they no longer count.
         route.waiting.retain(|waiter| !waiter.is_closed());
-        if route.waiting.len() >= self.max_held {
-            let err = ProxyError::new(
-                ErrorCode::TooManyHeld,
-                "too many requests are waiting for this backend to start",
-            );
-            return (Admission::Reject(err), None);
-        }
+        let start = match route
+            .view
+            .admit(host, route.waiting.len(), self.max_held, Instant::now())
+        {
+            Verdict::Forward => return (Admission::Forward(route.target.clone()), None),
+            Verdict::Refuse(err) => return (Admission::Reject(err), None),
+            // Nothing starts any more once the proxy shuts down; ready backends serve until they stop.
+            Verdict::Hold { .. } if self.shutting_down => {
+                return (Admission::Reject(shutting_down_error()), None)
+            }
+            Verdict::Hold { start } => start,
+        };
         let (tx, rx) = oneshot::channel();
         route.waiting.push(tx);
-        let start = !route.start_requested && route.state != State::Starting;
-        if start {
-            route.start_requested = true;
-        }
         let admission = Admission::Hold {
             target: route.target.clone(),
             release: rx,
@@ -193,75 +158,31 @@ impl Routes {
         let Some(route) = self.map.get_mut(&host) else {
             return effects;
         };
-        match event {
-            LifecycleEvent::Starting => {
-                route.state = State::Starting;
-                route.stop_reason = None;
-                if let Some(addr) = route.next_addr.take() {
-                    route.target.addr = addr;
-                }
+        if event == LifecycleEvent::Starting {
+            if let Some(addr) = route.next_addr.take() {
+                route.target.addr = addr;
             }
-            LifecycleEvent::Ready => {
-                route.state = State::Ready;
-                route.start_requested = false;
-                route.release_all(&Ok(()));
+        }
+        route.waiting.retain(|waiter| !waiter.is_closed());
+        let has_waiting = !route.waiting.is_empty();
+        let reaction = route
+            .view
+            .apply(&host, event, Instant::now(), has_waiting, shutting_down);
+        if reaction.forget {
+            if let Some(mut gone) = self.map.remove(&host) {
+                gone.release_all(&Err(unknown_host(&host)));
             }
-            LifecycleEvent::StartFailed(reason) => {
-                route.state = State::Stopped;
-                route.start_requested = false;
-                route.release_all(&Err(ProxyError::new(
-                    ErrorCode::BackendStartFailed,
-                    format!("backend {host} could not be started: {reason}"),
-                )));
-            }
-            LifecycleEvent::BackingOff {
-                reason,
-                retry_after,
-            } => {
-                route.state = State::Stopped;
-                route.start_requested = false;
-                let err = ProxyError::new(
-                    ErrorCode::BackendStartFailed,
-                    format!("backend {host} keeps failing to start: {reason}"),
-                )
-                .with_retry_after(
-                    retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0),
-                );
-                route.release_all(&Err(err));
-            }
-            LifecycleEvent::Unhealthy => {
-                route.state = State::Unhealthy;
-                effects.drop_pool.push(host.clone());
-            }
-            LifecycleEvent::Stopping(reason) => {
-                route.state = State::Stopping;
-                route.stop_reason = Some(reason);
-                effects.drop_pool.push(host.clone());
-                if matches!(reason, StopReason::Removed | StopReason::Shutdown) {
-                    route.release_all(&Err(ProxyError::new(
-                        ErrorCode::BackendShuttingDown,
-                        "backend is shutting down",
-                    )));
-                }
-            }
-            LifecycleEvent::Stopped => {
-                route.state = State::Stopped;
-                route.stop_reason = None;
-                effects.drop_pool.push(host.clone());
-                if route.removed {
-                    if let Some(mut gone) = self.map.remove(&host) {
-                        gone.release_all(&Err(unknown_host(&host)));
-                    }
-                    return effects;
-                }
-                route.waiting.retain(|waiter| !waiter.is_closed());
-                if !route.waiting.is_empty() && !route.start_requested && !shutting_down {
-                    // Streams arrived during an idle stop: the supervisor restarts after the stop, but make
-                    // sure it was asked.
-                    route.start_requested = true;
-                    effects.start.push(host.clone());
-                }
-            }
+            effects.drop_pool.push(host);
+            return effects;
+        }
+        if let Some(outcome) = reaction.release {
+            route.release_all(&outcome);
+        }
+        if reaction.start {
+            effects.start.push(host.clone());
+        }
+        if reaction.drop_pool {
+            effects.drop_pool.push(host);
         }
         effects
     }
@@ -281,7 +202,7 @@ impl Routes {
                     route.target.activity = fresh.target.activity;
                     route.target.request_timeout = fresh.target.request_timeout;
                     route.startup_timeout = fresh.startup_timeout;
-                    route.removed = false;
+                    route.view.reloaded(true);
                 }
                 None => {
                     self.map.insert(host.clone(), fresh);
@@ -299,25 +220,18 @@ impl Routes {
             let never_started = self
                 .map
                 .get(&host)
-                .is_some_and(|route| route.state == State::Stopped);
+                .is_some_and(|route| route.view.state == State::Stopped);
             if never_started {
                 if let Some(mut route) = self.map.remove(&host) {
                     route.release_all(&Err(unknown_host(&host)));
                 }
                 effects.drop_pool.push(host);
             } else if let Some(route) = self.map.get_mut(&host) {
-                route.removed = true;
+                route.view.removed = true;
             }
         }
         effects
     }
-}
-
-fn unknown_host(host: &str) -> ProxyError {
-    ProxyError::new(
-        ErrorCode::UnknownHost,
-        format!("no backend for host {host}"),
-    )
 }
 
 /// The routing key for an authority's host part: lower-case, without a trailing dot (the same rule as

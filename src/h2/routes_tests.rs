@@ -2,6 +2,7 @@ use std::path::Path;
 
 use super::*;
 use crate::config;
+use crate::msg::StopReason;
 
 fn entries(hosts: &[&str]) -> Vec<BackendEntry> {
     let mut text = String::new();
@@ -113,6 +114,18 @@ fn unhealthy_and_final_stops_are_refused_idle_stops_are_held() {
         ErrorCode::BackendUnhealthy
     );
 
+    // The restart that follows an unhealthy verdict is refused too, until the new instance is ready.
+    routes.on_event(
+        event("a.test", LifecycleEvent::Stopping(StopReason::Restart)),
+        false,
+    );
+    assert_eq!(
+        rejected(routes.admit("a.test").0),
+        ErrorCode::BackendUnhealthy
+    );
+    routes.on_event(event("a.test", LifecycleEvent::Starting), false);
+    routes.on_event(event("a.test", LifecycleEvent::Ready), false);
+
     routes.on_event(
         event("a.test", LifecycleEvent::Stopping(StopReason::Idle)),
         false,
@@ -164,7 +177,7 @@ fn stopped_with_waiters_and_no_request_outstanding_asks_for_a_start() {
     let effects = routes.on_event(event("a.test", LifecycleEvent::Stopped), false);
     assert_eq!(effects.start, vec![Host::from("a.test")]);
     let (tx, _rx2) = oneshot::channel();
-    routes.map.get_mut("a.test").unwrap().start_requested = false;
+    routes.map.get_mut("a.test").unwrap().view.start_requested = false;
     routes.map.get_mut("a.test").unwrap().waiting.push(tx);
     let effects = routes.on_event(event("a.test", LifecycleEvent::Stopped), true);
     assert!(effects.start.is_empty(), "no restarts while shutting down");
@@ -184,8 +197,11 @@ fn reload_adds_updates_and_removes() {
     );
     assert!(matches!(routes.admit("c.test").0, Admission::Hold { .. }));
     assert_eq!(rejected(routes.admit("a.test").0), ErrorCode::UnknownHost);
-    // b is running: it keeps serving until its stop for removal begins.
-    assert!(matches!(routes.admit("b.test").0, Admission::Forward(_)));
+    // b is running but removed: new streams are refused while it drains.
+    assert_eq!(
+        rejected(routes.admit("b.test").0),
+        ErrorCode::BackendShuttingDown
+    );
     routes.on_event(
         event("b.test", LifecycleEvent::Stopping(StopReason::Removed)),
         false,

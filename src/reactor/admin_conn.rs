@@ -71,7 +71,7 @@ impl AdminConn {
                     let path = &self.inbuf[head.target.clone()];
                     let rows = routes.iter().map(|r| BackendStatus {
                         hostname: &r.host,
-                        state: r.reported_state(),
+                        state: r.view.reported_state(),
                         port: r.config.port,
                         in_flight: r.activity.in_flight(),
                     });

@@ -5,11 +5,12 @@ use std::time::Duration;
 
 use mio::event::Event;
 
-use super::routes::{normalize_host, Admission};
+use super::routes::normalize_host;
 use super::session::{Phase, Request, RequestMeta, ResponsePhase, Session};
 use super::sockio::{fill, flush, Filled};
 use super::timers::{TimerKey, TimerTarget};
 use super::Reactor;
+use crate::backend_view::{shutting_down_error, unknown_host, Verdict};
 use crate::error::{ErrorCode, ProxyError};
 use crate::http1::detect::{sniff, Sniff};
 use crate::http1::request::{parse_request, RequestHead};
@@ -188,26 +189,21 @@ impl Reactor {
         }
         let max_held = limits.max_held_requests;
         let Some(route) = self.routes.get_mut(host) else {
-            let err = ProxyError::new(
-                ErrorCode::UnknownHost,
-                format!("no backend for host {host}"),
-            );
+            let err = unknown_host(host);
             return self.refuse(key, head.len, err, request_id, has_body || !keep_alive);
         };
-        let admission = route.admit(max_held, self.now);
-        if let Admission::Reject(code, why) = admission {
-            let err = ProxyError::new(code, why);
-            return self.refuse(key, head.len, err, request_id, has_body || !keep_alive);
-        }
-        if let Admission::BackingOff {
-            message,
-            retry_after_secs,
-        } = admission
-        {
-            let err = ProxyError::new(ErrorCode::BackendStartFailed, message)
-                .with_retry_after(retry_after_secs);
-            return self.refuse(key, head.len, err, request_id, has_body || !keep_alive);
-        }
+        let start = match route.admit(max_held, self.now) {
+            Verdict::Refuse(err) => {
+                return self.refuse(key, head.len, err, request_id, has_body || !keep_alive)
+            }
+            Verdict::Forward => None,
+            // Nothing starts any more once the proxy shuts down; ready backends serve until they stop.
+            Verdict::Hold { .. } if self.shutting_down => {
+                let err = shutting_down_error();
+                return self.refuse(key, head.len, err, request_id, has_body || !keep_alive);
+            }
+            Verdict::Hold { start } => Some(start),
+        };
 
         let mut forwarded = Vec::with_capacity(head.len + 256);
         let info = ForwardInfo {
@@ -232,9 +228,9 @@ impl Reactor {
             head: forwarded,
             meta,
         };
-        match admission {
-            Admission::Forward => self.start_exchange(key, request),
-            Admission::Hold { start } => {
+        match start {
+            None => self.start_exchange(key, request),
+            Some(start) => {
                 route.waiting.push((key, session.serial));
                 let hold_until = self.now + route.config.timings.startup_timeout + HOLD_SLACK;
                 let host = route.host.clone();
@@ -245,7 +241,6 @@ impl Reactor {
                     self.send_supervisor(Command::Start(host));
                 }
             }
-            Admission::Reject(..) | Admission::BackingOff { .. } => {}
         }
     }
 

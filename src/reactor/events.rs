@@ -5,10 +5,11 @@ use std::sync::{mpsc, Arc};
 use super::session::Phase;
 use super::Reactor;
 use crate::admin::ReloadOutcome;
+use crate::backend_view::unknown_host;
 use crate::config::{self, BackendConfig};
-use crate::error::{ErrorCode, ProxyError};
+use crate::error::ProxyError;
 use crate::msg::{
-    Activity, BackendEntry, BackendEvent, Command, LifecycleEvent, ReactorMsg, State, StopReason,
+    Activity, BackendEntry, BackendEvent, Command, LifecycleEvent, ReactorMsg, State,
 };
 
 impl Reactor {
@@ -41,96 +42,30 @@ impl Reactor {
             return;
         };
         log::debug!("{host}: {event:?}");
-        let mut release: Option<Result<(), ProxyError>> = None;
-        let mut drop_pool = false;
-        match event {
-            LifecycleEvent::Starting => {
-                route.state = State::Starting;
-                route.stop_reason = None;
-                // A new instance runs with the current config: a port changed by a reload takes effect now.
-                route.addr.set_port(route.config.port);
-            }
-            LifecycleEvent::Ready => {
-                route.backoff = None;
-                route.state = State::Ready;
-                route.unhealthy = false;
-                route.start_requested = false;
-                release = Some(Ok(()));
-            }
-            LifecycleEvent::StartFailed(reason) => {
-                route.state = State::Stopped;
-                route.unhealthy = false;
-                route.start_requested = false;
-                release = Some(Err(ProxyError::new(
-                    ErrorCode::BackendStartFailed,
-                    format!("backend {host} could not be started: {reason}"),
-                )));
-            }
-            LifecycleEvent::BackingOff {
-                reason,
-                retry_after,
-            } => {
-                route.state = State::Stopped;
-                route.start_requested = false;
-                route.unhealthy = false;
-                let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-                release = Some(Err(ProxyError::new(
-                    ErrorCode::BackendStartFailed,
-                    format!("backend {host} keeps failing to start: {reason}"),
-                )
-                .with_retry_after(secs)));
-                route.backoff = Some((self.now + retry_after, reason));
-            }
-            LifecycleEvent::Unhealthy => {
-                route.state = State::Unhealthy;
-                route.unhealthy = true;
-                drop_pool = true;
-            }
-            LifecycleEvent::Stopping(reason) => {
-                route.state = State::Stopping;
-                route.stop_reason = Some(reason);
-                drop_pool = true;
-                if matches!(reason, StopReason::Removed | StopReason::Shutdown) {
-                    release = Some(Err(ProxyError::new(
-                        ErrorCode::BackendShuttingDown,
-                        "backend is shutting down",
-                    )));
-                }
-            }
-            LifecycleEvent::Stopped => {
-                route.state = State::Stopped;
-                route.stop_reason = None;
-                drop_pool = true;
-                if route.removed {
-                    let removed = self.routes.remove(&host);
-                    if let Some(route) = removed {
-                        for ukey in route.idle_upstreams {
-                            self.close_upstream(ukey);
-                        }
-                        self.answer_waiting(
-                            route.waiting,
-                            Err(ProxyError::new(
-                                ErrorCode::UnknownHost,
-                                format!("no backend for host {host}"),
-                            )),
-                        );
-                    }
-                    return;
-                }
-                // Requests that arrived during an idle stop, or the restart after an unhealthy verdict:
-                // the supervisor restarts on its own, but asking again is harmless and guarantees nothing
-                // is left waiting (or refused) with nothing starting.
-                let restart = route.unhealthy || !route.waiting.is_empty();
-                if restart && !route.start_requested && !self.shutting_down {
-                    route.start_requested = true;
-                    self.send_supervisor(Command::Start(host.clone()));
-                }
-            }
+        if event == LifecycleEvent::Starting {
+            // A new instance runs with the current config: a port changed by a reload takes effect now.
+            route.addr.set_port(route.config.port);
         }
-        if drop_pool {
+        let has_waiting = !route.waiting.is_empty();
+        let reaction = route
+            .view
+            .apply(&host, event, self.now, has_waiting, self.shutting_down);
+        if reaction.forget {
+            if let Some(route) = self.routes.remove(&host) {
+                for ukey in route.idle_upstreams {
+                    self.close_upstream(ukey);
+                }
+                self.answer_waiting(route.waiting, Err(unknown_host(&host)));
+            }
+            return;
+        }
+        if reaction.start {
+            self.send_supervisor(Command::Start(host.clone()));
+        }
+        if reaction.drop_pool {
             self.drop_pool_of(&host);
         }
-        if let Some(outcome) = release {
+        if let Some(outcome) = reaction.release {
             let waiting = self
                 .routes
                 .get_mut(&host)
@@ -202,17 +137,8 @@ impl Reactor {
         for backend in &new.backends {
             let activity = match self.routes.get_mut(&backend.hostname) {
                 Some(route) => {
-                    if route.config != *backend {
-                        // New settings deserve a fresh start: the supervisor forgets the crash record too.
-                        route.backoff = None;
-                    }
-                    if route.removed && route.state == State::Stopping {
-                        // Put back while still draining: the supervisor turns the removal into an idle
-                        // stop, so hold requests meanwhile instead of refusing them.
-                        route.stop_reason = Some(StopReason::Idle);
-                    }
+                    route.view.reloaded(route.config != *backend);
                     route.config = Arc::<BackendConfig>::clone(backend);
-                    route.removed = false;
                     route.activity.clone()
                 }
                 None => {
@@ -232,8 +158,8 @@ impl Reactor {
         let mut gone = Vec::new();
         for route in self.routes.iter_mut() {
             if new.backend(&route.host).is_none() {
-                route.removed = true;
-                if route.state == State::Stopped {
+                route.view.removed = true;
+                if route.view.state == State::Stopped {
                     gone.push(route.host.clone());
                 }
             }
@@ -241,13 +167,7 @@ impl Reactor {
         for host in gone {
             // Never started: nothing to drain.
             if let Some(route) = self.routes.remove(&host) {
-                self.answer_waiting(
-                    route.waiting,
-                    Err(ProxyError::new(
-                        ErrorCode::UnknownHost,
-                        format!("no backend for host {host}"),
-                    )),
-                );
+                self.answer_waiting(route.waiting, Err(unknown_host(&host)));
             }
         }
         if let Some(h2) = &self.h2 {

@@ -612,7 +612,7 @@ impl Reactor {
         match route {
             Some(route)
                 if reusable
-                    && route.state == State::Ready
+                    && route.view.state == State::Ready
                     && route.idle_upstreams.len() < pool_max =>
             {
                 up.owner = None;
