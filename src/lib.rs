@@ -28,6 +28,8 @@
 //!   and reports each lifecycle transition to the reactor ([`msg`]).
 //!   Docker Engine API calls block, so container starts, stops and log following run on short-lived
 //!   worker threads that report back to the supervisor through its mailbox.
+//! * The reactor and the h2 worker each keep their own [`backend_view::BackendView`] per backend, fed the
+//!   same reports: one set of admission rules (forward, hold, refuse) for both protocols.
 //! * The threads share one fact without messages: per-backend [`msg::Activity`] counters (in-flight requests,
 //!   streams and tunnels; last activity), written by whoever carries traffic and read by the supervisor to
 //!   decide idleness. Nothing else is shared: each piece of state has one owner.
