@@ -63,6 +63,9 @@ type Responder = Arc<dyn Fn(&str) -> Reply + Send + Sync>;
 struct Log {
     connections: usize,
     raw: Vec<Vec<u8>>,
+    /// Every head as it arrived (connection, head), before its body was read.
+    heads: Vec<(usize, String)>,
+    /// Requests whose body was read in full, or whose connection ended first (body then empty).
     requests: Vec<Recorded>,
 }
 
@@ -139,6 +142,12 @@ impl Recorder {
         self.raw().iter().map(Vec::len).sum()
     }
 
+    /// Every request head received, as (connection, head), including those whose body never completed.
+    pub fn heads(&self) -> Vec<(usize, String)> {
+        self.log.lock().unwrap().heads.clone()
+    }
+
+    /// Requests whose body was read whole, or whose connection ended first (then `body` is empty).
     pub fn requests(&self) -> Vec<Recorded> {
         self.log.lock().unwrap().requests.clone()
     }
@@ -188,6 +197,7 @@ fn serve(mut stream: TcpStream, log: Arc<Mutex<Log>>, responder: Responder) {
             log.raw.push(pending.clone());
         }
         let index = connection.unwrap_or_default();
+        log.lock().unwrap().heads.push((index, head.clone()));
         let reply = responder(&head);
         if let Reply::Early(bytes) = &reply {
             let _ = stream.write_all(bytes);
