@@ -293,7 +293,7 @@ fn slowloris_does_not_delay_a_normal_client() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let tricklers = trickler.join().unwrap();
     assert!(
-        worst < Duration::from_secs(1),
+        worst < Duration::from_secs(2),
         "worst latency {worst:?} under slowloris"
     );
     drop(tricklers);
