@@ -92,6 +92,8 @@ pub(crate) struct Reactor {
     next_serial: u64,
     /// Accepting is paused (connection limit or descriptor exhaustion).
     accept_paused: bool,
+    /// The last accept failed for lack of descriptors (logged once until an accept succeeds).
+    fd_exhausted: bool,
     shutting_down: bool,
     /// The supervisor thread stopped answering (it panicked): shut down without waiting for it.
     supervisor_lost: bool,
@@ -111,6 +113,7 @@ impl Reactor {
         let addr = SocketAddr::new(config.server.bind, config.server.port);
         let mut listener = TcpListener::bind(addr)
             .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+        raise_backlog(&listener);
         registry.register(&mut listener, LISTENER, Interest::READABLE)?;
         let admin_addr = SocketAddr::new(config.server.admin_bind, config.server.admin_port);
         let mut admin_listener = TcpListener::bind(admin_addr).map_err(|e| {
@@ -185,6 +188,7 @@ impl Reactor {
             now: Instant::now(),
             next_serial: 0,
             accept_paused: false,
+            fd_exhausted: false,
             shutting_down: false,
             supervisor_lost: false,
             again: Vec::new(),
@@ -272,6 +276,10 @@ impl Reactor {
             };
             match listener.accept() {
                 Ok((mut stream, peer)) => {
+                    if self.fd_exhausted {
+                        self.fd_exhausted = false;
+                        log::info!("accepting connections again");
+                    }
                     let _ = stream.set_nodelay(true);
                     let entry = self.sessions.vacant_entry();
                     let key = entry.key();
@@ -291,7 +299,13 @@ impl Reactor {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if is_fd_exhaustion(&e) => {
-                    log::warn!("accept failed: {e}; pausing accept until a descriptor frees up");
+                    // Said once per episode: the retries that follow would otherwise flood the log.
+                    if !self.fd_exhausted {
+                        self.fd_exhausted = true;
+                        log::warn!(
+                            "accept failed: {e}; pausing accept until a descriptor frees up"
+                        );
+                    }
                     self.pause_accept(Some(self.now + ACCEPT_BACKOFF));
                     return;
                 }
@@ -406,6 +420,19 @@ fn ready_callback_addr(admin: SocketAddr) -> SocketAddr {
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
     addr
+}
+
+/// Connections the kernel queues for `accept`: std and mio ask for 128, which drops SYNs (and stalls clients
+/// for seconds) under a burst of new connections long before `max_connections` is reached. The kernel caps
+/// this at `net.core.somaxconn`.
+const LISTEN_BACKLOG: i32 = 4096;
+
+fn raise_backlog(listener: &TcpListener) {
+    let raised = nix::sys::socket::Backlog::new(LISTEN_BACKLOG)
+        .and_then(|backlog| nix::sys::socket::listen(listener, backlog));
+    if let Err(e) = raised {
+        log::warn!("cannot raise the listen backlog to {LISTEN_BACKLOG}: {e}");
+    }
 }
 
 fn is_fd_exhaustion(e: &io::Error) -> bool {

@@ -293,6 +293,10 @@ impl Supervisor {
                         }
                         None
                     }
+                    Err(e) if is_fd_exhaustion(&e) => {
+                        log::debug!("{}: health probe skipped: {e}", backend.host);
+                        Some(Input::ProbeSkipped)
+                    }
                     Err(_) => Some(Input::ProbeResult(false)),
                 }
             }
@@ -406,4 +410,12 @@ impl Supervisor {
             }
         }
     }
+}
+
+/// Out of file descriptors (process or system): a probe that cannot open a socket learns nothing.
+fn is_fd_exhaustion(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(nix::libc::EMFILE | nix::libc::ENFILE)
+    )
 }

@@ -104,6 +104,9 @@ pub enum Input {
     SpawnFailed(String),
     /// The health probe that was in flight finished: true = 2xx.
     ProbeResult(bool),
+    /// The probe could not even be attempted because the proxy is out of file descriptors: that says
+    /// nothing about the backend, so it counts neither as a success nor as a failure.
+    ProbeSkipped,
     /// The instance has exited and been reaped; the text describes how ("status 1", "signal SIGKILL").
     Exited(String),
     /// A deadline may have passed.

@@ -101,7 +101,9 @@ impl Stopping {
                 }
             }
             Input::Tick => self.tick(env),
-            Input::ReadyCallback | Input::ProbeResult(_) => (Lifecycle::Stopping(self), Vec::new()),
+            Input::ReadyCallback | Input::ProbeResult(_) | Input::ProbeSkipped => {
+                (Lifecycle::Stopping(self), Vec::new())
+            }
         }
     }
 
@@ -143,7 +145,7 @@ pub fn reaping(restart_after: bool, input: Input, env: &Env) -> Transition {
         // A container killed while still being created ends as a failed spawn.
         Input::Exited(_) | Input::SpawnFailed(_) if restart_after => begin_start(env, Vec::new()),
         Input::Exited(_) | Input::SpawnFailed(_) => (Lifecycle::Stopped, Vec::new()),
-        Input::ReadyCallback | Input::ProbeResult(_) | Input::Tick => {
+        Input::ReadyCallback | Input::ProbeResult(_) | Input::ProbeSkipped | Input::Tick => {
             (Lifecycle::Reaping { restart_after }, Vec::new())
         }
     }

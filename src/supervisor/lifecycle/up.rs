@@ -51,6 +51,12 @@ impl Starting {
                 let probe = ProbeSlot::Due(now + gap);
                 (Lifecycle::Starting(Starting { probe, ..self }), Vec::new())
             }
+            // Not ready yet, as far as anyone can tell: try again as after a failed probe.
+            Input::ProbeSkipped if self.probe == ProbeSlot::InFlight => {
+                let gap = starting_probe_gap(now.saturating_sub(self.since_ms), env);
+                let probe = ProbeSlot::Due(now + gap);
+                (Lifecycle::Starting(Starting { probe, ..self }), Vec::new())
+            }
             // A container's start fails after probes may have gone out, so one may be in flight.
             Input::SpawnFailed(why) => (
                 Lifecycle::Stopped,
@@ -93,7 +99,9 @@ impl Starting {
                 (Lifecycle::Starting(Starting { probe, ..self }), effects)
             }
             // Already starting: one spawn however many requests ask. Stale probe results are dropped.
-            Input::Start | Input::ProbeResult(_) => (Lifecycle::Starting(self), Vec::new()),
+            Input::Start | Input::ProbeResult(_) | Input::ProbeSkipped => {
+                (Lifecycle::Starting(self), Vec::new())
+            }
         }
     }
 }
@@ -153,15 +161,24 @@ impl Ready {
                 };
                 (Lifecycle::Ready(state), Vec::new())
             }
+            Input::ProbeSkipped if self.probe == ProbeSlot::InFlight => {
+                let interval = probe_interval(env.timings.ready_health_check_interval);
+                let state = Ready {
+                    probe: ProbeSlot::Due(now + interval),
+                    ..self
+                };
+                (Lifecycle::Ready(state), Vec::new())
+            }
             Input::Exited(_) => (
                 Lifecycle::Stopped,
                 vec![Effect::CancelProbe, Effect::Emit(LifecycleEvent::Stopped)],
             ),
             Input::Stop(reason) => begin_stop(reason, false, env, Vec::new()),
             Input::Tick => self.tick(env),
-            Input::ReadyCallback | Input::SpawnFailed(_) | Input::ProbeResult(_) => {
-                (Lifecycle::Ready(self), Vec::new())
-            }
+            Input::ReadyCallback
+            | Input::SpawnFailed(_)
+            | Input::ProbeResult(_)
+            | Input::ProbeSkipped => (Lifecycle::Ready(self), Vec::new()),
         }
     }
 

@@ -5,6 +5,26 @@ use super::super::*;
 use super::{emitted, Driver};
 
 #[test]
+fn probes_skipped_for_lack_of_descriptors_neither_fail_nor_pass() {
+    let mut d = Driver::ready(0);
+    let probe_with = |d: &mut Driver, input: Input| {
+        let due = d.state.deadline().unwrap();
+        assert_eq!(d.at(due, Input::Tick), vec![Effect::Probe]);
+        d.at(due + 10, input)
+    };
+    // Threshold is 3: two failures, any number of skipped probes, and the third failure decides.
+    for _ in 0..2 {
+        assert!(probe_with(&mut d, Input::ProbeResult(false)).is_empty());
+    }
+    for _ in 0..5 {
+        assert!(probe_with(&mut d, Input::ProbeSkipped).is_empty());
+        assert!(matches!(d.state, Lifecycle::Ready(_)));
+    }
+    let effects = probe_with(&mut d, Input::ProbeResult(false));
+    assert_eq!(emitted(&effects)[0], LifecycleEvent::Unhealthy);
+}
+
+#[test]
 fn unhealthy_after_threshold_consecutive_failures_then_restart() {
     let mut d = Driver::ready(0);
     d.in_flight = 1;
