@@ -76,6 +76,30 @@ fn an_unhealthy_backend_is_restarted() {
 }
 
 #[test]
+fn an_unhealthy_backend_is_refused_with_backend_unhealthy_until_its_replacement_is_ready() {
+    let dir = TempDir::new("unhealthy-refused");
+    let fail_file = dir.file("fail-health");
+    // Every start takes a second, so the restart leaves a window in which requests must be refused.
+    let proxy = proxy_with_echo(
+        "ready_health_check_interval_ms = 100\nunhealthy_threshold = 2",
+        &[
+            ("ECHO_START_DELAY_MS", "1000"),
+            ("ECHO_HEALTH_FAIL_FILE", fail_file.to_str().unwrap()),
+        ],
+    );
+    assert_eq!(get(proxy.addr(), ECHO_HOST, "/").status, 200);
+
+    std::fs::write(&fail_file, "").unwrap();
+    proxy.wait_for_state(ECHO_HOST, "unhealthy", Duration::from_secs(10));
+    std::fs::remove_file(&fail_file).unwrap();
+    let refused = get(proxy.addr(), ECHO_HOST, "/during-restart");
+    assert_proxy_error(&refused, "BACKEND_UNHEALTHY", 503);
+
+    proxy.wait_for_state(ECHO_HOST, "ready", Duration::from_secs(20));
+    assert_eq!(get(proxy.addr(), ECHO_HOST, "/after-restart").status, 200);
+}
+
+#[test]
 fn the_ready_callback_makes_a_backend_ready_without_a_healthy_probe() {
     let proxy = proxy_with_echo("startup_timeout_secs = 20", &[("ECHO_READY_CALLBACK", "1")]);
     let response = get(proxy.addr(), ECHO_HOST, "/via-callback");
