@@ -1,16 +1,12 @@
 //! Forwarding one request: acquiring a backend connection, pumping the request and response through it,
-//! and handing it back to the pool. After a 101 the same pair of sockets becomes a byte tunnel.
+//! and deciding whether both connections go on. After a 101 the pair becomes a tunnel (`tunnel.rs`); the
+//! backend connection goes back to its pool in `pool.rs`.
 
-use std::io::Read;
-use std::net::Shutdown;
-
-use mio::event::Event;
 use mio::Token;
 
 use super::client::{flush_out, Step};
-use super::session::{consume_out, Exchange, Phase, Request, ResponsePhase, Tunnel};
+use super::session::{consume_out, Exchange, Phase, Request, ResponsePhase};
 use super::sockio::{fill, flush, split_written, Filled};
-use super::timers::TimerTarget;
 use super::upstream::Upstream;
 use super::{Reactor, UPSTREAM_BASE};
 use crate::error::{ErrorCode, ProxyError};
@@ -18,7 +14,6 @@ use crate::http1::body::BodyReader;
 use crate::http1::response::parse_response;
 use crate::http1::rewrite::write_response;
 use crate::http1::{Framing, Version};
-use crate::msg::State;
 
 impl Reactor {
     /// Sends a routed request to its backend, on a pooled connection if one is idle.
@@ -460,225 +455,6 @@ impl Reactor {
                 ErrorCode::ConnectionFailed,
                 format!("cannot connect to the backend: {e}"),
             ),
-        }
-    }
-
-    fn enter_tunnel(&mut self, key: usize) -> Step {
-        let session = &mut self.sessions[key];
-        let phase = std::mem::replace(&mut session.phase, Phase::Closing { shut: false });
-        let Phase::Exchanging(ex) = phase else {
-            return Step::Close;
-        };
-        log::debug!(
-            "{} {}: switched protocols; tunnelling",
-            session.peer,
-            ex.host
-        );
-        session.phase = Phase::Tunnel(Tunnel {
-            host: ex.host,
-            activity: ex.activity,
-            upstream: ex.upstream,
-            client_shut: false,
-            upstream_shut: false,
-        });
-        Step::Progress
-    }
-
-    pub(super) fn step_tunnel(&mut self, key: usize) -> Step {
-        let session = &mut self.sessions[key];
-        let Phase::Tunnel(tunnel) = &mut session.phase else {
-            return Step::Idle;
-        };
-        let Some(up) = self.upstreams.get_mut(tunnel.upstream) else {
-            return Step::Close;
-        };
-        let mut progress = false;
-
-        match fill(&mut session.inbuf, &mut session.client, &mut session.io) {
-            Ok(Filled::Bytes(_)) | Ok(Filled::Eof) => progress = true,
-            Ok(Filled::Nothing) => {}
-            Err(_) => return Step::Close,
-        }
-        match flush(&mut up.stream, &mut up.io, session.inbuf.data(), &[]) {
-            Ok(0) => {}
-            Ok(n) => {
-                session.inbuf.consume(n);
-                progress = true;
-            }
-            Err(_) => return Step::Close,
-        }
-        if session.io.read_eof && session.inbuf.is_empty() && !tunnel.upstream_shut {
-            tunnel.upstream_shut = true;
-            let _ = up.stream.shutdown(Shutdown::Write);
-            progress = true;
-        }
-
-        match fill(&mut up.inbuf, &mut up.stream, &mut up.io) {
-            Ok(Filled::Bytes(_)) | Ok(Filled::Eof) => progress = true,
-            Ok(Filled::Nothing) => {}
-            Err(_) => return Step::Close,
-        }
-        let out_left = session.out.len() - session.out_pos;
-        match flush(
-            &mut session.client,
-            &mut session.io,
-            &session.out[session.out_pos..],
-            up.inbuf.data(),
-        ) {
-            Ok(0) => {}
-            Ok(n) => {
-                let (from_out, from_up) = split_written(n, out_left);
-                consume_out(&mut session.out, &mut session.out_pos, from_out);
-                up.inbuf.consume(from_up);
-                progress = true;
-            }
-            Err(_) => return Step::Close,
-        }
-        if up.io.read_eof
-            && up.inbuf.is_empty()
-            && session.out_pos == session.out.len()
-            && !tunnel.client_shut
-        {
-            tunnel.client_shut = true;
-            let _ = session.client.shutdown(Shutdown::Write);
-            progress = true;
-        }
-        if tunnel.client_shut && tunnel.upstream_shut {
-            log::debug!(
-                "{} {}: tunnel closed by both sides",
-                session.peer,
-                tunnel.host
-            );
-            return Step::Close;
-        }
-        if progress {
-            Step::Progress
-        } else {
-            Step::Idle
-        }
-    }
-
-    pub(super) fn upstream_ready(&mut self, ukey: usize, event: &Event) {
-        let Some(up) = self.upstreams.get_mut(ukey) else {
-            return;
-        };
-        if event.is_readable() || event.is_read_closed() || event.is_error() {
-            up.io.readable = true;
-            up.io.peer_closed |= event.is_read_closed() || event.is_error();
-        }
-        if event.is_writable() || event.is_write_closed() || event.is_error() {
-            up.io.writable = true;
-        }
-        match up.owner {
-            Some((key, serial)) if self.sessions.get(key).is_some_and(|s| s.serial == serial) => {
-                self.drive(key)
-            }
-            Some(_) => {}
-            None if event.is_readable() || event.is_read_closed() || event.is_error() => {
-                // An idle pooled connection has nothing to say: anything readable is the backend closing
-                // it (or garbage). A spurious wake-up reads nothing and keeps it.
-                let mut probe = [0u8; 1];
-                let alive = matches!(up.stream.read(&mut probe), Err(ref e) if e.kind() == std::io::ErrorKind::WouldBlock);
-                if alive {
-                    up.io.readable = false;
-                } else {
-                    self.drop_pooled(ukey);
-                }
-            }
-            None => {}
-        }
-    }
-
-    /// Detaches the session's backend connection (pooling it when `reusable`) and ends its in-flight count.
-    /// Leaves the session in `Closing`; the caller sets the phase that follows.
-    pub(super) fn release_upstream_of(&mut self, key: usize, reusable: bool) {
-        let session = &mut self.sessions[key];
-        let phase = std::mem::replace(&mut session.phase, Phase::Closing { shut: false });
-        let (ukey, activity) = match phase {
-            Phase::Exchanging(ex) => (ex.upstream, ex.activity),
-            Phase::Tunnel(t) => (t.upstream, t.activity),
-            other => {
-                session.phase = other;
-                return;
-            }
-        };
-        activity.end(self.clock.ms(self.now));
-        let pool_max = self.config.server.pool_max_idle_per_host;
-        let pool_timeout = self.config.server.pool_idle_timeout;
-        let Some(up) = self.upstreams.get_mut(ukey) else {
-            return;
-        };
-        let route = self.routes.get_mut(&up.host);
-        match route {
-            Some(route)
-                if reusable
-                    && route.view.state == State::Ready
-                    && route.idle_upstreams.len() < pool_max =>
-            {
-                up.owner = None;
-                up.idle_since = self.now;
-                route.idle_upstreams.push(ukey);
-                self.pool_sweep.set(
-                    self.now + pool_timeout,
-                    TimerTarget::PoolSweep,
-                    &mut self.timers,
-                );
-            }
-            _ => self.close_upstream(ukey),
-        }
-    }
-
-    pub(super) fn close_upstream(&mut self, ukey: usize) {
-        if let Some(mut up) = self.upstreams.try_remove(ukey) {
-            let _ = self.poll.registry().deregister(&mut up.stream);
-        }
-    }
-
-    fn drop_pooled(&mut self, ukey: usize) {
-        if let Some(up) = self.upstreams.get(ukey) {
-            if let Some(route) = self.routes.get_mut(&up.host) {
-                route.idle_upstreams.retain(|&u| u != ukey);
-            }
-        }
-        self.close_upstream(ukey);
-    }
-
-    /// Closes every pooled connection of one backend (it is stopping, or was restarted).
-    pub(super) fn drop_pool_of(&mut self, host: &str) {
-        let Some(route) = self.routes.get_mut(host) else {
-            return;
-        };
-        for ukey in std::mem::take(&mut route.idle_upstreams) {
-            self.close_upstream(ukey);
-        }
-    }
-
-    pub(super) fn sweep_pool(&mut self) {
-        let timeout = self.config.server.pool_idle_timeout;
-        let now = self.now;
-        let mut expired = Vec::new();
-        let mut next: Option<std::time::Instant> = None;
-        for route in self.routes.iter_mut() {
-            route
-                .idle_upstreams
-                .retain(|&ukey| match self.upstreams.get(ukey) {
-                    Some(up) if up.idle_since + timeout > now => {
-                        let due = up.idle_since + timeout;
-                        next = Some(next.map_or(due, |n| n.min(due)));
-                        true
-                    }
-                    _ => {
-                        expired.push(ukey);
-                        false
-                    }
-                });
-        }
-        for ukey in expired {
-            self.close_upstream(ukey);
-        }
-        if let Some(at) = next {
-            self.pool_sweep
-                .set(at, TimerTarget::PoolSweep, &mut self.timers);
         }
     }
 }

@@ -5,22 +5,30 @@
 //! sockets with bounded buffers. Lifecycle events from the supervisor and signals arrive as poll events.
 //! Nothing here blocks; with no traffic it sleeps in `epoll_wait` until the next deadline, or forever.
 //!
-//! * `session` / `forward`: a client connection's phases and the byte pumping for each.
-//! * `upstream`: backend connections and their keep-alive pool.
-//! * `routes`: the Host table and each backend's last reported lifecycle.
+//! * `accept`: client and admin listeners, the connection limit, descriptor exhaustion.
+//! * `session`: a client connection and its phases; `client`: reading heads, routing, holding, answering.
+//! * `forward`: one request through a backend connection; `tunnel`: after a 101.
+//! * `upstream`, `pool`: backend connections and their keep-alive pool.
+//! * `routes`: the Host table, each backend's last reported lifecycle (`crate::backend_view`).
 //! * `events`: supervisor messages, signals, reload and shutdown.
-//! * `timers`, `buffer`: deadlines and bounded buffers.
+//! * `timeouts`, `timers`: what each phase waits for, and the deadline map.
+//! * `buffer`, `sockio`: bounded buffers and the two raw operations on sockets.
+//! * `admin_conn`, `signals`: the admin connections and the signal self-pipe.
 
+mod accept;
 mod admin_conn;
 mod buffer;
 mod client;
 mod events;
 mod forward;
+mod pool;
 mod routes;
 mod session;
 mod signals;
 mod sockio;
+mod timeouts;
 mod timers;
+mod tunnel;
 mod upstream;
 
 use std::io;
@@ -260,142 +268,6 @@ impl Reactor {
                 }
                 TimerTarget::ResumeAccept => self.resume_accept(),
             }
-        }
-    }
-
-    fn accept_clients(&mut self) {
-        let limit = self.config.server.limits.max_connections;
-        loop {
-            if self.sessions.len() >= limit {
-                log::warn!("connection limit ({limit}) reached; pausing accept");
-                self.pause_accept(None);
-                return;
-            }
-            let Some(listener) = self.listener.as_ref() else {
-                return;
-            };
-            match listener.accept() {
-                Ok((mut stream, peer)) => {
-                    if self.fd_exhausted {
-                        self.fd_exhausted = false;
-                        log::info!("accepting connections again");
-                    }
-                    let _ = stream.set_nodelay(true);
-                    let entry = self.sessions.vacant_entry();
-                    let key = entry.key();
-                    let token = Token(SESSION_BASE + key);
-                    if let Err(e) = self.poll.registry().register(
-                        &mut stream,
-                        token,
-                        Interest::READABLE | Interest::WRITABLE,
-                    ) {
-                        log::warn!("cannot register client {peer}: {e}");
-                        continue;
-                    }
-                    self.next_serial += 1;
-                    entry.insert(Session::new(self.next_serial, stream, peer, self.now));
-                    self.arm_session_deadline(key);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if is_fd_exhaustion(&e) => {
-                    // Said once per episode: the retries that follow would otherwise flood the log.
-                    if !self.fd_exhausted {
-                        self.fd_exhausted = true;
-                        log::warn!(
-                            "accept failed: {e}; pausing accept until a descriptor frees up"
-                        );
-                    }
-                    self.pause_accept(Some(self.now + ACCEPT_BACKOFF));
-                    return;
-                }
-                // The connection died in the backlog (ECONNABORTED and friends): try the next one.
-                Err(e) => log::debug!("accept failed: {e}"),
-            }
-        }
-    }
-
-    fn pause_accept(&mut self, retry_at: Option<Instant>) {
-        if !self.accept_paused {
-            if let Some(listener) = self.listener.as_mut() {
-                let _ = self.poll.registry().deregister(listener);
-            }
-            self.accept_paused = true;
-        }
-        if let Some(at) = retry_at {
-            self.timers.push(at, TimerTarget::ResumeAccept);
-        }
-    }
-
-    /// Called when a connection closes or the back-off passes.
-    fn resume_accept(&mut self) {
-        let resume_below = self.config.server.limits.max_connections * 9 / 10;
-        if !self.accept_paused || self.sessions.len() > resume_below.max(1) {
-            return;
-        }
-        let Some(listener) = self.listener.as_mut() else {
-            return;
-        };
-        match self
-            .poll
-            .registry()
-            .register(listener, LISTENER, Interest::READABLE)
-        {
-            Ok(()) => {
-                self.accept_paused = false;
-                // Connections may have queued while paused; edge-triggered readiness won't repeat itself.
-                self.accept_clients();
-            }
-            Err(e) => log::error!("cannot resume accepting: {e}"),
-        }
-    }
-
-    fn accept_admins(&mut self) {
-        loop {
-            match self.admin_listener.accept() {
-                Ok((mut stream, _peer)) => {
-                    if self.admins.len() >= MAX_ADMIN_CONNECTIONS {
-                        continue; // dropped: closes it
-                    }
-                    let entry = self.admins.vacant_entry();
-                    let token = Token(ADMIN_BASE + entry.key());
-                    if self
-                        .poll
-                        .registry()
-                        .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
-                        .is_ok()
-                    {
-                        entry.insert(AdminConn::new(stream));
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if is_fd_exhaustion(&e) => return,
-                Err(e) => log::debug!("admin accept failed: {e}"),
-            }
-        }
-    }
-
-    fn admin_ready(&mut self, key: usize) {
-        let Some(conn) = self.admins.get_mut(key) else {
-            return;
-        };
-        let outcome = conn.drive(&self.routes, &self.config_status);
-        if let Some(host) = outcome.ready {
-            self.send_supervisor(Command::ReadyCallback(host));
-        }
-        let mut done = outcome.done;
-        if outcome.reload {
-            let result = self.reload();
-            let response = crate::admin::reload_response(&result);
-            done = self
-                .admins
-                .get_mut(key)
-                .is_none_or(|conn| conn.respond(response));
-        }
-        if done {
-            let mut conn = self.admins.remove(key);
-            let _ = self.poll.registry().deregister(conn.stream_mut());
         }
     }
 

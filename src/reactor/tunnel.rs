@@ -1,0 +1,109 @@
+//! A connection after a `101 Switching Protocols`: bytes relayed both ways until both sides are done.
+//!
+//! Each direction goes through one bounded buffer, so a side that stops reading stops the other side's
+//! reads (backpressure through the sockets); one side's end of stream becomes a write shutdown on the
+//! other once everything buffered was delivered, and the tunnel closes when both directions have ended.
+
+use std::net::Shutdown;
+
+use super::client::Step;
+use super::session::{consume_out, Phase, Tunnel};
+use super::sockio::{fill, flush, split_written, Filled};
+use super::Reactor;
+
+impl Reactor {
+    pub(super) fn enter_tunnel(&mut self, key: usize) -> Step {
+        let session = &mut self.sessions[key];
+        let phase = std::mem::replace(&mut session.phase, Phase::Closing { shut: false });
+        let Phase::Exchanging(ex) = phase else {
+            return Step::Close;
+        };
+        log::debug!(
+            "{} {}: switched protocols; tunnelling",
+            session.peer,
+            ex.host
+        );
+        session.phase = Phase::Tunnel(Tunnel {
+            host: ex.host,
+            activity: ex.activity,
+            upstream: ex.upstream,
+            client_shut: false,
+            upstream_shut: false,
+        });
+        Step::Progress
+    }
+
+    pub(super) fn step_tunnel(&mut self, key: usize) -> Step {
+        let session = &mut self.sessions[key];
+        let Phase::Tunnel(tunnel) = &mut session.phase else {
+            return Step::Idle;
+        };
+        let Some(up) = self.upstreams.get_mut(tunnel.upstream) else {
+            return Step::Close;
+        };
+        let mut progress = false;
+
+        match fill(&mut session.inbuf, &mut session.client, &mut session.io) {
+            Ok(Filled::Bytes(_)) | Ok(Filled::Eof) => progress = true,
+            Ok(Filled::Nothing) => {}
+            Err(_) => return Step::Close,
+        }
+        match flush(&mut up.stream, &mut up.io, session.inbuf.data(), &[]) {
+            Ok(0) => {}
+            Ok(n) => {
+                session.inbuf.consume(n);
+                progress = true;
+            }
+            Err(_) => return Step::Close,
+        }
+        if session.io.read_eof && session.inbuf.is_empty() && !tunnel.upstream_shut {
+            tunnel.upstream_shut = true;
+            let _ = up.stream.shutdown(Shutdown::Write);
+            progress = true;
+        }
+
+        match fill(&mut up.inbuf, &mut up.stream, &mut up.io) {
+            Ok(Filled::Bytes(_)) | Ok(Filled::Eof) => progress = true,
+            Ok(Filled::Nothing) => {}
+            Err(_) => return Step::Close,
+        }
+        let out_left = session.out.len() - session.out_pos;
+        match flush(
+            &mut session.client,
+            &mut session.io,
+            &session.out[session.out_pos..],
+            up.inbuf.data(),
+        ) {
+            Ok(0) => {}
+            Ok(n) => {
+                let (from_out, from_up) = split_written(n, out_left);
+                consume_out(&mut session.out, &mut session.out_pos, from_out);
+                up.inbuf.consume(from_up);
+                progress = true;
+            }
+            Err(_) => return Step::Close,
+        }
+        if up.io.read_eof
+            && up.inbuf.is_empty()
+            && session.out_pos == session.out.len()
+            && !tunnel.client_shut
+        {
+            tunnel.client_shut = true;
+            let _ = session.client.shutdown(Shutdown::Write);
+            progress = true;
+        }
+        if tunnel.client_shut && tunnel.upstream_shut {
+            log::debug!(
+                "{} {}: tunnel closed by both sides",
+                session.peer,
+                tunnel.host
+            );
+            return Step::Close;
+        }
+        if progress {
+            Step::Progress
+        } else {
+            Step::Idle
+        }
+    }
+}
