@@ -5,6 +5,10 @@
 
 use std::io::{self, Read};
 
+/// What a buffer starts with: most heads and small bodies fit, and allocating it (zeroed) per request is
+/// cheap; it doubles up to its capacity only when bytes pile up.
+const INITIAL_STORAGE: usize = 16 * 1024;
+
 pub struct Buffer {
     storage: Vec<u8>,
     start: usize,
@@ -58,13 +62,19 @@ impl Buffer {
     /// buffer is the caller's to check.
     pub fn read_from<R: Read>(&mut self, source: &mut R) -> io::Result<(usize, usize)> {
         if self.storage.is_empty() {
-            self.storage = vec![0; self.capacity];
+            self.storage = vec![0; INITIAL_STORAGE.min(self.capacity)];
         }
-        if self.end == self.storage.len() && self.start > 0 {
-            // Slide the unread bytes to the front so the tail has room again.
-            self.storage.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
+        if self.end == self.storage.len() {
+            if self.start > 0 {
+                // Slide the unread bytes to the front so the tail has room again.
+                self.storage.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            } else if self.storage.len() < self.capacity {
+                // Full of unread bytes (a large head, or a peer that reads slower than we do): grow.
+                let grown = (self.storage.len() * 2).min(self.capacity);
+                self.storage.resize(grown, 0);
+            }
         }
         let offered = self.storage.len() - self.end;
         let n = source.read(&mut self.storage[self.end..])?;
@@ -90,5 +100,18 @@ mod tests {
         buf.consume(4);
         buf.release_if_empty();
         assert!(buf.storage.is_empty());
+    }
+
+    #[test]
+    fn starts_small_and_grows_to_its_capacity_while_bytes_pile_up() {
+        let mut buf = Buffer::new(64 * 1024);
+        let data = vec![7u8; 100 * 1024];
+        let mut src: &[u8] = &data;
+        assert_eq!(buf.read_from(&mut src).unwrap(), (16 * 1024, 16 * 1024));
+        while !buf.is_full() {
+            buf.read_from(&mut src).unwrap();
+        }
+        assert_eq!(buf.len(), 64 * 1024);
+        assert_eq!(buf.storage.len(), 64 * 1024, "never beyond its capacity");
     }
 }

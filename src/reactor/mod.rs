@@ -179,8 +179,10 @@ impl Reactor {
             poll,
             listener: Some(listener),
             admin_listener,
-            sessions: Slab::new(),
-            upstreams: Slab::new(),
+            // Reserved up front, not grown by doubling: untouched capacity costs address space, not memory,
+            // and an idle connection then costs its own slot and nothing more.
+            sessions: Slab::with_capacity(slot_reservation(&config)),
+            upstreams: Slab::with_capacity(slot_reservation(&config)),
             admins: Slab::new(),
             routes,
             timers: Timers::default(),
@@ -292,6 +294,14 @@ fn ready_callback_addr(admin: SocketAddr) -> SocketAddr {
         addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
     addr
+}
+
+/// Slots reserved for sessions (and for backend connections, at most one per session plus the pools).
+fn slot_reservation(config: &Config) -> usize {
+    // Beyond this the slab grows as usual; the cap keeps a huge `max_connections` from reserving gigabytes
+    // of address space.
+    const MAX_RESERVED: usize = 1 << 16;
+    config.server.limits.max_connections.min(MAX_RESERVED)
 }
 
 /// Connections the kernel queues for `accept`: std and mio ask for 128, which drops SYNs (and stalls clients
