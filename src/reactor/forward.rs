@@ -377,7 +377,12 @@ impl Reactor {
                 since: self.now,
                 head_started: false,
             };
+            // An idle keep-alive connection keeps no buffer: not the read buffer, not the head it sent.
             session.inbuf.release_if_empty();
+            if session.out_pending().is_empty() {
+                session.out = Vec::new();
+                session.out_pos = 0;
+            }
         } else {
             session.phase = Phase::Closing { shut: false };
             session.closing_since = Some(self.now);
