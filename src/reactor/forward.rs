@@ -87,6 +87,7 @@ impl Reactor {
             request_body_sent: 0,
             request_abandoned: false,
             response: ResponsePhase::AwaitingHead,
+            response_head_at: 0,
             client_keep_alive: false,
         }));
     }
@@ -265,6 +266,7 @@ impl Reactor {
                                 && !ex.meta.upgrade
                                 && head.framing != Framing::UntilClose;
                             ex.client_keep_alive = keep;
+                            ex.response_head_at = session.out.len();
                             write_response(
                                 up.inbuf.data(),
                                 &head,
@@ -300,22 +302,14 @@ impl Reactor {
             match reader.advance(up.inbuf.data()) {
                 Ok(n) => *pending = n,
                 Err(e) => {
-                    log::warn!(
-                        "{}: bad response body framing from {}: {}",
-                        session.peer,
-                        ex.host,
-                        e.reason
-                    );
-                    return Step::Close;
+                    let why = format!("invalid response body from the backend: {}", e.reason);
+                    return self.fail_response(key, why);
                 }
             }
             if *pending == 0 && up.io.read_eof && up.inbuf.is_empty() && reader.at_eof().is_err() {
-                log::warn!(
-                    "{}: {} closed the connection in the middle of a response",
-                    session.peer,
-                    ex.host
-                );
-                return Step::Close;
+                let why =
+                    "the backend closed the connection in the middle of its response".to_string();
+                return self.fail_response(key, why);
             }
         }
         let out_left = session.out.len() - session.out_pos;
@@ -388,6 +382,27 @@ impl Reactor {
             session.closing_since = Some(self.now);
         }
         Step::Progress
+    }
+
+    /// The response broke after its head was parsed. While none of it has reached the client yet, its
+    /// queued head is taken back and the client gets 502 instead; after that, closing the connection is the
+    /// only honest signal left.
+    fn fail_response(&mut self, key: usize, why: String) -> Step {
+        let session = &mut self.sessions[key];
+        let Phase::Exchanging(ex) = &mut session.phase else {
+            return Step::Close;
+        };
+        log::warn!("{} {}: {why}", session.peer, ex.host);
+        let at = ex.response_head_at;
+        let untouched = session.out.len() > at && session.out_pos <= at;
+        if !untouched {
+            return Step::Close;
+        }
+        session.out.truncate(at);
+        ex.response = ResponsePhase::AwaitingHead;
+        // Whatever else that backend sent on this exchange is suspect: end the client connection too.
+        ex.meta.keep_alive = false;
+        self.fail_exchange(key, ErrorCode::BadGateway, why)
     }
 
     /// An error before any response byte reached the client becomes an error response; after that, the

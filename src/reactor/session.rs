@@ -114,6 +114,9 @@ pub struct Exchange {
     /// Writing the request failed; nothing more is sent, and the exchange ends with the response (if any).
     pub request_abandoned: bool,
     pub response: ResponsePhase,
+    /// Where the final response head starts in the session's `out`, to take it back if the body breaks
+    /// before anything was sent.
+    pub response_head_at: usize,
     /// The client connection goes on after this exchange.
     pub client_keep_alive: bool,
     /// Until the response head arrives: when to answer 504.
