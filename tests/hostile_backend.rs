@@ -111,6 +111,10 @@ fn scripted() -> Recorder {
             "/cut-short" => {
                 Reply::AndClose(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part".to_vec())
             }
+            // Broken from its first body byte, sent in one write with its head.
+            "/bad-chunk-at-once" => Reply::After(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n".to_vec(),
+            ),
             "/bad-chunk" => Reply::After(
                 b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n"
                     .to_vec(),
@@ -246,4 +250,17 @@ fn a_request_body_the_backend_did_not_wait_for_makes_the_connection_unreusable()
         early,
         "a connection with a half-sent request body was pooled"
     );
+}
+
+#[test]
+fn a_response_broken_before_any_byte_was_relayed_is_502() {
+    let (_recorder, proxy) = start();
+    let mut client = send(
+        proxy.addr(),
+        &build_request("GET", HOST, "/bad-chunk-at-once", &[], b""),
+    );
+    let response = client.read_response();
+    assert_proxy_error(&response, "BAD_GATEWAY", 502);
+    assert!(client.closed_by_peer_within(Duration::from_secs(5)));
+    assert_eq!(get(proxy.addr(), HOST, "/after").status, 200);
 }
