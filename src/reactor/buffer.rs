@@ -6,7 +6,7 @@
 use std::io::{self, Read};
 
 /// What a buffer starts with: most heads and small bodies fit, and allocating it (zeroed) per request is
-/// cheap; it doubles up to its capacity only when bytes pile up.
+/// cheap; it doubles up to its capacity when bytes pile up or a read fills it (a large body flowing).
 const INITIAL_STORAGE: usize = 16 * 1024;
 
 pub struct Buffer {
@@ -79,6 +79,12 @@ impl Buffer {
         let offered = self.storage.len() - self.end;
         let n = source.read(&mut self.storage[self.end..])?;
         self.end += n;
+        if n == offered && self.storage.len() < self.capacity {
+            // The peer had at least a full buffer to give: a large body is flowing, and bigger reads
+            // mean fewer system calls for it.
+            let grown = (self.storage.len() * 2).min(self.capacity);
+            self.storage.resize(grown, 0);
+        }
         Ok((n, offered))
     }
 }
@@ -108,6 +114,11 @@ mod tests {
         let data = vec![7u8; 100 * 1024];
         let mut src: &[u8] = &data;
         assert_eq!(buf.read_from(&mut src).unwrap(), (16 * 1024, 16 * 1024));
+        assert_eq!(
+            buf.storage.len(),
+            32 * 1024,
+            "a read that filled it makes it grow"
+        );
         while !buf.is_full() {
             buf.read_from(&mut src).unwrap();
         }
