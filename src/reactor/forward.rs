@@ -229,27 +229,18 @@ impl Reactor {
                     Ok(None) => {}
                     Ok(Some(head)) => {
                         progress = true;
-                        if head.status == 101 {
-                            if !ex.meta.upgrade {
+                        if head.status < 200 {
+                            let switching = head.status == 101;
+                            if switching && !ex.meta.upgrade {
                                 return self.fail_exchange(
                                     key,
                                     ErrorCode::BadGateway,
                                     "unexpected 101 from the backend".to_string(),
                                 );
                             }
-                            write_response(
-                                up.inbuf.data(),
-                                &head,
-                                &ex.meta.request_id,
-                                ex.meta.version,
-                                false,
-                                &mut session.out,
-                            );
-                            up.inbuf.consume(head.len);
-                            return self.enter_tunnel(key);
-                        } else if head.status < 200 {
-                            // Interim answers (100 Continue, 103) go to HTTP/1.1 clients only.
-                            if ex.meta.version == Version::Http11 {
+                            // Interim answers (100 Continue, 103) go to HTTP/1.1 clients only; a 101 only
+                            // ever answers an upgrade, which HTTP/1.1 alone can ask for.
+                            if switching || ex.meta.version == Version::Http11 {
                                 write_response(
                                     up.inbuf.data(),
                                     &head,
@@ -260,6 +251,9 @@ impl Reactor {
                                 );
                             }
                             up.inbuf.consume(head.len);
+                            if switching {
+                                return self.enter_tunnel(key);
+                            }
                         } else {
                             let keep = ex.meta.keep_alive
                                 && !session.io.read_eof
