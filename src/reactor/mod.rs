@@ -7,7 +7,8 @@
 //!
 //! * `accept`: client and admin listeners, the connection limit, descriptor exhaustion.
 //! * `session`: a client connection and its phases; `client`: reading heads, routing, holding, answering.
-//! * `forward`: one request through a backend connection; `tunnel`: after a 101.
+//! * `forward`: one request through a backend connection; `failure`: when that goes wrong; `tunnel`: after
+//!   a 101.
 //! * `upstream`, `pool`: backend connections and their keep-alive pool.
 //! * `routes`: the Host table, each backend's last reported lifecycle (`crate::backend_view`).
 //! * `events`: supervisor messages, signals, reload and shutdown.
@@ -20,6 +21,7 @@ mod admin_conn;
 mod buffer;
 mod client;
 mod events;
+mod failure;
 mod forward;
 mod pool;
 mod routes;

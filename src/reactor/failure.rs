@@ -1,0 +1,106 @@
+//! When forwarding goes wrong: an error answer while nothing of the response has reached the client, a
+//! close after that, and the one retry a dead pooled connection earns.
+
+use mio::Token;
+
+use super::client::Step;
+use super::session::{Phase, ResponsePhase};
+use super::upstream::Upstream;
+use super::{Reactor, UPSTREAM_BASE};
+use crate::error::{ErrorCode, ProxyError};
+
+impl Reactor {
+    /// The response broke after its head was parsed. While none of it has reached the client yet, its
+    /// queued head is taken back and the client gets 502 instead; after that, closing the connection is the
+    /// only honest signal left.
+    pub(super) fn fail_response(&mut self, key: usize, why: String) -> Step {
+        let session = &mut self.sessions[key];
+        let Phase::Exchanging(ex) = &mut session.phase else {
+            return Step::Close;
+        };
+        log::warn!("{} {}: {why}", session.peer, ex.host);
+        let at = ex.response_head_at;
+        let untouched = session.out.len() > at && session.out_pos <= at;
+        if !untouched {
+            return Step::Close;
+        }
+        session.out.truncate(at);
+        ex.response = ResponsePhase::AwaitingHead;
+        // Whatever else that backend sent on this exchange is suspect: end the client connection too.
+        ex.meta.keep_alive = false;
+        self.fail_exchange(key, ErrorCode::BadGateway, why)
+    }
+
+    /// An error before any response byte reached the client becomes an error response; after that, the
+    /// only honest signal left is closing the connection.
+    pub(super) fn fail_exchange(&mut self, key: usize, code: ErrorCode, message: String) -> Step {
+        let awaiting = matches!(&self.sessions[key].phase, Phase::Exchanging(ex) if matches!(ex.response, ResponsePhase::AwaitingHead));
+        if !awaiting {
+            return Step::Close;
+        }
+        self.abort_exchange(key, ProxyError::new(code, message));
+        Step::Progress
+    }
+
+    pub(super) fn abort_exchange(&mut self, key: usize, err: ProxyError) {
+        let session = &self.sessions[key];
+        let Phase::Exchanging(ex) = &session.phase else {
+            return;
+        };
+        let close = !ex.request_complete() || !ex.meta.keep_alive || session.io.read_eof;
+        let id = ex.meta.request_id.clone();
+        if err.code.status() >= 500 {
+            log::warn!("{} {}: {}", session.peer, ex.host, err);
+        }
+        self.release_upstream_of(key, false);
+        self.reject(key, err, Some(id), close);
+    }
+
+    /// The backend connection failed before any response byte. A pooled connection that the backend closed
+    /// while idle fails exactly like this, so a request without a body is retried once on a new connection.
+    pub(super) fn backend_gone(&mut self, key: usize, why: String) -> Step {
+        let retry = match &self.sessions[key].phase {
+            Phase::Exchanging(ex) => {
+                ex.reused
+                    && !ex.meta.has_body()
+                    && matches!(ex.response, ResponsePhase::AwaitingHead)
+            }
+            _ => false,
+        };
+        if !retry {
+            return self.fail_exchange(key, ErrorCode::ConnectionFailed, why);
+        }
+        let session = &mut self.sessions[key];
+        let serial = session.serial;
+        let Phase::Exchanging(ex) = &mut session.phase else {
+            return Step::Close;
+        };
+        let old = ex.upstream;
+        let Some(addr) = self.routes.get(&ex.host).map(|r| r.addr) else {
+            return self.fail_exchange(key, ErrorCode::ConnectionFailed, why);
+        };
+        let entry = self.upstreams.vacant_entry();
+        let token = Token(UPSTREAM_BASE + entry.key());
+        match Upstream::connect(addr, ex.host.clone(), self.poll.registry(), token, self.now) {
+            Ok(mut up) => {
+                log::debug!(
+                    "{}: pooled connection was dead ({why}); retrying on a new one",
+                    ex.host
+                );
+                up.owner = Some((key, serial));
+                ex.upstream = entry.key();
+                entry.insert(up);
+                ex.reused = false;
+                ex.head_pos = 0;
+                ex.request_abandoned = false;
+                self.close_upstream(old);
+                Step::Progress
+            }
+            Err(e) => self.fail_exchange(
+                key,
+                ErrorCode::ConnectionFailed,
+                format!("cannot connect to the backend: {e}"),
+            ),
+        }
+    }
+}
