@@ -41,11 +41,13 @@ pub enum Version {
     Http11,
 }
 
-/// One header field as byte ranges into the buffer the head was parsed from.
+/// One header field as byte ranges into the buffer the head was parsed from, with what the proxy
+/// knows its name to be (classified once, at parse time).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
     pub name: Range<usize>,
     pub value: Range<usize>,
+    pub kind: fields::FieldName,
 }
 
 /// How the body of a message is delimited (RFC 9112 section 6.3).

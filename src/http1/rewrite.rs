@@ -57,7 +57,7 @@ pub fn write_request(buf: &[u8], head: &RequestHead, info: &ForwardInfo, out: &m
     let mut has_host = false;
     let mut forwarded_for: Vec<Range<usize>> = Vec::new();
     for header in &head.headers {
-        let keep = match FieldName::classify(&buf[header.name.clone()]) {
+        let keep = match header.kind {
             FieldName::Host => {
                 has_host = true;
                 true
@@ -128,7 +128,7 @@ pub fn write_response(
         head.framing == Framing::Chunked || !(interim || switching || head.status == 204);
     let nominated = Nominated::collect(buf, &head.headers);
     for header in &head.headers {
-        let keep = match FieldName::classify(&buf[header.name.clone()]) {
+        let keep = match header.kind {
             FieldName::TransferEncoding => {
                 if transfer_encoding_allowed {
                     write_framing_field(out, buf, header);
@@ -194,21 +194,20 @@ fn write_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
 }
 
 /// The field names a head's `Connection` fields nominate as hop-by-hop (its connection options other
-/// than the ones the proxy itself interprets), as ranges into the head's buffer.
-struct Nominated {
+/// than the ones the proxy itself interprets), as ranges into the head's buffer. Fixed-size, so finding
+/// them costs no allocation per message.
+pub struct Nominated {
     names: [Range<usize>; MAX_NOMINATED_FIELDS],
     count: usize,
 }
 
 impl Nominated {
-    fn collect(buf: &[u8], headers: &[Header]) -> Nominated {
+    pub fn collect(buf: &[u8], headers: &[Header]) -> Nominated {
         let mut nominated = Nominated {
             names: std::array::from_fn(|_| 0..0),
             count: 0,
         };
-        let connection_fields = headers
-            .iter()
-            .filter(|h| FieldName::classify(&buf[h.name.clone()]) == FieldName::Connection);
+        let connection_fields = headers.iter().filter(|h| h.kind == FieldName::Connection);
         for field in connection_fields {
             let value = &buf[field.value.clone()];
             for option in list_elements(value) {
@@ -230,7 +229,7 @@ impl Nominated {
     }
 
     /// Whether `Connection` names this header's field.
-    fn names(&self, buf: &[u8], header: &Header) -> bool {
+    pub fn names(&self, buf: &[u8], header: &Header) -> bool {
         let name = &buf[header.name.clone()];
         self.names[..self.count]
             .iter()
