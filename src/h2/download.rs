@@ -9,7 +9,7 @@
 use std::cell::Cell;
 use std::future::poll_fn;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use h2::server::SendResponse;
 use h2::SendStream;
 use tokio::io::AsyncReadExt;
@@ -63,7 +63,13 @@ pub async fn download(
     tokio::pin!(deadline);
     let mut interim = 0usize;
     let head = loop {
-        match parse_response(&buf, ex.is_head) {
+        // Nothing to parse before the first read (or right after an interim head that ended the bytes).
+        let parsed = if buf.is_empty() {
+            Ok(None)
+        } else {
+            parse_response(&buf, ex.is_head)
+        };
+        match parsed {
             Ok(Some(head)) if head.status == 101 => {
                 return Err(answer(
                     ErrorCode::BadGateway,
@@ -75,12 +81,12 @@ pub async fn download(
                 if interim > MAX_INTERIM_RESPONSES {
                     return Err(answer(ErrorCode::BadGateway, "too many interim responses"));
                 }
-                if let Some(response) = response_head(&buf, &head, ex.request_id) {
+                let head_bytes = buf.split_to(head.len).freeze();
+                if let Some(response) = response_head(&head_bytes, &head, ex.request_id) {
                     if let Err(e) = respond.send_informational(response) {
                         log::debug!("could not pass on an interim response: {e}");
                     }
                 }
-                buf.advance(head.len);
                 continue;
             }
             Ok(Some(head)) => break head,
@@ -126,10 +132,10 @@ pub async fn download(
         }
     };
 
-    let Some(response) = response_head(&buf, &head, ex.request_id) else {
+    let head_bytes = buf.split_to(head.len).freeze();
+    let Some(response) = response_head(&head_bytes, &head, ex.request_id) else {
         return Err(answer(ErrorCode::BadGateway, "unusable response status"));
     };
-    buf.advance(head.len);
     let bodiless = matches!(head.framing, Framing::None | Framing::Length(0));
     let mut send = respond
         .send_response(response, bodiless)

@@ -5,64 +5,59 @@
 //! Field names are lower-cased (HTTP/2 requires it); a field whose name or value HTTP/2 cannot carry is
 //! dropped rather than failing the whole response.
 
+use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Response, StatusCode};
 
-use crate::http1::fields::{list_elements, FieldName};
+use crate::http1::fields::FieldName;
 use crate::http1::response::ResponseHead;
+use crate::http1::rewrite::Nominated;
 use crate::http1::Framing;
 
-/// `Connection` options tracked per head, as in the HTTP/1 rewrite: real responses name one or two.
-const MAX_NOMINATED_FIELDS: usize = 32;
 /// Trailer fields accepted from one chunked body (the decoder already caps their bytes).
 const MAX_TRAILER_FIELDS: usize = 64;
 
-/// The HTTP/2 response head for a parsed backend head at the start of `buf`. Interim (1xx) heads get no
-/// `X-Request-ID`. `None` when the status cannot be carried.
-pub fn response_head(buf: &[u8], head: &ResponseHead, request_id: &[u8]) -> Option<Response<()>> {
+/// The HTTP/2 response head for a parsed backend head at the start of `buf`. Field values share `buf`
+/// rather than being copied. Interim (1xx) heads get no `X-Request-ID`. `None` when the status cannot
+/// be carried.
+pub fn response_head(buf: &Bytes, head: &ResponseHead, request_id: &[u8]) -> Option<Response<()>> {
     let status = StatusCode::from_u16(head.status).ok()?;
     let mut response = Response::new(());
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    let nominated = nominated(buf, head);
+    headers.reserve(head.headers.len() + 1);
+    let nominated = Nominated::collect(buf, &head.headers);
     let keep_length = head.framing != Framing::Chunked;
     for field in &head.headers {
         let name = &buf[field.name.clone()];
-        let keep = match FieldName::classify(name) {
+        let keep = match field.kind {
             FieldName::ContentLength => keep_length,
             FieldName::TransferEncoding | FieldName::XRequestId => false,
             other if other.is_hop_by_hop() => false,
-            _ => !nominated.iter().any(|n| n.eq_ignore_ascii_case(name)),
+            _ => !nominated.names(buf, field),
         };
         if keep {
-            append(headers, name, &buf[field.value.clone()]);
+            let value = HeaderValue::from_maybe_shared(buf.slice(field.value.clone()));
+            append(headers, name, value);
         }
     }
     if !status.is_informational() {
-        if let Ok(id) = HeaderValue::from_bytes(request_id) {
+        if let Ok(mut id) = HeaderValue::from_bytes(request_id) {
+            // Unique per response: indexing it would only churn the client's HPACK table and evict
+            // entries worth keeping.
+            id.set_sensitive(true);
             headers.insert("x-request-id", id);
         }
     }
     Some(response)
 }
 
-fn nominated<'b>(buf: &'b [u8], head: &ResponseHead) -> Vec<&'b [u8]> {
-    let mut names = Vec::new();
-    for field in &head.headers {
-        if FieldName::classify(&buf[field.name.clone()]) != FieldName::Connection {
-            continue;
-        }
-        for option in list_elements(&buf[field.value.clone()]) {
-            if !option.is_empty() && names.len() < MAX_NOMINATED_FIELDS {
-                names.push(option);
-            }
-        }
-    }
-    names
-}
-
-fn append(headers: &mut HeaderMap, name: &[u8], value: &[u8]) {
-    match (HeaderName::from_bytes(name), HeaderValue::from_bytes(value)) {
+fn append(
+    headers: &mut HeaderMap,
+    name: &[u8],
+    value: Result<HeaderValue, http::header::InvalidHeaderValue>,
+) {
+    match (HeaderName::from_bytes(name), value) {
         (Ok(name), Ok(value)) => {
             headers.append(name, value);
         }
@@ -125,7 +120,11 @@ impl TrailerTail {
                 other => !other.is_hop_by_hop(),
             };
             if keep {
-                append(&mut map, field.name.as_bytes(), field.value);
+                append(
+                    &mut map,
+                    field.name.as_bytes(),
+                    HeaderValue::from_bytes(field.value),
+                );
             }
         }
         map

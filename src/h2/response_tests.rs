@@ -1,10 +1,11 @@
 use super::*;
 use crate::http1::chunked::ChunkedDecoder;
 use crate::http1::response::parse_response;
+use bytes::Bytes;
 
 fn map(raw: &[u8], request_was_head: bool) -> Response<()> {
     let head = parse_response(raw, request_was_head).unwrap().unwrap();
-    response_head(raw, &head, b"rid").unwrap()
+    response_head(&Bytes::copy_from_slice(raw), &head, b"rid").unwrap()
 }
 
 fn names(response: &Response<()>) -> Vec<String> {
