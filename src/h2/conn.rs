@@ -103,6 +103,8 @@ async fn accept_loop(
         std::time::Instant::now(),
     );
     let keepalive = worker.limits.keepalive_timeout;
+    // Every stream's X-Forwarded-For ends with it: formatted once, not per request.
+    let client_ip: Rc<str> = peer.ip().to_canonical().to_string().into();
     let mut closing = *shutdown.borrow();
     if closing {
         conn.graceful_shutdown();
@@ -119,7 +121,7 @@ async fn accept_loop(
             accepted = conn.accept() => match accepted {
                 Some(Ok((request, respond))) => {
                     let worker = worker.clone();
-                    streams.spawn_local(stream::serve(worker, request, respond, peer));
+                    streams.spawn_local(stream::serve(worker, request, respond, peer, client_ip.clone()));
                 }
                 Some(Err(e)) => {
                     log_connection_error(peer, &e);

@@ -10,7 +10,6 @@
 //!   `X-Forwarded-Host`, `X-Forwarded-Proto: http`, `X-Request-ID` kept or generated).
 
 use std::io::Write;
-use std::net::IpAddr;
 
 use http::header::{self, HeaderName};
 use http::request::Parts;
@@ -144,7 +143,7 @@ pub fn inspect(
 pub fn write_head(
     parts: &Parts,
     inspected: &Inspected,
-    client_ip: IpAddr,
+    client_ip: &str,
     request_id: &[u8],
     out: &mut Vec<u8>,
 ) {
@@ -191,7 +190,8 @@ pub fn write_head(
         out.extend_from_slice(chain);
         out.extend_from_slice(b", ");
     }
-    let _ = write!(out, "{}\r\n", client_ip.to_canonical());
+    out.extend_from_slice(client_ip.as_bytes());
+    out.extend_from_slice(b"\r\n");
     write_field(out, b"X-Forwarded-Host", inspected.authority.as_bytes());
     write_field(out, b"X-Forwarded-Proto", b"http");
     write_field(out, b"X-Request-ID", request_id);

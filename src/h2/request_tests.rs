@@ -128,7 +128,13 @@ fn request_ids_are_kept_when_sane_and_made_otherwise() {
 fn head_for(parts: &Parts, has_body: bool, ip: IpAddr) -> String {
     let inspected = inspect(parts, has_body, None).unwrap();
     let mut out = Vec::new();
-    write_head(parts, &inspected, ip, b"rid", &mut out);
+    write_head(
+        parts,
+        &inspected,
+        &ip.to_canonical().to_string(),
+        b"rid",
+        &mut out,
+    );
     String::from_utf8(out).unwrap()
 }
 

@@ -34,6 +34,7 @@ pub async fn serve(
     request: Request<RecvStream>,
     mut respond: SendResponse<Bytes>,
     peer: SocketAddr,
+    client_ip: Rc<str>,
 ) -> StreamEnd {
     let (parts, body) = request.into_parts();
     let request_id = request::request_id(&parts, &mut worker.ids.borrow_mut());
@@ -80,7 +81,7 @@ pub async fn serve(
     };
 
     let mut head = Vec::with_capacity(512);
-    request::write_head(&parts, &inspected, peer.ip(), &request_id, &mut head);
+    request::write_head(&parts, &inspected, &client_ip, &request_id, &mut head);
     let _in_flight = InFlight::begin(target.activity.clone(), worker.clock);
     let exchange = Exchange {
         target: &target,
