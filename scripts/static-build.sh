@@ -2,8 +2,8 @@
 # Builds the static release binary of spawngate and checks it against the footprint budget.
 #
 # Prefers musl (x86_64-unknown-linux-musl: no libc at run time at all), adding the target with rustup
-# when it is missing. Where the musl target cannot be installed (no rustup, or no way to fetch it), falls
-# back to glibc linked statically (-C target-feature=+crt-static on the gnu target).
+# and musl-gcc (Debian's musl-tools, for the C allocator) when they are missing. Where either cannot be
+# installed, falls back to glibc linked statically (-C target-feature=+crt-static on the gnu target).
 #
 # STATIC_LIBC=glibc skips musl and builds the fallback directly.
 #
@@ -23,10 +23,27 @@ target_dir="${CARGO_TARGET_DIR:-target}"
 
 say() { echo "static-build: $*" >&2; }
 
+# The allocator (mimalloc) is C, so a musl build also needs a C compiler for musl: Debian's musl-tools.
+musl_cc_available() {
+    command -v musl-gcc >/dev/null 2>&1 && return 0
+    command -v "${arch}-linux-musl-gcc" >/dev/null 2>&1 && return 0
+    command -v apt-get >/dev/null 2>&1 || return 1
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null 2>&1 || return 1
+        sudo="sudo -n"
+    fi
+    say "installing musl-tools (musl-gcc)"
+    { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq musl-tools; } \
+        >&2 </dev/null || return 1
+    command -v musl-gcc >/dev/null 2>&1
+}
+
 musl_available() {
     # STATIC_LIBC=glibc forces the fallback, to try it on a machine that has the musl target.
     [[ "${STATIC_LIBC:-musl}" == musl ]] || return 1
     command -v rustup >/dev/null 2>&1 || return 1
+    musl_cc_available || return 1
     if rustup target list --installed 2>/dev/null | grep -qx "$musl_target"; then
         return 0
     fi
