@@ -138,6 +138,16 @@ pub struct BackendEntry {
     pub activity: Arc<Activity>,
 }
 
+impl BackendEntry {
+    /// A backend that has carried no traffic yet.
+    pub fn new(config: Arc<BackendConfig>) -> Self {
+        BackendEntry {
+            config,
+            activity: Arc::new(Activity::default()),
+        }
+    }
+}
+
 /// Traffic through one backend, counted by the threads that carry it and read by the supervisor.
 #[derive(Debug, Default)]
 pub struct Activity {

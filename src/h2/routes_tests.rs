@@ -16,10 +16,8 @@ fn entries(hosts: &[&str]) -> Vec<BackendEntry> {
     config
         .backends
         .iter()
-        .map(|b| BackendEntry {
-            config: b.clone(),
-            activity: Arc::new(Activity::default()),
-        })
+        .cloned()
+        .map(BackendEntry::new)
         .collect()
 }
 

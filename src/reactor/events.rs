@@ -8,9 +8,7 @@ use crate::admin::ReloadOutcome;
 use crate::backend_view::unknown_host;
 use crate::config::{self, BackendConfig};
 use crate::error::ProxyError;
-use crate::msg::{
-    Activity, BackendEntry, BackendEvent, Command, LifecycleEvent, ReactorMsg, State,
-};
+use crate::msg::{BackendEntry, BackendEvent, Command, LifecycleEvent, ReactorMsg, State};
 
 impl Reactor {
     /// Handles every queued supervisor message. Returns true once the supervisor finished shutting down.
@@ -142,11 +140,9 @@ impl Reactor {
                     route.activity.clone()
                 }
                 None => {
-                    let activity = Arc::new(Activity::default());
-                    self.routes.insert(BackendEntry {
-                        config: backend.clone(),
-                        activity: activity.clone(),
-                    });
+                    let entry = BackendEntry::new(backend.clone());
+                    let activity = entry.activity.clone();
+                    self.routes.insert(entry);
                     activity
                 }
             };

@@ -46,7 +46,7 @@ use crate::admin::ConfigStatus;
 use crate::config::Config;
 use crate::h2::{self, H2Handle, PoolLimits};
 use crate::http1::request_id::RequestIdGenerator;
-use crate::msg::{Activity, BackendEntry, Clock, Command, Mailbox, ReactorMsg};
+use crate::msg::{BackendEntry, Clock, Command, Mailbox, ReactorMsg};
 use crate::supervisor::{self, SupervisorHandle};
 use admin_conn::AdminConn;
 use routes::Routes;
@@ -146,10 +146,8 @@ impl Reactor {
         let entries: Vec<BackendEntry> = config
             .backends
             .iter()
-            .map(|b| BackendEntry {
-                config: b.clone(),
-                activity: Arc::new(Activity::default()),
-            })
+            .cloned()
+            .map(BackendEntry::new)
             .collect();
         let routes = Routes::new(entries.iter().cloned());
         let ready_base = format!("http://{}", ready_callback_addr(admin_local));

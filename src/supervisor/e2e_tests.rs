@@ -8,7 +8,7 @@ use mio::{Poll, Waker};
 
 use super::*;
 use crate::config::BackendConfig;
-use crate::msg::{Activity, BackendEvent, Host, LifecycleEvent, StopReason};
+use crate::msg::{BackendEvent, Host, LifecycleEvent, StopReason};
 use crate::supervisor::test_support::{
     assert_gone, first_pid, free_port, gone, health_server, local_config, pids_in, recorded,
     scratch_file, wait_for,
@@ -95,10 +95,7 @@ impl Drop for Harness {
 pub(super) fn entry(host: &str, config: BackendConfig) -> BackendEntry {
     let mut config = config;
     config.hostname = host.to_string();
-    BackendEntry {
-        config: Arc::new(config),
-        activity: Arc::new(Activity::default()),
-    }
+    BackendEntry::new(Arc::new(config))
 }
 
 #[test]

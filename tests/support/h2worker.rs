@@ -38,10 +38,8 @@ impl H2Worker {
         let entries: Vec<BackendEntry> = config
             .backends
             .iter()
-            .map(|b| BackendEntry {
-                config: b.clone(),
-                activity: Arc::new(Activity::default()),
-            })
+            .cloned()
+            .map(BackendEntry::new)
             .collect();
         let poll = mio::Poll::new().unwrap();
         let waker = Arc::new(mio::Waker::new(poll.registry(), mio::Token(0)).unwrap());
