@@ -54,28 +54,7 @@ fn a_rapid_reset_burst_is_cut_off_while_a_polite_client_carries_on() {
     let addr = worker.addr;
     block_on(async move {
         let (attacker, attacker_conn) = h2_connect(addr).await;
-        let burst = tokio::spawn(async move {
-            // Bounded: at most this many streams, each reset right after it was sent.
-            for i in 0..5_000 {
-                let request = http::Request::builder()
-                    .uri(format!("http://{ECHO_HOST}/slow?ms=2000&i={i}"))
-                    .body(())
-                    .unwrap();
-                let Ok(mut ready) = attacker.clone().ready().await else {
-                    return i;
-                };
-                let Ok((_response, mut send)) = ready.send_request(request, true) else {
-                    return i;
-                };
-                send.send_reset(h2::Reason::CANCEL);
-                if i % 16 == 0 {
-                    // Let the proxy accept some streams before their resets arrive, as a real attacker
-                    // spreading the burst over many packets would.
-                    tokio::task::yield_now().await;
-                }
-            }
-            5_000
-        });
+        let burst = tokio::spawn(rapid_reset_burst(attacker, ECHO_HOST));
         let (polite, _polite_conn) = h2_connect(addr).await;
         let mut answered = 0;
         for i in 0..40 {
@@ -95,7 +74,10 @@ fn a_rapid_reset_burst_is_cut_off_while_a_polite_client_carries_on() {
             "cut off with {err:?}"
         );
         let sent = burst.await.unwrap();
-        assert!(sent < 5_000, "all {sent} streams went through");
+        assert!(
+            sent < RAPID_RESET_STREAMS,
+            "all {sent} streams went through"
+        );
         // The polite client is still served after the cut-off.
         let response = h2_get(&polite, ECHO_HOST, "/after").await;
         assert_eq!(response.status, 200);

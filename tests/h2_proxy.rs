@@ -215,25 +215,7 @@ fn a_rapid_reset_client_is_cut_off_and_others_carry_on() {
     assert_eq!(get(addr, ECHO_HOST, "/warm-up").status, 200);
     block_on(async {
         let (attacker, attacker_conn) = h2_connect(addr).await;
-        let burst = tokio::spawn(async move {
-            for i in 0..5_000u32 {
-                let request = http::Request::builder()
-                    .uri(format!("http://{ECHO_HOST}/slow?ms=2000&i={i}"))
-                    .body(())
-                    .unwrap();
-                let Ok(mut ready) = attacker.clone().ready().await else {
-                    return i;
-                };
-                let Ok((_response, mut send)) = ready.send_request(request, true) else {
-                    return i;
-                };
-                send.send_reset(h2::Reason::CANCEL);
-                if i % 16 == 0 {
-                    tokio::task::yield_now().await;
-                }
-            }
-            5_000
-        });
+        let burst = tokio::spawn(rapid_reset_burst(attacker, ECHO_HOST));
         let (polite, _polite_conn) = h2_connect(addr).await;
         for i in 0..40 {
             let response = h2_get(&polite, ECHO_HOST, &format!("/polite/{i}")).await;
@@ -245,7 +227,7 @@ fn a_rapid_reset_client_is_cut_off_and_others_carry_on() {
             .unwrap();
         let err = ended.expect_err("the attacking connection ended cleanly");
         assert_eq!(err.reason(), Some(h2::Reason::ENHANCE_YOUR_CALM), "{err:?}");
-        assert!(burst.await.unwrap() < 5_000);
+        assert!(burst.await.unwrap() < RAPID_RESET_STREAMS);
         assert_eq!(h2_get(&polite, ECHO_HOST, "/after").await.status, 200);
     });
     assert_eq!(get(addr, ECHO_HOST, "/http1-after").status, 200);

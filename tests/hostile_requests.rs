@@ -90,22 +90,7 @@ fn run(proxy: &Proxy, recorder: &Recorder, index: usize, case: &Case) {
                 .cloned()
                 .collect();
             for (connection, head) in forwarded {
-                let ended = wait_until(Duration::from_secs(5), || {
-                    recorder
-                        .requests()
-                        .iter()
-                        .any(|r| r.connection == connection && r.head == head)
-                });
-                assert!(ended, "{name}: backend connection {connection} left open");
-                let request = recorder
-                    .requests()
-                    .into_iter()
-                    .find(|r| r.connection == connection && r.head == head)
-                    .unwrap();
-                assert!(
-                    request.body.is_empty(),
-                    "{name}: a complete body reached the backend"
-                );
+                let request = assert_cut_short(recorder, connection, &head, name);
                 assert_eq!(request.header("transfer-encoding"), ["chunked"]);
             }
             assert!(
@@ -187,21 +172,25 @@ fn malformed_chunk_framing_after_the_head_was_forwarded() {
             client.closed_by_peer_within(Duration::from_secs(5)),
             "{name}: the client connection stays open"
         );
-        let ended = wait_until(Duration::from_secs(5), || {
-            recorder
-                .requests()
-                .iter()
-                .any(|r| r.connection == connection && r.head == head)
-        });
-        assert!(ended, "{name}: the backend connection stays open");
-        let request = recorder
+        assert_cut_short(&recorder, connection, &head, name);
+    }
+}
+
+/// Waits until the backend connection `connection`, which received `head`, is closed with the body
+/// incomplete (the recorder then records the request, with an empty body), and returns that request.
+fn assert_cut_short(recorder: &Recorder, connection: usize, head: &str, name: &str) -> Recorded {
+    let find = || {
+        recorder
             .requests()
             .into_iter()
             .find(|r| r.connection == connection && r.head == head)
-            .unwrap();
-        assert!(
-            request.body.is_empty(),
-            "{name}: a complete body reached the backend"
-        );
-    }
+    };
+    let ended = wait_until(Duration::from_secs(5), || find().is_some());
+    assert!(ended, "{name}: backend connection {connection} left open");
+    let request = find().unwrap();
+    assert!(
+        request.body.is_empty(),
+        "{name}: a complete body reached the backend"
+    );
+    request
 }

