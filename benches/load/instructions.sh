@@ -25,17 +25,9 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 requests="${REQUESTS:-20000}"
 
-need_install=()
-command -v valgrind >/dev/null || need_install+=(valgrind)
-command -v h2load >/dev/null || need_install+=(nghttp2-client)
-command -v curl >/dev/null || need_install+=(curl)
-if ((${#need_install[@]})); then
-    sudo=""
-    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
-    echo "installing ${need_install[*]}"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need_install[@]}"
-fi
+# shellcheck source=packages.sh
+source "$here/packages.sh"
+install_missing valgrind=valgrind h2load=nghttp2-client curl=curl python3=python3
 
 (cd "$repo" && cargo build --release --quiet --bin spawngate --bin spawngate-echo)
 binary="${SPAWNGATE_BIN:-$repo/target/release/spawngate}"

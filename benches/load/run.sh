@@ -12,19 +12,9 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 
-need_install=()
-command -v nginx >/dev/null || need_install+=(nginx)
-command -v haproxy >/dev/null || need_install+=(haproxy)
-command -v wrk >/dev/null || need_install+=(wrk)
-command -v h2load >/dev/null || need_install+=(nghttp2-client)
-command -v python3 >/dev/null || need_install+=(python3)
-if ((${#need_install[@]})); then
-    sudo=""
-    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
-    echo "installing ${need_install[*]}"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need_install[@]}"
-fi
+# shellcheck source=packages.sh
+source "$here/packages.sh"
+install_missing nginx=nginx haproxy=haproxy wrk=wrk h2load=nghttp2-client python3=python3
 # Debian starts the packaged services where an init system runs; they are not used (each server
 # here has its own config and ports), and are left as they are.
 
