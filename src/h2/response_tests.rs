@@ -31,6 +31,10 @@ fn connection_specific_fields_are_dropped_and_our_id_added() {
     );
     assert_eq!(response.headers().get_all("set-cookie").iter().count(), 2);
     assert_eq!(response.headers()["x-request-id"], "rid");
+    // Sensitive values go out as HPACK never-indexed literals: a per-response id must not churn the
+    // client's dynamic table.
+    assert!(response.headers()["x-request-id"].is_sensitive());
+    assert!(!response.headers()["x-end"].is_sensitive());
 }
 
 #[test]
