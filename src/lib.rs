@@ -46,5 +46,6 @@ pub mod http1;
 pub mod msg;
 pub mod reactor;
 pub mod supervisor;
+pub mod upstream;
 
 pub use reactor::run;

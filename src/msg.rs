@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::BackendConfig;
+use crate::upstream::UpstreamAddr;
 
 /// A backend is named by the Host it serves (lower-case, no port).
 pub type Host = Arc<str>;
@@ -71,10 +72,20 @@ pub enum ReactorMsg {
     ShutdownComplete,
 }
 
+/// One report about one instance of a backend. It names the instance and where it listens, so nothing
+/// outside the instance model derives an address.
 #[derive(Debug, Clone)]
 pub struct BackendEvent {
     pub host: Host,
+    pub instance: InstanceRef,
     pub event: LifecycleEvent,
+}
+
+/// An instance of a backend: its slot in the backend's set of instances, and its address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceRef {
+    pub index: u32,
+    pub addr: UpstreamAddr,
 }
 
 /// A transition of one backend's lifecycle, as the supervisor saw it happen.

@@ -153,13 +153,18 @@ impl Routes {
 
     /// Applies one lifecycle report; `shutting_down` stops restarts for streams held during a stop.
     pub fn on_event(&mut self, event: BackendEvent, shutting_down: bool) -> Effects {
-        let BackendEvent { host, event } = event;
+        let BackendEvent {
+            host,
+            instance,
+            event,
+        } = event;
         let mut effects = Effects::default();
         let Some(route) = self.map.get_mut(&host) else {
             return effects;
         };
-        if event == LifecycleEvent::Starting {
-            if let Some(addr) = route.next_addr.take() {
+        if matches!(event, LifecycleEvent::Starting | LifecycleEvent::Ready) {
+            // The instance says where it listens: a port changed by a reload takes effect with its start.
+            if let Some(addr) = instance.addr.tcp() {
                 route.target.addr = addr;
             }
         }

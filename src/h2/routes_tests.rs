@@ -2,7 +2,8 @@ use std::path::Path;
 
 use super::*;
 use crate::config;
-use crate::msg::StopReason;
+use crate::msg::{InstanceRef, StopReason};
+use crate::upstream::UpstreamAddr;
 
 fn entries(hosts: &[&str]) -> Vec<BackendEntry> {
     let mut text = String::new();
@@ -21,9 +22,19 @@ fn entries(hosts: &[&str]) -> Vec<BackendEntry> {
         .collect()
 }
 
+/// A report from the instance of `host` at the port [`entries`] gave it (hosts "a.test", "b.test", ...).
 fn event(host: &str, event: LifecycleEvent) -> BackendEvent {
+    let port = 4000 + u16::from(host.as_bytes()[0] - b'a');
+    event_at(host, port, event)
+}
+
+fn event_at(host: &str, port: u16, event: LifecycleEvent) -> BackendEvent {
     BackendEvent {
         host: Host::from(host),
+        instance: InstanceRef {
+            index: 0,
+            addr: UpstreamAddr::Tcp(([127, 0, 0, 1], port).into()),
+        },
         event,
     }
 }
@@ -242,8 +253,8 @@ fn a_new_port_takes_effect_at_the_next_start() {
         false,
     );
     routes.on_event(event("a.test", LifecycleEvent::Stopped), false);
-    routes.on_event(event("a.test", LifecycleEvent::Starting), false);
-    routes.on_event(event("a.test", LifecycleEvent::Ready), false);
+    routes.on_event(event_at("a.test", 5000, LifecycleEvent::Starting), false);
+    routes.on_event(event_at("a.test", 5000, LifecycleEvent::Ready), false);
     assert_eq!(port(&mut routes), 5000);
 }
 

@@ -35,14 +35,20 @@ impl Reactor {
         if let Some(h2) = &self.h2 {
             h2.backend_event(report.clone());
         }
-        let BackendEvent { host, event } = report;
+        let BackendEvent {
+            host,
+            instance,
+            event,
+        } = report;
         let Some(route) = self.routes.get_mut(&host) else {
             return;
         };
         log::debug!("{host}: {event:?}");
-        if event == LifecycleEvent::Starting {
-            // A new instance runs with the current config: a port changed by a reload takes effect now.
-            route.addr.set_port(route.config.port);
+        if matches!(event, LifecycleEvent::Starting | LifecycleEvent::Ready) {
+            // The instance says where it listens: a port changed by a reload takes effect with its start.
+            if let Some(addr) = instance.addr.tcp() {
+                route.addr = addr;
+            }
         }
         let has_waiting = !route.waiting.is_empty();
         let reaction = route

@@ -7,7 +7,8 @@ use super::instance::Instance;
 use super::lifecycle::{CrashLoop, Env, Lifecycle};
 use super::probe::Probe;
 use crate::config::BackendConfig;
-use crate::msg::{Activity, BackendEntry, Host, LifecycleEvent};
+use crate::msg::{Activity, BackendEntry, Host, InstanceRef, LifecycleEvent};
+use crate::upstream::UpstreamAddr;
 
 #[derive(Debug)]
 pub struct Backend {
@@ -63,6 +64,14 @@ impl Backend {
             in_flight: self.activity.in_flight(),
             last_active_ms: self.activity.last_active_ms(),
             timings: &config.timings,
+        }
+    }
+
+    /// The instance reports are about: its address is the running one's, else the next start's.
+    pub fn instance_ref(&self) -> InstanceRef {
+        InstanceRef {
+            index: 0,
+            addr: UpstreamAddr::of(&self.current_config()),
         }
     }
 

@@ -174,6 +174,7 @@ fn a_slow_daemon_does_not_hold_up_other_backends() {
         ReactorMsg::Backend(BackendEvent {
             event: LifecycleEvent::StartFailed(why),
             host,
+            ..
         }) => {
             assert_eq!(&*host, "slow.test");
             assert_eq!(why, "cannot look up image app:1: too slow (HTTP 500)");

@@ -60,7 +60,9 @@ impl Harness {
 
     pub(super) fn expect(&self, host: &str, event: LifecycleEvent) {
         match self.next() {
-            ReactorMsg::Backend(BackendEvent { host: h, event: e }) => {
+            ReactorMsg::Backend(BackendEvent {
+                host: h, event: e, ..
+            }) => {
                 assert_eq!((&*h, &e), (host, &event));
             }
             other => panic!("expected {host} {event:?}, got {other:?}"),
@@ -231,7 +233,7 @@ fn shutdown_stops_everything_even_a_backend_ignoring_sigterm() {
     loop {
         match h.next() {
             ReactorMsg::ShutdownComplete => break,
-            ReactorMsg::Backend(BackendEvent { host, event }) => {
+            ReactorMsg::Backend(BackendEvent { host, event, .. }) => {
                 seen.push((host.to_string(), event))
             }
         }
@@ -304,7 +306,7 @@ fn reload_adds_removes_and_leaves_running_backends_alone() {
     h.send(Command::Reload(Vec::new()));
     let mut stopped = Vec::new();
     while stopped.len() < 4 {
-        if let ReactorMsg::Backend(BackendEvent { host, event }) = h.next() {
+        if let ReactorMsg::Backend(BackendEvent { host, event, .. }) = h.next() {
             stopped.push((host.to_string(), event));
         }
     }

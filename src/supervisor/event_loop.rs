@@ -22,6 +22,7 @@ use crate::msg::{
     BackendEntry, BackendEvent, Clock, Command, Host, LifecycleEvent, Mailbox, ReactorMsg,
     StopReason,
 };
+use crate::upstream::UpstreamAddr;
 
 pub const WAKER_TOKEN: Token = Token(0);
 pub const SIGCHLD_TOKEN: Token = Token(1);
@@ -230,10 +231,12 @@ impl Supervisor {
             Effect::Emit(event) => {
                 backend.log_event(&event, now);
                 let host = backend.host.clone();
-                if !self
-                    .reactor
-                    .send(ReactorMsg::Backend(BackendEvent { host, event }))
-                {
+                let instance = backend.instance_ref();
+                if !self.reactor.send(ReactorMsg::Backend(BackendEvent {
+                    host,
+                    instance,
+                    event,
+                })) {
                     self.reactor_gone = true;
                 }
                 None
@@ -282,7 +285,7 @@ impl Supervisor {
                 match Probe::start(
                     registry,
                     token,
-                    config.port,
+                    &UpstreamAddr::of(config),
                     &config.hostname,
                     &config.timings.health_path,
                     deadline,

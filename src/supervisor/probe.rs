@@ -4,11 +4,12 @@
 //! and then hangs only costs its own probe timeout, never another backend's probes or starts.
 
 use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
+
+use crate::upstream::UpstreamAddr;
 
 /// Shortest probe timeout: a loaded machine can take a while to accept, even with a 100 ms interval.
 const MIN_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -44,17 +45,23 @@ pub struct Probe {
 }
 
 impl Probe {
-    /// Opens the connection to 127.0.0.1:`port` and registers it under `token`. An error means the probe
+    /// Opens the connection to the instance at `addr` and registers it under `token`. An error means the probe
     /// failed at once (e.g. the connection was refused synchronously).
     pub fn start(
         registry: &Registry,
         token: Token,
-        port: u16,
+        addr: &UpstreamAddr,
         hostname: &str,
         path: &str,
         deadline_ms: u64,
     ) -> io::Result<Probe> {
-        let mut stream = TcpStream::connect(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))?;
+        let Some(addr) = addr.tcp() else {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "unix-socket instances are not probed yet",
+            ));
+        };
+        let mut stream = TcpStream::connect(addr)?;
         registry.register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)?;
         let request = format!(
             "GET {path} HTTP/1.1\r\nHost: {hostname}\r\nUser-Agent: spawngate-health\r\n\

@@ -6,6 +6,7 @@ use std::time::Instant;
 use mio::{Events, Poll};
 
 use super::*;
+use crate::upstream::UpstreamAddr;
 
 #[test]
 fn status_line_parsing() {
@@ -71,7 +72,7 @@ fn run_probe(port: u16, limit: Duration) -> Option<bool> {
     let mut probe = match Probe::start(
         poll.registry(),
         Token(7),
-        port,
+        &UpstreamAddr::Tcp(([127, 0, 0, 1], port).into()),
         "app.localhost",
         "/health",
         0,

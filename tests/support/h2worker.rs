@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 
 use spawngate::h2::{self as h2_worker, H2Handle, H2Settings, PoolLimits};
 use spawngate::msg::{
-    Activity, BackendEntry, BackendEvent, Command, Host, LifecycleEvent, Mailbox,
+    Activity, BackendEntry, BackendEvent, Command, Host, InstanceRef, LifecycleEvent, Mailbox,
 };
+use spawngate::upstream::UpstreamAddr;
 
 use super::{echo_backend, EchoServer, ECHO_HOST};
 
@@ -72,8 +73,19 @@ impl H2Worker {
     }
 
     pub fn event(&self, host: &str, event: LifecycleEvent) {
+        let config = self
+            .entries
+            .iter()
+            .find(|e| e.config.hostname == host)
+            .map(|e| e.config.clone());
+        // Reports name the instance and its address, as the supervisor's do; an unknown host gets a
+        // placeholder address, since the worker ignores reports for backends it does not know.
+        let addr = config.map_or(UpstreamAddr::Tcp(([127, 0, 0, 1], 9).into()), |c| {
+            UpstreamAddr::of(&c)
+        });
         self.handle().backend_event(BackendEvent {
             host: Host::from(host),
+            instance: InstanceRef { index: 0, addr },
             event,
         });
     }
