@@ -37,7 +37,6 @@
 //!   and stop everything.
 
 pub mod admin;
-pub mod backend_view;
 pub mod cli;
 pub mod config;
 pub mod error;
@@ -48,4 +47,32 @@ pub mod reactor;
 pub mod supervisor;
 pub mod upstream;
 
-pub use reactor::run;
+/// The composition root: binds the reactor's sockets, starts the supervisor and the h2 worker with the
+/// same initial backends and the same clock, and hands both to the reactor, which runs until SIGTERM or
+/// SIGINT has drained and stopped every backend. What later features share between threads (TLS
+/// settings, metrics, the session registry) is built here, once.
+pub fn run(config: config::Config) -> std::io::Result<()> {
+    let bound = reactor::Bound::bind(&config)?;
+    let clock = msg::Clock::new();
+    let backends = upstream::Reconcile::initial(&config.backends);
+    let supervisor = supervisor::spawn_guarded(
+        backends.entries(),
+        bound.mailbox(),
+        clock,
+        bound.ready_url_base()?,
+    )?;
+    let h2 = h2::spawn(
+        backends.clone(),
+        supervisor.mailbox.clone(),
+        clock,
+        config.server.limits.clone(),
+        h2::PoolLimits::from(&config.server),
+    )?;
+    let wiring = reactor::Wiring {
+        clock,
+        backends,
+        supervisor,
+        h2,
+    };
+    bound.serve(config, wiring)
+}

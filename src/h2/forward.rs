@@ -5,9 +5,10 @@
 //! read buffer.
 //!
 //! A pooled connection that turns out dead before any response byte is replaced by a new one once, for
-//! requests without a body (the same rule as HTTP/1 forwarding).
+//! requests without a body (`upstream::may_retry`, the rule HTTP/1 forwarding follows too).
 
 use std::cell::Cell;
+use std::io;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -23,6 +24,7 @@ use super::routes::Target;
 use super::upload::{upload, UploadError};
 use super::worker::Worker;
 use crate::error::{ErrorCode, ProxyError};
+use crate::upstream;
 
 /// What a stream sends to its backend.
 pub struct Exchange<'a> {
@@ -59,15 +61,16 @@ pub async fn exchange(
         match attempt(&mut upstream, &ex, &mut recv, respond).await {
             Attempt::Done { reusable } => {
                 if reusable {
-                    let host = ex.target.host.clone();
                     let now = std::time::Instant::now();
-                    if worker.pool.borrow_mut().put(host, upstream, now) {
+                    if worker.pool.borrow_mut().put(ex.target.id, upstream, now) {
                         worker.pool_filled.notify_one();
                     }
                 }
                 return Ok(());
             }
-            Attempt::DeadBeforeResponse(why) if reused && !retried && !ex.body.has_body() => {
+            Attempt::DeadBeforeResponse(why)
+                if upstream::may_retry(reused, ex.body.has_body(), false, retried) =>
+            {
                 log::debug!(
                     "{}: pooled connection was dead ({why}); retrying on a new one",
                     ex.target.host
@@ -90,23 +93,21 @@ async fn connect(worker: &Worker, target: &Target) -> Result<(TcpStream, bool), 
     let pooled = worker
         .pool
         .borrow_mut()
-        .take(&target.host, std::time::Instant::now());
+        .take(target.id, std::time::Instant::now());
     if let Some(stream) = pooled {
         return Ok((stream, true));
     }
-    match timeout(target.request_timeout, TcpStream::connect(target.addr)).await {
+    let Some(addr) = target.addr.tcp() else {
+        let e = io::Error::new(io::ErrorKind::Unsupported, "unix-socket upstreams");
+        return Err(Failure::Answer(ProxyError::connect_failed(&e)));
+    };
+    match timeout(target.request_timeout, TcpStream::connect(addr)).await {
         Ok(Ok(stream)) => {
             let _ = stream.set_nodelay(true);
             Ok((stream, false))
         }
-        Ok(Err(e)) => Err(Failure::Answer(ProxyError::new(
-            ErrorCode::ConnectionFailed,
-            format!("cannot connect to the backend: {e}"),
-        ))),
-        Err(_) => Err(Failure::Answer(ProxyError::new(
-            ErrorCode::RequestTimeout,
-            "the backend did not accept a connection in time",
-        ))),
+        Ok(Err(e)) => Err(Failure::Answer(ProxyError::connect_failed(&e))),
+        Err(_) => Err(Failure::Answer(ProxyError::connect_timed_out())),
     }
 }
 

@@ -29,7 +29,7 @@ mod forward;
 mod pool;
 mod request;
 mod response;
-mod routes;
+pub(crate) mod routes;
 mod stream;
 mod upload;
 mod worker;
@@ -41,7 +41,8 @@ use std::thread::JoinHandle;
 use tokio::sync::mpsc;
 
 use crate::config::Limits;
-use crate::msg::{BackendEntry, BackendEvent, Clock, Command, Mailbox};
+use crate::msg::{BackendEvent, Clock, Command, Mailbox};
+use crate::upstream::Reconcile;
 pub use pool::PoolLimits;
 
 /// The HTTP/2 protections and window sizes, all set explicitly rather than left to the h2 crate's
@@ -95,7 +96,7 @@ enum Control {
         peer: SocketAddr,
     },
     Backend(BackendEvent),
-    SetBackends(Vec<BackendEntry>),
+    Reconcile(Reconcile),
     Shutdown,
 }
 
@@ -125,9 +126,9 @@ impl H2Handle {
         self.send(Control::Backend(event));
     }
 
-    /// The full backend set after a config reload (the same entries and activities the reactor uses).
-    pub fn set_backends(&self, backends: Vec<BackendEntry>) {
-        self.send(Control::SetBackends(backends));
+    /// A config reload, as the reactor computed it and applies it itself.
+    pub fn reconcile(&self, reconcile: Reconcile) {
+        self.send(Control::Reconcile(reconcile));
     }
 
     /// Graceful shutdown: GOAWAY on every connection, let open streams finish (bounded), then end.
@@ -163,7 +164,7 @@ impl H2Handle {
 /// Starts the worker thread with the default [`H2Settings`]. `supervisor` is where `Command::Start(host)`
 /// goes when a stream needs a stopped backend.
 pub fn spawn(
-    backends: Vec<BackendEntry>,
+    backends: Reconcile,
     supervisor: Mailbox<Command>,
     clock: Clock,
     limits: Limits,
@@ -181,7 +182,7 @@ pub fn spawn(
 
 /// [`spawn`] with explicit HTTP/2 settings.
 pub fn spawn_with(
-    backends: Vec<BackendEntry>,
+    backends: Reconcile,
     supervisor: Mailbox<Command>,
     clock: Clock,
     limits: Limits,
@@ -196,7 +197,7 @@ pub fn spawn_with(
     let thread = std::thread::Builder::new()
         .name("h2".into())
         .spawn(move || {
-            let worker = worker::Worker::new(backends, supervisor, clock, limits, pool, settings);
+            let worker = worker::Worker::new(&backends, supervisor, clock, limits, pool, settings);
             let local = tokio::task::LocalSet::new();
             local.block_on(&runtime, worker::run(worker, inbox));
         })?;

@@ -1,4 +1,4 @@
-//! The worker's idle keep-alive connections to backends, per host (`pool_max_idle_per_host`,
+//! The worker's idle keep-alive connections to backends, per backend (`pool_max_idle_per_host`,
 //! `pool_idle_timeout_secs`). Separate from the reactor's pool: each thread owns its sockets.
 //!
 //! A multiplexed client moves in bursts: a batch of streams ends together, the next batch opens a moment
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use tokio::net::TcpStream;
 
-use crate::msg::Host;
+use crate::upstream::BackendId;
 
 /// How long idle connections beyond `pool_max_idle_per_host` are kept for the next burst.
 pub const SURPLUS_LINGER: Duration = Duration::from_secs(2);
@@ -43,7 +43,7 @@ struct Idle {
 
 pub struct Pool {
     /// Oldest first.
-    idle: HashMap<Host, VecDeque<Idle>>,
+    idle: HashMap<BackendId, VecDeque<Idle>>,
     limits: PoolLimits,
 }
 
@@ -55,9 +55,9 @@ impl Pool {
         }
     }
 
-    /// The most recently used live connection to `host`; expired and dead ones are closed on the way.
-    pub fn take(&mut self, host: &str, now: Instant) -> Option<TcpStream> {
-        let list = self.idle.get_mut(host)?;
+    /// The most recently used live connection to `backend`; expired and dead ones are closed on the way.
+    pub fn take(&mut self, backend: BackendId, now: Instant) -> Option<TcpStream> {
+        let list = self.idle.get_mut(&backend)?;
         let timeout = self.limits.idle_timeout;
         while let Some(idle) = list.pop_back() {
             if now.saturating_duration_since(idle.since) < timeout && is_alive(&idle.stream) {
@@ -69,13 +69,13 @@ impl Pool {
 
     /// Keeps a connection whose last exchange ended cleanly. Returns whether the sweeper must be woken:
     /// the pool was empty, or this host's surplus just began (both move the next sweep earlier).
-    pub fn put(&mut self, host: Host, stream: TcpStream, now: Instant) -> bool {
+    pub fn put(&mut self, backend: BackendId, stream: TcpStream, now: Instant) -> bool {
         let max_idle = self.limits.max_idle_per_host;
         if max_idle == 0 {
             return false;
         }
         let was_empty = self.is_empty();
-        let list = self.idle.entry(host).or_default();
+        let list = self.idle.entry(backend).or_default();
         if list.len() >= MAX_IDLE_PER_HOST.max(max_idle) {
             // The oldest is the least likely to be reused soon (and the most likely to be closed by the
             // backend first).
@@ -85,9 +85,9 @@ impl Pool {
         was_empty || list.len() == max_idle + 1
     }
 
-    /// Closes every idle connection to `host` (its process is stopping or unhealthy).
-    pub fn drop_host(&mut self, host: &str) {
-        self.idle.remove(host);
+    /// Closes every idle connection to a backend (its instance is stopping or unhealthy).
+    pub fn drop_backend(&mut self, backend: BackendId) {
+        self.idle.remove(&backend);
     }
 
     pub fn clear(&mut self) {
@@ -167,15 +167,15 @@ mod tests {
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
             let mut pool = Pool::new(limits(2));
             let now = Instant::now();
-            let host = Host::from("a.test");
+            let host = BackendId::new(0, 1);
             let (a, _a_peer) = pair(&listener).await;
             let (b, _b_peer) = pair(&listener).await;
             let (c, _c_peer) = pair(&listener).await;
             let c_port = c.local_addr().unwrap().port();
-            assert!(pool.put(host.clone(), a, now), "first connection");
-            assert!(!pool.put(host.clone(), b, now));
+            assert!(pool.put(host, a, now), "first connection");
+            assert!(!pool.put(host, b, now));
             assert!(
-                pool.put(host.clone(), c, now + Duration::from_secs(5)),
+                pool.put(host, c, now + Duration::from_secs(5)),
                 "surplus begins"
             );
             // Three idle for a limit of two: the oldest goes once its linger is over.
@@ -184,10 +184,10 @@ mod tests {
                 pool.sweep(now + SURPLUS_LINGER),
                 Some(now + Duration::from_secs(10))
             );
-            let first = pool.take("a.test", now).unwrap();
+            let first = pool.take(host, now).unwrap();
             assert_eq!(first.local_addr().unwrap().port(), c_port);
             // `b` is past its idle timeout.
-            assert!(pool.take("a.test", now + Duration::from_secs(11)).is_none());
+            assert!(pool.take(host, now + Duration::from_secs(11)).is_none());
             assert!(pool.is_empty());
         });
     }
@@ -197,7 +197,7 @@ mod tests {
         run(async {
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
             let mut pool = Pool::new(limits(4));
-            let host = Host::from("a.test");
+            let host = BackendId::new(0, 1);
             let (closed, closed_peer) = pair(&listener).await;
             let (chatty, mut chatty_peer) = pair(&listener).await;
             drop(closed_peer);
@@ -206,27 +206,27 @@ mod tests {
             closed.readable().await.unwrap();
             chatty.readable().await.unwrap();
             let now = Instant::now();
-            pool.put(host.clone(), closed, now);
-            pool.put(host.clone(), chatty, now);
-            assert!(pool.take("a.test", now).is_none());
+            pool.put(host, closed, now);
+            pool.put(host, chatty, now);
+            assert!(pool.take(host, now).is_none());
         });
     }
 
     #[test]
-    fn sweeping_and_dropping_a_host() {
+    fn sweeping_and_dropping_a_backend() {
         run(async {
             let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
             let mut pool = Pool::new(limits(4));
             let now = Instant::now();
             let (a, _peer) = pair(&listener).await;
             let (b, _peer2) = pair(&listener).await;
-            pool.put(Host::from("a.test"), a, now);
-            pool.put(Host::from("b.test"), b, now + Duration::from_secs(3));
+            pool.put(BackendId::new(0, 1), a, now);
+            pool.put(BackendId::new(1, 1), b, now + Duration::from_secs(3));
             assert_eq!(
                 pool.sweep(now + Duration::from_secs(10)),
                 Some(now + Duration::from_secs(13))
             );
-            pool.drop_host("b.test");
+            pool.drop_backend(BackendId::new(1, 1));
             assert!(pool.is_empty());
             assert_eq!(pool.sweep(now), None);
             let disabled = Pool::new(limits(0));

@@ -5,7 +5,7 @@ use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use h2::server::SendResponse;
@@ -16,10 +16,11 @@ use tokio::sync::oneshot;
 use super::errors::{self, Failure};
 use super::forward::{self, Exchange};
 use super::request;
-use super::routes::{Admission, Release};
+use super::routes::{self, Admission, Release};
 use super::worker::Worker;
-use crate::error::{ErrorCode, ProxyError};
+use crate::error::ProxyError;
 use crate::msg::{Activity, Clock};
+use crate::upstream::RequestView;
 
 /// How a stream ended, as its connection needs to know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +49,15 @@ pub async fn serve(
             return StreamEnd::Done;
         }
     };
-    let (admission, start) = worker.routes.borrow_mut().admit(&inspected.host);
+    let view = RequestView {
+        host: &inspected.host,
+        method: parts.method.as_str().as_bytes(),
+        path: parts
+            .uri
+            .path_and_query()
+            .map_or(b"/", |p| p.as_str().as_bytes()),
+    };
+    let (admission, start) = routes::admit(&mut worker.routes.borrow_mut(), &view, Instant::now());
     if let Some(host) = start {
         worker.start_backend(host);
     }
@@ -59,25 +68,28 @@ pub async fn serve(
             return StreamEnd::Done;
         }
         Admission::Hold {
-            target,
+            id,
+            host,
             release,
             limit,
-        } => match hold(&mut respond, release, limit).await {
-            Held::Released(Ok(())) => target,
-            Held::Released(Err(err)) => {
-                errors::answer(&mut respond, &err, &request_id);
-                return StreamEnd::Done;
+        } => {
+            let released = match hold(&mut respond, release, limit).await {
+                Held::Released(released) => released,
+                Held::TimedOut => Err(ProxyError::not_ready_in_time(&host)),
+                Held::ClientGone => return StreamEnd::ClientReset,
+            };
+            let target = released.and_then(|()| {
+                routes::target(&worker.routes.borrow(), id)
+                    .ok_or_else(|| ProxyError::unknown_host(&host))
+            });
+            match target {
+                Ok(target) => target,
+                Err(err) => {
+                    errors::answer(&mut respond, &err, &request_id);
+                    return StreamEnd::Done;
+                }
             }
-            Held::TimedOut => {
-                let err = ProxyError::new(
-                    ErrorCode::BackendStartFailed,
-                    format!("{} did not become ready in time", target.host),
-                );
-                errors::answer(&mut respond, &err, &request_id);
-                return StreamEnd::Done;
-            }
-            Held::ClientGone => return StreamEnd::ClientReset,
-        },
+        }
     };
 
     let mut head = Vec::with_capacity(512);
@@ -132,10 +144,7 @@ async fn hold(
         released = tokio::time::timeout(limit, release) => match released {
             Ok(Ok(outcome)) => Held::Released(outcome),
             // The route went away without a word (the worker is ending).
-            Ok(Err(_)) => Held::Released(Err(ProxyError::new(
-                ErrorCode::BackendShuttingDown,
-                "backend is shutting down",
-            ))),
+            Ok(Err(_)) => Held::Released(Err(ProxyError::shutting_down())),
             Err(_) => Held::TimedOut,
         },
         _ = poll_fn(|cx| respond.poll_reset(cx)) => Held::ClientGone,

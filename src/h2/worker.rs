@@ -13,11 +13,12 @@ use tokio::time::Instant;
 
 use super::conn;
 use super::pool::{Pool, PoolLimits};
-use super::routes::{Effects, Routes};
+use super::routes::{Release, Routes};
 use super::{Control, H2Settings};
 use crate::config::Limits;
 use crate::http1::request_id::RequestIdGenerator;
-use crate::msg::{BackendEntry, Clock, Command, Mailbox};
+use crate::msg::{Clock, Command, Host, Mailbox};
+use crate::upstream::{Outcome, Reconcile};
 
 /// How long open streams may run after shutdown began before the worker ends regardless: as long as a
 /// backend's default drain, after which the supervisor stops the backends these streams talk to anyway.
@@ -38,15 +39,18 @@ pub struct Worker {
 
 impl Worker {
     pub fn new(
-        backends: Vec<BackendEntry>,
+        backends: &Reconcile,
         supervisor: Mailbox<Command>,
         clock: Clock,
         limits: Limits,
         pool: PoolLimits,
         settings: H2Settings,
     ) -> Rc<Worker> {
+        let mut routes = Routes::new(limits.max_held_requests);
+        // A fresh table forgets nothing on its first reconcile.
+        let _ = routes.apply(backends);
         Rc::new(Worker {
-            routes: RefCell::new(Routes::new(backends, limits.max_held_requests)),
+            routes: RefCell::new(routes),
             pool: RefCell::new(Pool::new(pool)),
             pool_filled: Notify::new(),
             ids: RefCell::new(RequestIdGenerator::new(random_seed())),
@@ -58,18 +62,22 @@ impl Worker {
         })
     }
 
-    pub fn start_backend(&self, host: crate::msg::Host) {
+    pub fn start_backend(&self, host: Host) {
         log::debug!("{host}: starting on demand (h2)");
         if !self.supervisor.send(Command::Start(host)) {
             log::error!("the supervisor thread is gone");
         }
     }
 
-    fn apply(&self, effects: Effects) {
-        for host in effects.drop_pool {
-            self.pool.borrow_mut().drop_host(&host);
+    /// Carries out what a report or a reload asks: release held streams, close pools, ask for starts.
+    fn settle(&self, outcome: Outcome<tokio::sync::oneshot::Sender<Release>, ()>) {
+        if let Some((waiting, result)) = outcome.release {
+            release(waiting, &result);
         }
-        for host in effects.start {
+        if outcome.drop_pool {
+            self.pool.borrow_mut().drop_backend(outcome.id);
+        }
+        if let Some(host) = outcome.start {
             self.start_backend(host);
         }
     }
@@ -100,19 +108,26 @@ pub async fn run(worker: Rc<Worker>, mut inbox: mpsc::UnboundedReceiver<Control>
                     });
                 }
                 Some(Control::Backend(event)) => {
-                    let shutting_down = worker.shutting_down.get();
-                    let effects = worker.routes.borrow_mut().on_event(event, shutting_down);
-                    worker.apply(effects);
+                    let now = std::time::Instant::now();
+                    let outcome = worker.routes.borrow_mut().on_event(event, now);
+                    if let Some(outcome) = outcome {
+                        worker.settle(outcome);
+                    }
                 }
-                Some(Control::SetBackends(entries)) => {
-                    let effects = worker.routes.borrow_mut().replace(entries);
-                    worker.apply(effects);
+                Some(Control::Reconcile(reconcile)) => {
+                    let outcomes = worker.routes.borrow_mut().apply(&reconcile);
+                    for outcome in outcomes {
+                        worker.settle(outcome);
+                    }
                 }
                 Some(Control::Shutdown) | None => {
                     inbox_open = control_is_open(&control);
                     if !worker.shutting_down.replace(true) {
                         log::debug!("h2: shutting down, {} connections open", connections.len());
-                        worker.routes.borrow_mut().shut_down();
+                        let held = worker.routes.borrow_mut().shut_down();
+                        for (waiting, result) in held {
+                            release(waiting, &result);
+                        }
                         let _ = shutdown_tx.send(true);
                         drain_until = Some(Instant::now() + SHUTDOWN_DRAIN);
                     }
@@ -131,6 +146,13 @@ pub async fn run(worker: Rc<Worker>, mut inbox: mpsc::UnboundedReceiver<Control>
     connections.abort_all();
     sweeper.abort();
     worker.pool.borrow_mut().clear();
+}
+
+/// Tells held streams how their wait ended; a stream that is gone has dropped its receiver.
+fn release(waiting: Vec<tokio::sync::oneshot::Sender<Release>>, result: &Release) {
+    for waiter in waiting {
+        let _ = waiter.send(result.clone());
+    }
 }
 
 fn control_is_open(control: &Option<Control>) -> bool {

@@ -1,16 +1,14 @@
 //! The client side of a session: reading heads, routing, holding, error answers, closing, deadlines.
 
 use std::net::Shutdown;
-use std::time::Duration;
 
 use mio::event::Event;
 
-use super::routes::normalize_host;
-use super::session::{Phase, Request, RequestMeta, Session};
+use super::routes::Held;
+use super::session::{close_after_refusal, Phase, Request, RequestMeta, Session};
 use super::sockio::{fill, flush, Filled};
 
 use super::Reactor;
-use crate::backend_view::{shutting_down_error, unknown_host, Verdict};
 use crate::error::{ErrorCode, ProxyError};
 use crate::http1::detect::{sniff, Sniff};
 use crate::http1::request::{parse_request, RequestHead};
@@ -18,14 +16,13 @@ use crate::http1::request_id::is_acceptable_client_id;
 use crate::http1::rewrite::{write_request, ForwardInfo};
 use crate::http1::Framing;
 use crate::msg::Command;
+use crate::upstream::{normalize_host, Admission, RequestView};
 
 /// Passes through the pump per wake-up before a session yields to the others.
 const MAX_ROUNDS: usize = 32;
 /// Proxy-made bytes (error answers, heads) queued for a client that is not reading; past this, pipelined
 /// requests are not parsed until it reads.
 const MAX_OUT_BACKLOG: usize = 64 * 1024;
-/// Slack over the backend's startup timeout before a held request gives up on its own.
-const HOLD_SLACK: Duration = Duration::from_secs(2);
 
 /// What one pass of a phase's pump achieved.
 #[derive(Debug, PartialEq, Eq)]
@@ -178,29 +175,41 @@ impl Reactor {
         let limits = &self.config.server.limits;
         if let (Framing::Length(n), Some(max)) = (head.framing, limits.max_request_body_bytes) {
             if n > max {
-                let err = ProxyError::new(
-                    ErrorCode::PayloadTooLarge,
-                    format!("request body over {max} bytes"),
-                );
+                let err = ProxyError::body_too_large(max);
                 return self.refuse(key, head.len, err, request_id, true);
             }
         }
-        let max_held = limits.max_held_requests;
-        let Some(route) = self.routes.get_mut(host) else {
-            let err = unknown_host(host);
-            return self.refuse(key, head.len, err, request_id, has_body || !keep_alive);
+        let view = RequestView {
+            host,
+            method: &data[head.method.clone()],
+            path: &data[head.origin_form.clone()],
         };
-        let start = match route.admit(max_held, self.now) {
-            Verdict::Refuse(err) => {
-                return self.refuse(key, head.len, err, request_id, has_body || !keep_alive)
+        let matched = self.routes.routes().lookup(&view);
+        let Some((backend, backend_host)) = matched.map(|m| (m.backend, m.host.clone())) else {
+            let err = ProxyError::unknown_host(host);
+            return self.refuse(
+                key,
+                head.len,
+                err,
+                request_id,
+                close_after_refusal(has_body, keep_alive),
+            );
+        };
+        let serial = session.serial;
+        let held = || (Held { key, serial }, ());
+        let admission = self.routes.admit(Some(backend), host, self.now, held);
+        let hold = match admission {
+            Admission::Refuse(err) => {
+                return self.refuse(
+                    key,
+                    head.len,
+                    err,
+                    request_id,
+                    close_after_refusal(has_body, keep_alive),
+                )
             }
-            Verdict::Forward => None,
-            // Nothing starts any more once the proxy shuts down; ready backends serve until they stop.
-            Verdict::Hold { .. } if self.shutting_down => {
-                let err = shutting_down_error();
-                return self.refuse(key, head.len, err, request_id, has_body || !keep_alive);
-            }
-            Verdict::Hold { start } => Some(start),
+            Admission::Forward => None,
+            Admission::Hold { start, until, .. } => Some((start, until)),
         };
 
         let mut forwarded = Vec::with_capacity(head.len + 256);
@@ -222,19 +231,17 @@ impl Reactor {
             started: self.now,
         };
         let request = Request {
-            host: route.host.clone(),
+            backend,
+            host: backend_host,
             head: forwarded,
             meta,
         };
-        match start {
+        match hold {
             None => self.start_exchange(key, request),
-            Some(start) => {
-                route.waiting.push((key, session.serial));
-                let hold_until = self.now + route.config.timings.startup_timeout + HOLD_SLACK;
-                let host = route.host.clone();
+            Some((start, until)) => {
                 session.phase = Phase::Holding(Box::new(request));
-                session.hold_until = Some(hold_until);
-                if start {
+                session.hold_until = Some(until);
+                if let Some(host) = start {
                     log::debug!("{host}: starting on demand");
                     self.send_supervisor(Command::Start(host));
                 }
@@ -356,11 +363,14 @@ impl Reactor {
         if !self.sessions.contains(key) {
             return;
         }
-        if matches!(
-            self.sessions[key].phase,
-            Phase::Exchanging(_) | Phase::Tunnel(_)
-        ) {
-            self.release_upstream_of(key, false);
+        match &self.sessions[key].phase {
+            Phase::Exchanging(_) | Phase::Tunnel(_) => self.release_upstream_of(key, false),
+            Phase::Holding(request) => {
+                let serial = self.sessions[key].serial;
+                self.routes
+                    .abandon(request.backend, |h| h.key == key && h.serial == serial);
+            }
+            _ => {}
         }
         let mut session = self.sessions.remove(key);
         session.deadline.cancel(&mut self.timers);

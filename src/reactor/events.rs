@@ -1,14 +1,15 @@
 //! What reaches the reactor from outside the sockets: supervisor reports, signals, reload and shutdown.
 
-use std::sync::{mpsc, Arc};
+use std::sync::mpsc;
 
+use super::routes::Held;
 use super::session::Phase;
 use super::Reactor;
 use crate::admin::ReloadOutcome;
-use crate::backend_view::unknown_host;
-use crate::config::{self, BackendConfig};
+use crate::config;
 use crate::error::ProxyError;
-use crate::msg::{BackendEntry, BackendEvent, Command, LifecycleEvent, ReactorMsg, State};
+use crate::msg::{BackendEvent, Command, ReactorMsg};
+use crate::upstream::Outcome;
 
 impl Reactor {
     /// Handles every queued supervisor message. Returns true once the supervisor finished shutting down.
@@ -35,53 +36,33 @@ impl Reactor {
         if let Some(h2) = &self.h2 {
             h2.backend_event(report.clone());
         }
-        let BackendEvent {
-            host,
-            instance,
-            event,
-        } = report;
-        let Some(route) = self.routes.get_mut(&host) else {
-            return;
-        };
-        log::debug!("{host}: {event:?}");
-        if matches!(event, LifecycleEvent::Starting | LifecycleEvent::Ready) {
-            // The instance says where it listens: a port changed by a reload takes effect with its start.
-            if let Some(addr) = instance.addr.tcp() {
-                route.addr = addr;
+        log::debug!("{}: {:?}", report.host, report.event);
+        if let Some(outcome) = self.routes.on_event(report, self.now) {
+            self.settle(outcome);
+        }
+    }
+
+    /// Carries out what a report or a reload asks of one backend: close its pool, ask for a start,
+    /// forward or answer what was held for it.
+    fn settle(&mut self, outcome: Outcome<Held, Vec<usize>>) {
+        if let Some(gone) = outcome.forgotten {
+            for ukey in gone.extra {
+                self.close_upstream(ukey);
             }
+        } else if outcome.drop_pool {
+            self.drop_pool_of(outcome.id);
         }
-        let has_waiting = !route.waiting.is_empty();
-        let reaction = route
-            .view
-            .apply(&host, event, self.now, has_waiting, self.shutting_down);
-        if reaction.forget {
-            if let Some(route) = self.routes.remove(&host) {
-                for ukey in route.idle_upstreams {
-                    self.close_upstream(ukey);
-                }
-                self.answer_waiting(route.waiting, Err(unknown_host(&host)));
-            }
-            return;
+        if let Some(host) = outcome.start {
+            self.send_supervisor(Command::Start(host));
         }
-        if reaction.start {
-            self.send_supervisor(Command::Start(host.clone()));
-        }
-        if reaction.drop_pool {
-            self.drop_pool_of(&host);
-        }
-        if let Some(outcome) = reaction.release {
-            let waiting = self
-                .routes
-                .get_mut(&host)
-                .map(|r| std::mem::take(&mut r.waiting))
-                .unwrap_or_default();
-            self.answer_waiting(waiting, outcome);
+        if let Some((waiting, result)) = outcome.release {
+            self.answer_waiting(waiting, result);
         }
     }
 
     /// Forwards (`Ok`) or answers with the error every request held for a backend.
-    fn answer_waiting(&mut self, waiting: Vec<(usize, u64)>, outcome: Result<(), ProxyError>) {
-        for (key, serial) in waiting {
+    fn answer_waiting(&mut self, waiting: Vec<Held>, outcome: Result<(), ProxyError>) {
+        for Held { key, serial } in waiting {
             let Some(session) = self.sessions.get_mut(key) else {
                 continue;
             };
@@ -96,7 +77,7 @@ impl Reactor {
             match &outcome {
                 Ok(()) => self.start_exchange(key, *request),
                 Err(err) => {
-                    let close = request.meta.has_body() || !request.meta.keep_alive;
+                    let close = request.meta.close_after_refusal();
                     self.reject(key, err.clone(), Some(request.meta.request_id), close);
                 }
             }
@@ -137,45 +118,14 @@ impl Reactor {
         for key in &diff.server_changed {
             log::warn!("reload: [server] {key} changed; it takes effect after a restart");
         }
-        let mut entries = Vec::with_capacity(new.backends.len());
-        for backend in &new.backends {
-            let activity = match self.routes.get_mut(&backend.hostname) {
-                Some(route) => {
-                    route.view.reloaded(route.config != *backend);
-                    route.config = Arc::<BackendConfig>::clone(backend);
-                    route.activity.clone()
-                }
-                None => {
-                    let entry = BackendEntry::new(backend.clone());
-                    let activity = entry.activity.clone();
-                    self.routes.insert(entry);
-                    activity
-                }
-            };
-            entries.push(BackendEntry {
-                config: backend.clone(),
-                activity,
-            });
-        }
-        let mut gone = Vec::new();
-        for route in self.routes.iter_mut() {
-            if new.backend(&route.host).is_none() {
-                route.view.removed = true;
-                if route.view.state == State::Stopped {
-                    gone.push(route.host.clone());
-                }
-            }
-        }
-        for host in gone {
-            // Never started: nothing to drain.
-            if let Some(route) = self.routes.remove(&host) {
-                self.answer_waiting(route.waiting, Err(unknown_host(&host)));
-            }
-        }
+        let reconcile = self.routes.plan(&new.backends);
         if let Some(h2) = &self.h2 {
-            h2.set_backends(entries.clone());
+            h2.reconcile(reconcile.clone());
         }
-        self.send_supervisor(Command::Reload(entries));
+        self.send_supervisor(Command::Reload(reconcile.entries()));
+        for outcome in self.routes.apply(&reconcile) {
+            self.settle(outcome);
+        }
         log::info!(
             "config reloaded: {} added, {} removed, {} updated",
             diff.added.len(),
@@ -219,6 +169,9 @@ impl Reactor {
             .collect();
         for key in idle {
             self.close_session(key);
+        }
+        for (waiting, result) in self.routes.shut_down() {
+            self.answer_waiting(waiting, result);
         }
         if let Some(h2) = &self.h2 {
             h2.shutdown();

@@ -8,6 +8,7 @@ use super::session::{Phase, ResponsePhase};
 use super::upstream::Upstream;
 use super::{Reactor, UPSTREAM_BASE};
 use crate::error::{ErrorCode, ProxyError};
+use crate::upstream;
 
 impl Reactor {
     /// The response broke after its head was parsed. While none of it has reached the client yet, its
@@ -60,11 +61,12 @@ impl Reactor {
     /// while idle fails exactly like this, so a request without a body is retried once on a new connection.
     pub(super) fn backend_gone(&mut self, key: usize, why: String) -> Step {
         let retry = match &self.sessions[key].phase {
-            Phase::Exchanging(ex) => {
-                ex.reused
-                    && !ex.meta.has_body()
-                    && matches!(ex.response, ResponsePhase::AwaitingHead)
-            }
+            Phase::Exchanging(ex) => upstream::may_retry(
+                ex.reused,
+                ex.meta.has_body(),
+                !matches!(ex.response, ResponsePhase::AwaitingHead),
+                false,
+            ),
             _ => false,
         };
         if !retry {
@@ -76,12 +78,12 @@ impl Reactor {
             return Step::Close;
         };
         let old = ex.upstream;
-        let Some(addr) = self.routes.get(&ex.host).map(|r| r.addr) else {
+        let Some(addr) = self.routes.get(ex.backend).map(|r| r.addr.clone()) else {
             return self.fail_exchange(key, ErrorCode::ConnectionFailed, why);
         };
         let entry = self.upstreams.vacant_entry();
         let token = Token(UPSTREAM_BASE + entry.key());
-        match Upstream::connect(addr, ex.host.clone(), self.poll.registry(), token, self.now) {
+        match Upstream::connect(&addr, ex.backend, self.poll.registry(), token, self.now) {
             Ok(mut up) => {
                 log::debug!(
                     "{}: pooled connection was dead ({why}); retrying on a new one",
@@ -99,7 +101,7 @@ impl Reactor {
             Err(e) => self.fail_exchange(
                 key,
                 ErrorCode::ConnectionFailed,
-                format!("cannot connect to the backend: {e}"),
+                ProxyError::connect_failed(&e).message,
             ),
         }
     }

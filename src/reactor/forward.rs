@@ -18,17 +18,14 @@ use crate::http1::{Framing, Version};
 impl Reactor {
     /// Sends a routed request to its backend, on a pooled connection if one is idle.
     pub(super) fn start_exchange(&mut self, key: usize, request: Request) {
-        let Some(route) = self.routes.get_mut(&request.host) else {
-            let err = ProxyError::new(
-                ErrorCode::UnknownHost,
-                format!("no backend for host {}", request.host),
-            );
-            let close = request.meta.has_body() || !request.meta.keep_alive;
+        let Some(route) = self.routes.get_mut(request.backend) else {
+            let err = ProxyError::unknown_host(&request.host);
+            let close = request.meta.close_after_refusal();
             self.reject(key, err, Some(request.meta.request_id), close);
             return;
         };
         let mut reused = None;
-        while let Some(candidate) = route.idle_upstreams.pop() {
+        while let Some(candidate) = route.extra.pop() {
             if self
                 .upstreams
                 .get(candidate)
@@ -44,8 +41,8 @@ impl Reactor {
                 let entry = self.upstreams.vacant_entry();
                 let token = Token(UPSTREAM_BASE + entry.key());
                 match Upstream::connect(
-                    route.addr,
-                    route.host.clone(),
+                    &route.addr,
+                    route.id,
                     self.poll.registry(),
                     token,
                     self.now,
@@ -56,11 +53,8 @@ impl Reactor {
                         u
                     }
                     Err(e) => {
-                        let err = ProxyError::new(
-                            ErrorCode::ConnectionFailed,
-                            format!("cannot connect to the backend: {e}"),
-                        );
-                        let close = request.meta.has_body() || !request.meta.keep_alive;
+                        let err = ProxyError::connect_failed(&e);
+                        let close = request.meta.close_after_refusal();
                         self.reject(key, err, Some(request.meta.request_id), close);
                         return;
                     }
@@ -73,6 +67,7 @@ impl Reactor {
         route.activity.begin(self.clock.ms(self.now));
         let request_body = BodyReader::new(request.meta.framing);
         session.phase = Phase::Exchanging(Box::new(Exchange {
+            backend: request.backend,
             host: request.host,
             activity: route.activity.clone(),
             upstream,

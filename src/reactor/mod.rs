@@ -24,7 +24,7 @@ mod events;
 mod failure;
 mod forward;
 mod pool;
-mod routes;
+pub(crate) mod routes;
 mod session;
 mod signals;
 mod sockio;
@@ -44,10 +44,11 @@ use slab::Slab;
 
 use crate::admin::ConfigStatus;
 use crate::config::Config;
-use crate::h2::{self, H2Handle, PoolLimits};
+use crate::h2::H2Handle;
 use crate::http1::request_id::RequestIdGenerator;
-use crate::msg::{BackendEntry, Clock, Command, Mailbox, ReactorMsg};
-use crate::supervisor::{self, SupervisorHandle};
+use crate::msg::{Clock, Command, Mailbox, ReactorMsg};
+use crate::supervisor::SupervisorHandle;
+use crate::upstream::Reconcile;
 use admin_conn::AdminConn;
 use routes::Routes;
 use session::Session;
@@ -71,10 +72,82 @@ const MAX_ADMIN_CONNECTIONS: usize = 64;
 /// After EMFILE/ENFILE, accepting resumes when a connection closes or after this pause, whichever is first.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
-/// Runs the proxy until SIGTERM/SIGINT has drained and stopped every backend.
-pub fn run(config: Config) -> io::Result<()> {
-    let mut reactor = Reactor::bind(config)?;
-    reactor.event_loop()
+/// The reactor's sockets, bound before any thread starts so that a port in use fails the start at once,
+/// and its mailbox, which the supervisor is given.
+pub struct Bound {
+    poll: Poll,
+    listener: TcpListener,
+    admin_listener: TcpListener,
+    signals: Signals,
+    waker: Arc<Waker>,
+    tx: mpsc::Sender<ReactorMsg>,
+    inbox: mpsc::Receiver<ReactorMsg>,
+}
+
+/// The other threads and what they were started with, handed to the reactor by the composition root.
+pub struct Wiring {
+    pub clock: Clock,
+    /// The backends every thread started with.
+    pub backends: Reconcile,
+    pub supervisor: SupervisorHandle,
+    pub h2: H2Handle,
+}
+
+impl Bound {
+    pub fn bind(config: &Config) -> io::Result<Bound> {
+        let poll = Poll::new()?;
+        let registry = poll.registry();
+
+        let addr = SocketAddr::new(config.server.bind, config.server.port);
+        let mut listener = TcpListener::bind(addr)
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+        raise_backlog(&listener);
+        registry.register(&mut listener, LISTENER, Interest::READABLE)?;
+        let admin_addr = SocketAddr::new(config.server.admin_bind, config.server.admin_port);
+        let mut admin_listener = TcpListener::bind(admin_addr).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot listen on {admin_addr} (admin): {e}"),
+            )
+        })?;
+        registry.register(&mut admin_listener, ADMIN_LISTENER, Interest::READABLE)?;
+        log::info!("proxy listening on {}", listener.local_addr()?);
+        log::info!("admin listening on {}", admin_listener.local_addr()?);
+
+        let signals = Signals::register(registry, SIGNALS)?;
+        let waker = Arc::new(Waker::new(registry, WAKER)?);
+        let (tx, inbox) = mpsc::channel();
+        Ok(Bound {
+            poll,
+            listener,
+            admin_listener,
+            signals,
+            waker,
+            tx,
+            inbox,
+        })
+    }
+
+    /// Where the supervisor reports.
+    pub fn mailbox(&self) -> Mailbox<ReactorMsg> {
+        Mailbox::new(self.tx.clone(), self.waker.clone())
+    }
+
+    /// The base of the ready-callback URL backends are given: the admin listener, reachable on loopback
+    /// when it is bound to every interface.
+    pub fn ready_url_base(&self) -> io::Result<String> {
+        let mut addr = self.admin_listener.local_addr()?;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        Ok(format!("http://{addr}"))
+    }
+
+    /// Runs the proxy until SIGTERM/SIGINT has drained and stopped every backend.
+    pub fn serve(self, config: Config, wiring: Wiring) -> io::Result<()> {
+        let mut reactor = Reactor::new(self, config, wiring)?;
+        reactor.event_loop()
+    }
 }
 
 pub(crate) struct Reactor {
@@ -116,55 +189,19 @@ pub(crate) struct Reactor {
 }
 
 impl Reactor {
-    fn bind(config: Config) -> io::Result<Self> {
-        let poll = Poll::new()?;
-        let registry = poll.registry();
-
-        let addr = SocketAddr::new(config.server.bind, config.server.port);
-        let mut listener = TcpListener::bind(addr)
-            .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
-        raise_backlog(&listener);
-        registry.register(&mut listener, LISTENER, Interest::READABLE)?;
-        let admin_addr = SocketAddr::new(config.server.admin_bind, config.server.admin_port);
-        let mut admin_listener = TcpListener::bind(admin_addr).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("cannot listen on {admin_addr} (admin): {e}"),
-            )
-        })?;
-        registry.register(&mut admin_listener, ADMIN_LISTENER, Interest::READABLE)?;
-        let local = listener.local_addr()?;
-        let admin_local = admin_listener.local_addr()?;
-        log::info!("proxy listening on {local}");
-        log::info!("admin listening on {admin_local}");
-
-        let signals = Signals::register(registry, SIGNALS)?;
-        let waker = Arc::new(Waker::new(registry, WAKER)?);
-        let (tx, inbox) = mpsc::channel();
-        let clock = Clock::new();
-
-        let entries: Vec<BackendEntry> = config
-            .backends
-            .iter()
-            .cloned()
-            .map(BackendEntry::new)
-            .collect();
-        let routes = Routes::new(entries.iter().cloned());
-        let ready_base = format!("http://{}", ready_callback_addr(admin_local));
-        let supervisor = supervisor::spawn_guarded(
-            entries.clone(),
-            Mailbox::new(tx, waker.clone()),
-            clock,
-            ready_base,
-        )?;
-        let h2 = h2::spawn(
-            entries,
-            supervisor.mailbox.clone(),
-            clock,
-            config.server.limits.clone(),
-            PoolLimits::from(&config.server),
-        )?;
-
+    fn new(bound: Bound, config: Config, wiring: Wiring) -> io::Result<Self> {
+        let Bound {
+            poll,
+            listener,
+            admin_listener,
+            signals,
+            waker,
+            tx: _,
+            inbox,
+        } = bound;
+        let mut routes = Routes::new(config.server.limits.max_held_requests);
+        // A fresh table forgets nothing on its first reconcile.
+        let _ = routes.apply(&wiring.backends);
         if let Some(path) = &config.server.pid_file {
             std::fs::write(path, format!("{}\n", std::process::id())).map_err(|e| {
                 io::Error::new(
@@ -189,11 +226,11 @@ impl Reactor {
             pool_sweep: Deadline::default(),
             inbox,
             _waker: waker,
-            supervisor: Some(supervisor),
-            h2: Some(h2),
+            supervisor: Some(wiring.supervisor),
+            h2: Some(wiring.h2),
             signals,
             config,
-            clock,
+            clock: wiring.clock,
             ids: RequestIdGenerator::new(random_seed()),
             now: Instant::now(),
             next_serial: 0,
@@ -284,16 +321,6 @@ impl Reactor {
         }
         sent
     }
-}
-
-/// The address backends use for the ready callback: the admin listener, reachable on loopback when it is
-/// bound to every interface.
-fn ready_callback_addr(admin: SocketAddr) -> SocketAddr {
-    let mut addr = admin;
-    if addr.ip().is_unspecified() {
-        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-    }
-    addr
 }
 
 /// Slots reserved for sessions (and for backend connections, at most one per session plus the pools).

@@ -9,6 +9,7 @@ use super::session::Phase;
 use super::timers::TimerTarget;
 use super::Reactor;
 use crate::msg::State;
+use crate::upstream::BackendId;
 
 impl Reactor {
     pub(super) fn upstream_ready(&mut self, ukey: usize, event: &Event) {
@@ -61,16 +62,14 @@ impl Reactor {
         let Some(up) = self.upstreams.get_mut(ukey) else {
             return;
         };
-        let route = self.routes.get_mut(&up.host);
+        let route = self.routes.get_mut(up.backend);
         match route {
             Some(route)
-                if reusable
-                    && route.view.state == State::Ready
-                    && route.idle_upstreams.len() < pool_max =>
+                if reusable && route.view.state == State::Ready && route.extra.len() < pool_max =>
             {
                 up.owner = None;
                 up.idle_since = self.now;
-                route.idle_upstreams.push(ukey);
+                route.extra.push(ukey);
                 self.pool_sweep.set(
                     self.now + pool_timeout,
                     TimerTarget::PoolSweep,
@@ -89,19 +88,19 @@ impl Reactor {
 
     fn drop_pooled(&mut self, ukey: usize) {
         if let Some(up) = self.upstreams.get(ukey) {
-            if let Some(route) = self.routes.get_mut(&up.host) {
-                route.idle_upstreams.retain(|&u| u != ukey);
+            if let Some(route) = self.routes.get_mut(up.backend) {
+                route.extra.retain(|&u| u != ukey);
             }
         }
         self.close_upstream(ukey);
     }
 
     /// Closes every pooled connection of one backend (it is stopping, or was restarted).
-    pub(super) fn drop_pool_of(&mut self, host: &str) {
-        let Some(route) = self.routes.get_mut(host) else {
+    pub(super) fn drop_pool_of(&mut self, backend: BackendId) {
+        let Some(route) = self.routes.get_mut(backend) else {
             return;
         };
-        for ukey in std::mem::take(&mut route.idle_upstreams) {
+        for ukey in std::mem::take(&mut route.extra) {
             self.close_upstream(ukey);
         }
     }
@@ -112,19 +111,17 @@ impl Reactor {
         let mut expired = Vec::new();
         let mut next: Option<std::time::Instant> = None;
         for route in self.routes.iter_mut() {
-            route
-                .idle_upstreams
-                .retain(|&ukey| match self.upstreams.get(ukey) {
-                    Some(up) if up.idle_since + timeout > now => {
-                        let due = up.idle_since + timeout;
-                        next = Some(next.map_or(due, |n| n.min(due)));
-                        true
-                    }
-                    _ => {
-                        expired.push(ukey);
-                        false
-                    }
-                });
+            route.extra.retain(|&ukey| match self.upstreams.get(ukey) {
+                Some(up) if up.idle_since + timeout > now => {
+                    let due = up.idle_since + timeout;
+                    next = Some(next.map_or(due, |n| n.min(due)));
+                    true
+                }
+                _ => {
+                    expired.push(ukey);
+                    false
+                }
+            });
         }
         for ukey in expired {
             self.close_upstream(ukey);

@@ -19,6 +19,7 @@ use super::timers::Deadline;
 use crate::http1::body::BodyReader;
 use crate::http1::{Framing, Version};
 use crate::msg::{Activity, Host};
+use crate::upstream::BackendId;
 
 /// Room for one request head plus the start of its body; also the most that is read ahead from a client.
 pub const CLIENT_BUFFER: usize = 64 * 1024;
@@ -73,6 +74,8 @@ pub enum Phase {
 
 /// A parsed request, re-serialised for the backend and not yet sent.
 pub struct Request {
+    pub backend: BackendId,
+    /// The backend's name, for logs and error messages.
     pub host: Host,
     /// The forwarded head, already rewritten.
     pub head: Vec<u8>,
@@ -95,9 +98,17 @@ impl RequestMeta {
     pub fn has_body(&self) -> bool {
         !matches!(self.framing, Framing::None | Framing::Length(0))
     }
+
+    /// A request answered by the proxy instead of its backend closes the connection when the client
+    /// asked for that, or when a body follows that was never read (its bytes cannot be told from the next
+    /// request's).
+    pub fn close_after_refusal(&self) -> bool {
+        close_after_refusal(self.has_body(), self.keep_alive)
+    }
 }
 
 pub struct Exchange {
+    pub backend: BackendId,
     pub host: Host,
     pub activity: Arc<Activity>,
     pub upstream: usize,
@@ -188,4 +199,9 @@ pub fn consume_out(out: &mut Vec<u8>, pos: &mut usize, n: usize) {
         out.clear();
         *pos = 0;
     }
+}
+
+/// [`RequestMeta::close_after_refusal`], for a request refused before its meta is built.
+pub fn close_after_refusal(has_body: bool, keep_alive: bool) -> bool {
+    has_body || !keep_alive
 }

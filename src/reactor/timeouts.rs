@@ -48,14 +48,13 @@ impl Reactor {
                 self.drive(key);
             }
             Phase::Holding(request) => {
-                let host = request.host.clone();
+                let serial = session.serial;
+                self.routes
+                    .abandon(request.backend, |h| h.key == key && h.serial == serial);
+                let err = ProxyError::not_ready_in_time(&request.host);
                 let id = request.meta.request_id.clone();
-                let has_body = request.meta.has_body();
-                let err = ProxyError::new(
-                    ErrorCode::BackendStartFailed,
-                    format!("{host} did not become ready in time"),
-                );
-                self.reject(key, err, Some(id), has_body);
+                let close = request.meta.close_after_refusal();
+                self.reject(key, err, Some(id), close);
                 self.drive(key);
             }
             Phase::Exchanging(ex) if ex.response_deadline.is_none_or(|at| at > now) => {

@@ -4,7 +4,6 @@
 //! it to a session or pooling it changes only its `owner`, so reuse costs no system call.
 
 use std::io;
-use std::net::SocketAddr;
 use std::time::Instant;
 
 use mio::net::TcpStream;
@@ -12,14 +11,14 @@ use mio::{Interest, Registry, Token};
 
 use super::buffer::Buffer;
 use super::session::Readiness;
-use crate::msg::Host;
+use crate::upstream::{BackendId, UpstreamAddr};
 
 /// How much of a backend's response is read ahead of the client.
 pub const UPSTREAM_BUFFER: usize = 64 * 1024;
 
 pub struct Upstream {
     pub stream: TcpStream,
-    pub host: Host,
+    pub backend: BackendId,
     pub io: Readiness,
     pub connected: bool,
     pub inbuf: Buffer,
@@ -30,17 +29,23 @@ pub struct Upstream {
 
 impl Upstream {
     pub fn connect(
-        addr: SocketAddr,
-        host: Host,
+        addr: &UpstreamAddr,
+        backend: BackendId,
         registry: &Registry,
         token: Token,
         now: Instant,
     ) -> io::Result<Self> {
+        let Some(addr) = addr.tcp() else {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "unix-socket upstreams",
+            ));
+        };
         let mut stream = TcpStream::connect(addr)?;
         registry.register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)?;
         Ok(Upstream {
             stream,
-            host,
+            backend,
             io: Readiness::default(),
             connected: false,
             inbuf: Buffer::new(UPSTREAM_BUFFER),

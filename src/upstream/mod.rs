@@ -1,6 +1,37 @@
 //! The upstream core: what both request paths (the reactor's HTTP/1 and the h2 worker's streams) know about
-//! backends, written once.
+//! backends, written once. Each thread owns its own [`Upstreams`] and feeds it the same messages.
+//!
+//! ```text
+//!  config ──Upstreams::plan (reactor, once per reload)──▶ Reconcile ──apply──▶ reactor's Upstreams
+//!                                                                   └─apply──▶ h2 worker's Upstreams
+//!  request ──RequestView──▶ RouteTable::lookup ──BackendId──▶ Upstreams::admit ──▶ forward | hold | refuse
+//!  supervisor report ──▶ Upstreams::on_event ──▶ Outcome: release held requests, start, drop pool, forget
+//! ```
+//!
+//! * `route_table`: which backend a request goes to; pure, immutable, shared (`Arc`) and swapped whole.
+//! * `table`: each backend's runtime state (lifecycle view, held requests, address, hold deadline).
+//! * `view`: the admission rules and the reaction to each lifecycle report.
+//! * `reconcile`: the reload algorithm; `errors`: the wording of every answer given instead of a backend's.
+//! * `addr`: where an instance listens; the one place an address is derived from config.
 
 pub mod addr;
+mod errors;
+pub mod reconcile;
+pub mod route_table;
+pub mod table;
+pub mod view;
+
+#[cfg(test)]
+mod tests;
 
 pub use addr::UpstreamAddr;
+pub use reconcile::{Change, Reconcile};
+pub use route_table::{normalize_host, RequestView, RouteMatch, RouteTable};
+pub use table::{Admission, Backend, BackendId, Outcome, Upstreams, Waiter, HOLD_SLACK};
+
+/// A request that failed on a pooled connection before any response byte arrived is retried once on a
+/// new connection, if it has no body: a backend closing an idle keep-alive connection fails exactly like
+/// that, and such a request can be sent again without the client's help.
+pub fn may_retry(reused: bool, has_body: bool, response_started: bool, retried: bool) -> bool {
+    reused && !has_body && !response_started && !retried
+}

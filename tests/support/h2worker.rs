@@ -12,7 +12,7 @@ use spawngate::h2::{self as h2_worker, H2Handle, H2Settings, PoolLimits};
 use spawngate::msg::{
     Activity, BackendEntry, BackendEvent, Command, Host, InstanceRef, LifecycleEvent, Mailbox,
 };
-use spawngate::upstream::UpstreamAddr;
+use spawngate::upstream::{Reconcile, UpstreamAddr};
 
 use super::{echo_backend, EchoServer, ECHO_HOST};
 
@@ -36,17 +36,13 @@ impl H2Worker {
         let text = format!("[server]\nport = 0\nadmin_port = 0\n{server_keys}\n\n{backends}");
         let config = spawngate::config::parse(Path::new("h2-test.toml"), &text)
             .unwrap_or_else(|e| panic!("bad test config: {e:?}"));
-        let entries: Vec<BackendEntry> = config
-            .backends
-            .iter()
-            .cloned()
-            .map(BackendEntry::new)
-            .collect();
+        let backends = Reconcile::initial(&config.backends);
+        let entries = backends.entries();
         let poll = mio::Poll::new().unwrap();
         let waker = Arc::new(mio::Waker::new(poll.registry(), mio::Token(0)).unwrap());
         let (tx, commands) = mpsc::channel();
         let handle = h2_worker::spawn_with(
-            entries.clone(),
+            backends,
             Mailbox::new(tx, waker),
             spawngate::msg::Clock::new(),
             config.server.limits.clone(),

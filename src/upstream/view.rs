@@ -1,12 +1,10 @@
-//! A backend's lifecycle as the supervisor last reported it, and what that means for a new request.
-//!
-//! The reactor (HTTP/1) and the h2 worker each keep their own copy per backend (one owner per thread) and
-//! feed it the same reports; this module holds the rules once, so both protocols admit, hold and refuse
-//! alike. Each caller keeps its own held requests and pool, and acts on the [`Reaction`] to a report.
+//! A backend's lifecycle as the supervisor last reported it, and what that means for a new request: the
+//! admission rules (forward, hold, refuse) and the reaction to each report, written once for both
+//! protocols. [`super::table`] keeps one view per backend in each thread and acts on the [`Reaction`].
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use crate::error::{ErrorCode, ProxyError};
+use crate::error::ProxyError;
 use crate::msg::{LifecycleEvent, State, StopReason};
 
 /// What to do with a request for this backend now.
@@ -84,32 +82,22 @@ impl BackendView {
     /// Decides a new request's fate; `held` requests already wait, at most `max_held` may.
     pub fn admit(&mut self, host: &str, held: usize, max_held: usize, now: Instant) -> Verdict {
         if self.going_away() || self.removed {
-            return Verdict::Refuse(shutting_down_error());
+            return Verdict::Refuse(ProxyError::shutting_down());
         }
         if let Some((until, reason)) = &self.backoff {
             if *until > now {
-                let err = ProxyError::new(
-                    ErrorCode::BackendStartFailed,
-                    format!("backend {host} keeps failing to start: {reason}"),
-                )
-                .with_retry_after(seconds_rounded_up(until.saturating_duration_since(now)));
-                return Verdict::Refuse(err);
+                let wait = until.saturating_duration_since(now);
+                return Verdict::Refuse(ProxyError::keeps_failing(host, reason, wait));
             }
         }
         if self.unhealthy || self.state == State::Unhealthy {
-            return Verdict::Refuse(ProxyError::new(
-                ErrorCode::BackendUnhealthy,
-                "backend failed its health checks and is restarting",
-            ));
+            return Verdict::Refuse(ProxyError::unhealthy());
         }
         if self.state == State::Ready {
             return Verdict::Forward;
         }
         if held >= max_held {
-            return Verdict::Refuse(ProxyError::new(
-                ErrorCode::TooManyHeld,
-                "too many requests are waiting for this backend to start",
-            ));
+            return Verdict::Refuse(ProxyError::too_many_held());
         }
         let start = !self.start_requested && self.state != State::Starting;
         if start {
@@ -145,10 +133,7 @@ impl BackendView {
                 self.state = State::Stopped;
                 self.start_requested = false;
                 self.unhealthy = false;
-                reaction.release = Some(Err(ProxyError::new(
-                    ErrorCode::BackendStartFailed,
-                    format!("backend {host} could not be started: {reason}"),
-                )));
+                reaction.release = Some(Err(ProxyError::start_failed(host, &reason)));
             }
             LifecycleEvent::BackingOff {
                 reason,
@@ -157,11 +142,7 @@ impl BackendView {
                 self.state = State::Stopped;
                 self.start_requested = false;
                 self.unhealthy = false;
-                reaction.release = Some(Err(ProxyError::new(
-                    ErrorCode::BackendStartFailed,
-                    format!("backend {host} keeps failing to start: {reason}"),
-                )
-                .with_retry_after(seconds_rounded_up(retry_after))));
+                reaction.release = Some(Err(ProxyError::keeps_failing(host, &reason, retry_after)));
                 self.backoff = Some((now + retry_after, reason));
             }
             LifecycleEvent::Unhealthy => {
@@ -174,7 +155,7 @@ impl BackendView {
                 self.stop_reason = Some(reason);
                 reaction.drop_pool = true;
                 if matches!(reason, StopReason::Removed | StopReason::Shutdown) {
-                    reaction.release = Some(Err(shutting_down_error()));
+                    reaction.release = Some(Err(ProxyError::shutting_down()));
                 }
             }
             LifecycleEvent::Stopped => {
@@ -212,25 +193,11 @@ impl BackendView {
     }
 }
 
-pub fn shutting_down_error() -> ProxyError {
-    ProxyError::new(ErrorCode::BackendShuttingDown, "backend is shutting down")
-}
-
-pub fn unknown_host(host: &str) -> ProxyError {
-    ProxyError::new(
-        ErrorCode::UnknownHost,
-        format!("no backend for host {host}"),
-    )
-}
-
-/// `Retry-After` in whole seconds, rounded up: a client that waits that long finds starts allowed again.
-fn seconds_rounded_up(wait: Duration) -> u64 {
-    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorCode;
+    use std::time::Duration;
 
     fn refused_code(verdict: Verdict) -> ErrorCode {
         match verdict {

@@ -1,0 +1,137 @@
+//! The one reload algorithm. The reactor computes a [`Reconcile`] once, from its backends and the new
+//! config ([`Upstreams::plan`]); it and the h2 worker then apply that same value ([`Upstreams::apply`]),
+//! so both threads add, keep, change and remove backends alike, under the same ids.
+
+use std::sync::Arc;
+
+use super::route_table::RouteTable;
+use super::table::{BackendId, Outcome, Upstreams, Waiter};
+use crate::config::BackendConfig;
+use crate::msg::{BackendEntry, Host, State};
+
+/// One reload, as every request thread applies it.
+#[derive(Debug, Clone)]
+pub struct Reconcile {
+    /// The routes after the reload, swapped in whole.
+    pub routes: Arc<RouteTable>,
+    pub changes: Vec<Change>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// A backend new to the config.
+    Add { id: BackendId, entry: BackendEntry },
+    /// A backend still in the config; `changed` says whether its settings differ (which also clears a
+    /// back-off: new settings deserve a fresh start). Its activity counters carry over.
+    Keep {
+        id: BackendId,
+        entry: BackendEntry,
+        changed: bool,
+    },
+    /// Gone from the config: new requests are refused while it drains, and it is forgotten once stopped.
+    Remove { id: BackendId },
+}
+
+impl Reconcile {
+    /// The first set of backends, as every thread starts with it.
+    pub fn initial(backends: &[Arc<BackendConfig>]) -> Reconcile {
+        Upstreams::<NoWaiter, ()>::new(0).plan(backends)
+    }
+
+    /// The complete backend set after this reload, for the supervisor.
+    pub fn entries(&self) -> Vec<BackendEntry> {
+        self.changes
+            .iter()
+            .filter_map(|change| match change {
+                Change::Add { entry, .. } | Change::Keep { entry, .. } => Some(entry.clone()),
+                Change::Remove { .. } => None,
+            })
+            .collect()
+    }
+}
+
+impl<W: Waiter, X: Default> Upstreams<W, X> {
+    /// The reload from this set of backends to `backends` (the new config's, in file order).
+    pub fn plan(&self, backends: &[Arc<BackendConfig>]) -> Reconcile {
+        let mut changes = Vec::with_capacity(backends.len());
+        let mut added: Vec<BackendId> = Vec::new();
+        let mut routed: Vec<(Host, BackendId)> = Vec::with_capacity(backends.len());
+        for config in backends {
+            let existing = self.id_of(&config.hostname).and_then(|id| self.get(id));
+            let change = match existing {
+                Some(backend) => Change::Keep {
+                    id: backend.id,
+                    entry: BackendEntry {
+                        config: config.clone(),
+                        activity: backend.activity.clone(),
+                    },
+                    changed: *backend.config != **config,
+                },
+                None => {
+                    let id = self.next_free_id(&added);
+                    added.push(id);
+                    Change::Add {
+                        id,
+                        entry: BackendEntry::new(config.clone()),
+                    }
+                }
+            };
+            let id = match &change {
+                Change::Add { id, .. } | Change::Keep { id, .. } | Change::Remove { id } => *id,
+            };
+            routed.push((Host::from(config.hostname.as_str()), id));
+            changes.push(change);
+        }
+        for backend in self.iter() {
+            if backends.iter().any(|c| c.hostname == *backend.host) {
+                continue;
+            }
+            changes.push(Change::Remove { id: backend.id });
+            if backend.view.state != State::Stopped {
+                // Still draining: its requests get 503 BACKEND_SHUTTING_DOWN, not 404, until it stops.
+                routed.push((backend.host.clone(), backend.id));
+            }
+        }
+        Reconcile {
+            routes: Arc::new(RouteTable::build(routed)),
+            changes,
+        }
+    }
+
+    /// Applies a reload. The outcomes are for backends forgotten at once (removed before they ever
+    /// started): their held requests are answered 404 and their pools closed.
+    pub fn apply(&mut self, reconcile: &Reconcile) -> Vec<Outcome<W, X>> {
+        let mut outcomes = Vec::new();
+        for change in &reconcile.changes {
+            match change {
+                Change::Add { id, entry } => {
+                    let displaced = self.insert(*id, entry.config.clone(), entry.activity.clone());
+                    outcomes.extend(displaced);
+                }
+                Change::Keep { id, entry, changed } => {
+                    if let Some(backend) = self.get_mut(*id) {
+                        backend.view.reloaded(*changed);
+                        backend.config = entry.config.clone();
+                    }
+                }
+                Change::Remove { id } => {
+                    let Some(backend) = self.get_mut(*id) else {
+                        continue;
+                    };
+                    backend.view.removed = true;
+                    if backend.view.state == State::Stopped {
+                        // Never started (or already stopped): nothing to drain.
+                        outcomes.push(self.forget(*id));
+                    }
+                }
+            }
+        }
+        self.set_routes(reconcile.routes.clone());
+        outcomes
+    }
+}
+
+/// For planning from an empty set, where nothing is ever held.
+struct NoWaiter;
+
+impl Waiter for NoWaiter {}
