@@ -7,6 +7,7 @@ mod client;
 mod echo;
 mod h2client;
 mod h2worker;
+mod parity;
 mod procs;
 mod proxy;
 pub mod recorder;
@@ -24,6 +25,9 @@ pub use echo::{echo_backend, shell_backend, toml_str, EchoServer};
 pub use h2client::*;
 pub use h2worker::{h2_echo_config, warm_h2_worker, H2Worker};
 pub use nix::sys::signal::Signal;
+pub use parity::{
+    assert_alike, assert_echoed, assert_refused, both, h2c_answer, http1_answer, Answer,
+};
 pub use procs::{
     backend_children_of, children_of, descendants_of, pid_alive, rss_kib, start_log_pids,
     zombies_of,

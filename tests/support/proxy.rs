@@ -218,6 +218,66 @@ impl Proxy {
         }
     }
 
+    /// `POST /reload` on the admin port: the reload's outcome (200 with the counts, or 400).
+    pub fn post_reload(&self) -> super::Response {
+        let mut admin = Client::connect(self.admin_addr);
+        admin.request("POST", "localhost", "/reload", &["Connection: close"], b"")
+    }
+
+    /// How many log lines received so far satisfy `matches`.
+    pub fn count_log(&self, matches: impl Fn(&str) -> bool) -> usize {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| matches(l))
+            .count()
+    }
+
+    /// Makes sure every line the proxy logged before this call has been collected: sends a request for a
+    /// host of its own that the proxy logs (at debug) while refusing it, and waits for that line. Stderr
+    /// keeps the order of writes, so every line written before arrives before it.
+    pub fn log_barrier(&self) {
+        static BARRIERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = BARRIERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let host = format!("log-barrier-{n}.invalid");
+        let response = get(self.addr, &host, "/");
+        assert_eq!(response.status, 404, "{}", response.text());
+        assert!(
+            self.wait_for_log(&host, Duration::from_secs(10)),
+            "the proxy never logged the refusal of {host}"
+        );
+    }
+
+    /// Whether `/backends` lists `host`.
+    pub fn has_backend(&self, host: &str) -> bool {
+        self.backends()["backends"]
+            .as_array()
+            .is_some_and(|list| list.iter().any(|b| b["hostname"] == host))
+    }
+
+    /// Sends SIGTERM, waits for a clean exit, and checks that no process the proxy started (backends,
+    /// their children, the orphan guard) is left: the harness's own clean-up on drop does not count.
+    pub fn shut_down_leaving_nothing(mut self, timeout: Duration) {
+        let started = descendants_of(self.pid());
+        self.signal(Signal::SIGTERM);
+        let status = self.wait_exit(timeout);
+        assert!(
+            status.success(),
+            "spawngate exited with {status} on SIGTERM"
+        );
+        let left: Vec<u32> = started.into_iter().filter(|&pid| pid_alive(pid)).collect();
+        assert!(
+            wait_until(Duration::from_secs(5), || left
+                .iter()
+                .all(|&pid| !pid_alive(pid))),
+            "processes left behind by the proxy: {:?}",
+            left.iter()
+                .filter(|&&pid| pid_alive(pid))
+                .collect::<Vec<_>>()
+        );
+    }
+
     pub fn signal(&self, signal: Signal) {
         kill(Pid::from_raw(self.pid() as i32), signal).expect("signal the proxy");
     }
