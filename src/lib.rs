@@ -10,7 +10,7 @@
 //!                 └──┬──────────────────▲──────────────────────────────┬────────────┘
 //!    h2 preface:     │ hand_off,        │ ReactorMsg                   │ Command
 //!    socket + bytes  │ BackendEvent,    │ (Ready, StartFailed,         │ (Start, ReadyCallback,
-//!                    ▼ reload, shutdown │  Stopping, ...)              ▼  Reload, Shutdown)
+//!                    ▼ Reconcile, stop  │  Stopping, ...)              ▼  Reload, Shutdown)
 //!  ┌──────── h2 worker thread ───────┐  │  ┌──────────────── supervisor thread ─────────────────┐
 //!  │ tokio current-thread + `h2`:    │  └──┤ mio::Poll: processes, containers (Docker calls on  │
 //!  │ streams -> HTTP/1.1, own pool   ├─────▶ worker threads), health probes, idle/drain/stop    │
@@ -28,8 +28,16 @@
 //!   and reports each lifecycle transition to the reactor ([`msg`]).
 //!   Docker Engine API calls block, so container starts, stops and log following run on short-lived
 //!   worker threads that report back to the supervisor through its mailbox.
-//! * The reactor and the h2 worker each keep their own [`backend_view::BackendView`] per backend, fed the
-//!   same reports: one set of admission rules (forward, hold, refuse) for both protocols.
+//! * The **upstream core** ([`upstream`]) is what both request threads know about backends, written once:
+//!   the immutable [`upstream::RouteTable`] (shared by `Arc`, swapped whole on reload) maps a request to a
+//!   compact [`upstream::BackendId`]; each thread owns an [`upstream::Upstreams`] with every backend's
+//!   lifecycle as last reported, its held requests and its instance's address, and both apply the same
+//!   reports and the same reload [`upstream::Reconcile`] (planned once, by the reactor), so HTTP/1 and h2
+//!   admit, hold and refuse alike.
+//! * Every report from the supervisor names the instance it is about and where it listens
+//!   ([`msg::InstanceRef`]); nothing else derives a backend's address.
+//! * [`run`] is the composition root: it binds the reactor's sockets, starts the supervisor and the h2
+//!   worker with the same initial backends and clock, and hands them to the reactor.
 //! * The threads share one fact without messages: per-backend [`msg::Activity`] counters (in-flight requests,
 //!   streams and tunnels; last activity), written by whoever carries traffic and read by the supervisor to
 //!   decide idleness. Nothing else is shared: each piece of state has one owner.

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //!  reactor ──hand_off(socket, bytes read)──▶ h2 worker ──HTTP/1.1, pooled──▶ backends
-//!  reactor ──backend_event / set_backends──▶ h2 worker ──Command::Start────▶ supervisor
+//!  reactor ──backend_event / reconcile─────▶ h2 worker ──Command::Start────▶ supervisor
 //! ```
 //! The reactor recognises the preface on a new connection and hands the socket over with the bytes it
 //! already read. Each stream is routed by `:authority` (or `Host`) like an HTTP/1 request and forwarded as
@@ -17,7 +17,8 @@
 //! * `forward`: one exchange with a backend: `upload` sends the request up while `download` brings the
 //!   response down, both streaming.
 //! * `request` / `response`: HTTP/2 ⇄ HTTP/1.1 heads and trailers; `errors`: error answers.
-//! * `routes`: backend states and held streams; `pool`: idle backend connections; `budget`: resets.
+//! * `routes`: the adapter over the upstream core (`crate::upstream`); `pool`: idle backend connections;
+//!   `budget`: resets.
 //! * `client_io`: replays the bytes the reactor already read; closes lingering so GOAWAY arrives.
 
 mod budget;

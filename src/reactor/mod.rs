@@ -10,7 +10,7 @@
 //! * `forward`: one request through a backend connection; `failure`: when that goes wrong; `tunnel`: after
 //!   a 101.
 //! * `upstream`, `pool`: backend connections and their keep-alive pool.
-//! * `routes`: the Host table, each backend's last reported lifecycle (`crate::backend_view`).
+//! * `routes`: the adapter over the upstream core (`crate::upstream`): held sessions, pooled connections.
 //! * `events`: supervisor messages, signals, reload and shutdown.
 //! * `timeouts`, `timers`: what each phase waits for, and the deadline map.
 //! * `buffer`, `sockio`: bounded buffers and the two raw operations on sockets.
