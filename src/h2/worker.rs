@@ -53,7 +53,7 @@ impl Worker {
             routes: RefCell::new(routes),
             pool: RefCell::new(Pool::new(pool)),
             pool_filled: Notify::new(),
-            ids: RefCell::new(RequestIdGenerator::new(random_seed())),
+            ids: RefCell::new(RequestIdGenerator::seeded()),
             supervisor,
             clock,
             limits,
@@ -181,15 +181,4 @@ async fn sweep_pool(worker: Rc<Worker>) {
             None => worker.pool_filled.notified().await,
         }
     }
-}
-
-/// Seeds request ids from std's per-process random keys (no extra dependency for randomness).
-fn random_seed() -> [u64; 2] {
-    use std::hash::{BuildHasher, Hasher};
-    let state = std::collections::hash_map::RandomState::new();
-    let mut a = state.build_hasher();
-    a.write_u64(u64::from(std::process::id()));
-    let mut b = state.build_hasher();
-    b.write_u64(a.finish() ^ 0x9e37_79b9_7f4a_7c15);
-    [a.finish(), b.finish()]
 }

@@ -16,6 +16,18 @@ pub struct RequestIdGenerator {
 }
 
 impl RequestIdGenerator {
+    /// A generator seeded from std's per-process random keys (no extra dependency for randomness);
+    /// each call gives another seed, so the reactor's and the h2 worker's ids do not share structure.
+    pub fn seeded() -> Self {
+        use std::hash::{BuildHasher, Hasher};
+        let state = std::collections::hash_map::RandomState::new();
+        let mut a = state.build_hasher();
+        a.write_u64(u64::from(std::process::id()));
+        let mut b = state.build_hasher();
+        b.write_u64(a.finish() ^ 0x9e37_79b9_7f4a_7c15);
+        Self::new([a.finish(), b.finish()])
+    }
+
     /// `seed` should come from a random source (the caller uses std's `RandomState`).
     pub fn new(seed: [u64; 2]) -> Self {
         RequestIdGenerator {

@@ -231,7 +231,7 @@ impl Reactor {
             signals,
             config,
             clock: wiring.clock,
-            ids: RequestIdGenerator::new(random_seed()),
+            ids: RequestIdGenerator::seeded(),
             now: Instant::now(),
             next_serial: 0,
             accept_paused: false,
@@ -346,15 +346,4 @@ fn raise_backlog(listener: &TcpListener) {
 
 fn is_fd_exhaustion(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(code) if code == nix::libc::EMFILE || code == nix::libc::ENFILE || code == nix::libc::ENOBUFS || code == nix::libc::ENOMEM)
-}
-
-/// Seeds request ids from std's per-process random keys (no extra dependency for randomness).
-fn random_seed() -> [u64; 2] {
-    use std::hash::{BuildHasher, Hasher};
-    let state = std::collections::hash_map::RandomState::new();
-    let mut a = state.build_hasher();
-    a.write_u64(std::process::id() as u64);
-    let mut b = state.build_hasher();
-    b.write_u64(a.finish());
-    [a.finish(), b.finish()]
 }
