@@ -2,5 +2,6 @@
 //! backends, written once.
 
 pub mod addr;
+pub mod instance;
 
 pub use addr::UpstreamAddr;
