@@ -8,7 +8,7 @@ use super::lifecycle::{CrashLoop, Env, Lifecycle};
 use super::probe::Probe;
 use crate::config::BackendConfig;
 use crate::msg::{Activity, BackendEntry, Host, InstanceRef, LifecycleEvent};
-use crate::upstream::UpstreamAddr;
+use crate::upstream::instance::InstanceSpec;
 
 #[derive(Debug)]
 pub struct Backend {
@@ -32,6 +32,8 @@ pub struct Backend {
 pub struct Running {
     pub instance: Instance,
     pub config: Arc<BackendConfig>,
+    /// The instance as started: it keeps this address until it stops, whatever a reload says.
+    pub spec: InstanceSpec,
     pub started_ms: u64,
 }
 
@@ -69,9 +71,13 @@ impl Backend {
 
     /// The instance reports are about: its address is the running one's, else the next start's.
     pub fn instance_ref(&self) -> InstanceRef {
+        let spec = match &self.running {
+            Some(running) => running.spec.clone(),
+            None => InstanceSpec::first(&self.config),
+        };
         InstanceRef {
-            index: 0,
-            addr: UpstreamAddr::of(&self.current_config()),
+            index: spec.index,
+            addr: spec.addr,
         }
     }
 

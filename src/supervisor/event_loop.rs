@@ -22,7 +22,7 @@ use crate::msg::{
     BackendEntry, BackendEvent, Clock, Command, Host, LifecycleEvent, Mailbox, ReactorMsg,
     StopReason,
 };
-use crate::upstream::UpstreamAddr;
+use crate::upstream::instance::InstanceSpec;
 
 pub const WAKER_TOKEN: Token = Token(0);
 pub const SIGCHLD_TOKEN: Token = Token(1);
@@ -244,7 +244,8 @@ impl Supervisor {
             Effect::Spawn => {
                 let ready_url = format!("{}/ready/{}", self.ready_url_base, backend.host);
                 let config = backend.config.clone();
-                match Instance::start(&config, &ready_url, &mut self.docker, key) {
+                let spec = InstanceSpec::first(&config);
+                match Instance::start(&config, &spec, &ready_url, &mut self.docker, key) {
                     Ok(instance) => {
                         log::info!("{}: started ({})", backend.host, instance.describe());
                         if let (Some(watchdog), Some(group)) =
@@ -260,6 +261,7 @@ impl Supervisor {
                         backend.running = Some(Running {
                             instance,
                             config,
+                            spec,
                             started_ms: now,
                         });
                         None
@@ -285,7 +287,7 @@ impl Supervisor {
                 match Probe::start(
                     registry,
                     token,
-                    &UpstreamAddr::of(config),
+                    &running.spec.addr,
                     &config.hostname,
                     &config.timings.health_path,
                     deadline,

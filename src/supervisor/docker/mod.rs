@@ -44,6 +44,7 @@ pub use create::container_ready_url;
 
 use crate::config::{BackendConfig, BackendKind, DockerSpec};
 use crate::msg::Mailbox;
+use crate::upstream::instance::InstanceSpec;
 use container::remove_in_background;
 use endpoint::Endpoint;
 use owner::Owner;
@@ -91,22 +92,27 @@ impl DockerDriver {
         }
     }
 
-    /// Begins starting a container for backend `key` on a worker thread; returns its handle at once.
-    /// `env` is the complete set of variables to add (the config's, `PORT`, the ready URL).
+    /// Begins starting the container of `instance` (reported under `key`) on a worker thread; returns
+    /// its handle at once. `env` is the complete set of variables to add (the config's, `PORT`, the ready
+    /// URL).
     pub fn start(
         &mut self,
         key: usize,
         config: &BackendConfig,
         spec: &DockerSpec,
+        instance: &InstanceSpec,
         env: Vec<(String, String)>,
     ) -> Result<ContainerInstance, String> {
         self.next_serial += 1;
         let serial = self.next_serial;
         let cancel = Arc::new(AtomicBool::new(false));
+        let name = instance.container_name(spec);
         let job = StartJob {
             hostname: config.hostname.clone(),
+            name: name.clone(),
             spec: spec.clone(),
-            port: config.port,
+            port: instance.port,
+            publish: instance.addr.tcp(),
             env,
             owner: self.owner.clone(),
             pull_timeout: config.timings.startup_timeout,
@@ -124,7 +130,7 @@ impl DockerDriver {
         Ok(ContainerInstance::new(
             serial,
             &config.hostname,
-            &spec.container_name,
+            &name,
             config.timings.shutdown_grace_period,
             cancel,
         ))

@@ -7,6 +7,7 @@
 //!  Running: follow logs (own thread) ∥ wait for not-running ─▶ remove ─▶ Exited(status, last output)
 //! ```
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
@@ -60,8 +61,13 @@ impl Reporter {
 /// Everything the thread needs; owned, since it outlives the call that spawned it.
 pub struct StartJob {
     pub hostname: String,
+    /// The container's name: the instance's, which for the first instance is `spec.container_name`.
+    pub name: String,
     pub spec: DockerSpec,
+    /// The container port the program listens on.
     pub port: u16,
+    /// Where on the host that port is published: the instance's address (`None`: not published).
+    pub publish: Option<SocketAddr>,
     pub env: Vec<(String, String)>,
     pub owner: Owner,
     /// A pull may take this long (the backend's startup timeout).
@@ -73,7 +79,7 @@ pub struct StartJob {
 
 impl StartJob {
     fn name(&self) -> &str {
-        &self.spec.container_name
+        &self.name
     }
 
     fn cancelled(&self) -> bool {
@@ -163,6 +169,7 @@ fn create(docker: &Docker, job: &StartJob) -> Result<String, String> {
     let body = create_body(&CreateSpec {
         spec: &job.spec,
         port: job.port,
+        publish: job.publish,
         env: &job.env,
         labels: &labels,
     });

@@ -42,8 +42,10 @@ fn run_job(spec: DockerSpec, cancel: bool) -> Run {
     let (tx, events) = mpsc::channel();
     let job = StartJob {
         hostname: "app.localhost".into(),
+        name: spec.container_name.clone(),
         spec,
         port: 3000,
+        publish: Some(SocketAddr::from(([127, 0, 0, 1], 3000))),
         env: vec![("PORT".into(), "3000".into())],
         owner: owner(),
         pull_timeout: Duration::from_secs(5),
