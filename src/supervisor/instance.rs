@@ -10,6 +10,7 @@ use std::os::unix::net::UnixStream;
 use nix::sys::signal::Signal;
 
 use super::docker::{container_ready_url, ContainerInstance, DockerDriver};
+use super::keys::InstanceKey;
 use super::process::ProcessInstance;
 use crate::config::{BackendConfig, BackendKind};
 use crate::upstream::instance::InstanceSpec;
@@ -29,7 +30,7 @@ impl Instance {
         instance: &InstanceSpec,
         ready_url: &str,
         docker: &mut DockerDriver,
-        key: usize,
+        key: InstanceKey,
     ) -> Result<Instance, String> {
         if let Some(taken) = address_is_taken(&instance.addr) {
             // Proxying to a program we did not start would hand it our clients' requests.
@@ -165,7 +166,7 @@ mod tests {
             &instance,
             "http://127.0.0.1:1/ready/x",
             &mut docker,
-            0,
+            InstanceKey::new(0, 0),
         )
         .unwrap_err();
         assert_eq!(
@@ -188,7 +189,14 @@ mod tests {
         let url = "http://127.0.0.1:9999/ready/app.localhost";
         let (mut docker, _events, _poll) = docker_driver();
         let spec = InstanceSpec::first(&config);
-        let mut instance = Instance::start(&Arc::new(config), &spec, url, &mut docker, 0).unwrap();
+        let mut instance = Instance::start(
+            &Arc::new(config),
+            &spec,
+            url,
+            &mut docker,
+            InstanceKey::new(0, 0),
+        )
+        .unwrap();
         assert!(instance.describe().starts_with("pid "));
         let how = wait_for(Duration::from_secs(5), || instance.poll_exit());
         assert_eq!(how.as_deref(), Some("status 0"));
@@ -206,13 +214,27 @@ mod tests {
         let taken = TcpListener::bind("127.0.0.1:0").unwrap();
         let busy = InstanceSpec::on_loopback(1, taken.local_addr().unwrap().port());
         let (mut docker, _events, _poll) = docker_driver();
-        let why = Instance::start(&config, &busy, "http://x", &mut docker, 0).unwrap_err();
+        let why = Instance::start(
+            &config,
+            &busy,
+            "http://x",
+            &mut docker,
+            InstanceKey::new(0, 1),
+        )
+        .unwrap_err();
         assert_eq!(
             why,
             format!("port {} is already in use by another program", busy.port)
         );
         let free = InstanceSpec::on_loopback(1, free_port());
-        let mut instance = Instance::start(&config, &free, "http://x", &mut docker, 0).unwrap();
+        let mut instance = Instance::start(
+            &config,
+            &free,
+            "http://x",
+            &mut docker,
+            InstanceKey::new(0, 1),
+        )
+        .unwrap();
         let how = wait_for(Duration::from_secs(5), || instance.poll_exit());
         assert_eq!(how.as_deref(), Some("status 0"));
         let text = std::fs::read_to_string(&out).unwrap();
@@ -251,7 +273,8 @@ mod tests {
         });
         let (mut docker, events, _poll) = docker_driver();
         let spec = InstanceSpec::first(&config);
-        let mut instance = Instance::start(&config, &spec, "http://x", &mut docker, 7).unwrap();
+        let key = InstanceKey::new(7, 0);
+        let mut instance = Instance::start(&config, &spec, "http://x", &mut docker, key).unwrap();
         assert_eq!(instance.describe(), "container spawngate-app");
         assert_eq!(
             instance.poll_exit(),
@@ -260,7 +283,7 @@ mod tests {
         );
         let DriverEvent { key, event, serial } =
             events.recv_timeout(Duration::from_secs(2)).unwrap();
-        assert_eq!(key, 7);
+        assert_eq!(key, InstanceKey::new(7, 0));
         let Instance::Container(container) = &mut instance else {
             panic!("not a container: {instance:?}");
         };

@@ -12,7 +12,7 @@
 //!
 //! Every Engine API call blocks, so none runs on the supervisor's loop: one slow daemon call delays only
 //! the container it is for. Results come back as [`DriverEvent`]s through the supervisor's mailbox,
-//! tagged with the backend key and a serial number so a late report about an old instance is recognised.
+//! tagged with the instance's key and a serial number so a late report about an old start is recognised.
 //!
 //! Files: `endpoint` (where the daemon is), `transport` (ureq over a Unix socket), `client` (versioned
 //! calls, error bodies), `api` (the calls), `json` (reading replies), `create` (the create body),
@@ -42,6 +42,7 @@ pub use client::Docker;
 pub use container::{ContainerInstance, Outcome};
 pub use create::container_ready_url;
 
+use super::keys::InstanceKey;
 use crate::config::{BackendConfig, BackendKind, DockerSpec};
 use crate::msg::Mailbox;
 use crate::upstream::instance::InstanceSpec;
@@ -53,9 +54,9 @@ use worker::{Reporter, StartJob};
 /// A worker's report, addressed to one instance of one backend.
 #[derive(Debug)]
 pub struct DriverEvent {
-    /// The backend's key in the supervisor.
-    pub key: usize,
-    /// Which start of it: reports about an instance the supervisor has let go are recognised by this.
+    /// The instance's key in the supervisor (its backend's and its own index).
+    pub key: InstanceKey,
+    /// Which start of it: reports about a container the supervisor has let go are recognised by this.
     pub serial: u64,
     pub event: ContainerEvent,
 }
@@ -97,7 +98,7 @@ impl DockerDriver {
     /// URL).
     pub fn start(
         &mut self,
-        key: usize,
+        key: InstanceKey,
         config: &BackendConfig,
         spec: &DockerSpec,
         instance: &InstanceSpec,

@@ -23,6 +23,7 @@ use super::owner::{Owner, Ownership};
 use super::{ContainerEvent, DriverEvent};
 use crate::config::{DockerSpec, PullPolicy};
 use crate::msg::Mailbox;
+use crate::supervisor::keys::InstanceKey;
 
 /// Create attempts when the name is taken by a container that may be removed; the race with a leftover
 /// sweep removing the same container settles within a few rounds.
@@ -39,11 +40,11 @@ const LOG_DRAIN_WAIT: Duration = Duration::from_secs(2);
 const REMOVE_ATTEMPTS: usize = 3;
 const REMOVE_RETRY_PAUSE: Duration = Duration::from_millis(500);
 
-/// Tells the supervisor about one instance (its backend key and serial number).
+/// Tells the supervisor about one start of one instance (its key and the start's serial number).
 #[derive(Clone)]
 pub struct Reporter {
     pub mailbox: Mailbox<DriverEvent>,
-    pub key: usize,
+    pub key: InstanceKey,
     pub serial: u64,
 }
 

@@ -52,7 +52,7 @@ fn run_job(spec: DockerSpec, cancel: bool) -> Run {
         cancel: Arc::new(AtomicBool::new(cancel)),
         report: Reporter {
             mailbox: Mailbox::new(tx, waker),
-            key: 3,
+            key: InstanceKey::new(3, 1),
             serial: 9,
         },
     };
@@ -66,7 +66,7 @@ fn run_job(spec: DockerSpec, cancel: bool) -> Run {
 impl Run {
     fn next(&self) -> ContainerEvent {
         let event = self.events.try_recv().expect("a report");
-        assert_eq!((event.key, event.serial), (3, 9));
+        assert_eq!((event.key, event.serial), (InstanceKey::new(3, 1), 9));
         event.event
     }
 
