@@ -33,6 +33,8 @@ mod e2e_tests;
 mod event_loop;
 mod feed;
 mod instance;
+#[cfg(test)]
+mod instances_tests;
 mod keys;
 mod lifecycle;
 mod policy;
