@@ -54,7 +54,7 @@ use worker::{Reporter, StartJob};
 /// A worker's report, addressed to one instance of one backend.
 #[derive(Debug)]
 pub struct DriverEvent {
-    /// The instance's key in the supervisor (its backend's and its own index).
+    /// The instance's key in the supervisor (its backend's key and its own index).
     pub key: InstanceKey,
     /// Which start of it: reports about a container the supervisor has let go are recognised by this.
     pub serial: u64,
