@@ -1,131 +1,98 @@
-//! What the supervisor keeps per backend: its config, its lifecycle state, and the things it owns while it
-//! runs (the instance, a health probe in flight).
+//! What the supervisor keeps per backend: its policy, its latest config, the traffic counters the protocol
+//! threads share with it, and its set of instances (each an [`InstanceSlot`] with its own lifecycle).
 
 use std::sync::Arc;
 
-use super::instance::Instance;
-use super::lifecycle::{CrashLoop, Env, Lifecycle};
-use super::probe::Probe;
+use super::keys::InstanceKey;
+use super::policy::Policy;
+use super::slot::InstanceSlot;
 use crate::config::BackendConfig;
-use crate::msg::{Activity, BackendEntry, Host, InstanceRef, LifecycleEvent};
-use crate::upstream::UpstreamAddr;
+use crate::msg::{Activity, BackendEntry, Host};
+use crate::upstream::instance::{instances_of, InstanceSpec};
 
 #[derive(Debug)]
 pub struct Backend {
     pub host: Host,
-    /// The latest config; the next start uses it.
+    pub policy: Policy,
+    /// The latest config; the next start of each instance uses it.
     pub config: Arc<BackendConfig>,
     pub activity: Arc<Activity>,
-    pub lifecycle: Lifecycle,
-    /// Recent bad starts and any back-off in force; it outlives every lifecycle state.
-    pub crash_loop: CrashLoop,
-    pub running: Option<Running>,
-    pub probe: Option<Probe>,
-    /// Gone from the config: forget it once it has stopped.
+    /// By index: `instances[i].spec.index == i`.
+    pub instances: Vec<InstanceSlot>,
+    /// Gone from the config: forget it once every instance has stopped.
     pub removed: bool,
-    /// When the current stop began (for the log line once it has stopped).
-    pub stopping_since_ms: Option<u64>,
-}
-
-/// An instance and the config it was started with (a reload does not change a running backend).
-#[derive(Debug)]
-pub struct Running {
-    pub instance: Instance,
-    pub config: Arc<BackendConfig>,
-    pub started_ms: u64,
 }
 
 impl Backend {
+    /// A backend with the instances its config describes, all stopped.
     pub fn new(entry: BackendEntry) -> Self {
+        let specs = instances_of(&entry.config);
+        Backend::with_instances(entry, specs)
+    }
+
+    /// A backend with the given instances (in index order), all stopped.
+    pub fn with_instances(entry: BackendEntry, specs: Vec<InstanceSpec>) -> Self {
+        debug_assert!(specs.iter().zip(0..).all(|(s, i)| s.index == i));
         Backend {
             host: host_of(&entry.config),
+            policy: Policy::OnDemand,
             config: entry.config,
             activity: entry.activity,
-            lifecycle: Lifecycle::Stopped,
-            crash_loop: CrashLoop::default(),
-            running: None,
-            probe: None,
+            instances: specs.into_iter().map(InstanceSlot::new).collect(),
             removed: false,
-            stopping_since_ms: None,
         }
     }
 
-    /// The config whose settings apply now: the running instance's, else the one the next start will use.
-    pub fn current_config(&self) -> Arc<BackendConfig> {
-        match &self.running {
-            Some(running) => running.config.clone(),
-            None => self.config.clone(),
-        }
-    }
-
-    pub fn env<'a>(&self, now_ms: u64, config: &'a BackendConfig) -> Env<'a> {
-        Env {
-            now_ms,
-            in_flight: self.activity.in_flight(),
-            last_active_ms: self.activity.last_active_ms(),
-            timings: &config.timings,
-        }
-    }
-
-    /// The instance reports are about: its address is the running one's, else the next start's.
-    pub fn instance_ref(&self) -> InstanceRef {
-        InstanceRef {
-            index: 0,
-            addr: UpstreamAddr::of(&self.current_config()),
-        }
-    }
-
-    /// When the supervisor must next look at this backend.
-    pub fn deadline(&self) -> Option<u64> {
-        let probe = self.probe.as_ref().map(Probe::deadline_ms);
-        match (self.lifecycle.deadline(), probe) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-
-    /// Stopped with nothing left to reap.
-    pub fn is_at_rest(&self) -> bool {
-        self.lifecycle.is_stopped() && self.running.is_none()
-    }
-
-    /// Writes the log line for a transition about to be reported.
-    pub fn log_event(&mut self, event: &LifecycleEvent, now_ms: u64) {
-        let host = &self.host;
-        let instance = self
-            .running
-            .as_ref()
-            .map(|r| (r.instance.describe(), r.started_ms));
-        match event {
-            LifecycleEvent::Starting => {}
-            LifecycleEvent::Ready => match instance {
-                Some((name, started)) => log::info!(
-                    "{host}: ready after {} ms ({name})",
-                    now_ms.saturating_sub(started)
-                ),
-                None => log::info!("{host}: ready"),
-            },
-            LifecycleEvent::StartFailed(why) => log::warn!("{host}: start failed: {why}"),
-            LifecycleEvent::BackingOff {
-                reason,
-                retry_after,
-            } => log::warn!(
-                "{host}: keeps failing ({reason}); next start allowed in {} ms",
-                retry_after.as_millis()
-            ),
-            LifecycleEvent::Unhealthy => log::warn!(
-                "{host}: {} health checks failed in a row; restarting",
-                self.current_config().timings.unhealthy_threshold
-            ),
-            LifecycleEvent::Stopping(reason) => {
-                self.stopping_since_ms = Some(now_ms);
-                log::info!("{host}: stopping ({reason:?})");
+    /// Takes a reloaded config. The next start of each instance uses it and its instance specs; a running
+    /// instance keeps its own config and address until it stops.
+    pub fn set_config(&mut self, config: Arc<BackendConfig>) {
+        if *self.config != *config {
+            log::info!("{}: new settings apply from its next start", self.host);
+            let specs = instances_of(&config);
+            if specs.len() != self.instances.len() {
+                // Not reachable today (one instance per backend); growing and shrinking a set of
+                // instances is the pool controller's, which brings its own reload rules.
+                log::error!(
+                    "{}: a reload cannot change the number of instances ({} to {}); the first {} \
+                     take the new settings",
+                    self.host,
+                    self.instances.len(),
+                    specs.len(),
+                    specs.len().min(self.instances.len())
+                );
             }
-            LifecycleEvent::Stopped => match self.stopping_since_ms.take() {
-                Some(since) => log::info!("{host}: stopped in {} ms", now_ms.saturating_sub(since)),
-                None => log::info!("{host}: stopped"),
-            },
+            for (slot, spec) in self.instances.iter_mut().zip(specs) {
+                slot.spec = spec;
+                // New settings may well fix what kept failing: they get their own chances.
+                slot.crash_loop.forget();
+            }
         }
+        self.config = config;
+    }
+
+    /// How many instances it has.
+    pub fn count(&self) -> u32 {
+        u32::try_from(self.instances.len()).unwrap_or(u32::MAX)
+    }
+
+    pub fn slot(&self, index: u32) -> Option<&InstanceSlot> {
+        self.instances.get(usize::try_from(index).ok()?)
+    }
+
+    pub fn slot_mut(&mut self, index: u32) -> Option<&mut InstanceSlot> {
+        self.instances.get_mut(usize::try_from(index).ok()?)
+    }
+
+    /// Its instances with their keys, given the backend's own key.
+    pub fn slots(&self, backend: usize) -> impl Iterator<Item = (InstanceKey, &InstanceSlot)> {
+        (0u32..)
+            .zip(&self.instances)
+            .map(move |(index, slot)| (InstanceKey::new(backend, index), slot))
+    }
+
+    /// Every instance stopped with nothing left to reap.
+    pub fn is_at_rest(&self) -> bool {
+        self.instances.iter().all(InstanceSlot::is_at_rest)
     }
 }
 

@@ -4,13 +4,17 @@
 //! whose reports arrive as [`DriverEvent`]s, so for it `poll_exit` never answers.
 
 use std::io;
-use std::net::{Ipv4Addr, TcpListener};
+use std::net::TcpListener;
+use std::os::unix::net::UnixStream;
 
 use nix::sys::signal::Signal;
 
 use super::docker::{container_ready_url, ContainerInstance, DockerDriver};
+use super::keys::InstanceKey;
 use super::process::ProcessInstance;
 use crate::config::{BackendConfig, BackendKind};
+use crate::upstream::instance::InstanceSpec;
+use crate::upstream::UpstreamAddr;
 
 #[derive(Debug)]
 pub enum Instance {
@@ -19,30 +23,28 @@ pub enum Instance {
 }
 
 impl Instance {
-    /// Starts the backend `config` describes. `ready_url` is where it may announce readiness (as seen
-    /// from the host); `key` names the backend in the container driver's reports.
+    /// Starts instance `instance` of the backend `config` describes. `ready_url` is where it may announce
+    /// readiness (as seen from the host); `key` names the instance in the container driver's reports.
     pub fn start(
         config: &BackendConfig,
+        instance: &InstanceSpec,
         ready_url: &str,
         docker: &mut DockerDriver,
-        key: usize,
+        key: InstanceKey,
     ) -> Result<Instance, String> {
-        if port_is_taken(config.port) {
+        if let Some(taken) = address_is_taken(&instance.addr) {
             // Proxying to a program we did not start would hand it our clients' requests.
-            return Err(format!(
-                "port {} is already in use by another program",
-                config.port
-            ));
+            return Err(format!("{taken} is already in use by another program"));
         }
         match &config.kind {
             BackendKind::Local(spec) => {
-                let env = backend_env(config, ready_url);
+                let env = backend_env(config, instance, ready_url);
                 ProcessInstance::spawn(spec, &env).map(Instance::Process)
             }
             BackendKind::Docker(spec) => {
-                let env = backend_env(config, &container_ready_url(ready_url, spec));
+                let env = backend_env(config, instance, &container_ready_url(ready_url, spec));
                 docker
-                    .start(key, config, spec, env)
+                    .start(key, config, spec, instance, env)
                     .map(Instance::Container)
             }
         }
@@ -106,11 +108,16 @@ impl Instance {
     }
 }
 
-/// The variables a backend gets on top of the proxy's environment: its `env` table, then `PORT` and
-/// `SERVERLESS_PROXY_READY_URL` (last, so a table entry cannot point the backend at the wrong port).
-pub fn backend_env(config: &BackendConfig, ready_url: &str) -> Vec<(String, String)> {
+/// The variables an instance gets on top of the proxy's environment: its backend's `env` table, then
+/// `PORT` (the instance's listen port) and `SERVERLESS_PROXY_READY_URL` (last, so a table entry cannot
+/// point the backend at the wrong port).
+pub fn backend_env(
+    config: &BackendConfig,
+    instance: &InstanceSpec,
+    ready_url: &str,
+) -> Vec<(String, String)> {
     let mut env = config.env.clone();
-    env.push(("PORT".to_string(), config.port.to_string()));
+    env.push(("PORT".to_string(), instance.port.to_string()));
     env.push((
         "SERVERLESS_PROXY_READY_URL".to_string(),
         ready_url.to_string(),
@@ -118,13 +125,22 @@ pub fn backend_env(config: &BackendConfig, ready_url: &str) -> Vec<(String, Stri
     env
 }
 
-/// True when something already listens on 127.0.0.1:`port`. Binding succeeds over connections left in
-/// TIME_WAIT by a backend we just stopped (std sets SO_REUSEADDR), but not over a live listener.
-pub fn port_is_taken(port: u16) -> bool {
-    match TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
-        Ok(_) => false,
-        Err(e) => e.kind() == io::ErrorKind::AddrInUse,
-    }
+/// `Some("port 3000")` when something already listens at `addr`, so an instance started there would
+/// never get its clients. A TCP bind succeeds over connections left in TIME_WAIT by a backend we just
+/// stopped (std sets SO_REUSEADDR), but not over a live listener. A unix socket is taken when a connect
+/// to it succeeds (a stale socket file left by a dead program is not).
+pub fn address_is_taken(addr: &UpstreamAddr) -> Option<String> {
+    let taken = match addr {
+        UpstreamAddr::Tcp(socket) => match TcpListener::bind(socket) {
+            Ok(_) => false,
+            Err(e) => e.kind() == io::ErrorKind::AddrInUse,
+        },
+        UpstreamAddr::Unix(path) => UnixStream::connect(path.as_path()).is_ok(),
+    };
+    taken.then(|| match addr {
+        UpstreamAddr::Tcp(socket) => format!("port {}", socket.port()),
+        UpstreamAddr::Unix(path) => format!("socket {}", path.display()),
+    })
 }
 
 #[cfg(test)]
@@ -143,15 +159,22 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let config = local_config(port, "sleep", &["30"]);
+        let instance = InstanceSpec::first(&config);
         let (mut docker, _events, _poll) = docker_driver();
-        let why =
-            Instance::start(&config, "http://127.0.0.1:1/ready/x", &mut docker, 0).unwrap_err();
+        let why = Instance::start(
+            &config,
+            &instance,
+            "http://127.0.0.1:1/ready/x",
+            &mut docker,
+            InstanceKey::new(0, 0),
+        )
+        .unwrap_err();
         assert_eq!(
             why,
             format!("port {port} is already in use by another program")
         );
         drop(listener);
-        assert!(!port_is_taken(port));
+        assert_eq!(address_is_taken(&instance.addr), None);
     }
 
     #[test]
@@ -165,13 +188,73 @@ mod tests {
         let config = local_config(port, "sh", &["-c", &script]);
         let url = "http://127.0.0.1:9999/ready/app.localhost";
         let (mut docker, _events, _poll) = docker_driver();
-        let mut instance = Instance::start(&Arc::new(config), url, &mut docker, 0).unwrap();
+        let spec = InstanceSpec::first(&config);
+        let mut instance = Instance::start(
+            &Arc::new(config),
+            &spec,
+            url,
+            &mut docker,
+            InstanceKey::new(0, 0),
+        )
+        .unwrap();
         assert!(instance.describe().starts_with("pid "));
         let how = wait_for(Duration::from_secs(5), || instance.poll_exit());
         assert_eq!(how.as_deref(), Some("status 0"));
         let text = std::fs::read_to_string(&out).unwrap();
         assert_eq!(text.trim(), format!("{port} {url}"));
         let _ = std::fs::remove_file(out);
+    }
+
+    #[test]
+    fn an_instance_is_told_its_own_port_and_checked_at_its_own_address() {
+        let out = scratch_file("instance-own-port");
+        let script = format!("echo \"$PORT\" > {}", out.display());
+        let config = local_config(free_port(), "sh", &["-c", &script]);
+        // A second instance of the same backend listens elsewhere: the spec says where, not the config.
+        let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+        let busy = InstanceSpec::on_loopback(1, taken.local_addr().unwrap().port());
+        let (mut docker, _events, _poll) = docker_driver();
+        let why = Instance::start(
+            &config,
+            &busy,
+            "http://x",
+            &mut docker,
+            InstanceKey::new(0, 1),
+        )
+        .unwrap_err();
+        assert_eq!(
+            why,
+            format!("port {} is already in use by another program", busy.port)
+        );
+        let free = InstanceSpec::on_loopback(1, free_port());
+        let mut instance = Instance::start(
+            &config,
+            &free,
+            "http://x",
+            &mut docker,
+            InstanceKey::new(0, 1),
+        )
+        .unwrap();
+        let how = wait_for(Duration::from_secs(5), || instance.poll_exit());
+        assert_eq!(how.as_deref(), Some("status 0"));
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert_eq!(text.trim(), free.port.to_string());
+        let _ = std::fs::remove_file(out);
+    }
+
+    #[test]
+    fn a_unix_socket_is_taken_only_while_something_listens_on_it() {
+        let path = scratch_file("instance-taken.sock");
+        let addr = UpstreamAddr::Unix(Arc::new(path.clone()));
+        assert_eq!(address_is_taken(&addr), None, "no socket file");
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        assert_eq!(
+            address_is_taken(&addr),
+            Some(format!("socket {}", path.display()))
+        );
+        drop(listener);
+        assert_eq!(address_is_taken(&addr), None, "a stale socket file");
+        let _ = std::fs::remove_file(path);
     }
 
     #[test]
@@ -189,7 +272,9 @@ mod tests {
             args: Vec::new(),
         });
         let (mut docker, events, _poll) = docker_driver();
-        let mut instance = Instance::start(&config, "http://x", &mut docker, 7).unwrap();
+        let spec = InstanceSpec::first(&config);
+        let key = InstanceKey::new(7, 0);
+        let mut instance = Instance::start(&config, &spec, "http://x", &mut docker, key).unwrap();
         assert_eq!(instance.describe(), "container spawngate-app");
         assert_eq!(
             instance.poll_exit(),
@@ -198,7 +283,7 @@ mod tests {
         );
         let DriverEvent { key, event, serial } =
             events.recv_timeout(Duration::from_secs(2)).unwrap();
-        assert_eq!(key, 7);
+        assert_eq!(key, InstanceKey::new(7, 0));
         let Instance::Container(container) = &mut instance else {
             panic!("not a container: {instance:?}");
         };

@@ -1,14 +1,21 @@
 //! The supervisor thread: owns every backend instance and the authoritative lifecycle of each.
 //!
 //! ```text
-//!  Command (Start, ReadyCallback, Reload, Shutdown) ──▶ event_loop ──▶ lifecycle::handle (pure)
-//!  SIGCHLD pipe, probe sockets, timer heap          ──▶     │              │ Effects
-//!  DriverEvent (container workers: driver_events)   ──▶     ◀──────────────┘
-//!  instance (process | container), probe ◀── effects; BackendEvent ──▶ reactor
+//!  Command (Start, ReadyCallback, Reload, Shutdown) ──▶ event_loop ──▶ Backend: policy ──▶ instances
+//!  SIGCHLD pipe, probe sockets, timer heap          ──▶ wakeups        │ feed(InstanceKey, Input)
+//!  DriverEvent (container workers: driver_events)   ──▶                ▼
+//!                              InstanceSlot: CrashLoop::step ─▶ lifecycle::handle (pure) ─▶ Effects
+//!  instance (process | container), probe ◀── effects; BackendEvent { host, instance, event } ──▶ reactor
 //! ```
 //!
+//! A backend is a policy (`policy`: on demand today) over a set of instances (`backend`, `slot`): each
+//! instance has its own spec and address (`crate::upstream::instance`), lifecycle, crash-loop record,
+//! process or container and health probe. The reactor speaks about backends; the policy says which
+//! instances an order reaches, and every report names the instance and its address. The loop keys all it
+//! registers by instance (`keys`): probe tokens, deadlines in the timer heap, container reports.
+//!
 //! With every backend stopped the thread sleeps in `poll` with no timeout. Child exits arrive through a
-//! SIGCHLD self-pipe; each backend has at most one deadline in the timer heap; health probes are
+//! SIGCHLD self-pipe; each instance has at most one deadline in the timer heap; health probes are
 //! non-blocking sockets on the same poll. Processes are spawned only from this thread, which lives as long
 //! as the proxy, because their parent-death signal is tied to the spawning thread.
 //!
@@ -24,29 +31,29 @@ mod driver_events;
 #[cfg(test)]
 mod e2e_tests;
 mod event_loop;
+mod feed;
 mod instance;
+#[cfg(test)]
+mod instances_tests;
+mod keys;
 mod lifecycle;
+mod policy;
 mod probe;
 mod process;
+mod reload;
 mod sigchld;
+mod slot;
 #[cfg(test)]
 mod test_support;
 mod timers;
+mod wakeups;
 pub mod watchdog;
 
-use std::collections::HashMap;
 use std::io;
-use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
-use mio::{Poll, Waker};
-use slab::Slab;
-
 use crate::msg::{BackendEntry, Clock, Command, Mailbox, ReactorMsg};
-use docker::DockerDriver;
-use event_loop::{Supervisor, SIGCHLD_TOKEN, WAKER_TOKEN};
-use sigchld::SigchldPipe;
-use timers::Timers;
+use event_loop::Supervisor;
 
 /// The running supervisor: send it commands through `mailbox`; join `thread` after `ShutdownComplete`.
 pub struct SupervisorHandle {
@@ -91,35 +98,12 @@ fn spawn_with(
     ready_url_base: String,
     watchdog: Option<watchdog::Watchdog>,
 ) -> io::Result<SupervisorHandle> {
-    let poll = Poll::new()?;
-    let waker = Arc::new(Waker::new(poll.registry(), WAKER_TOKEN)?);
-    let sigchld = SigchldPipe::register(poll.registry(), SIGCHLD_TOKEN)?;
-    let (tx, commands) = mpsc::channel();
-    let (driver_tx, driver_events) = mpsc::channel();
-    let mut supervisor = Supervisor {
-        poll,
-        commands,
-        driver_events,
-        docker: DockerDriver::new(Mailbox::new(driver_tx, waker.clone())),
-        reactor,
-        clock,
-        ready_url_base: ready_url_base.trim_end_matches('/').to_string(),
-        sigchld,
-        backends: Slab::with_capacity(backends.len()),
-        by_host: HashMap::with_capacity(backends.len()),
-        timers: Timers::new(),
-        shutting_down: false,
-        reactor_gone: false,
-        watchdog,
-    };
+    let (mut supervisor, mailbox) = Supervisor::new(reactor, clock, &ready_url_base, watchdog)?;
     for entry in backends {
         supervisor.add_backend(entry);
     }
     let thread = std::thread::Builder::new()
         .name("supervisor".to_string())
         .spawn(move || supervisor.run())?;
-    Ok(SupervisorHandle {
-        mailbox: Mailbox::new(tx, waker),
-        thread,
-    })
+    Ok(SupervisorHandle { mailbox, thread })
 }

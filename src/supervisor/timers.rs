@@ -1,10 +1,13 @@
-//! One wake-up deadline per backend, kept in a min-heap.
+//! One wake-up deadline per key (per instance, in the supervisor), kept in a min-heap.
 //!
-//! Re-arming does not search the heap: it bumps the backend's generation and pushes a new entry, and entries
-//! whose generation is no longer current are dropped when they reach the top (lazy cancellation).
+//! Re-arming does not search the heap: it pushes a new entry under a fresh generation, and entries whose
+//! generation is no longer the key's current one are dropped when they reach the top (lazy cancellation).
+//! Generations come from one counter for all keys, so an entry left over from before a key was disarmed
+//! and forgotten can never pass for a later arming of the same key.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
+use std::hash::Hash;
 
 /// Stale entries allowed per live one before the heap is rebuilt. Each re-arm leaves one stale entry that
 /// would otherwise sit there until its (possibly distant, e.g. idle-timeout) deadline.
@@ -12,45 +15,51 @@ const STALE_PER_LIVE: usize = 4;
 /// Below this size stale entries are left alone: rebuilding a tiny heap saves nothing.
 const MIN_COMPACT_LEN: usize = 64;
 
-#[derive(Debug, Default)]
-pub struct Timers {
-    heap: BinaryHeap<Reverse<(u64, usize, u64)>>,
-    /// Per key: (generation, armed deadline).
-    armed: Vec<(u64, Option<u64>)>,
-    /// Keys with a deadline armed.
-    live: usize,
+#[derive(Debug)]
+pub struct Timers<K> {
+    heap: BinaryHeap<Reverse<(u64, u64, K)>>,
+    /// The keys with a deadline armed: (generation, deadline). A disarmed key has no entry.
+    armed: HashMap<K, (u64, u64)>,
+    next_generation: u64,
 }
 
-impl Timers {
+impl<K: Copy + Ord + Hash> Default for Timers<K> {
+    fn default() -> Self {
+        Timers {
+            heap: BinaryHeap::new(),
+            armed: HashMap::new(),
+            next_generation: 0,
+        }
+    }
+}
+
+impl<K: Copy + Ord + Hash> Timers<K> {
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Sets the one deadline of `key` (`None` disarms it). Cheap when it does not change.
-    pub fn set(&mut self, key: usize, deadline: Option<u64>) {
-        if self.armed.len() <= key {
-            self.armed.resize(key + 1, (0, None));
-        }
-        let slot = &mut self.armed[key];
-        if slot.1 == deadline {
+    pub fn set(&mut self, key: K, deadline: Option<u64>) {
+        let current = self.armed.get(&key).map(|&(_, at)| at);
+        if current == deadline {
             return;
         }
-        match (slot.1, deadline) {
-            (None, Some(_)) => self.live += 1,
-            (Some(_), None) => self.live -= 1,
-            _ => {}
-        }
-        slot.0 += 1;
-        slot.1 = deadline;
-        if let Some(at) = deadline {
-            self.heap.push(Reverse((at, key, slot.0)));
+        match deadline {
+            None => {
+                self.armed.remove(&key);
+            }
+            Some(at) => {
+                self.next_generation += 1;
+                self.armed.insert(key, (self.next_generation, at));
+                self.heap.push(Reverse((at, self.next_generation, key)));
+            }
         }
         self.compact_if_bloated();
     }
 
     /// The earliest live deadline (stale entries at the top are discarded on the way).
     pub fn next_deadline(&mut self) -> Option<u64> {
-        while let Some(Reverse((at, key, generation))) = self.heap.peek().copied() {
+        while let Some(Reverse((at, generation, key))) = self.heap.peek().copied() {
             if self.is_live(key, generation) {
                 return Some(at);
             }
@@ -60,8 +69,8 @@ impl Timers {
     }
 
     /// Removes and returns one key whose deadline is at or before `now`; the key is disarmed.
-    pub fn pop_due(&mut self, now: u64) -> Option<usize> {
-        while let Some(Reverse((at, key, generation))) = self.heap.peek().copied() {
+    pub fn pop_due(&mut self, now: u64) -> Option<K> {
+        while let Some(Reverse((at, generation, key))) = self.heap.peek().copied() {
             if !self.is_live(key, generation) {
                 self.heap.pop();
                 continue;
@@ -70,28 +79,28 @@ impl Timers {
                 return None;
             }
             self.heap.pop();
-            self.armed[key].1 = None;
-            self.live -= 1;
+            self.armed.remove(&key);
             return Some(key);
         }
         None
     }
 
-    fn is_live(&self, key: usize, generation: u64) -> bool {
+    fn is_live(&self, key: K, generation: u64) -> bool {
         self.armed
-            .get(key)
-            .is_some_and(|&(current, armed)| current == generation && armed.is_some())
+            .get(&key)
+            .is_some_and(|&(current, _)| current == generation)
     }
 
     fn compact_if_bloated(&mut self) {
-        if self.heap.len() < MIN_COMPACT_LEN || self.heap.len() <= self.live * STALE_PER_LIVE {
+        if self.heap.len() < MIN_COMPACT_LEN || self.heap.len() <= self.armed.len() * STALE_PER_LIVE
+        {
             return;
         }
         let armed = &self.armed;
-        self.heap.retain(|Reverse((_, key, generation))| {
+        self.heap.retain(|Reverse((_, generation, key))| {
             armed
-                .get(*key)
-                .is_some_and(|&(current, at)| current == *generation && at.is_some())
+                .get(key)
+                .is_some_and(|&(current, _)| current == *generation)
         });
     }
 }
@@ -133,6 +142,18 @@ mod tests {
         assert_eq!(t.pop_due(100), Some(0));
         t.set(0, Some(100));
         assert_eq!(t.pop_due(100), Some(0));
+    }
+
+    #[test]
+    fn a_key_disarmed_and_armed_again_is_not_woken_by_its_old_entry() {
+        let mut t = Timers::new();
+        t.set((0, 1), Some(100));
+        t.set((0, 1), None);
+        t.set((0, 1), Some(500));
+        t.set((0, 0), Some(200));
+        assert_eq!(t.pop_due(300), Some((0, 0)));
+        assert_eq!(t.pop_due(300), None, "the entry at 100 is stale");
+        assert_eq!(t.pop_due(500), Some((0, 1)));
     }
 
     #[test]

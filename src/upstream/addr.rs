@@ -1,12 +1,14 @@
-//! Where an instance listens. This is the one place that turns a backend's config into an address: every
-//! other part of the proxy (both request paths, the health probe, the port check) takes the address the
-//! instance model gives it, so unix sockets and fixed addresses land here and nowhere else.
+//! Where an instance listens. Addresses are derived from config in one place, the instance model
+//! ([`super::instance`]): every other part of the proxy (both request paths, the health probe, the port
+//! check) takes the address an instance spec or a report gives it, so unix sockets and fixed addresses
+//! land there and nowhere else.
 
 use std::fmt;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::instance::InstanceSpec;
 use crate::config::BackendConfig;
 
 /// The address of one instance: a TCP socket, or a unix-domain socket path.
@@ -17,10 +19,10 @@ pub enum UpstreamAddr {
 }
 
 impl UpstreamAddr {
-    /// The address of the instance a backend's config describes: today every backend is one local process
-    /// or container published on loopback at its `port`.
+    /// The address of a backend's first instance (its only one today), from the instance model. For
+    /// tables built from config before any report names an instance's address.
     pub fn of(config: &BackendConfig) -> UpstreamAddr {
-        UpstreamAddr::Tcp(SocketAddr::from((Ipv4Addr::LOCALHOST, config.port)))
+        InstanceSpec::first(config).addr
     }
 
     /// The TCP address, if this is one.

@@ -12,10 +12,11 @@
 //! * `table`: each backend's runtime state (lifecycle view, held requests, address, hold deadline).
 //! * `view`: the admission rules and the reaction to each lifecycle report.
 //! * `reconcile`: the reload algorithm; `errors`: the wording of every answer given instead of a backend's.
-//! * `addr`: where an instance listens; the one place an address is derived from config.
+//! * `addr`, `instance`: where an instance listens; the one place an address is derived from config.
 
 pub mod addr;
 mod errors;
+pub mod instance;
 pub mod reconcile;
 pub mod route_table;
 pub mod table;

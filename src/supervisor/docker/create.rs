@@ -1,5 +1,7 @@
 //! The body of `POST /containers/create` for a backend, and the ready URL a container can reach.
 
+use std::net::SocketAddr;
+
 use super::json::quote;
 use crate::config::DockerSpec;
 
@@ -12,13 +14,15 @@ const HOST_ALIAS: &str = "host.docker.internal";
 #[derive(Debug, Clone)]
 pub struct CreateSpec<'a> {
     pub spec: &'a DockerSpec,
-    /// The container port, published on 127.0.0.1 under the same number.
+    /// The container port the program listens on.
     pub port: u16,
+    /// The host address that port is published at: the instance's address (`None`: not published).
+    pub publish: Option<SocketAddr>,
     pub env: &'a [(String, String)],
     pub labels: &'a [(String, String)],
 }
 
-/// True when the container shares the host's network: no port publishing, and 127.0.0.1 is the host's.
+/// True when the container shares the host's network: no port publishing, and loopback is the host's.
 pub fn uses_host_network(spec: &DockerSpec) -> bool {
     spec.network.as_deref() == Some("host")
 }
@@ -68,10 +72,13 @@ pub fn create_body(create: &CreateSpec) -> String {
     if uses_host_network(spec) {
         // Published ports are meaningless (and warned about) in host mode: the backend listens directly.
     } else {
-        host.push(format!(
-            "\"PortBindings\":{{{port_key}:[{{\"HostIp\":\"127.0.0.1\",\"HostPort\":{}}}]}}",
-            quote(&create.port.to_string())
-        ));
+        if let Some(publish) = create.publish {
+            host.push(format!(
+                "\"PortBindings\":{{{port_key}:[{{\"HostIp\":{},\"HostPort\":{}}}]}}",
+                quote(&publish.ip().to_string()),
+                quote(&publish.port().to_string())
+            ));
+        }
         host.push(format!(
             "\"ExtraHosts\":{}",
             string_array(&[HOST_GATEWAY_ENTRY.to_string()])
@@ -128,6 +135,7 @@ mod tests {
         let create = CreateSpec {
             spec,
             port: 3000,
+            publish: Some(SocketAddr::from(([127, 0, 0, 1], 3000))),
             env: &env,
             labels: &labels,
         };
@@ -179,6 +187,32 @@ mod tests {
             assert!(host.get(key).is_none(), "{key}");
         }
         assert!(host.get("PortBindings").is_some());
+    }
+
+    #[test]
+    fn the_container_port_is_published_at_the_instance_address() {
+        let env = Vec::new();
+        let create = CreateSpec {
+            spec: &spec(),
+            port: 3000,
+            publish: Some(SocketAddr::from(([127, 0, 0, 1], 4001))),
+            env: &env,
+            labels: &[],
+        };
+        let body = Json::parse(create_body(&create).as_bytes()).unwrap();
+        assert!(body.path(&["ExposedPorts", "3000/tcp"]).is_some());
+        let binding = body
+            .path(&["HostConfig", "PortBindings", "3000/tcp"])
+            .and_then(Json::as_array)
+            .unwrap();
+        assert_eq!(binding[0].str_at("HostIp"), Some("127.0.0.1"));
+        assert_eq!(binding[0].str_at("HostPort"), Some("4001"));
+        let unpublished = CreateSpec {
+            publish: None,
+            ..create
+        };
+        let body = Json::parse(create_body(&unpublished).as_bytes()).unwrap();
+        assert!(body.path(&["HostConfig", "PortBindings"]).is_none());
     }
 
     #[test]

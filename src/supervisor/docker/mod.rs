@@ -12,7 +12,7 @@
 //!
 //! Every Engine API call blocks, so none runs on the supervisor's loop: one slow daemon call delays only
 //! the container it is for. Results come back as [`DriverEvent`]s through the supervisor's mailbox,
-//! tagged with the backend key and a serial number so a late report about an old instance is recognised.
+//! tagged with the instance's key and a serial number so a late report about an old start is recognised.
 //!
 //! Files: `endpoint` (where the daemon is), `transport` (ureq over a Unix socket), `client` (versioned
 //! calls, error bodies), `api` (the calls), `json` (reading replies), `create` (the create body),
@@ -42,8 +42,10 @@ pub use client::Docker;
 pub use container::{ContainerInstance, Outcome};
 pub use create::container_ready_url;
 
+use super::keys::InstanceKey;
 use crate::config::{BackendConfig, BackendKind, DockerSpec};
 use crate::msg::Mailbox;
+use crate::upstream::instance::InstanceSpec;
 use container::remove_in_background;
 use endpoint::Endpoint;
 use owner::Owner;
@@ -52,9 +54,9 @@ use worker::{Reporter, StartJob};
 /// A worker's report, addressed to one instance of one backend.
 #[derive(Debug)]
 pub struct DriverEvent {
-    /// The backend's key in the supervisor.
-    pub key: usize,
-    /// Which start of it: reports about an instance the supervisor has let go are recognised by this.
+    /// The instance's key in the supervisor (its backend's key and its own index).
+    pub key: InstanceKey,
+    /// Which start of it: reports about a container the supervisor has let go are recognised by this.
     pub serial: u64,
     pub event: ContainerEvent,
 }
@@ -91,22 +93,27 @@ impl DockerDriver {
         }
     }
 
-    /// Begins starting a container for backend `key` on a worker thread; returns its handle at once.
-    /// `env` is the complete set of variables to add (the config's, `PORT`, the ready URL).
+    /// Begins starting the container of `instance` (reported under `key`) on a worker thread; returns
+    /// its handle at once. `env` is the complete set of variables to add (the config's, `PORT`, the ready
+    /// URL).
     pub fn start(
         &mut self,
-        key: usize,
+        key: InstanceKey,
         config: &BackendConfig,
         spec: &DockerSpec,
+        instance: &InstanceSpec,
         env: Vec<(String, String)>,
     ) -> Result<ContainerInstance, String> {
         self.next_serial += 1;
         let serial = self.next_serial;
         let cancel = Arc::new(AtomicBool::new(false));
+        let name = instance.container_name(spec);
         let job = StartJob {
             hostname: config.hostname.clone(),
+            name: name.clone(),
             spec: spec.clone(),
-            port: config.port,
+            port: instance.port,
+            publish: instance.addr.tcp(),
             env,
             owner: self.owner.clone(),
             pull_timeout: config.timings.startup_timeout,
@@ -124,7 +131,7 @@ impl DockerDriver {
         Ok(ContainerInstance::new(
             serial,
             &config.hostname,
-            &spec.container_name,
+            &name,
             config.timings.shutdown_grace_period,
             cancel,
         ))

@@ -7,6 +7,7 @@
 //!  Running: follow logs (own thread) ∥ wait for not-running ─▶ remove ─▶ Exited(status, last output)
 //! ```
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
@@ -22,6 +23,7 @@ use super::owner::{Owner, Ownership};
 use super::{ContainerEvent, DriverEvent};
 use crate::config::{DockerSpec, PullPolicy};
 use crate::msg::Mailbox;
+use crate::supervisor::keys::InstanceKey;
 
 /// Create attempts when the name is taken by a container that may be removed; the race with a leftover
 /// sweep removing the same container settles within a few rounds.
@@ -38,11 +40,11 @@ const LOG_DRAIN_WAIT: Duration = Duration::from_secs(2);
 const REMOVE_ATTEMPTS: usize = 3;
 const REMOVE_RETRY_PAUSE: Duration = Duration::from_millis(500);
 
-/// Tells the supervisor about one instance (its backend key and serial number).
+/// Tells the supervisor about one start of one instance (its key and the start's serial number).
 #[derive(Clone)]
 pub struct Reporter {
     pub mailbox: Mailbox<DriverEvent>,
-    pub key: usize,
+    pub key: InstanceKey,
     pub serial: u64,
 }
 
@@ -60,8 +62,13 @@ impl Reporter {
 /// Everything the thread needs; owned, since it outlives the call that spawned it.
 pub struct StartJob {
     pub hostname: String,
+    /// The container's name: the instance's, which for the first instance is `spec.container_name`.
+    pub name: String,
     pub spec: DockerSpec,
+    /// The container port the program listens on.
     pub port: u16,
+    /// Where on the host that port is published: the instance's address (`None`: not published).
+    pub publish: Option<SocketAddr>,
     pub env: Vec<(String, String)>,
     pub owner: Owner,
     /// A pull may take this long (the backend's startup timeout).
@@ -73,7 +80,7 @@ pub struct StartJob {
 
 impl StartJob {
     fn name(&self) -> &str {
-        &self.spec.container_name
+        &self.name
     }
 
     fn cancelled(&self) -> bool {
@@ -163,6 +170,7 @@ fn create(docker: &Docker, job: &StartJob) -> Result<String, String> {
     let body = create_body(&CreateSpec {
         spec: &job.spec,
         port: job.port,
+        publish: job.publish,
         env: &job.env,
         labels: &labels,
     });

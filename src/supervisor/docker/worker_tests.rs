@@ -42,15 +42,17 @@ fn run_job(spec: DockerSpec, cancel: bool) -> Run {
     let (tx, events) = mpsc::channel();
     let job = StartJob {
         hostname: "app.localhost".into(),
+        name: spec.container_name.clone(),
         spec,
         port: 3000,
+        publish: Some(SocketAddr::from(([127, 0, 0, 1], 3000))),
         env: vec![("PORT".into(), "3000".into())],
         owner: owner(),
         pull_timeout: Duration::from_secs(5),
         cancel: Arc::new(AtomicBool::new(cancel)),
         report: Reporter {
             mailbox: Mailbox::new(tx, waker),
-            key: 3,
+            key: InstanceKey::new(3, 1),
             serial: 9,
         },
     };
@@ -64,7 +66,7 @@ fn run_job(spec: DockerSpec, cancel: bool) -> Run {
 impl Run {
     fn next(&self) -> ContainerEvent {
         let event = self.events.try_recv().expect("a report");
-        assert_eq!((event.key, event.serial), (3, 9));
+        assert_eq!((event.key, event.serial), (InstanceKey::new(3, 1), 9));
         event.event
     }
 

@@ -1,4 +1,4 @@
-//! The lifecycle of one backend as a pure state machine.
+//! The lifecycle of one instance of a backend as a pure state machine.
 //!
 //! ```text
 //!            Start                 2xx probe / ready callback

@@ -1,0 +1,192 @@
+//! One instance's inputs and effects: [`Supervisor::feed`] runs an input through the instance's lifecycle
+//! (`slot.rs`) and carries out the effects that come back, for that instance alone: reports to the
+//! reactor (naming the instance and its address), spawns, probes, stops. It then re-arms the instance's
+//! one deadline.
+
+use std::collections::VecDeque;
+
+use super::event_loop::Supervisor;
+use super::instance::Instance;
+use super::keys::{probe_token, InstanceKey};
+use super::lifecycle::{Effect, Input, Lifecycle};
+use super::probe::{probe_timeout, Probe};
+use super::slot::{InstanceName, Running};
+use crate::msg::{BackendEvent, LifecycleEvent, ReactorMsg};
+
+impl Supervisor {
+    /// Hands `input` to the instance's lifecycle and carries out the effects, including any inputs the
+    /// effects themselves produce (a failed spawn, a probe that fails at once).
+    pub(super) fn feed(&mut self, key: InstanceKey, input: Input) {
+        let mut pending = VecDeque::from([input]);
+        while let Some(input) = pending.pop_front() {
+            let now = self.clock.now_ms();
+            let Some(backend) = self.backends.get_mut(key.backend) else {
+                return;
+            };
+            let (config, activity) = (backend.config.clone(), backend.activity.clone());
+            let Some(slot) = backend.slot_mut(key.index) else {
+                return;
+            };
+            for effect in slot.step(input, now, &config, &activity) {
+                if let Some(next) = self.apply(key, effect) {
+                    pending.push_back(next);
+                }
+            }
+        }
+        let deadline = self
+            .backends
+            .get(key.backend)
+            .and_then(|b| b.slot(key.index))
+            .and_then(|slot| slot.deadline());
+        self.timers.set(key, deadline);
+        self.forget_if_removed(key.backend);
+    }
+
+    /// Logs a transition of the instance and reports it to the reactor, naming the instance and its address.
+    pub(super) fn emit(&mut self, key: InstanceKey, event: LifecycleEvent) {
+        let now = self.clock.now_ms();
+        let Some(backend) = self.backends.get_mut(key.backend) else {
+            return;
+        };
+        let (host, config) = (backend.host.clone(), backend.config.clone());
+        let Some(slot) = backend.slot_mut(key.index) else {
+            return;
+        };
+        let name = InstanceName {
+            host: &host,
+            index: key.index,
+        };
+        slot.log_event(name, &config, &event, now);
+        let instance = slot.instance_ref();
+        if !self.reactor.send(ReactorMsg::Backend(BackendEvent {
+            host,
+            instance,
+            event,
+        })) {
+            self.reactor_gone = true;
+        }
+    }
+
+    fn apply(&mut self, key: InstanceKey, effect: Effect) -> Option<Input> {
+        match effect {
+            Effect::Emit(event) => {
+                self.emit(key, event);
+                None
+            }
+            Effect::Spawn => self.spawn(key),
+            Effect::Probe => self.probe(key),
+            Effect::CancelProbe => {
+                if let Some(probe) = self.slot_mut(key)?.probe.take() {
+                    probe.close(self.poll.registry());
+                }
+                None
+            }
+            Effect::Terminate => {
+                if let Some(running) = &mut self.slot_mut(key)?.running {
+                    running.instance.terminate();
+                }
+                None
+            }
+            Effect::Kill => {
+                if let Some(running) = &mut self.slot_mut(key)?.running {
+                    running.instance.kill();
+                }
+                None
+            }
+        }
+    }
+
+    /// Starts the instance from its spec and the backend's latest config.
+    fn spawn(&mut self, key: InstanceKey) -> Option<Input> {
+        let now = self.clock.now_ms();
+        let backend = self.backends.get_mut(key.backend)?;
+        let (host, config) = (backend.host.clone(), backend.config.clone());
+        let ready_url = format!("{}/ready/{host}", self.ready_url_base);
+        let slot = backend.slot_mut(key.index)?;
+        let name = InstanceName {
+            host: &host,
+            index: key.index,
+        };
+        let spec = slot.spec.clone();
+        match Instance::start(&config, &spec, &ready_url, &mut self.docker, key) {
+            Ok(instance) => {
+                log::info!("{name}: started ({})", instance.describe());
+                if let (Some(watchdog), Some(group)) =
+                    (self.watchdog.as_mut(), instance.process_group())
+                {
+                    watchdog.track(group);
+                }
+                if slot.running.is_some() {
+                    // The lifecycle never spawns over a live instance; if it ever did, the old one is
+                    // killed and reaped by its drop rather than leaked.
+                    log::error!("{name}: spawned while an instance was running");
+                }
+                slot.running = Some(Running {
+                    instance,
+                    config,
+                    spec,
+                    started_ms: now,
+                });
+                None
+            }
+            Err(why) => Some(Input::SpawnFailed(why)),
+        }
+    }
+
+    /// Sends one health probe to the running instance, at its address, under its own token.
+    fn probe(&mut self, key: InstanceKey) -> Option<Input> {
+        let now = self.clock.now_ms();
+        let backend = self.backends.get_mut(key.backend)?;
+        let host = backend.host.clone();
+        let slot = backend.slot_mut(key.index)?;
+        let Some(running) = &slot.running else {
+            return Some(Input::ProbeResult(false));
+        };
+        if !running.instance.accepts_probes() {
+            return Some(Input::ProbeResult(false));
+        }
+        let Some(token) = probe_token(key) else {
+            log::error!("{host}: instance {} cannot be probed (too many)", key.index);
+            return Some(Input::ProbeResult(false));
+        };
+        let config = &running.config;
+        let interval = match slot.lifecycle {
+            Lifecycle::Starting(_) => config.timings.health_check_interval,
+            _ => config.timings.ready_health_check_interval,
+        };
+        let deadline = now + probe_timeout(interval).as_millis() as u64;
+        let registry = self.poll.registry();
+        match Probe::start(
+            registry,
+            token,
+            &running.spec.addr,
+            &config.hostname,
+            &config.timings.health_path,
+            deadline,
+        ) {
+            Ok(probe) => {
+                if let Some(old) = slot.probe.replace(probe) {
+                    old.close(registry);
+                }
+                None
+            }
+            Err(e) if is_fd_exhaustion(&e) => {
+                let name = InstanceName {
+                    host: &host,
+                    index: key.index,
+                };
+                log::debug!("{name}: health probe skipped: {e}");
+                Some(Input::ProbeSkipped)
+            }
+            Err(_) => Some(Input::ProbeResult(false)),
+        }
+    }
+}
+
+/// Out of file descriptors (process or system): a probe that cannot open a socket learns nothing.
+fn is_fd_exhaustion(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(nix::libc::EMFILE | nix::libc::ENFILE)
+    )
+}

@@ -1,0 +1,107 @@
+//! What wakes an instance besides a command: its process exiting (SIGCHLD), its health probe's socket
+//! becoming ready (the probe's own token), and its deadline passing (the timer heap). Each is traced back
+//! to the one instance it is about and fed to that instance's lifecycle.
+
+use mio::Token;
+
+use super::event_loop::Supervisor;
+use super::keys::{probe_owner, InstanceKey};
+use super::lifecycle::{Input, Lifecycle};
+use super::probe::Probe;
+use super::slot::InstanceName;
+
+/// Timer expiries handled per wake-up, so a bug that re-arms in the past cannot wedge the thread.
+const MAX_TIMER_FIRES_PER_WAKE: usize = 4096;
+
+impl Supervisor {
+    /// Some child exited: every running process is asked (one `waitid` each), as a SIGCHLD does not say
+    /// whose.
+    pub(super) fn reap_children(&mut self) {
+        self.sigchld.drain();
+        let keys: Vec<InstanceKey> = self
+            .backends
+            .iter()
+            .flat_map(|(backend_key, backend)| backend.slots(backend_key))
+            .filter(|(_, slot)| slot.running.is_some())
+            .map(|(key, _)| key)
+            .collect();
+        for key in keys {
+            let Some(backend) = self.backends.get_mut(key.backend) else {
+                continue;
+            };
+            let host = backend.host.clone();
+            let Some(slot) = backend.slot_mut(key.index) else {
+                continue;
+            };
+            let Some(running) = &mut slot.running else {
+                continue;
+            };
+            let Some(how) = running.instance.poll_exit() else {
+                continue;
+            };
+            let what = running.instance.describe();
+            if let (Some(watchdog), Some(group)) =
+                (self.watchdog.as_mut(), running.instance.process_group())
+            {
+                watchdog.untrack(group);
+            }
+            let name = InstanceName {
+                host: &host,
+                index: key.index,
+            };
+            if matches!(slot.lifecycle, Lifecycle::Ready(_)) {
+                log::warn!("{name}: exited unexpectedly with {how} ({what})");
+            } else {
+                log::info!("{name}: exited with {how} ({what})");
+            }
+            slot.running = None;
+            self.feed(key, Input::Exited(how));
+        }
+    }
+
+    /// The probe socket under `token` is ready: progress, and the verdict once there is one.
+    pub(super) fn advance_probe(&mut self, token: Token) {
+        let Some(key) = probe_owner(token) else {
+            return;
+        };
+        let Some(slot) = self.slot_mut(key) else {
+            return;
+        };
+        let Some(result) = slot.probe.as_mut().and_then(Probe::advance) else {
+            return;
+        };
+        if let Some(probe) = slot.probe.take() {
+            probe.close(self.poll.registry());
+        }
+        self.feed(key, Input::ProbeResult(result));
+    }
+
+    pub(super) fn fire_timers(&mut self) {
+        let now = self.clock.now_ms();
+        for _ in 0..MAX_TIMER_FIRES_PER_WAKE {
+            let Some(key) = self.timers.pop_due(now) else {
+                return;
+            };
+            let Some(backend) = self.backends.get_mut(key.backend) else {
+                continue;
+            };
+            let host = backend.host.clone();
+            let Some(slot) = backend.slot_mut(key.index) else {
+                continue;
+            };
+            let probe_expired = slot.probe.as_ref().is_some_and(|p| p.deadline_ms() <= now);
+            if probe_expired {
+                if let Some(probe) = slot.probe.take() {
+                    probe.close(self.poll.registry());
+                }
+                let name = InstanceName {
+                    host: &host,
+                    index: key.index,
+                };
+                log::debug!("{name}: health probe timed out");
+                self.feed(key, Input::ProbeResult(false));
+            }
+            self.feed(key, Input::Tick);
+        }
+    }
+}
