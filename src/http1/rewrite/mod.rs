@@ -99,7 +99,9 @@ pub fn write_head<S: RequestSource>(
     let authority = source.authority();
     let host_from_authority = source.host_from_authority();
     if let (true, Some(authority)) = (host_from_authority, authority) {
-        write_field(out, b"Host", authority);
+        out.extend_from_slice(b"Host: ");
+        out.extend_from_slice(authority);
+        out.extend_from_slice(b"\r\n");
     }
 
     let upgrade = source.upgrade();
@@ -166,17 +168,23 @@ pub fn write_head<S: RequestSource>(
         }
     }
     write_client_ip(out, info.client_ip);
-    out.extend_from_slice(b"\r\n");
+    // The proxy's own lines are written in as few pieces as their constant parts allow: every piece
+    // is a capacity check and a copy, and these lines are in every forwarded head.
     if let Some(authority) = authority {
-        write_field(out, b"X-Forwarded-Host", authority);
+        out.extend_from_slice(b"\r\nX-Forwarded-Host: ");
+        out.extend_from_slice(authority);
     }
-    write_field(out, b"X-Forwarded-Proto", plan.proto.as_bytes());
-    write_field(out, b"X-Request-ID", info.request_id);
-    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(match plan.proto {
+        Proto::Http => b"\r\nX-Forwarded-Proto: http\r\nX-Request-ID: ",
+        Proto::Https => b"\r\nX-Forwarded-Proto: https\r\nX-Request-ID: ",
+    });
+    out.extend_from_slice(info.request_id);
+    out.extend_from_slice(b"\r\n\r\n");
 }
 
 /// Writes the one framing field the backend sees for `framing`: under the name the client used when
 /// `sent` is the same field, else under its usual name. Nothing for a request without a body.
+#[inline]
 fn write_framing(out: &mut Vec<u8>, framing: Framing, sent: Option<&FieldLine>) {
     let sent_as = |kind: FieldName, usual: &'static [u8]| match sent {
         Some(field) if field.kind == kind => field.name,
@@ -197,6 +205,7 @@ fn write_framing(out: &mut Vec<u8>, framing: Framing, sent: Option<&FieldLine>) 
     }
 }
 
+#[inline]
 fn write_client_ip(out: &mut Vec<u8>, client_ip: ClientIp) {
     match client_ip {
         ClientIp::Text(text) => out.extend_from_slice(text.as_bytes()),

@@ -40,7 +40,7 @@ impl<'a> Nominated<'a> {
                 if ignorable {
                     continue;
                 }
-                let list = found.get_or_insert_with(|| Names {
+                let list = found.get_or_insert(Names {
                     names: [&[]; MAX_NOMINATED_FIELDS],
                     count: 0,
                 });

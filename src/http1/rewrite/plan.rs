@@ -72,29 +72,34 @@ pub enum PathEdit {
 impl PathEdit {
     /// Writes the request target as the backend gets it: in origin form (an absolute-form target's
     /// path may be empty or lack its leading `/`), edited. `*` is never edited.
+    #[inline]
     pub(super) fn write_target(&self, target: &[u8], out: &mut Vec<u8>) {
         let rooted = matches!(target.first(), Some(b'/' | b'*'));
-        let (prefix, with) = match self {
-            PathEdit::StripPrefix(prefix) => (prefix, "/"),
-            PathEdit::ReplacePrefix { prefix, with } => (prefix, with.as_str()),
-            PathEdit::Keep => return write_rooted(target, rooted, out),
-        };
-        if target == b"*" {
-            return out.push(b'*');
+        match self {
+            PathEdit::Keep => write_rooted(target, rooted, out),
+            PathEdit::StripPrefix(prefix) => write_edited(target, rooted, prefix, "/", out),
+            PathEdit::ReplacePrefix { prefix, with } => {
+                write_edited(target, rooted, prefix, with.as_str(), out)
+            }
         }
-        let query_at = target
-            .iter()
-            .position(|&b| b == b'?')
-            .unwrap_or(target.len());
-        let (path, query) = target.split_at(query_at);
-        match after_prefix(path, rooted, prefix.0.as_bytes()) {
-            Some(rest) => join(with.as_bytes(), rest, out),
-            None => write_rooted(path, rooted, out),
-        }
-        out.extend_from_slice(query);
     }
 }
 
+/// A path edit at work: `with` in place of the prefix when it matches, the query kept.
+fn write_edited(target: &[u8], rooted: bool, prefix: &PathPrefix, with: &str, out: &mut Vec<u8>) {
+    if target == b"*" {
+        return out.push(b'*');
+    }
+    let query_at = target.iter().position(|&b| b == b'?');
+    let (path, query) = target.split_at(query_at.unwrap_or(target.len()));
+    match after_prefix(path, rooted, prefix.0.as_bytes()) {
+        Some(rest) => join(with.as_bytes(), rest, out),
+        None => write_rooted(path, rooted, out),
+    }
+    out.extend_from_slice(query);
+}
+
+#[inline]
 fn write_rooted(target: &[u8], rooted: bool, out: &mut Vec<u8>) {
     if !rooted {
         out.push(b'/');
