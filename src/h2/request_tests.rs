@@ -23,17 +23,20 @@ const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3));
 
 #[test]
 fn routes_by_authority_without_port_in_lower_case() {
-    let inspected = inspect(&parts("http://Echo.Test.:8080/a?b=c", &[]), false, None).unwrap();
+    let request = parts("http://Echo.Test.:8080/a?b=c", &[]);
+    let inspected = inspect(&request, false, None).unwrap();
     assert_eq!(inspected.host, "echo.test");
-    assert_eq!(inspected.authority, "Echo.Test.:8080");
+    assert_eq!(inspected.authority(&request), b"Echo.Test.:8080");
     assert_eq!(inspected.body, BodyPlan::None);
     assert!(!inspected.is_head);
 }
 
 #[test]
 fn falls_back_to_host_and_rejects_disagreement_or_absence() {
-    let inspected = inspect(&parts("/x", &[("host", "a.test:1")]), false, None).unwrap();
+    let request = parts("/x", &[("host", "a.test:1")]);
+    let inspected = inspect(&request, false, None).unwrap();
     assert_eq!(inspected.host, "a.test");
+    assert_eq!(inspected.authority(&request), b"a.test:1");
     assert_eq!(
         code(inspect(&parts("/x", &[]), false, None)),
         ErrorCode::MissingHostHeader
