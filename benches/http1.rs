@@ -12,7 +12,7 @@ use spawngate::http1::chunked::ChunkedDecoder;
 use spawngate::http1::request::parse_request;
 use spawngate::http1::request_id::RequestIdGenerator;
 use spawngate::http1::response::parse_response;
-use spawngate::http1::rewrite::{write_request, write_response, ForwardInfo};
+use spawngate::http1::rewrite::{write_request, write_response, ForwardInfo, ForwardPlan};
 use spawngate::http1::{Framing, Version};
 
 /// What a browser sends for a page: the common shape of request heads a proxy sees.
@@ -115,11 +115,10 @@ fn forward_request(text: &[u8], ids: &mut RequestIdGenerator, out: &mut Vec<u8>)
         None => &generated[..],
     };
     let info = ForwardInfo {
-        client_ip: CLIENT,
+        client_ip: CLIENT.into(),
         request_id,
-        proto: "http",
     };
-    write_request(text, &head, &info, out);
+    write_request(text, &head, &ForwardPlan::default(), &info, out);
     out.len()
 }
 

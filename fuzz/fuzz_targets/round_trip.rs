@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use libfuzzer_sys::fuzz_target;
 use spawngate::error::ErrorCode;
 use spawngate::http1::request::{parse_request, RequestHead};
-use spawngate::http1::rewrite::{write_request, ForwardInfo};
+use spawngate::http1::rewrite::{write_request, ForwardInfo, ForwardPlan};
 
 fn origin(buf: &[u8], head: &RequestHead) -> Vec<u8> {
     let target = &buf[head.origin_form.clone()];
@@ -28,12 +28,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let info = ForwardInfo {
-        client_ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+        client_ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)).into(),
         request_id: b"0123456789abcdef0123456789abcdef",
-        proto: "http",
     };
     let mut out = Vec::new();
-    write_request(data, &first, &info, &mut out);
+    write_request(data, &first, &ForwardPlan::default(), &info, &mut out);
     let again = match parse_request(&out) {
         Ok(Some(again)) => again,
         // The added fields can push a head that was at a limit over it.

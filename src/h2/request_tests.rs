@@ -1,6 +1,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::*;
+use crate::http1::rewrite::ForwardPlan;
 
 fn parts(uri: &str, headers: &[(&str, &str)]) -> Parts {
     parts_with(Method::GET, uri, headers)
@@ -22,17 +23,20 @@ const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 1, 2, 3));
 
 #[test]
 fn routes_by_authority_without_port_in_lower_case() {
-    let inspected = inspect(&parts("http://Echo.Test.:8080/a?b=c", &[]), false, None).unwrap();
+    let request = parts("http://Echo.Test.:8080/a?b=c", &[]);
+    let inspected = inspect(&request, false, None).unwrap();
     assert_eq!(inspected.host, "echo.test");
-    assert_eq!(inspected.authority, "Echo.Test.:8080");
+    assert_eq!(inspected.authority(&request), b"Echo.Test.:8080");
     assert_eq!(inspected.body, BodyPlan::None);
     assert!(!inspected.is_head);
 }
 
 #[test]
 fn falls_back_to_host_and_rejects_disagreement_or_absence() {
-    let inspected = inspect(&parts("/x", &[("host", "a.test:1")]), false, None).unwrap();
+    let request = parts("/x", &[("host", "a.test:1")]);
+    let inspected = inspect(&request, false, None).unwrap();
     assert_eq!(inspected.host, "a.test");
+    assert_eq!(inspected.authority(&request), b"a.test:1");
     assert_eq!(
         code(inspect(&parts("/x", &[]), false, None)),
         ErrorCode::MissingHostHeader
@@ -128,13 +132,9 @@ fn request_ids_are_kept_when_sane_and_made_otherwise() {
 fn head_for(parts: &Parts, has_body: bool, ip: IpAddr) -> String {
     let inspected = inspect(parts, has_body, None).unwrap();
     let mut out = Vec::new();
-    write_head(
-        parts,
-        &inspected,
-        &ip.to_canonical().to_string(),
-        b"rid",
-        &mut out,
-    );
+    let client_ip = ip.to_canonical().to_string();
+    let plan = ForwardPlan::default();
+    write_forwarded(parts, &inspected, &plan, &client_ip, b"rid", &mut out);
     String::from_utf8(out).unwrap()
 }
 
@@ -155,13 +155,15 @@ fn the_forwarded_head_carries_proxy_fields_and_our_framing() {
             ("content-length", "3"),
         ],
     );
+    // Cookie and Content-Length stay where the client put them, under the names it used, as for
+    // HTTP/1 (the h2-only writer used to move them to the end and capitalise them).
     assert_eq!(
         head_for(&request, true, CLIENT),
         "POST /p?q=1 HTTP/1.1\r\n\
          Host: a.test:81\r\n\
          user-agent: t\r\n\
-         Cookie: a=1; b=2\r\n\
-         Content-Length: 3\r\n\
+         cookie: a=1; b=2\r\n\
+         content-length: 3\r\n\
          X-Forwarded-For: 1.1.1.1, 10.1.2.3\r\n\
          X-Forwarded-Host: a.test:81\r\n\
          X-Forwarded-Proto: http\r\n\
@@ -181,4 +183,10 @@ fn bodies_without_length_are_chunked_and_options_targets_stay() {
     assert!(head.contains("X-Forwarded-For: 127.0.0.1\r\n"), "{head}");
     assert!(!head.contains("Transfer-Encoding"), "{head}");
     assert!(!head.contains("Content-Length"), "{head}");
+    let options = parts_with(Method::OPTIONS, "*", &[("host", "a")]);
+    let head = head_for(&options, false, CLIENT);
+    assert!(
+        head.starts_with("OPTIONS * HTTP/1.1\r\nHost: a\r\n"),
+        "{head}"
+    );
 }

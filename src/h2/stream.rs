@@ -93,7 +93,16 @@ pub async fn serve(
     };
 
     let mut head = Vec::with_capacity(512);
-    request::write_head(&parts, &inspected, &client_ip, &request_id, &mut head);
+    // No route edits what it forwards yet: the default plan is the one that changes nothing.
+    let plan = Default::default();
+    request::write_forwarded(
+        &parts,
+        &inspected,
+        &plan,
+        &client_ip,
+        &request_id,
+        &mut head,
+    );
     let _in_flight = InFlight::begin(target.activity.clone(), worker.clock);
     let exchange = Exchange {
         target: &target,

@@ -8,7 +8,9 @@
 //!   targets and authorities.
 //! * [`body`]: how many of the next bytes belong to the current message body (length, chunked, until close).
 //! * [`chunked`]: a strict chunked-coding decoder, one state per byte class.
-//! * [`rewrite`]: the head forwarded upstream or downstream, re-serialised from the parsed form.
+//! * [`rewrite`]: the heads forwarded upstream or downstream, re-serialised from the parsed form; the one
+//!   writer of every request head sent to a backend, for HTTP/1 and h2 requests alike, steered by a
+//!   route's [`rewrite::ForwardPlan`].
 //! * [`request_id`]: `X-Request-ID` values.
 //!
 //! Heads keep their fields as byte ranges into the caller's buffer (no copies); the caller keeps that

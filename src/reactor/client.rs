@@ -214,11 +214,11 @@ impl Reactor {
 
         let mut forwarded = Vec::with_capacity(head.len + 256);
         let info = ForwardInfo {
-            client_ip: session.peer.ip(),
+            client_ip: session.peer.ip().into(),
             request_id: &request_id,
-            proto: "http",
         };
-        write_request(data, &head, &info, &mut forwarded);
+        // No route edits what it forwards yet: the default plan is the one that changes nothing.
+        write_request(data, &head, &Default::default(), &info, &mut forwarded);
         session.inbuf.consume(head.len);
 
         let meta = RequestMeta {

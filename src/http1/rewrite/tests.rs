@@ -1,19 +1,19 @@
 use super::*;
 use crate::http1::request::parse_request;
 use crate::http1::response::parse_response;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
 
 fn forward_request(text: &str, client_ip: IpAddr) -> String {
     let head = parse_request(text.as_bytes()).unwrap().unwrap();
     let info = ForwardInfo {
-        client_ip,
+        client_ip: client_ip.into(),
         request_id: b"rid-1",
-        proto: "http",
     };
     let mut out = Vec::new();
-    write_request(text.as_bytes(), &head, &info, &mut out);
+    let plan = ForwardPlan::default();
+    write_request(text.as_bytes(), &head, &plan, &info, &mut out);
     String::from_utf8(out).unwrap()
 }
 
@@ -110,7 +110,8 @@ fn absolute_form_targets_are_sent_in_origin_form() {
 #[test]
 fn http10_keeps_its_version_and_gains_a_host_from_its_target() {
     let text = "GET http://app.test:8080/z HTTP/1.0\r\nAccept: */*\r\n\r\n";
-    let expected = format!("GET /z HTTP/1.0\r\nAccept: */*\r\nHost: app.test:8080\r\n{ADDED}");
+    // The Host we write goes first, as RFC 9110 section 7.2 asks of whoever generates it.
+    let expected = format!("GET /z HTTP/1.0\r\nHost: app.test:8080\r\nAccept: */*\r\n{ADDED}");
     assert_eq!(forward_request(text, CLIENT), expected);
     let text = "GET / HTTP/1.0\r\n\r\n";
     let expected = "GET / HTTP/1.0\r\nX-Forwarded-For: 10.0.0.1\r\nX-Forwarded-Proto: http\r\n\

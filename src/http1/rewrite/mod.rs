@@ -1,0 +1,258 @@
+//! The heads the proxy forwards, re-serialised from their parsed form. This module owns every request
+//! head sent to a backend, whether the request came over HTTP/1 ([`Http1Source`]) or HTTP/2
+//! (`h2::request::H2Source`): both are read through [`RequestSource`] by the one writer,
+//! [`write_head`], steered by the route's [`ForwardPlan`] and the request's [`ForwardInfo`]. It also
+//! writes the response heads sent to HTTP/1 clients ([`write_response`]).
+//!
+//! The forwarded request head is always CRLF, one field per line, names in the case they arrived in,
+//! values unchanged except:
+//! * framing: exactly one framing field, written from the framing the proxy decided (the body is
+//!   relayed by that decision, so the backend must read the same one): `Transfer-Encoding: chunked` or
+//!   `Content-Length` without leading zeros, in place of the client's own framing field, or after the
+//!   client's fields when it sent none (an h2 body without `content-length`). The parser accepted
+//!   `Chunked` or `007` as RFC 9112 allows, but a lax or case-sensitive peer could read them
+//!   differently, so the peer gets the one spelling every parser agrees on;
+//! * h2 `Cookie` crumbs, joined into one line with `; ` (RFC 9113 section 8.2.3).
+//!
+//! Hop-by-hop fields (RFC 9110 section 7.6.1) are dropped: `Connection`, every field it names,
+//! `Keep-Alive`, `Proxy-Connection`, `TE` and `Upgrade` (kept, with `Connection: Upgrade`, for an
+//! upgrade). `Trailer` is not hop-by-hop in RFC 9110 and stays, as the trailer section is relayed
+//! verbatim. Neither the framing fields nor `Host` are ever dropped because `Connection` names them: a
+//! client must not be able to strip the framing of a body we forward. `Connection` may name at most
+//! [`MAX_NOMINATED_FIELDS`] other fields; further names are ignored (those fields are forwarded).
+
+mod nominated;
+mod plan;
+mod response;
+mod source;
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use super::fields::FieldName;
+use super::request::RequestHead;
+use super::{Framing, Version};
+
+pub use nominated::{Nominated, MAX_NOMINATED_FIELDS};
+pub use plan::{EditableName, FieldEdit, ForwardPlan, PathEdit, PathPrefix, PlanError, Proto};
+pub use response::write_response;
+pub use source::{FieldLine, Http1Source, RequestSource};
+
+/// The facts of one request the proxy adds to it; what a route adds is its [`ForwardPlan`].
+#[derive(Debug, Clone, Copy)]
+pub struct ForwardInfo<'a> {
+    pub client_ip: ClientIp<'a>,
+    pub request_id: &'a [u8],
+}
+
+/// The client's address for `X-Forwarded-For`, in either form an adapter has it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientIp<'a> {
+    /// Written in canonical form: an IPv4-mapped IPv6 address as IPv4.
+    Addr(IpAddr),
+    /// Already written that way (the h2 worker does it once per connection).
+    Text(&'a str),
+}
+
+impl From<IpAddr> for ClientIp<'_> {
+    fn from(ip: IpAddr) -> Self {
+        ClientIp::Addr(ip)
+    }
+}
+
+impl<'a> From<&'a str> for ClientIp<'a> {
+    fn from(text: &'a str) -> Self {
+        ClientIp::Text(text)
+    }
+}
+
+/// Writes the request head forwarded to a backend for an HTTP/1 head parsed from `buf`.
+pub fn write_request(
+    buf: &[u8],
+    head: &RequestHead,
+    plan: &ForwardPlan,
+    info: &ForwardInfo,
+    out: &mut Vec<u8>,
+) {
+    out.reserve(head.len + 256);
+    write_head(&Http1Source { buf, head }, plan, info, out);
+}
+
+/// Writes the request head forwarded to a backend. The request line keeps the method and the source's
+/// version; the target is sent in origin form, with the plan's path edit. A `Host` the source asks
+/// for comes first. The client's fields follow (see the module doc), minus those the plan sets or
+/// removes; then the plan's set and added fields; then `X-Forwarded-For` (the client's chain with the
+/// client appended), `X-Forwarded-Host` (the authority as the client sent it), `X-Forwarded-Proto` and
+/// `X-Request-ID`, which replace whatever the client sent under those names.
+pub fn write_head<S: RequestSource>(
+    source: &S,
+    plan: &ForwardPlan,
+    info: &ForwardInfo,
+    out: &mut Vec<u8>,
+) {
+    out.extend_from_slice(source.method());
+    out.push(b' ');
+    plan.path.write_target(source.target(), out);
+    out.extend_from_slice(match source.version() {
+        Version::Http10 => b" HTTP/1.0\r\n",
+        Version::Http11 => b" HTTP/1.1\r\n",
+    });
+    let authority = source.authority();
+    let host_from_authority = source.host_from_authority();
+    if let (true, Some(authority)) = (host_from_authority, authority) {
+        out.extend_from_slice(b"Host: ");
+        out.extend_from_slice(authority);
+        out.extend_from_slice(b"\r\n");
+    }
+
+    let upgrade = source.upgrade();
+    let framing = source.framing();
+    let nominated = Nominated::from_values(source.connection_values());
+    let mut framing_seen = false;
+    let mut forwarded_for = false;
+    let mut previous_written = false;
+    for field in source.fields() {
+        if field.joins_previous {
+            // A crumb follows its field's fate; the line just written is that field's.
+            if previous_written {
+                out.truncate(out.len().saturating_sub(2));
+                out.extend_from_slice(b"; ");
+                out.extend_from_slice(field.value);
+                out.extend_from_slice(b"\r\n");
+            }
+            continue;
+        }
+        let write = match field.kind {
+            FieldName::Host => !host_from_authority,
+            FieldName::ContentLength | FieldName::TransferEncoding => {
+                if !framing_seen {
+                    framing_seen = true;
+                    write_framing(out, framing, Some(&field));
+                }
+                false
+            }
+            FieldName::Upgrade => upgrade,
+            FieldName::XForwardedFor => {
+                forwarded_for = true;
+                false
+            }
+            FieldName::XForwardedHost | FieldName::XForwardedProto | FieldName::XRequestId => false,
+            FieldName::Expect | FieldName::Other => {
+                !nominated.contains(field.name) && !plan.replaces(field.name)
+            }
+            hop_by_hop => !hop_by_hop.is_hop_by_hop(),
+        };
+        if write {
+            write_field(out, field.name, field.value);
+        }
+        previous_written = write;
+    }
+    if !framing_seen {
+        write_framing(out, framing, None);
+    }
+    if upgrade {
+        out.extend_from_slice(b"Connection: Upgrade\r\n");
+    }
+    for edit in plan.set_headers.iter().chain(&plan.add_headers) {
+        write_field(out, edit.name().as_bytes(), edit.value().as_bytes());
+    }
+
+    out.extend_from_slice(b"X-Forwarded-For: ");
+    if forwarded_for {
+        // A second pass, only for requests that carry a chain, spares every request a list.
+        for field in source.fields() {
+            let chain = field.kind == FieldName::XForwardedFor && !field.value.is_empty();
+            if chain && !nominated.contains(field.name) {
+                out.extend_from_slice(field.value);
+                out.extend_from_slice(b", ");
+            }
+        }
+    }
+    write_client_ip(out, info.client_ip);
+    // The proxy's own lines are written in as few pieces as their constant parts allow: every piece
+    // is a capacity check and a copy, and these lines are in every forwarded head.
+    if let Some(authority) = authority {
+        out.extend_from_slice(b"\r\nX-Forwarded-Host: ");
+        out.extend_from_slice(authority);
+    }
+    out.extend_from_slice(match plan.proto {
+        Proto::Http => b"\r\nX-Forwarded-Proto: http\r\nX-Request-ID: ",
+        Proto::Https => b"\r\nX-Forwarded-Proto: https\r\nX-Request-ID: ",
+    });
+    out.extend_from_slice(info.request_id);
+    out.extend_from_slice(b"\r\n\r\n");
+}
+
+/// Writes the one framing field the backend sees for `framing`: under the name the client used when
+/// `sent` is the same field, else under its usual name. Nothing for a request without a body.
+#[inline]
+fn write_framing(out: &mut Vec<u8>, framing: Framing, sent: Option<&FieldLine>) {
+    let sent_as = |kind: FieldName, usual: &'static [u8]| match sent {
+        Some(field) if field.kind == kind => field.name,
+        _ => usual,
+    };
+    match framing {
+        Framing::Length(length) => {
+            out.extend_from_slice(sent_as(FieldName::ContentLength, b"Content-Length"));
+            out.extend_from_slice(b": ");
+            write_decimal(out, length);
+            out.extend_from_slice(b"\r\n");
+        }
+        Framing::Chunked => {
+            let name = sent_as(FieldName::TransferEncoding, b"Transfer-Encoding");
+            write_field(out, name, b"chunked");
+        }
+        Framing::None | Framing::UntilClose => {}
+    }
+}
+
+#[inline]
+fn write_client_ip(out: &mut Vec<u8>, client_ip: ClientIp) {
+    match client_ip {
+        ClientIp::Text(text) => out.extend_from_slice(text.as_bytes()),
+        ClientIp::Addr(ip) => match ip.to_canonical() {
+            IpAddr::V4(v4) => write_ipv4(out, v4),
+            IpAddr::V6(v6) => {
+                use std::io::Write;
+                // Writing into a Vec cannot fail.
+                let _ = write!(out, "{v6}");
+            }
+        },
+    }
+}
+
+/// Dotted decimal by hand: this runs for every HTTP/1 request, and `Display` costs several times more.
+fn write_ipv4(out: &mut Vec<u8>, ip: Ipv4Addr) {
+    let [a, b, c, d] = ip.octets();
+    write_decimal(out, a.into());
+    for octet in [b, c, d] {
+        out.push(b'.');
+        write_decimal(out, octet.into());
+    }
+}
+
+fn write_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+}
+
+fn write_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+#[cfg(test)]
+mod tests;
+
+#[cfg(test)]
+mod plan_tests;

@@ -1,0 +1,86 @@
+//! The response head forwarded to an HTTP/1 client, re-serialised from the backend's parsed head.
+
+use std::io::Write;
+
+use super::super::fields::FieldName;
+use super::super::response::ResponseHead;
+use super::super::{Framing, Header, Version};
+use super::{write_field, Nominated};
+
+/// Writes the response head forwarded to the client: `HTTP/1.1 {status} {reason}`, hop-by-hop fields
+/// dropped, the backend's X-Request-ID replaced by ours, then the connection's fate: `Connection: close`
+/// when `close`, else `Connection: keep-alive` for an HTTP/1.0 client (HTTP/1.1 needs nothing).
+/// A 101 keeps `Upgrade` and says `Connection: Upgrade`; other 1xx heads are interim and get no
+/// connection or id fields. `Transfer-Encoding` is kept except where RFC 9112 section 6.1 forbids it
+/// (1xx, 204); a response to HEAD keeps it to describe the body it would have had.
+pub fn write_response(
+    buf: &[u8],
+    head: &ResponseHead,
+    request_id: &[u8],
+    client_version: Version,
+    close: bool,
+    out: &mut Vec<u8>,
+) {
+    out.reserve(head.len + 128);
+    // Writing into a Vec cannot fail.
+    let _ = write!(out, "HTTP/1.1 {} ", head.status);
+    out.extend_from_slice(&buf[head.reason.clone()]);
+    out.extend_from_slice(b"\r\n");
+
+    let switching = head.status == 101;
+    let interim = (100..200).contains(&head.status) && !switching;
+    let transfer_encoding_allowed =
+        head.framing == Framing::Chunked || !(interim || switching || head.status == 204);
+    let nominated = Nominated::collect(buf, &head.headers);
+    for header in &head.headers {
+        let keep = match header.kind {
+            FieldName::TransferEncoding => {
+                if transfer_encoding_allowed {
+                    write_framing_field(out, buf, header);
+                }
+                false
+            }
+            FieldName::ContentLength => {
+                write_framing_field(out, buf, header);
+                false
+            }
+            FieldName::Upgrade => switching,
+            FieldName::XRequestId => false,
+            hop_by_hop if hop_by_hop.is_hop_by_hop() => false,
+            _ => !nominated.names(buf, header),
+        };
+        if keep {
+            write_field(out, &buf[header.name.clone()], &buf[header.value.clone()]);
+        }
+    }
+    if !interim {
+        write_field(out, b"X-Request-ID", request_id);
+        if switching {
+            out.extend_from_slice(b"Connection: Upgrade\r\n");
+        } else if close {
+            out.extend_from_slice(b"Connection: close\r\n");
+        } else if client_version == Version::Http10 {
+            out.extend_from_slice(b"Connection: keep-alive\r\n");
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Writes a `Transfer-Encoding` or `Content-Length` field the head's parser already validated (exactly
+/// `chunked` in any case, or digits) in canonical form, keeping the name's case. From the field rather
+/// than the decided framing: a response to HEAD has no body but keeps the length it describes.
+fn write_framing_field(out: &mut Vec<u8>, buf: &[u8], header: &Header) {
+    let name = &buf[header.name.clone()];
+    let value = &buf[header.value.clone()];
+    let canonical = match header.kind {
+        FieldName::TransferEncoding => &b"chunked"[..],
+        _ => {
+            let significant = value.iter().position(|&b| b != b'0').unwrap_or(value.len());
+            match &value[significant..] {
+                [] => b"0",
+                digits => digits,
+            }
+        }
+    };
+    write_field(out, name, canonical);
+}
