@@ -185,31 +185,25 @@ impl Reactor {
             path: &data[head.origin_form.clone()],
         };
         let matched = self.routes.routes().lookup(&view);
-        let Some((backend, backend_host)) = matched.map(|m| (m.backend, m.host.clone())) else {
-            let err = ProxyError::unknown_host(host);
-            return self.refuse(
-                key,
-                head.len,
-                err,
-                request_id,
-                close_after_refusal(has_body, keep_alive),
-            );
-        };
+        let matched = matched.map(|m| (m.backend, m.host.clone()));
         let serial = session.serial;
         let held = || (Held { key, serial }, ());
-        let admission = self.routes.admit(Some(backend), host, self.now, held);
-        let hold = match admission {
-            Admission::Refuse(err) => {
-                return self.refuse(
-                    key,
-                    head.len,
-                    err,
-                    request_id,
-                    close_after_refusal(has_body, keep_alive),
-                )
+        let admission = self
+            .routes
+            .admit(matched.as_ref().map(|m| m.0), host, self.now, held);
+        // The core refuses an unmatched request itself; the last arm only keeps the match total.
+        let admitted = match (admission, matched) {
+            (Admission::Forward, Some(m)) => Ok((None, m)),
+            (Admission::Hold { start, until, .. }, Some(m)) => Ok((Some((start, until)), m)),
+            (Admission::Refuse(err), _) => Err(err),
+            (_, None) => Err(ProxyError::unknown_host(host)),
+        };
+        let (hold, (backend, backend_host)) = match admitted {
+            Ok(admitted) => admitted,
+            Err(err) => {
+                let close = close_after_refusal(has_body, keep_alive);
+                return self.refuse(key, head.len, err, request_id, close);
             }
-            Admission::Forward => None,
-            Admission::Hold { start, until, .. } => Some((start, until)),
         };
 
         let mut forwarded = Vec::with_capacity(head.len + 256);
