@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use crate::error::ProxyError;
+use crate::http1::rewrite::ForwardPlan;
 use crate::msg::{Activity, Host};
 use crate::upstream::{self, BackendId, RequestView, UpstreamAddr, Waiter};
 
@@ -36,14 +37,17 @@ pub struct Target {
 }
 
 pub enum Admission {
-    Forward(Target),
+    /// Forward now, with the matched route's plan for the head.
+    Forward(Target, Arc<ForwardPlan>),
     /// Wait on `release` for at most `limit`, then take the target of `id` afresh: the instance that
-    /// became ready may listen elsewhere than the one there was when the stream arrived.
+    /// became ready may listen elsewhere than the one there was when the stream arrived. The plan is the
+    /// route's at arrival: a reload while the stream waits does not re-route it.
     Hold {
         id: BackendId,
         host: Host,
         release: oneshot::Receiver<Release>,
         limit: Duration,
+        plan: Arc<ForwardPlan>,
     },
     Reject(ProxyError),
 }
@@ -55,11 +59,13 @@ pub fn admit(
     request: &RequestView,
     now: Instant,
 ) -> (Admission, Option<Host>) {
-    let id = routes.routes().lookup(request).map(|m| m.backend);
+    let matched = routes.routes().lookup(request);
+    let matched = matched.map(|m| (m.backend, m.plan.clone()));
+    let id = matched.as_ref().map(|m| m.0);
     let admission = routes.admit(id, request.host, now, oneshot::channel);
-    match (admission, id) {
-        (upstream::Admission::Forward, Some(id)) => match target(routes, id) {
-            Some(target) => (Admission::Forward(target), None),
+    match (admission, matched) {
+        (upstream::Admission::Forward, Some((id, plan))) => match target(routes, id) {
+            Some(target) => (Admission::Forward(target, plan), None),
             None => (
                 Admission::Reject(ProxyError::unknown_host(request.host)),
                 None,
@@ -71,7 +77,7 @@ pub fn admit(
                 until,
                 receipt,
             },
-            Some(id),
+            Some((id, plan)),
         ) => {
             let host = routes
                 .get(id)
@@ -81,6 +87,7 @@ pub fn admit(
                 host,
                 release: receipt,
                 limit: until.saturating_duration_since(now),
+                plan,
             };
             (hold, start)
         }

@@ -61,8 +61,8 @@ pub async fn serve(
     if let Some(host) = start {
         worker.start_backend(host);
     }
-    let target = match admission {
-        Admission::Forward(target) => target,
+    let (target, plan) = match admission {
+        Admission::Forward(target, plan) => (target, plan),
         Admission::Reject(err) => {
             errors::answer(&mut respond, &err, &request_id);
             return StreamEnd::Done;
@@ -72,6 +72,7 @@ pub async fn serve(
             host,
             release,
             limit,
+            plan,
         } => {
             let released = match hold(&mut respond, release, limit).await {
                 Held::Released(released) => released,
@@ -83,7 +84,7 @@ pub async fn serve(
                     .ok_or_else(|| ProxyError::unknown_host(&host))
             });
             match target {
-                Ok(target) => target,
+                Ok(target) => (target, plan),
                 Err(err) => {
                     errors::answer(&mut respond, &err, &request_id);
                     return StreamEnd::Done;
@@ -93,8 +94,6 @@ pub async fn serve(
     };
 
     let mut head = Vec::with_capacity(512);
-    // No route edits what it forwards yet: the default plan is the one that changes nothing.
-    let plan = Default::default();
     request::write_forwarded(
         &parts,
         &inspected,

@@ -185,7 +185,7 @@ impl Reactor {
             path: &data[head.origin_form.clone()],
         };
         let matched = self.routes.routes().lookup(&view);
-        let matched = matched.map(|m| (m.backend, m.host.clone()));
+        let matched = matched.map(|m| (m.backend, m.host.clone(), m.plan.clone()));
         let serial = session.serial;
         let held = || (Held { key, serial }, ());
         let admission = self
@@ -198,7 +198,7 @@ impl Reactor {
             (Admission::Refuse(err), _) => Err(err),
             (_, None) => Err(ProxyError::unknown_host(host)),
         };
-        let (hold, (backend, backend_host)) = match admitted {
+        let (hold, (backend, backend_host, plan)) = match admitted {
             Ok(admitted) => admitted,
             Err(err) => {
                 let close = close_after_refusal(has_body, keep_alive);
@@ -211,8 +211,7 @@ impl Reactor {
             client_ip: session.peer.ip().into(),
             request_id: &request_id,
         };
-        // No route edits what it forwards yet: the default plan is the one that changes nothing.
-        write_request(data, &head, &Default::default(), &info, &mut forwarded);
+        write_request(data, &head, &plan, &info, &mut forwarded);
         session.inbuf.consume(head.len);
 
         let meta = RequestMeta {

@@ -4,8 +4,10 @@
 //! [`RouteTable::lookup`] without touching either protocol.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::table::BackendId;
+use crate::http1::rewrite::ForwardPlan;
 use crate::msg::Host;
 
 /// What routing may look at in a request, borrowed from either protocol's parsed head.
@@ -24,6 +26,8 @@ pub struct RouteMatch {
     pub backend: BackendId,
     /// The backend's name, for logs and error messages.
     pub host: Host,
+    /// How the request head is edited on its way to the backend; shared by every request the route takes.
+    pub plan: Arc<ForwardPlan>,
 }
 
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -32,11 +36,23 @@ pub struct RouteTable {
 }
 
 impl RouteTable {
-    /// One catch-all route per backend, keyed by its (already normalised) hostname.
+    /// One catch-all route per backend, keyed by its (already normalised) hostname. A catch-all route
+    /// forwards the head unedited: all of them share the one empty plan.
     pub fn build(backends: impl IntoIterator<Item = (Host, BackendId)>) -> RouteTable {
+        let unedited = Arc::new(ForwardPlan::default());
         let hosts = backends
             .into_iter()
-            .map(|(host, backend)| (Box::from(&*host), RouteMatch { backend, host }))
+            .map(|(host, backend)| {
+                let plan = unedited.clone();
+                (
+                    Box::from(&*host),
+                    RouteMatch {
+                        backend,
+                        host,
+                        plan,
+                    },
+                )
+            })
             .collect();
         RouteTable { hosts }
     }
@@ -89,6 +105,12 @@ mod tests {
         };
         assert_eq!(table.lookup(&post).map(|m| m.backend), Some(a));
         assert!(table.lookup(&view("b.test")).is_none());
+        let plan = table.lookup(&view("a.test")).map(|m| m.plan.clone());
+        assert_eq!(
+            plan.as_deref(),
+            Some(&ForwardPlan::default()),
+            "a catch-all edits nothing"
+        );
     }
 
     #[test]
