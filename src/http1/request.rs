@@ -382,5 +382,5 @@ fn too_large() -> RequestError {
 }
 
 #[cfg(test)]
-#[path = "request_tests.rs"]
+#[path = "request_tests/mod.rs"]
 mod tests;
