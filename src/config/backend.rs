@@ -1,6 +1,7 @@
 //! `[backends."host"]`: one table per Host, local process or Docker container, `[defaults]` merged in.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::PathBuf;
 
@@ -10,6 +11,8 @@ use super::reader::{article, Ctx, Item, Section};
 use super::server::binds_overlap;
 use super::units::normalize_hostname;
 use super::{docker, timings, BackendConfig, BackendKind, LocalSpec, ServerConfig, Timings};
+use crate::upstream::instance::instances_of;
+use crate::upstream::UpstreamAddr;
 
 /// Keys only a `type = "local"` backend may have.
 pub(super) const LOCAL_ONLY: &[&str] = &["command", "working_dir"];
@@ -84,23 +87,28 @@ pub(super) fn read_all(
     out
 }
 
-/// Backends listen on 127.0.0.1:port, so two of them (or one and the proxy) cannot share a port, and
-/// Docker cannot run two containers with one name.
+/// Two instances (or one and the proxy) cannot listen at one address, and Docker cannot run two containers
+/// with one name. The addresses are the instance model's: nothing here assumes where a backend listens.
 fn check_clashes(parsed: &[Parsed], server: &ServerConfig, ctx: &mut Ctx) {
-    let loopback = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
-    let mut ports: HashMap<u16, &str> = HashMap::new();
+    let mut taken: HashMap<SocketAddr, &str> = HashMap::new();
     let mut names: HashMap<&str, &str> = HashMap::new();
     for backend in parsed {
         let host = backend.config.hostname.as_str();
-        let port = backend.config.port;
-        if port == server.port && binds_overlap(server.bind, loopback) {
-            let message = format!("port {port} is the proxy's own port ([server] port)");
-            ctx.report(&backend.port_span, &backend.port_path, message);
-        } else if port == server.admin_port && binds_overlap(server.admin_bind, loopback) {
-            let message = format!("port {port} is the admin port ([server] admin_port)");
-            ctx.report(&backend.port_span, &backend.port_path, message);
-        } else if let Some(other) = ports.insert(port, host) {
-            let message = format!("port {port} is already used by backend \"{other}\"");
+        for spec in instances_of(&backend.config) {
+            // A unix socket shares no port with anything.
+            let UpstreamAddr::Tcp(addr) = spec.addr else {
+                continue;
+            };
+            let port = addr.port();
+            let message = if port == server.port && binds_overlap(server.bind, addr.ip()) {
+                format!("port {port} is the proxy's own port ([server] port)")
+            } else if port == server.admin_port && binds_overlap(server.admin_bind, addr.ip()) {
+                format!("port {port} is the admin port ([server] admin_port)")
+            } else if let Some(other) = taken.insert(addr, host) {
+                format!("port {port} is already used by backend \"{other}\"")
+            } else {
+                continue;
+            };
             ctx.report(&backend.port_span, &backend.port_path, message);
         }
         if let BackendKind::Docker(spec) = &backend.config.kind {
