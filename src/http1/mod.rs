@@ -11,6 +11,7 @@
 //! * [`rewrite`]: the heads forwarded upstream or downstream, re-serialised from the parsed form; the one
 //!   writer of every request head sent to a backend, for HTTP/1 and h2 requests alike, steered by a
 //!   route's [`rewrite::ForwardPlan`].
+//! * [`head_scan`]: when a growing head is worth parsing, so a trickled head costs its size, not its square.
 //! * [`request_id`]: `X-Request-ID` values.
 //!
 //! Heads keep their fields as byte ranges into the caller's buffer (no copies); the caller keeps that
@@ -22,6 +23,7 @@ pub mod detect;
 pub mod fields;
 pub mod framing;
 mod head;
+pub mod head_scan;
 pub mod request;
 pub mod request_id;
 pub mod response;

@@ -103,6 +103,7 @@ impl Reactor {
         if let Phase::ReadingHead {
             since,
             head_started,
+            ..
         } = &mut session.phase
         {
             if !*head_started {
@@ -122,7 +123,18 @@ impl Reactor {
                 _ => {}
             }
         }
-        match parse_request(session.inbuf.data()) {
+        // Parse only when the new bytes can change the answer: a trickled head costs its size, not its
+        // square (`HeadScan`).
+        let worth = match &mut session.phase {
+            Phase::ReadingHead { scan, .. } => scan.worth_parsing(session.inbuf.data()),
+            _ => true,
+        };
+        let parsed = if worth {
+            parse_request(session.inbuf.data())
+        } else {
+            Ok(None)
+        };
+        match parsed {
             Ok(Some(head)) => {
                 self.begin_request(key, head);
                 Step::Progress
@@ -321,10 +333,7 @@ impl Reactor {
         session.phase = if close {
             Phase::Closing { shut: false }
         } else {
-            Phase::ReadingHead {
-                since: self.now,
-                head_started: false,
-            }
+            Phase::reading(self.now)
         };
         if close {
             session.closing_since = Some(self.now);

@@ -26,7 +26,7 @@ impl Reactor {
             return Step::Close;
         }
         session.out.truncate(at);
-        ex.response = ResponsePhase::AwaitingHead;
+        ex.response = ResponsePhase::awaiting_head();
         // Whatever else that backend sent on this exchange is suspect: end the client connection too.
         ex.meta.keep_alive = false;
         self.fail_exchange(key, ErrorCode::BadGateway, why)
@@ -35,7 +35,7 @@ impl Reactor {
     /// An error before any response byte reached the client becomes an error response; after that, the
     /// only honest signal left is closing the connection.
     pub(super) fn fail_exchange(&mut self, key: usize, code: ErrorCode, message: String) -> Step {
-        let awaiting = matches!(&self.sessions[key].phase, Phase::Exchanging(ex) if matches!(ex.response, ResponsePhase::AwaitingHead));
+        let awaiting = matches!(&self.sessions[key].phase, Phase::Exchanging(ex) if matches!(ex.response, ResponsePhase::AwaitingHead { .. }));
         if !awaiting {
             return Step::Close;
         }
@@ -64,7 +64,7 @@ impl Reactor {
             Phase::Exchanging(ex) => upstream::may_retry(
                 ex.reused,
                 ex.meta.has_body(),
-                !matches!(ex.response, ResponsePhase::AwaitingHead),
+                !matches!(ex.response, ResponsePhase::AwaitingHead { .. }),
                 false,
             ),
             _ => false,

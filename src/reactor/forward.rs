@@ -11,6 +11,7 @@ use super::upstream::Upstream;
 use super::{Reactor, UPSTREAM_BASE};
 use crate::error::{ErrorCode, ProxyError};
 use crate::http1::body::BodyReader;
+use crate::http1::head_scan::HeadScan;
 use crate::http1::response::parse_response;
 use crate::http1::rewrite::write_response;
 use crate::http1::{Framing, Version};
@@ -81,7 +82,7 @@ impl Reactor {
             request_pending: 0,
             request_body_sent: 0,
             request_abandoned: false,
-            response: ResponsePhase::AwaitingHead,
+            response: ResponsePhase::awaiting_head(),
             response_head_at: 0,
             client_keep_alive: false,
         }));
@@ -190,14 +191,14 @@ impl Reactor {
             Ok(Filled::Bytes(_)) | Ok(Filled::Eof) => progress = true,
             Ok(Filled::Nothing) => {}
             Err(e) => {
-                if matches!(ex.response, ResponsePhase::AwaitingHead) {
+                if matches!(ex.response, ResponsePhase::AwaitingHead { .. }) {
                     return self.backend_gone(key, format!("reading from the backend failed: {e}"));
                 }
                 return Step::Close;
             }
         }
 
-        if let ResponsePhase::AwaitingHead = ex.response {
+        if let ResponsePhase::AwaitingHead { scan } = &mut ex.response {
             if up.inbuf.is_empty() {
                 if up.io.read_eof {
                     return self.backend_gone(
@@ -206,7 +207,12 @@ impl Reactor {
                     );
                 }
             } else {
-                match parse_response(up.inbuf.data(), ex.meta.is_head) {
+                let parsed = if scan.worth_parsing(up.inbuf.data()) {
+                    parse_response(up.inbuf.data(), ex.meta.is_head)
+                } else {
+                    Ok(None)
+                };
+                match parsed {
                     Err(e) => {
                         return self.fail_exchange(
                             key,
@@ -246,6 +252,8 @@ impl Reactor {
                                 );
                             }
                             up.inbuf.consume(head.len);
+                            // What follows is another head, from its first byte.
+                            *scan = HeadScan::default();
                             if switching {
                                 return self.enter_tunnel(key);
                             }
@@ -356,10 +364,7 @@ impl Reactor {
         self.release_upstream_of(key, reusable);
         let session = &mut self.sessions[key];
         if keep {
-            session.phase = Phase::ReadingHead {
-                since: self.now,
-                head_started: false,
-            };
+            session.phase = Phase::reading(self.now);
             // An idle keep-alive connection keeps no buffer: not the read buffer, not the head it sent.
             session.inbuf.release_if_empty();
             if session.out_pending().is_empty() {

@@ -17,6 +17,7 @@ use mio::net::TcpStream;
 use super::buffer::Buffer;
 use super::timers::Deadline;
 use crate::http1::body::BodyReader;
+use crate::http1::head_scan::HeadScan;
 use crate::http1::{Framing, Version};
 use crate::msg::{Activity, Host};
 use crate::upstream::BackendId;
@@ -56,10 +57,12 @@ pub struct Session {
 }
 
 pub enum Phase {
-    /// Waiting for a request head; `since` is when the connection went idle or the head began.
+    /// Waiting for a request head; `since` is when the connection went idle or the head began; `scan`
+    /// says when the bytes so far are worth parsing.
     ReadingHead {
         since: Instant,
         head_started: bool,
+        scan: HeadScan,
     },
     /// Parsed, waiting for its backend to become ready. (Boxed, like `Exchanging`, so an idle keep-alive
     /// connection costs only the small phases' size.)
@@ -70,6 +73,17 @@ pub enum Phase {
     Closing {
         shut: bool,
     },
+}
+
+impl Phase {
+    /// Waiting for the next request head, idle since `now`.
+    pub fn reading(now: Instant) -> Phase {
+        Phase::ReadingHead {
+            since: now,
+            head_started: false,
+            scan: HeadScan::default(),
+        }
+    }
 }
 
 /// A parsed request, re-serialised for the backend and not yet sent.
@@ -144,7 +158,8 @@ impl Exchange {
 }
 
 pub enum ResponsePhase {
-    AwaitingHead,
+    /// `scan` says when the response bytes so far are worth parsing.
+    AwaitingHead { scan: HeadScan },
     Body {
         reader: BodyReader,
         /// Bytes at the front of the upstream buffer that belong to the body and are not yet written.
@@ -152,6 +167,15 @@ pub enum ResponsePhase {
         /// The backend connection may be pooled once the body is complete.
         reusable: bool,
     },
+}
+
+impl ResponsePhase {
+    /// Waiting for the first byte of a response head.
+    pub fn awaiting_head() -> ResponsePhase {
+        ResponsePhase::AwaitingHead {
+            scan: HeadScan::default(),
+        }
+    }
 }
 
 pub struct Tunnel {
@@ -172,10 +196,7 @@ impl Session {
             inbuf: Buffer::new(CLIENT_BUFFER),
             out: Vec::new(),
             out_pos: 0,
-            phase: Phase::ReadingHead {
-                since: now,
-                head_started: false,
-            },
+            phase: Phase::reading(now),
             deadline: Deadline::default(),
             served: 0,
             hold_until: None,

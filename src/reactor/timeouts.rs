@@ -61,7 +61,7 @@ impl Reactor {
                 // The client stalled in the middle of its request body.
                 log::debug!("{}: request body stalled", session.peer);
                 let err = ProxyError::new(ErrorCode::ClientTimeout, "the request body stalled");
-                if matches!(ex.response, ResponsePhase::AwaitingHead) {
+                if matches!(ex.response, ResponsePhase::AwaitingHead { .. }) {
                     self.abort_exchange(key, err);
                     self.drive(key);
                 } else {
@@ -93,6 +93,7 @@ impl Reactor {
             Phase::ReadingHead {
                 since,
                 head_started,
+                ..
             } => {
                 if *head_started || session.served == 0 {
                     Some(*since + limits.header_read_timeout)
