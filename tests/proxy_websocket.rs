@@ -197,8 +197,8 @@ fn a_refused_upgrade_is_an_ordinary_response_and_no_tunnel() {
         Ok(_) => panic!("a refused upgrade became a WebSocket"),
     }
 
-    // Bytes sent behind the upgrade request are not a new request: the response is the backend's 400,
-    // then the connection ends.
+    // A declined upgrade leaves the connection in HTTP/1.1: a request pipelined behind the upgrade
+    // request is parsed and answered as the next request, never tunnelled, and the connection stays open.
     let mut raw = raw_ws_handshake(ECHO_HOST, "/ws-refuse");
     raw.extend_from_slice(&build_request("GET", ECHO_HOST, "/behind", &[], b""));
     let mut client = send(proxy.addr(), &raw);
@@ -211,14 +211,26 @@ fn a_refused_upgrade_is_an_ordinary_response_and_no_tunnel() {
         response.headers
     );
     assert!(
-        response.closes(),
-        "no Connection: close: {:?}",
+        !response.closes(),
+        "a declined upgrade closed the connection: {:?}",
         response.headers
     );
-    assert!(
-        client.closed_by_peer_within(IN_FLIGHT_SETTLE),
-        "the connection stayed open after a refused upgrade"
-    );
+    let behind = client.read_response();
+    assert_eq!(behind.status, 200, "{}", behind.text());
+    assert_eq!(behind.json()["path"], "/behind", "{}", behind.text());
+    // And the connection goes on.
+    let next = client.get(ECHO_HOST, "/after");
+    assert_eq!(next.status, 200, "{}", next.text());
+    assert_eq!(next.json()["path"], "/after", "{}", next.text());
+
+    // Bytes that are not a request (frames sent before the answer, against RFC 6455) are refused as a
+    // malformed request, never relayed to the backend.
+    let mut raw = raw_ws_handshake(ECHO_HOST, "/ws-refuse");
+    raw.extend(masked_frame(true, 0x1, b"early"));
+    let mut client = send(proxy.addr(), &raw);
+    assert_eq!(client.read_response().status, 400);
+    assert_proxy_error(&client.read_response(), "BAD_REQUEST", 400);
+    assert!(client.closed_by_peer_within(IN_FLIGHT_SETTLE));
     wait_in_flight(&proxy, ECHO_HOST, 0);
 }
 

@@ -258,9 +258,11 @@ impl Reactor {
                                 return self.enter_tunnel(key);
                             }
                         } else {
+                            // A declined upgrade leaves the connection in HTTP/1.1 (RFC 9110 section
+                            // 7.8): what the client sent behind it is parsed as its next request, never
+                            // tunnelled.
                             let keep = ex.meta.keep_alive
                                 && !session.io.read_eof
-                                && !ex.meta.upgrade
                                 && head.framing != Framing::UntilClose;
                             ex.client_keep_alive = keep;
                             ex.response_head_at = session.out.len();
