@@ -62,13 +62,10 @@ pub mod upstream;
 pub fn run(config: config::Config) -> std::io::Result<()> {
     let bound = reactor::Bound::bind(&config)?;
     let clock = msg::Clock::new();
+    // One plan of the start-up set for all three threads, so they name every backend by the same id.
     let backends = upstream::Reconcile::initial(&config.backends);
-    let supervisor = supervisor::spawn_guarded(
-        backends.entries(),
-        bound.mailbox(),
-        clock,
-        bound.ready_url_base()?,
-    )?;
+    let supervisor =
+        supervisor::spawn_guarded(&backends, bound.mailbox(), clock, bound.ready_url_base()?)?;
     let h2 = h2::spawn(
         backends.clone(),
         supervisor.mailbox.clone(),

@@ -32,6 +32,8 @@ mod driver_events;
 mod e2e_tests;
 mod event_loop;
 mod feed;
+#[cfg(test)]
+mod harness;
 mod instance;
 #[cfg(test)]
 mod instances_tests;
@@ -41,6 +43,8 @@ mod policy;
 mod probe;
 mod process;
 mod reload;
+#[cfg(test)]
+mod reload_tests;
 mod sigchld;
 mod slot;
 #[cfg(test)]
@@ -52,7 +56,8 @@ pub mod watchdog;
 use std::io;
 use std::thread::JoinHandle;
 
-use crate::msg::{BackendEntry, Clock, Command, Mailbox, ReactorMsg};
+use crate::msg::{Clock, Command, Mailbox, ReactorMsg};
+use crate::upstream::Reconcile;
 use event_loop::Supervisor;
 
 /// The running supervisor: send it commands through `mailbox`; join `thread` after `ShutdownComplete`.
@@ -61,29 +66,31 @@ pub struct SupervisorHandle {
     pub thread: JoinHandle<()>,
 }
 
-/// Starts the supervisor thread for `backends` (all Stopped). Lifecycle events go to `reactor`.
+/// Starts the supervisor thread with the backends of `initial` (all Stopped), under the ids the request
+/// threads know them by: the same [`Reconcile::initial`] they start from. Lifecycle events go to
+/// `reactor`.
 ///
 /// `ready_url_base` is e.g. "http://127.0.0.1:9999" (the admin listener); each backend gets
 /// `SERVERLESS_PROXY_READY_URL = "{ready_url_base}/ready/{hostname}"`.
 pub fn spawn(
-    backends: Vec<BackendEntry>,
+    initial: &Reconcile,
     reactor: Mailbox<ReactorMsg>,
     clock: Clock,
     ready_url_base: String,
 ) -> io::Result<SupervisorHandle> {
-    spawn_with(backends, reactor, clock, ready_url_base, None)
+    spawn_with(initial, reactor, clock, ready_url_base, None)
 }
 
 /// [`spawn`], with an orphan guard that kills every backend process group if the proxy dies: what the
 /// proxy itself uses (library tests run without one, as their executable is not `spawngate`).
 pub fn spawn_guarded(
-    backends: Vec<BackendEntry>,
+    initial: &Reconcile,
     reactor: Mailbox<ReactorMsg>,
     clock: Clock,
     ready_url_base: String,
 ) -> io::Result<SupervisorHandle> {
     spawn_with(
-        backends,
+        initial,
         reactor,
         clock,
         ready_url_base,
@@ -92,16 +99,14 @@ pub fn spawn_guarded(
 }
 
 fn spawn_with(
-    backends: Vec<BackendEntry>,
+    initial: &Reconcile,
     reactor: Mailbox<ReactorMsg>,
     clock: Clock,
     ready_url_base: String,
     watchdog: Option<watchdog::Watchdog>,
 ) -> io::Result<SupervisorHandle> {
     let (mut supervisor, mailbox) = Supervisor::new(reactor, clock, &ready_url_base, watchdog)?;
-    for entry in backends {
-        supervisor.add_backend(entry);
-    }
+    supervisor.reconcile(&initial.changes);
     let thread = std::thread::Builder::new()
         .name("supervisor".to_string())
         .spawn(move || supervisor.run())?;

@@ -33,20 +33,9 @@ pub enum Change {
 }
 
 impl Reconcile {
-    /// The first set of backends, as every thread starts with it.
+    /// The first set of backends, as every thread (the supervisor too) starts with it.
     pub fn initial(backends: &[Arc<BackendConfig>]) -> Reconcile {
         Upstreams::<NoWaiter, ()>::new(0).plan(backends)
-    }
-
-    /// The complete backend set after this reload, for the supervisor.
-    pub fn entries(&self) -> Vec<BackendEntry> {
-        self.changes
-            .iter()
-            .filter_map(|change| match change {
-                Change::Add { entry, .. } | Change::Keep { entry, .. } => Some(entry.clone()),
-                Change::Remove { .. } => None,
-            })
-            .collect()
     }
 }
 
