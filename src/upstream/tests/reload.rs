@@ -1,16 +1,18 @@
-//! The reload scenarios of the shared suite, run for each protocol like the rest of it.
+//! The reload scenarios of the shared suite, run for each protocol like the rest of it; and what a late
+//! report about a backend a reload removed does (nothing).
 
 use std::time::Duration;
 
 use super::{configs, released, Driver, Http1, Protocol, H2};
 use crate::error::ErrorCode;
 use crate::msg::{LifecycleEvent, StopReason};
-use crate::upstream::Admission;
+use crate::upstream::{Admission, BackendId};
 
 both!(
     reload_adds_keeps_and_removes,
     a_reload_that_changes_nothing_keeps_a_back_off,
     a_new_port_takes_effect_at_the_next_start,
+    a_late_report_about_a_removed_backend_leaves_the_one_in_its_slot_alone,
 );
 
 fn reload_adds_keeps_and_removes<P: Protocol>() {
@@ -75,6 +77,59 @@ fn a_new_port_takes_effect_at_the_next_start<P: Protocol>() {
     d.event_at("a.test", 4000, LifecycleEvent::Stopped);
     d.event_at("a.test", 5000, LifecycleEvent::Starting);
     assert_eq!(port(&d), Some(5000));
+}
+
+/// A report about a removed backend can still be on its way when the reload that adds another takes its
+/// slot: the new generation tells them apart, so the report is dropped instead of reaching the new one.
+fn a_late_report_about_a_removed_backend_leaves_the_one_in_its_slot_alone<P: Protocol>() {
+    let mut d = Driver::<P>::new(&[("a.test", 4000)], 10);
+    d.event("a.test", LifecycleEvent::Ready);
+    let old = d.id("a.test");
+    d.reload(&[]);
+    d.event("a.test", LifecycleEvent::Stopping(StopReason::Removed));
+    assert!(d
+        .event("a.test", LifecycleEvent::Stopped)
+        .forgotten
+        .is_some());
+    d.reload(&[("b.test", 4001)]);
+    let new = d.id("b.test");
+    assert_eq!(
+        new,
+        BackendId::new(0, 2),
+        "b takes a's slot, one generation on"
+    );
+    assert_ne!(new, old);
+    let _held = d.hold("b.test");
+
+    // a's instance, late: every report is dropped, none reaches b.
+    for event in [
+        LifecycleEvent::Ready,
+        LifecycleEvent::StartFailed("late".into()),
+        LifecycleEvent::Stopping(StopReason::Removed),
+        LifecycleEvent::Stopped,
+    ] {
+        assert!(d.report(old, "a.test", 4000, event).is_none());
+    }
+    let b = d.table.get(new).unwrap();
+    assert_eq!(
+        b.addr.tcp().map(|a| a.port()),
+        Some(4001),
+        "b's address is its own"
+    );
+    assert_eq!(b.view.state, crate::msg::State::Stopped);
+    assert!(!b.view.removed);
+    // b's held request still waits, and b's own reports still count.
+    let Admission::Hold {
+        start,
+        receipt: _second,
+        ..
+    } = d.admit("b.test")
+    else {
+        panic!("b is still starting")
+    };
+    assert!(!start, "b's start is still the one under way");
+    let ready = d.event("b.test", LifecycleEvent::Ready);
+    assert_eq!(released(&ready), Some((2, None)));
 }
 
 #[test]
