@@ -1,9 +1,15 @@
 //! The messages between threads, and the few facts they share.
 //!
 //! ```text
-//!  reactor ──Command──▶ supervisor        Start, ReadyCallback, Reload, Shutdown
-//!  reactor ◀─ReactorMsg── supervisor      Backend(BackendEvent), ShutdownComplete
+//!  reactor, h2 worker ──Command──▶ supervisor   Start(id), ReadyCallback(id), Reload(Reconcile),
+//!                                               Shutdown
+//!  reactor ◀──ReactorMsg── supervisor           Backend(BackendEvent { backend: id, .. }),
+//!                                               ShutdownComplete
 //! ```
+//! Every message names a backend by its [`BackendId`], the compact name the reactor gave it when it
+//! planned the reload that added it ([`Reconcile`]); the supervisor applies that same plan, so all three
+//! threads agree on every id, and a report about a backend that is gone (its slot since reused under a
+//! new generation) cannot be mistaken for one about its successor. The Host is carried only for logs.
 //! Each receiving thread sleeps in its own `mio::Poll`; a [`Mailbox`] pairs the channel with that poll's
 //! `Waker`. The only state two threads touch is [`Activity`] (atomic counters, written by whoever carries
 //! traffic, read by the supervisor to decide idleness), so no request pays for a message.

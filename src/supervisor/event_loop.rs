@@ -1,8 +1,8 @@
 //! The supervisor thread's loop and what it owns: one `mio::Poll` for commands and driver reports (one
 //! waker), child exits (SIGCHLD pipe) and health probes, plus a timer heap with every instance's next
-//! deadline. Commands name backends; their policy turns each into inputs for instances (`feed.rs` runs
-//! those through the instance's lifecycle). Reloads are in `reload.rs`, exits, probe readiness and timers
-//! in `wakeups.rs`, container reports in `driver_events.rs`.
+//! deadline. Commands name backends by id; their policy turns each into inputs for instances (`feed.rs`
+//! runs those through the instance's lifecycle). Reloads are in `reload.rs`, exits, probe readiness and
+//! timers in `wakeups.rs`, container reports in `driver_events.rs`.
 
 use std::collections::HashMap;
 use std::io;

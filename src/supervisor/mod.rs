@@ -1,18 +1,23 @@
 //! The supervisor thread: owns every backend instance and the authoritative lifecycle of each.
 //!
 //! ```text
-//!  Command (Start, ReadyCallback, Reload, Shutdown) ──▶ event_loop ──▶ Backend: policy ──▶ instances
+//!  Command (Start, ReadyCallback: by BackendId;    ──▶ event_loop ──▶ Backend: policy ──▶ instances
+//!           Reload(Reconcile): reload; Shutdown)
 //!  SIGCHLD pipe, probe sockets, timer heap          ──▶ wakeups        │ feed(InstanceKey, Input)
 //!  DriverEvent (container workers: driver_events)   ──▶                ▼
 //!                              InstanceSlot: CrashLoop::step ─▶ lifecycle::handle (pure) ─▶ Effects
-//!  instance (process | container), probe ◀── effects; BackendEvent { host, instance, event } ──▶ reactor
+//!  instance (process | container), probe ◀── effects; BackendEvent { backend: id, .. } ──▶ reactor
 //! ```
 //!
 //! A backend is a policy (`policy`: on demand today) over a set of instances (`backend`, `slot`): each
 //! instance has its own spec and address (`crate::upstream::instance`), lifecycle, crash-loop record,
-//! process or container and health probe. The reactor speaks about backends; the policy says which
-//! instances an order reaches, and every report names the instance and its address. The loop keys all it
-//! registers by instance (`keys`): probe tokens, deadlines in the timer heap, container reports.
+//! process or container and health probe. The reactor speaks about backends, each named by the
+//! [`BackendId`](crate::upstream::BackendId) it gave it; the policy says which instances an order
+//! reaches, and every report names the backend by that id, and the instance and its address. The set of
+//! backends changes only as the reactor planned it (`reload`: the start-up set and each reload's
+//! [`Reconcile`], the same value the request threads apply), so there is one reload algorithm. The loop
+//! keys all it registers by instance (`keys`): probe tokens, deadlines in the timer heap, container
+//! reports.
 //!
 //! With every backend stopped the thread sleeps in `poll` with no timeout. Child exits arrive through a
 //! SIGCHLD self-pipe; each instance has at most one deadline in the timer heap; health probes are

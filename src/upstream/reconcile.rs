@@ -1,6 +1,7 @@
 //! The one reload algorithm. The reactor computes a [`Reconcile`] once, from its backends and the new
 //! config ([`Upstreams::plan`]); it and the h2 worker then apply that same value ([`Upstreams::apply`]),
-//! so both threads add, keep, change and remove backends alike, under the same ids.
+//! and the supervisor makes the same changes to the backends it runs (`Command::Reload`), so all three
+//! threads add, keep, change and remove backends alike, under the same ids.
 
 use std::sync::Arc;
 
