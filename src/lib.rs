@@ -8,9 +8,9 @@
 //!  clients ─TCP─▶ │ mio::Poll: listeners, HTTP/1 client + backend sockets, upstream  │ ─HTTP/1.1─▶ backends
 //!  admin   ─TCP─▶ │ pool, timers, routing table, lifecycle *as last reported*        │
 //!                 └──┬──────────────────▲──────────────────────────────┬────────────┘
-//!    h2 preface:     │ hand_off,        │ ReactorMsg                   │ Command
-//!    socket + bytes  │ BackendEvent,    │ (Ready, StartFailed,         │ (Start, ReadyCallback,
-//!                    ▼ Reconcile, stop  │  Stopping, ...)              ▼  Reload, Shutdown)
+//!    h2 preface:     │ hand_off,        │ ReactorMsg: BackendEvent     │ Command
+//!    socket + bytes  │ BackendEvent,    │ (Ready, StartFailed,         │ (Start(id), ReadyCallback(id),
+//!                    ▼ Reconcile, stop  │  Stopping, ...) of an id     ▼  Reload(Reconcile), Shutdown)
 //!  ┌──────── h2 worker thread ───────┐  │  ┌──────────────── supervisor thread ─────────────────┐
 //!  │ tokio current-thread + `h2`:    │  └──┤ mio::Poll: processes, containers (Docker calls on  │
 //!  │ streams -> HTTP/1.1, own pool   ├─────▶ worker threads), health probes, idle/drain/stop    │
@@ -34,10 +34,15 @@
 //!   lifecycle as last reported, its held requests and its instance's address, and both apply the same
 //!   reports and the same reload [`upstream::Reconcile`] (planned once, by the reactor), so HTTP/1 and h2
 //!   admit, hold and refuse alike.
-//! * Every report from the supervisor names the instance it is about and where it listens
+//! * Between threads a backend is named by its [`upstream::BackendId`], never by its Host: the reactor
+//!   gives the ids when it plans a reload, and the supervisor applies that same `Reconcile` (the
+//!   start-up set is one too), so the three threads agree on every id. A report about a backend
+//!   forgotten since, whose slot a newer backend holds, carries the old generation and is ignored.
+//! * Every report from the supervisor names the backend, the instance it is about and where it listens
 //!   ([`msg::InstanceRef`]); nothing else derives a backend's address.
 //! * [`run`] is the composition root: it binds the reactor's sockets, starts the supervisor and the h2
-//!   worker with the same initial backends and clock, and hands them to the reactor.
+//!   worker with the same initial backends (one `Reconcile`, so the same ids) and clock, and hands them
+//!   to the reactor.
 //! * The threads share one fact without messages: per-backend [`msg::Activity`] counters (in-flight requests,
 //!   streams and tunnels; last activity), written by whoever carries traffic and read by the supervisor to
 //!   decide idleness. Nothing else is shared: each piece of state has one owner.
@@ -62,13 +67,10 @@ pub mod upstream;
 pub fn run(config: config::Config) -> std::io::Result<()> {
     let bound = reactor::Bound::bind(&config)?;
     let clock = msg::Clock::new();
+    // One plan of the start-up set for all three threads, so they name every backend by the same id.
     let backends = upstream::Reconcile::initial(&config.backends);
-    let supervisor = supervisor::spawn_guarded(
-        backends.entries(),
-        bound.mailbox(),
-        clock,
-        bound.ready_url_base()?,
-    )?;
+    let supervisor =
+        supervisor::spawn_guarded(&backends, bound.mailbox(), clock, bound.ready_url_base()?)?;
     let h2 = h2::spawn(
         backends.clone(),
         supervisor.mailbox.clone(),

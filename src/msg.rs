@@ -1,9 +1,15 @@
 //! The messages between threads, and the few facts they share.
 //!
 //! ```text
-//!  reactor ──Command──▶ supervisor        Start, ReadyCallback, Reload, Shutdown
-//!  reactor ◀─ReactorMsg── supervisor      Backend(BackendEvent), ShutdownComplete
+//!  reactor, h2 worker ──Command──▶ supervisor   Start(id), ReadyCallback(id), Reload(Reconcile),
+//!                                               Shutdown
+//!  reactor ◀──ReactorMsg── supervisor           Backend(BackendEvent { backend: id, .. }),
+//!                                               ShutdownComplete
 //! ```
+//! Every message names a backend by its [`BackendId`], the compact name the reactor gave it when it
+//! planned the reload that added it ([`Reconcile`]); the supervisor applies that same plan, so all three
+//! threads agree on every id, and a report about a backend that is gone (its slot since reused under a
+//! new generation) cannot be mistaken for one about its successor. The Host is carried only for logs.
 //! Each receiving thread sleeps in its own `mio::Poll`; a [`Mailbox`] pairs the channel with that poll's
 //! `Waker`. The only state two threads touch is [`Activity`] (atomic counters, written by whoever carries
 //! traffic, read by the supervisor to decide idleness), so no request pays for a message.
@@ -14,9 +20,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::BackendConfig;
-use crate::upstream::UpstreamAddr;
+use crate::upstream::{BackendId, Reconcile, UpstreamAddr};
 
-/// A backend is named by the Host it serves (lower-case, no port).
+/// The Host a backend serves (lower-case, no port): what routes to it, and what logs call it. Between
+/// threads a backend is named by its [`BackendId`] instead.
 pub type Host = Arc<str>;
 
 /// Sends to a thread that sleeps in a `mio::Poll`: the message, then a wake-up.
@@ -51,16 +58,17 @@ impl<T> Mailbox<T> {
     }
 }
 
-/// What the reactor asks of the supervisor.
+/// What the reactor (and, for starts, the h2 worker) asks of the supervisor.
 #[derive(Debug)]
 pub enum Command {
     /// A request needs this backend. Idempotent: if it is starting nothing happens, if it is ready the
     /// supervisor answers `Ready` again, if it is stopping after idleness it starts again once stopped.
-    Start(Host),
-    /// The backend called `POST /ready/{hostname}` on the admin port.
-    ReadyCallback(Host),
-    /// The complete new backend set after a config reload.
-    Reload(Vec<BackendEntry>),
+    Start(BackendId),
+    /// The backend called `POST /ready/{hostname}` on the admin port; the reactor resolved the hostname.
+    ReadyCallback(BackendId),
+    /// A config reload, as the reactor planned it and the request threads apply it: the supervisor makes
+    /// the same changes to its backends, under the same ids (it ignores the route table).
+    Reload(Reconcile),
     /// Drain and stop every backend, then answer `ShutdownComplete`.
     Shutdown,
 }
@@ -76,6 +84,10 @@ pub enum ReactorMsg {
 /// outside the instance model derives an address.
 #[derive(Debug, Clone)]
 pub struct BackendEvent {
+    /// Which backend: tables look it up by this id, generation included, so a late report about a
+    /// forgotten backend never reaches the one that took its slot.
+    pub backend: BackendId,
+    /// The backend's Host, for logs only.
     pub host: Host,
     pub instance: InstanceRef,
     pub event: LifecycleEvent,
@@ -142,7 +154,7 @@ impl State {
     }
 }
 
-/// A configured backend as handed to the supervisor.
+/// A configured backend as a reload hands it to every thread: its settings and its shared counters.
 #[derive(Debug, Clone)]
 pub struct BackendEntry {
     pub config: Arc<BackendConfig>,

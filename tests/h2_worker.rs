@@ -85,7 +85,7 @@ fn a_cold_backend_is_started_once_and_held_streams_are_released_when_ready() {
         let start = tokio::task::spawn_blocking(move || {
             let first = harness.next_command(Duration::from_secs(10));
             assert!(
-                matches!(&first, Some(Command::Start(host)) if &**host == ECHO_HOST),
+                matches!(&first, Some(Command::Start(id)) if *id == harness.id(ECHO_HOST)),
                 "expected a start, got {first:?}"
             );
             harness.event(ECHO_HOST, LifecycleEvent::Starting);

@@ -162,7 +162,7 @@ impl H2Handle {
     }
 }
 
-/// Starts the worker thread with the default [`H2Settings`]. `supervisor` is where `Command::Start(host)`
+/// Starts the worker thread with the default [`H2Settings`]. `supervisor` is where `Command::Start(id)`
 /// goes when a stream needs a stopped backend.
 pub fn spawn(
     backends: Reconcile,

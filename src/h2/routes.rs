@@ -52,23 +52,19 @@ pub enum Admission {
     Reject(ProxyError),
 }
 
-/// Decides what happens to a stream for `request.host` (already normalised). A host comes back alongside
-/// when a `Command::Start` must be sent for it now.
-pub fn admit(
-    routes: &mut Routes,
-    request: &RequestView,
-    now: Instant,
-) -> (Admission, Option<Host>) {
+/// Decides what happens to a stream for `request.host` (already normalised). `true` comes back alongside
+/// when a `Command::Start` must be sent now for the backend it is held for.
+pub fn admit(routes: &mut Routes, request: &RequestView, now: Instant) -> (Admission, bool) {
     let matched = routes.routes().lookup(request);
     let matched = matched.map(|m| (m.backend, m.plan.clone()));
     let id = matched.as_ref().map(|m| m.0);
     let admission = routes.admit(id, request.host, now, oneshot::channel);
     match (admission, matched) {
         (upstream::Admission::Forward, Some((id, plan))) => match target(routes, id) {
-            Some(target) => (Admission::Forward(target, plan), None),
+            Some(target) => (Admission::Forward(target, plan), false),
             None => (
                 Admission::Reject(ProxyError::unknown_host(request.host)),
-                None,
+                false,
             ),
         },
         (
@@ -91,11 +87,11 @@ pub fn admit(
             };
             (hold, start)
         }
-        (upstream::Admission::Refuse(err), _) => (Admission::Reject(err), None),
+        (upstream::Admission::Refuse(err), _) => (Admission::Reject(err), false),
         // The core admits only what the route table matched.
         (_, None) => (
             Admission::Reject(ProxyError::unknown_host(request.host)),
-            None,
+            false,
         ),
     }
 }

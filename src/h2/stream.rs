@@ -58,8 +58,8 @@ pub async fn serve(
             .map_or(b"/", |p| p.as_str().as_bytes()),
     };
     let (admission, start) = routes::admit(&mut worker.routes.borrow_mut(), &view, Instant::now());
-    if let Some(host) = start {
-        worker.start_backend(host);
+    if let (true, Admission::Hold { id, host, .. }) = (start, &admission) {
+        worker.start_backend(*id, host);
     }
     let (target, plan) = match admission {
         Admission::Forward(target, plan) => (target, plan),

@@ -17,8 +17,8 @@ use super::routes::{Release, Routes};
 use super::{Control, H2Settings};
 use crate::config::Limits;
 use crate::http1::request_id::RequestIdGenerator;
-use crate::msg::{Clock, Command, Host, Mailbox};
-use crate::upstream::{Outcome, Reconcile};
+use crate::msg::{Clock, Command, Mailbox};
+use crate::upstream::{BackendId, Outcome, Reconcile};
 
 /// How long open streams may run after shutdown began before the worker ends regardless: as long as a
 /// backend's default drain, after which the supervisor stops the backends these streams talk to anyway.
@@ -62,9 +62,10 @@ impl Worker {
         })
     }
 
-    pub fn start_backend(&self, host: Host) {
+    /// Asks the supervisor to start backend `id`; `host` names it in the log.
+    pub fn start_backend(&self, id: BackendId, host: &str) {
         log::debug!("{host}: starting on demand (h2)");
-        if !self.supervisor.send(Command::Start(host)) {
+        if !self.supervisor.send(Command::Start(id)) {
             log::error!("the supervisor thread is gone");
         }
     }
@@ -77,8 +78,9 @@ impl Worker {
         if outcome.drop_pool {
             self.pool.borrow_mut().drop_backend(outcome.id);
         }
-        if let Some(host) = outcome.start {
-            self.start_backend(host);
+        if outcome.start {
+            let host = self.routes.borrow().get(outcome.id).map(|b| b.host.clone());
+            self.start_backend(outcome.id, host.as_deref().unwrap_or("?"));
         }
     }
 }

@@ -134,8 +134,8 @@ impl Reactor {
             return;
         };
         let outcome = conn.drive(&self.routes, &self.config_status);
-        if let Some(host) = outcome.ready {
-            self.send_supervisor(Command::ReadyCallback(host));
+        if let Some(id) = outcome.ready {
+            self.send_supervisor(Command::ReadyCallback(id));
         }
         let mut done = outcome.done;
         if outcome.reload {

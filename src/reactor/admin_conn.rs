@@ -8,7 +8,7 @@ use super::routes::Routes;
 use crate::admin::{self, Action, BackendStatus, ConfigStatus};
 use crate::error::ErrorCode;
 use crate::http1::request::parse_request;
-use crate::msg::Host;
+use crate::upstream::BackendId;
 
 /// Admin requests are tiny; anything bigger is not one.
 const MAX_ADMIN_HEAD: usize = 8 * 1024;
@@ -22,7 +22,7 @@ pub struct AdminConn {
 
 pub struct Outcome {
     /// The request was a ready callback for this backend.
-    pub ready: Option<Host>,
+    pub ready: Option<BackendId>,
     /// The request asks for a config reload; answer it with [`AdminConn::respond`].
     pub reload: bool,
     /// The answer is out (or the peer is gone): close.
@@ -79,7 +79,8 @@ impl AdminConn {
                         Action::Respond(bytes) => self.out = bytes,
                         Action::ReadyCallback { hostname, response } => {
                             self.out = response;
-                            ready = Some(Host::from(hostname));
+                            // `handle` found the hostname among these very rows, so the table knows it.
+                            ready = routes.id_of(&hostname);
                         }
                         Action::Reload => reload = true,
                     }

@@ -244,11 +244,12 @@ impl Reactor {
         match hold {
             None => self.start_exchange(key, request),
             Some((start, until)) => {
+                let starting = start.then(|| (request.backend, request.host.clone()));
                 session.phase = Phase::Holding(Box::new(request));
                 session.hold_until = Some(until);
-                if let Some(host) = start {
+                if let Some((id, host)) = starting {
                     log::debug!("{host}: starting on demand");
-                    self.send_supervisor(Command::Start(host));
+                    self.send_supervisor(Command::Start(id));
                 }
             }
         }

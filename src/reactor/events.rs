@@ -52,8 +52,8 @@ impl Reactor {
         } else if outcome.drop_pool {
             self.drop_pool_of(outcome.id);
         }
-        if let Some(host) = outcome.start {
-            self.send_supervisor(Command::Start(host));
+        if outcome.start {
+            self.send_supervisor(Command::Start(outcome.id));
         }
         if let Some((waiting, result)) = outcome.release {
             self.answer_waiting(waiting, result);
@@ -122,7 +122,8 @@ impl Reactor {
         if let Some(h2) = &self.h2 {
             h2.reconcile(reconcile.clone());
         }
-        self.send_supervisor(Command::Reload(reconcile.entries()));
+        // The supervisor applies the same changes, so it names every backend by the same id.
+        self.send_supervisor(Command::Reload(reconcile.clone()));
         for outcome in self.routes.apply(&reconcile) {
             self.settle(outcome);
         }

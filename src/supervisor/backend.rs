@@ -9,9 +9,13 @@ use super::slot::InstanceSlot;
 use crate::config::BackendConfig;
 use crate::msg::{Activity, BackendEntry, Host};
 use crate::upstream::instance::{instances_of, InstanceSpec};
+use crate::upstream::BackendId;
 
 #[derive(Debug)]
 pub struct Backend {
+    /// The name the reactor gave it; every report carries it.
+    pub id: BackendId,
+    /// For logs, the ready URL and the health probe's `Host`.
     pub host: Host,
     pub policy: Policy,
     /// The latest config; the next start of each instance uses it.
@@ -25,15 +29,16 @@ pub struct Backend {
 
 impl Backend {
     /// A backend with the instances its config describes, all stopped.
-    pub fn new(entry: BackendEntry) -> Self {
+    pub fn new(id: BackendId, entry: BackendEntry) -> Self {
         let specs = instances_of(&entry.config);
-        Backend::with_instances(entry, specs)
+        Backend::with_instances(id, entry, specs)
     }
 
     /// A backend with the given instances (in index order), all stopped.
-    pub fn with_instances(entry: BackendEntry, specs: Vec<InstanceSpec>) -> Self {
+    pub fn with_instances(id: BackendId, entry: BackendEntry, specs: Vec<InstanceSpec>) -> Self {
         debug_assert!(specs.iter().zip(0..).all(|(s, i)| s.index == i));
         Backend {
+            id,
             host: host_of(&entry.config),
             policy: Policy::OnDemand,
             config: entry.config,
@@ -96,6 +101,6 @@ impl Backend {
     }
 }
 
-pub fn host_of(config: &BackendConfig) -> Host {
+fn host_of(config: &BackendConfig) -> Host {
     Host::from(config.hostname.as_str())
 }

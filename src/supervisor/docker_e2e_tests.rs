@@ -6,10 +6,10 @@ use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use super::docker::fake_daemon::{Answer, FakeDaemon, Request};
-use super::e2e_tests::{entry, Harness};
+use super::harness::{named, Harness};
 use super::test_support::{free_port, health_server, local_config, scratch_file};
 use crate::config::{BackendConfig, BackendKind, DockerSpec, PullPolicy};
-use crate::msg::{BackendEvent, Command, Host, LifecycleEvent, ReactorMsg, StopReason};
+use crate::msg::{BackendEvent, Command, LifecycleEvent, ReactorMsg, StopReason};
 
 /// Longest a scripted daemon call holds its answer back, so a failing test cannot hang.
 const HOLD_LIMIT: Duration = Duration::from_secs(10);
@@ -96,7 +96,7 @@ fn a_container_backend_goes_through_the_whole_lifecycle() {
     let port = free_port();
     let daemon = container_daemon("e2e-container", port);
     let config = container_config(port, daemon.endpoint().to_string());
-    let h = Harness::new(vec![entry("c.test", config)]);
+    let h = Harness::new(vec![named("c.test", config)]);
     h.start("c.test");
     h.expect("c.test", LifecycleEvent::Starting);
     h.expect("c.test", LifecycleEvent::Ready);
@@ -119,7 +119,7 @@ fn a_container_backend_goes_through_the_whole_lifecycle() {
 fn a_missing_daemon_fails_the_start_within_a_second() {
     let socket = scratch_file("e2e-no-daemon.sock");
     let config = container_config(free_port(), format!("unix://{}", socket.display()));
-    let h = Harness::new(vec![entry("c.test", config)]);
+    let h = Harness::new(vec![named("c.test", config)]);
     let asked = Instant::now();
     h.start("c.test");
     h.expect("c.test", LifecycleEvent::Starting);
@@ -153,7 +153,7 @@ fn a_slow_daemon_does_not_hold_up_other_backends() {
     });
     let slow = container_config(free_port(), daemon.endpoint().to_string());
     let fast = local_config(free_port(), "sleep", &["30"]);
-    let h = Harness::new(vec![entry("slow.test", slow), entry("fast.test", fast)]);
+    let h = Harness::new(vec![named("slow.test", slow), named("fast.test", fast)]);
     h.start("slow.test");
     h.expect("slow.test", LifecycleEvent::Starting);
     entered
@@ -163,7 +163,7 @@ fn a_slow_daemon_does_not_hold_up_other_backends() {
     let asked = Instant::now();
     h.start("fast.test");
     h.expect("fast.test", LifecycleEvent::Starting);
-    h.send(Command::ReadyCallback(Host::from("fast.test")));
+    h.ready("fast.test");
     h.expect("fast.test", LifecycleEvent::Ready);
     assert!(
         asked.elapsed() < Duration::from_secs(1),
@@ -173,10 +173,11 @@ fn a_slow_daemon_does_not_hold_up_other_backends() {
     match h.next() {
         ReactorMsg::Backend(BackendEvent {
             event: LifecycleEvent::StartFailed(why),
+            backend,
             host,
             ..
         }) => {
-            assert_eq!(&*host, "slow.test");
+            assert_eq!((backend, &*host), (h.id("slow.test"), "slow.test"));
             assert_eq!(why, "cannot look up image app:1: too slow (HTTP 500)");
         }
         other => panic!("expected the slow start to fail, got {other:?}"),

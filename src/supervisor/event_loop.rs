@@ -1,8 +1,8 @@
 //! The supervisor thread's loop and what it owns: one `mio::Poll` for commands and driver reports (one
 //! waker), child exits (SIGCHLD pipe) and health probes, plus a timer heap with every instance's next
-//! deadline. Commands name backends; their policy turns each into inputs for instances (`feed.rs` runs
-//! those through the instance's lifecycle). Reloads are in `reload.rs`, exits, probe readiness and timers
-//! in `wakeups.rs`, container reports in `driver_events.rs`.
+//! deadline. Commands name backends by id; their policy turns each into inputs for instances (`feed.rs`
+//! runs those through the instance's lifecycle). Reloads are in `reload.rs`, exits, probe readiness and
+//! timers in `wakeups.rs`, container reports in `driver_events.rs`.
 
 use std::collections::HashMap;
 use std::io;
@@ -21,7 +21,8 @@ use super::sigchld::SigchldPipe;
 use super::slot::InstanceSlot;
 use super::timers::Timers;
 use super::watchdog::Watchdog;
-use crate::msg::{Clock, Command, Host, Mailbox, ReactorMsg, StopReason};
+use crate::msg::{Clock, Command, Mailbox, ReactorMsg, StopReason};
+use crate::upstream::BackendId;
 
 /// Readiness events handled per poll call; more simply wait for the next call.
 const EVENT_CAPACITY: usize = 256;
@@ -37,7 +38,9 @@ pub struct Supervisor {
     pub ready_url_base: String,
     pub sigchld: SigchldPipe,
     pub backends: Slab<Backend>,
-    pub by_host: HashMap<Host, usize>,
+    /// Commands name a backend by the id the reactor gave it; the slab key names it within this thread
+    /// (instance keys, probe tokens).
+    pub by_id: HashMap<BackendId, usize>,
     /// One deadline per instance.
     pub timers: Timers<InstanceKey>,
     pub shutting_down: bool,
@@ -77,7 +80,7 @@ impl Supervisor {
             ready_url_base: ready_url_base.trim_end_matches('/').to_string(),
             sigchld,
             backends: Slab::new(),
-            by_host: HashMap::new(),
+            by_id: HashMap::new(),
             timers: Timers::new(),
             shutting_down: false,
             reactor_gone: false,
@@ -144,15 +147,15 @@ impl Supervisor {
 
     fn handle_command(&mut self, command: Command) {
         match command {
-            Command::Start(host) if self.shutting_down => {
-                log::debug!("ignoring a start of {host} during shutdown");
+            Command::Start(id) if self.shutting_down => {
+                log::debug!("ignoring a start of backend {id} during shutdown");
             }
-            Command::Start(host) => self.order_host(&host, Order::Start),
-            Command::ReadyCallback(host) => self.order_host(&host, Order::ReadyCallback),
+            Command::Start(id) => self.order_id(id, Order::Start),
+            Command::ReadyCallback(id) => self.order_id(id, Order::ReadyCallback),
             Command::Reload(_) if self.shutting_down => {
                 log::debug!("ignoring a reload during shutdown")
             }
-            Command::Reload(entries) => self.reload(entries),
+            Command::Reload(reconcile) => self.reconcile(&reconcile.changes),
             Command::Shutdown => {
                 self.shutting_down = true;
                 let keys: Vec<usize> = self.backends.iter().map(|(key, _)| key).collect();
@@ -163,10 +166,12 @@ impl Supervisor {
         }
     }
 
-    fn order_host(&mut self, host: &Host, order: Order) {
-        match self.by_host.get(host) {
+    /// An order for a backend this thread no longer has (removed, and forgotten once stopped) is
+    /// ignored: the id, generation included, names that backend and no other.
+    fn order_id(&mut self, id: BackendId, order: Order) {
+        match self.by_id.get(&id) {
             Some(&key) => self.order(key, order),
-            None => log::debug!("{order:?} for unknown backend {host}; ignored"),
+            None => log::debug!("{order:?} for unknown backend {id}; ignored"),
         }
     }
 

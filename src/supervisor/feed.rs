@@ -48,7 +48,7 @@ impl Supervisor {
         let Some(backend) = self.backends.get_mut(key.backend) else {
             return;
         };
-        let (host, config) = (backend.host.clone(), backend.config.clone());
+        let (id, host, config) = (backend.id, backend.host.clone(), backend.config.clone());
         let Some(slot) = backend.slot_mut(key.index) else {
             return;
         };
@@ -59,6 +59,7 @@ impl Supervisor {
         slot.log_event(name, &config, &event, now);
         let instance = slot.instance_ref();
         if !self.reactor.send(ReactorMsg::Backend(BackendEvent {
+            backend: id,
             host,
             instance,
             event,

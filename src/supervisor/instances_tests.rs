@@ -11,8 +11,8 @@ use std::time::Instant;
 use mio::{Events, Poll, Waker};
 
 use super::backend::Backend;
-use super::e2e_tests::{entry, Harness};
 use super::event_loop::{Supervisor, Turn};
+use super::harness::{named, Harness};
 use super::keys::InstanceKey;
 use super::lifecycle::{CrashLoop, Effect, Input, Lifecycle};
 use super::test_support::{
@@ -20,10 +20,10 @@ use super::test_support::{
     wait_for, WAIT,
 };
 use crate::msg::{
-    BackendEntry, BackendEvent, Clock, Command, Host, InstanceRef, LifecycleEvent, Mailbox,
-    ReactorMsg,
+    BackendEntry, BackendEvent, Clock, Command, InstanceRef, LifecycleEvent, Mailbox, ReactorMsg,
 };
 use crate::upstream::instance::InstanceSpec;
+use crate::upstream::BackendId;
 
 /// Starts that fail in a row before any crash loop backs off, with room to spare.
 const ENOUGH_FAILURES: usize = 20;
@@ -36,14 +36,17 @@ fn at(index: u32, port: u16) -> InstanceRef {
     }
 }
 
+/// A backend for `host` with two instances, the first on `ports[0]` (its config's port); its id is the
+/// first a reactor would give.
 fn two_instances(host: &str, ports: [u16; 2], config: crate::config::BackendConfig) -> Backend {
-    let mut config = config;
+    let mut config = named(host, config);
     config.port = ports[0];
     let specs = vec![
         InstanceSpec::on_loopback(0, ports[0]),
         InstanceSpec::on_loopback(1, ports[1]),
     ];
-    Backend::with_instances(entry(host, config), specs)
+    let entry = BackendEntry::new(Arc::new(config));
+    Backend::with_instances(BackendId::new(0, 1), entry, specs)
 }
 
 #[test]
@@ -176,7 +179,8 @@ fn two_instances_of_one_backend_run_probe_and_fail_each_on_their_own() {
     ));
 
     // A request starts the backend: its policy starts the first instance, which its record lets start.
-    assert!(l.commands.send(Command::Start(Host::from("two.test"))));
+    let id = l.supervisor.backends[b].id;
+    assert!(l.commands.send(Command::Start(id)));
     assert_eq!(l.until(LifecycleEvent::Starting), at(0, port0));
     let _health = health_server(port0);
     assert_eq!(l.until(LifecycleEvent::Ready), at(0, port0));
@@ -250,7 +254,7 @@ fn a_running_instance_keeps_its_address_through_a_reload_and_moves_at_its_next_s
     let (old_port, new_port) = (free_port(), free_port());
     let then = format!("echo $PORT >> {}; exec sleep 30", ports.display());
     let config = recorded(old_port, &pids, &then);
-    let old = entry("moved.test", config);
+    let old = named("moved.test", config);
     let h = Harness::new(vec![old.clone()]);
     let reported = |h: &Harness, event: LifecycleEvent| match h.next() {
         ReactorMsg::Backend(BackendEvent {
@@ -260,16 +264,13 @@ fn a_running_instance_keeps_its_address_through_a_reload_and_moves_at_its_next_s
     };
     h.start("moved.test");
     assert_eq!(reported(&h, LifecycleEvent::Starting), at(0, old_port));
-    h.send(Command::ReadyCallback(Host::from("moved.test")));
+    h.ready("moved.test");
     assert_eq!(reported(&h, LifecycleEvent::Ready), at(0, old_port));
     let pid = first_pid(&pids);
 
-    let mut moved = (*old.config).clone();
+    let mut moved = old;
     moved.port = new_port;
-    h.send(Command::Reload(vec![BackendEntry {
-        config: Arc::new(moved),
-        activity: old.activity.clone(),
-    }]));
+    h.reload(vec![moved]);
     h.start("moved.test");
     assert_eq!(
         reported(&h, LifecycleEvent::Ready),

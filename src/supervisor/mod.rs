@@ -1,18 +1,23 @@
 //! The supervisor thread: owns every backend instance and the authoritative lifecycle of each.
 //!
 //! ```text
-//!  Command (Start, ReadyCallback, Reload, Shutdown) ──▶ event_loop ──▶ Backend: policy ──▶ instances
+//!  Command (Start, ReadyCallback: by BackendId;    ──▶ event_loop ──▶ Backend: policy ──▶ instances
+//!           Reload(Reconcile): reload; Shutdown)
 //!  SIGCHLD pipe, probe sockets, timer heap          ──▶ wakeups        │ feed(InstanceKey, Input)
 //!  DriverEvent (container workers: driver_events)   ──▶                ▼
 //!                              InstanceSlot: CrashLoop::step ─▶ lifecycle::handle (pure) ─▶ Effects
-//!  instance (process | container), probe ◀── effects; BackendEvent { host, instance, event } ──▶ reactor
+//!  instance (process | container), probe ◀── effects; BackendEvent { backend: id, .. } ──▶ reactor
 //! ```
 //!
 //! A backend is a policy (`policy`: on demand today) over a set of instances (`backend`, `slot`): each
 //! instance has its own spec and address (`crate::upstream::instance`), lifecycle, crash-loop record,
-//! process or container and health probe. The reactor speaks about backends; the policy says which
-//! instances an order reaches, and every report names the instance and its address. The loop keys all it
-//! registers by instance (`keys`): probe tokens, deadlines in the timer heap, container reports.
+//! process or container and health probe. The reactor speaks about backends, each named by the
+//! [`BackendId`](crate::upstream::BackendId) it gave it; the policy says which instances an order
+//! reaches, and every report names the backend by that id, and the instance and its address. The set of
+//! backends changes only as the reactor planned it (`reload`: the start-up set and each reload's
+//! [`Reconcile`], the same value the request threads apply), so there is one reload algorithm. The loop
+//! keys all it registers by instance (`keys`): probe tokens, deadlines in the timer heap, container
+//! reports.
 //!
 //! With every backend stopped the thread sleeps in `poll` with no timeout. Child exits arrive through a
 //! SIGCHLD self-pipe; each instance has at most one deadline in the timer heap; health probes are
@@ -32,6 +37,8 @@ mod driver_events;
 mod e2e_tests;
 mod event_loop;
 mod feed;
+#[cfg(test)]
+mod harness;
 mod instance;
 #[cfg(test)]
 mod instances_tests;
@@ -41,6 +48,8 @@ mod policy;
 mod probe;
 mod process;
 mod reload;
+#[cfg(test)]
+mod reload_tests;
 mod sigchld;
 mod slot;
 #[cfg(test)]
@@ -52,7 +61,8 @@ pub mod watchdog;
 use std::io;
 use std::thread::JoinHandle;
 
-use crate::msg::{BackendEntry, Clock, Command, Mailbox, ReactorMsg};
+use crate::msg::{Clock, Command, Mailbox, ReactorMsg};
+use crate::upstream::Reconcile;
 use event_loop::Supervisor;
 
 /// The running supervisor: send it commands through `mailbox`; join `thread` after `ShutdownComplete`.
@@ -61,29 +71,31 @@ pub struct SupervisorHandle {
     pub thread: JoinHandle<()>,
 }
 
-/// Starts the supervisor thread for `backends` (all Stopped). Lifecycle events go to `reactor`.
+/// Starts the supervisor thread with the backends of `initial` (all Stopped), under the ids the request
+/// threads know them by: the same [`Reconcile::initial`] they start from. Lifecycle events go to
+/// `reactor`.
 ///
 /// `ready_url_base` is e.g. "http://127.0.0.1:9999" (the admin listener); each backend gets
 /// `SERVERLESS_PROXY_READY_URL = "{ready_url_base}/ready/{hostname}"`.
 pub fn spawn(
-    backends: Vec<BackendEntry>,
+    initial: &Reconcile,
     reactor: Mailbox<ReactorMsg>,
     clock: Clock,
     ready_url_base: String,
 ) -> io::Result<SupervisorHandle> {
-    spawn_with(backends, reactor, clock, ready_url_base, None)
+    spawn_with(initial, reactor, clock, ready_url_base, None)
 }
 
 /// [`spawn`], with an orphan guard that kills every backend process group if the proxy dies: what the
 /// proxy itself uses (library tests run without one, as their executable is not `spawngate`).
 pub fn spawn_guarded(
-    backends: Vec<BackendEntry>,
+    initial: &Reconcile,
     reactor: Mailbox<ReactorMsg>,
     clock: Clock,
     ready_url_base: String,
 ) -> io::Result<SupervisorHandle> {
     spawn_with(
-        backends,
+        initial,
         reactor,
         clock,
         ready_url_base,
@@ -92,16 +104,14 @@ pub fn spawn_guarded(
 }
 
 fn spawn_with(
-    backends: Vec<BackendEntry>,
+    initial: &Reconcile,
     reactor: Mailbox<ReactorMsg>,
     clock: Clock,
     ready_url_base: String,
     watchdog: Option<watchdog::Watchdog>,
 ) -> io::Result<SupervisorHandle> {
     let (mut supervisor, mailbox) = Supervisor::new(reactor, clock, &ready_url_base, watchdog)?;
-    for entry in backends {
-        supervisor.add_backend(entry);
-    }
+    supervisor.reconcile(&initial.changes);
     let thread = std::thread::Builder::new()
         .name("supervisor".to_string())
         .spawn(move || supervisor.run())?;

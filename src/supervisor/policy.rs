@@ -1,7 +1,7 @@
-//! A backend's policy: how its set of instances is run. The reactor speaks about backends (`Start(host)`,
-//! a ready callback for a host, reload, shutdown); the policy says which instances each such order reaches,
-//! and every instance then runs its own lifecycle. On demand is the only policy today; always-on, pools
-//! and session backends add theirs here.
+//! A backend's policy: how its set of instances is run. The reactor speaks about backends, each named by
+//! its id (`Start(id)`, a ready callback, reload, shutdown); the policy says which instances each such
+//! order reaches, and every instance then runs its own lifecycle. On demand is the only policy today;
+//! always-on, pools and session backends add theirs here.
 
 use std::ops::Range;
 

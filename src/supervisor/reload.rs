@@ -1,61 +1,89 @@
-//! The supervisor's set of backends: adding one, a reload (backends added, changed, removed, and one
-//! removed earlier that comes back while it still drains), and forgetting a removed backend once every
-//! instance of it has stopped.
+//! The supervisor's set of backends, changed only by the reloads the reactor plans ([`Change`]): the
+//! same diff the request threads apply, under the same ids, so there is one reload algorithm. A removed
+//! backend is forgotten once every instance of it has stopped; one put back while it still drains
+//! carries on.
 
-use std::collections::HashMap;
-
-use super::backend::{host_of, Backend};
+use super::backend::Backend;
 use super::event_loop::Supervisor;
 use super::keys::InstanceKey;
 use super::lifecycle::Lifecycle;
 use super::policy::Order;
-use crate::msg::{BackendEntry, Host, LifecycleEvent, StopReason};
+use crate::msg::{BackendEntry, LifecycleEvent, StopReason};
+use crate::upstream::{BackendId, Change};
 
 impl Supervisor {
-    pub fn add_backend(&mut self, entry: BackendEntry) -> usize {
-        self.insert_backend(Backend::new(entry))
-    }
-
     /// Takes `backend` in (all its instances stopped); returns its key.
     pub fn insert_backend(&mut self, backend: Backend) -> usize {
         self.docker.sweep_leftovers(&backend.config);
-        let host = backend.host.clone();
+        let id = backend.id;
         let key = self.backends.insert(backend);
-        self.by_host.insert(host, key);
+        self.by_id.insert(id, key);
         key
     }
 
-    pub(super) fn reload(&mut self, entries: Vec<BackendEntry>) {
-        let wanted: HashMap<Host, BackendEntry> = entries
-            .into_iter()
-            .map(|e| (host_of(&e.config), e))
-            .collect();
-        let gone: Vec<usize> = self
-            .by_host
-            .iter()
-            .filter(|(host, _)| !wanted.contains_key(*host))
-            .map(|(_, &key)| key)
-            .collect();
-        for (host, entry) in wanted {
-            match self.by_host.get(&host) {
-                Some(&key) => {
-                    if self.backends[key].removed {
-                        self.readd(key);
-                    }
-                    // The Activity Arc stays: the reactor keeps using the one it already has.
-                    self.backends[key].set_config(entry.config);
+    /// Applies a reload as the reactor planned it (the start-up set is one too: only additions).
+    pub(super) fn reconcile(&mut self, changes: &[Change]) {
+        for change in changes {
+            match change {
+                Change::Add { id, entry } | Change::Keep { id, entry, .. } => {
+                    self.take(*id, entry.clone());
                 }
-                None => {
-                    log::debug!("{host}: added");
-                    self.add_backend(entry);
-                }
+                Change::Remove { id } => self.remove(*id),
             }
         }
-        for key in gone {
-            self.backends[key].removed = true;
-            self.order(key, Order::Stop(StopReason::Removed));
-            self.forget_if_removed(key);
+    }
+
+    /// Backend `id` is in the new config with `entry`'s settings.
+    fn take(&mut self, id: BackendId, entry: BackendEntry) {
+        let key = match self.by_id.get(&id) {
+            Some(&key) => key,
+            None => match self.draining_of(&entry) {
+                Some(key) => self.rename(key, id),
+                None => {
+                    // New, or kept by a reactor that planned before it heard this backend stopped
+                    // after its removal (this thread forgot it then): either way, a fresh start.
+                    log::debug!("{}: added", entry.config.hostname);
+                    self.insert_backend(Backend::new(id, entry));
+                    return;
+                }
+            },
+        };
+        if self.backends[key].removed {
+            self.readd(key);
         }
+        // The counters are the ones the request threads write from now on (for a kept backend, the
+        // very ones it had).
+        self.backends[key].activity = entry.activity;
+        self.backends[key].set_config(entry.config);
+    }
+
+    /// A removed backend of `entry`'s host that still drains. The reactor adds a host afresh only once
+    /// it forgot the backend that had it, which it may do before that one stopped here (it never saw it
+    /// start: a reload removed it while its start was under way). Its instances are that host's: the new
+    /// backend carries on with them rather than start a second program on the same port meanwhile.
+    fn draining_of(&self, entry: &BackendEntry) -> Option<usize> {
+        self.backends
+            .iter()
+            .find(|(_, b)| b.removed && *b.host == *entry.config.hostname)
+            .map(|(key, _)| key)
+    }
+
+    /// The backend at `key` is known as `id` from now on; returns its key.
+    fn rename(&mut self, key: usize, id: BackendId) -> usize {
+        let old = std::mem::replace(&mut self.backends[key].id, id);
+        self.by_id.remove(&old);
+        self.by_id.insert(id, key);
+        key
+    }
+
+    /// Gone from the config: its instances stop, and it is forgotten once they have.
+    fn remove(&mut self, id: BackendId) {
+        let Some(&key) = self.by_id.get(&id) else {
+            return;
+        };
+        self.backends[key].removed = true;
+        self.order(key, Order::Stop(StopReason::Removed));
+        self.forget_if_removed(key);
     }
 
     /// A backend removed by an earlier reload is back while it still drains: the stop of each of its
@@ -87,7 +115,7 @@ impl Supervisor {
         };
         if backend.removed && backend.is_at_rest() {
             log::debug!("{}: removed", backend.host);
-            self.by_host.remove(&backend.host);
+            self.by_id.remove(&backend.id);
             for index in 0..backend.count() {
                 self.timers.set(InstanceKey::new(key, index), None);
             }

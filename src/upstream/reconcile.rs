@@ -1,6 +1,7 @@
 //! The one reload algorithm. The reactor computes a [`Reconcile`] once, from its backends and the new
 //! config ([`Upstreams::plan`]); it and the h2 worker then apply that same value ([`Upstreams::apply`]),
-//! so both threads add, keep, change and remove backends alike, under the same ids.
+//! and the supervisor makes the same changes to the backends it runs (`Command::Reload`), so all three
+//! threads add, keep, change and remove backends alike, under the same ids.
 
 use std::sync::Arc;
 
@@ -33,20 +34,9 @@ pub enum Change {
 }
 
 impl Reconcile {
-    /// The first set of backends, as every thread starts with it.
+    /// The first set of backends, as every thread (the supervisor too) starts with it.
     pub fn initial(backends: &[Arc<BackendConfig>]) -> Reconcile {
         Upstreams::<NoWaiter, ()>::new(0).plan(backends)
-    }
-
-    /// The complete backend set after this reload, for the supervisor.
-    pub fn entries(&self) -> Vec<BackendEntry> {
-        self.changes
-            .iter()
-            .filter_map(|change| match change {
-                Change::Add { entry, .. } | Change::Keep { entry, .. } => Some(entry.clone()),
-                Change::Remove { .. } => None,
-            })
-            .collect()
     }
 }
 

@@ -37,6 +37,13 @@ impl BackendId {
     }
 }
 
+/// `#slot.generation`, for logs about a backend whose Host is not at hand.
+impl std::fmt::Display for BackendId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "#{}.{}", self.slot, self.generation)
+    }
+}
+
 /// A held request as a thread remembers it.
 pub trait Waiter {
     /// The request gave up waiting on its own: it no longer counts against `max_held_requests`.
@@ -73,9 +80,10 @@ impl<W, X> Backend<W, X> {
 pub enum Admission<R> {
     /// Forward it now to the backend it was admitted for.
     Forward,
-    /// It waits (its waiter is kept) until `until`; `start` names a backend to send `Command::Start` for.
+    /// It waits (its waiter is kept) until `until`; `start` says `Command::Start` must be sent for the
+    /// backend the caller asked about (no start is under way yet).
     Hold {
-        start: Option<Host>,
+        start: bool,
         until: Instant,
         receipt: R,
     },
@@ -88,8 +96,8 @@ pub struct Outcome<W, X> {
     pub id: BackendId,
     /// Held requests to forward (`Ok`) or answer with the error.
     pub release: Option<(Vec<W>, Result<(), ProxyError>)>,
-    /// Send `Command::Start` for this backend.
-    pub start: Option<Host>,
+    /// Send `Command::Start` for this backend (`id`).
+    pub start: bool,
     /// Close the backend's idle pooled connections: the instance behind them is going away.
     pub drop_pool: bool,
     /// The backend is gone for good (removed, and stopped or never started); its held requests are in
@@ -102,7 +110,7 @@ impl<W, X> Outcome<W, X> {
         Outcome {
             id,
             release: None,
-            start: None,
+            start: false,
             drop_pool: false,
             forgotten: None,
         }
@@ -117,7 +125,7 @@ struct Slot<W, X> {
 pub struct Upstreams<W, X> {
     routes: Arc<RouteTable>,
     slots: Vec<Slot<W, X>>,
-    /// Supervisor reports name the backend by Host.
+    /// A reload plans by Host (the config's key), and the admin API's ready callback names one.
     by_host: HashMap<Host, BackendId>,
     max_held: usize,
     /// Nothing is held any more: no backend will start.
@@ -203,7 +211,7 @@ impl<W: Waiter, X: Default> Upstreams<W, X> {
                 let (waiter, receipt) = waiter();
                 backend.waiting.push(waiter);
                 Admission::Hold {
-                    start: start.then(|| backend.host.clone()),
+                    start,
                     until: now + backend.hold_limit(),
                     receipt,
                 }
@@ -219,14 +227,15 @@ impl<W: Waiter, X: Default> Upstreams<W, X> {
         }
     }
 
-    /// Applies one lifecycle report; `None` when it is about a backend this thread does not know.
+    /// Applies one lifecycle report; `None` when it is about a backend this thread does not know, such
+    /// as one forgotten since, whose slot a newer backend may hold (the generation tells them apart).
     pub fn on_event(&mut self, report: BackendEvent, now: Instant) -> Option<Outcome<W, X>> {
         let BackendEvent {
-            host,
+            backend: id,
             instance,
             event,
+            ..
         } = report;
-        let id = self.id_of(&host)?;
         let shutting_down = self.shutting_down;
         let backend = self.get_mut(id)?;
         if matches!(event, LifecycleEvent::Starting | LifecycleEvent::Ready) {
@@ -237,7 +246,7 @@ impl<W: Waiter, X: Default> Upstreams<W, X> {
         let has_waiting = !backend.waiting.is_empty();
         let reaction = backend
             .view
-            .apply(&host, event, now, has_waiting, shutting_down);
+            .apply(&backend.host, event, now, has_waiting, shutting_down);
         if reaction.forget {
             return Some(self.forget(id));
         }
@@ -245,7 +254,7 @@ impl<W: Waiter, X: Default> Upstreams<W, X> {
         if let Some(result) = reaction.release {
             outcome.release = Some((std::mem::take(&mut backend.waiting), result));
         }
-        outcome.start = reaction.start.then(|| backend.host.clone());
+        outcome.start = reaction.start;
         outcome.drop_pool = reaction.drop_pool;
         Some(outcome)
     }

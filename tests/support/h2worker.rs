@@ -12,7 +12,7 @@ use spawngate::h2::{self as h2_worker, H2Handle, H2Settings, PoolLimits};
 use spawngate::msg::{
     Activity, BackendEntry, BackendEvent, Command, Host, InstanceRef, LifecycleEvent, Mailbox,
 };
-use spawngate::upstream::{Reconcile, UpstreamAddr};
+use spawngate::upstream::{BackendId, Change, Reconcile, UpstreamAddr};
 
 use super::{echo_backend, EchoServer, ECHO_HOST};
 
@@ -21,7 +21,8 @@ pub struct H2Worker {
     handle: Option<Arc<H2Handle>>,
     pub addr: SocketAddr,
     commands: mpsc::Receiver<Command>,
-    entries: Vec<BackendEntry>,
+    /// The backends as the worker starts with them, under the ids the reactor gave them.
+    entries: Vec<(BackendId, BackendEntry)>,
     _poll: mio::Poll,
 }
 
@@ -37,7 +38,14 @@ impl H2Worker {
         let config = spawngate::config::parse(Path::new("h2-test.toml"), &text)
             .unwrap_or_else(|e| panic!("bad test config: {e:?}"));
         let backends = Reconcile::initial(&config.backends);
-        let entries = backends.entries();
+        let entries = backends
+            .changes
+            .iter()
+            .filter_map(|change| match change {
+                Change::Add { id, entry } => Some((*id, entry.clone())),
+                _ => None,
+            })
+            .collect();
         let poll = mio::Poll::new().unwrap();
         let waker = Arc::new(mio::Waker::new(poll.registry(), mio::Token(0)).unwrap());
         let (tx, commands) = mpsc::channel();
@@ -68,18 +76,28 @@ impl H2Worker {
         self.handle.as_ref().unwrap()
     }
 
+    fn entry(&self, host: &str) -> Option<&(BackendId, BackendEntry)> {
+        self.entries.iter().find(|(_, e)| e.config.hostname == host)
+    }
+
+    /// The id the backend for `host` has.
+    pub fn id(&self, host: &str) -> BackendId {
+        self.entry(host).map(|(id, _)| *id).unwrap()
+    }
+
     pub fn event(&self, host: &str, event: LifecycleEvent) {
-        let config = self
-            .entries
-            .iter()
-            .find(|e| e.config.hostname == host)
-            .map(|e| e.config.clone());
-        // Reports name the instance and its address, as the supervisor's do; an unknown host gets a
-        // placeholder address, since the worker ignores reports for backends it does not know.
-        let addr = config.map_or(UpstreamAddr::Tcp(([127, 0, 0, 1], 9).into()), |c| {
-            UpstreamAddr::of(&c)
-        });
+        // Reports name the backend, the instance and its address, as the supervisor's do; an unknown
+        // host gets a placeholder id (no generation 0 is ever given) and address, since the worker
+        // ignores reports for backends it does not know.
+        let (backend, addr) = self.entry(host).map_or(
+            (
+                BackendId::new(u32::MAX, 0),
+                UpstreamAddr::Tcp(([127, 0, 0, 1], 9).into()),
+            ),
+            |(id, e)| (*id, UpstreamAddr::of(&e.config)),
+        );
         self.handle().backend_event(BackendEvent {
+            backend,
             host: Host::from(host),
             instance: InstanceRef { index: 0, addr },
             event,
@@ -87,11 +105,7 @@ impl H2Worker {
     }
 
     pub fn activity(&self, host: &str) -> Arc<Activity> {
-        self.entries
-            .iter()
-            .find(|e| e.config.hostname == host)
-            .map(|e| e.activity.clone())
-            .unwrap()
+        self.entry(host).map(|(_, e)| e.activity.clone()).unwrap()
     }
 
     /// The next command sent to the supervisor, within `wait`.
