@@ -12,13 +12,13 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::conn;
-use super::pool::{Pool, PoolLimits};
+use super::pool::Pool;
 use super::routes::{Release, Routes};
 use super::{Control, H2Settings};
 use crate::config::Limits;
 use crate::http1::request_id::RequestIdGenerator;
 use crate::msg::{Clock, Command, Host, Mailbox};
-use crate::upstream::{Outcome, Reconcile};
+use crate::upstream::{Outcome, PoolLimits, Reconcile};
 
 /// How long open streams may run after shutdown began before the worker ends regardless: as long as a
 /// backend's default drain, after which the supervisor stops the backends these streams talk to anyway.
@@ -27,7 +27,7 @@ const SHUTDOWN_DRAIN: Duration = Duration::from_secs(30);
 pub struct Worker {
     pub routes: RefCell<Routes>,
     pub pool: RefCell<Pool>,
-    /// Wakes the pool sweeper when the pool gets its first connection.
+    /// Wakes the pool sweeper when the pool's next deadline may have moved earlier (`Put::sweep_by`).
     pub pool_filled: Notify,
     pub ids: RefCell<RequestIdGenerator>,
     pub supervisor: Mailbox<Command>,
@@ -75,7 +75,8 @@ impl Worker {
             release(waiting, &result);
         }
         if outcome.drop_pool {
-            self.pool.borrow_mut().drop_backend(outcome.id);
+            // Dropping the sockets closes them.
+            drop(self.pool.borrow_mut().drop_backend(outcome.id));
         }
         if let Some(host) = outcome.start {
             self.start_backend(host);
@@ -145,7 +146,7 @@ pub async fn run(worker: Rc<Worker>, mut inbox: mpsc::UnboundedReceiver<Control>
     }
     connections.abort_all();
     sweeper.abort();
-    worker.pool.borrow_mut().clear();
+    drop(worker.pool.borrow_mut().clear());
 }
 
 /// Tells held streams how their wait ended; a stream that is gone has dropped its receiver.
@@ -166,12 +167,14 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
-/// Closes pooled connections as they pass their idle timeout; sleeps without a timer while the pool is
-/// empty.
+/// Closes pooled connections as their time runs out (see `upstream::idle_pool`); sleeps until the next one
+/// is due, and without a timer while the pool is empty.
 async fn sweep_pool(worker: Rc<Worker>) {
     loop {
-        let next = worker.pool.borrow_mut().sweep(std::time::Instant::now());
-        match next {
+        let sweep = worker.pool.borrow_mut().sweep(std::time::Instant::now());
+        // Dropping the sockets closes them.
+        drop(sweep.close);
+        match sweep.next {
             Some(at) => {
                 tokio::select! {
                     _ = tokio::time::sleep_until(Instant::from_std(at)) => {}
