@@ -9,7 +9,7 @@
 //! * `pool_max_idle_per_host` connections stay until they pass `pool_idle_timeout`;
 //! * the surplus beyond them stays for [`SURPLUS_GRACE`] and is then closed, oldest first. Clients that
 //!   outnumber the cap hand their connection back and take it again a moment later; closing it on return
-//!   made them reopen one per request (a third of the throughput with 64 clients and the default cap);
+//!   made them reopen one per request (64 clients lost 40 to 60 % of their requests/s with the default cap);
 //! * at most [`MAX_IDLE_PER_HOST`] (or the cap, if higher) are kept: past that the oldest goes at once.
 //!
 //! While the pool is empty nothing is due: no timer, so an idle proxy does not wake up.
