@@ -66,7 +66,7 @@ pub async fn exchange(
                     // What the pool does not keep is dropped here, which closes it.
                     let put = worker.pool.borrow_mut().put(ex.target.id, upstream, now);
                     if put.sweep_by.is_some() {
-                        worker.pool_filled.notify_one();
+                        worker.sweep_sooner.notify_one();
                     }
                 }
                 return Ok(());

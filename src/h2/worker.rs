@@ -28,7 +28,7 @@ pub struct Worker {
     pub routes: RefCell<Routes>,
     pub pool: RefCell<Pool>,
     /// Wakes the pool sweeper when the pool's next deadline may have moved earlier (`Put::sweep_by`).
-    pub pool_filled: Notify,
+    pub sweep_sooner: Notify,
     pub ids: RefCell<RequestIdGenerator>,
     pub supervisor: Mailbox<Command>,
     pub clock: Clock,
@@ -52,7 +52,7 @@ impl Worker {
         Rc::new(Worker {
             routes: RefCell::new(routes),
             pool: RefCell::new(Pool::new(pool)),
-            pool_filled: Notify::new(),
+            sweep_sooner: Notify::new(),
             ids: RefCell::new(RequestIdGenerator::seeded()),
             supervisor,
             clock,
@@ -178,10 +178,10 @@ async fn sweep_pool(worker: Rc<Worker>) {
             Some(at) => {
                 tokio::select! {
                     _ = tokio::time::sleep_until(Instant::from_std(at)) => {}
-                    _ = worker.pool_filled.notified() => {}
+                    _ = worker.sweep_sooner.notified() => {}
                 }
             }
-            None => worker.pool_filled.notified().await,
+            None => worker.sweep_sooner.notified().await,
         }
     }
 }
