@@ -19,6 +19,7 @@ use tokio::time::timeout;
 
 use super::download::{download, Download};
 use super::errors::Failure;
+use super::pool;
 use super::request::BodyPlan;
 use super::routes::Target;
 use super::upload::{upload, UploadError};
@@ -62,8 +63,10 @@ pub async fn exchange(
             Attempt::Done { reusable } => {
                 if reusable {
                     let now = std::time::Instant::now();
-                    if worker.pool.borrow_mut().put(ex.target.id, upstream, now) {
-                        worker.pool_filled.notify_one();
+                    // What the pool does not keep is dropped here, which closes it.
+                    let put = worker.pool.borrow_mut().put(ex.target.id, upstream, now);
+                    if put.sweep_by.is_some() {
+                        worker.sweep_sooner.notify_one();
                     }
                 }
                 return Ok(());
@@ -90,10 +93,8 @@ pub async fn exchange(
 
 /// A pooled connection, or a new one. The second value says whether it was pooled.
 async fn connect(worker: &Worker, target: &Target) -> Result<(TcpStream, bool), Failure> {
-    let pooled = worker
-        .pool
-        .borrow_mut()
-        .take(target.id, std::time::Instant::now());
+    let now = std::time::Instant::now();
+    let pooled = pool::take(&mut worker.pool.borrow_mut(), target.id, now);
     if let Some(stream) = pooled {
         return Ok((stream, true));
     }

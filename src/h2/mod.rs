@@ -17,7 +17,8 @@
 //! * `forward`: one exchange with a backend: `upload` sends the request up while `download` brings the
 //!   response down, both streaming.
 //! * `request` / `response`: HTTP/2 ⇄ HTTP/1.1 heads and trailers; `errors`: error answers.
-//! * `routes`: the adapter over the upstream core (`crate::upstream`); `pool`: idle backend connections;
+//! * `routes`: the adapter over the upstream core (`crate::upstream`); `pool`: its sockets in the shared
+//!   keep-alive pool;
 //!   `budget`: resets.
 //! * `client_io`: replays the bytes the reactor already read; closes lingering so GOAWAY arrives.
 
@@ -43,8 +44,8 @@ use tokio::sync::mpsc;
 
 use crate::config::Limits;
 use crate::msg::{BackendEvent, Clock, Command, Mailbox};
+pub use crate::upstream::PoolLimits;
 use crate::upstream::Reconcile;
-pub use pool::PoolLimits;
 
 /// The HTTP/2 protections and window sizes, all set explicitly rather than left to the h2 crate's
 /// defaults, which may change between versions.

@@ -12,13 +12,13 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::conn;
-use super::pool::{Pool, PoolLimits};
+use super::pool::Pool;
 use super::routes::{Release, Routes};
 use super::{Control, H2Settings};
 use crate::config::Limits;
 use crate::http1::request_id::RequestIdGenerator;
 use crate::msg::{Clock, Command, Mailbox};
-use crate::upstream::{BackendId, Outcome, Reconcile};
+use crate::upstream::{BackendId, Outcome, PoolLimits, Reconcile};
 
 /// How long open streams may run after shutdown began before the worker ends regardless: as long as a
 /// backend's default drain, after which the supervisor stops the backends these streams talk to anyway.
@@ -27,8 +27,8 @@ const SHUTDOWN_DRAIN: Duration = Duration::from_secs(30);
 pub struct Worker {
     pub routes: RefCell<Routes>,
     pub pool: RefCell<Pool>,
-    /// Wakes the pool sweeper when the pool gets its first connection.
-    pub pool_filled: Notify,
+    /// Wakes the pool sweeper when the pool's next deadline may have moved earlier (`Put::sweep_by`).
+    pub sweep_sooner: Notify,
     pub ids: RefCell<RequestIdGenerator>,
     pub supervisor: Mailbox<Command>,
     pub clock: Clock,
@@ -52,7 +52,7 @@ impl Worker {
         Rc::new(Worker {
             routes: RefCell::new(routes),
             pool: RefCell::new(Pool::new(pool)),
-            pool_filled: Notify::new(),
+            sweep_sooner: Notify::new(),
             ids: RefCell::new(RequestIdGenerator::seeded()),
             supervisor,
             clock,
@@ -76,7 +76,8 @@ impl Worker {
             release(waiting, &result);
         }
         if outcome.drop_pool {
-            self.pool.borrow_mut().drop_backend(outcome.id);
+            // Dropping the sockets closes them.
+            drop(self.pool.borrow_mut().drop_backend(outcome.id));
         }
         if outcome.start {
             let host = self.routes.borrow().get(outcome.id).map(|b| b.host.clone());
@@ -147,7 +148,7 @@ pub async fn run(worker: Rc<Worker>, mut inbox: mpsc::UnboundedReceiver<Control>
     }
     connections.abort_all();
     sweeper.abort();
-    worker.pool.borrow_mut().clear();
+    drop(worker.pool.borrow_mut().clear());
 }
 
 /// Tells held streams how their wait ended; a stream that is gone has dropped its receiver.
@@ -168,19 +169,21 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
-/// Closes pooled connections as they pass their idle timeout; sleeps without a timer while the pool is
-/// empty.
+/// Closes pooled connections as their time runs out (see `upstream::idle_pool`); sleeps until the next one
+/// is due, and without a timer while the pool is empty.
 async fn sweep_pool(worker: Rc<Worker>) {
     loop {
-        let next = worker.pool.borrow_mut().sweep(std::time::Instant::now());
-        match next {
+        let sweep = worker.pool.borrow_mut().sweep(std::time::Instant::now());
+        // Dropping the sockets closes them.
+        drop(sweep.close);
+        match sweep.next {
             Some(at) => {
                 tokio::select! {
                     _ = tokio::time::sleep_until(Instant::from_std(at)) => {}
-                    _ = worker.pool_filled.notified() => {}
+                    _ = worker.sweep_sooner.notified() => {}
                 }
             }
-            None => worker.pool_filled.notified().await,
+            None => worker.sweep_sooner.notified().await,
         }
     }
 }

@@ -44,12 +44,9 @@ impl Reactor {
 
     /// Carries out what a report or a reload asks of one backend: close its pool, ask for a start,
     /// forward or answer what was held for it.
-    fn settle(&mut self, outcome: Outcome<Held, Vec<usize>>) {
-        if let Some(gone) = outcome.forgotten {
-            for ukey in gone.extra {
-                self.close_upstream(ukey);
-            }
-        } else if outcome.drop_pool {
+    fn settle(&mut self, outcome: Outcome<Held, ()>) {
+        // A forgotten backend's pool is dropped too (`drop_pool` is set).
+        if outcome.drop_pool {
             self.drop_pool_of(outcome.id);
         }
         if outcome.start {

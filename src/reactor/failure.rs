@@ -83,7 +83,7 @@ impl Reactor {
         };
         let entry = self.upstreams.vacant_entry();
         let token = Token(UPSTREAM_BASE + entry.key());
-        match Upstream::connect(&addr, ex.backend, self.poll.registry(), token, self.now) {
+        match Upstream::connect(&addr, ex.backend, self.poll.registry(), token) {
             Ok(mut up) => {
                 log::debug!(
                     "{}: pooled connection was dead ({why}); retrying on a new one",

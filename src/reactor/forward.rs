@@ -19,35 +19,23 @@ use crate::http1::{Framing, Version};
 impl Reactor {
     /// Sends a routed request to its backend, on a pooled connection if one is idle.
     pub(super) fn start_exchange(&mut self, key: usize, request: Request) {
-        let Some(route) = self.routes.get_mut(request.backend) else {
+        let reused = self.take_pooled(request.backend);
+        let Some(route) = self.routes.get(request.backend) else {
+            // Nothing is pooled for a backend that is gone; were it otherwise, it is closed here.
+            if let Some(ukey) = reused {
+                self.close_upstream(ukey);
+            }
             let err = ProxyError::unknown_host(&request.host);
             let close = request.meta.close_after_refusal();
             self.reject(key, err, Some(request.meta.request_id), close);
             return;
         };
-        let mut reused = None;
-        while let Some(candidate) = route.extra.pop() {
-            if self
-                .upstreams
-                .get(candidate)
-                .is_some_and(|up| up.owner.is_none() && !up.io.read_eof)
-            {
-                reused = Some(candidate);
-                break;
-            }
-        }
         let upstream = match reused {
             Some(u) => u,
             None => {
                 let entry = self.upstreams.vacant_entry();
                 let token = Token(UPSTREAM_BASE + entry.key());
-                match Upstream::connect(
-                    &route.addr,
-                    route.id,
-                    self.poll.registry(),
-                    token,
-                    self.now,
-                ) {
+                match Upstream::connect(&route.addr, route.id, self.poll.registry(), token) {
                     Ok(up) => {
                         let u = entry.key();
                         entry.insert(up);

@@ -48,7 +48,7 @@ use crate::h2::H2Handle;
 use crate::http1::request_id::RequestIdGenerator;
 use crate::msg::{Clock, Command, Mailbox, ReactorMsg};
 use crate::supervisor::SupervisorHandle;
-use crate::upstream::Reconcile;
+use crate::upstream::{IdlePool, PoolLimits, Reconcile};
 use admin_conn::AdminConn;
 use routes::Routes;
 use session::Session;
@@ -159,6 +159,9 @@ pub(crate) struct Reactor {
     admins: Slab<AdminConn>,
     routes: Routes,
     timers: Timers,
+    /// Idle backend connections (upstream slab keys), kept by the rules shared with the h2 worker.
+    pool: IdlePool<usize>,
+    /// When `pool` next has something to close; armed only while it holds a connection.
     pool_sweep: Deadline,
     inbox: mpsc::Receiver<ReactorMsg>,
     /// Kept here as well as in every sender: if the last sender's thread ended and dropped the waker, its
@@ -223,6 +226,7 @@ impl Reactor {
             admins: Slab::new(),
             routes,
             timers: Timers::default(),
+            pool: IdlePool::new(PoolLimits::from(&config.server)),
             pool_sweep: Deadline::default(),
             inbox,
             _waker: waker,

@@ -1,5 +1,7 @@
-//! Backend connections between requests: readiness of pooled connections, returning a connection to its
-//! backend's pool (or closing it), and the sweep that closes connections idle longer than the pool allows.
+//! The reactor's side of the keep-alive pool: the sockets. Which idle connections stay and for how long
+//! is `upstream::idle_pool`'s (shared with the h2 worker); here are the readiness of a pooled connection
+//! (the backend closing it), handing a connection back or closing it, deregistering what the pool lets
+//! go, and the one timer that runs the pool's sweep when it is due.
 
 use std::io::Read;
 
@@ -36,7 +38,9 @@ impl Reactor {
                 if alive {
                     up.io.readable = false;
                 } else {
-                    self.drop_pooled(ukey);
+                    let backend = up.backend;
+                    let _ = self.pool.remove(backend, |&u| u == ukey);
+                    self.close_upstream(ukey);
                 }
             }
             None => {}
@@ -57,27 +61,55 @@ impl Reactor {
             }
         };
         activity.end(self.clock.ms(self.now));
-        let pool_max = self.config.server.pool_max_idle_per_host;
-        let pool_timeout = self.config.server.pool_idle_timeout;
         let Some(up) = self.upstreams.get_mut(ukey) else {
             return;
         };
-        let route = self.routes.get_mut(up.backend);
-        match route {
-            Some(route)
-                if reusable && route.view.state == State::Ready && route.extra.len() < pool_max =>
-            {
-                up.owner = None;
-                up.idle_since = self.now;
-                route.extra.push(ukey);
-                self.pool_sweep.set(
-                    self.now + pool_timeout,
-                    TimerTarget::PoolSweep,
-                    &mut self.timers,
-                );
-            }
-            _ => self.close_upstream(ukey),
+        let backend = up.backend;
+        let ready = self
+            .routes
+            .get(backend)
+            .is_some_and(|route| route.view.state == State::Ready);
+        if !(reusable && ready) {
+            self.close_upstream(ukey);
+            return;
         }
+        up.owner = None;
+        let put = self.pool.put(backend, ukey, self.now);
+        if let Some(ukey) = put.close {
+            self.close_upstream(ukey);
+        }
+        if let Some(at) = put.sweep_by {
+            self.pool_sweep
+                .bring_forward(at, TimerTarget::PoolSweep, &mut self.timers);
+        }
+    }
+
+    /// The newest live idle connection to `backend`, now owned by nobody until the caller lends it; the
+    /// expired and the dead found on the way are closed.
+    pub(super) fn take_pooled(&mut self, backend: BackendId) -> Option<usize> {
+        let upstreams = &self.upstreams;
+        let mut dead = Vec::new();
+        let taken = self.pool.take(
+            backend,
+            self.now,
+            |&ukey| {
+                upstreams
+                    .get(ukey)
+                    .is_some_and(|up| up.owner.is_none() && !up.io.read_eof)
+            },
+            |ukey| dead.push(ukey),
+        );
+        for ukey in dead {
+            // A key the pool still held always names a pooled connection; never close one in use.
+            if self
+                .upstreams
+                .get(ukey)
+                .is_some_and(|up| up.owner.is_none())
+            {
+                self.close_upstream(ukey);
+            }
+        }
+        taken
     }
 
     pub(super) fn close_upstream(&mut self, ukey: usize) {
@@ -86,49 +118,25 @@ impl Reactor {
         }
     }
 
-    fn drop_pooled(&mut self, ukey: usize) {
-        if let Some(up) = self.upstreams.get(ukey) {
-            if let Some(route) = self.routes.get_mut(up.backend) {
-                route.extra.retain(|&u| u != ukey);
-            }
-        }
-        self.close_upstream(ukey);
-    }
-
-    /// Closes every pooled connection of one backend (it is stopping, or was restarted).
+    /// Closes every pooled connection of one backend (it is stopping, was restarted, or is gone).
     pub(super) fn drop_pool_of(&mut self, backend: BackendId) {
-        let Some(route) = self.routes.get_mut(backend) else {
-            return;
-        };
-        for ukey in std::mem::take(&mut route.extra) {
+        for ukey in self.pool.drop_backend(backend) {
             self.close_upstream(ukey);
         }
     }
 
+    /// The pool's timer fired: closes what is past its time and arms the timer for the next one, if any
+    /// connection is left.
     pub(super) fn sweep_pool(&mut self) {
-        let timeout = self.config.server.pool_idle_timeout;
-        let now = self.now;
-        let mut expired = Vec::new();
-        let mut next: Option<std::time::Instant> = None;
-        for route in self.routes.iter_mut() {
-            route.extra.retain(|&ukey| match self.upstreams.get(ukey) {
-                Some(up) if up.idle_since + timeout > now => {
-                    let due = up.idle_since + timeout;
-                    next = Some(next.map_or(due, |n| n.min(due)));
-                    true
-                }
-                _ => {
-                    expired.push(ukey);
-                    false
-                }
-            });
-        }
-        for ukey in expired {
+        let sweep = self.pool.sweep(self.now);
+        for ukey in sweep.close {
             self.close_upstream(ukey);
         }
-        if let Some(at) = next {
-            self.pool_sweep
-                .set(at, TimerTarget::PoolSweep, &mut self.timers);
+        match sweep.next {
+            Some(at) => self
+                .pool_sweep
+                .set(at, TimerTarget::PoolSweep, &mut self.timers),
+            None => self.pool_sweep.clear(),
         }
     }
 }

@@ -1,6 +1,8 @@
 //! The reactor's adapter over the upstream core ([`crate::upstream`]): a held request is its session's
-//! slab key and serial, and each backend carries the reactor's idle pooled connections to it. Routing,
-//! admission, holding, reload and the reaction to reports are the core's, shared with the h2 worker.
+//! slab key and serial. Routing, admission, holding, reload and the reaction to reports are the core's,
+//! shared with the h2 worker; so are the pool's rules (`Reactor::pool`, an [`IdlePool`] of slab keys).
+//!
+//! [`IdlePool`]: crate::upstream::IdlePool
 
 use crate::upstream::{Upstreams, Waiter};
 
@@ -14,6 +16,5 @@ pub struct Held {
 
 impl Waiter for Held {}
 
-/// Every backend as the reactor sees it, with its pooled upstream connections (upstream slab keys, most
-/// recently used last).
-pub type Routes = Upstreams<Held, Vec<usize>>;
+/// Every backend as the reactor sees it.
+pub type Routes = Upstreams<Held, ()>;

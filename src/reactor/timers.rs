@@ -87,6 +87,14 @@ impl Deadline {
         }
     }
 
+    /// Moves the wanted deadline to `at` if that is earlier (a later one is left as it is, unlike `set`):
+    /// for an owner that wants the earliest of several deadlines.
+    pub fn bring_forward(&mut self, at: Instant, target: TimerTarget, timers: &mut Timers) {
+        if self.wanted.is_none_or(|wanted| at < wanted) {
+            self.set(at, target, timers);
+        }
+    }
+
     pub fn clear(&mut self) {
         self.wanted = None;
     }
@@ -167,6 +175,21 @@ mod tests {
         let (key, _) = timers.pop_due(t0 + Duration::from_secs(1)).unwrap();
         assert!(d.fire(key, t0 + Duration::from_secs(1), target, &mut timers));
         assert!(timers.pop_due(t0 + Duration::from_secs(10)).is_none());
+    }
+
+    #[test]
+    fn bring_forward_keeps_the_earliest() {
+        let mut timers = Timers::default();
+        let mut d = Deadline::default();
+        let t0 = Instant::now();
+        let target = TimerTarget::PoolSweep;
+        d.bring_forward(t0 + Duration::from_secs(5), target, &mut timers);
+        d.bring_forward(t0 + Duration::from_secs(9), target, &mut timers);
+        d.bring_forward(t0 + Duration::from_secs(2), target, &mut timers);
+        assert_eq!(timers.len(), 1);
+        let (key, _) = timers.pop_due(t0 + Duration::from_secs(2)).unwrap();
+        assert!(d.fire(key, t0 + Duration::from_secs(2), target, &mut timers));
+        assert!(timers.is_empty(), "the later wishes were not kept");
     }
 
     #[test]

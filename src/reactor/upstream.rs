@@ -1,10 +1,10 @@
 //! Connections to backends, and the keep-alive pool they return to between requests.
 //!
 //! Every upstream connection has a stable slot (and so a stable mio token) from connect to close; lending
-//! it to a session or pooling it changes only its `owner`, so reuse costs no system call.
+//! it to a session or pooling it (`Reactor::pool`, by slab key) changes only its `owner`, so reuse costs
+//! no system call.
 
 use std::io;
-use std::time::Instant;
 
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
@@ -24,7 +24,6 @@ pub struct Upstream {
     pub inbuf: Buffer,
     /// The session using it: (slab key, serial); `None` while pooled.
     pub owner: Option<(usize, u64)>,
-    pub idle_since: Instant,
 }
 
 impl Upstream {
@@ -33,7 +32,6 @@ impl Upstream {
         backend: BackendId,
         registry: &Registry,
         token: Token,
-        now: Instant,
     ) -> io::Result<Self> {
         let Some(addr) = addr.tcp() else {
             return Err(io::Error::new(
@@ -50,7 +48,6 @@ impl Upstream {
             connected: false,
             inbuf: Buffer::new(UPSTREAM_BUFFER),
             owner: None,
-            idle_since: now,
         })
     }
 

@@ -13,9 +13,11 @@
 //! * `view`: the admission rules and the reaction to each lifecycle report.
 //! * `reconcile`: the reload algorithm; `errors`: the wording of every answer given instead of a backend's.
 //! * `addr`, `instance`: where an instance listens; the one place an address is derived from config.
+//! * `idle_pool`: the keep-alive pool's rules (what stays idle, for how long), for both threads' sockets.
 
 pub mod addr;
 mod errors;
+pub mod idle_pool;
 pub mod instance;
 pub mod reconcile;
 pub mod route_table;
@@ -26,6 +28,7 @@ pub mod view;
 mod tests;
 
 pub use addr::UpstreamAddr;
+pub use idle_pool::{IdlePool, PoolLimits};
 pub use reconcile::{Change, Reconcile};
 pub use route_table::{normalize_host, RequestView, RouteMatch, RouteTable};
 pub use table::{Admission, Backend, BackendId, Outcome, Upstreams, Waiter, HOLD_SLACK};

@@ -62,6 +62,8 @@ type Responder = Arc<dyn Fn(&str) -> Reply + Send + Sync>;
 #[derive(Default)]
 struct Log {
     connections: usize,
+    /// Counted connections that have ended (the proxy closed them, or the recorder gave up on them).
+    closed: usize,
     raw: Vec<Vec<u8>>,
     /// Every head as it arrived (connection, head), before its body was read.
     heads: Vec<(usize, String)>,
@@ -133,6 +135,12 @@ impl Recorder {
         self.log.lock().unwrap().connections
     }
 
+    /// Backend connections opened by the proxy and not closed yet.
+    pub fn open_connections(&self) -> usize {
+        let log = self.log.lock().unwrap();
+        log.connections - log.closed
+    }
+
     /// Every byte received on each backend connection, in order of connection.
     pub fn raw(&self) -> Vec<Vec<u8>> {
         self.log.lock().unwrap().raw.clone()
@@ -164,10 +172,24 @@ fn is_probe(head: &str) -> bool {
         .any(|l| l.eq_ignore_ascii_case("user-agent: spawngate-health"))
 }
 
-fn serve(mut stream: TcpStream, log: Arc<Mutex<Log>>, responder: Responder) {
+fn serve(stream: TcpStream, log: Arc<Mutex<Log>>, responder: Responder) {
+    let mut connection: Option<usize> = None;
+    serve_requests(stream, &log, &responder, &mut connection);
+    if connection.is_some() {
+        log.lock().unwrap().closed += 1;
+    }
+}
+
+/// Serves one connection until it ends; `connection` is set once it counts (its first request is not a
+/// health probe).
+fn serve_requests(
+    mut stream: TcpStream,
+    log: &Arc<Mutex<Log>>,
+    responder: &Responder,
+    connection: &mut Option<usize>,
+) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(60)));
     let mut pending: Vec<u8> = Vec::new();
-    let mut connection: Option<usize> = None;
     let mut chunk = [0u8; 16 * 1024];
     loop {
         let head_end = loop {
@@ -177,7 +199,7 @@ fn serve(mut stream: TcpStream, log: Arc<Mutex<Log>>, responder: Responder) {
             if pending.len() > MAX_HEAD {
                 break None;
             }
-            match read_more(&mut stream, &mut chunk, &mut pending, &log, connection) {
+            match read_more(&mut stream, &mut chunk, &mut pending, log, *connection) {
                 Some(()) => {}
                 None => break None,
             }
@@ -192,7 +214,7 @@ fn serve(mut stream: TcpStream, log: Arc<Mutex<Log>>, responder: Responder) {
                 return;
             }
             let mut log = log.lock().unwrap();
-            connection = Some(log.connections);
+            *connection = Some(log.connections);
             log.connections += 1;
             log.raw.push(pending.clone());
         }
@@ -203,12 +225,11 @@ fn serve(mut stream: TcpStream, log: Arc<Mutex<Log>>, responder: Responder) {
             let _ = stream.write_all(bytes);
         }
         pending.drain(..head_end);
-        let Some(body) = read_body(&head, &mut stream, &mut chunk, &mut pending, &log, index)
-        else {
-            record(&log, index, head, Vec::new());
+        let Some(body) = read_body(&head, &mut stream, &mut chunk, &mut pending, log, index) else {
+            record(log, index, head, Vec::new());
             return;
         };
-        record(&log, index, head, body);
+        record(log, index, head, body);
         match reply {
             Reply::After(bytes) => {
                 if stream.write_all(&bytes).is_err() {
