@@ -3,7 +3,7 @@
 #
 #   benches/load/run.sh            full run (about 7 minutes)
 #   QUICK=1 benches/load/run.sh    smoke run (about 2 minutes)
-#   SPAWNGATE_BINARY=/path/to/spawngate benches/load/run.sh   measure that build instead of building one
+#   SPAWNGATE_BIN=/path/to/spawngate benches/load/run.sh   measure that build instead of building one
 #
 # Installs nginx, haproxy, wrk and h2load from Debian when missing (needs root or sudo), builds the
 # release binary, runs driver.py and writes bench-results/<timestamp>.md and .json in the repository.
@@ -19,9 +19,9 @@ install_missing nginx=nginx haproxy=haproxy wrk=wrk h2load=nghttp2-client python
 # Debian starts the packaged services where an init system runs; they are not used (each server
 # here has its own config and ports), and are left as they are.
 
-if [ -n "${SPAWNGATE_BINARY:-}" ]; then
+if [ -n "${SPAWNGATE_BIN:-}" ]; then
     # Another build to compare (e.g. one made from an older commit in a worktree).
-    binary="$SPAWNGATE_BINARY"
+    binary="$SPAWNGATE_BIN"
 else
     echo "building spawngate (release)"
     (cd "$repo" && cargo build --release --quiet --bin spawngate)
