@@ -12,6 +12,8 @@
 //!   writer of every request head sent to a backend, for HTTP/1 and h2 requests alike, steered by a
 //!   route's [`rewrite::ForwardPlan`].
 //! * [`head_scan`]: when a growing head is worth parsing, so a trickled head costs its size, not its square.
+//! * [`path`]: one spelling for every path (dot-segments, escapes, empty segments), for matching and
+//!   forwarding alike.
 //! * [`request_id`]: `X-Request-ID` values.
 //!
 //! Heads keep their fields as byte ranges into the caller's buffer (no copies); the caller keeps that
@@ -24,6 +26,7 @@ pub mod fields;
 pub mod framing;
 mod head;
 pub mod head_scan;
+pub mod path;
 pub mod request;
 pub mod request_id;
 pub mod response;
