@@ -9,6 +9,8 @@
 //! ```
 //!
 //! * `route_table`: which backend a request goes to; pure, immutable, shared (`Arc`) and swapped whole.
+//! * `route_match`: the conditions of a route and the first-match rule (404, 405 with `Allow`, shadowing),
+//!   the groundwork of route tables per host (not wired into `route_table` yet).
 //! * `table`: each backend's runtime state (lifecycle view, held requests, address, hold deadline).
 //! * `view`: the admission rules and the reaction to each lifecycle report.
 //! * `reconcile`: the reload algorithm; `errors`: the wording of every answer given instead of a backend's.
@@ -20,6 +22,7 @@ mod errors;
 pub mod idle_pool;
 pub mod instance;
 pub mod reconcile;
+pub mod route_match;
 pub mod route_table;
 pub mod table;
 pub mod view;
