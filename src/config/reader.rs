@@ -200,6 +200,41 @@ impl<'t, 'i> Item<'t, 'i> {
         ok.then_some(out)
     }
 
+    pub(super) fn as_bool(&self, ctx: &mut Ctx) -> Option<bool> {
+        match self.value.get_ref() {
+            DeValue::Boolean(b) => Some(*b),
+            _ => {
+                self.wrong_type(ctx, "true or false");
+                None
+            }
+        }
+    }
+
+    /// An array of tables (`[[a.b]]`, or `[{...}, {...}]`), each with its index in its key path; every
+    /// element that is not a table is reported.
+    pub(super) fn tables(&self, ctx: &mut Ctx) -> Option<Vec<Section<'t, 'i>>> {
+        let DeValue::Array(array) = self.value.get_ref() else {
+            self.wrong_type(ctx, "an array of tables");
+            return None;
+        };
+        let mut out = Vec::with_capacity(array.len());
+        for (index, element) in array.iter().enumerate() {
+            let path = format!("{}[{index}]", self.path);
+            match element.get_ref() {
+                DeValue::Table(table) => out.push(Section::new(path, element.span(), table)),
+                other => {
+                    let found = article(other.type_str());
+                    ctx.report(
+                        &element.span(),
+                        &path,
+                        format!("must be a table, found {found}"),
+                    );
+                }
+            }
+        }
+        Some(out)
+    }
+
     pub(super) fn section(&self, ctx: &mut Ctx) -> Option<Section<'t, 'i>> {
         match self.value.get_ref() {
             DeValue::Table(table) => Some(Section::new(self.path.clone(), self.span(), table)),
@@ -250,6 +285,16 @@ impl<'t, 'i> Section<'t, 'i> {
             entries,
             known: Vec::new(),
         }
+    }
+
+    /// The table's dotted key path.
+    pub(super) fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Where the table is, for problems about the table as a whole.
+    pub(super) fn span(&self) -> Range<usize> {
+        self.span.clone()
     }
 
     fn item(&self, index: usize) -> Item<'t, 'i> {
