@@ -21,6 +21,7 @@
 //!
 //! Startup knobs (environment): `ECHO_START_LOG=<path>` appends `<pid>\n` per start;
 //! `ECHO_EXIT_AT_START=<code>` exits at once; `ECHO_START_DELAY_MS=<n>` waits before listening;
+//! `ECHO_LISTEN_LOG=<path>` appends the time it started listening (microseconds since the epoch);
 //! `ECHO_NEVER_HEALTHY=1` makes `/health` 503; `ECHO_HEALTH_FAIL_FILE=<path>` makes `/health` 500 while the
 //! file exists; `ECHO_READY_CALLBACK=1` makes `/health` 503 and POSTs to `$SERVERLESS_PROXY_READY_URL` once
 //! listening; `ECHO_LOG=1` prints each request line. SIGTERM ends the process (default action); to ignore it,
@@ -91,12 +92,16 @@ fn port_from(args: &[String]) -> Result<u16, String> {
 }
 
 fn record_start(path: &str, pid: u32) {
+    append_line(path, &pid.to_string());
+}
+
+fn append_line(path: &str, line: &str) {
     // O_APPEND makes each line one atomic write, even with several instances sharing the file.
     let result = OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)
-        .and_then(|mut f| f.write_all(format!("{pid}\n").as_bytes()));
+        .and_then(|mut f| f.write_all(format!("{line}\n").as_bytes()));
     if let Err(e) = result {
         eprintln!("spawngate-echo: cannot append to {path}: {e}");
     }
@@ -156,6 +161,13 @@ fn main() -> ExitCode {
         }
     };
     eprintln!("spawngate-echo: pid {pid} listening on {ip}:{port}");
+    if let Ok(path) = std::env::var("ECHO_LISTEN_LOG") {
+        // Microseconds since the Unix epoch: how long a proxy took from here to a client's answer.
+        let since_epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        append_line(&path, &since_epoch.as_micros().to_string());
+    }
     if ready_callback {
         match std::env::var("SERVERLESS_PROXY_READY_URL") {
             Ok(url) => {

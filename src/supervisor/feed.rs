@@ -9,7 +9,7 @@ use super::event_loop::Supervisor;
 use super::instance::Instance;
 use super::keys::{probe_token, InstanceKey};
 use super::lifecycle::{Effect, Input, Lifecycle};
-use super::probe::{probe_timeout, Probe};
+use super::probe::{probe_timeout, Probe, Verdict};
 use super::slot::{InstanceName, Running};
 use crate::msg::{BackendEvent, LifecycleEvent, ReactorMsg};
 
@@ -179,7 +179,7 @@ impl Supervisor {
                 log::debug!("{name}: health probe skipped: {e}");
                 Some(Input::ProbeSkipped)
             }
-            Err(_) => Some(Input::ProbeResult(false)),
+            Err(e) => Some(Verdict::of_connect_error(&e).input()),
         }
     }
 }

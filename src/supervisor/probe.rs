@@ -9,6 +9,7 @@ use std::time::Duration;
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 
+use super::lifecycle::Input;
 use crate::upstream::UpstreamAddr;
 
 /// Shortest probe timeout: a loaded machine can take a while to accept, even with a 100 ms interval.
@@ -21,6 +22,37 @@ const STATUS_PREFIX_LEN: usize = 12;
 /// How long one probe may take when probes go out every `interval`.
 pub fn probe_timeout(interval: Duration) -> Duration {
     interval.clamp(MIN_PROBE_TIMEOUT, MAX_PROBE_TIMEOUT)
+}
+
+/// What one probe found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// A 2xx status line.
+    Healthy,
+    /// Anything else once connected: another status, garbage, a close, a reset.
+    Unhealthy,
+    /// The connection was refused: nothing listens at the address yet.
+    Refused,
+}
+
+impl Verdict {
+    /// The lifecycle's input for it.
+    pub fn input(self) -> Input {
+        match self {
+            Verdict::Healthy => Input::ProbeResult(true),
+            Verdict::Unhealthy => Input::ProbeResult(false),
+            Verdict::Refused => Input::ProbeRefused,
+        }
+    }
+
+    /// How a connection attempt that failed outright is judged.
+    pub fn of_connect_error(e: &io::Error) -> Verdict {
+        if e.kind() == io::ErrorKind::ConnectionRefused {
+            Verdict::Refused
+        } else {
+            Verdict::Unhealthy
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -79,22 +111,32 @@ impl Probe {
         self.deadline_ms
     }
 
-    /// Makes all the progress the socket allows. `Some(healthy)` once the probe has its answer.
-    pub fn advance(&mut self) -> Option<bool> {
+    /// Makes all the progress the socket allows; the verdict once the probe has one.
+    pub fn advance(&mut self) -> Option<Verdict> {
+        self.step().map(|healthy| match healthy {
+            Ok(true) => Verdict::Healthy,
+            Ok(false) => Verdict::Unhealthy,
+            Err(refused) => refused,
+        })
+    }
+
+    /// `Some(Ok(healthy))` once answered, `Some(Err(verdict))` when the connection itself failed.
+    fn step(&mut self) -> Option<Result<bool, Verdict>> {
         loop {
             match &mut self.phase {
                 Phase::Connecting => {
-                    if !matches!(self.stream.take_error(), Ok(None)) {
-                        return Some(false);
+                    match self.stream.take_error() {
+                        Ok(None) => {}
+                        Ok(Some(e)) | Err(e) => return Some(Err(Verdict::of_connect_error(&e))),
                     }
                     match self.stream.peer_addr() {
                         Ok(_) => self.phase = Phase::Sending { sent: 0 },
                         Err(e) if e.kind() == io::ErrorKind::NotConnected => return None,
-                        Err(_) => return Some(false),
+                        Err(e) => return Some(Err(Verdict::of_connect_error(&e))),
                     }
                 }
                 Phase::Sending { sent } => match self.stream.write(&self.request[*sent..]) {
-                    Ok(0) => return Some(false),
+                    Ok(0) => return Some(Ok(false)),
                     Ok(n) => {
                         *sent += n;
                         if *sent >= self.request.len() {
@@ -106,22 +148,24 @@ impl Probe {
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(_) => return Some(false),
+                    Err(_) => return Some(Ok(false)),
                 },
                 Phase::Receiving { head, len } => match self.stream.read(&mut head[*len..]) {
                     // Closed before a full status line: not a healthy answer.
-                    Ok(0) => return Some(false),
+                    Ok(0) => return Some(Ok(false)),
                     Ok(n) => {
                         *len += n;
                         match parse_status(&head[..*len]) {
                             StatusLine::Incomplete => {}
-                            StatusLine::Status(code) => return Some((200..300).contains(&code)),
-                            StatusLine::Invalid => return Some(false),
+                            StatusLine::Status(code) => {
+                                return Some(Ok((200..300).contains(&code)))
+                            }
+                            StatusLine::Invalid => return Some(Ok(false)),
                         }
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(_) => return Some(false),
+                    Err(_) => return Some(Ok(false)),
                 },
             }
         }

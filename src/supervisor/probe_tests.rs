@@ -66,7 +66,7 @@ fn serve_once(response: Option<&'static [u8]>) -> (u16, mpsc::Receiver<String>) 
 }
 
 /// Runs a probe until it answers or `limit` passes (then `None`).
-fn run_probe(port: u16, limit: Duration) -> Option<bool> {
+fn run_probe(port: u16, limit: Duration) -> Option<Verdict> {
     let mut poll = Poll::new().unwrap();
     let mut events = Events::with_capacity(8);
     let mut probe = match Probe::start(
@@ -78,7 +78,7 @@ fn run_probe(port: u16, limit: Duration) -> Option<bool> {
         0,
     ) {
         Ok(probe) => probe,
-        Err(_) => return Some(false),
+        Err(e) => return Some(Verdict::of_connect_error(&e)),
     };
     let deadline = Instant::now() + limit;
     loop {
@@ -97,7 +97,10 @@ fn run_probe(port: u16, limit: Duration) -> Option<bool> {
 #[test]
 fn a_2xx_answer_is_healthy_and_the_request_is_well_formed() {
     let (port, request) = serve_once(Some(b"HTTP/1.1 204 No Content\r\n\r\n"));
-    assert_eq!(run_probe(port, Duration::from_secs(5)), Some(true));
+    assert_eq!(
+        run_probe(port, Duration::from_secs(5)),
+        Some(Verdict::Healthy)
+    );
     let request = request.recv().unwrap();
     assert_eq!(
         request,
@@ -109,21 +112,33 @@ fn a_2xx_answer_is_healthy_and_the_request_is_well_formed() {
 #[test]
 fn a_5xx_answer_is_unhealthy() {
     let (port, _request) = serve_once(Some(b"HTTP/1.1 503 Service Unavailable\r\n\r\n"));
-    assert_eq!(run_probe(port, Duration::from_secs(5)), Some(false));
+    assert_eq!(
+        run_probe(port, Duration::from_secs(5)),
+        Some(Verdict::Unhealthy)
+    );
 }
 
 #[test]
 fn garbage_and_early_close_are_unhealthy() {
     let (port, _request) = serve_once(Some(b"nonsense"));
-    assert_eq!(run_probe(port, Duration::from_secs(5)), Some(false));
+    assert_eq!(
+        run_probe(port, Duration::from_secs(5)),
+        Some(Verdict::Unhealthy)
+    );
     let (port, _request) = serve_once(Some(b"HTTP/1.1 2"));
-    assert_eq!(run_probe(port, Duration::from_secs(5)), Some(false));
+    assert_eq!(
+        run_probe(port, Duration::from_secs(5)),
+        Some(Verdict::Unhealthy)
+    );
 }
 
 #[test]
-fn a_refused_connection_is_unhealthy() {
+fn a_refused_connection_is_told_apart() {
     let port = crate::supervisor::test_support::free_port();
-    assert_eq!(run_probe(port, Duration::from_secs(5)), Some(false));
+    assert_eq!(
+        run_probe(port, Duration::from_secs(5)),
+        Some(Verdict::Refused)
+    );
 }
 
 #[test]

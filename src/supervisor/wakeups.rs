@@ -73,7 +73,7 @@ impl Supervisor {
         if let Some(probe) = slot.probe.take() {
             probe.close(self.poll.registry());
         }
-        self.feed(key, Input::ProbeResult(result));
+        self.feed(key, result.input());
     }
 
     pub(super) fn fire_timers(&mut self) {

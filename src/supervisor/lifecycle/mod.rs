@@ -47,6 +47,11 @@ pub const MIN_PROBE_INTERVAL_MS: u64 = 10;
 /// (see [`up::starting_probe_gap`]), so this floor only applies to the first few milliseconds.
 pub const MIN_STARTING_PROBE_GAP_MS: u64 = 1;
 
+/// Bounds of the gap between connection attempts while a starting instance is not listening yet (see
+/// [`up::knock_gap`]).
+pub const MIN_KNOCK_GAP_MS: u64 = 2;
+pub const MAX_KNOCK_GAP_MS: u64 = 10;
+
 /// Floor for re-checking idleness of a busy backend, so `idle_timeout = 0` cannot spin.
 pub const MIN_IDLE_RECHECK_MS: u64 = 1_000;
 
@@ -104,6 +109,10 @@ pub enum Input {
     SpawnFailed(String),
     /// The health probe that was in flight finished: true = 2xx.
     ProbeResult(bool),
+    /// The probe in flight found nothing listening at the instance's address (connection refused): a
+    /// failed probe, except while starting, where the program may start listening any moment and is
+    /// knocked on again within milliseconds ([`up::knock_gap`]).
+    ProbeRefused,
     /// The probe could not even be attempted because the proxy is out of file descriptors: that says
     /// nothing about the backend, so it counts neither as a success nor as a failure.
     ProbeSkipped,

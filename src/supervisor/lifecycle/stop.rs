@@ -101,9 +101,10 @@ impl Stopping {
                 }
             }
             Input::Tick => self.tick(env),
-            Input::ReadyCallback | Input::ProbeResult(_) | Input::ProbeSkipped => {
-                (Lifecycle::Stopping(self), Vec::new())
-            }
+            Input::ReadyCallback
+            | Input::ProbeResult(_)
+            | Input::ProbeRefused
+            | Input::ProbeSkipped => (Lifecycle::Stopping(self), Vec::new()),
         }
     }
 
@@ -145,8 +146,10 @@ pub fn reaping(restart_after: bool, input: Input, env: &Env) -> Transition {
         // A container killed while still being created ends as a failed spawn.
         Input::Exited(_) | Input::SpawnFailed(_) if restart_after => begin_start(env, Vec::new()),
         Input::Exited(_) | Input::SpawnFailed(_) => (Lifecycle::Stopped, Vec::new()),
-        Input::ReadyCallback | Input::ProbeResult(_) | Input::ProbeSkipped | Input::Tick => {
-            (Lifecycle::Reaping { restart_after }, Vec::new())
-        }
+        Input::ReadyCallback
+        | Input::ProbeResult(_)
+        | Input::ProbeRefused
+        | Input::ProbeSkipped
+        | Input::Tick => (Lifecycle::Reaping { restart_after }, Vec::new()),
     }
 }

@@ -104,6 +104,49 @@ fn start_spawns_once_and_reports_starting() {
 }
 
 #[test]
+fn a_starting_instance_that_refuses_connections_is_knocked_on_every_few_ms_however_long_it_takes() {
+    let mut d = Driver::started(0);
+    // Far into a slow start, where an answered but unhealthy probe would wait the whole interval.
+    let mut now = 1;
+    let mut knocks = 0;
+    while now < 10_000 {
+        assert_eq!(d.at(now, Input::Tick), vec![Effect::Probe], "at {now}");
+        d.at(now, Input::ProbeRefused);
+        let next = d.state.deadline().expect("a knock is due");
+        let gap = next - now;
+        assert!(
+            (MIN_KNOCK_GAP_MS..=MAX_KNOCK_GAP_MS).contains(&gap),
+            "gap {gap} at {now}"
+        );
+        now = next;
+        knocks += 1;
+    }
+    // Bounded work over a 10 s start: about one knock per 10 ms once it has taken a while.
+    assert!((1_000..1_300).contains(&knocks), "{knocks} knocks");
+    // Once something listens but does not answer 2xx yet, probes space out as before.
+    d.at(now, Input::Tick);
+    d.at(now, Input::ProbeResult(false));
+    assert_eq!(d.state.deadline(), Some(now + 100));
+    // And the moment it answers, it is ready.
+    d.at(now + 100, Input::Tick);
+    let effects = d.at(now + 101, Input::ProbeResult(true));
+    assert_eq!(emitted(&effects), vec![LifecycleEvent::Ready]);
+}
+
+#[test]
+fn a_ready_instance_that_refuses_a_probe_has_failed_it() {
+    let mut d = Driver::ready(0);
+    let due = d.state.deadline().expect("a probe is due");
+    assert_eq!(d.at(due, Input::Tick), vec![Effect::Probe]);
+    d.at(due, Input::ProbeRefused);
+    assert!(
+        matches!(d.state, Lifecycle::Ready(Ready { failures: 1, .. })),
+        "{:?}",
+        d.state
+    );
+}
+
+#[test]
 fn probes_soon_after_the_spawn_then_back_off_towards_the_interval() {
     let mut d = Driver::started(0);
     assert_eq!(d.at(1, Input::Tick), vec![Effect::Probe]);
