@@ -40,9 +40,10 @@
 //!   forgotten since, whose slot a newer backend holds, carries the old generation and is ignored.
 //! * Every report from the supervisor names the backend, the instance it is about and where it listens
 //!   ([`msg::InstanceRef`]); nothing else derives a backend's address.
-//! * [`run`] is the composition root: it binds the reactor's sockets, starts the supervisor and the h2
-//!   worker with the same initial backends (one `Reconcile`, so the same ids) and clock, and hands them
-//!   to the reactor.
+//! * [`run`] is the composition root: it binds the reactor's sockets (or takes the ones a service manager
+//!   passed, [`systemd`]), starts the supervisor and the h2 worker with the same initial backends (one
+//!   `Reconcile`, so the same ids) and clock, and hands them to the reactor, which tells a `Type=notify`
+//!   service manager when it is ready, reloading and stopping.
 //! * The threads share one fact without messages: per-backend [`msg::Activity`] counters (in-flight requests,
 //!   streams and tunnels; last activity), written by whoever carries traffic and read by the supervisor to
 //!   decide idleness. Nothing else is shared: each piece of state has one owner.
@@ -58,6 +59,7 @@ pub mod http1;
 pub mod msg;
 pub mod reactor;
 pub mod supervisor;
+pub mod systemd;
 pub mod upstream;
 
 /// The composition root: binds the reactor's sockets, starts the supervisor and the h2 worker with the
@@ -65,7 +67,10 @@ pub mod upstream;
 /// SIGINT has drained and stopped every backend. What later features share between threads (TLS
 /// settings, metrics, the session registry) is built here, once.
 pub fn run(config: config::Config) -> std::io::Result<()> {
-    let bound = reactor::Bound::bind(&config)?;
+    // Before any thread starts: what the service manager passed belongs to this process alone.
+    let inherited = systemd::inherited_listeners()?;
+    let notifier = systemd::Notifier::from_env();
+    let bound = reactor::Bound::bind(&config, inherited)?;
     let clock = msg::Clock::new();
     // One plan of the start-up set for all three threads, so they name every backend by the same id.
     let backends = upstream::Reconcile::initial(&config.backends);
@@ -83,6 +88,7 @@ pub fn run(config: config::Config) -> std::io::Result<()> {
         backends,
         supervisor,
         h2,
+        notifier,
     };
     bound.serve(config, wiring)
 }

@@ -98,6 +98,26 @@ impl Reactor {
 
     /// SIGHUP or `POST /reload`: re-read the config file; keep the running config if the new one is invalid.
     pub(super) fn reload(&mut self) -> ReloadOutcome {
+        if let Some(notifier) = &self.notifier {
+            notifier.reloading();
+        }
+        let outcome = self.apply_reload();
+        if let Some(notifier) = &self.notifier {
+            // Ready again either way: a rejected reload leaves the running config serving.
+            let status = match &outcome {
+                ReloadOutcome::Applied { generation, .. } => {
+                    format!("config generation {generation}")
+                }
+                ReloadOutcome::Rejected { .. } => {
+                    "reload rejected; the running config stays".into()
+                }
+            };
+            notifier.ready(&status);
+        }
+        outcome
+    }
+
+    fn apply_reload(&mut self) -> ReloadOutcome {
         let path = self.config.path.clone();
         let new = match config::load(&path) {
             Ok(new) => new,
@@ -147,6 +167,9 @@ impl Reactor {
     /// SIGTERM/SIGINT: stop accepting, answer what waits, and let the supervisor drain and stop backends.
     fn begin_shutdown(&mut self) {
         log::info!("shutting down: draining requests and stopping backends");
+        if let Some(notifier) = &self.notifier {
+            notifier.stopping();
+        }
         self.shutting_down = true;
         if let Some(mut listener) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);

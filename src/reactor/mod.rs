@@ -48,6 +48,7 @@ use crate::h2::H2Handle;
 use crate::http1::request_id::RequestIdGenerator;
 use crate::msg::{Clock, Command, Mailbox, ReactorMsg};
 use crate::supervisor::SupervisorHandle;
+use crate::systemd::{Inherited, Notifier};
 use crate::upstream::{IdlePool, PoolLimits, Reconcile};
 use admin_conn::AdminConn;
 use routes::Routes;
@@ -91,25 +92,42 @@ pub struct Wiring {
     pub backends: Reconcile,
     pub supervisor: SupervisorHandle,
     pub h2: H2Handle,
+    /// The service manager's notification socket, when the proxy runs as a `Type=notify` unit.
+    pub notifier: Option<Notifier>,
 }
 
 impl Bound {
-    pub fn bind(config: &Config) -> io::Result<Bound> {
+    /// Binds the proxy's and the admin listener, or takes the ones the service manager passed
+    /// (`inherited`; then `bind`/`port` and `admin_bind`/`admin_port` do not apply to them).
+    pub fn bind(config: &Config, inherited: Inherited) -> io::Result<Bound> {
         let poll = Poll::new()?;
         let registry = poll.registry();
 
-        let addr = SocketAddr::new(config.server.bind, config.server.port);
-        let mut listener = TcpListener::bind(addr)
-            .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
-        raise_backlog(&listener);
+        let mut listener = match inherited.http {
+            Some(socket) => adopt(socket)?,
+            None => {
+                let addr = SocketAddr::new(config.server.bind, config.server.port);
+                let listener = TcpListener::bind(addr).map_err(|e| {
+                    io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))
+                })?;
+                raise_backlog(&listener);
+                listener
+            }
+        };
         registry.register(&mut listener, LISTENER, Interest::READABLE)?;
-        let admin_addr = SocketAddr::new(config.server.admin_bind, config.server.admin_port);
-        let mut admin_listener = TcpListener::bind(admin_addr).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("cannot listen on {admin_addr} (admin): {e}"),
-            )
-        })?;
+        let mut admin_listener = match inherited.admin {
+            Some(socket) => adopt(socket)?,
+            None => {
+                let admin_addr =
+                    SocketAddr::new(config.server.admin_bind, config.server.admin_port);
+                TcpListener::bind(admin_addr).map_err(|e| {
+                    io::Error::new(
+                        e.kind(),
+                        format!("cannot listen on {admin_addr} (admin): {e}"),
+                    )
+                })?
+            }
+        };
         registry.register(&mut admin_listener, ADMIN_LISTENER, Interest::READABLE)?;
         log::info!("proxy listening on {}", listener.local_addr()?);
         log::info!("admin listening on {}", admin_listener.local_addr()?);
@@ -146,6 +164,9 @@ impl Bound {
     /// Runs the proxy until SIGTERM/SIGINT has drained and stopped every backend.
     pub fn serve(self, config: Config, wiring: Wiring) -> io::Result<()> {
         let mut reactor = Reactor::new(self, config, wiring)?;
+        if let Some(notifier) = &reactor.notifier {
+            notifier.ready(&format!("{} backends configured", reactor.routes.len()));
+        }
         reactor.event_loop()
     }
 }
@@ -189,6 +210,8 @@ pub(crate) struct Reactor {
     host_scratch: String,
     /// Config generation and last reload error, for the admin API.
     config_status: ConfigStatus,
+    /// Told when the proxy is ready, reloading and stopping (`Type=notify` units).
+    notifier: Option<Notifier>,
 }
 
 impl Reactor {
@@ -230,6 +253,7 @@ impl Reactor {
             pool_sweep: Deadline::default(),
             inbox,
             _waker: waker,
+            notifier: wiring.notifier,
             supervisor: Some(wiring.supervisor),
             h2: Some(wiring.h2),
             signals,
@@ -339,6 +363,13 @@ fn slot_reservation(config: &Config) -> usize {
 /// for seconds) under a burst of new connections long before `max_connections` is reached. The kernel caps
 /// this at `net.core.somaxconn`.
 const LISTEN_BACKLOG: i32 = 4096;
+
+/// A listener the service manager bound, made ready for the poll.
+fn adopt(socket: std::net::TcpListener) -> io::Result<TcpListener> {
+    socket.set_nonblocking(true)?;
+    log::info!("using the listener passed by the service manager");
+    Ok(TcpListener::from_std(socket))
+}
 
 fn raise_backlog(listener: &TcpListener) {
     let raised = nix::sys::socket::Backlog::new(LISTEN_BACKLOG)

@@ -34,6 +34,10 @@ impl ProcessInstance {
     pub fn spawn(spec: &LocalSpec, env: &[(String, String)]) -> Result<Self, String> {
         let supervisor_pid = getpid();
         let mut command = Command::new(&spec.command);
+        // The proxy's own service-manager variables describe the proxy, not the backend.
+        for name in crate::systemd::OWN_VARIABLES {
+            command.env_remove(name);
+        }
         command
             .args(&spec.args)
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))

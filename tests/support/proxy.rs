@@ -85,11 +85,20 @@ impl Proxy {
     /// Starts the proxy with `[server]` (ports 0, bind 127.0.0.1) followed by `config_body`, and waits
     /// until both listeners are up.
     pub fn start(config_body: &str) -> Proxy {
+        Proxy::start_with(config_body, |binary, config| {
+            let mut command = Command::new(binary);
+            command.arg(config);
+            command
+        })
+    }
+
+    /// [`Proxy::start`], with the command made by `command` from the binary and the config file (to
+    /// add variables, descriptors or a wrapper).
+    pub fn start_with(config_body: &str, command: impl FnOnce(&Path, &Path) -> Command) -> Proxy {
         let dir = TempDir::new("proxy");
         let config_path = dir.path().join("spawngate.toml");
         std::fs::write(&config_path, full_config(config_body)).unwrap();
-        let mut child = Command::new(proxy_binary())
-            .arg(&config_path)
+        let mut child = command(&proxy_binary(), &config_path)
             .env("RUST_LOG", "spawngate=debug,info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
