@@ -1,12 +1,10 @@
 //! The client side of a session: reading heads, routing, holding, error answers, closing, deadlines.
 
-use std::net::Shutdown;
-
 use mio::event::Event;
 
 use super::routes::Held;
 use super::session::{close_after_refusal, Phase, Request, RequestMeta, Session};
-use super::sockio::{fill, flush, Filled};
+use super::sockio::Filled;
 
 use super::Reactor;
 use crate::error::{ErrorCode, ProxyError};
@@ -39,13 +37,7 @@ impl Reactor {
         let Some(session) = self.sessions.get_mut(key) else {
             return;
         };
-        if event.is_readable() || event.is_read_closed() || event.is_error() {
-            session.io.readable = true;
-            session.io.peer_closed |= event.is_read_closed() || event.is_error();
-        }
-        if event.is_writable() || event.is_write_closed() || event.is_error() {
-            session.io.writable = true;
-        }
+        session.client.on_event(event);
         self.drive(key);
     }
 
@@ -89,13 +81,13 @@ impl Reactor {
             Ok(p) => p,
             Err(()) => return Step::Close,
         };
-        match fill(&mut session.inbuf, &mut session.client, &mut session.io) {
+        match session.client.fill(&mut session.inbuf) {
             Ok(Filled::Bytes(_)) | Ok(Filled::Eof) => progress = true,
             Ok(Filled::Nothing) => {}
             Err(_) => return Step::Close,
         }
         if session.inbuf.is_empty() {
-            if session.io.read_eof && session.out_pending().is_empty() {
+            if session.client.read_eof() && session.out_pending().is_empty() {
                 return Step::Close;
             }
             return if progress { Step::Progress } else { Step::Idle };
@@ -116,7 +108,7 @@ impl Reactor {
         }
         if session.served == 0 {
             match sniff(session.inbuf.data()) {
-                Sniff::NeedMore if !session.io.read_eof => {
+                Sniff::NeedMore if !session.client.read_eof() => {
                     return if progress { Step::Progress } else { Step::Idle }
                 }
                 Sniff::Http2 => return Step::HandOffH2,
@@ -139,7 +131,7 @@ impl Reactor {
                 self.begin_request(key, head);
                 Step::Progress
             }
-            Ok(None) if session.io.read_eof => {
+            Ok(None) if session.client.read_eof() => {
                 // The client hung up in the middle of a head: nobody is left to answer.
                 Step::Close
             }
@@ -276,7 +268,7 @@ impl Reactor {
             Err(()) => return Step::Close,
         };
         // Keep reading (bounded by the buffer) so a client that gives up is noticed.
-        match fill(&mut session.inbuf, &mut session.client, &mut session.io) {
+        match session.client.fill(&mut session.inbuf) {
             Ok(Filled::Bytes(_)) => progress = true,
             Ok(Filled::Eof) | Err(_) => return Step::Close,
             Ok(Filled::Nothing) => {}
@@ -302,12 +294,12 @@ impl Reactor {
         if let Phase::Closing { shut } = &mut session.phase {
             if !*shut {
                 *shut = true;
-                let _ = session.client.shutdown(Shutdown::Write);
+                session.client.shutdown_write();
             }
         }
         loop {
             session.inbuf.consume(session.inbuf.len());
-            match fill(&mut session.inbuf, &mut session.client, &mut session.io) {
+            match session.client.fill(&mut session.inbuf) {
                 Ok(Filled::Bytes(_)) => continue,
                 Ok(Filled::Nothing) => return Step::Idle,
                 Ok(Filled::Eof) | Err(_) => return Step::Close,
@@ -347,8 +339,7 @@ impl Reactor {
             return;
         };
         session.deadline.cancel(&mut self.timers);
-        let _ = self.poll.registry().deregister(&mut session.client);
-        let stream = std::net::TcpStream::from(session.client);
+        let stream = session.client.into_handoff(self.poll.registry());
         log::debug!(
             "{}: HTTP/2 prior knowledge; handing the connection to the h2 worker",
             session.peer
@@ -377,7 +368,7 @@ impl Reactor {
         }
         let mut session = self.sessions.remove(key);
         session.deadline.cancel(&mut self.timers);
-        let _ = self.poll.registry().deregister(&mut session.client);
+        session.client.deregister(self.poll.registry());
         if self.accept_paused {
             self.resume_accept();
         }
@@ -389,12 +380,7 @@ pub(super) fn flush_out(session: &mut Session) -> Result<bool, ()> {
     if session.out_pending().is_empty() {
         return Ok(false);
     }
-    match flush(
-        &mut session.client,
-        &mut session.io,
-        &session.out[session.out_pos..],
-        &[],
-    ) {
+    match session.client.flush(&session.out[session.out_pos..], &[]) {
         Ok(0) => Ok(false),
         Ok(n) => {
             session.consume_out(n);

@@ -48,7 +48,7 @@ impl Reactor {
         let Phase::Exchanging(ex) = &session.phase else {
             return;
         };
-        let close = !ex.request_complete() || !ex.meta.keep_alive || session.io.read_eof;
+        let close = !ex.request_complete() || !ex.meta.keep_alive || session.client.read_eof();
         let id = ex.meta.request_id.clone();
         if err.code.status() >= 500 {
             log::warn!("{} {}: {}", session.peer, ex.host, err);

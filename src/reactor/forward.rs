@@ -110,7 +110,7 @@ impl Reactor {
         }
 
         // Client -> buffer (request body, or the next pipelined request waiting its turn).
-        match fill(&mut session.inbuf, &mut session.client, &mut session.io) {
+        match session.client.fill(&mut session.inbuf) {
             Ok(Filled::Bytes(_)) => {
                 progress = true;
                 ex.client_progress = now;
@@ -166,7 +166,7 @@ impl Reactor {
                 }
             }
         }
-        if session.io.read_eof && ex.request_pending == 0 && !ex.request_body.is_done() {
+        if session.client.read_eof() && ex.request_pending == 0 && !ex.request_body.is_done() {
             log::debug!(
                 "{}: client left in the middle of its request body",
                 session.peer
@@ -250,7 +250,7 @@ impl Reactor {
                             // 7.8): what the client sent behind it is parsed as its next request, never
                             // tunnelled.
                             let keep = ex.meta.keep_alive
-                                && !session.io.read_eof
+                                && !session.client.read_eof()
                                 && head.framing != Framing::UntilClose;
                             ex.client_keep_alive = keep;
                             ex.response_head_at = session.out.len();
@@ -301,9 +301,7 @@ impl Reactor {
         }
         let out_left = session.out.len() - session.out_pos;
         if out_left > 0 || *pending > 0 {
-            let written = flush(
-                &mut session.client,
-                &mut session.io,
+            let written = session.client.flush(
                 &session.out[session.out_pos..],
                 &up.inbuf.data()[..*pending],
             );
@@ -342,7 +340,7 @@ impl Reactor {
             }
             _ => false,
         };
-        let keep = ex.client_keep_alive && complete && !session.io.read_eof;
+        let keep = ex.client_keep_alive && complete && !session.client.read_eof();
         log::debug!(
             "{} {} done in {} ms",
             session.peer,

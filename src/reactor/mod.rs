@@ -6,7 +6,8 @@
 //! Nothing here blocks; with no traffic it sleeps in `epoll_wait` until the next deadline, or forever.
 //!
 //! * `accept`: client and admin listeners, the connection limit, descriptor exhaustion.
-//! * `session`: a client connection and its phases; `client`: reading heads, routing, holding, answering.
+//! * `session`: a client connection and its phases; `client`: reading heads, routing, holding, answering;
+//!   `client_stream`: the client socket itself, which nothing else touches.
 //! * `forward`: one request through a backend connection; `failure`: when that goes wrong; `tunnel`: after
 //!   a 101.
 //! * `upstream`, `pool`: backend connections and their keep-alive pool.
@@ -20,6 +21,7 @@ mod accept;
 mod admin_conn;
 mod buffer;
 mod client;
+mod client_stream;
 mod events;
 mod failure;
 mod forward;

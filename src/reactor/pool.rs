@@ -18,13 +18,7 @@ impl Reactor {
         let Some(up) = self.upstreams.get_mut(ukey) else {
             return;
         };
-        if event.is_readable() || event.is_read_closed() || event.is_error() {
-            up.io.readable = true;
-            up.io.peer_closed |= event.is_read_closed() || event.is_error();
-        }
-        if event.is_writable() || event.is_write_closed() || event.is_error() {
-            up.io.writable = true;
-        }
+        up.io.on_event(event);
         match up.owner {
             Some((key, serial)) if self.sessions.get(key).is_some_and(|s| s.serial == serial) => {
                 self.drive(key)

@@ -12,9 +12,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use mio::net::TcpStream;
-
 use super::buffer::Buffer;
+use super::client_stream::ClientStream;
 use super::timers::Deadline;
 use crate::http1::body::BodyReader;
 use crate::http1::head_scan::HeadScan;
@@ -25,22 +24,10 @@ use crate::upstream::BackendId;
 /// Room for one request head plus the start of its body; also the most that is read ahead from a client.
 pub const CLIENT_BUFFER: usize = 64 * 1024;
 
-/// Edge-triggered readiness as last reported by mio, cleared when an operation would block.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Readiness {
-    pub readable: bool,
-    pub writable: bool,
-    /// The peer finished sending (read returned 0).
-    pub read_eof: bool,
-    /// An event reported the peer's close (EOF is due once the buffered data is read).
-    pub peer_closed: bool,
-}
-
 pub struct Session {
     pub serial: u64,
-    pub client: TcpStream,
+    pub client: ClientStream,
     pub peer: SocketAddr,
-    pub io: Readiness,
     pub inbuf: Buffer,
     /// Bytes for the client that the proxy produced (response heads, error responses), written before any
     /// body bytes that follow them.
@@ -187,12 +174,11 @@ pub struct Tunnel {
 }
 
 impl Session {
-    pub fn new(serial: u64, client: TcpStream, peer: SocketAddr, now: Instant) -> Self {
+    pub fn new(serial: u64, client: ClientStream, peer: SocketAddr, now: Instant) -> Self {
         Session {
             serial,
             client,
             peer,
-            io: Readiness::default(),
             inbuf: Buffer::new(CLIENT_BUFFER),
             out: Vec::new(),
             out_pos: 0,

@@ -43,7 +43,7 @@ impl Reactor {
         };
         let mut progress = false;
 
-        match fill(&mut session.inbuf, &mut session.client, &mut session.io) {
+        match session.client.fill(&mut session.inbuf) {
             Ok(Filled::Bytes(_)) | Ok(Filled::Eof) => progress = true,
             Ok(Filled::Nothing) => {}
             Err(_) => return Step::Close,
@@ -56,7 +56,7 @@ impl Reactor {
             }
             Err(_) => return Step::Close,
         }
-        if session.io.read_eof && session.inbuf.is_empty() && !tunnel.upstream_shut {
+        if session.client.read_eof() && session.inbuf.is_empty() && !tunnel.upstream_shut {
             tunnel.upstream_shut = true;
             let _ = up.stream.shutdown(Shutdown::Write);
             progress = true;
@@ -68,12 +68,10 @@ impl Reactor {
             Err(_) => return Step::Close,
         }
         let out_left = session.out.len() - session.out_pos;
-        match flush(
-            &mut session.client,
-            &mut session.io,
-            &session.out[session.out_pos..],
-            up.inbuf.data(),
-        ) {
+        match session
+            .client
+            .flush(&session.out[session.out_pos..], up.inbuf.data())
+        {
             Ok(0) => {}
             Ok(n) => {
                 let (from_out, from_up) = split_written(n, out_left);
@@ -89,7 +87,7 @@ impl Reactor {
             && !tunnel.client_shut
         {
             tunnel.client_shut = true;
-            let _ = session.client.shutdown(Shutdown::Write);
+            session.client.shutdown_write();
             progress = true;
         }
         if tunnel.client_shut && tunnel.upstream_shut {
