@@ -49,7 +49,7 @@ impl Reactor {
             };
             let step = match session.phase {
                 Phase::ReadingHead { .. } => self.step_reading(key),
-                Phase::Holding(_) => self.step_holding(key),
+                Phase::Holding { .. } => self.step_holding(key),
                 Phase::Exchanging(_) => self.step_exchange(key),
                 Phase::Tunnel(_) => self.step_tunnel(key),
                 Phase::Closing { .. } => self.step_closing(key),
@@ -237,8 +237,8 @@ impl Reactor {
             None => self.start_exchange(key, request),
             Some((start, until)) => {
                 let starting = start.then(|| (request.backend, request.host.clone()));
-                session.phase = Phase::Holding(Box::new(request));
-                session.hold_until = Some(until);
+                let request = Box::new(request);
+                session.enter(Phase::Holding { request, until });
                 if let Some((id, host)) = starting {
                     log::debug!("{host}: starting on demand");
                     self.send_supervisor(Command::Start(id));
@@ -291,7 +291,7 @@ impl Reactor {
         }
         // Answer sent: half-close and read what the client still sends, so unread bytes don't turn our
         // close into a reset that could destroy the answer before the client read it.
-        if let Phase::Closing { shut } = &mut session.phase {
+        if let Phase::Closing { shut, .. } = &mut session.phase {
             if !*shut {
                 *shut = true;
                 session.client.shutdown_write();
@@ -307,30 +307,20 @@ impl Reactor {
         }
     }
 
-    /// Answers the current request with a proxy error; `close` ends the connection after it.
+    /// Answers the current request with a proxy error; `close` (or shutting down) ends the connection
+    /// after it. Returns the phase left, whose backend connection (if any) the caller releases.
     pub(super) fn reject(
         &mut self,
         key: usize,
         err: ProxyError,
         request_id: Option<Vec<u8>>,
         close: bool,
-    ) {
-        let Some(session) = self.sessions.get_mut(key) else {
-            return;
-        };
+    ) -> Option<Phase> {
+        let session = self.sessions.get_mut(key)?;
         let close = close || self.shutting_down;
         log::debug!("{}: {}", session.peer, err);
         let bytes = err.to_http1(request_id.as_deref(), close, &[]);
-        session.out.extend_from_slice(&bytes);
-        session.hold_until = None;
-        session.phase = if close {
-            Phase::Closing { shut: false }
-        } else {
-            Phase::reading(self.now)
-        };
-        if close {
-            session.closing_since = Some(self.now);
-        }
+        Some(session.answer(&bytes, close, self.now))
     }
 
     /// Moves a connection that opened with the HTTP/2 preface, and the bytes read so far, to the h2 worker.
@@ -354,20 +344,18 @@ impl Reactor {
     }
 
     pub(super) fn close_session(&mut self, key: usize) {
-        if !self.sessions.contains(key) {
+        let Some(mut session) = self.sessions.try_remove(key) else {
             return;
-        }
-        match &self.sessions[key].phase {
-            Phase::Exchanging(_) | Phase::Tunnel(_) => self.release_upstream_of(key, false),
-            Phase::Holding(request) => {
-                let serial = self.sessions[key].serial;
+        };
+        session.deadline.cancel(&mut self.timers);
+        match session.phase {
+            Phase::Holding { request, .. } => {
+                let serial = session.serial;
                 self.routes
                     .abandon(request.backend, |h| h.key == key && h.serial == serial);
             }
-            _ => {}
+            left => self.release_upstream(left, false),
         }
-        let mut session = self.sessions.remove(key);
-        session.deadline.cancel(&mut self.timers);
         session.client.deregister(self.poll.registry());
         if self.accept_paused {
             self.resume_accept();

@@ -53,8 +53,9 @@ impl Reactor {
         if err.code.status() >= 500 {
             log::warn!("{} {}: {}", session.peer, ex.host, err);
         }
-        self.release_upstream_of(key, false);
-        self.reject(key, err, Some(id), close);
+        if let Some(left) = self.reject(key, err, Some(id), close) {
+            self.release_upstream(left, false);
+        }
     }
 
     /// The backend connection failed before any response byte. A pooled connection that the backend closed

@@ -51,11 +51,10 @@ impl Reactor {
             }
         };
         let session = &mut self.sessions[key];
-        session.hold_until = None;
         self.upstreams[upstream].owner = Some((key, session.serial));
         route.activity.begin(self.clock.ms(self.now));
         let request_body = BodyReader::new(request.meta.framing);
-        session.phase = Phase::Exchanging(Box::new(Exchange {
+        session.enter(Phase::Exchanging(Box::new(Exchange {
             backend: request.backend,
             host: request.host,
             activity: route.activity.clone(),
@@ -73,7 +72,7 @@ impl Reactor {
             response: ResponsePhase::awaiting_head(),
             response_head_at: 0,
             client_keep_alive: false,
-        }));
+        })));
     }
 
     pub(super) fn step_exchange(&mut self, key: usize) -> Step {
@@ -349,20 +348,22 @@ impl Reactor {
                 .saturating_duration_since(ex.meta.started)
                 .as_millis()
         );
-        self.release_upstream_of(key, reusable);
         let session = &mut self.sessions[key];
+        let next = if keep {
+            Phase::reading(self.now)
+        } else {
+            Phase::closing(self.now)
+        };
+        let left = session.enter(next);
         if keep {
-            session.phase = Phase::reading(self.now);
             // An idle keep-alive connection keeps no buffer: not the read buffer, not the head it sent.
             session.inbuf.release_if_empty();
             if session.out_pending().is_empty() {
                 session.out = Vec::new();
                 session.out_pos = 0;
             }
-        } else {
-            session.phase = Phase::Closing { shut: false };
-            session.closing_since = Some(self.now);
         }
+        self.release_upstream(left, reusable);
         Step::Progress
     }
 }

@@ -37,10 +37,6 @@ pub struct Session {
     pub deadline: Deadline,
     /// Requests served on this connection so far.
     pub served: u64,
-    /// While holding: when to give up waiting for the backend.
-    pub hold_until: Option<Instant>,
-    /// While closing: when the closing began.
-    pub closing_since: Option<Instant>,
 }
 
 pub enum Phase {
@@ -51,13 +47,17 @@ pub enum Phase {
         head_started: bool,
         scan: HeadScan,
     },
-    /// Parsed, waiting for its backend to become ready. (Boxed, like `Exchanging`, so an idle keep-alive
-    /// connection costs only the small phases' size.)
-    Holding(Box<Request>),
+    /// Parsed, waiting for its backend to become ready until `until`. (The request is boxed, like
+    /// `Exchanging`, so an idle keep-alive connection costs only the small phases' size.)
+    Holding {
+        request: Box<Request>,
+        until: Instant,
+    },
     Exchanging(Box<Exchange>),
     Tunnel(Tunnel),
-    /// Flush `out`, half-close, then close once the client is done (or `LINGER` passes).
+    /// Flush `out`, half-close (`shut`), then close once the client is done (or `LINGER` after `since`).
     Closing {
+        since: Instant,
         shut: bool,
     },
 }
@@ -69,6 +69,23 @@ impl Phase {
             since: now,
             head_started: false,
             scan: HeadScan::default(),
+        }
+    }
+
+    /// Closing from `now`: what is queued goes out, then the connection ends.
+    pub fn closing(now: Instant) -> Phase {
+        Phase::Closing {
+            since: now,
+            shut: false,
+        }
+    }
+
+    /// After a proxy-made answer: closing, or waiting for the next request.
+    pub fn after_answer(close: bool, now: Instant) -> Phase {
+        if close {
+            Phase::closing(now)
+        } else {
+            Phase::reading(now)
         }
     }
 }
@@ -185,9 +202,21 @@ impl Session {
             phase: Phase::reading(now),
             deadline: Deadline::default(),
             served: 0,
-            hold_until: None,
-            closing_since: None,
         }
+    }
+
+    /// Every phase change goes through here: `next` takes the current phase's place, and the phase left
+    /// is handed back by value, so its parts (a backend connection to release, a held request to forward)
+    /// are moved on rather than copied or forgotten.
+    pub fn enter(&mut self, next: Phase) -> Phase {
+        std::mem::replace(&mut self.phase, next)
+    }
+
+    /// Queues a proxy-made answer (`bytes`) and moves on after it: closing when `close`, otherwise waiting
+    /// for the next request. Returns the phase left.
+    pub fn answer(&mut self, bytes: &[u8], close: bool, now: Instant) -> Phase {
+        self.out.extend_from_slice(bytes);
+        self.enter(Phase::after_answer(close, now))
     }
 
     pub fn out_pending(&self) -> &[u8] {

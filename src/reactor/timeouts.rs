@@ -47,7 +47,7 @@ impl Reactor {
                 self.reject(key, err, None, true);
                 self.drive(key);
             }
-            Phase::Holding(request) => {
+            Phase::Holding { request, .. } => {
                 let serial = session.serial;
                 self.routes
                     .abandon(request.backend, |h| h.key == key && h.serial == serial);
@@ -101,7 +101,7 @@ impl Reactor {
                     Some(*since + limits.keepalive_timeout)
                 }
             }
-            Phase::Holding(_) => session.hold_until,
+            Phase::Holding { until, .. } => Some(*until),
             Phase::Exchanging(ex) => {
                 let body_stall = (!ex.request_body.is_done())
                     .then(|| ex.client_progress + limits.header_read_timeout);
@@ -111,7 +111,7 @@ impl Reactor {
                 }
             }
             Phase::Tunnel(_) => None,
-            Phase::Closing { .. } => session.closing_since.map(|t| t + LINGER),
+            Phase::Closing { since, .. } => Some(*since + LINGER),
         };
         let target = TimerTarget::Session {
             key,

@@ -14,8 +14,7 @@ use super::Reactor;
 impl Reactor {
     pub(super) fn enter_tunnel(&mut self, key: usize) -> Step {
         let session = &mut self.sessions[key];
-        let phase = std::mem::replace(&mut session.phase, Phase::Closing { shut: false });
-        let Phase::Exchanging(ex) = phase else {
+        let Phase::Exchanging(ex) = &session.phase else {
             return Step::Close;
         };
         log::debug!(
@@ -23,13 +22,16 @@ impl Reactor {
             session.peer,
             ex.host
         );
-        session.phase = Phase::Tunnel(Tunnel {
-            host: ex.host,
-            activity: ex.activity,
+        // The backend connection and its in-flight count pass to the tunnel; what is left of the exchange
+        // is dropped.
+        let tunnel = Tunnel {
+            host: ex.host.clone(),
+            activity: ex.activity.clone(),
             upstream: ex.upstream,
             client_shut: false,
             upstream_shut: false,
-        });
+        };
+        session.enter(Phase::Tunnel(tunnel));
         Step::Progress
     }
 
