@@ -35,7 +35,7 @@ impl Reactor {
     /// An error before any response byte reached the client becomes an error response; after that, the
     /// only honest signal left is closing the connection.
     pub(super) fn fail_exchange(&mut self, key: usize, code: ErrorCode, message: String) -> Step {
-        let awaiting = matches!(&self.sessions[key].phase, Phase::Exchanging(ex) if matches!(ex.response, ResponsePhase::AwaitingHead { .. }));
+        let awaiting = matches!(&self.sessions[key].phase, Phase::Exchanging(ex) if ex.response.is_awaiting_head());
         if !awaiting {
             return Step::Close;
         }
@@ -65,7 +65,7 @@ impl Reactor {
             Phase::Exchanging(ex) => upstream::may_retry(
                 ex.reused,
                 ex.meta.has_body(),
-                !matches!(ex.response, ResponsePhase::AwaitingHead { .. }),
+                !ex.response.is_awaiting_head(),
                 false,
             ),
             _ => false,

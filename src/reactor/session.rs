@@ -16,6 +16,7 @@ use super::buffer::Buffer;
 use super::client_stream::ClientStream;
 use super::timers::Deadline;
 use crate::http1::body::BodyReader;
+pub use crate::http1::exchange::ResponsePhase;
 use crate::http1::head_scan::HeadScan;
 use crate::http1::{Framing, Version};
 use crate::msg::{Activity, Host};
@@ -158,27 +159,6 @@ pub struct Exchange {
 impl Exchange {
     pub fn request_complete(&self) -> bool {
         self.head_pos == self.head.len() && self.request_pending == 0 && self.request_body.is_done()
-    }
-}
-
-pub enum ResponsePhase {
-    /// `scan` says when the response bytes so far are worth parsing.
-    AwaitingHead { scan: HeadScan },
-    Body {
-        reader: BodyReader,
-        /// Bytes at the front of the upstream buffer that belong to the body and are not yet written.
-        pending: usize,
-        /// The backend connection may be pooled once the body is complete.
-        reusable: bool,
-    },
-}
-
-impl ResponsePhase {
-    /// Waiting for the first byte of a response head.
-    pub fn awaiting_head() -> ResponsePhase {
-        ResponsePhase::AwaitingHead {
-            scan: HeadScan::default(),
-        }
     }
 }
 

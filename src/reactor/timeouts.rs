@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use super::session::{Phase, ResponsePhase};
+use super::session::Phase;
 use super::timers::{TimerKey, TimerTarget};
 use super::Reactor;
 use crate::error::{ErrorCode, ProxyError};
@@ -61,7 +61,7 @@ impl Reactor {
                 // The client stalled in the middle of its request body.
                 log::debug!("{}: request body stalled", session.peer);
                 let err = ProxyError::new(ErrorCode::ClientTimeout, "the request body stalled");
-                if matches!(ex.response, ResponsePhase::AwaitingHead { .. }) {
+                if ex.response.is_awaiting_head() {
                     self.abort_exchange(key, err);
                     self.drive(key);
                 } else {
