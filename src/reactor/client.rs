@@ -226,6 +226,7 @@ impl Reactor {
             is_head: head.is_head,
             request_id,
             started: self.now,
+            cold: hold.is_some(),
         };
         let request = Request {
             backend,
@@ -354,7 +355,10 @@ impl Reactor {
                 self.routes
                     .abandon(request.backend, |h| h.key == key && h.serial == serial);
             }
-            left => self.release_upstream(left, false),
+            left => {
+                self.report_exchange(session.peer, &left, None);
+                self.release_upstream(left, false);
+            }
         }
         session.client.deregister(self.poll.registry());
         if self.accept_paused {

@@ -53,7 +53,11 @@ impl Reactor {
         if err.code.status() >= 500 {
             log::warn!("{} {}: {}", session.peer, ex.host, err);
         }
+        let (peer, queued_before) = (session.peer, session.out.len());
+        let code = err.code;
         if let Some(left) = self.reject(key, err, Some(id), close) {
+            let queued = self.sessions[key].out.len().saturating_sub(queued_before);
+            self.report_exchange(peer, &left, Some((code, queued)));
             self.release_upstream(left, false);
         }
     }

@@ -2,6 +2,8 @@
 //! and deciding whether both connections go on. After a 101 the pair becomes a tunnel (`tunnel.rs`); the
 //! backend connection goes back to its pool in `pool.rs`.
 
+use std::net::SocketAddr;
+
 use mio::Token;
 
 use super::client::{flush_out, Step};
@@ -11,7 +13,7 @@ use super::upstream::Upstream;
 use super::{Reactor, UPSTREAM_BASE};
 use crate::error::{ErrorCode, ProxyError};
 use crate::http1::body::BodyReader;
-use crate::http1::exchange::{Advance, Asked, Fault, ResponsePhase};
+use crate::http1::exchange::{Advance, Asked, ExchangeEnd, Fault, ResponsePhase};
 
 impl Reactor {
     /// Sends a routed request to its backend, on a pooled connection if one is idle.
@@ -65,6 +67,8 @@ impl Reactor {
             request_body,
             request_pending: 0,
             request_body_sent: 0,
+            status: None,
+            bytes_out: 0,
             request_abandoned: false,
             response: ResponsePhase::awaiting_head(),
             response_head_at: 0,
@@ -200,13 +204,14 @@ impl Reactor {
         );
         if let Ok(Advance::Head {
             consumed,
+            status,
             head_at,
             keep,
-            ..
         }) = advanced
         {
             up.inbuf.consume(consumed);
             progress = true;
+            ex.status = Some(status);
             ex.client_keep_alive = keep;
             ex.response_head_at = head_at;
             ex.response_deadline = None;
@@ -252,6 +257,7 @@ impl Reactor {
                     consume_out(&mut session.out, &mut session.out_pos, from_out);
                     up.inbuf.consume(from_body);
                     ex.response.relayed(from_body);
+                    ex.bytes_out += n as u64;
                     progress = true;
                 }
                 Err(_) => return Step::Close,
@@ -278,20 +284,13 @@ impl Reactor {
             ex.response.backend_reusable() && complete && up.inbuf.is_empty() && !up.io.read_eof
         });
         let keep = ex.client_keep_alive && complete && !session.client.read_eof();
-        log::debug!(
-            "{} {} done in {} ms",
-            session.peer,
-            ex.host,
-            self.now
-                .saturating_duration_since(ex.meta.started)
-                .as_millis()
-        );
         let session = &mut self.sessions[key];
         let next = if keep {
             Phase::reading(self.now)
         } else {
             Phase::closing(self.now)
         };
+        let peer = session.peer;
         let left = session.enter(next);
         if keep {
             // An idle keep-alive connection keeps no buffer: not the read buffer, not the head it sent.
@@ -301,7 +300,36 @@ impl Reactor {
                 session.out_pos = 0;
             }
         }
+        self.report_exchange(peer, &left, None);
         self.release_upstream(left, reusable);
         Step::Progress
+    }
+
+    /// Reports how the exchange in `left` (a phase just left) ended; a phase that is not an exchange has
+    /// nothing to report. Called wherever `Exchanging` is left (finished, answered by the proxy, cut,
+    /// switched to a tunnel), so every exchange is reported once. `answered` is the proxy's answer, with
+    /// the bytes it queued.
+    pub(super) fn report_exchange(
+        &self,
+        peer: SocketAddr,
+        left: &Phase,
+        answered: Option<(ErrorCode, usize)>,
+    ) {
+        let Phase::Exchanging(ex) = left else {
+            return;
+        };
+        let (status, code, queued) = match answered {
+            Some((code, queued)) => (Some(code.status()), Some(code), queued as u64),
+            None => (ex.status, None, 0),
+        };
+        let end = ExchangeEnd {
+            status,
+            code,
+            bytes_in: ex.request_body_sent,
+            bytes_out: ex.bytes_out + queued,
+            duration: self.now.saturating_duration_since(ex.meta.started),
+            cold: ex.meta.cold,
+        };
+        log::debug!("{peer} {}: {end:?}", ex.host);
     }
 }

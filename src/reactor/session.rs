@@ -111,6 +111,8 @@ pub struct RequestMeta {
     pub is_head: bool,
     pub request_id: Vec<u8>,
     pub started: Instant,
+    /// Held while its backend started (a cold start, for the exchange's report).
+    pub cold: bool,
 }
 
 impl RequestMeta {
@@ -154,6 +156,10 @@ pub struct Exchange {
     /// While the request body streams: the last time the client sent some of it (a client that stalls
     /// longer than the header read timeout is cut off, so a trickled body cannot pin a connection).
     pub client_progress: Instant,
+    /// The final (or 101) status once its head is queued for the client.
+    pub status: Option<u16>,
+    /// Bytes written to the client during this exchange.
+    pub bytes_out: u64,
 }
 
 impl Exchange {

@@ -31,7 +31,12 @@ impl Reactor {
             client_shut: false,
             upstream_shut: false,
         };
-        session.enter(Phase::Tunnel(tunnel));
+        let peer = session.peer;
+        let mut left = session.enter(Phase::Tunnel(tunnel));
+        if let Phase::Exchanging(ex) = &mut left {
+            ex.status = Some(101);
+        }
+        self.report_exchange(peer, &left, None);
         Step::Progress
     }
 

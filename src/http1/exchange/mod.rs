@@ -10,13 +10,17 @@
 //! ```
 //!
 //! The machine keeps only what the response phase needs; which connection goes on, and what a fault
-//! becomes (a 502, a retry, a close), is decided by the caller from [`Advance`] and [`Fault`].
+//! becomes (a 502, a retry, a close), is decided by the caller from [`Advance`] and [`Fault`]. However
+//! it goes, the caller reports the exchange once, as an [`ExchangeEnd`].
+
+use std::time::Duration;
 
 use super::body::BodyReader;
 use super::head_scan::HeadScan;
 use super::response::parse_response;
 use super::rewrite::write_response;
 use super::{Framing, Version};
+use crate::error::ErrorCode;
 
 #[cfg(test)]
 mod tests;
@@ -31,6 +35,23 @@ pub struct Asked<'a> {
     pub keep_alive: bool,
     /// The X-Request-ID the client gets back.
     pub request_id: &'a [u8],
+}
+
+/// How one forwarded exchange ended, reported once per exchange: what metrics and access logs consume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExchangeEnd {
+    /// The status the client was given: the backend's (101 for a tunnel) or the proxy's error answer;
+    /// `None` when the connection was cut before a response head went out.
+    pub status: Option<u16>,
+    /// Set when the proxy answered in the backend's place.
+    pub code: Option<ErrorCode>,
+    /// Request body bytes taken from the client for the backend.
+    pub bytes_in: u64,
+    /// Bytes written to the client while the exchange ran, plus a proxy-made answer queued at its end.
+    pub bytes_out: u64,
+    pub duration: Duration,
+    /// The request was held while its backend started.
+    pub cold: bool,
 }
 
 /// Where the response to the request being forwarded is.
