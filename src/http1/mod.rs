@@ -8,6 +8,8 @@
 //!   targets and authorities.
 //! * [`body`]: how many of the next bytes belong to the current message body (length, chunked, until close).
 //! * [`chunked`]: a strict chunked-coding decoder, one state per byte class.
+//! * [`exchange`]: the response half of a forwarded exchange as a machine: heads, interim answers, the
+//!   keep-alive decision, the body relayed, the end.
 //! * [`rewrite`]: the heads forwarded upstream or downstream, re-serialised from the parsed form; the one
 //!   writer of every request head sent to a backend, for HTTP/1 and h2 requests alike, steered by a
 //!   route's [`rewrite::ForwardPlan`].
@@ -22,6 +24,7 @@
 pub mod body;
 pub mod chunked;
 pub mod detect;
+pub mod exchange;
 pub mod fields;
 pub mod framing;
 mod head;

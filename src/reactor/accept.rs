@@ -7,6 +7,7 @@ use std::time::Instant;
 use mio::{Interest, Token};
 
 use super::admin_conn::AdminConn;
+use super::client_stream::ClientStream;
 use super::session::Session;
 use super::timers::TimerTarget;
 use super::{
@@ -28,25 +29,23 @@ impl Reactor {
                 return;
             };
             match listener.accept() {
-                Ok((mut stream, peer)) => {
+                Ok((stream, peer)) => {
                     if self.fd_exhausted {
                         self.fd_exhausted = false;
                         log::info!("accepting connections again");
                     }
-                    let _ = stream.set_nodelay(true);
                     let entry = self.sessions.vacant_entry();
                     let key = entry.key();
                     let token = Token(SESSION_BASE + key);
-                    if let Err(e) = self.poll.registry().register(
-                        &mut stream,
-                        token,
-                        Interest::READABLE | Interest::WRITABLE,
-                    ) {
-                        log::warn!("cannot register client {peer}: {e}");
-                        continue;
-                    }
+                    let client = match ClientStream::register(stream, self.poll.registry(), token) {
+                        Ok(client) => client,
+                        Err(e) => {
+                            log::warn!("cannot register client {peer}: {e}");
+                            continue;
+                        }
+                    };
                     self.next_serial += 1;
-                    entry.insert(Session::new(self.next_serial, stream, peer, self.now));
+                    entry.insert(Session::new(self.next_serial, client, peer, self.now));
                     self.arm_session_deadline(key);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,

@@ -1,12 +1,10 @@
 //! The client side of a session: reading heads, routing, holding, error answers, closing, deadlines.
 
-use std::net::Shutdown;
-
 use mio::event::Event;
 
 use super::routes::Held;
 use super::session::{close_after_refusal, Phase, Request, RequestMeta, Session};
-use super::sockio::{fill, flush, Filled};
+use super::sockio::Filled;
 
 use super::Reactor;
 use crate::error::{ErrorCode, ProxyError};
@@ -39,13 +37,7 @@ impl Reactor {
         let Some(session) = self.sessions.get_mut(key) else {
             return;
         };
-        if event.is_readable() || event.is_read_closed() || event.is_error() {
-            session.io.readable = true;
-            session.io.peer_closed |= event.is_read_closed() || event.is_error();
-        }
-        if event.is_writable() || event.is_write_closed() || event.is_error() {
-            session.io.writable = true;
-        }
+        session.client.on_event(event);
         self.drive(key);
     }
 
@@ -57,7 +49,7 @@ impl Reactor {
             };
             let step = match session.phase {
                 Phase::ReadingHead { .. } => self.step_reading(key),
-                Phase::Holding(_) => self.step_holding(key),
+                Phase::Holding { .. } => self.step_holding(key),
                 Phase::Exchanging(_) => self.step_exchange(key),
                 Phase::Tunnel(_) => self.step_tunnel(key),
                 Phase::Closing { .. } => self.step_closing(key),
@@ -89,13 +81,13 @@ impl Reactor {
             Ok(p) => p,
             Err(()) => return Step::Close,
         };
-        match fill(&mut session.inbuf, &mut session.client, &mut session.io) {
+        match session.client.fill(&mut session.inbuf) {
             Ok(Filled::Bytes(_)) | Ok(Filled::Eof) => progress = true,
             Ok(Filled::Nothing) => {}
             Err(_) => return Step::Close,
         }
         if session.inbuf.is_empty() {
-            if session.io.read_eof && session.out_pending().is_empty() {
+            if session.client.read_eof() && session.out_pending().is_empty() {
                 return Step::Close;
             }
             return if progress { Step::Progress } else { Step::Idle };
@@ -116,7 +108,7 @@ impl Reactor {
         }
         if session.served == 0 {
             match sniff(session.inbuf.data()) {
-                Sniff::NeedMore if !session.io.read_eof => {
+                Sniff::NeedMore if !session.client.read_eof() => {
                     return if progress { Step::Progress } else { Step::Idle }
                 }
                 Sniff::Http2 => return Step::HandOffH2,
@@ -139,7 +131,7 @@ impl Reactor {
                 self.begin_request(key, head);
                 Step::Progress
             }
-            Ok(None) if session.io.read_eof => {
+            Ok(None) if session.client.read_eof() => {
                 // The client hung up in the middle of a head: nobody is left to answer.
                 Step::Close
             }
@@ -234,6 +226,7 @@ impl Reactor {
             is_head: head.is_head,
             request_id,
             started: self.now,
+            cold: hold.is_some(),
         };
         let request = Request {
             backend,
@@ -245,8 +238,8 @@ impl Reactor {
             None => self.start_exchange(key, request),
             Some((start, until)) => {
                 let starting = start.then(|| (request.backend, request.host.clone()));
-                session.phase = Phase::Holding(Box::new(request));
-                session.hold_until = Some(until);
+                let request = Box::new(request);
+                session.enter(Phase::Holding { request, until });
                 if let Some((id, host)) = starting {
                     log::debug!("{host}: starting on demand");
                     self.send_supervisor(Command::Start(id));
@@ -276,7 +269,7 @@ impl Reactor {
             Err(()) => return Step::Close,
         };
         // Keep reading (bounded by the buffer) so a client that gives up is noticed.
-        match fill(&mut session.inbuf, &mut session.client, &mut session.io) {
+        match session.client.fill(&mut session.inbuf) {
             Ok(Filled::Bytes(_)) => progress = true,
             Ok(Filled::Eof) | Err(_) => return Step::Close,
             Ok(Filled::Nothing) => {}
@@ -299,15 +292,15 @@ impl Reactor {
         }
         // Answer sent: half-close and read what the client still sends, so unread bytes don't turn our
         // close into a reset that could destroy the answer before the client read it.
-        if let Phase::Closing { shut } = &mut session.phase {
+        if let Phase::Closing { shut, .. } = &mut session.phase {
             if !*shut {
                 *shut = true;
-                let _ = session.client.shutdown(Shutdown::Write);
+                session.client.shutdown_write();
             }
         }
         loop {
             session.inbuf.consume(session.inbuf.len());
-            match fill(&mut session.inbuf, &mut session.client, &mut session.io) {
+            match session.client.fill(&mut session.inbuf) {
                 Ok(Filled::Bytes(_)) => continue,
                 Ok(Filled::Nothing) => return Step::Idle,
                 Ok(Filled::Eof) | Err(_) => return Step::Close,
@@ -315,30 +308,20 @@ impl Reactor {
         }
     }
 
-    /// Answers the current request with a proxy error; `close` ends the connection after it.
+    /// Answers the current request with a proxy error; `close` (or shutting down) ends the connection
+    /// after it. Returns the phase left, whose backend connection (if any) the caller releases.
     pub(super) fn reject(
         &mut self,
         key: usize,
         err: ProxyError,
         request_id: Option<Vec<u8>>,
         close: bool,
-    ) {
-        let Some(session) = self.sessions.get_mut(key) else {
-            return;
-        };
+    ) -> Option<Phase> {
+        let session = self.sessions.get_mut(key)?;
         let close = close || self.shutting_down;
         log::debug!("{}: {}", session.peer, err);
         let bytes = err.to_http1(request_id.as_deref(), close, &[]);
-        session.out.extend_from_slice(&bytes);
-        session.hold_until = None;
-        session.phase = if close {
-            Phase::Closing { shut: false }
-        } else {
-            Phase::reading(self.now)
-        };
-        if close {
-            session.closing_since = Some(self.now);
-        }
+        Some(session.answer(&bytes, close, self.now))
     }
 
     /// Moves a connection that opened with the HTTP/2 preface, and the bytes read so far, to the h2 worker.
@@ -347,8 +330,7 @@ impl Reactor {
             return;
         };
         session.deadline.cancel(&mut self.timers);
-        let _ = self.poll.registry().deregister(&mut session.client);
-        let stream = std::net::TcpStream::from(session.client);
+        let stream = session.client.into_handoff(self.poll.registry());
         log::debug!(
             "{}: HTTP/2 prior knowledge; handing the connection to the h2 worker",
             session.peer
@@ -363,21 +345,22 @@ impl Reactor {
     }
 
     pub(super) fn close_session(&mut self, key: usize) {
-        if !self.sessions.contains(key) {
+        let Some(mut session) = self.sessions.try_remove(key) else {
             return;
-        }
-        match &self.sessions[key].phase {
-            Phase::Exchanging(_) | Phase::Tunnel(_) => self.release_upstream_of(key, false),
-            Phase::Holding(request) => {
-                let serial = self.sessions[key].serial;
+        };
+        session.deadline.cancel(&mut self.timers);
+        match session.phase {
+            Phase::Holding { request, .. } => {
+                let serial = session.serial;
                 self.routes
                     .abandon(request.backend, |h| h.key == key && h.serial == serial);
             }
-            _ => {}
+            left => {
+                self.report_exchange(session.peer, &left, None);
+                self.release_upstream(left, false);
+            }
         }
-        let mut session = self.sessions.remove(key);
-        session.deadline.cancel(&mut self.timers);
-        let _ = self.poll.registry().deregister(&mut session.client);
+        session.client.deregister(self.poll.registry());
         if self.accept_paused {
             self.resume_accept();
         }
@@ -389,12 +372,7 @@ pub(super) fn flush_out(session: &mut Session) -> Result<bool, ()> {
     if session.out_pending().is_empty() {
         return Ok(false);
     }
-    match flush(
-        &mut session.client,
-        &mut session.io,
-        &session.out[session.out_pos..],
-        &[],
-    ) {
+    match session.client.flush(&session.out[session.out_pos..], &[]) {
         Ok(0) => Ok(false),
         Ok(n) => {
             session.consume_out(n);

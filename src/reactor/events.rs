@@ -63,12 +63,12 @@ impl Reactor {
             let Some(session) = self.sessions.get_mut(key) else {
                 continue;
             };
-            if session.serial != serial || !matches!(session.phase, Phase::Holding(_)) {
+            if session.serial != serial || !matches!(session.phase, Phase::Holding { .. }) {
                 continue;
             }
-            let Phase::Holding(request) =
-                std::mem::replace(&mut session.phase, Phase::Closing { shut: false })
-            else {
+            // The held request leaves its phase by value; forwarding or refusing it sets the next one, and
+            // should neither happen the connection closes.
+            let Phase::Holding { request, .. } = session.enter(Phase::closing(self.now)) else {
                 continue;
             };
             match &outcome {

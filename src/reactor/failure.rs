@@ -35,7 +35,7 @@ impl Reactor {
     /// An error before any response byte reached the client becomes an error response; after that, the
     /// only honest signal left is closing the connection.
     pub(super) fn fail_exchange(&mut self, key: usize, code: ErrorCode, message: String) -> Step {
-        let awaiting = matches!(&self.sessions[key].phase, Phase::Exchanging(ex) if matches!(ex.response, ResponsePhase::AwaitingHead { .. }));
+        let awaiting = matches!(&self.sessions[key].phase, Phase::Exchanging(ex) if ex.response.is_awaiting_head());
         if !awaiting {
             return Step::Close;
         }
@@ -48,13 +48,18 @@ impl Reactor {
         let Phase::Exchanging(ex) = &session.phase else {
             return;
         };
-        let close = !ex.request_complete() || !ex.meta.keep_alive || session.io.read_eof;
+        let close = !ex.request_complete() || !ex.meta.keep_alive || session.client.read_eof();
         let id = ex.meta.request_id.clone();
         if err.code.status() >= 500 {
             log::warn!("{} {}: {}", session.peer, ex.host, err);
         }
-        self.release_upstream_of(key, false);
-        self.reject(key, err, Some(id), close);
+        let (peer, queued_before) = (session.peer, session.out.len());
+        let code = err.code;
+        if let Some(left) = self.reject(key, err, Some(id), close) {
+            let queued = self.sessions[key].out.len().saturating_sub(queued_before);
+            self.report_exchange(peer, &left, Some((code, queued)));
+            self.release_upstream(left, false);
+        }
     }
 
     /// The backend connection failed before any response byte. A pooled connection that the backend closed
@@ -64,7 +69,7 @@ impl Reactor {
             Phase::Exchanging(ex) => upstream::may_retry(
                 ex.reused,
                 ex.meta.has_body(),
-                !matches!(ex.response, ResponsePhase::AwaitingHead { .. }),
+                !ex.response.is_awaiting_head(),
                 false,
             ),
             _ => false,

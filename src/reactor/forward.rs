@@ -2,19 +2,18 @@
 //! and deciding whether both connections go on. After a 101 the pair becomes a tunnel (`tunnel.rs`); the
 //! backend connection goes back to its pool in `pool.rs`.
 
+use std::net::SocketAddr;
+
 use mio::Token;
 
 use super::client::{flush_out, Step};
-use super::session::{consume_out, Exchange, Phase, Request, ResponsePhase};
+use super::session::{consume_out, Exchange, Phase, Request};
 use super::sockio::{fill, flush, split_written, Filled};
 use super::upstream::Upstream;
 use super::{Reactor, UPSTREAM_BASE};
 use crate::error::{ErrorCode, ProxyError};
 use crate::http1::body::BodyReader;
-use crate::http1::head_scan::HeadScan;
-use crate::http1::response::parse_response;
-use crate::http1::rewrite::write_response;
-use crate::http1::{Framing, Version};
+use crate::http1::exchange::{Advance, Asked, ExchangeEnd, Fault, ResponsePhase};
 
 impl Reactor {
     /// Sends a routed request to its backend, on a pooled connection if one is idle.
@@ -51,11 +50,10 @@ impl Reactor {
             }
         };
         let session = &mut self.sessions[key];
-        session.hold_until = None;
         self.upstreams[upstream].owner = Some((key, session.serial));
         route.activity.begin(self.clock.ms(self.now));
         let request_body = BodyReader::new(request.meta.framing);
-        session.phase = Phase::Exchanging(Box::new(Exchange {
+        session.enter(Phase::Exchanging(Box::new(Exchange {
             backend: request.backend,
             host: request.host,
             activity: route.activity.clone(),
@@ -69,11 +67,13 @@ impl Reactor {
             request_body,
             request_pending: 0,
             request_body_sent: 0,
+            status: None,
+            bytes_out: 0,
             request_abandoned: false,
             response: ResponsePhase::awaiting_head(),
             response_head_at: 0,
             client_keep_alive: false,
-        }));
+        })));
     }
 
     pub(super) fn step_exchange(&mut self, key: usize) -> Step {
@@ -110,7 +110,7 @@ impl Reactor {
         }
 
         // Client -> buffer (request body, or the next pipelined request waiting its turn).
-        match fill(&mut session.inbuf, &mut session.client, &mut session.io) {
+        match session.client.fill(&mut session.inbuf) {
             Ok(Filled::Bytes(_)) => {
                 progress = true;
                 ex.client_progress = now;
@@ -166,7 +166,7 @@ impl Reactor {
                 }
             }
         }
-        if session.io.read_eof && ex.request_pending == 0 && !ex.request_body.is_done() {
+        if session.client.read_eof() && ex.request_pending == 0 && !ex.request_body.is_done() {
             log::debug!(
                 "{}: client left in the middle of its request body",
                 session.peer
@@ -179,147 +179,91 @@ impl Reactor {
             Ok(Filled::Bytes(_)) | Ok(Filled::Eof) => progress = true,
             Ok(Filled::Nothing) => {}
             Err(e) => {
-                if matches!(ex.response, ResponsePhase::AwaitingHead { .. }) {
+                if ex.response.is_awaiting_head() {
                     return self.backend_gone(key, format!("reading from the backend failed: {e}"));
                 }
                 return Step::Close;
             }
         }
 
-        if let ResponsePhase::AwaitingHead { scan } = &mut ex.response {
-            if up.inbuf.is_empty() {
-                if up.io.read_eof {
-                    return self.backend_gone(
-                        key,
-                        "the backend closed the connection without answering".to_string(),
-                    );
-                }
-            } else {
-                let parsed = if scan.worth_parsing(up.inbuf.data()) {
-                    parse_response(up.inbuf.data(), ex.meta.is_head)
-                } else {
-                    Ok(None)
-                };
-                match parsed {
-                    Err(e) => {
-                        return self.fail_exchange(
-                            key,
-                            ErrorCode::BadGateway,
-                            format!("invalid response from the backend: {}", e.reason),
-                        )
-                    }
-                    Ok(None) if up.io.read_eof => {
-                        return self.fail_exchange(
-                            key,
-                            ErrorCode::BadGateway,
-                            "the backend sent an incomplete response head".to_string(),
-                        )
-                    }
-                    Ok(None) => {}
-                    Ok(Some(head)) => {
-                        progress = true;
-                        if head.status < 200 {
-                            let switching = head.status == 101;
-                            if switching && !ex.meta.upgrade {
-                                return self.fail_exchange(
-                                    key,
-                                    ErrorCode::BadGateway,
-                                    "unexpected 101 from the backend".to_string(),
-                                );
-                            }
-                            // Interim answers (100 Continue, 103) go to HTTP/1.1 clients only; a 101 only
-                            // ever answers an upgrade, which HTTP/1.1 alone can ask for.
-                            if switching || ex.meta.version == Version::Http11 {
-                                write_response(
-                                    up.inbuf.data(),
-                                    &head,
-                                    &ex.meta.request_id,
-                                    ex.meta.version,
-                                    false,
-                                    &mut session.out,
-                                );
-                            }
-                            up.inbuf.consume(head.len);
-                            // What follows is another head, from its first byte.
-                            *scan = HeadScan::default();
-                            if switching {
-                                return self.enter_tunnel(key);
-                            }
-                        } else {
-                            // A declined upgrade leaves the connection in HTTP/1.1 (RFC 9110 section
-                            // 7.8): what the client sent behind it is parsed as its next request, never
-                            // tunnelled.
-                            let keep = ex.meta.keep_alive
-                                && !session.io.read_eof
-                                && head.framing != Framing::UntilClose;
-                            ex.client_keep_alive = keep;
-                            ex.response_head_at = session.out.len();
-                            write_response(
-                                up.inbuf.data(),
-                                &head,
-                                &ex.meta.request_id,
-                                ex.meta.version,
-                                !keep,
-                                &mut session.out,
-                            );
-                            up.inbuf.consume(head.len);
-                            ex.response_deadline = None;
-                            ex.response = ResponsePhase::Body {
-                                reader: BodyReader::new(head.framing),
-                                pending: 0,
-                                reusable: head.keep_alive,
-                            };
-                        }
-                    }
-                }
-            }
-        }
-
-        let ResponsePhase::Body {
-            reader, pending, ..
-        } = &mut ex.response
-        else {
-            return match flush_out(session) {
-                Ok(p) if p || progress => Step::Progress,
-                Ok(_) => Step::Idle,
-                Err(()) => Step::Close,
-            };
+        // Backend bytes -> what the response calls for.
+        let asked = Asked {
+            version: ex.meta.version,
+            is_head: ex.meta.is_head,
+            upgrade: ex.meta.upgrade,
+            keep_alive: ex.meta.keep_alive,
+            request_id: &ex.meta.request_id,
         };
-        if *pending == 0 && !reader.is_done() {
-            match reader.advance(up.inbuf.data()) {
-                Ok(n) => *pending = n,
-                Err(e) => {
-                    let why = format!("invalid response body from the backend: {}", e.reason);
-                    return self.fail_response(key, why);
-                }
-            }
-            if *pending == 0 && up.io.read_eof && up.inbuf.is_empty() && reader.at_eof().is_err() {
-                let why =
-                    "the backend closed the connection in the middle of its response".to_string();
-                return self.fail_response(key, why);
-            }
-        }
-        let out_left = session.out.len() - session.out_pos;
-        if out_left > 0 || *pending > 0 {
-            let written = flush(
-                &mut session.client,
-                &mut session.io,
-                &session.out[session.out_pos..],
-                &up.inbuf.data()[..*pending],
+        let client_eof = session.client.read_eof();
+        let mut advanced = ex.response.advance(
+            up.inbuf.data(),
+            up.io.read_eof,
+            client_eof,
+            &asked,
+            &mut session.out,
+        );
+        if let Ok(Advance::Head {
+            consumed,
+            status,
+            head_at,
+            keep,
+        }) = advanced
+        {
+            up.inbuf.consume(consumed);
+            progress = true;
+            ex.status = Some(status);
+            ex.client_keep_alive = keep;
+            ex.response_head_at = head_at;
+            ex.response_deadline = None;
+            // The body's first bytes may have come with the head.
+            advanced = ex.response.advance(
+                up.inbuf.data(),
+                up.io.read_eof,
+                client_eof,
+                &asked,
+                &mut session.out,
             );
+        }
+        let pending = match advanced {
+            Ok(Advance::Relay { pending }) => pending,
+            Ok(Advance::Tunnel { consumed }) => {
+                up.inbuf.consume(consumed);
+                return self.enter_tunnel(key);
+            }
+            Ok(Advance::Wait | Advance::Interim { .. } | Advance::Head { .. }) => {
+                if let Ok(Advance::Interim { consumed }) = advanced {
+                    up.inbuf.consume(consumed);
+                    progress = true;
+                }
+                return match flush_out(session) {
+                    Ok(p) if p || progress => Step::Progress,
+                    Ok(_) => Step::Idle,
+                    Err(()) => Step::Close,
+                };
+            }
+            Err(Fault::Gone(why)) => return self.backend_gone(key, why.to_string()),
+            Err(Fault::BadHead(why)) => return self.fail_exchange(key, ErrorCode::BadGateway, why),
+            Err(Fault::Broken(why)) => return self.fail_response(key, why),
+        };
+        let out_left = session.out.len() - session.out_pos;
+        if out_left > 0 || pending > 0 {
+            let written = session
+                .client
+                .flush(&session.out[session.out_pos..], &up.inbuf.data()[..pending]);
             match written {
                 Ok(0) => {}
                 Ok(n) => {
                     let (from_out, from_body) = split_written(n, out_left);
                     consume_out(&mut session.out, &mut session.out_pos, from_out);
                     up.inbuf.consume(from_body);
-                    *pending -= from_body;
+                    ex.response.relayed(from_body);
+                    ex.bytes_out += n as u64;
                     progress = true;
                 }
                 Err(_) => return Step::Close,
             }
         }
-        if reader.is_done() && *pending == 0 && session.out_pos == session.out.len() {
+        if ex.response.is_complete() && session.out_pos == session.out.len() {
             return self.finish_exchange(key);
         }
         if progress {
@@ -336,35 +280,56 @@ impl Reactor {
             return Step::Idle;
         };
         let complete = ex.request_complete();
-        let reusable = match (&ex.response, self.upstreams.get(ex.upstream)) {
-            (ResponsePhase::Body { reusable, .. }, Some(up)) => {
-                *reusable && complete && up.inbuf.is_empty() && !up.io.read_eof
-            }
-            _ => false,
-        };
-        let keep = ex.client_keep_alive && complete && !session.io.read_eof;
-        log::debug!(
-            "{} {} done in {} ms",
-            session.peer,
-            ex.host,
-            self.now
-                .saturating_duration_since(ex.meta.started)
-                .as_millis()
-        );
-        self.release_upstream_of(key, reusable);
+        let reusable = self.upstreams.get(ex.upstream).is_some_and(|up| {
+            ex.response.backend_reusable() && complete && up.inbuf.is_empty() && !up.io.read_eof
+        });
+        let keep = ex.client_keep_alive && complete && !session.client.read_eof();
         let session = &mut self.sessions[key];
+        let next = if keep {
+            Phase::reading(self.now)
+        } else {
+            Phase::closing(self.now)
+        };
+        let peer = session.peer;
+        let left = session.enter(next);
         if keep {
-            session.phase = Phase::reading(self.now);
             // An idle keep-alive connection keeps no buffer: not the read buffer, not the head it sent.
             session.inbuf.release_if_empty();
             if session.out_pending().is_empty() {
                 session.out = Vec::new();
                 session.out_pos = 0;
             }
-        } else {
-            session.phase = Phase::Closing { shut: false };
-            session.closing_since = Some(self.now);
         }
+        self.report_exchange(peer, &left, None);
+        self.release_upstream(left, reusable);
         Step::Progress
+    }
+
+    /// Reports how the exchange in `left` (a phase just left) ended; a phase that is not an exchange has
+    /// nothing to report. Called wherever `Exchanging` is left (finished, answered by the proxy, cut,
+    /// switched to a tunnel), so every exchange is reported once. `answered` is the proxy's answer, with
+    /// the bytes it queued.
+    pub(super) fn report_exchange(
+        &self,
+        peer: SocketAddr,
+        left: &Phase,
+        answered: Option<(ErrorCode, usize)>,
+    ) {
+        let Phase::Exchanging(ex) = left else {
+            return;
+        };
+        let (status, code, queued) = match answered {
+            Some((code, queued)) => (Some(code.status()), Some(code), queued as u64),
+            None => (ex.status, None, 0),
+        };
+        let end = ExchangeEnd {
+            status,
+            code,
+            bytes_in: ex.request_body_sent,
+            bytes_out: ex.bytes_out + queued,
+            duration: self.now.saturating_duration_since(ex.meta.started),
+            cold: ex.meta.cold,
+        };
+        log::debug!("{peer} {}: {end:?}", ex.host);
     }
 }

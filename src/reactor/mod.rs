@@ -6,9 +6,10 @@
 //! Nothing here blocks; with no traffic it sleeps in `epoll_wait` until the next deadline, or forever.
 //!
 //! * `accept`: client and admin listeners, the connection limit, descriptor exhaustion.
-//! * `session`: a client connection and its phases; `client`: reading heads, routing, holding, answering.
-//! * `forward`: one request through a backend connection; `failure`: when that goes wrong; `tunnel`: after
-//!   a 101.
+//! * `session`: a client connection and its phases; `client`: reading heads, routing, holding, answering;
+//!   `client_stream`: the client socket itself, which nothing else touches.
+//! * `forward`: one request through a backend connection (what its response calls for is decided by
+//!   `http1::exchange`); `failure`: when that goes wrong; `tunnel`: after a 101.
 //! * `upstream`, `pool`: backend connections and their keep-alive pool.
 //! * `routes`: the adapter over the upstream core (`crate::upstream`): held sessions, pooled connections.
 //! * `events`: supervisor messages, signals, reload and shutdown.
@@ -20,6 +21,7 @@ mod accept;
 mod admin_conn;
 mod buffer;
 mod client;
+mod client_stream;
 mod events;
 mod failure;
 mod forward;

@@ -18,13 +18,7 @@ impl Reactor {
         let Some(up) = self.upstreams.get_mut(ukey) else {
             return;
         };
-        if event.is_readable() || event.is_read_closed() || event.is_error() {
-            up.io.readable = true;
-            up.io.peer_closed |= event.is_read_closed() || event.is_error();
-        }
-        if event.is_writable() || event.is_write_closed() || event.is_error() {
-            up.io.writable = true;
-        }
+        up.io.on_event(event);
         match up.owner {
             Some((key, serial)) if self.sessions.get(key).is_some_and(|s| s.serial == serial) => {
                 self.drive(key)
@@ -47,18 +41,13 @@ impl Reactor {
         }
     }
 
-    /// Detaches the session's backend connection (pooling it when `reusable`) and ends its in-flight count.
-    /// Leaves the session in `Closing`; the caller sets the phase that follows.
-    pub(super) fn release_upstream_of(&mut self, key: usize, reusable: bool) {
-        let session = &mut self.sessions[key];
-        let phase = std::mem::replace(&mut session.phase, Phase::Closing { shut: false });
-        let (ukey, activity) = match phase {
+    /// Detaches the backend connection of a phase a session has left (pooling it when `reusable`) and ends
+    /// its in-flight count; a phase without one is simply dropped.
+    pub(super) fn release_upstream(&mut self, left: Phase, reusable: bool) {
+        let (ukey, activity) = match left {
             Phase::Exchanging(ex) => (ex.upstream, ex.activity),
             Phase::Tunnel(t) => (t.upstream, t.activity),
-            other => {
-                session.phase = other;
-                return;
-            }
+            _ => return,
         };
         activity.end(self.clock.ms(self.now));
         let Some(up) = self.upstreams.get_mut(ukey) else {

@@ -12,11 +12,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use mio::net::TcpStream;
-
 use super::buffer::Buffer;
+use super::client_stream::ClientStream;
 use super::timers::Deadline;
 use crate::http1::body::BodyReader;
+pub use crate::http1::exchange::ResponsePhase;
 use crate::http1::head_scan::HeadScan;
 use crate::http1::{Framing, Version};
 use crate::msg::{Activity, Host};
@@ -25,22 +25,10 @@ use crate::upstream::BackendId;
 /// Room for one request head plus the start of its body; also the most that is read ahead from a client.
 pub const CLIENT_BUFFER: usize = 64 * 1024;
 
-/// Edge-triggered readiness as last reported by mio, cleared when an operation would block.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Readiness {
-    pub readable: bool,
-    pub writable: bool,
-    /// The peer finished sending (read returned 0).
-    pub read_eof: bool,
-    /// An event reported the peer's close (EOF is due once the buffered data is read).
-    pub peer_closed: bool,
-}
-
 pub struct Session {
     pub serial: u64,
-    pub client: TcpStream,
+    pub client: ClientStream,
     pub peer: SocketAddr,
-    pub io: Readiness,
     pub inbuf: Buffer,
     /// Bytes for the client that the proxy produced (response heads, error responses), written before any
     /// body bytes that follow them.
@@ -50,10 +38,6 @@ pub struct Session {
     pub deadline: Deadline,
     /// Requests served on this connection so far.
     pub served: u64,
-    /// While holding: when to give up waiting for the backend.
-    pub hold_until: Option<Instant>,
-    /// While closing: when the closing began.
-    pub closing_since: Option<Instant>,
 }
 
 pub enum Phase {
@@ -64,13 +48,17 @@ pub enum Phase {
         head_started: bool,
         scan: HeadScan,
     },
-    /// Parsed, waiting for its backend to become ready. (Boxed, like `Exchanging`, so an idle keep-alive
-    /// connection costs only the small phases' size.)
-    Holding(Box<Request>),
+    /// Parsed, waiting for its backend to become ready until `until`. (The request is boxed, like
+    /// `Exchanging`, so an idle keep-alive connection costs only the small phases' size.)
+    Holding {
+        request: Box<Request>,
+        until: Instant,
+    },
     Exchanging(Box<Exchange>),
     Tunnel(Tunnel),
-    /// Flush `out`, half-close, then close once the client is done (or `LINGER` passes).
+    /// Flush `out`, half-close (`shut`), then close once the client is done (or `LINGER` after `since`).
     Closing {
+        since: Instant,
         shut: bool,
     },
 }
@@ -82,6 +70,23 @@ impl Phase {
             since: now,
             head_started: false,
             scan: HeadScan::default(),
+        }
+    }
+
+    /// Closing from `now`: what is queued goes out, then the connection ends.
+    pub fn closing(now: Instant) -> Phase {
+        Phase::Closing {
+            since: now,
+            shut: false,
+        }
+    }
+
+    /// After a proxy-made answer: closing, or waiting for the next request.
+    pub fn after_answer(close: bool, now: Instant) -> Phase {
+        if close {
+            Phase::closing(now)
+        } else {
+            Phase::reading(now)
         }
     }
 }
@@ -106,6 +111,8 @@ pub struct RequestMeta {
     pub is_head: bool,
     pub request_id: Vec<u8>,
     pub started: Instant,
+    /// Held while its backend started (a cold start, for the exchange's report).
+    pub cold: bool,
 }
 
 impl RequestMeta {
@@ -149,32 +156,15 @@ pub struct Exchange {
     /// While the request body streams: the last time the client sent some of it (a client that stalls
     /// longer than the header read timeout is cut off, so a trickled body cannot pin a connection).
     pub client_progress: Instant,
+    /// The final (or 101) status once its head is queued for the client.
+    pub status: Option<u16>,
+    /// Bytes written to the client during this exchange.
+    pub bytes_out: u64,
 }
 
 impl Exchange {
     pub fn request_complete(&self) -> bool {
         self.head_pos == self.head.len() && self.request_pending == 0 && self.request_body.is_done()
-    }
-}
-
-pub enum ResponsePhase {
-    /// `scan` says when the response bytes so far are worth parsing.
-    AwaitingHead { scan: HeadScan },
-    Body {
-        reader: BodyReader,
-        /// Bytes at the front of the upstream buffer that belong to the body and are not yet written.
-        pending: usize,
-        /// The backend connection may be pooled once the body is complete.
-        reusable: bool,
-    },
-}
-
-impl ResponsePhase {
-    /// Waiting for the first byte of a response head.
-    pub fn awaiting_head() -> ResponsePhase {
-        ResponsePhase::AwaitingHead {
-            scan: HeadScan::default(),
-        }
     }
 }
 
@@ -187,21 +177,32 @@ pub struct Tunnel {
 }
 
 impl Session {
-    pub fn new(serial: u64, client: TcpStream, peer: SocketAddr, now: Instant) -> Self {
+    pub fn new(serial: u64, client: ClientStream, peer: SocketAddr, now: Instant) -> Self {
         Session {
             serial,
             client,
             peer,
-            io: Readiness::default(),
             inbuf: Buffer::new(CLIENT_BUFFER),
             out: Vec::new(),
             out_pos: 0,
             phase: Phase::reading(now),
             deadline: Deadline::default(),
             served: 0,
-            hold_until: None,
-            closing_since: None,
         }
+    }
+
+    /// Every phase change goes through here: `next` takes the current phase's place, and the phase left
+    /// is handed back by value, so its parts (a backend connection to release, a held request to forward)
+    /// are moved on rather than copied or forgotten.
+    pub fn enter(&mut self, next: Phase) -> Phase {
+        std::mem::replace(&mut self.phase, next)
+    }
+
+    /// Queues a proxy-made answer (`bytes`) and moves on after it: closing when `close`, otherwise waiting
+    /// for the next request. Returns the phase left.
+    pub fn answer(&mut self, bytes: &[u8], close: bool, now: Instant) -> Phase {
+        self.out.extend_from_slice(bytes);
+        self.enter(Phase::after_answer(close, now))
     }
 
     pub fn out_pending(&self) -> &[u8] {

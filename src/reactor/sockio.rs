@@ -2,8 +2,34 @@
 
 use std::io::{self, IoSlice, Read, Write};
 
+use mio::event::Event;
+
 use super::buffer::Buffer;
-use super::session::Readiness;
+
+/// Edge-triggered readiness as last reported by mio, cleared when an operation would block.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Readiness {
+    pub readable: bool,
+    pub writable: bool,
+    /// The peer finished sending (read returned 0).
+    pub read_eof: bool,
+    /// An event reported the peer's close (EOF is due once the buffered data is read).
+    pub peer_closed: bool,
+}
+
+impl Readiness {
+    /// Records a poll event. An error or a close counts as readiness both ways: the next operation then
+    /// reports what happened.
+    pub fn on_event(&mut self, event: &Event) {
+        if event.is_readable() || event.is_read_closed() || event.is_error() {
+            self.readable = true;
+            self.peer_closed |= event.is_read_closed() || event.is_error();
+        }
+        if event.is_writable() || event.is_write_closed() || event.is_error() {
+            self.writable = true;
+        }
+    }
+}
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Filled {

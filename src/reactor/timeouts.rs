@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use super::session::{Phase, ResponsePhase};
+use super::session::Phase;
 use super::timers::{TimerKey, TimerTarget};
 use super::Reactor;
 use crate::error::{ErrorCode, ProxyError};
@@ -47,7 +47,7 @@ impl Reactor {
                 self.reject(key, err, None, true);
                 self.drive(key);
             }
-            Phase::Holding(request) => {
+            Phase::Holding { request, .. } => {
                 let serial = session.serial;
                 self.routes
                     .abandon(request.backend, |h| h.key == key && h.serial == serial);
@@ -61,7 +61,7 @@ impl Reactor {
                 // The client stalled in the middle of its request body.
                 log::debug!("{}: request body stalled", session.peer);
                 let err = ProxyError::new(ErrorCode::ClientTimeout, "the request body stalled");
-                if matches!(ex.response, ResponsePhase::AwaitingHead { .. }) {
+                if ex.response.is_awaiting_head() {
                     self.abort_exchange(key, err);
                     self.drive(key);
                 } else {
@@ -101,7 +101,7 @@ impl Reactor {
                     Some(*since + limits.keepalive_timeout)
                 }
             }
-            Phase::Holding(_) => session.hold_until,
+            Phase::Holding { until, .. } => Some(*until),
             Phase::Exchanging(ex) => {
                 let body_stall = (!ex.request_body.is_done())
                     .then(|| ex.client_progress + limits.header_read_timeout);
@@ -111,7 +111,7 @@ impl Reactor {
                 }
             }
             Phase::Tunnel(_) => None,
-            Phase::Closing { .. } => session.closing_since.map(|t| t + LINGER),
+            Phase::Closing { since, .. } => Some(*since + LINGER),
         };
         let target = TimerTarget::Session {
             key,

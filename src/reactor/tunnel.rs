@@ -14,8 +14,7 @@ use super::Reactor;
 impl Reactor {
     pub(super) fn enter_tunnel(&mut self, key: usize) -> Step {
         let session = &mut self.sessions[key];
-        let phase = std::mem::replace(&mut session.phase, Phase::Closing { shut: false });
-        let Phase::Exchanging(ex) = phase else {
+        let Phase::Exchanging(ex) = &session.phase else {
             return Step::Close;
         };
         log::debug!(
@@ -23,13 +22,21 @@ impl Reactor {
             session.peer,
             ex.host
         );
-        session.phase = Phase::Tunnel(Tunnel {
-            host: ex.host,
-            activity: ex.activity,
+        // The backend connection and its in-flight count pass to the tunnel; what is left of the exchange
+        // is dropped.
+        let tunnel = Tunnel {
+            host: ex.host.clone(),
+            activity: ex.activity.clone(),
             upstream: ex.upstream,
             client_shut: false,
             upstream_shut: false,
-        });
+        };
+        let peer = session.peer;
+        let mut left = session.enter(Phase::Tunnel(tunnel));
+        if let Phase::Exchanging(ex) = &mut left {
+            ex.status = Some(101);
+        }
+        self.report_exchange(peer, &left, None);
         Step::Progress
     }
 
@@ -43,7 +50,7 @@ impl Reactor {
         };
         let mut progress = false;
 
-        match fill(&mut session.inbuf, &mut session.client, &mut session.io) {
+        match session.client.fill(&mut session.inbuf) {
             Ok(Filled::Bytes(_)) | Ok(Filled::Eof) => progress = true,
             Ok(Filled::Nothing) => {}
             Err(_) => return Step::Close,
@@ -56,7 +63,7 @@ impl Reactor {
             }
             Err(_) => return Step::Close,
         }
-        if session.io.read_eof && session.inbuf.is_empty() && !tunnel.upstream_shut {
+        if session.client.read_eof() && session.inbuf.is_empty() && !tunnel.upstream_shut {
             tunnel.upstream_shut = true;
             let _ = up.stream.shutdown(Shutdown::Write);
             progress = true;
@@ -68,12 +75,10 @@ impl Reactor {
             Err(_) => return Step::Close,
         }
         let out_left = session.out.len() - session.out_pos;
-        match flush(
-            &mut session.client,
-            &mut session.io,
-            &session.out[session.out_pos..],
-            up.inbuf.data(),
-        ) {
+        match session
+            .client
+            .flush(&session.out[session.out_pos..], up.inbuf.data())
+        {
             Ok(0) => {}
             Ok(n) => {
                 let (from_out, from_up) = split_written(n, out_left);
@@ -89,7 +94,7 @@ impl Reactor {
             && !tunnel.client_shut
         {
             tunnel.client_shut = true;
-            let _ = session.client.shutdown(Shutdown::Write);
+            session.client.shutdown_write();
             progress = true;
         }
         if tunnel.client_shut && tunnel.upstream_shut {

@@ -10,7 +10,7 @@ use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 
 use super::buffer::Buffer;
-use super::session::Readiness;
+use super::sockio::Readiness;
 use crate::upstream::{BackendId, UpstreamAddr};
 
 /// How much of a backend's response is read ahead of the client.
