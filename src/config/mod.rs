@@ -11,6 +11,7 @@ mod docker;
 // section until the request path serves them, so no config can ask for what would be ignored.
 #[allow(dead_code)]
 mod hosts;
+mod item;
 mod load;
 mod reader;
 #[allow(dead_code)]
