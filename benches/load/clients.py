@@ -3,6 +3,7 @@ time-to-first-byte probes. Every target is 127.0.0.1."""
 
 import re
 import resource
+import selectors
 import shlex
 import socket
 import subprocess
@@ -129,6 +130,60 @@ def hold_idle_connections(port, host, count):
         close_all(held)
         raise
     return held
+
+
+def connect_idle(port, count):
+    """Opens `count` connections that send nothing yet. The caller closes them."""
+    raise_fd_limit(count + 256)
+    held = []
+    try:
+        for _ in range(count):
+            held.append(socket.create_connection(("127.0.0.1", port), timeout=10))
+    except BaseException:
+        close_all(held)
+        raise
+    return held
+
+
+def _complete(data):
+    """True once `data` holds a whole response with a Content-Length body."""
+    head, sep, body = data.partition(b"\r\n\r\n")
+    if not sep:
+        return False
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return len(body) >= int(value)
+    return True
+
+
+def request_all_at_once(sockets, host, path, timeout_s=60.0):
+    """Sends one keep-alive request on every socket before reading any answer, then reads every
+    answer; raises unless all are 200. The connections stay open."""
+    request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+    for sock in sockets:
+        sock.sendall(request)
+    received = {sock: b"" for sock in sockets}
+    with selectors.DefaultSelector() as selector:
+        for sock in sockets:
+            sock.setblocking(False)
+            selector.register(sock, selectors.EVENT_READ)
+        deadline = time.monotonic() + timeout_s
+        left = len(sockets)
+        while left:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{left} of {len(sockets)} requests unanswered after {timeout_s} s")
+            for key, _ in selector.select(1.0):
+                sock = key.fileobj
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise ConnectionError("closed before the response was complete")
+                received[sock] += chunk
+                if _complete(received[sock]):
+                    if not received[sock].startswith(b"HTTP/1.1 200"):
+                        raise RuntimeError(f"answered {received[sock][:40]!r}")
+                    selector.unregister(sock)
+                    left -= 1
 
 
 def close_all(sockets):

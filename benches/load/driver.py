@@ -92,6 +92,16 @@ def run(scratch, binary, settings, results):
         results["memory"][p.name] = measured
     results["single"]["bytes_per_connection"] = per_connection
 
+    log(f"memory: {settings.burst_connections} keep-alive connections served at once, then idle")
+    at_once, accept_only = {}, {}
+    for p in proxies:
+        measured = scenarios.bytes_per_connection_served_at_once(p, settings.burst_connections)
+        at_once[p.name] = measured["bytes_per_connection"]
+        accept_only[p.name] = measured["accept_only"]
+        results["memory_at_once"][p.name] = measured
+    results["single"]["bytes_per_connection_at_once"] = at_once
+    results["single"]["bytes_per_connection_accept_only"] = accept_only
+
     log("warm-up")
     for p in proxies:
         scenarios.warm_up(p, settings)
@@ -147,7 +157,8 @@ def main():
     started = time.strftime("%Y-%m-%d %H:%M:%S")
     results = {
         "started": started, "machine": machine(), "versions": versions(binary),
-        "settings": settings.describe(), "rounds": {}, "single": {}, "memory": {}, "cold": {},
+        "settings": settings.describe(), "rounds": {}, "single": {}, "memory": {}, "memory_at_once": {},
+        "cold": {},
         "commands": [], "notes": [],
     }
     try:

@@ -4,7 +4,14 @@ import time
 
 import clients
 import procs
-from setup import BENCH_HOST, BIG_BYTES, BIG_PATH
+from setup import BENCH_HOST, BIG_BYTES, BIG_PATH, HELD_PATH
+
+# After a burst, RSS is read every SETTLE_STEP_S until two readings agree, from SETTLE_MIN_S on and
+# for at most SETTLE_MAX_S: what a proxy gives back takes it a moment (Spawngate's surplus backend
+# connections go after a 2 s grace).
+SETTLE_STEP_S = 0.5
+SETTLE_MIN_S = 3
+SETTLE_MAX_S = 15
 
 
 class Settings:
@@ -21,6 +28,7 @@ class Settings:
         self.h2_s = 2 if quick else 5
         self.idle_s = 5 if quick else 10
         self.idle_connections = 1000 if quick else 5000
+        self.burst_connections = 1000 if quick else 3000
         self.cold_trials = 8 if quick else 20
         # Connections of the keep-alive and new-connection runs (the issue's figure) and of the
         # 1 MiB run, where fewer clients already saturate a 2-core machine.
@@ -100,6 +108,38 @@ def bytes_per_idle_connection(proxy, count):
         clients.close_all(held)
     return {"rss_before": before, "rss_after": after, "connections": count,
             "bytes_per_connection": (after - before) / count}
+
+
+def _settled_rss(proxy):
+    start = time.monotonic()
+    last = procs.rss_bytes(proxy.pids())
+    while True:
+        time.sleep(SETTLE_STEP_S)
+        now = procs.rss_bytes(proxy.pids())
+        elapsed = time.monotonic() - start
+        if (now == last and elapsed >= SETTLE_MIN_S) or elapsed >= SETTLE_MAX_S:
+            return now, elapsed
+        last = now
+
+
+def bytes_per_connection_served_at_once(proxy, count):
+    """RSS growth of the proxy per keep-alive connection, relative to before they connected: once
+    connected (accept only), and settled after each sent one request at the same moment (the
+    backend holds them, so all are in flight together), all were answered and left idle."""
+    before = procs.rss_bytes(proxy.pids())
+    held = clients.connect_idle(proxy.port, count)
+    try:
+        time.sleep(SETTLE_STEP_S)
+        connected = procs.rss_bytes(proxy.pids())
+        clients.request_all_at_once(held, BENCH_HOST, HELD_PATH)
+        answered = procs.rss_bytes(proxy.pids())
+        settled, waited = _settled_rss(proxy)
+    finally:
+        clients.close_all(held)
+    return {"rss_before": before, "rss_connected": connected, "rss_answered": answered,
+            "rss_settled": settled, "settled_after_s": waited, "connections": count,
+            "accept_only": (connected - before) / count,
+            "bytes_per_connection": (settled - before) / count}
 
 
 def idle_wakeups(groups, seconds):

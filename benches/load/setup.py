@@ -20,6 +20,8 @@ TEMPLATES = os.path.join(HERE, "templates")
 BENCH_HOST = "bench.localhost"
 BIG_PATH = "/big.bin"
 BIG_BYTES = 1024 * 1024
+# A small file the backend answers at a limited rate, so that requests sent at once wait there together.
+HELD_PATH = "/held.txt"
 # Idle backend connections each proxy may keep: the keep-alive run has 64 clients.
 POOL = 64
 START_TIMEOUT_S = 20
@@ -60,6 +62,8 @@ def make_www(root):
     os.chmod(www, 0o755)
     with open(os.path.join(www, BIG_PATH.lstrip("/")), "wb") as f:
         f.write(bytes(i % 251 for i in range(BIG_BYTES)))
+    with open(os.path.join(www, HELD_PATH.lstrip("/")), "w") as f:
+        f.write("held back, then served\n")
 
 
 class Proxy:

@@ -2,12 +2,99 @@
 //!
 //! Bytes are appended at the back by reads and taken from the front by writes; the storage is allocated on
 //! first use and given back when the buffer empties, so an idle keep-alive connection costs no buffer memory.
+//!
+//! The buffers in use are counted (per thread: the reactor owns them all), so the reactor can tell when a
+//! burst is over: see [`burst_over`].
 
+use std::cell::Cell;
 use std::io::{self, Read};
 
 /// What a buffer starts with: most heads and small bodies fit, and allocating it (zeroed) per request is
 /// cheap; it doubles up to its capacity when bytes pile up or a read fills it (a large body flowing).
 const INITIAL_STORAGE: usize = 16 * 1024;
+
+/// Buffers in use at the peak of a burst for it to count as one: 256 of them hold at least 4 MiB, enough
+/// to be worth giving back; a steady load of a few dozen connections never gets there.
+const BURST_BUFFERS: usize = 256;
+/// A burst is over once the buffers in use fell to this fraction of its peak (1/8): far enough that the
+/// memory freed is most of what the burst took, while a load that merely dips does not count.
+const BURST_OVER_SHIFT: u32 = 3;
+
+/// The buffers holding storage, counted per thread (the reactor's thread owns them all).
+#[derive(Clone, Copy)]
+struct InUse {
+    live: usize,
+    /// The most at once since the last burst ended.
+    peak: usize,
+    /// In a burst's tail: the next trim is due once `live` is down to this. The exchanges still running
+    /// when a burst is declared over free their memory after the allocator was told to give it back, and
+    /// an idle allocator never looks again; so the tail is trimmed again each time it halves, down to zero
+    /// (a dozen times for thousands of connections, never while the load holds).
+    tail: Option<usize>,
+}
+
+thread_local! {
+    static IN_USE: Cell<InUse> = const {
+        Cell::new(InUse {
+            live: 0,
+            peak: 0,
+            tail: None,
+        })
+    };
+}
+
+fn count_allocated() {
+    IN_USE.with(|c| {
+        let mut n = c.get();
+        n.live += 1;
+        if n.tail.is_some() && n.live > n.peak >> BURST_OVER_SHIFT {
+            // A new burst began before the last one's tail was trimmed: count it from here.
+            n.tail = None;
+            n.peak = n.live;
+        }
+        n.peak = n.peak.max(n.live);
+        c.set(n);
+    });
+}
+
+fn count_freed() {
+    IN_USE.with(|c| {
+        let mut n = c.get();
+        n.live = n.live.saturating_sub(1);
+        c.set(n);
+    });
+}
+
+/// Buffers holding storage now (for the log).
+pub fn in_use() -> usize {
+    IN_USE.with(|c| c.get().live)
+}
+
+/// True when memory is due to go back after a burst: buffers in use peaked at [`BURST_BUFFERS`] or more
+/// and have since fallen to an eighth of that peak; then again each time what is left halves (see
+/// [`InUse::tail`]). False at once otherwise: a steady load, or an idle proxy. The caller gives the memory
+/// back, then calls [`trimmed`].
+pub fn burst_over() -> bool {
+    IN_USE.with(|c| {
+        let n = c.get();
+        n.peak >= BURST_BUFFERS && n.live <= n.tail.unwrap_or(n.peak >> BURST_OVER_SHIFT)
+    })
+}
+
+/// The memory of a burst was given back: the next trim is due when what is left halves, or with the
+/// next burst if nothing is left.
+pub fn trimmed() {
+    IN_USE.with(|c| {
+        let mut n = c.get();
+        if n.live == 0 {
+            n.peak = 0;
+            n.tail = None;
+        } else {
+            n.tail = Some(n.live / 2);
+        }
+        c.set(n);
+    });
+}
 
 pub struct Buffer {
     storage: Vec<u8>,
@@ -55,6 +142,7 @@ impl Buffer {
     pub fn release_if_empty(&mut self) {
         if self.is_empty() && !self.storage.is_empty() {
             self.storage = Vec::new();
+            count_freed();
         }
     }
 
@@ -63,6 +151,7 @@ impl Buffer {
     pub fn read_from<R: Read>(&mut self, source: &mut R) -> io::Result<(usize, usize)> {
         if self.storage.is_empty() {
             self.storage = vec![0; INITIAL_STORAGE.min(self.capacity)];
+            count_allocated();
         }
         if self.end == self.storage.len() {
             if self.start > 0 {
@@ -86,6 +175,14 @@ impl Buffer {
             self.storage.resize(grown, 0);
         }
         Ok((n, offered))
+    }
+}
+
+impl Drop for Buffer {
+    fn drop(&mut self) {
+        if !self.storage.is_empty() {
+            count_freed();
+        }
     }
 }
 
@@ -124,5 +221,44 @@ mod tests {
         }
         assert_eq!(buf.len(), 64 * 1024);
         assert_eq!(buf.storage.len(), 64 * 1024, "never beyond its capacity");
+    }
+
+    #[test]
+    fn a_burst_is_over_once_most_of_its_buffers_are_freed_and_again_as_its_tail_halves() {
+        // Thread-local counts: this test's thread starts from zero.
+        let mut buffers: Vec<Buffer> = (0..BURST_BUFFERS).map(|_| Buffer::new(8)).collect();
+        for buf in &mut buffers {
+            buf.read_from(&mut &b"x"[..]).unwrap();
+        }
+        assert!(!burst_over(), "in full swing");
+        let eighth = BURST_BUFFERS / 8;
+        buffers.truncate(eighth + 1);
+        assert!(!burst_over(), "still above an eighth of the peak");
+        buffers.pop();
+        assert!(burst_over(), "down to an eighth of the peak");
+        trimmed();
+        assert!(!burst_over(), "reported once");
+        buffers.truncate(eighth / 2 + 1);
+        assert!(!burst_over(), "the tail has not halved yet");
+        buffers.pop();
+        assert!(burst_over(), "the tail halved");
+        trimmed();
+        let mut trims = 0;
+        while !buffers.is_empty() {
+            buffers.pop();
+            if burst_over() {
+                trimmed();
+                trims += 1;
+            }
+        }
+        assert_eq!(trims, 5, "16 left: trimmed at 8, 4, 2, 1 and none");
+        assert!(!burst_over(), "the burst is over for good");
+        // A dip in a steady load of fewer than BURST_BUFFERS is no burst.
+        let mut steady: Vec<Buffer> = (0..BURST_BUFFERS - 1).map(|_| Buffer::new(8)).collect();
+        for buf in &mut steady {
+            buf.read_from(&mut &b"x"[..]).unwrap();
+        }
+        steady.clear();
+        assert!(!burst_over());
     }
 }

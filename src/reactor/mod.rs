@@ -318,6 +318,11 @@ impl Reactor {
                 self.drive(key);
             }
             self.fire_timers();
+            // A thread-local check per turn, true only on a turn whose events ended a burst (or halved its
+            // tail): the memory goes back on that event, with no timer of its own.
+            if buffer::burst_over() {
+                self.trim_after_burst();
+            }
         }
     }
 

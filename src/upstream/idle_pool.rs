@@ -82,6 +82,9 @@ pub struct Put<C> {
     /// The pool's next deadline may have moved earlier (the backend's first idle connection, or the start
     /// of its surplus): the sweep must run by then.
     pub sweep_by: Option<Instant>,
+    /// The connection kept is surplus (beyond `pool_max_idle_per_host`), likely to be closed after the
+    /// grace: it need not keep anything for a next request meanwhile.
+    pub surplus: bool,
 }
 
 /// What a [`IdlePool::sweep`] found.
@@ -115,6 +118,7 @@ impl<C> IdlePool<C> {
             return Put {
                 close: Some(conn),
                 sweep_by: None,
+                surplus: false,
             };
         }
         let list = self.lists.entry(backend).or_default();
@@ -133,7 +137,11 @@ impl<C> IdlePool<C> {
         } else {
             None
         };
-        Put { close, sweep_by }
+        Put {
+            close,
+            sweep_by,
+            surplus: list.len() > limits.max_idle_per_host,
+        }
     }
 
     /// The most recently returned connection to `backend` that is within its idle timeout and passes
@@ -186,6 +194,15 @@ impl<C> IdlePool<C> {
             .flatten()
             .map(|idle| idle.conn)
             .collect()
+    }
+
+    /// Gives back the room a burst left in the lists (a list grows to every connection that came back at
+    /// once, and keeps that capacity after the surplus is swept).
+    pub fn shrink(&mut self) {
+        for list in self.lists.values_mut() {
+            list.shrink_to_fit();
+        }
+        self.lists.shrink_to_fit();
     }
 
     /// Takes out what is past its time at `now` (expired, or surplus past the grace), oldest first, and

@@ -265,3 +265,18 @@ fn removing_dropping_and_clearing() {
         "an empty pool wants no timer"
     );
 }
+
+#[test]
+fn connections_beyond_the_cap_are_put_as_surplus_and_a_shrink_keeps_them() {
+    let clock = Clock::new();
+    let mut pool = IdlePool::new(limits(2));
+    let surplus: Vec<bool> = (0..4)
+        .map(|conn| pool.put(id(A), conn, clock.at(0)).surplus)
+        .collect();
+    assert_eq!(surplus, [false, false, true, true]);
+    let swept = pool.sweep(clock.at(0) + SURPLUS_GRACE);
+    assert_eq!(swept.close, [0, 1]);
+    pool.shrink();
+    assert_eq!(pool.idle(id(A)), 2);
+    assert_eq!(take(&mut pool, id(A), clock.at(2001)), Some(3));
+}
