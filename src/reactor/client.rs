@@ -3,7 +3,7 @@
 use mio::event::Event;
 
 use super::routes::Held;
-use super::session::{close_after_refusal, Phase, Request, RequestMeta, Session};
+use super::session::{close_after_answer, Phase, Request, RequestMeta, Session};
 use super::sockio::Filled;
 
 use super::Reactor;
@@ -205,7 +205,7 @@ impl Reactor {
         let (hold, (backend, backend_host, plan)) = match admitted {
             Ok(admitted) => admitted,
             Err(err) => {
-                let close = close_after_refusal(has_body, keep_alive);
+                let close = close_after_answer(has_body, keep_alive, false);
                 return self.refuse(key, head.len, err, request_id, close);
             }
         };

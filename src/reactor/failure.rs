@@ -4,7 +4,7 @@
 use mio::Token;
 
 use super::client::Step;
-use super::session::{Phase, ResponsePhase};
+use super::session::{close_after_answer, Phase, ResponsePhase};
 use super::upstream::Upstream;
 use super::{Reactor, UPSTREAM_BASE};
 use crate::error::{ErrorCode, ProxyError};
@@ -48,7 +48,11 @@ impl Reactor {
         let Phase::Exchanging(ex) = &session.phase else {
             return;
         };
-        let close = !ex.request_complete() || !ex.meta.keep_alive || session.client.read_eof();
+        let close = close_after_answer(
+            !ex.request_complete(),
+            ex.meta.keep_alive,
+            session.client.read_eof(),
+        );
         let id = ex.meta.request_id.clone();
         if err.code.status() >= 500 {
             log::warn!("{} {}: {}", session.peer, ex.host, err);

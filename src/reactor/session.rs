@@ -120,11 +120,10 @@ impl RequestMeta {
         !matches!(self.framing, Framing::None | Framing::Length(0))
     }
 
-    /// A request answered by the proxy instead of its backend closes the connection when the client
-    /// asked for that, or when a body follows that was never read (its bytes cannot be told from the next
-    /// request's).
+    /// Whether answering this request instead of forwarding it closes the connection (none of its
+    /// body has been read: [`close_after_answer`]).
     pub fn close_after_refusal(&self) -> bool {
-        close_after_refusal(self.has_body(), self.keep_alive)
+        close_after_answer(self.has_body(), self.keep_alive, false)
     }
 }
 
@@ -223,7 +222,9 @@ pub fn consume_out(out: &mut Vec<u8>, pos: &mut usize, n: usize) {
     }
 }
 
-/// [`RequestMeta::close_after_refusal`], for a request refused before its meta is built.
-pub fn close_after_refusal(has_body: bool, keep_alive: bool) -> bool {
-    has_body || !keep_alive
+/// The one rule for a request the proxy answers itself (refused, timed out, or an exchange given up):
+/// the connection closes when the client asked for that, when it has stopped sending, or when request
+/// body bytes are left unread (they cannot be told from the next request's).
+pub fn close_after_answer(body_unread: bool, keep_alive: bool, client_done: bool) -> bool {
+    body_unread || !keep_alive || client_done
 }
