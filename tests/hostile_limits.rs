@@ -10,23 +10,10 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::recorder::Recorder;
+use support::recorder::{warm, Recorder};
 use support::*;
 
 const HOST: &str = "rec.test";
-
-fn proxy_with(recorder: &Recorder, server_keys: &str) -> Proxy {
-    Proxy::start(&format!(
-        "[server]\nport = 0\nadmin_port = 0\nbind = \"127.0.0.1\"\n{server_keys}\n\n{}",
-        recorder.backend_table(HOST, "")
-    ))
-}
-
-/// One request on a fresh connection, backend started: the proxy is warm.
-fn warm(proxy: &Proxy) {
-    let response = get(proxy.addr(), HOST, "/warm");
-    assert_eq!(response.status, 200, "{}", response.text());
-}
 
 fn rejected(raw: &[u8], proxy: &Proxy, code: &str, status: u16) {
     let mut client = send(proxy.addr(), raw);
@@ -38,8 +25,8 @@ fn rejected(raw: &[u8], proxy: &Proxy, code: &str, status: u16) {
 #[test]
 fn request_line_and_head_limits_at_their_edges() {
     let recorder = Recorder::ok();
-    let proxy = proxy_with(&recorder, "");
-    warm(&proxy);
+    let proxy = recorder.proxy(HOST, "");
+    warm(&proxy, HOST);
     // "GET " + target + " HTTP/1.1\r\n" is at most 8 KiB.
     let longest_target = 8 * 1024 - "GET ".len() - " HTTP/1.1\r\n".len();
     let line = |len: usize| {
@@ -90,8 +77,8 @@ fn request_line_and_head_limits_at_their_edges() {
 #[test]
 fn bodies_over_the_limit_are_refused_or_cut_off() {
     let recorder = Recorder::ok();
-    let proxy = proxy_with(&recorder, "max_request_body_bytes = 100");
-    warm(&proxy);
+    let proxy = recorder.proxy(HOST, "max_request_body_bytes = 100");
+    warm(&proxy, HOST);
     let at_limit = build_request("POST", HOST, "/", &[], &[b'x'; 100]);
     let mut client = send(proxy.addr(), &at_limit);
     assert_eq!(client.read_response().status, 200);
@@ -135,11 +122,11 @@ fn bodies_over_the_limit_are_refused_or_cut_off() {
 #[test]
 fn slow_heads_stalled_bodies_and_idle_keep_alive_are_cut_off() {
     let recorder = Recorder::ok();
-    let proxy = proxy_with(
-        &recorder,
+    let proxy = recorder.proxy(
+        HOST,
         "header_read_timeout_secs = 1\nkeepalive_timeout_secs = 1",
     );
-    warm(&proxy);
+    warm(&proxy, HOST);
 
     let started = Instant::now();
     let mut slow_head = send(
@@ -203,8 +190,8 @@ fn response_within(stream: &TcpStream, wait: Duration) -> Option<Vec<u8>> {
 #[test]
 fn accepting_pauses_at_max_connections_and_resumes_below_ninety_percent() {
     let recorder = Recorder::ok();
-    let proxy = proxy_with(&recorder, "max_connections = 10");
-    warm(&proxy);
+    let proxy = recorder.proxy(HOST, "max_connections = 10");
+    warm(&proxy, HOST);
     let request = format!("GET / HTTP/1.1\r\nHost: {HOST}\r\n\r\n");
     // Ten served, kept open: the proxy is at its limit.
     let mut held: Vec<Client> = (0..10).map(|_| Client::connect(proxy.addr())).collect();
@@ -275,7 +262,7 @@ fn descriptor_exhaustion_neither_spins_nor_stops_the_proxy() {
         "[server]\nport = 0\nadmin_port = 0\nbind = \"127.0.0.1\"\n\n{}",
         recorder.backend_table(HOST, "ready_health_check_interval_ms = 600000")
     ));
-    warm(&proxy);
+    warm(&proxy, HOST);
     let status = Command::new("prlimit")
         .args(["--pid", &proxy.pid().to_string(), "--nofile=64:64"])
         .status()

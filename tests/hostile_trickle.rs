@@ -9,23 +9,10 @@ use std::io::Write;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use support::recorder::Recorder;
+use support::recorder::{warm, Recorder};
 use support::*;
 
 const HOST: &str = "rec.test";
-
-fn proxy_with(recorder: &Recorder, server_keys: &str) -> Proxy {
-    Proxy::start(&format!(
-        "[server]\nport = 0\nadmin_port = 0\nbind = \"127.0.0.1\"\n{server_keys}\n\n{}",
-        recorder.backend_table(HOST, "")
-    ))
-}
-
-/// One request on a fresh connection, backend started: the proxy is warm.
-fn warm(proxy: &Proxy) {
-    let response = get(proxy.addr(), HOST, "/warm");
-    assert_eq!(response.status, 200, "{}", response.text());
-}
 
 /// CPU time (user + system) the process has used so far, from `/proc/PID/stat`.
 fn cpu_time(pid: u32) -> Duration {
@@ -43,8 +30,8 @@ fn cpu_time(pid: u32) -> Duration {
 fn slowloris_does_not_delay_a_normal_client() {
     const TRICKLERS: usize = 300;
     let recorder = Recorder::ok();
-    let proxy = proxy_with(&recorder, "header_read_timeout_secs = 30");
-    warm(&proxy);
+    let proxy = recorder.proxy(HOST, "header_read_timeout_secs = 30");
+    warm(&proxy, HOST);
     let mut tricklers: Vec<TcpStream> = (0..TRICKLERS)
         .map(|_| {
             let mut s = TcpStream::connect(proxy.addr()).unwrap();
@@ -125,8 +112,8 @@ fn cpu_per_trickled_byte(proxy: &Proxy, size: usize) -> Duration {
 #[test]
 fn a_byte_into_a_large_head_costs_a_read_not_a_parse_of_the_head() {
     let recorder = Recorder::ok();
-    let proxy = proxy_with(&recorder, "header_read_timeout_secs = 120");
-    warm(&proxy);
+    let proxy = recorder.proxy(HOST, "header_read_timeout_secs = 120");
+    warm(&proxy, HOST);
     let small = cpu_per_trickled_byte(&proxy, 0);
     let large = cpu_per_trickled_byte(&proxy, 60 * 1024);
     eprintln!(

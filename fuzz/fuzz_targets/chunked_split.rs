@@ -3,6 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use spawngate_fuzz::Cuts;
 use spawngate::http1::chunked::{ChunkError, ChunkedDecoder};
 
 /// Payload, bytes consumed, done.
@@ -33,18 +34,8 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let whole = decode(input, &[]);
-    // Cut points from a tiny generator seeded by the first byte: 0 to 15 cuts, sorted.
-    let mut state = u32::from(seed).wrapping_mul(2_654_435_761) | 1;
-    let mut next = || {
-        state ^= state << 13;
-        state ^= state >> 17;
-        state ^= state << 5;
-        state as usize
-    };
-    let mut cuts: Vec<usize> = (0..usize::from(seed % 16))
-        .map(|_| next() % (input.len() + 1))
-        .collect();
-    cuts.sort_unstable();
+    // 0 to 15 cuts, chosen by the first byte.
+    let cuts = Cuts::seeded(seed).points(usize::from(seed % 16), input.len());
     assert_eq!(decode(input, &cuts), whole);
     if input.len() <= 512 {
         let every_byte: Vec<usize> = (1..input.len()).collect();

@@ -5,6 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use spawngate_fuzz::Cuts;
 use spawngate::http1::head_scan::HeadScan;
 use spawngate::http1::request::parse_request;
 use spawngate::http1::response::parse_response;
@@ -45,23 +46,14 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let response = seed & 1 == 1;
-    let mut state = u32::from(seed).wrapping_mul(2_654_435_761) | 1;
-    let mut next = || {
-        state ^= state << 13;
-        state ^= state >> 17;
-        state ^= state << 5;
-        state as usize
-    };
-    let mut ends: Vec<usize> = (0..usize::from(seed % 32))
-        .map(|_| 1 + next() % input.len().max(1))
-        .filter(|&end| end <= input.len())
-        .collect();
-    ends.push(input.len());
-    ends.sort_unstable();
-    ends.dedup();
     if input.is_empty() {
         return;
     }
+    // Reads that end at up to 31 points chosen by the first byte, and at the end of the input.
+    let mut ends = Cuts::seeded(seed).points(usize::from(seed % 32), input.len());
+    ends.retain(|&end| end > 0);
+    ends.push(input.len());
+    ends.dedup();
     // Where the reads end changes when an answer comes, never what it is; gating must not change it.
     // It may only delay an error inside the fields until the head ends or a limit is reached, so where
     // the input stops before that, parsing every read may have an error where the gated parse has none.

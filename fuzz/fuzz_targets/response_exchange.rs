@@ -6,6 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use spawngate_fuzz::Cuts;
 use spawngate::http1::exchange::{Advance, Asked, Fault, ResponsePhase};
 use spawngate::http1::Version;
 
@@ -128,18 +129,9 @@ fuzz_target!(|data: &[u8]| {
     let client_eof = shape & 16 != 0;
     let whole = run(input, &[], usize::MAX, &asked, client_eof);
 
-    let mut state = u32::from(*seed).wrapping_mul(2_654_435_761) | 1;
-    let mut next = || {
-        state ^= state << 13;
-        state ^= state >> 17;
-        state ^= state << 5;
-        state as usize
-    };
-    let mut cuts: Vec<usize> = (0..usize::from(seed % 16))
-        .map(|_| next() % (input.len() + 1))
-        .collect();
-    cuts.sort_unstable();
-    let window = 1 + next() % 64;
+    let mut generator = Cuts::seeded(*seed);
+    let cuts = generator.points(usize::from(seed % 16), input.len());
+    let window = 1 + generator.next() % 64;
     let split = run(input, &cuts, window, &asked, client_eof);
 
     let faulted = |r: &Run| matches!(r.seen.last(), Some(Seen::Fault(_)));

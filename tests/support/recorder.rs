@@ -11,6 +11,8 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::client::get;
+use super::proxy::Proxy;
 use super::{free_port, wait_until, TempDir};
 
 /// Longest head the recorder reads before giving up on a connection.
@@ -112,6 +114,14 @@ impl Recorder {
     }
 
     /// A `[backends."host"]` table that "runs" this recorder: a process that raises the flag, then sleeps.
+    /// The proxy in front of this recorder as `host`, with `server_keys` added to its `[server]` table.
+    pub fn proxy(&self, host: &str, server_keys: &str) -> Proxy {
+        Proxy::start(&format!(
+            "[server]\nport = 0\nadmin_port = 0\nbind = \"127.0.0.1\"\n{server_keys}\n\n{}",
+            self.backend_table(host, "")
+        ))
+    }
+
     pub fn backend_table(&self, host: &str, keys: &str) -> String {
         self.backend_table_starting_after(host, keys, Duration::ZERO)
     }
@@ -312,4 +322,10 @@ fn read_body(
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// One request on a fresh connection, so the backend is started: the proxy is warm.
+pub fn warm(proxy: &Proxy, host: &str) {
+    let response = get(proxy.addr(), host, "/warm");
+    assert_eq!(response.status, 200, "{}", response.text());
 }

@@ -138,22 +138,22 @@ impl Driver {
     }
 }
 
+/// A 200 relayed whole, both connections kept.
+const KEPT_200: [Seen; 2] = [
+    Seen::Head {
+        status: 200,
+        keep: true,
+    },
+    Seen::Done { reusable: true },
+];
+
 const OK_HELLO: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
 
 #[test]
 fn a_simple_response_keeps_both_connections() {
     let mut d = Driver::new(asked());
     d.send(OK_HELLO);
-    assert_eq!(
-        d.seen,
-        [
-            Seen::Head {
-                status: 200,
-                keep: true
-            },
-            Seen::Done { reusable: true }
-        ]
-    );
+    assert_eq!(d.seen, KEPT_200);
     let text = d.client_text();
     assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
     assert!(text.ends_with("\r\n\r\nhello"), "{text}");
@@ -221,16 +221,7 @@ fn a_declined_upgrade_keeps_the_client_connection_in_http1() {
         ..asked()
     });
     d.send(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
-    assert_eq!(
-        d.seen,
-        [
-            Seen::Head {
-                status: 200,
-                keep: true
-            },
-            Seen::Done { reusable: true }
-        ]
-    );
+    assert_eq!(d.seen, KEPT_200);
 }
 
 #[test]
