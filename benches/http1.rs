@@ -117,6 +117,7 @@ fn forward_request(text: &[u8], ids: &mut RequestIdGenerator, out: &mut Vec<u8>)
     let info = ForwardInfo {
         client_ip: CLIENT.into(),
         request_id,
+        target: None,
     };
     write_request(text, &head, &ForwardPlan::default(), &info, out);
     out.len()

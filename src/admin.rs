@@ -6,14 +6,20 @@
 //! | `/health`             | GET    | `{"status":"ok"}`                                                 |
 //! | `/version`            | GET    | `{"name":"spawngate","version":"X.Y.Z"}`                          |
 //! | `/backends`           | GET    | `{"backends":[{"hostname","state","port","in_flight"}],"count":N}`|
+//! | `/hosts`              | GET    | every host's compiled route table, and the catch-all hosts        |
+//! | `/routes/explain`     | GET    | `?host=&path=&method=&header=N:v`: which route matches, and why   |
+//! |                       |        | each earlier one did not                                          |
 //! | `/ready/{hostname}`   | POST   | marks a starting backend ready (the backend's ready callback)     |
 //! | `/reload`             | POST   | re-reads the config file, like SIGHUP, and answers the outcome    |
 //!
 //! `/health` also reports the config generation (1 at start, +1 per successful reload) and the last reload
 //! error, so an operator can see whether the running config is the file on disk.
 
+mod routes;
+
 use crate::error::{push_json_string, ErrorCode, ProxyError};
 use crate::msg::State;
+use crate::upstream::RouteTable;
 
 /// One row of `/backends`.
 pub struct BackendStatus<'a> {
@@ -59,8 +65,12 @@ pub fn handle<'a>(
     path: &[u8],
     config: &ConfigStatus,
     backends: impl Iterator<Item = BackendStatus<'a>>,
+    table: &RouteTable,
 ) -> Action {
-    let path = path.split(|&b| b == b'?').next().unwrap_or(path);
+    let (path, query) = match path.iter().position(|&b| b == b'?') {
+        Some(at) => (&path[..at], &path[at + 1..]),
+        None => (path, &b""[..]),
+    };
     let get = method == b"GET" || method == b"HEAD";
     match path {
         b"/health" if get => Action::Respond(json_ok(&health_json(config))),
@@ -71,7 +81,12 @@ pub fn handle<'a>(
             env!("CARGO_PKG_VERSION")
         ))),
         b"/backends" if get => Action::Respond(json_ok(&backends_json(backends))),
-        b"/health" | b"/version" | b"/backends" => {
+        b"/hosts" if get => Action::Respond(json_ok(&routes::hosts_json(table))),
+        b"/routes/explain" if get => match routes::explain_json(table, query) {
+            Ok(body) => Action::Respond(json_ok(&body)),
+            Err((code, message)) => Action::Respond(error(code, &message)),
+        },
+        b"/health" | b"/version" | b"/backends" | b"/hosts" | b"/routes/explain" => {
             Action::Respond(error(ErrorCode::MethodNotAllowed, "use GET"))
         }
         _ => match path.strip_prefix(b"/ready/") {
@@ -215,6 +230,7 @@ mod tests {
             b"/backends",
             &ConfigStatus::default(),
             rows().into_iter(),
+            &RouteTable::default(),
         );
         assert_eq!(
             body(&action),
@@ -229,6 +245,7 @@ mod tests {
             b"/ready/B.localhost",
             &ConfigStatus::default(),
             rows().into_iter(),
+            &RouteTable::default(),
         );
         assert!(
             matches!(action, Action::ReadyCallback { ref hostname, .. } if hostname == "b.localhost")
@@ -238,6 +255,7 @@ mod tests {
             b"/ready/nope",
             &ConfigStatus::default(),
             rows().into_iter(),
+            &RouteTable::default(),
         );
         assert!(body(&action).contains("UNKNOWN_HOST"));
         let action = handle(
@@ -245,6 +263,7 @@ mod tests {
             b"/ready/b.localhost",
             &ConfigStatus::default(),
             rows().into_iter(),
+            &RouteTable::default(),
         );
         assert!(body(&action).contains("METHOD_NOT_ALLOWED"));
     }
@@ -255,7 +274,8 @@ mod tests {
             b"GET",
             b"/nope",
             &ConfigStatus::default(),
-            rows().into_iter()
+            rows().into_iter(),
+            &RouteTable::default(),
         ))
         .contains("\"status\":404"));
     }
@@ -266,7 +286,13 @@ mod tests {
             generation: 3,
             last_reload_error: Some("bad \"port\"".into()),
         };
-        let action = handle(b"GET", b"/health", &status, rows().into_iter());
+        let action = handle(
+            b"GET",
+            b"/health",
+            &status,
+            rows().into_iter(),
+            &RouteTable::default(),
+        );
         assert_eq!(
             body(&action),
             r#"{"status":"ok","config_generation":3,"last_reload_error":"bad \"port\""}"#
@@ -280,7 +306,8 @@ mod tests {
                 b"POST",
                 b"/reload",
                 &ConfigStatus::default(),
-                rows().into_iter()
+                rows().into_iter(),
+                &RouteTable::default(),
             ),
             Action::Reload
         );
@@ -289,6 +316,7 @@ mod tests {
             b"/reload",
             &ConfigStatus::default(),
             rows().into_iter(),
+            &RouteTable::default(),
         );
         assert!(body(&action).contains("METHOD_NOT_ALLOWED"));
         let ok = reload_response(&ReloadOutcome::Applied {

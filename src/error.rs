@@ -31,6 +31,8 @@ pub enum ErrorCode {
     TooManyHeld,
     NotFound,
     MethodNotAllowed,
+    /// The host has a route table and no route of it matches the request.
+    NoRoute,
 }
 
 impl ErrorCode {
@@ -38,7 +40,7 @@ impl ErrorCode {
         use ErrorCode::*;
         match self {
             MissingHostHeader | BadRequest => 400,
-            UnknownHost | NotFound => 404,
+            UnknownHost | NotFound | NoRoute => 404,
             MethodNotAllowed => 405,
             ClientTimeout => 408,
             PayloadTooLarge => 413,
@@ -73,6 +75,7 @@ impl ErrorCode {
             TooManyHeld => "TOO_MANY_WAITING_REQUESTS",
             NotFound => "NOT_FOUND",
             MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            NoRoute => "NO_ROUTE",
         }
     }
 
@@ -94,6 +97,8 @@ pub struct ProxyError {
     pub message: String,
     /// Seconds a client should wait before trying again (sent as `Retry-After`).
     pub retry_after_secs: Option<u64>,
+    /// The methods the target accepts (sent as `Allow` with a 405).
+    pub allow: Option<Box<str>>,
 }
 
 impl ProxyError {
@@ -102,7 +107,25 @@ impl ProxyError {
             code,
             message: message.into(),
             retry_after_secs: None,
+            allow: None,
         }
+    }
+
+    /// 405 for a request whose path a route matched but not its method: `methods` go in `Allow`.
+    pub fn method_not_allowed(methods: &[String]) -> Self {
+        let allow = methods.join(", ");
+        let message = format!("this path accepts only {allow}");
+        let mut err = ProxyError::new(ErrorCode::MethodNotAllowed, message);
+        err.allow = Some(allow.into());
+        err
+    }
+
+    /// 404 for a request that no route of its host's table matches.
+    pub fn no_route(host: &str) -> Self {
+        ProxyError::new(
+            ErrorCode::NoRoute,
+            format!("no route of host {host} matches this request"),
+        )
     }
 
     pub fn with_retry_after(mut self, secs: u64) -> Self {
@@ -141,6 +164,11 @@ impl ProxyError {
         out.extend_from_slice(b"\r\n");
         if let Some(secs) = self.retry_after_secs {
             out.extend_from_slice(format!("Retry-After: {secs}\r\n").as_bytes());
+        }
+        if let Some(allow) = &self.allow {
+            out.extend_from_slice(b"Allow: ");
+            out.extend_from_slice(allow.as_bytes());
+            out.extend_from_slice(b"\r\n");
         }
         if let Some(id) = request_id {
             out.extend_from_slice(b"X-Request-ID: ");
@@ -197,6 +225,20 @@ pub fn push_json_string(out: &mut String, s: &str) {
 pub fn reason_phrase(status: u16) -> &'static str {
     match status {
         200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        204 => "No Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        304 => "Not Modified",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        410 => "Gone",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
         400 => "Bad Request",
         404 => "Not Found",
         405 => "Method Not Allowed",

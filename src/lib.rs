@@ -74,7 +74,7 @@ pub fn run(config: config::Config) -> std::io::Result<()> {
     let bound = reactor::Bound::bind(&config, inherited)?;
     let clock = msg::Clock::new();
     // One plan of the start-up set for all three threads, so they name every backend by the same id.
-    let backends = upstream::Reconcile::initial(&config.backends);
+    let backends = upstream::Reconcile::initial(&config.backends, &config.hosts);
     let supervisor =
         supervisor::spawn_guarded(&backends, bound.mailbox(), clock, bound.ready_url_base()?)?;
     let h2 = h2::spawn(

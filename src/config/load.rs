@@ -8,7 +8,7 @@ use std::sync::Arc;
 use toml::de::DeTable;
 
 use super::reader::{Ctx, Section};
-use super::{backend, server, timings, Config};
+use super::{backend, hosts, server, timings, Config};
 
 /// One problem in a config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,6 +129,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
         .take("backends")
         .and_then(|item| item.section(&mut ctx));
     let backends = backend::read_all(backends_section, &defaults, &server, &mut ctx);
+    let hosts_section = root.take("hosts").and_then(|item| item.section(&mut ctx));
+    let names: Vec<&str> = backends.iter().map(|b| b.hostname.as_str()).collect();
+    let hosts = hosts::read_all(hosts_section, &names, &mut ctx);
     root.finish(&mut ctx);
 
     if !ctx.errors.is_empty() {
@@ -138,6 +141,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
         path: path.to_path_buf(),
         server,
         backends: backends.into_iter().map(Arc::new).collect(),
+        hosts,
     })
 }
 

@@ -8,6 +8,7 @@ use http::header::HeaderValue;
 use http::{Response, StatusCode};
 
 use crate::error::ProxyError;
+use crate::upstream::LocalAnswer;
 
 /// Why a stream's exchange with its backend ended early.
 #[derive(Debug)]
@@ -35,6 +36,13 @@ pub fn error_response(err: &ProxyError, request_id: &[u8]) -> (Response<()>, Byt
     if let Some(secs) = err.retry_after_secs {
         headers.insert("retry-after", HeaderValue::from(secs));
     }
+    if let Some(allow) = err
+        .allow
+        .as_deref()
+        .and_then(|a| HeaderValue::from_str(a).ok())
+    {
+        headers.insert("allow", allow);
+    }
     if let Ok(id) = HeaderValue::from_bytes(request_id) {
         headers.insert("x-request-id", id);
     }
@@ -53,6 +61,53 @@ pub fn answer(respond: &mut SendResponse<Bytes>, err: &ProxyError, request_id: &
             }
         }
         Err(e) => log::debug!("could not send an error response: {e}"),
+    }
+}
+
+/// Answers a stream with a route's own response (a redirect or a fixed answer).
+pub fn answer_local(
+    respond: &mut SendResponse<Bytes>,
+    answer: &LocalAnswer,
+    is_head: bool,
+    request_id: &[u8],
+) {
+    let mut response = Response::new(());
+    *response.status_mut() =
+        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = response.headers_mut();
+    if let Some(location) = answer.location.as_deref() {
+        match HeaderValue::from_bytes(location) {
+            Ok(location) => {
+                headers.insert("location", location);
+            }
+            Err(_) => log::warn!("a redirect location is not a valid field value"),
+        }
+    }
+    if answer.has_content() {
+        if let Some(ct) = answer.content_type.as_deref() {
+            if let Ok(ct) = HeaderValue::from_str(ct) {
+                headers.insert("content-type", ct);
+            }
+        }
+    }
+    if answer.status != 204 {
+        headers.insert(
+            "content-length",
+            HeaderValue::from(answer.body_for(false).len()),
+        );
+    }
+    if let Ok(id) = HeaderValue::from_bytes(request_id) {
+        headers.insert("x-request-id", id);
+    }
+    let body = answer.body_for(is_head);
+    match respond.send_response(response, body.is_empty()) {
+        Ok(mut stream) if !body.is_empty() => {
+            if let Err(e) = stream.send_data(Bytes::copy_from_slice(body), true) {
+                log::debug!("could not send a route's body: {e}");
+            }
+        }
+        Ok(_) => {}
+        Err(e) => log::debug!("could not send a route's response: {e}"),
     }
 }
 

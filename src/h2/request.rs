@@ -167,6 +167,7 @@ pub fn write_forwarded(
     parts: &Parts,
     inspected: &Inspected,
     plan: &ForwardPlan,
+    target: Option<&[u8]>,
     client_ip: &str,
     request_id: &[u8],
     out: &mut Vec<u8>,
@@ -174,6 +175,7 @@ pub fn write_forwarded(
     let info = ForwardInfo {
         client_ip: client_ip.into(),
         request_id,
+        target,
     };
     rewrite::write_head(&H2Source { parts, inspected }, plan, &info, out);
 }

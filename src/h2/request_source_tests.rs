@@ -20,7 +20,7 @@ fn parts_with(method: Method, uri: &str, headers: &[(&str, &str)]) -> Parts {
 fn h2_head(parts: &Parts, has_body: bool, plan: &ForwardPlan) -> String {
     let inspected = inspect(parts, has_body, None).unwrap();
     let mut out = Vec::new();
-    write_forwarded(parts, &inspected, plan, "10.0.0.1", b"rid", &mut out);
+    write_forwarded(parts, &inspected, plan, None, "10.0.0.1", b"rid", &mut out);
     String::from_utf8(out).unwrap()
 }
 
@@ -333,11 +333,20 @@ fn an_h2_request_and_its_http11_equivalent_forward_the_same_head() {
         let plan = &plans[cases.below(plans.len())];
         let inspected = inspect(&h2, body != 0, None).unwrap();
         let mut from_h2 = Vec::new();
-        write_forwarded(&h2, &inspected, plan, &client_text, b"rid", &mut from_h2);
+        write_forwarded(
+            &h2,
+            &inspected,
+            plan,
+            None,
+            &client_text,
+            b"rid",
+            &mut from_h2,
+        );
         let head = parse_request(http1.as_bytes()).unwrap().unwrap();
         let info = ForwardInfo {
             client_ip: ClientIp::Addr(client),
             request_id: b"rid",
+            target: None,
         };
         let mut from_http1 = Vec::new();
         write_request(http1.as_bytes(), &head, plan, &info, &mut from_http1);

@@ -10,8 +10,11 @@ use tokio::sync::oneshot;
 
 use crate::error::ProxyError;
 use crate::http1::rewrite::ForwardPlan;
+use crate::http1::rewrite::RequestSource;
 use crate::msg::{Activity, Host};
-use crate::upstream::{self, BackendId, RequestView, UpstreamAddr, Waiter};
+use crate::upstream::{
+    self, BackendId, LocalAnswer, RouteLimits, RouteScratch, Routed, UpstreamAddr, Waiter,
+};
 
 /// The outcome of a held stream's wait: go ahead, or the error to answer with.
 pub type Release = Result<(), ProxyError>;
@@ -36,74 +39,99 @@ pub struct Target {
     pub request_timeout: Duration,
 }
 
+/// What an admitted stream's route says about forwarding it, taken along while it is held.
+#[derive(Debug, Clone)]
+pub struct Forwarding {
+    /// How the head is edited: the route's plan at arrival (a reload while the stream waits does not
+    /// re-route it).
+    pub plan: Arc<ForwardPlan>,
+    /// The target to send (normalised and edited) for a host with a route table.
+    pub target: Option<Box<[u8]>>,
+    pub limits: RouteLimits,
+}
+
 pub enum Admission {
-    /// Forward now, with the matched route's plan for the head.
-    Forward(Target, Arc<ForwardPlan>),
+    /// Forward now.
+    Forward(Target, Forwarding),
     /// Wait on `release` for at most `limit`, then take the target of `id` afresh: the instance that
-    /// became ready may listen elsewhere than the one there was when the stream arrived. The plan is the
-    /// route's at arrival: a reload while the stream waits does not re-route it.
+    /// became ready may listen elsewhere than the one there was when the stream arrived.
     Hold {
         id: BackendId,
         host: Host,
         release: oneshot::Receiver<Release>,
         limit: Duration,
-        plan: Arc<ForwardPlan>,
+        forwarding: Forwarding,
     },
+    /// The route answers itself.
+    Answer(LocalAnswer),
     Reject(ProxyError),
 }
 
-/// Decides what happens to a stream for `request.host` (already normalised). `true` comes back alongside
-/// when a `Command::Start` must be sent now for the backend it is held for.
-pub fn admit(routes: &mut Routes, request: &RequestView, now: Instant) -> (Admission, bool) {
-    let matched = routes.routes().lookup(request);
-    let matched = matched.map(|m| (m.backend, m.plan.clone()));
-    let id = matched.as_ref().map(|m| m.0);
-    let admission = routes.admit(id, request.host, now, oneshot::channel);
-    match (admission, matched) {
-        (upstream::Admission::Forward, Some((id, plan))) => match target(routes, id) {
-            Some(target) => (Admission::Forward(target, plan), false),
-            None => (
-                Admission::Reject(ProxyError::unknown_host(request.host)),
-                false,
-            ),
+/// Decides what happens to a stream for `host` (already normalised) whose body declares `declared`
+/// bytes, under the server's body limit `max_body` (a route may set its own). `true` comes back
+/// alongside when a `Command::Start` must be sent now for the backend it is held for.
+pub fn admit<S: RequestSource>(
+    routes: &mut Routes,
+    host: &str,
+    request: &S,
+    (declared, max_body): (Option<u64>, Option<u64>),
+    now: Instant,
+) -> (Admission, bool) {
+    let mut scratch = RouteScratch::default();
+    let (to, forwarding) = match routes.routes().lookup(host, request, &mut scratch) {
+        Routed::Forward { to, target } => {
+            let forwarding = Forwarding {
+                plan: to.plan.clone(),
+                target: target.map(Box::from),
+                limits: to.limits,
+            };
+            ((to.backend, to.host.clone()), forwarding)
+        }
+        Routed::Answer(answer) => return (Admission::Answer(answer), false),
+        Routed::Refuse(err) => return (Admission::Reject(err), false),
+        Routed::UnknownHost => {
+            return (Admission::Reject(ProxyError::unknown_host(host)), false);
+        }
+    };
+    let (id, backend_host) = to;
+    let max_body = forwarding.limits.max_body(max_body);
+    if let Some(err) = upstream::body_too_large(declared, max_body) {
+        return (Admission::Reject(err), false);
+    }
+    match routes.admit(Some(id), host, now, oneshot::channel) {
+        upstream::Admission::Forward => match target(routes, id, &forwarding.limits) {
+            Some(target) => (Admission::Forward(target, forwarding), false),
+            None => (Admission::Reject(ProxyError::unknown_host(host)), false),
         },
-        (
-            upstream::Admission::Hold {
-                start,
-                until,
-                receipt,
-            },
-            Some((id, plan)),
-        ) => {
-            let host = routes
-                .get(id)
-                .map_or_else(|| Host::from(request.host), |b| b.host.clone());
+        upstream::Admission::Hold {
+            start,
+            until,
+            receipt,
+        } => {
+            let until = forwarding.limits.hold_until(now).unwrap_or(until);
             let hold = Admission::Hold {
                 id,
-                host,
+                host: backend_host,
                 release: receipt,
                 limit: until.saturating_duration_since(now),
-                plan,
+                forwarding,
             };
             (hold, start)
         }
-        (upstream::Admission::Refuse(err), _) => (Admission::Reject(err), false),
-        // The core admits only what the route table matched.
-        (_, None) => (
-            Admission::Reject(ProxyError::unknown_host(request.host)),
-            false,
-        ),
+        upstream::Admission::Refuse(err) => (Admission::Reject(err), false),
     }
 }
 
 /// The target of a backend, if it is still configured.
-pub fn target(routes: &Routes, id: BackendId) -> Option<Target> {
+pub fn target(routes: &Routes, id: BackendId, limits: &RouteLimits) -> Option<Target> {
     routes.get(id).map(|backend| Target {
         id,
         host: backend.host.clone(),
         addr: backend.addr.clone(),
         activity: backend.activity.clone(),
-        request_timeout: backend.config.timings.request_timeout,
+        request_timeout: limits
+            .request_timeout
+            .unwrap_or(backend.config.timings.request_timeout),
     })
 }
 

@@ -15,12 +15,11 @@ use tokio::sync::oneshot;
 
 use super::errors::{self, Failure};
 use super::forward::{self, Exchange};
-use super::request;
+use super::request::{self, BodyPlan, H2Source};
 use super::routes::{self, Admission, Release};
 use super::worker::Worker;
 use crate::error::ProxyError;
 use crate::msg::{Activity, Clock};
-use crate::upstream::RequestView;
 
 /// How a stream ended, as its connection needs to know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,8 +39,8 @@ pub async fn serve(
     let (parts, body) = request.into_parts();
     let request_id = request::request_id(&parts, &mut worker.ids.borrow_mut());
     let has_body = !body.is_end_stream();
-    let max_body = worker.limits.max_request_body_bytes;
-    let inspected = match request::inspect(&parts, has_body, max_body) {
+    // The body limit is the route's: checked once the stream is routed.
+    let inspected = match request::inspect(&parts, has_body, None) {
         Ok(inspected) => inspected,
         Err(err) => {
             log::debug!("{peer}: h2 request refused: {err}");
@@ -49,20 +48,31 @@ pub async fn serve(
             return StreamEnd::Done;
         }
     };
-    let view = RequestView {
-        host: &inspected.host,
-        method: parts.method.as_str().as_bytes(),
-        path: parts
-            .uri
-            .path_and_query()
-            .map_or(b"/", |p| p.as_str().as_bytes()),
+    let source = H2Source {
+        parts: &parts,
+        inspected: &inspected,
     };
-    let (admission, start) = routes::admit(&mut worker.routes.borrow_mut(), &view, Instant::now());
+    let server_max = worker.limits.max_request_body_bytes;
+    let declared = match inspected.body {
+        BodyPlan::Length(n) => Some(n),
+        _ => None,
+    };
+    let (admission, start) = routes::admit(
+        &mut worker.routes.borrow_mut(),
+        &inspected.host,
+        &source,
+        (declared, server_max),
+        Instant::now(),
+    );
     if let (true, Admission::Hold { id, host, .. }) = (start, &admission) {
         worker.start_backend(*id, host);
     }
-    let (target, plan) = match admission {
-        Admission::Forward(target, plan) => (target, plan),
+    let (target, forwarding) = match admission {
+        Admission::Forward(target, forwarding) => (target, forwarding),
+        Admission::Answer(answer) => {
+            errors::answer_local(&mut respond, &answer, inspected.is_head, &request_id);
+            return StreamEnd::Done;
+        }
         Admission::Reject(err) => {
             errors::answer(&mut respond, &err, &request_id);
             return StreamEnd::Done;
@@ -72,7 +82,7 @@ pub async fn serve(
             host,
             release,
             limit,
-            plan,
+            forwarding,
         } => {
             let released = match hold(&mut respond, release, limit).await {
                 Held::Released(released) => released,
@@ -80,11 +90,11 @@ pub async fn serve(
                 Held::ClientGone => return StreamEnd::ClientReset,
             };
             let target = released.and_then(|()| {
-                routes::target(&worker.routes.borrow(), id)
+                routes::target(&worker.routes.borrow(), id, &forwarding.limits)
                     .ok_or_else(|| ProxyError::unknown_host(&host))
             });
             match target {
-                Ok(target) => (target, plan),
+                Ok(target) => (target, forwarding),
                 Err(err) => {
                     errors::answer(&mut respond, &err, &request_id);
                     return StreamEnd::Done;
@@ -92,12 +102,14 @@ pub async fn serve(
             }
         }
     };
+    let max_body = forwarding.limits.max_body(server_max);
 
     let mut head = Vec::with_capacity(512);
     request::write_forwarded(
         &parts,
         &inspected,
-        &plan,
+        &forwarding.plan,
+        forwarding.target.as_deref(),
         &client_ip,
         &request_id,
         &mut head,

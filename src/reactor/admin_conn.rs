@@ -75,7 +75,7 @@ impl AdminConn {
                         port: r.config.port,
                         in_flight: r.activity.in_flight(),
                     });
-                    match admin::handle(method, path, config, rows) {
+                    match admin::handle(method, path, config, rows, routes.routes()) {
                         Action::Respond(bytes) => self.out = bytes,
                         Action::ReadyCallback { hostname, response } => {
                             self.out = response;

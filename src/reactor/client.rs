@@ -11,10 +11,10 @@ use crate::error::{ErrorCode, ProxyError};
 use crate::http1::detect::{sniff, Sniff};
 use crate::http1::request::{parse_request, RequestHead};
 use crate::http1::request_id::is_acceptable_client_id;
-use crate::http1::rewrite::{write_request, ForwardInfo};
+use crate::http1::rewrite::{write_request, ForwardInfo, Http1Source};
 use crate::http1::Framing;
 use crate::msg::Command;
-use crate::upstream::{normalize_host, Admission, RequestView};
+use crate::upstream::{body_too_large, normalize_host, Admission, Routed};
 
 /// Passes through the pump per wake-up before a session yields to the others.
 const MAX_ROUNDS: usize = 32;
@@ -176,35 +176,52 @@ impl Reactor {
             let err = ProxyError::new(ErrorCode::BadRequest, "invalid Host");
             return self.refuse(key, head.len, err, request_id, true);
         };
-        let limits = &self.config.server.limits;
-        if let (Framing::Length(n), Some(max)) = (head.framing, limits.max_request_body_bytes) {
-            if n > max {
-                let err = ProxyError::body_too_large(max);
-                return self.refuse(key, head.len, err, request_id, true);
-            }
-        }
-        let view = RequestView {
-            host,
-            method: &data[head.method.clone()],
-            path: &data[head.origin_form.clone()],
+        let source = Http1Source {
+            buf: data,
+            head: &head,
         };
-        let matched = self.routes.routes().lookup(&view);
-        let matched = matched.map(|m| (m.backend, m.host.clone(), m.plan.clone()));
+        let routed = self
+            .routes
+            .routes()
+            .lookup(host, &source, &mut self.route_scratch);
+        let (to, edited) = match routed {
+            Routed::Forward { to, target } => (to.clone(), target.is_some()),
+            Routed::Answer(answer) => {
+                let close = close_after_answer(has_body, keep_alive, false) || self.shutting_down;
+                let bytes = answer.to_http1(&request_id, close, head.is_head);
+                session.inbuf.consume(head.len);
+                session.answer(&bytes, close, self.now);
+                return;
+            }
+            Routed::Refuse(err) => {
+                let close = close_after_answer(has_body, keep_alive, false);
+                return self.refuse(key, head.len, err, request_id, close);
+            }
+            Routed::UnknownHost => {
+                let err = ProxyError::unknown_host(host);
+                let close = close_after_answer(has_body, keep_alive, false);
+                return self.refuse(key, head.len, err, request_id, close);
+            }
+        };
+        let max_body = to
+            .limits
+            .max_body(self.config.server.limits.max_request_body_bytes);
+        let declared = match head.framing {
+            Framing::Length(n) => Some(n),
+            _ => None,
+        };
+        if let Some(err) = body_too_large(declared, max_body) {
+            return self.refuse(key, head.len, err, request_id, true);
+        }
         let serial = session.serial;
         let held = || (Held { key, serial }, ());
-        let admission = self
-            .routes
-            .admit(matched.as_ref().map(|m| m.0), host, self.now, held);
-        // The core refuses an unmatched request itself; the last arm only keeps the match total.
-        let admitted = match (admission, matched) {
-            (Admission::Forward, Some(m)) => Ok((None, m)),
-            (Admission::Hold { start, until, .. }, Some(m)) => Ok((Some((start, until)), m)),
-            (Admission::Refuse(err), _) => Err(err),
-            (_, None) => Err(ProxyError::unknown_host(host)),
-        };
-        let (hold, (backend, backend_host, plan)) = match admitted {
-            Ok(admitted) => admitted,
-            Err(err) => {
+        let admission = self.routes.admit(Some(to.backend), host, self.now, held);
+        let hold = match admission {
+            Admission::Forward => None,
+            Admission::Hold { start, until, .. } => {
+                Some((start, to.limits.hold_until(self.now).unwrap_or(until)))
+            }
+            Admission::Refuse(err) => {
                 let close = close_after_answer(has_body, keep_alive, false);
                 return self.refuse(key, head.len, err, request_id, close);
             }
@@ -214,8 +231,9 @@ impl Reactor {
         let info = ForwardInfo {
             client_ip: session.peer.ip().into(),
             request_id: &request_id,
+            target: edited.then(|| self.route_scratch.target()),
         };
-        write_request(data, &head, &plan, &info, &mut forwarded);
+        write_request(data, &head, &to.plan, &info, &mut forwarded);
         session.inbuf.consume(head.len);
 
         let meta = RequestMeta {
@@ -227,10 +245,12 @@ impl Reactor {
             request_id,
             started: self.now,
             cold: hold.is_some(),
+            max_body,
+            request_timeout: to.limits.request_timeout,
         };
         let request = Request {
-            backend,
-            host: backend_host,
+            backend: to.backend,
+            host: to.host,
             head: forwarded,
             meta,
         };

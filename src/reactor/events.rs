@@ -135,7 +135,7 @@ impl Reactor {
         for key in &diff.server_changed {
             log::warn!("reload: [server] {key} changed; it takes effect after a restart");
         }
-        let reconcile = self.routes.plan(&new.backends);
+        let reconcile = self.routes.plan(&new.backends, &new.hosts);
         if let Some(h2) = &self.h2 {
             h2.reconcile(reconcile.clone());
         }

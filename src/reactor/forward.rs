@@ -61,7 +61,13 @@ impl Reactor {
             reused: reused.is_some(),
             head: request.head,
             head_pos: 0,
-            response_deadline: Some(self.now + route.config.timings.request_timeout),
+            response_deadline: Some(
+                self.now
+                    + request
+                        .meta
+                        .request_timeout
+                        .unwrap_or(route.config.timings.request_timeout),
+            ),
             client_progress: self.now,
             meta: request.meta,
             request_body,
@@ -77,7 +83,6 @@ impl Reactor {
     }
 
     pub(super) fn step_exchange(&mut self, key: usize) -> Step {
-        let max_body = self.config.server.limits.max_request_body_bytes;
         let now = self.now;
         let session = &mut self.sessions[key];
         let Phase::Exchanging(ex) = &mut session.phase else {
@@ -131,7 +136,11 @@ impl Reactor {
                     return self.fail_exchange(key, ErrorCode::BadRequest, e.reason.to_string())
                 }
             }
-            if max_body.is_some_and(|max| ex.request_body_sent > max) {
+            if ex
+                .meta
+                .max_body
+                .is_some_and(|max| ex.request_body_sent > max)
+            {
                 return self.fail_exchange(
                     key,
                     ErrorCode::PayloadTooLarge,

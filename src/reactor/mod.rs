@@ -51,7 +51,7 @@ use crate::http1::request_id::RequestIdGenerator;
 use crate::msg::{Clock, Command, Mailbox, ReactorMsg};
 use crate::supervisor::SupervisorHandle;
 use crate::systemd::{Inherited, Notifier};
-use crate::upstream::{IdlePool, PoolLimits, Reconcile};
+use crate::upstream::{IdlePool, PoolLimits, Reconcile, RouteScratch};
 use admin_conn::AdminConn;
 use routes::Routes;
 use session::Session;
@@ -210,6 +210,7 @@ pub(crate) struct Reactor {
     again: Vec<usize>,
     /// Reused for Host lookups.
     host_scratch: String,
+    route_scratch: RouteScratch,
     /// Config generation and last reload error, for the admin API.
     config_status: ConfigStatus,
     /// Told when the proxy is ready, reloading and stopping (`Type=notify` units).
@@ -270,6 +271,7 @@ impl Reactor {
             supervisor_lost: false,
             again: Vec::new(),
             host_scratch: String::new(),
+            route_scratch: RouteScratch::default(),
             config_status: ConfigStatus {
                 generation: 1,
                 last_reload_error: None,

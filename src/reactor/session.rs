@@ -10,7 +10,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::buffer::Buffer;
 use super::client_stream::ClientStream;
@@ -113,6 +113,10 @@ pub struct RequestMeta {
     pub started: Instant,
     /// Held while its backend started (a cold start, for the exchange's report).
     pub cold: bool,
+    /// The largest body forwarded (the route's limit, or the server's).
+    pub max_body: Option<u64>,
+    /// The route's own time for the response head, over the backend's.
+    pub request_timeout: Option<Duration>,
 }
 
 impl RequestMeta {

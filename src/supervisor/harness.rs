@@ -34,7 +34,7 @@ impl Harness {
     /// A supervisor started with `configs`, under the ids the reactor's table gives them.
     pub fn new(configs: Vec<BackendConfig>) -> Harness {
         let configs: Vec<Arc<BackendConfig>> = configs.into_iter().map(Arc::new).collect();
-        let initial = Reconcile::initial(&configs);
+        let initial = Reconcile::initial(&configs, &[]);
         let mut table = Upstreams::new(0);
         table.apply(&initial);
         let poll = Poll::new().unwrap();
@@ -78,7 +78,7 @@ impl Harness {
     /// look at what was planned.
     pub fn reload(&self, configs: Vec<BackendConfig>) -> Reconcile {
         let configs: Vec<Arc<BackendConfig>> = configs.into_iter().map(Arc::new).collect();
-        let reconcile = self.table.borrow().plan(&configs);
+        let reconcile = self.table.borrow().plan(&configs, &[]);
         self.table.borrow_mut().apply(&reconcile);
         self.send(Command::Reload(reconcile.clone()));
         reconcile

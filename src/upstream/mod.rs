@@ -4,13 +4,15 @@
 //! ```text
 //!  config ──Upstreams::plan (reactor, once per reload)──▶ Reconcile ──apply──▶ reactor's Upstreams
 //!                                                                   └─apply──▶ h2 worker's Upstreams
-//!  request ──RequestView──▶ RouteTable::lookup ──BackendId──▶ Upstreams::admit ──▶ forward | hold | refuse
+//!  request ──host, RequestSource──▶ RouteTable::lookup ──RouteMatch──▶ Upstreams::admit ──▶ forward | hold | refuse
+//!                                          └──▶ local answer (redirect, respond) | 400 | 404 | 405
 //!  supervisor report ──▶ Upstreams::on_event ──▶ Outcome: release held requests, start, drop pool, forget
 //! ```
 //!
-//! * `route_table`: which backend a request goes to; pure, immutable, shared (`Arc`) and swapped whole.
-//! * `route_match`: the conditions of a route and the first-match rule (404, 405 with `Allow`, shadowing),
-//!   the groundwork of route tables per host (not wired into `route_table` yet).
+//! * `route_table`: where a request goes (hosts, aliases, wildcards, each host's routes over one
+//!   normalised path); pure, immutable, shared (`Arc`) and swapped whole. `answer`: what a route answers
+//!   itself.
+//! * `route_match`: the conditions of a route and the first-match rule (404, 405 with `Allow`, shadowing).
 //! * `table`: each backend's runtime state (lifecycle view, held requests, address, hold deadline).
 //! * `view`: the admission rules and the reaction to each lifecycle report.
 //! * `reconcile`: the reload algorithm; `errors`: the wording of every answer given instead of a backend's.
@@ -18,6 +20,7 @@
 //! * `idle_pool`: the keep-alive pool's rules (what stays idle, for how long), for both threads' sockets.
 
 pub mod addr;
+mod answer;
 mod errors;
 pub mod idle_pool;
 pub mod instance;
@@ -31,9 +34,13 @@ pub mod view;
 mod tests;
 
 pub use addr::UpstreamAddr;
+pub use answer::LocalAnswer;
 pub use idle_pool::{IdlePool, PoolLimits};
 pub use reconcile::{Change, Reconcile};
-pub use route_table::{normalize_host, RequestView, RouteMatch, RouteTable};
+pub use route_table::{
+    normalize_host, Explanation, RouteLimits, RouteMatch, RouteScratch, RouteTable, RouteVerdict,
+    Routed,
+};
 pub use table::{Admission, Backend, BackendId, Outcome, Upstreams, Waiter, HOLD_SLACK};
 
 /// A request that failed on a pooled connection before any response byte arrived is retried once on a
@@ -41,4 +48,13 @@ pub use table::{Admission, Backend, BackendId, Outcome, Upstreams, Waiter, HOLD_
 /// that, and such a request can be sent again without the client's help.
 pub fn may_retry(reused: bool, has_body: bool, response_started: bool, retried: bool) -> bool {
     reused && !has_body && !response_started && !retried
+}
+
+/// 413 for a request that declares a body over `max` (a body without a declared length is counted as it
+/// streams).
+pub fn body_too_large(declared: Option<u64>, max: Option<u64>) -> Option<crate::error::ProxyError> {
+    match (declared, max) {
+        (Some(n), Some(max)) if n > max => Some(crate::error::ProxyError::body_too_large(max)),
+        _ => None,
+    }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::route_table::RouteTable;
 use super::table::{BackendId, Outcome, Upstreams, Waiter};
+use crate::config::hosts::HostConfig;
 use crate::config::BackendConfig;
 use crate::msg::{BackendEntry, Host, State};
 
@@ -35,14 +36,15 @@ pub enum Change {
 
 impl Reconcile {
     /// The first set of backends, as every thread (the supervisor too) starts with it.
-    pub fn initial(backends: &[Arc<BackendConfig>]) -> Reconcile {
-        Upstreams::<NoWaiter, ()>::new(0).plan(backends)
+    pub fn initial(backends: &[Arc<BackendConfig>], hosts: &[HostConfig]) -> Reconcile {
+        Upstreams::<NoWaiter, ()>::new(0).plan(backends, hosts)
     }
 }
 
 impl<W: Waiter, X: Default> Upstreams<W, X> {
-    /// The reload from this set of backends to `backends` (the new config's, in file order).
-    pub fn plan(&self, backends: &[Arc<BackendConfig>]) -> Reconcile {
+    /// The reload from this set of backends to `backends` and the route tables of `hosts` (the new
+    /// config's, in file order).
+    pub fn plan(&self, backends: &[Arc<BackendConfig>], hosts: &[HostConfig]) -> Reconcile {
         let mut changes = Vec::with_capacity(backends.len());
         let mut added: Vec<BackendId> = Vec::new();
         let mut routed: Vec<(Host, BackendId)> = Vec::with_capacity(backends.len());
@@ -82,8 +84,16 @@ impl<W: Waiter, X: Default> Upstreams<W, X> {
                 routed.push((backend.host.clone(), backend.id));
             }
         }
+        // Every `to` names a backend of the new config (the config checked it), so it is among `routed`.
+        let id_of = |name: &str| {
+            routed
+                .iter()
+                .find(|(host, _)| &**host == name)
+                .map(|(_, id)| *id)
+        };
+        let routes = RouteTable::build(routed.iter().cloned(), hosts, id_of);
         Reconcile {
-            routes: Arc::new(RouteTable::build(routed)),
+            routes: Arc::new(routes),
             changes,
         }
     }

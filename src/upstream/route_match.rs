@@ -133,6 +133,37 @@ impl Conditions {
         }
     }
 
+    /// Why a request does not match, in words, or `None` when it does: for `/routes/explain`.
+    pub fn explain<S: RequestSource>(&self, path: &str, request: &S) -> Option<String> {
+        if self.judge(path, request) == Verdict::Match {
+            return None;
+        }
+        let path_ok = match &self.path {
+            PathCond::Any => true,
+            PathCond::Exact(exact) => path == exact,
+            PathCond::Prefix(prefix) => has_segment_prefix(path, prefix),
+            PathCond::Regex(pattern) => pattern.is_match(path),
+        };
+        if !path_ok {
+            return Some(match &self.path {
+                PathCond::Exact(p) => format!("path is not {p}"),
+                PathCond::Prefix(p) => format!("path is not under {p}"),
+                PathCond::Regex(p) => format!("path does not match {}", p.text),
+                PathCond::Any => String::new(),
+            });
+        }
+        if let Some(cond) = self.headers.iter().find(|c| !header_holds(c, request)) {
+            return Some(match &cond.test {
+                HeaderTest::Equals(v) => format!("header {} is not {v:?}", cond.name),
+                HeaderTest::Regex(p) => format!("header {} does not match {}", cond.name, p.text),
+                HeaderTest::Present(true) => format!("header {} is absent", cond.name),
+                HeaderTest::Present(false) => format!("header {} is present", cond.name),
+            });
+        }
+        let methods = self.methods.as_deref().unwrap_or_default().join(", ");
+        Some(format!("method is not one of {methods}"))
+    }
+
     /// Whether every request `later` matches is matched by `self` too, as far as can be proved: regular
     /// expressions are compared by their text only, so a shadow is never claimed that is not certain.
     pub fn shadows(&self, later: &Conditions) -> bool {

@@ -97,7 +97,9 @@ struct Driver<P: Protocol> {
 impl<P: Protocol> Driver<P> {
     fn new(hosts: &[(&str, u16)], max_held: usize) -> Self {
         let mut table = Upstreams::new(max_held);
-        assert!(table.apply(&Reconcile::initial(&configs(hosts))).is_empty());
+        assert!(table
+            .apply(&Reconcile::initial(&configs(hosts), &[]))
+            .is_empty());
         Driver {
             table,
             now: Instant::now(),
@@ -110,12 +112,20 @@ impl<P: Protocol> Driver<P> {
     }
 
     fn admit(&mut self, host: &str) -> Admission<P::Receipt> {
-        let request = RequestView {
-            host,
-            method: b"GET",
-            path: b"/",
+        let raw = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
+        let head = crate::http1::request::parse_request(raw.as_bytes())
+            .ok()
+            .flatten()
+            .expect("a valid head");
+        let request = crate::http1::rewrite::Http1Source {
+            buf: raw.as_bytes(),
+            head: &head,
         };
-        let id = self.table.routes().lookup(&request).map(|m| m.backend);
+        let mut scratch = crate::upstream::RouteScratch::default();
+        let id = match self.table.routes().lookup(host, &request, &mut scratch) {
+            crate::upstream::Routed::Forward { to, .. } => Some(to.backend),
+            _ => None,
+        };
         self.held += 1;
         let n = self.held;
         self.table.admit(id, host, self.now, || P::waiter(n))
@@ -171,7 +181,7 @@ impl<P: Protocol> Driver<P> {
     }
 
     fn reload(&mut self, hosts: &[(&str, u16)]) -> Vec<Outcome<P::W, ()>> {
-        let reconcile = self.table.plan(&configs(hosts));
+        let reconcile = self.table.plan(&configs(hosts), &[]);
         self.table.apply(&reconcile)
     }
 }

@@ -37,7 +37,7 @@ impl H2Worker {
         let text = format!("[server]\nport = 0\nadmin_port = 0\n{server_keys}\n\n{backends}");
         let config = spawngate::config::parse(Path::new("h2-test.toml"), &text)
             .unwrap_or_else(|e| panic!("bad test config: {e:?}"));
-        let backends = Reconcile::initial(&config.backends);
+        let backends = Reconcile::initial(&config.backends, &config.hosts);
         let entries = backends
             .changes
             .iter()

@@ -42,6 +42,9 @@ pub use source::{FieldLine, Http1Source, RequestSource};
 pub struct ForwardInfo<'a> {
     pub client_ip: ClientIp<'a>,
     pub request_id: &'a [u8],
+    /// The request target to send instead of the client's (already normalised and edited by its route);
+    /// `None` sends the client's target with the plan's path edit.
+    pub target: Option<&'a [u8]>,
 }
 
 /// The client's address for `X-Forwarded-For`, in either form an adapter has it.
@@ -91,7 +94,10 @@ pub fn write_head<S: RequestSource>(
 ) {
     out.extend_from_slice(source.method());
     out.push(b' ');
-    plan.path.write_target(source.target(), out);
+    match info.target {
+        Some(target) => out.extend_from_slice(target),
+        None => plan.path.write_target(source.target(), out),
+    }
     out.extend_from_slice(match source.version() {
         Version::Http10 => b" HTTP/1.0\r\n",
         Version::Http11 => b" HTTP/1.1\r\n",

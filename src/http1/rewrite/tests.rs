@@ -10,6 +10,7 @@ fn forward_request(text: &str, client_ip: IpAddr) -> String {
     let info = ForwardInfo {
         client_ip: client_ip.into(),
         request_id: b"rid-1",
+        target: None,
     };
     let mut out = Vec::new();
     let plan = ForwardPlan::default();

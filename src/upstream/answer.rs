@@ -1,0 +1,123 @@
+//! [`LocalAnswer`]: a response a route gives itself (`redirect`, `respond`), without waking any backend;
+//! written here for HTTP/1 and read field by field by the h2 worker.
+
+use crate::error::reason_phrase;
+
+/// A complete small response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalAnswer {
+    pub status: u16,
+    /// `Location`, for redirects.
+    pub location: Option<Vec<u8>>,
+    pub content_type: Option<Box<str>>,
+    pub body: Vec<u8>,
+}
+
+impl LocalAnswer {
+    /// Whether the status allows content (RFC 9110 sections 15.3.5 and 15.4.5).
+    pub fn has_content(&self) -> bool {
+        !matches!(self.status, 204 | 304)
+    }
+
+    /// The body as sent: empty for a HEAD request and for statuses without content.
+    pub fn body_for(&self, is_head: bool) -> &[u8] {
+        if is_head || !self.has_content() {
+            &[]
+        } else {
+            &self.body
+        }
+    }
+
+    /// The response as HTTP/1.1 bytes. `Content-Length` is the full body's, also for HEAD (RFC 9110
+    /// section 9.3.2); a 204 has none at all.
+    pub fn to_http1(&self, request_id: &[u8], close: bool, is_head: bool) -> Vec<u8> {
+        let mut out = Vec::with_capacity(160 + self.body.len());
+        out.extend_from_slice(b"HTTP/1.1 ");
+        out.extend_from_slice(self.status.to_string().as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(reason_phrase(self.status).as_bytes());
+        out.extend_from_slice(b"\r\n");
+        if let Some(location) = &self.location {
+            push_field(&mut out, b"Location", location);
+        }
+        if self.has_content() {
+            if let Some(content_type) = &self.content_type {
+                push_field(&mut out, b"Content-Type", content_type.as_bytes());
+            }
+        }
+        if self.status != 204 {
+            let length = if self.has_content() {
+                self.body.len()
+            } else {
+                0
+            };
+            push_field(&mut out, b"Content-Length", length.to_string().as_bytes());
+        }
+        push_field(&mut out, b"X-Request-ID", request_id);
+        if close {
+            out.extend_from_slice(b"Connection: close\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(self.body_for(is_head));
+        out
+    }
+}
+
+fn push_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(answer: &LocalAnswer, is_head: bool) -> String {
+        String::from_utf8(answer.to_http1(b"rid", false, is_head)).expect("ascii")
+    }
+
+    #[test]
+    fn a_redirect_has_its_location_and_no_body() {
+        let answer = LocalAnswer {
+            status: 308,
+            location: Some(b"https://a.test/x".to_vec()),
+            content_type: None,
+            body: Vec::new(),
+        };
+        assert_eq!(
+            text(&answer, false),
+            "HTTP/1.1 308 Permanent Redirect\r\nLocation: https://a.test/x\r\n\
+             Content-Length: 0\r\nX-Request-ID: rid\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn head_keeps_the_length_and_drops_the_body() {
+        let answer = LocalAnswer {
+            status: 200,
+            location: None,
+            content_type: Some("text/plain".into()),
+            body: b"hello".to_vec(),
+        };
+        assert!(
+            text(&answer, false).ends_with("Content-Length: 5\r\nX-Request-ID: rid\r\n\r\nhello")
+        );
+        assert!(text(&answer, true).ends_with("Content-Length: 5\r\nX-Request-ID: rid\r\n\r\n"));
+    }
+
+    #[test]
+    fn no_content_means_no_body_and_no_length() {
+        let answer = LocalAnswer {
+            status: 204,
+            location: None,
+            content_type: Some("text/plain".into()),
+            body: b"ignored".to_vec(),
+        };
+        assert_eq!(
+            text(&answer, false),
+            "HTTP/1.1 204 No Content\r\nX-Request-ID: rid\r\n\r\n"
+        );
+    }
+}

@@ -1,0 +1,106 @@
+//! Building a [`RouteTable`] from the config: each `[hosts]` table compiled under its name and aliases,
+//! each `[backends]` host not claimed by a table as a catch-all.
+
+use std::sync::Arc;
+
+use super::{Action, HostEntry, HostRoutes, Route, RouteLimits, RouteMatch, RouteTable};
+use crate::config::hosts::HostConfig;
+use crate::config::routes::RouteAction;
+use crate::http1::path::PathRules;
+use crate::http1::rewrite::ForwardPlan;
+use crate::msg::Host;
+use crate::upstream::BackendId;
+
+impl RouteTable {
+    /// `catch_alls` are backends by their (normalised) hostname; `hosts` the route tables, whose `to`
+    /// names `backend_id` resolves (the config has checked that every one names a backend). A table
+    /// named like a backend replaces that backend's catch-all.
+    pub fn build(
+        catch_alls: impl IntoIterator<Item = (Host, BackendId)>,
+        hosts: &[HostConfig],
+        backend_id: impl Fn(&str) -> Option<BackendId>,
+    ) -> RouteTable {
+        let mut table = RouteTable::default();
+        for host in hosts {
+            let index = table.hosts.len();
+            table
+                .hosts
+                .push(HostEntry::Table(compile(host, &backend_id)));
+            for name in std::iter::once(&host.name).chain(&host.aliases) {
+                match name.strip_prefix("*.") {
+                    Some(parent) => table.wildcards.insert(parent.into(), index),
+                    None => table.names.insert(name.as_str().into(), index),
+                };
+            }
+        }
+        // A catch-all route forwards the head unedited: all of them share the one empty plan.
+        let unedited = Arc::new(ForwardPlan::default());
+        for (host, backend) in catch_alls {
+            if table.names.contains_key(&*host) {
+                continue;
+            }
+            table.names.insert(Box::from(&*host), table.hosts.len());
+            table.hosts.push(HostEntry::CatchAll(RouteMatch {
+                backend,
+                host,
+                plan: unedited.clone(),
+                limits: RouteLimits::default(),
+            }));
+        }
+        table
+    }
+}
+
+fn compile(host: &HostConfig, backend_id: &impl Fn(&str) -> Option<BackendId>) -> HostRoutes {
+    let routes = host
+        .routes
+        .iter()
+        .filter_map(|route| {
+            let action = match &route.action {
+                RouteAction::To { target, plan } => {
+                    let Some(backend) = backend_id(target) else {
+                        log::error!(
+                            "{}: the route on line {} names no backend ({target}); left out",
+                            host.name,
+                            route.line
+                        );
+                        return None;
+                    };
+                    let plan = Arc::new(plan.clone());
+                    Action::Forward(RouteMatch {
+                        backend,
+                        host: Host::from(target.as_str()),
+                        plan,
+                        limits: RouteLimits::default(),
+                    })
+                }
+                RouteAction::Redirect { location, status } => Action::Redirect {
+                    location: location.clone(),
+                    status: *status,
+                },
+                RouteAction::Respond {
+                    status,
+                    body,
+                    content_type,
+                } => Action::Respond {
+                    status: *status,
+                    body: body.clone(),
+                    content_type: content_type.as_str().into(),
+                },
+            };
+            Some(Route {
+                line: route.line,
+                conditions: route.conditions.clone(),
+                action,
+            })
+        })
+        .collect();
+    HostRoutes {
+        name: host.name.clone(),
+        aliases: host.aliases.clone(),
+        rules: PathRules {
+            allow_encoded_slashes: host.allow_encoded_slashes,
+        },
+        routes,
+    }
+}
