@@ -11,6 +11,7 @@ mod parity;
 mod procs;
 mod proxy;
 pub mod recorder;
+pub mod routing;
 pub mod ws;
 
 use std::net::TcpListener;
