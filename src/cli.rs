@@ -115,11 +115,18 @@ fn report(errors: &ConfigErrors) {
 
 fn check(path: &Path) -> ExitCode {
     match config::load(path) {
-        Ok(config) => print_stdout(&format!(
-            "ok: {} ({} backends)\n",
-            path.display(),
-            config.backends.len()
-        )),
+        Ok(config) => {
+            let tables = match config.hosts.len() {
+                0 => String::new(),
+                1 => ", 1 route table".to_string(),
+                n => format!(", {n} route tables"),
+            };
+            let backends = match config.backends.len() {
+                1 => "1 backend".to_string(),
+                n => format!("{n} backends"),
+            };
+            print_stdout(&format!("ok: {} ({backends}{tables})\n", path.display()))
+        }
         Err(errors) => {
             report(&errors);
             ExitCode::FAILURE

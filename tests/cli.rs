@@ -108,6 +108,65 @@ fn check_names_file_line_and_key_of_every_problem() {
 }
 
 #[test]
+fn check_names_every_route_table_problem_with_its_line() {
+    let config = TempConfig::new(concat!(
+        "[backends.\"app.test\"]\n",
+        "command = \"app\"\n",
+        "port = 3001\n",
+        "[hosts.\"app.test\"]\n",
+        "aliases = [\"www.app.test\", \"*.*.app.test\"]\n",
+        "[[hosts.\"app.test\".routes]]\n",
+        "path_prefix = \"/api\"\n",
+        "to = \"app.test\"\n",
+        "[[hosts.\"app.test\".routes]]\n",
+        "path = \"/api/x\"\n",
+        "methods = [\"GET\"]\n",
+        "to = \"app.test\"\n",
+        "[[hosts.\"app.test\".routes]]\n",
+        "path = \"/b\"\n",
+        "to = \"nowhere\"\n",
+        "[[hosts.\"app.test\".routes]]\n",
+        "path = \"/c\"\n",
+        "to = \"app.test\"\n",
+        "strip_prefix = true\n",
+        "[[hosts.\"app.test\".routes]]\n",
+        "path_regex = \"/d/(\"\n",
+        "respond = { status = 200 }\n",
+    ));
+    let output = spawngate(&["check", &config.display()]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stderr(&output);
+    let file = config.display();
+    for expected in [
+        format!("{file}:5: hosts.\"app.test\".aliases: \"*.*.app.test\""),
+        format!(
+            "{file}:9: hosts.\"app.test\".routes[1]: can never match: the route on line 6 matches"
+        ),
+        format!("{file}:13: hosts.\"app.test\".routes[2].to: `to = \"nowhere\"` names no backend"),
+        format!("{file}:19: hosts.\"app.test\".routes[3].strip_prefix: needs a path_prefix"),
+        format!(
+            "{file}:21: hosts.\"app.test\".routes[4].path_regex: not a valid regular expression"
+        ),
+    ] {
+        assert!(text.contains(&expected), "missing {expected:?} in:\n{text}");
+    }
+    assert!(text.contains("5 problems found"), "{text}");
+
+    let good = TempConfig::new(concat!(
+        "[backends.\"app.test\"]\n",
+        "command = \"app\"\n",
+        "port = 3001\n",
+        "[[hosts.\"site.test\".routes]]\n",
+        "to = \"app.test\"\n",
+    ));
+    let output = spawngate(&["check", &good.display()]);
+    assert_eq!(
+        stdout(&output),
+        format!("ok: {} (1 backend, 1 route table)\n", good.display())
+    );
+}
+
+#[test]
 fn check_reports_toml_syntax_errors_with_their_line() {
     let config = TempConfig::new("[server]\nport = 80\nbind = \"127.0.0.1\n");
     let output = spawngate(&["check", &config.display()]);
