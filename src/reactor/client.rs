@@ -8,8 +8,8 @@ use super::sockio::Filled;
 
 use super::Reactor;
 use crate::error::{ErrorCode, ProxyError};
-use crate::http1::detect::{sniff, Sniff};
-use crate::http1::request::{parse_request, RequestHead};
+use crate::http1::exchange::HeadStep;
+use crate::http1::request::RequestHead;
 use crate::http1::request_id::is_acceptable_client_id;
 use crate::http1::rewrite::{write_request, ForwardInfo, Http1Source};
 use crate::http1::Framing;
@@ -86,65 +86,40 @@ impl Reactor {
             Ok(Filled::Nothing) => {}
             Err(_) => return Step::Close,
         }
-        if session.inbuf.is_empty() {
-            if session.client.read_eof() && session.out_pending().is_empty() {
-                return Step::Close;
-            }
-            return if progress { Step::Progress } else { Step::Idle };
-        }
-        if let Phase::ReadingHead {
-            since,
-            head_started,
-            ..
-        } = &mut session.phase
-        {
-            if !*head_started {
-                *head_started = true;
-                *since = now;
-            }
-        }
         if session.out_pending().len() > MAX_OUT_BACKLOG {
             return if progress { Step::Progress } else { Step::Idle };
         }
-        if session.served == 0 {
-            match sniff(session.inbuf.data()) {
-                Sniff::NeedMore if !session.client.read_eof() => {
-                    return if progress { Step::Progress } else { Step::Idle }
-                }
-                Sniff::Http2 => return Step::HandOffH2,
-                _ => {}
-            }
+        let first = session.served == 0;
+        let client_eof = session.client.read_eof();
+        let Phase::ReadingHead {
+            since,
+            head_started,
+            reader,
+        } = &mut session.phase
+        else {
+            return Step::Idle;
+        };
+        if !*head_started && !session.inbuf.is_empty() {
+            *head_started = true;
+            *since = now;
         }
-        // Parse only when the new bytes can change the answer: a trickled head costs its size, not its
-        // square (`HeadScan`).
-        let worth = match &mut session.phase {
-            Phase::ReadingHead { scan, .. } => scan.worth_parsing(session.inbuf.data()),
-            _ => true,
-        };
-        let parsed = if worth {
-            parse_request(session.inbuf.data())
-        } else {
-            Ok(None)
-        };
-        match parsed {
-            Ok(Some(head)) => {
+        match reader.step(session.inbuf.data(), first, client_eof) {
+            HeadStep::Head(head) => {
                 self.begin_request(key, head);
                 Step::Progress
             }
-            Ok(None) if session.client.read_eof() => {
-                // The client hung up in the middle of a head: nobody is left to answer.
-                Step::Close
+            HeadStep::Wait if progress => Step::Progress,
+            HeadStep::Wait => Step::Idle,
+            HeadStep::Http2 => Step::HandOffH2,
+            // Nobody is left to answer; what is queued still goes out first.
+            HeadStep::Gone if session.out_pending().is_empty() => Step::Close,
+            HeadStep::Gone => {
+                session.enter(Phase::closing(now));
+                Step::Progress
             }
-            Ok(None) => {
-                if progress {
-                    Step::Progress
-                } else {
-                    Step::Idle
-                }
-            }
-            Err(e) => {
-                log::debug!("{}: rejected request: {}", session.peer, e.reason);
-                self.reject(key, ProxyError::new(e.code, e.reason), None, true);
+            HeadStep::Refuse(err) => {
+                log::debug!("{}: rejected request: {}", session.peer, err.message);
+                self.reject(key, err, None, true);
                 Step::Progress
             }
         }

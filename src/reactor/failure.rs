@@ -102,8 +102,7 @@ impl Reactor {
                 ex.upstream = entry.key();
                 entry.insert(up);
                 ex.reused = false;
-                ex.head_pos = 0;
-                ex.request_abandoned = false;
+                ex.request.restart();
                 self.close_upstream(old);
                 Step::Progress
             }

@@ -12,7 +12,7 @@ use super::sockio::{fill, flush, split_written, Filled};
 use super::upstream::Upstream;
 use super::{Reactor, UPSTREAM_BASE};
 use crate::error::{ErrorCode, ProxyError};
-use crate::http1::body::BodyReader;
+use crate::http1::exchange::RequestHalf;
 use crate::http1::exchange::{Advance, Asked, ExchangeEnd, Fault, ResponsePhase};
 
 impl Reactor {
@@ -52,15 +52,13 @@ impl Reactor {
         let session = &mut self.sessions[key];
         self.upstreams[upstream].owner = Some((key, session.serial));
         route.activity.begin(self.clock.ms(self.now));
-        let request_body = BodyReader::new(request.meta.framing);
+        let half = RequestHalf::new(request.head, request.meta.framing, request.meta.max_body);
         session.enter(Phase::Exchanging(Box::new(Exchange {
             backend: request.backend,
             host: request.host,
             activity: route.activity.clone(),
             upstream,
             reused: reused.is_some(),
-            head: request.head,
-            head_pos: 0,
             response_deadline: Some(
                 self.now
                     + request
@@ -70,12 +68,9 @@ impl Reactor {
             ),
             client_progress: self.now,
             meta: request.meta,
-            request_body,
-            request_pending: 0,
-            request_body_sent: 0,
+            request: half,
             status: None,
             bytes_out: 0,
-            request_abandoned: false,
             response: ResponsePhase::awaiting_head(),
             response_head_at: 0,
             client_keep_alive: false,
@@ -126,43 +121,16 @@ impl Reactor {
         }
 
         // Request -> backend.
-        if ex.request_pending == 0 && !ex.request_body.is_done() && !ex.request_abandoned {
-            match ex.request_body.advance(session.inbuf.data()) {
-                Ok(n) => {
-                    ex.request_pending = n;
-                    ex.request_body_sent += n as u64;
-                }
-                Err(e) => {
-                    return self.fail_exchange(key, ErrorCode::BadRequest, e.reason.to_string())
-                }
-            }
-            if ex
-                .meta
-                .max_body
-                .is_some_and(|max| ex.request_body_sent > max)
-            {
-                return self.fail_exchange(
-                    key,
-                    ErrorCode::PayloadTooLarge,
-                    "request body too large".to_string(),
-                );
-            }
+        if let Err((code, why)) = ex.request.take_body(session.inbuf.data()) {
+            return self.fail_exchange(key, code, why);
         }
-        let head_left = ex.head.len() - ex.head_pos;
-        if (head_left > 0 || ex.request_pending > 0) && !ex.request_abandoned {
-            let written = flush(
-                &mut up.stream,
-                &mut up.io,
-                &ex.head[ex.head_pos..],
-                &session.inbuf.data()[..ex.request_pending],
-            );
-            match written {
+        let (head_left, body) = ex.request.to_write(session.inbuf.data());
+        if !head_left.is_empty() || !body.is_empty() {
+            match flush(&mut up.stream, &mut up.io, head_left, body) {
                 Ok(0) => {}
                 Ok(n) => {
-                    let (from_head, from_body) = split_written(n, head_left);
-                    ex.head_pos += from_head;
+                    let from_body = ex.request.wrote(n);
                     session.inbuf.consume(from_body);
-                    ex.request_pending -= from_body;
                     progress = true;
                 }
                 Err(e) => {
@@ -170,12 +138,12 @@ impl Reactor {
                     // say): stop sending and let the read side deliver whatever answer there is. The
                     // request is incomplete, so neither connection is reused afterwards.
                     log::debug!("{}: writing to {} failed: {e}", session.peer, ex.host);
-                    ex.request_abandoned = true;
+                    ex.request.abandon();
                     progress = true;
                 }
             }
         }
-        if session.client.read_eof() && ex.request_pending == 0 && !ex.request_body.is_done() {
+        if ex.request.cut_by(session.client.read_eof()) {
             log::debug!(
                 "{}: client left in the middle of its request body",
                 session.peer
@@ -334,7 +302,7 @@ impl Reactor {
         let end = ExchangeEnd {
             status,
             code,
-            bytes_in: ex.request_body_sent,
+            bytes_in: ex.request.bytes_in(),
             bytes_out: ex.bytes_out + queued,
             duration: self.now.saturating_duration_since(ex.meta.started),
             cold: ex.meta.cold,

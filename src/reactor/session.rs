@@ -15,9 +15,8 @@ use std::time::{Duration, Instant};
 use super::buffer::Buffer;
 use super::client_stream::ClientStream;
 use super::timers::Deadline;
-use crate::http1::body::BodyReader;
 pub use crate::http1::exchange::ResponsePhase;
-use crate::http1::head_scan::HeadScan;
+use crate::http1::exchange::{HeadReader, RequestHalf};
 use crate::http1::{Framing, Version};
 use crate::msg::{Activity, Host};
 use crate::upstream::BackendId;
@@ -41,12 +40,12 @@ pub struct Session {
 }
 
 pub enum Phase {
-    /// Waiting for a request head; `since` is when the connection went idle or the head began; `scan`
-    /// says when the bytes so far are worth parsing.
+    /// Waiting for a request head; `since` is when the connection went idle or the head began; `reader`
+    /// finds the head in the bytes.
     ReadingHead {
         since: Instant,
         head_started: bool,
-        scan: HeadScan,
+        reader: HeadReader,
     },
     /// Parsed, waiting for its backend to become ready until `until`. (The request is boxed, like
     /// `Exchanging`, so an idle keep-alive connection costs only the small phases' size.)
@@ -69,7 +68,7 @@ impl Phase {
         Phase::ReadingHead {
             since: now,
             head_started: false,
-            scan: HeadScan::default(),
+            reader: HeadReader::default(),
         }
     }
 
@@ -139,15 +138,9 @@ pub struct Exchange {
     /// The connection came from the pool: if it turns out dead before any response byte, one retry on a
     /// fresh connection is safe for a request without a body.
     pub reused: bool,
-    pub head: Vec<u8>,
-    pub head_pos: usize,
     pub meta: RequestMeta,
-    pub request_body: BodyReader,
-    /// Bytes at the front of the client buffer that belong to the request body and are not yet written.
-    pub request_pending: usize,
-    pub request_body_sent: u64,
-    /// Writing the request failed; nothing more is sent, and the exchange ends with the response (if any).
-    pub request_abandoned: bool,
+    /// The forwarded head and the client's body on their way to the backend.
+    pub request: RequestHalf,
     pub response: ResponsePhase,
     /// Where the final response head starts in the session's `out`, to take it back if the body breaks
     /// before anything was sent.
@@ -167,7 +160,7 @@ pub struct Exchange {
 
 impl Exchange {
     pub fn request_complete(&self) -> bool {
-        self.head_pos == self.head.len() && self.request_pending == 0 && self.request_body.is_done()
+        self.request.is_complete()
     }
 }
 

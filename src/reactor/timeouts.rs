@@ -103,7 +103,9 @@ impl Reactor {
             }
             Phase::Holding { until, .. } => Some(*until),
             Phase::Exchanging(ex) => {
-                let body_stall = (!ex.request_body.is_done())
+                let body_stall = ex
+                    .request
+                    .body_open()
                     .then(|| ex.client_progress + limits.header_read_timeout);
                 match (ex.response_deadline, body_stall) {
                     (Some(a), Some(b)) => Some(a.min(b)),

@@ -22,8 +22,11 @@ use super::rewrite::write_response;
 use super::{Framing, Version};
 use crate::error::ErrorCode;
 
+mod request;
 #[cfg(test)]
 mod tests;
+
+pub use request::{HeadReader, HeadStep, RequestHalf};
 
 /// What the request asked for, as far as its response is concerned.
 #[derive(Debug, Clone, Copy)]
