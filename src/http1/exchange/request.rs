@@ -54,8 +54,9 @@ impl HeadReader {
             }
         }
         // Parse only when the new bytes can change the answer: a trickled head costs its size, not its
-        // square.
-        let parsed = if self.scan.worth_parsing(input) {
+        // square. Once the client has finished, the bytes get their final verdict (a 400 for garbage, not
+        // a silent close), however they were split.
+        let parsed = if self.scan.worth_parsing(input) || client_eof {
             parse_request(input)
         } else {
             Ok(None)

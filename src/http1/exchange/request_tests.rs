@@ -138,3 +138,13 @@ fn a_retry_sends_the_head_again_and_a_cut_body_is_noticed() {
     assert!(half.cut_by(true));
     assert!(!half.cut_by(false));
 }
+
+#[test]
+fn garbage_gets_the_same_verdict_however_it_was_split() {
+    // Found by the request_exchange fuzz target: trickled garbage that ends with the client's EOF was
+    // closed silently, while the same bytes in one read were answered 400.
+    for step in [1, 2, 3] {
+        let (verdict, _) = trickle(b"*\x8a\x8a", step, true);
+        assert!(matches!(verdict, HeadStep::Refuse(_)), "step {step}: {verdict:?}");
+    }
+}
