@@ -30,6 +30,7 @@ fuzz_target!(|data: &[u8]| {
     let info = ForwardInfo {
         client_ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)).into(),
         request_id: b"0123456789abcdef0123456789abcdef",
+        target: None,
     };
     let mut out = Vec::new();
     write_request(data, &first, &ForwardPlan::default(), &info, &mut out);

@@ -174,6 +174,7 @@ pub fn write_forwarded(
     let info = ForwardInfo {
         client_ip: client_ip.into(),
         request_id,
+        target: None,
     };
     rewrite::write_head(&H2Source { parts, inspected }, plan, &info, out);
 }

@@ -338,6 +338,7 @@ fn an_h2_request_and_its_http11_equivalent_forward_the_same_head() {
         let info = ForwardInfo {
             client_ip: ClientIp::Addr(client),
             request_id: b"rid",
+            target: None,
         };
         let mut from_http1 = Vec::new();
         write_request(http1.as_bytes(), &head, plan, &info, &mut from_http1);

@@ -214,6 +214,7 @@ impl Reactor {
         let info = ForwardInfo {
             client_ip: session.peer.ip().into(),
             request_id: &request_id,
+            target: None,
         };
         write_request(data, &head, &plan, &info, &mut forwarded);
         session.inbuf.consume(head.len);

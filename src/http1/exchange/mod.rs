@@ -18,7 +18,7 @@ use std::time::Duration;
 use super::body::BodyReader;
 use super::head_scan::HeadScan;
 use super::response::parse_response;
-use super::rewrite::write_response;
+use super::rewrite::{write_response, ResponseEdits, Vars};
 use super::{Framing, Version};
 use crate::error::ErrorCode;
 
@@ -35,6 +35,16 @@ pub struct Asked<'a> {
     pub keep_alive: bool,
     /// The X-Request-ID the client gets back.
     pub request_id: &'a [u8],
+}
+
+impl<'a> Asked<'a> {
+    /// What response edit templates may read. (Route response edits are not wired yet: they pass none.)
+    fn vars(&self) -> Vars<'a> {
+        Vars {
+            request_id: self.request_id,
+            ..Vars::default()
+        }
+    }
 }
 
 /// How one forwarded exchange ended, reported once per exchange: what metrics and access logs consume.
@@ -167,7 +177,9 @@ impl ResponsePhase {
                     // Interim answers (100 Continue, 103) go to HTTP/1.1 clients only; a 101 only ever
                     // answers an upgrade, which HTTP/1.1 alone can ask for.
                     if switching || asked.version == Version::Http11 {
-                        write_response(input, &head, asked.request_id, asked.version, false, out);
+                        let vars = asked.vars();
+                        let none = &ResponseEdits::NONE;
+                        write_response(input, &head, asked.version, false, none, &vars, out);
                     }
                     // What follows is another head, from its first byte.
                     *scan = HeadScan::default();
@@ -181,7 +193,9 @@ impl ResponsePhase {
                 // client sent behind it is parsed as its next request, never tunnelled.
                 let keep = asked.keep_alive && !client_eof && head.framing != Framing::UntilClose;
                 let head_at = out.len();
-                write_response(input, &head, asked.request_id, asked.version, !keep, out);
+                let vars = asked.vars();
+                let none = &ResponseEdits::NONE;
+                write_response(input, &head, asked.version, !keep, none, &vars, out);
                 *self = ResponsePhase::Body {
                     reader: BodyReader::new(head.framing),
                     pending: 0,
