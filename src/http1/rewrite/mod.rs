@@ -2,7 +2,9 @@
 //! head sent to a backend, whether the request came over HTTP/1 ([`Http1Source`]) or HTTP/2
 //! (`h2::request::H2Source`): both are read through [`RequestSource`] by the one writer,
 //! [`write_head`], steered by the route's [`ForwardPlan`] and the request's [`ForwardInfo`]. It also
-//! writes the response heads sent to HTTP/1 clients ([`write_response`]).
+//! writes the response heads sent to HTTP/1 clients ([`write_response`]), applies a route's
+//! response edits to HTTP/2 ones ([`apply_to_header_map`]), and holds the route [`Template`]s
+//! (redirect locations, fixed bodies, rewrites, header edit values) every protocol renders alike.
 //!
 //! The forwarded request head is always CRLF, one field per line, names in the case they arrived in,
 //! values unchanged except:

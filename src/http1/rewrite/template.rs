@@ -108,6 +108,11 @@ impl CaptureNames {
         self.len > 0
     }
 
+    /// Groups, the whole match (group 0) included; 0 without a `path_regex`.
+    pub fn groups(&self) -> usize {
+        self.len
+    }
+
     fn named(&self, name: &str) -> Option<usize> {
         self.named.iter().find(|(n, _)| n == name).map(|&(_, i)| i)
     }

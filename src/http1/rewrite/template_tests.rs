@@ -45,6 +45,7 @@ fn builtins_and_escaped_braces_render() {
 fn captures_by_number_and_name_and_absent_groups_render_empty() {
     let pattern = Pattern::new("/u/(?P<id>[0-9]+)(/(?P<tab>[a-z]+))?").unwrap();
     let names = pattern.capture_names();
+    assert_eq!((names.groups(), CaptureNames::none().groups()), (4, 0));
     let t = Template::parse("{0}|{1}|{id}|{2}|{tab}|{3}", &names).unwrap();
     let caps = pattern.captures("/u/42/posts").unwrap();
     let v = Vars {
