@@ -68,7 +68,9 @@ fuzz_target!(|data: &[u8]| {
         Form::Path => {
             assert_eq!(out.first(), Some(&b'/'), "{out:?}");
             assert!(!matches!(out.get(1), Some(b'/' | b'\\')), "{out:?}");
-            assert!(out.iter().all(|b| b.is_ascii_graphic() && !b"?#".contains(b)));
+            assert!(out
+                .iter()
+                .all(|b| b.is_ascii_graphic() && !b"?#".contains(b)));
         }
         Form::Location => {
             assert!(out.iter().all(u8::is_ascii_graphic), "{out:?}");
