@@ -166,6 +166,7 @@ impl HeaderEdits {
 /// head), as [`write_response`](super::write_response) does to an HTTP/1 one. The names are checked
 /// editable, so framing and connection fields are never touched. A rendered value HTTP/2 cannot carry
 /// (none can be produced: rendering drops control bytes) would be skipped, not fail the response.
+/// For final responses only: interim (1xx) heads are relayed unedited, as over HTTP/1.
 pub fn apply_to_header_map(edits: &ResponseEdits, map: &mut HeaderMap, vars: &Vars) {
     if edits.is_empty() {
         return;
