@@ -12,7 +12,9 @@ use spawngate::http1::chunked::ChunkedDecoder;
 use spawngate::http1::request::parse_request;
 use spawngate::http1::request_id::RequestIdGenerator;
 use spawngate::http1::response::parse_response;
-use spawngate::http1::rewrite::{write_request, write_response, ForwardInfo, ForwardPlan};
+use spawngate::http1::rewrite::{
+    write_request, write_response, ForwardInfo, ForwardPlan, ResponseEdits, Vars,
+};
 use spawngate::http1::{Framing, Version};
 
 /// What a browser sends for a page: the common shape of request heads a proxy sees.
@@ -129,12 +131,17 @@ fn forward_response(text: &[u8], out: &mut Vec<u8>) -> usize {
         Ok(Some(head)) => head,
         other => panic!("benchmark response did not parse: {other:?}"),
     };
+    let vars = Vars {
+        request_id: b"0123456789abcdef0123456789abcdef",
+        ..Vars::default()
+    };
     write_response(
         text,
         &head,
-        b"0123456789abcdef0123456789abcdef",
         Version::Http11,
         false,
+        &ResponseEdits::NONE,
+        &vars,
         out,
     );
     out.len()

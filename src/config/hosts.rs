@@ -1,13 +1,20 @@
 //! `[hosts."HOST"]`: a host's names (its key, one leading wildcard label allowed, and `aliases`), whether
-//! its paths may carry encoded slashes, and its routes in file order (`routes.rs` reads each). Checked
-//! across routes and hosts: a route that an earlier one shadows (both lines named), a `to` that names
-//! no backend, a name claimed twice.
+//! its paths may carry encoded slashes, its host-wide header edits and its routes in file order
+//! (`routes.rs` reads each). Checked across routes and hosts: a route that an earlier one shadows (both
+//! lines named), a `to` that names no backend, a name claimed twice: by two hosts, or by a host's alias
+//! and a `[backends]` entry. A host's key may name a `[backends]` entry: its routes then replace that
+//! backend's implicit catch-all.
+//!
+//! The host-wide edits are merged into every route when it is read (the host's first, then the
+//! route's: `HeaderEdits::then`), so a request applies one list; the host keeps its own for the admin
+//! view and for what no route answers (404, 405).
 
 use std::collections::HashMap;
 
 use super::reader::{Ctx, Item, Section};
 use super::routes::{self, RouteAction, RouteConfig};
 use super::units::normalize_hostname;
+use crate::http1::rewrite::{HeaderEdits, ResponseEdits};
 
 /// A host with a route table.
 #[derive(Debug, Clone)]
@@ -20,6 +27,10 @@ pub struct HostConfig {
     pub allow_encoded_slashes: bool,
     /// Tried in this order; the first that matches wins.
     pub routes: Vec<RouteConfig>,
+    /// Host-wide request edits (already merged into each `to` route's plan).
+    pub request_headers: HeaderEdits,
+    /// Host-wide response edits (already merged into each route's); also for the host's 404 and 405.
+    pub response_headers: ResponseEdits,
 }
 
 /// Reads every host table. `backends` are the names a `to` may give.
@@ -36,6 +47,7 @@ pub(super) fn read_all(
     for item in hosts.take_all() {
         let name = host_name(item.name, &item, ctx);
         if let Some(name) = &name {
+            // A key naming a backend pairs with it; a wildcard cannot name one (backends have no `*`).
             claim(name, &item, &mut claimed, ctx);
         }
         if let Some(host) = read_one(&item, backends, &mut claimed, ctx) {
@@ -59,10 +71,20 @@ fn read_one(
             let names = list.string_list(ctx).unwrap_or_default();
             let mut aliases = Vec::with_capacity(names.len());
             for alias in names {
-                if let Some(alias) = host_name(&alias, &list, ctx) {
-                    claim(&alias, &list, claimed, ctx);
-                    aliases.push(alias);
+                let Some(alias) = host_name(&alias, &list, ctx) else {
+                    continue;
+                };
+                if backends.contains(&alias.as_str()) {
+                    let message = format!(
+                        "\"{alias}\" is the hostname of [backends.\"{alias}\"]; a name belongs to one \
+                         of [backends] and [hosts] (give the backend's host its own [hosts.\"{alias}\"] \
+                         table instead)"
+                    );
+                    list.invalid(ctx, message);
+                    continue;
                 }
+                claim(&alias, &list, claimed, ctx);
+                aliases.push(alias);
             }
             aliases
         }
@@ -72,7 +94,13 @@ fn read_one(
         Some(flag) => flag.as_bool(ctx).unwrap_or(false),
         None => false,
     };
-    let routes = match section.take("routes") {
+    let mut edits = |key, response, ctx: &mut Ctx| match section.take(key) {
+        Some(item) => routes::read_edits(&item, response, ctx).unwrap_or_default(),
+        None => HeaderEdits::default(),
+    };
+    let request_headers = edits("request_headers", false, ctx);
+    let response_headers = edits("response_headers", true, ctx);
+    let mut routes = match section.take("routes") {
         Some(list) => read_routes(&list, backends, ctx),
         None => {
             let (span, path) = (section.span(), section.path().to_string());
@@ -81,11 +109,20 @@ fn read_one(
         }
     };
     section.finish(ctx);
+    for route in &mut routes {
+        if let RouteAction::To { plan, .. } = &mut route.action {
+            plan.set_request_edits(request_headers.then(&plan.request_edits()));
+        }
+        let response = route.action.response_edits_mut();
+        *response = response_headers.then(response);
+    }
     Some(HostConfig {
         name: String::new(),
         aliases,
         allow_encoded_slashes,
         routes,
+        request_headers,
+        response_headers,
     })
 }
 

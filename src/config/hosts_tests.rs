@@ -7,7 +7,7 @@ use crate::upstream::route_match::PathCond;
 
 /// Reads the `[hosts]` of `text` with `app` and `api` as the known backends: the hosts, or every
 /// problem as `file:line: key: message`.
-fn read(text: &str) -> Result<Vec<HostConfig>, Vec<String>> {
+pub(super) fn read(text: &str) -> Result<Vec<HostConfig>, Vec<String>> {
     let mut ctx = Ctx::new("t.toml".into(), text);
     let (document, syntax) = DeTable::parse_recoverable(text);
     assert!(syntax.is_empty(), "{syntax:?}");
@@ -21,7 +21,7 @@ fn read(text: &str) -> Result<Vec<HostConfig>, Vec<String>> {
     }
 }
 
-fn problems(text: &str) -> Vec<String> {
+pub(super) fn problems(text: &str) -> Vec<String> {
     match read(text) {
         Ok(hosts) => panic!("accepted: {hosts:?}"),
         Err(problems) => problems,
@@ -67,11 +67,12 @@ to = "app"
         status: 200,
         body,
         content_type,
+        ..
     } = &host.routes[0].action
     else {
         panic!("{:?}", host.routes[0].action)
     };
-    assert_eq!(body, "User-agent: *\nDisallow:\n");
+    assert_eq!(body.as_str(), "User-agent: *\nDisallow:\n");
     assert_eq!(content_type, "text/plain; charset=utf-8");
     let api = &host.routes[1];
     assert!(
@@ -181,7 +182,34 @@ to = "nowhere"
 }
 
 #[test]
+fn an_alias_may_not_name_a_backend_but_the_key_may() {
+    let paired = read(
+        "[hosts.\"app\"]\n[[hosts.\"app\".routes]]\npath = \"/robots.txt\"\nrespond = { body = \"\" }\n\
+         [[hosts.\"app\".routes]]\nto = \"app\"\n",
+    );
+    assert!(paired.is_ok(), "{paired:?}");
+    let found = problems(
+        r#"
+[hosts."a.test"]
+aliases = ["b.test", "api"]
+[[hosts."a.test".routes]]
+to = "app"
+"#,
+    );
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with(
+            "t.toml:3: hosts.\"a.test\".aliases: \"api\" is the hostname of [backends.\"api\"]"
+        ),
+        "{found:?}"
+    );
+}
+
+#[test]
 fn a_host_without_routes_is_an_error() {
     let found = problems("[hosts.\"a.test\"]\nallow_encoded_slashes = true\n");
     assert!(found[0].contains("at least one [[routes]]"), "{found:?}");
 }
+
+#[path = "hosts_edits_tests.rs"]
+mod edits;

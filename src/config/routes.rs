@@ -1,11 +1,22 @@
 //! One `[[hosts."HOST".routes]]` entry: its conditions (all optional, ANDed), its one action and the
 //! modifiers of a `to` action. Every problem is reported at its key; a route with any problem is dropped
 //! (the config is rejected anyway), the others are still read so every mistake shows at once.
+//!
+//! `response_headers` apply to whatever a route answers: the backend's response for `to`, and the
+//! proxy's own redirect or fixed response otherwise (a host's `Strict-Transport-Security` belongs on
+//! its redirects too). `request_headers`, `strip_prefix`, `rewrite_prefix`, `rewrite` and the limits
+//! concern a forwarded request, so they need `to`.
 
 use super::reader::{Ctx, Item, Section};
 use crate::http1::fields::is_token;
-use crate::http1::rewrite::{ForwardPlan, PathEdit, PathPrefix};
+use crate::http1::rewrite::{CaptureNames, Form, ForwardPlan, ResponseEdits, Template};
 use crate::upstream::route_match::{Conditions, HeaderCond, HeaderTest, PathCond, Pattern};
+
+#[path = "route_modifiers.rs"]
+mod modifiers;
+
+pub(super) use modifiers::read_edits;
+pub use modifiers::RouteLimits;
 
 /// A route as the config describes it.
 #[derive(Debug, Clone)]
@@ -14,20 +25,43 @@ pub struct RouteConfig {
     pub line: usize,
     pub conditions: Conditions,
     pub action: RouteAction,
+    /// Overrides of the backend's and server's limits (`to` routes only; default otherwise).
+    pub limits: RouteLimits,
 }
 
+/// What a route does. Header edits are the host's followed by the route's (merged when the host is
+/// read; `HeaderEdits::then`).
 #[derive(Debug, Clone)]
 pub enum RouteAction {
-    /// Forward to the backend (or pool) of that name, with the route's edits.
+    /// Forward to the backend (or pool) of that name, with the route's edits (request edits and path
+    /// edit in the plan, response edits in `plan.response`).
     To { target: String, plan: ForwardPlan },
-    /// Answer with a redirect; `location` may hold `{host}`, `{path}` and `{query}`.
-    Redirect { location: String, status: u16 },
-    /// Answer with a small fixed response; no backend is involved.
+    /// Answer with a redirect to `location` (a [`Form::Location`] template over `{host}`, `{path}`,
+    /// `{query}` and captures).
+    Redirect {
+        location: Template,
+        status: u16,
+        response: ResponseEdits,
+    },
+    /// Answer with a small fixed response; no backend is involved. `body` is a [`Form::Text`] template.
     Respond {
         status: u16,
-        body: String,
+        body: Template,
         content_type: String,
+        response: ResponseEdits,
     },
+}
+
+impl RouteAction {
+    /// The response edits of whatever the route answers.
+    pub fn response_edits_mut(&mut self) -> &mut ResponseEdits {
+        match self {
+            RouteAction::To { plan, .. } => &mut plan.response,
+            RouteAction::Redirect { response, .. } | RouteAction::Respond { response, .. } => {
+                response
+            }
+        }
+    }
 }
 
 /// Statuses a redirect may use.
@@ -47,11 +81,7 @@ pub(super) fn read(mut section: Section<'_, '_>, ctx: &mut Ctx) -> Option<RouteC
         Some(item) => read_headers(&item, ctx),
         None => Vec::new(),
     };
-    let prefix = match &path {
-        PathCond::Prefix(prefix) => Some(prefix.clone()),
-        _ => None,
-    };
-    let action = read_action(&mut section, prefix.as_deref(), ctx);
+    let action = read_action(&mut section, &path, ctx);
     section.finish(ctx);
     let conditions = Conditions {
         path,
@@ -59,10 +89,11 @@ pub(super) fn read(mut section: Section<'_, '_>, ctx: &mut Ctx) -> Option<RouteC
         headers,
     };
     match action {
-        Some(action) if ctx.errors.len() == errors_before => Some(RouteConfig {
+        Some((action, limits)) if ctx.errors.len() == errors_before => Some(RouteConfig {
             line,
             conditions,
             action,
+            limits,
         }),
         _ => None,
     }
@@ -189,27 +220,61 @@ fn read_headers(item: &Item<'_, '_>, ctx: &mut Ctx) -> Vec<HeaderCond> {
     out
 }
 
-/// Exactly one of `to`, `redirect` and `respond`; `strip_prefix` and `rewrite_prefix` with `to` only,
-/// and only on a `path_prefix` route.
+/// Exactly one of `to`, `redirect` and `respond`; the modifiers of a forwarded request with `to` only.
 fn read_action(
     section: &mut Section<'_, '_>,
-    prefix: Option<&str>,
+    path: &PathCond,
     ctx: &mut Ctx,
-) -> Option<RouteAction> {
+) -> Option<(RouteAction, RouteLimits)> {
+    let names = match path {
+        PathCond::Regex(pattern) => pattern.capture_names(),
+        _ => CaptureNames::none(),
+    };
     let to = section.take("to");
     let redirect = section.take("redirect");
     let respond = section.take("respond");
     let strip = section.take("strip_prefix");
     let rewrite_prefix = section.take("rewrite_prefix");
-    let edits: Vec<&Item<'_, '_>> = [&strip, &rewrite_prefix].into_iter().flatten().collect();
-    let action = match (to, redirect, respond) {
+    let rewrite = section.take("rewrite");
+    let request_headers = section.take("request_headers");
+    let response = match section.take("response_headers") {
+        Some(item) => read_edits(&item, true, ctx),
+        None => Some(ResponseEdits::default()),
+    };
+    let (limits, limit_items) = modifiers::read_limits(section, ctx);
+    let mut action = match (to, redirect, respond) {
         (Some(to), None, None) => {
-            let target = to.text(ctx)?.to_string();
-            let plan = read_path_edit(strip.as_ref(), rewrite_prefix.as_ref(), prefix, ctx)?;
-            return Some(RouteAction::To { target, plan });
+            let target = to.text(ctx).map(str::to_string);
+            let edit = modifiers::read_path_edit(
+                strip.as_ref(),
+                rewrite_prefix.as_ref(),
+                rewrite.as_ref(),
+                path,
+                &names,
+                ctx,
+            );
+            let request = match &request_headers {
+                Some(item) => read_edits(item, false, ctx),
+                None => Some(Default::default()),
+            };
+            let mut plan = ForwardPlan {
+                path: edit?,
+                ..ForwardPlan::default()
+            };
+            plan.set_request_edits(request?);
+            return Some((
+                RouteAction::To {
+                    target: target?,
+                    plan: ForwardPlan {
+                        response: response?,
+                        ..plan
+                    },
+                },
+                limits,
+            ));
         }
-        (None, Some(redirect), None) => read_redirect(&redirect, ctx),
-        (None, None, Some(respond)) => read_respond(&respond, ctx),
+        (None, Some(redirect), None) => read_redirect(&redirect, &names, ctx),
+        (None, None, Some(respond)) => read_respond(&respond, &names, ctx),
         _ => {
             let (span, path) = (section.span(), section.path().to_string());
             ctx.report(
@@ -220,67 +285,21 @@ fn read_action(
             None
         }
     };
-    if let Some(edit) = edits.first() {
-        edit.invalid(ctx, "applies only to a route with `to`");
+    let forwarding_only = [strip, rewrite_prefix, rewrite, request_headers];
+    for item in forwarding_only.iter().flatten().chain(&limit_items) {
+        item.invalid(ctx, "applies only to a route with `to`");
     }
-    action
+    if let Some(action) = &mut action {
+        *action.response_edits_mut() = response?;
+    }
+    action.map(|action| (action, RouteLimits::default()))
 }
 
-fn read_path_edit(
-    strip: Option<&Item<'_, '_>>,
-    rewrite: Option<&Item<'_, '_>>,
-    prefix: Option<&str>,
-    ctx: &mut Ctx,
-) -> Option<ForwardPlan> {
-    let mut plan = ForwardPlan::default();
-    let strip_it = match strip {
-        Some(item) => item.as_bool(ctx)?,
-        None => false,
-    };
-    let needs_prefix = |item: &Item<'_, '_>, ctx: &mut Ctx| {
-        item.invalid(ctx, "needs a path_prefix condition on the same route");
-    };
-    let with = match rewrite {
-        Some(item) => Some((item, absolute_path(item, ctx)?)),
-        None => None,
-    };
-    let prefix_of = |p: &str| PathPrefix::new(p).ok();
-    plan.path = match (strip_it, with, prefix.and_then(prefix_of)) {
-        (false, None, _) => PathEdit::Keep,
-        (true, Some((item, _)), _) => {
-            item.invalid(ctx, "strip_prefix and rewrite_prefix cannot both be given");
-            return None;
-        }
-        (true, None, Some(prefix)) => PathEdit::StripPrefix(prefix),
-        (false, Some((_, with)), Some(prefix)) => PathEdit::ReplacePrefix {
-            prefix,
-            with: PathPrefix::new(&with).ok()?,
-        },
-        (true, None, None) => {
-            needs_prefix(strip?, ctx);
-            return None;
-        }
-        (false, Some((item, _)), None) => {
-            needs_prefix(item, ctx);
-            return None;
-        }
-    };
-    Some(plan)
-}
-
-fn read_redirect(item: &Item<'_, '_>, ctx: &mut Ctx) -> Option<RouteAction> {
+fn read_redirect(item: &Item<'_, '_>, names: &CaptureNames, ctx: &mut Ctx) -> Option<RouteAction> {
     let mut table = item.section(ctx)?;
-    let location = table.require(ctx, "location").and_then(|l| {
-        let text = l.text(ctx)?;
-        if text.bytes().any(|b| !(0x21..0x7f).contains(&b)) {
-            l.invalid(
-                ctx,
-                "must be visible ASCII without spaces (percent-encode the rest)",
-            );
-            return None;
-        }
-        Some(text.to_string())
-    });
+    let location = table
+        .require(ctx, "location")
+        .and_then(|l| modifiers::template(&l, Form::Location, names, ctx));
     let status = match table.take("status") {
         Some(status) => status.uint_in(ctx, 0, 999).and_then(|s| {
             let s = u16::try_from(s).ok()?;
@@ -296,10 +315,12 @@ fn read_redirect(item: &Item<'_, '_>, ctx: &mut Ctx) -> Option<RouteAction> {
     Some(RouteAction::Redirect {
         location: location?,
         status: status?,
+        response: ResponseEdits::default(),
     })
 }
 
-fn read_respond(item: &Item<'_, '_>, ctx: &mut Ctx) -> Option<RouteAction> {
+/// The body limit is on the text as written: placeholders add at most what the request itself holds.
+fn read_respond(item: &Item<'_, '_>, names: &CaptureNames, ctx: &mut Ctx) -> Option<RouteAction> {
     let mut table = item.section(ctx)?;
     let status = match table.take("status") {
         Some(status) => status
@@ -308,14 +329,15 @@ fn read_respond(item: &Item<'_, '_>, ctx: &mut Ctx) -> Option<RouteAction> {
         None => Some(200),
     };
     let body = match table.take("body") {
-        Some(body) => body.as_str(ctx).and_then(|text| {
-            if text.len() > MAX_RESPOND_BODY {
+        Some(body) => match body.as_str(ctx) {
+            Some(text) if text.len() > MAX_RESPOND_BODY => {
                 body.invalid(ctx, format!("must be at most {MAX_RESPOND_BODY} bytes"));
-                return None;
+                None
             }
-            Some(text.to_string())
-        }),
-        None => Some(String::new()),
+            Some(_) => modifiers::template(&body, Form::Text, names, ctx),
+            None => None,
+        },
+        None => Template::parse("", names).ok(),
     };
     let content_type = match table.take("content_type") {
         Some(ct) => ct.text(ctx).and_then(|text| {
@@ -332,5 +354,6 @@ fn read_respond(item: &Item<'_, '_>, ctx: &mut Ctx) -> Option<RouteAction> {
         status: status?,
         body: body?,
         content_type: content_type?,
+        response: ResponseEdits::default(),
     })
 }

@@ -35,7 +35,7 @@ const POOL_IDLE_TIMEOUT_SECS: (u64, u64) = (1, 3_600);
 /// `max_connections`: 1 to 1 000 000 client connections (each costs buffers and a file descriptor).
 const MAX_CONNECTIONS: (u64, u64) = (1, 1_000_000);
 /// `max_request_body_bytes`: 0 means unlimited; TOML integers stop at `i64::MAX`.
-const MAX_REQUEST_BODY_BYTES: (u64, u64) = (0, i64::MAX as u64);
+pub(super) const MAX_REQUEST_BODY_BYTES: (u64, u64) = (0, i64::MAX as u64);
 /// `header_read_timeout_secs`: 1 s to 1 hour.
 const HEADER_READ_TIMEOUT_SECS: (u64, u64) = (1, 3_600);
 /// `keepalive_timeout_secs`: 1 s to 1 day.

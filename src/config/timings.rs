@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::reader::{Ctx, Section};
 use super::Timings;
 
-const SECS_PER_DAY: u64 = 86_400;
+pub(super) const SECS_PER_DAY: u64 = 86_400;
 
 /// Built-in values of every `[defaults]` key (SPEC.md).
 pub(super) fn builtin() -> Timings {
@@ -32,7 +32,7 @@ const STARTUP_TIMEOUT_SECS: (u64, u64) = (1, SECS_PER_DAY);
 /// `health_check_interval_ms`: 10 ms (faster is busy polling) to 1 min.
 const HEALTH_CHECK_INTERVAL_MS: (u64, u64) = (10, 60_000);
 /// `request_timeout_secs`: 1 s to 1 day.
-const REQUEST_TIMEOUT_SECS: (u64, u64) = (1, SECS_PER_DAY);
+pub(super) const REQUEST_TIMEOUT_SECS: (u64, u64) = (1, SECS_PER_DAY);
 /// `shutdown_grace_period_secs`: 0 (SIGKILL right after SIGTERM) to 1 hour.
 const SHUTDOWN_GRACE_SECS: (u64, u64) = (0, 3_600);
 /// `drain_timeout_secs`: 0 (do not wait for in-flight requests) to 1 day.

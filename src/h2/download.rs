@@ -23,6 +23,7 @@ use crate::error::{ErrorCode, ProxyError};
 use crate::http1::body::BodyReader;
 use crate::http1::chunked::ChunkedDecoder;
 use crate::http1::response::parse_response;
+use crate::http1::rewrite::apply_to_header_map;
 use crate::http1::Framing;
 
 /// The read buffer a response starts with: room for a typical head and small body in one read, and a
@@ -133,9 +134,13 @@ pub async fn download(
     };
 
     let head_bytes = buf.split_to(head.len).freeze();
-    let Some(response) = response_head(&head_bytes, &head, ex.request_id) else {
+    let Some(mut response) = response_head(&head_bytes, &head, ex.request_id) else {
         return Err(answer(ErrorCode::BadGateway, "unusable response status"));
     };
+    if let Some(editing) = ex.editing {
+        let vars = editing.vars(ex.request_id);
+        apply_to_header_map(editing.edits(), response.headers_mut(), &vars);
+    }
     let bodiless = matches!(head.framing, Framing::None | Framing::Length(0));
     let mut send = respond
         .send_response(response, bodiless)

@@ -75,7 +75,7 @@ pub fn answer_local(
     *response.status_mut() =
         StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let headers = response.headers_mut();
-    if let Some(location) = answer.location.as_deref() {
+    if let Some(location) = answer.own_location() {
         match HeaderValue::from_bytes(location) {
             Ok(location) => {
                 headers.insert("location", location);
@@ -83,11 +83,9 @@ pub fn answer_local(
             Err(_) => log::warn!("a redirect location is not a valid field value"),
         }
     }
-    if answer.has_content() {
-        if let Some(ct) = answer.content_type.as_deref() {
-            if let Ok(ct) = HeaderValue::from_str(ct) {
-                headers.insert("content-type", ct);
-            }
+    if let Some(ct) = answer.own_content_type() {
+        if let Ok(ct) = HeaderValue::from_str(ct) {
+            headers.insert("content-type", ct);
         }
     }
     if answer.status != 204 {
@@ -98,6 +96,12 @@ pub fn answer_local(
     }
     if let Ok(id) = HeaderValue::from_bytes(request_id) {
         headers.insert("x-request-id", id);
+    }
+    for (name, value) in answer.edited_fields() {
+        let name = http::header::HeaderName::from_bytes(name.as_bytes());
+        if let (Ok(name), Ok(value)) = (name, HeaderValue::from_bytes(value)) {
+            headers.append(name, value);
+        }
     }
     let body = answer.body_for(is_head);
     match respond.send_response(response, body.is_empty()) {

@@ -25,6 +25,7 @@ use super::routes::Target;
 use super::upload::{upload, UploadError};
 use super::worker::Worker;
 use crate::error::{ErrorCode, ProxyError};
+use crate::http1::rewrite::ResponseContext;
 use crate::upstream;
 
 /// What a stream sends to its backend.
@@ -38,6 +39,8 @@ pub struct Exchange<'a> {
     pub max_body: Option<u64>,
     /// Longest pause allowed inside the request body.
     pub body_stall_limit: Duration,
+    /// The route's response edits and what they read, if it has any.
+    pub editing: Option<&'a ResponseContext>,
 }
 
 enum Attempt {

@@ -13,7 +13,7 @@ use crate::http1::rewrite::ForwardPlan;
 use crate::http1::rewrite::RequestSource;
 use crate::msg::{Activity, Host};
 use crate::upstream::{
-    self, BackendId, LocalAnswer, RouteLimits, RouteScratch, Routed, UpstreamAddr, Waiter,
+    self, BackendId, Caller, LocalAnswer, RouteLimits, RouteScratch, Routed, UpstreamAddr, Waiter,
 };
 
 /// The outcome of a held stream's wait: go ahead, or the error to answer with.
@@ -74,11 +74,12 @@ pub fn admit<S: RequestSource>(
     routes: &mut Routes,
     host: &str,
     request: &S,
+    caller: Caller<'_>,
     (declared, max_body): (Option<u64>, Option<u64>),
     now: Instant,
 ) -> (Admission, bool) {
     let mut scratch = RouteScratch::default();
-    let (to, forwarding) = match routes.routes().lookup(host, request, &mut scratch) {
+    let (to, forwarding) = match routes.routes().lookup(host, request, caller, &mut scratch) {
         Routed::Forward { to, target } => {
             let forwarding = Forwarding {
                 plan: to.plan.clone(),

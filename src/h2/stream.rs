@@ -19,7 +19,9 @@ use super::request::{self, BodyPlan, H2Source};
 use super::routes::{self, Admission, Release};
 use super::worker::Worker;
 use crate::error::ProxyError;
+use crate::http1::rewrite::ResponseContext;
 use crate::msg::{Activity, Clock};
+use crate::upstream::Caller;
 
 /// How a stream ended, as its connection needs to know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +63,10 @@ pub async fn serve(
         &mut worker.routes.borrow_mut(),
         &inspected.host,
         &source,
+        Caller {
+            request_id: &request_id,
+            client_ip: peer.ip(),
+        },
         (declared, server_max),
         Instant::now(),
     );
@@ -115,6 +121,8 @@ pub async fn serve(
         &mut head,
     );
     let _in_flight = InFlight::begin(target.activity.clone(), worker.clock);
+    let editing =
+        ResponseContext::for_plan(&forwarding.plan, &inspected.host, peer.ip(), &target.host);
     let exchange = Exchange {
         target: &target,
         head: &head,
@@ -123,6 +131,7 @@ pub async fn serve(
         request_id: &request_id,
         max_body,
         body_stall_limit: worker.limits.header_read_timeout,
+        editing: editing.as_deref(),
     };
     match forward::exchange(&worker, exchange, body, &mut respond).await {
         Ok(()) => StreamEnd::Done,

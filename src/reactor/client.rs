@@ -11,10 +11,10 @@ use crate::error::{ErrorCode, ProxyError};
 use crate::http1::exchange::HeadStep;
 use crate::http1::request::RequestHead;
 use crate::http1::request_id::is_acceptable_client_id;
-use crate::http1::rewrite::{write_request, ForwardInfo, Http1Source};
+use crate::http1::rewrite::{write_request, ForwardInfo, Http1Source, ResponseContext};
 use crate::http1::Framing;
 use crate::msg::Command;
-use crate::upstream::{body_too_large, normalize_host, Admission, Routed};
+use crate::upstream::{body_too_large, normalize_host, Admission, Caller, Routed};
 
 /// Passes through the pump per wake-up before a session yields to the others.
 const MAX_ROUNDS: usize = 32;
@@ -155,10 +155,14 @@ impl Reactor {
             buf: data,
             head: &head,
         };
+        let caller = Caller {
+            request_id: &request_id,
+            client_ip: session.peer.ip(),
+        };
         let routed = self
             .routes
             .routes()
-            .lookup(host, &source, &mut self.route_scratch);
+            .lookup(host, &source, caller, &mut self.route_scratch);
         let (to, edited) = match routed {
             Routed::Forward { to, target } => (to.clone(), target.is_some()),
             Routed::Answer(answer) => {
@@ -222,6 +226,7 @@ impl Reactor {
             cold: hold.is_some(),
             max_body,
             request_timeout: to.limits.request_timeout,
+            editing: ResponseContext::for_plan(&to.plan, host, session.peer.ip(), &to.host),
         };
         let request = Request {
             backend: to.backend,

@@ -170,6 +170,7 @@ impl Reactor {
             upgrade: ex.meta.upgrade,
             keep_alive: ex.meta.keep_alive,
             request_id: &ex.meta.request_id,
+            editing: ex.meta.editing.as_deref(),
         };
         let client_eof = session.client.read_eof();
         let mut advanced = ex.response.advance(

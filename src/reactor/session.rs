@@ -17,6 +17,7 @@ use super::client_stream::ClientStream;
 use super::timers::Deadline;
 pub use crate::http1::exchange::ResponsePhase;
 use crate::http1::exchange::{HeadReader, RequestHalf};
+use crate::http1::rewrite::ResponseContext;
 use crate::http1::{Framing, Version};
 use crate::msg::{Activity, Host};
 use crate::upstream::BackendId;
@@ -116,6 +117,8 @@ pub struct RequestMeta {
     pub max_body: Option<u64>,
     /// The route's own time for the response head, over the backend's.
     pub request_timeout: Option<Duration>,
+    /// The route's response edits and what they read (`None` for routes without).
+    pub editing: Option<Box<ResponseContext>>,
 }
 
 impl RequestMeta {

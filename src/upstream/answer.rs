@@ -2,6 +2,7 @@
 //! written here for HTTP/1 and read field by field by the h2 worker.
 
 use crate::error::reason_phrase;
+use crate::http1::rewrite::{ResponseEdits, Vars};
 
 /// A complete small response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,9 +12,54 @@ pub struct LocalAnswer {
     pub location: Option<Vec<u8>>,
     pub content_type: Option<Box<str>>,
     pub body: Vec<u8>,
+    /// The route's response edits, rendered (written after the fields above).
+    pub fields: Vec<(Box<str>, Vec<u8>)>,
 }
 
 impl LocalAnswer {
+    /// The fields a route's response `edits` add to its own answers. What they remove or set of the
+    /// answer's own `Content-Type` or `Location` is dropped when the answer is written.
+    pub fn fields_of(edits: &ResponseEdits, vars: &Vars) -> Vec<(Box<str>, Vec<u8>)> {
+        if edits.is_empty() {
+            return Vec::new();
+        }
+        let mut fields = edits.rendered(vars);
+        for name in ["Content-Type", "Location"] {
+            if edits.replaces(name.as_bytes()) {
+                fields.push((format!("-{name}").into(), Vec::new()));
+            }
+        }
+        fields
+    }
+
+    /// Fields to write: the rendered edits, without the markers of fields they replace.
+    pub fn edited_fields(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.fields
+            .iter()
+            .filter(|(name, _)| !name.starts_with('-'))
+            .map(|(name, value)| (&**name, value.as_slice()))
+    }
+
+    /// Whether the edits replace the answer's own field `name`.
+    fn replaced(&self, name: &str) -> bool {
+        self.fields.iter().any(|(n, _)| {
+            n.strip_prefix('-')
+                .is_some_and(|n| n.eq_ignore_ascii_case(name))
+        })
+    }
+
+    /// The answer's own `Location`, unless an edit replaces it.
+    pub fn own_location(&self) -> Option<&[u8]> {
+        self.location
+            .as_deref()
+            .filter(|_| !self.replaced("Location"))
+    }
+
+    /// The answer's own `Content-Type`, unless it has no content or an edit replaces it.
+    pub fn own_content_type(&self) -> Option<&str> {
+        let shown = self.has_content() && !self.replaced("Content-Type");
+        self.content_type.as_deref().filter(|_| shown)
+    }
     /// Whether the status allows content (RFC 9110 sections 15.3.5 and 15.4.5).
     pub fn has_content(&self) -> bool {
         !matches!(self.status, 204 | 304)
@@ -37,13 +83,11 @@ impl LocalAnswer {
         out.push(b' ');
         out.extend_from_slice(reason_phrase(self.status).as_bytes());
         out.extend_from_slice(b"\r\n");
-        if let Some(location) = &self.location {
+        if let Some(location) = self.own_location() {
             push_field(&mut out, b"Location", location);
         }
-        if self.has_content() {
-            if let Some(content_type) = &self.content_type {
-                push_field(&mut out, b"Content-Type", content_type.as_bytes());
-            }
+        if let Some(content_type) = self.own_content_type() {
+            push_field(&mut out, b"Content-Type", content_type.as_bytes());
         }
         if self.status != 204 {
             let length = if self.has_content() {
@@ -54,6 +98,9 @@ impl LocalAnswer {
             push_field(&mut out, b"Content-Length", length.to_string().as_bytes());
         }
         push_field(&mut out, b"X-Request-ID", request_id);
+        for (name, value) in self.edited_fields() {
+            push_field(&mut out, name.as_bytes(), value);
+        }
         if close {
             out.extend_from_slice(b"Connection: close\r\n");
         }
@@ -85,6 +132,7 @@ mod tests {
             location: Some(b"https://a.test/x".to_vec()),
             content_type: None,
             body: Vec::new(),
+            fields: Vec::new(),
         };
         assert_eq!(
             text(&answer, false),
@@ -100,6 +148,7 @@ mod tests {
             location: None,
             content_type: Some("text/plain".into()),
             body: b"hello".to_vec(),
+            fields: Vec::new(),
         };
         assert!(
             text(&answer, false).ends_with("Content-Length: 5\r\nX-Request-ID: rid\r\n\r\nhello")
@@ -114,6 +163,7 @@ mod tests {
             location: None,
             content_type: Some("text/plain".into()),
             body: b"ignored".to_vec(),
+            fields: Vec::new(),
         };
         assert_eq!(
             text(&answer, false),

@@ -38,8 +38,8 @@ pub use answer::LocalAnswer;
 pub use idle_pool::{IdlePool, PoolLimits};
 pub use reconcile::{Change, Reconcile};
 pub use route_table::{
-    normalize_host, Explanation, RouteLimits, RouteMatch, RouteScratch, RouteTable, RouteVerdict,
-    Routed,
+    normalize_host, Caller, Explanation, RouteLimits, RouteMatch, RouteScratch, RouteTable,
+    RouteVerdict, Routed,
 };
 pub use table::{Admission, Backend, BackendId, Outcome, Upstreams, Waiter, HOLD_SLACK};
 

@@ -7,9 +7,9 @@
 //! tests run first: method, literal path, header equality, then regular expressions. Expressions are
 //! `regex-lite`'s (linear time) and always match the whole path or value.
 
-use regex_lite::Regex;
+use regex_lite::{Captures, Regex};
 
-use crate::http1::rewrite::RequestSource;
+use crate::http1::rewrite::{CaptureNames, RequestSource};
 
 /// What a route requires of the path.
 #[derive(Debug, Clone)]
@@ -43,6 +43,17 @@ impl Pattern {
 
     pub fn is_match(&self, haystack: &str) -> bool {
         self.anchored.is_match(haystack)
+    }
+
+    /// The groups of a whole-string match, for templates' `{1}` and `{name}`. The anchoring group added
+    /// by [`Pattern::new`] does not capture, so the numbers are those of the text as written.
+    pub fn captures<'h>(&self, haystack: &'h str) -> Option<Captures<'h>> {
+        self.anchored.captures(haystack)
+    }
+
+    /// The groups templates may name (group 0 is the whole match).
+    pub fn capture_names(&self) -> CaptureNames {
+        CaptureNames::new(self.anchored.capture_names())
     }
 }
 

@@ -122,7 +122,15 @@ impl<P: Protocol> Driver<P> {
             head: &head,
         };
         let mut scratch = crate::upstream::RouteScratch::default();
-        let id = match self.table.routes().lookup(host, &request, &mut scratch) {
+        let caller = crate::upstream::Caller {
+            request_id: b"rid",
+            client_ip: std::net::Ipv4Addr::LOCALHOST.into(),
+        };
+        let id = match self
+            .table
+            .routes()
+            .lookup(host, &request, caller, &mut scratch)
+        {
             crate::upstream::Routed::Forward { to, .. } => Some(to.backend),
             _ => None,
         };

@@ -18,7 +18,7 @@ use std::time::Duration;
 use super::body::BodyReader;
 use super::head_scan::HeadScan;
 use super::response::parse_response;
-use super::rewrite::write_response;
+use super::rewrite::{write_response, ResponseContext, ResponseEdits, Vars};
 use super::{Framing, Version};
 use crate::error::ErrorCode;
 
@@ -38,6 +38,27 @@ pub struct Asked<'a> {
     pub keep_alive: bool,
     /// The X-Request-ID the client gets back.
     pub request_id: &'a [u8],
+    /// The route's response edits and what they read, if it has any.
+    pub editing: Option<&'a ResponseContext>,
+}
+
+impl<'a> Asked<'a> {
+    /// The route's response edits (none for most routes).
+    fn edits(&self) -> &'a ResponseEdits {
+        static NO_EDITS: ResponseEdits = ResponseEdits::NONE;
+        self.editing.map_or(&NO_EDITS, |e| e.edits())
+    }
+
+    /// What response edit templates may read.
+    fn vars(&self) -> Vars<'a> {
+        match self.editing {
+            Some(editing) => editing.vars(self.request_id),
+            None => Vars {
+                request_id: self.request_id,
+                ..Vars::default()
+            },
+        }
+    }
 }
 
 /// How one forwarded exchange ended, reported once per exchange: what metrics and access logs consume.
@@ -170,7 +191,9 @@ impl ResponsePhase {
                     // Interim answers (100 Continue, 103) go to HTTP/1.1 clients only; a 101 only ever
                     // answers an upgrade, which HTTP/1.1 alone can ask for.
                     if switching || asked.version == Version::Http11 {
-                        write_response(input, &head, asked.request_id, asked.version, false, out);
+                        let vars = asked.vars();
+                        let edits = asked.edits();
+                        write_response(input, &head, asked.version, false, edits, &vars, out);
                     }
                     // What follows is another head, from its first byte.
                     *scan = HeadScan::default();
@@ -184,7 +207,9 @@ impl ResponsePhase {
                 // client sent behind it is parsed as its next request, never tunnelled.
                 let keep = asked.keep_alive && !client_eof && head.framing != Framing::UntilClose;
                 let head_at = out.len();
-                write_response(input, &head, asked.request_id, asked.version, !keep, out);
+                let vars = asked.vars();
+                let edits = asked.edits();
+                write_response(input, &head, asked.version, !keep, edits, &vars, out);
                 *self = ResponsePhase::Body {
                     reader: BodyReader::new(head.framing),
                     pending: 0,

@@ -145,6 +145,9 @@ fn garbage_gets_the_same_verdict_however_it_was_split() {
     // closed silently, while the same bytes in one read were answered 400.
     for step in [1, 2, 3] {
         let (verdict, _) = trickle(b"*\x8a\x8a", step, true);
-        assert!(matches!(verdict, HeadStep::Refuse(_)), "step {step}: {verdict:?}");
+        assert!(
+            matches!(verdict, HeadStep::Refuse(_)),
+            "step {step}: {verdict:?}"
+        );
     }
 }

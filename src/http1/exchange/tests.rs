@@ -37,6 +37,7 @@ fn asked() -> Asked<'static> {
         upgrade: false,
         keep_alive: true,
         request_id: b"id-1",
+        editing: None,
     }
 }
 

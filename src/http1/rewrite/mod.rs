@@ -2,7 +2,9 @@
 //! head sent to a backend, whether the request came over HTTP/1 ([`Http1Source`]) or HTTP/2
 //! (`h2::request::H2Source`): both are read through [`RequestSource`] by the one writer,
 //! [`write_head`], steered by the route's [`ForwardPlan`] and the request's [`ForwardInfo`]. It also
-//! writes the response heads sent to HTTP/1 clients ([`write_response`]).
+//! writes the response heads sent to HTTP/1 clients ([`write_response`]), applies a route's
+//! response edits to HTTP/2 ones ([`apply_to_header_map`]), and holds the route [`Template`]s
+//! (redirect locations, fixed bodies, rewrites, header edit values) every protocol renders alike.
 //!
 //! The forwarded request head is always CRLF, one field per line, names in the case they arrived in,
 //! values unchanged except:
@@ -21,10 +23,12 @@
 //! client must not be able to strip the framing of a body we forward. `Connection` may name at most
 //! [`MAX_NOMINATED_FIELDS`] other fields; further names are ignored (those fields are forwarded).
 
+mod edits;
 mod nominated;
 mod plan;
 mod response;
 mod source;
+mod template;
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -32,18 +36,23 @@ use super::fields::FieldName;
 use super::request::RequestHead;
 use super::{Framing, Version};
 
+pub use edits::{
+    apply_to_header_map, EditableName, FieldEdit, HeaderEdits, ResponseContext, ResponseEdits,
+};
 pub use nominated::{Nominated, MAX_NOMINATED_FIELDS};
-pub use plan::{EditableName, FieldEdit, ForwardPlan, PathEdit, PathPrefix, PlanError, Proto};
+pub use plan::{ForwardPlan, PathEdit, PathPrefix, PlanError, Proto};
 pub use response::write_response;
 pub use source::{FieldLine, Http1Source, RequestSource};
+pub use template::{CaptureNames, Form, Template, Vars};
 
 /// The facts of one request the proxy adds to it; what a route adds is its [`ForwardPlan`].
 #[derive(Debug, Clone, Copy)]
 pub struct ForwardInfo<'a> {
     pub client_ip: ClientIp<'a>,
     pub request_id: &'a [u8],
-    /// The request target to send instead of the client's (already normalised and edited by its route);
-    /// `None` sends the client's target with the plan's path edit.
+    /// The request target to send, written exactly as given: a route table's normalised, edited path
+    /// with the query ([`PathEdit::edit_path`]); the plan's path edit is then not applied again (its
+    /// `X-Forwarded-Prefix` still is). `None`: the client's target, with the plan's path edit.
     pub target: Option<&'a [u8]>,
 }
 
@@ -81,11 +90,15 @@ pub fn write_request(
 }
 
 /// Writes the request head forwarded to a backend. The request line keeps the method and the source's
-/// version; the target is sent in origin form, with the plan's path edit. A `Host` the source asks
-/// for comes first. The client's fields follow (see the module doc), minus those the plan sets or
-/// removes; then the plan's set and added fields; then `X-Forwarded-For` (the client's chain with the
-/// client appended), `X-Forwarded-Host` (the authority as the client sent it), `X-Forwarded-Proto` and
-/// `X-Request-ID`, which replace whatever the client sent under those names.
+/// version; the target is [`ForwardInfo::target`] or else the client's, sent in origin form with the
+/// plan's path edit. A `Host` the source asks for comes first. The client's fields follow (see the
+/// module doc), minus those the plan sets or removes; then the plan's set and added fields (their
+/// templates rendered with the client's address, the request id and the host the client addressed,
+/// without port); then `X-Forwarded-For` (the client's chain with the client appended),
+/// `X-Forwarded-Host` (the authority as the client sent it), `X-Forwarded-Prefix` (a stripped prefix),
+/// `X-Forwarded-Proto` and `X-Request-ID`, which replace whatever the client sent under those names
+/// (a client's `X-Forwarded-Prefix` is dropped even when the proxy writes none: a backend that
+/// builds links from it must not take one from the client).
 pub fn write_head<S: RequestSource>(
     source: &S,
     plan: &ForwardPlan,
@@ -94,10 +107,13 @@ pub fn write_head<S: RequestSource>(
 ) {
     out.extend_from_slice(source.method());
     out.push(b' ');
-    match info.target {
-        Some(target) => out.extend_from_slice(target),
+    let prefix_edited = match info.target {
+        Some(target) => {
+            out.extend_from_slice(target);
+            true
+        }
         None => plan.path.write_target(source.target(), out),
-    }
+    };
     out.extend_from_slice(match source.version() {
         Version::Http10 => b" HTTP/1.0\r\n",
         Version::Http11 => b" HTTP/1.1\r\n",
@@ -143,7 +159,9 @@ pub fn write_head<S: RequestSource>(
             }
             FieldName::XForwardedHost | FieldName::XForwardedProto | FieldName::XRequestId => false,
             FieldName::Expect | FieldName::Other => {
-                !nominated.contains(field.name) && !plan.replaces(field.name)
+                !nominated.contains(field.name)
+                    && !plan.replaces(field.name)
+                    && !is_forwarded_prefix(field.name)
             }
             hop_by_hop => !hop_by_hop.is_hop_by_hop(),
         };
@@ -158,8 +176,8 @@ pub fn write_head<S: RequestSource>(
     if upgrade {
         out.extend_from_slice(b"Connection: Upgrade\r\n");
     }
-    for edit in plan.set_headers.iter().chain(&plan.add_headers) {
-        write_field(out, edit.name().as_bytes(), edit.value().as_bytes());
+    if !(plan.set_headers.is_empty() && plan.add_headers.is_empty()) {
+        write_request_edits(plan, info, authority, out);
     }
 
     out.extend_from_slice(b"X-Forwarded-For: ");
@@ -180,12 +198,56 @@ pub fn write_head<S: RequestSource>(
         out.extend_from_slice(b"\r\nX-Forwarded-Host: ");
         out.extend_from_slice(authority);
     }
+    if let (true, Some(prefix)) = (prefix_edited, plan.path.forwarded_prefix()) {
+        out.extend_from_slice(b"\r\nX-Forwarded-Prefix: ");
+        out.extend_from_slice(prefix.as_bytes());
+    }
     out.extend_from_slice(match plan.proto {
         Proto::Http => b"\r\nX-Forwarded-Proto: http\r\nX-Request-ID: ",
         Proto::Https => b"\r\nX-Forwarded-Proto: https\r\nX-Request-ID: ",
     });
     out.extend_from_slice(info.request_id);
     out.extend_from_slice(b"\r\n\r\n");
+}
+
+/// `X-Forwarded-Prefix`, which the proxy owns like the other `X-Forwarded-*` it writes. Not a
+/// [`FieldName`]: only this writer acts on it, and its length test keeps other names at one comparison.
+#[inline]
+fn is_forwarded_prefix(name: &[u8]) -> bool {
+    name.len() == 18 && name.eq_ignore_ascii_case(b"x-forwarded-prefix")
+}
+
+/// The plan's set and added fields, rendered. Out of line: most plans have none.
+#[cold]
+fn write_request_edits(
+    plan: &ForwardPlan,
+    info: &ForwardInfo,
+    authority: Option<&[u8]>,
+    out: &mut Vec<u8>,
+) {
+    let edits = plan.set_headers.iter().chain(&plan.add_headers);
+    let mut client_ip = Vec::new();
+    if edits.clone().any(|e| e.value().uses_client_ip()) {
+        write_client_ip(&mut client_ip, info.client_ip);
+    }
+    let vars = Vars {
+        host: authority.map_or(&b""[..], host_of_authority),
+        client_ip: &client_ip,
+        request_id: info.request_id,
+        ..Vars::default()
+    };
+    for edit in edits {
+        edit.write(&vars, out);
+    }
+}
+
+/// The host of an authority, without its port (`[::1]:8080` is `[::1]`).
+fn host_of_authority(authority: &[u8]) -> &[u8] {
+    let end = match authority.first() {
+        Some(b'[') => authority.iter().position(|&b| b == b']').map(|at| at + 1),
+        _ => authority.iter().position(|&b| b == b':'),
+    };
+    &authority[..end.unwrap_or(authority.len())]
 }
 
 /// Writes the one framing field the backend sees for `framing`: under the name the client used when
@@ -262,3 +324,6 @@ mod tests;
 
 #[cfg(test)]
 mod plan_tests;
+
+#[cfg(test)]
+mod edits_tests;

@@ -5,20 +5,25 @@ use std::io::Write;
 use super::super::fields::FieldName;
 use super::super::response::ResponseHead;
 use super::super::{Framing, Header, Version};
-use super::{write_field, Nominated};
+use super::{write_field, Nominated, ResponseEdits, Vars};
 
 /// Writes the response head forwarded to the client: `HTTP/1.1 {status} {reason}`, hop-by-hop fields
-/// dropped, the backend's X-Request-ID replaced by ours, then the connection's fate: `Connection: close`
+/// dropped, the route's response `edits` applied to every final (non-1xx) head (fields it removes or
+/// sets dropped, then its set and added fields, rendered with `vars`), the backend's X-Request-ID
+/// replaced by ours (`vars.request_id`), then the connection's fate: `Connection: close`
 /// when `close`, else `Connection: keep-alive` for an HTTP/1.0 client (HTTP/1.1 needs nothing).
+/// Edits cannot name framing, connection or id fields ([`EditableName`](super::EditableName)), so
+/// none of the lines this function decides is ever touched by one.
 /// A 101 keeps `Upgrade` and says `Connection: Upgrade`; other 1xx heads are interim and get no
 /// connection or id fields. `Transfer-Encoding` is kept except where RFC 9112 section 6.1 forbids it
 /// (1xx, 204); a response to HEAD keeps it to describe the body it would have had.
 pub fn write_response(
     buf: &[u8],
     head: &ResponseHead,
-    request_id: &[u8],
     client_version: Version,
     close: bool,
+    edits: &ResponseEdits,
+    vars: &Vars,
     out: &mut Vec<u8>,
 ) {
     out.reserve(head.len + 128);
@@ -32,6 +37,7 @@ pub fn write_response(
     let transfer_encoding_allowed =
         head.framing == Framing::Chunked || !(interim || switching || head.status == 204);
     let nominated = Nominated::collect(buf, &head.headers);
+    let edited = !interim && !edits.is_empty();
     for header in &head.headers {
         let keep = match header.kind {
             FieldName::TransferEncoding => {
@@ -47,14 +53,20 @@ pub fn write_response(
             FieldName::Upgrade => switching,
             FieldName::XRequestId => false,
             hop_by_hop if hop_by_hop.is_hop_by_hop() => false,
-            _ => !nominated.names(buf, header),
+            _ => {
+                let edited_away = edited && edits.replaces(&buf[header.name.clone()]);
+                !edited_away && !nominated.names(buf, header)
+            }
         };
         if keep {
             write_field(out, &buf[header.name.clone()], &buf[header.value.clone()]);
         }
     }
+    if edited {
+        edits.write(vars, out);
+    }
     if !interim {
-        write_field(out, b"X-Request-ID", request_id);
+        write_field(out, b"X-Request-ID", vars.request_id);
         if switching {
             out.extend_from_slice(b"Connection: Upgrade\r\n");
         } else if close {

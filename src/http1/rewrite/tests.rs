@@ -21,7 +21,12 @@ fn forward_request(text: &str, client_ip: IpAddr) -> String {
 fn forward_response(text: &str, was_head: bool, client: Version, close: bool) -> String {
     let head = parse_response(text.as_bytes(), was_head).unwrap().unwrap();
     let mut out = Vec::new();
-    write_response(text.as_bytes(), &head, b"rid-1", client, close, &mut out);
+    let vars = Vars {
+        request_id: b"rid-1",
+        ..Vars::default()
+    };
+    let none = &ResponseEdits::NONE;
+    write_response(text.as_bytes(), &head, client, close, none, &vars, &mut out);
     String::from_utf8(out).unwrap()
 }
 

@@ -71,21 +71,28 @@ fn compile(host: &HostConfig, backend_id: &impl Fn(&str) -> Option<BackendId>) -
                         backend,
                         host: Host::from(target.as_str()),
                         plan,
-                        limits: RouteLimits::default(),
+                        limits: route.limits,
                     })
                 }
-                RouteAction::Redirect { location, status } => Action::Redirect {
+                RouteAction::Redirect {
+                    location,
+                    status,
+                    response,
+                } => Action::Redirect {
                     location: location.clone(),
                     status: *status,
+                    response: response.clone(),
                 },
                 RouteAction::Respond {
                     status,
                     body,
                     content_type,
+                    response,
                 } => Action::Respond {
                     status: *status,
                     body: body.clone(),
                     content_type: content_type.as_str().into(),
+                    response: response.clone(),
                 },
             };
             Some(Route {

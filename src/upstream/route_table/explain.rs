@@ -1,7 +1,9 @@
 //! `/routes/explain`: how the table routes one request, route by route, from the same lookup the
 //! request path uses (so the explanation cannot drift from what happens).
 
-use super::{normalise, Action, HostEntry, RouteScratch, RouteTable, Routed};
+use std::net::{IpAddr, Ipv4Addr};
+
+use super::{normalise, Action, Caller, HostEntry, RouteScratch, RouteTable, Routed};
 use crate::http1::rewrite::RequestSource;
 
 /// How one request is routed.
@@ -31,7 +33,11 @@ pub struct RouteVerdict {
 impl RouteTable {
     pub fn explain<S: RequestSource>(&self, host: &str, request: &S) -> Explanation {
         let mut scratch = RouteScratch::default();
-        let outcome = describe(self.lookup(host, request, &mut scratch));
+        let caller = Caller {
+            request_id: b"explain",
+            client_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        };
+        let outcome = describe(self.lookup(host, request, caller, &mut scratch));
         let entry = self.find(host);
         let mut explanation = Explanation {
             host: None,
@@ -102,7 +108,9 @@ fn describe(routed: Routed<'_, '_>) -> String {
 pub fn action_text(action: &Action) -> String {
     match action {
         Action::Forward(to) => format!("to {}", to.host),
-        Action::Redirect { location, status } => format!("redirect {status} {location}"),
-        Action::Respond { status, body, .. } => format!("respond {status} ({} bytes)", body.len()),
+        Action::Redirect {
+            location, status, ..
+        } => format!("redirect {status} {}", location.as_str()),
+        Action::Respond { status, body, .. } => format!("respond {status} {:?}", body.as_str()),
     }
 }

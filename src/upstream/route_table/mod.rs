@@ -14,17 +14,19 @@ mod explain;
 mod tests;
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::answer::LocalAnswer;
-use super::route_match::{select, Conditions, Selection};
+use super::route_match::{select, Conditions, PathCond, Selection};
 use super::table::BackendId;
 use crate::error::{ErrorCode, ProxyError};
 use crate::http1::path::{self, PathRules};
-use crate::http1::rewrite::{ForwardPlan, PathEdit, RequestSource};
+use crate::http1::rewrite::{ForwardPlan, PathEdit, RequestSource, ResponseEdits, Template, Vars};
 use crate::msg::Host;
 
+pub use crate::config::routes::RouteLimits;
 pub use explain::{action_text, Explanation, RouteVerdict};
 
 /// Where a matched request goes.
@@ -38,25 +40,10 @@ pub struct RouteMatch {
     pub limits: RouteLimits,
 }
 
-/// A route's own limits; `None` leaves the backend's (or the server's) in force.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RouteLimits {
-    /// How long the backend has to send its response head.
-    pub request_timeout: Option<Duration>,
-    /// The longest a request is held while its backend starts.
-    pub hold_timeout: Option<Duration>,
-    /// Largest request body forwarded.
-    pub max_request_body_bytes: Option<u64>,
-}
-
 impl RouteLimits {
-    /// The body limit of a request the route takes: its own (0 is unlimited), or the server's.
+    /// The body limit of a request the route takes: its own (unlimited is `u64::MAX`), or the server's.
     pub fn max_body(&self, server: Option<u64>) -> Option<u64> {
-        match self.max_request_body_bytes {
-            Some(0) => None,
-            Some(n) => Some(n),
-            None => server,
-        }
+        self.max_request_body_bytes.or(server)
     }
 
     /// When a hold of a request the route takes ends, if the route says (else the backend's rule).
@@ -69,16 +56,35 @@ impl RouteLimits {
 #[derive(Debug, Clone)]
 pub enum Action {
     Forward(RouteMatch),
-    /// `location` may name `{host}`, `{path}` and `{query}`.
     Redirect {
-        location: String,
+        location: Template,
         status: u16,
+        response: ResponseEdits,
     },
     Respond {
         status: u16,
-        body: String,
+        body: Template,
         content_type: Box<str>,
+        response: ResponseEdits,
     },
+}
+
+impl Action {
+    /// Whether the action reads the route's regex captures.
+    fn uses_captures(&self) -> bool {
+        match self {
+            Action::Forward(to) => matches!(to.plan.path, PathEdit::Rewrite(_)),
+            Action::Redirect { location, .. } => !location.is_literal(),
+            Action::Respond { body, .. } => !body.is_literal(),
+        }
+    }
+}
+
+/// Who asked, for the placeholders of a route's own answers (`{request_id}`, `{client_ip}`).
+#[derive(Debug, Clone, Copy)]
+pub struct Caller<'a> {
+    pub request_id: &'a [u8],
+    pub client_ip: IpAddr,
 }
 
 /// One route of a host's table.
@@ -152,12 +158,13 @@ impl RouteTable {
         &'t self,
         host: &str,
         request: &S,
+        caller: Caller<'_>,
         scratch: &'s mut RouteScratch,
     ) -> Routed<'t, 's> {
         match self.find(host) {
             None => Routed::UnknownHost,
             Some(HostEntry::CatchAll(to)) => Routed::Forward { to, target: None },
-            Some(HostEntry::Table(table)) => table.route(host, request, scratch),
+            Some(HostEntry::Table(table)) => table.route(host, request, caller, scratch),
         }
     }
 
@@ -209,6 +216,7 @@ impl HostRoutes {
         &'t self,
         host: &str,
         request: &S,
+        caller: Caller<'_>,
         scratch: &'s mut RouteScratch,
     ) -> Routed<'t, 's> {
         let RouteScratch { normal, target } = scratch;
@@ -224,32 +232,69 @@ impl HostRoutes {
             }
             Selection::NoRoute => return Routed::Refuse(ProxyError::no_route(host)),
         };
+        let captures = match (&route.conditions.path, route.action.uses_captures()) {
+            (PathCond::Regex(pattern), true) => pattern.captures(normalised.path),
+            _ => None,
+        };
+        let client_ip;
+        let mut vars = Vars {
+            host: host.as_bytes(),
+            path: normalised.path.as_bytes(),
+            query: normalised.query,
+            captures: captures.as_ref(),
+            request_id: caller.request_id,
+            ..Vars::default()
+        };
         match &route.action {
             Action::Forward(to) => {
                 target.clear();
-                edit_path(&to.plan.path, normalised.path.as_bytes(), target);
+                let path = normalised.path.as_bytes();
+                to.plan.path.edit_path(path, captures.as_ref(), target);
                 target.extend_from_slice(normalised.query);
                 Routed::Forward {
                     to,
                     target: Some(target.as_slice()),
                 }
             }
-            Action::Redirect { location, status } => Routed::Answer(LocalAnswer {
-                status: *status,
-                location: Some(render(location, host, &normalised)),
-                content_type: None,
-                body: Vec::new(),
-            }),
+            Action::Redirect {
+                location,
+                status,
+                response,
+            } => {
+                let mut rendered = Vec::with_capacity(location.as_str().len() + 32);
+                location.render(&vars, &mut rendered);
+                if response.uses_client_ip() {
+                    client_ip = caller.client_ip.to_canonical().to_string();
+                    vars.client_ip = client_ip.as_bytes();
+                }
+                Routed::Answer(LocalAnswer {
+                    status: *status,
+                    location: Some(rendered),
+                    content_type: None,
+                    body: Vec::new(),
+                    fields: LocalAnswer::fields_of(response, &vars),
+                })
+            }
             Action::Respond {
                 status,
                 body,
                 content_type,
-            } => Routed::Answer(LocalAnswer {
-                status: *status,
-                location: None,
-                content_type: Some(content_type.clone()),
-                body: render(body, host, &normalised),
-            }),
+                response,
+            } => {
+                let mut rendered = Vec::with_capacity(body.as_str().len());
+                body.render(&vars, &mut rendered);
+                if response.uses_client_ip() {
+                    client_ip = caller.client_ip.to_canonical().to_string();
+                    vars.client_ip = client_ip.as_bytes();
+                }
+                Routed::Answer(LocalAnswer {
+                    status: *status,
+                    location: None,
+                    content_type: Some(content_type.clone()),
+                    body: rendered,
+                    fields: LocalAnswer::fields_of(response, &vars),
+                })
+            }
         }
     }
 }
@@ -270,53 +315,6 @@ fn normalise<'a>(
     let (path, query) = out.split_at(at);
     let path = std::str::from_utf8(path).map_err(|_| bad("the path is not UTF-8"))?;
     Ok(Normalised { path, query })
-}
-
-/// Writes `path` (normalised, no query) as the edit makes it.
-fn edit_path(edit: &PathEdit, path: &[u8], out: &mut Vec<u8>) {
-    let (prefix, with) = match edit {
-        PathEdit::Keep => return out.extend_from_slice(path),
-        PathEdit::StripPrefix(prefix) => (prefix, "/"),
-        PathEdit::ReplacePrefix { prefix, with } => (prefix, with.as_str()),
-    };
-    let rest = match prefix.as_str() {
-        "/" => Some(path),
-        p => path
-            .strip_prefix(p.as_bytes())
-            .filter(|rest| rest.is_empty() || rest.starts_with(b"/")),
-    };
-    match rest {
-        Some(b"") => out.extend_from_slice(with.as_bytes()),
-        Some(rest) => {
-            out.extend_from_slice(with.trim_end_matches('/').as_bytes());
-            out.extend_from_slice(rest);
-        }
-        None => out.extend_from_slice(path),
-    }
-}
-
-/// Fills `{host}`, `{path}` and `{query}` (with its `?`, or empty) into a redirect's location or a fixed
-/// body.
-fn render(template: &str, host: &str, request: &Normalised) -> Vec<u8> {
-    let mut out = Vec::with_capacity(template.len() + request.path.len());
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        out.extend_from_slice(&rest.as_bytes()[..open]);
-        let after = &rest[open..];
-        let (value, len): (&[u8], usize) = if after.starts_with("{host}") {
-            (host.as_bytes(), 6)
-        } else if after.starts_with("{path}") {
-            (request.path.as_bytes(), 6)
-        } else if after.starts_with("{query}") {
-            (request.query, 7)
-        } else {
-            (b"{", 1)
-        };
-        out.extend_from_slice(value);
-        rest = &after[len..];
-    }
-    out.extend_from_slice(rest.as_bytes());
-    out
 }
 
 /// The routing key of a Host field or `:authority` host part: lower-case, without a trailing dot, written

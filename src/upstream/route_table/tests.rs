@@ -64,7 +64,11 @@ fn route(table: &RouteTable, host: &str, head: &str) -> String {
         head: &parsed,
     };
     let mut scratch = RouteScratch::default();
-    match table.lookup(host, &source, &mut scratch) {
+    let caller = Caller {
+        request_id: b"rid",
+        client_ip: std::net::Ipv4Addr::LOCALHOST.into(),
+    };
+    match table.lookup(host, &source, caller, &mut scratch) {
         Routed::Forward { to, target } => match target {
             Some(t) => format!("{} {}", to.host, String::from_utf8_lossy(t)),
             None => format!("{} unedited", to.host),
