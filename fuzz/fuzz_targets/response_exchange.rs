@@ -125,6 +125,7 @@ fuzz_target!(|data: &[u8]| {
         upgrade: shape & 4 != 0,
         keep_alive: shape & 8 != 0,
         request_id: b"fuzz",
+        editing: None,
     };
     let client_eof = shape & 16 != 0;
     let whole = run(input, &[], usize::MAX, &asked, client_eof);
