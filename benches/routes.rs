@@ -12,7 +12,13 @@ use std::path::Path;
 
 use spawngate::http1::request::{parse_request, RequestHead};
 use spawngate::http1::rewrite::Http1Source;
-use spawngate::upstream::{normalize_host, Reconcile, RouteScratch, RouteTable, Routed};
+use spawngate::upstream::{normalize_host, Caller, Reconcile, RouteScratch, RouteTable, Routed};
+
+/// Who asks: only the placeholders of a route's own answers read it.
+const CALLER: Caller<'static> = Caller {
+    request_id: b"0123456789abcdef0123456789abcdef",
+    client_ip: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+};
 
 /// Routes in the big table.
 const ROUTES: usize = 100;
@@ -116,7 +122,7 @@ fn route(
     let host_range = head.host.clone().expect("the request has a Host");
     let host = normalize_host(&raw[host_range], host_scratch).expect("UTF-8 host");
     let source = Http1Source { buf: raw, head };
-    match table.lookup(host, &source, scratch) {
+    match table.lookup(host, &source, CALLER, scratch) {
         Routed::Forward { to, target } => to.host.len() + target.map_or(0, <[u8]>::len),
         Routed::Answer(answer) => answer.body.len(),
         Routed::Refuse(err) => err.message.len(),

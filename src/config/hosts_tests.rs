@@ -213,3 +213,35 @@ fn a_host_without_routes_is_an_error() {
 
 #[path = "hosts_edits_tests.rs"]
 mod edits;
+
+#[test]
+fn paths_outside_visible_ascii_are_refused_with_their_encoded_spelling() {
+    // Found by the route_lookup fuzz target: a non-ASCII `rewrite_prefix` dropped its route in silence,
+    // and a non-ASCII `path` could never match (targets arrive percent-encoded).
+    for (key, extra) in [
+        (
+            "rewrite_prefix",
+            "path_prefix = \"/api\"\nrewrite_prefix = \"/\u{e9}\"\n",
+        ),
+        ("path", "path = \"/\u{e9}\"\n"),
+        (
+            "path_prefix",
+            "path_prefix = \"/\u{e9}\"\nstrip_prefix = true\n",
+        ),
+    ] {
+        let text = format!("[[hosts.\"h.test\".routes]]\n{extra}to = \"app\"\n");
+        let problems = problems(&text);
+        let expected = format!("routes[0].{key}: '\u{e9}' never appears in a request path");
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains(&expected) && p.contains("\"/%C3%A9\"")),
+            "{key}: {problems:?}"
+        );
+        assert_eq!(
+            problems.len(),
+            1,
+            "{key}: one problem, at its key: {problems:?}"
+        );
+    }
+}

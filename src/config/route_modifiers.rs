@@ -66,7 +66,7 @@ pub(super) fn read_path_edit(
     strip: Option<&Item<'_, '_>>,
     rewrite_prefix: Option<&Item<'_, '_>>,
     rewrite: Option<&Item<'_, '_>>,
-    path: &PathCond,
+    path: Option<&PathCond>,
     names: &CaptureNames,
     ctx: &mut Ctx,
 ) -> Option<PathEdit> {
@@ -87,6 +87,10 @@ pub(super) fn read_path_edit(
         );
         return None;
     }
+    // A path condition that was refused has been reported; an edit is not blamed for its absence.
+    let Some(path) = path else {
+        return None;
+    };
     let prefix = match path {
         PathCond::Prefix(prefix) => PathPrefix::new(prefix).ok(),
         _ => None,
@@ -108,10 +112,18 @@ pub(super) fn read_path_edit(
     let edit = match (strip, rewrite_prefix, prefix) {
         (None, None, _) => return Some(PathEdit::Keep),
         (Some(_), _, Some(prefix)) => PathEdit::StripPrefix(prefix),
-        (_, Some(item), Some(prefix)) => PathEdit::ReplacePrefix {
-            prefix,
-            with: PathPrefix::new(&absolute_path(item, ctx)?).ok()?,
-        },
+        (_, Some(item), Some(prefix)) => {
+            // `absolute_path` admits only what a prefix can be; a refusal is still reported, never
+            // a route dropped in silence.
+            let with = match PathPrefix::new(&absolute_path(item, ctx)?) {
+                Ok(with) => with,
+                Err(why) => {
+                    item.invalid(ctx, why.to_string());
+                    return None;
+                }
+            };
+            PathEdit::ReplacePrefix { prefix, with }
+        }
         (Some(item), _, None) | (_, Some(item), None) => {
             item.invalid(ctx, "needs a path_prefix condition on the same route");
             return None;

@@ -74,6 +74,7 @@ pub(super) fn read(mut section: Section<'_, '_>, ctx: &mut Ctx) -> Option<RouteC
     let errors_before = ctx.errors.len();
     let line = ctx.line_of(section.span().start);
     let path = read_path(&mut section, ctx);
+    let path_refused = ctx.errors.len() > errors_before;
     let methods = section
         .take("methods")
         .and_then(|item| read_methods(&item, ctx));
@@ -81,7 +82,7 @@ pub(super) fn read(mut section: Section<'_, '_>, ctx: &mut Ctx) -> Option<RouteC
         Some(item) => read_headers(&item, ctx),
         None => Vec::new(),
     };
-    let action = read_action(&mut section, &path, ctx);
+    let action = read_action(&mut section, &path, path_refused, ctx);
     section.finish(ctx);
     let conditions = Conditions {
         path,
@@ -141,6 +142,22 @@ fn absolute_path(item: &Item<'_, '_>, ctx: &mut Ctx) -> Option<String> {
         item.invalid(
             ctx,
             "must be an absolute path without query or fragment, e.g. \"/api\"",
+        );
+        return None;
+    }
+    if let Some(c) = text.chars().find(|c| !c.is_ascii_graphic()) {
+        // Request targets are visible ASCII: anything else arrives percent-encoded, and stays so.
+        let mut encoded = String::new();
+        for b in text.bytes() {
+            if b.is_ascii_graphic() {
+                encoded.push(b as char);
+            } else {
+                encoded.push_str(&format!("%{b:02X}"));
+            }
+        }
+        item.invalid(
+            ctx,
+            format!("{c:?} never appears in a request path (it arrives percent-encoded); write \"{encoded}\""),
         );
         return None;
     }
@@ -221,9 +238,12 @@ fn read_headers(item: &Item<'_, '_>, ctx: &mut Ctx) -> Vec<HeaderCond> {
 }
 
 /// Exactly one of `to`, `redirect` and `respond`; the modifiers of a forwarded request with `to` only.
+/// `path_refused`: the route's path condition was refused (and reported), so the edits that need one
+/// are not blamed for its absence.
 fn read_action(
     section: &mut Section<'_, '_>,
     path: &PathCond,
+    path_refused: bool,
     ctx: &mut Ctx,
 ) -> Option<(RouteAction, RouteLimits)> {
     let names = match path {
@@ -249,7 +269,7 @@ fn read_action(
                 strip.as_ref(),
                 rewrite_prefix.as_ref(),
                 rewrite.as_ref(),
-                path,
+                (!path_refused).then_some(path),
                 &names,
                 ctx,
             );

@@ -195,3 +195,25 @@ fn a_prefix_is_a_whole_segment_prefix() {
     assert!(has_segment_prefix("/", "/"));
     assert!(!has_segment_prefix("", "/"));
 }
+
+#[test]
+fn a_pattern_checks_its_literal_prefix_first_without_changing_what_matches() {
+    for (pattern, prefix) in [
+        ("/users/[0-9]+", "/users/"),
+        ("/ab?c", "/a"),
+        ("/ab*", "/a"),
+        ("/ab{2}", "/a"),
+        ("/ab+", "/ab"),
+        ("/a|/b", ""),
+        ("/x/(a|b)", "/x/"),
+        ("(?i)/admin", ""),
+        ("/a\\.b", "/a"),
+        ("/[|]x", "/"),
+    ] {
+        assert_eq!(literal_prefix(pattern), prefix, "{pattern}");
+    }
+    let p = Pattern::new("/a|/b").expect("valid");
+    assert!(p.is_match("/b") && p.is_match("/a"));
+    let p = Pattern::new("/ab?c").expect("valid");
+    assert!(p.is_match("/ac") && p.is_match("/abc") && !p.is_match("/xbc"));
+}

@@ -249,7 +249,12 @@ impl HostRoutes {
             Action::Forward(to) => {
                 target.clear();
                 let path = normalised.path.as_bytes();
-                to.plan.path.edit_path(path, captures.as_ref(), target);
+                if path == b"*" {
+                    // `OPTIONS *` names the server, not a path: nothing to edit.
+                    target.push(b'*');
+                } else {
+                    to.plan.path.edit_path(path, captures.as_ref(), target);
+                }
                 target.extend_from_slice(normalised.query);
                 Routed::Forward {
                     to,

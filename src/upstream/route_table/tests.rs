@@ -214,3 +214,16 @@ fn explain_names_each_route_that_did_not_match() {
         "405 METHOD_NOT_ALLOWED: this path accepts only GET, POST, HEAD"
     );
 }
+
+#[test]
+fn options_star_is_forwarded_as_star() {
+    // Found by the route_lookup fuzz target: `*` was forwarded as `/*`.
+    let config = crate::config::parse(
+        Path::new("t.toml"),
+        "[backends.\"app.test\"]\ncommand = \"app\"\nport = 3001\n\
+         [[hosts.\"app.test\".routes]]\nto = \"app.test\"\n",
+    )
+    .expect("valid");
+    let t = Reconcile::initial(&config.backends, &config.hosts).routes;
+    assert_eq!(route(&t, "app.test", "OPTIONS * HTTP/1.1"), "app.test *");
+}
