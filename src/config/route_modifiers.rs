@@ -88,9 +88,7 @@ pub(super) fn read_path_edit(
         return None;
     }
     // A path condition that was refused has been reported; an edit is not blamed for its absence.
-    let Some(path) = path else {
-        return None;
-    };
+    let path = path?;
     let prefix = match path {
         PathCond::Prefix(prefix) => PathPrefix::new(prefix).ok(),
         _ => None,
