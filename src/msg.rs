@@ -124,8 +124,11 @@ pub enum LifecycleEvent {
 pub enum StopReason {
     /// Idle for `idle_timeout`: new requests are held and start it again.
     Idle,
-    /// Failed its health checks: new requests are held and it starts again.
+    /// Failed its health checks (or its watchdog): new requests are held and it starts again.
     Restart,
+    /// The program said it is going away (`STOPPING=1` on its `NOTIFY_SOCKET`): new requests are held
+    /// and start it again once it is gone, as after an idle stop.
+    Announced,
     /// Gone from the config after a reload: new requests get 503 BACKEND_SHUTTING_DOWN.
     Removed,
     /// The proxy is shutting down: new requests get 503 BACKEND_SHUTTING_DOWN.
