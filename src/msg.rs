@@ -16,7 +16,7 @@
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::config::BackendConfig;
@@ -181,6 +181,9 @@ pub struct Activity {
     in_flight: AtomicUsize,
     /// `Clock` milliseconds when `in_flight` last dropped to zero (or traffic last began).
     last_active_ms: AtomicU64,
+    /// What the running program last said of itself (`STATUS=` on its `NOTIFY_SOCKET`), for
+    /// `/backends`: written by the supervisor, read by the admin API; rare on both sides, so a lock.
+    status: Mutex<Option<String>>,
 }
 
 impl Activity {
@@ -203,6 +206,19 @@ impl Activity {
 
     pub fn last_active_ms(&self) -> u64 {
         self.last_active_ms.load(Ordering::Relaxed)
+    }
+
+    /// Replaces the program's status line (`None`: it has said nothing since it was started).
+    pub fn set_status(&self, status: Option<String>) {
+        // A poisoned lock only means a panic elsewhere mid-write of a plain string: take it anyway.
+        *self.status.lock().unwrap_or_else(|e| e.into_inner()) = status;
+    }
+
+    pub fn status(&self) -> Option<String> {
+        self.status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 

@@ -28,6 +28,7 @@
 //! on worker threads (one per container start and life, one per stop) that report back through a channel
 //! woken by the same waker as commands, so a slow daemon never stalls this loop or another backend.
 
+mod activation;
 mod backend;
 mod docker;
 #[cfg(test)]
@@ -44,6 +45,7 @@ mod instance;
 mod instances_tests;
 mod keys;
 mod lifecycle;
+mod notify;
 mod policy;
 mod probe;
 mod process;
