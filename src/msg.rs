@@ -113,7 +113,7 @@ pub enum LifecycleEvent {
         reason: String,
         retry_after: Duration,
     },
-    /// `unhealthy_threshold` probes failed in a row; a restart follows.
+    /// `unhealthy_threshold` probes failed in a row, or the watchdog went quiet; a restart follows.
     Unhealthy,
     Stopping(StopReason),
     Stopped,
