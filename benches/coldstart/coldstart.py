@@ -11,7 +11,10 @@ inherited listener and accepts) the same `spawngate-echo` is timed two ways:
 Added = via - the median direct time for that T. Then the proxy's CPU seconds while one backend takes
 10 s to start, with and without socket activation. Prints a markdown table.
 
-usage: coldstart.py SPAWNGATE ECHO SCRATCH_DIR   (TRIALS=n changes the trials per cell, default 5)
+With a reachable Docker daemon (and DOCKER not 0) the same is measured for a container: DOCKER_TRIALS
+starts per start time (default 3), over HTTP/1.
+
+usage: coldstart.py SPAWNGATE ECHO SCRATCH_DIR REPO   (TRIALS=n: trials per cell, default 5)
 """
 
 import os
@@ -25,11 +28,13 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "load"))
 import procs  # noqa: E402  (benches/load/procs.py: process handling and /proc readings)
+import docker_row  # noqa: E402
 
 START_TIMES_MS = [50, 300, 1000, 3000]
 MODES = ["plain", "activated"]
 PROTOCOLS = ["http1", "h2c"]
 TRIALS = int(os.environ.get("TRIALS", "5"))
+DOCKER_TRIALS = int(os.environ.get("DOCKER_TRIALS", "3"))
 POLL_S = 0.001
 CPU_START_MS = 10_000
 TIMEOUT_S = 30.0
@@ -151,7 +156,7 @@ def start_proxy(binary, scratch, name, backends):
 
 
 def main():
-    binary, echo, scratch = sys.argv[1:4]
+    binary, echo, scratch, repo = sys.argv[1:5]
     # A TERM (run.sh's time limit, or Ctrl-C there) unwinds through the `finally`s, which stop everything.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     cells = [(m, p, t) for m in MODES for p in PROTOCOLS for t in START_TIMES_MS]
@@ -163,6 +168,15 @@ def main():
     cpu_hosts = {m: f"cpu-{m}.test" for m in MODES}
     for mode, name in cpu_hosts.items():
         backends += backend_toml(name, ports.pop(), echo, CPU_START_MS, mode == "activated")
+    docker = os.environ.get("DOCKER", "1") != "0" and docker_row.available()
+    docker_ports = procs.free_ports(len(START_TIMES_MS) * DOCKER_TRIALS + 1) if docker else []
+    docker_cells = [("docker", "http1", t) for t in START_TIMES_MS] if docker else []
+    if docker:
+        log("building the echo image for the Docker row")
+        docker_row.build_image(repo, scratch)
+        for (_, proto, start_ms), i in ((c, i) for c in docker_cells for i in range(DOCKER_TRIALS)):
+            backends += docker_row.backend_toml(host("docker", proto, start_ms, i), docker_ports.pop(),
+                                                start_ms)
     try:
         server, proxy_port = start_proxy(binary, scratch, "spawngate", backends)
         direct = {}
@@ -176,6 +190,13 @@ def main():
                 ask[proto](proxy_port, host(mode, proto, start_ms, i)) * 1000 for i in range(TRIALS)
             ]
             log(f"via {mode} {proto} {start_ms} ms: {[round(x, 1) for x in via[(mode, proto, start_ms)]]}")
+        for cell in docker_cells:
+            start_ms = cell[2]
+            direct[cell] = [docker_row.direct_start(docker_ports[0], start_ms) * 1000
+                            for _ in range(DOCKER_TRIALS)]
+            log(f"direct docker {start_ms} ms: {[round(x, 1) for x in direct[cell]]}")
+            via[cell] = [http1_first_byte(proxy_port, host(*cell, i)) * 1000 for i in range(DOCKER_TRIALS)]
+            log(f"via docker {start_ms} ms: {[round(x, 1) for x in via[cell]]}")
         cpu = {}
         for mode, name in cpu_hosts.items():
             before = sum(procs.cpu_seconds([server.pid]))
@@ -184,10 +205,12 @@ def main():
             log(f"cpu {mode}: {cpu[mode][0]:.2f} s during a {took:.1f} s start")
     finally:
         procs.stop_all()
-    print(report(direct, via, cpu))
+        if docker:
+            docker_row.remove_leftovers(docker_ports)
+    print(report(direct, via, cpu, docker_cells))
 
 
-def report(direct, via, cpu):
+def report(direct, via, cpu, docker_cells):
     out = [f"| backend start | mode | protocol | direct p50 | via p50 | via p99 | added p50 | added p99 |",
            "|---|---|---|---:|---:|---:|---:|---:|"]
     for mode in MODES:
@@ -201,7 +224,18 @@ def report(direct, via, cpu):
                     f"| {start_ms} ms | {label} | {proto} | {base:.1f} ms | "
                     f"{statistics.median(times):.1f} ms | {percentile(times, 99):.1f} ms | "
                     f"{statistics.median(added):.1f} ms | {percentile(added, 99):.1f} ms |")
+    for cell in docker_cells:
+        base = statistics.median(direct[cell])
+        times = via[cell]
+        added = [t - base for t in times]
+        out.append(
+            f"| {cell[2]} ms | Docker container | http1 | {base:.1f} ms | "
+            f"{statistics.median(times):.1f} ms | {percentile(times, 99):.1f} ms | "
+            f"{statistics.median(added):.1f} ms | {percentile(added, 99):.1f} ms |")
     out.append("")
+    if docker_cells:
+        out.append(f"Docker rows: {DOCKER_TRIALS} starts each; direct = create, start and poll the "
+                   "published port every 1 ms through the Engine API.")
     out.append(f"{TRIALS} cold starts per row; p99 of {TRIALS} is their maximum. Direct: the same "
                "`spawngate-echo` started by the script and polled every 1 ms.")
     out.append("")

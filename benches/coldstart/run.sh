@@ -41,6 +41,6 @@ trap 'exit 143' TERM
 
 # Bounded: each request has a 30 s timeout and the run has 5 minutes.
 PYTHONDONTWRITEBYTECODE=1 timeout --signal=TERM 300 \
-    python3 "$here/coldstart.py" "$binary" "$echo_bin" "$scratch" &
+    python3 "$here/coldstart.py" "$binary" "$echo_bin" "$scratch" "$repo" &
 bench_pid=$!
 wait "$bench_pid"
