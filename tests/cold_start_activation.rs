@@ -200,3 +200,21 @@ fn a_watchdog_that_goes_quiet_restarts_the_backend() {
     assert!(!proxy.log_contains("fed.test: unhealthy"));
     assert_eq!(http1_answer(proxy.addr(), "fed.test", "/").pid(), first);
 }
+
+#[test]
+fn stopping_1_stops_the_backend_and_the_next_request_starts_it_again() {
+    // A long idle timeout: only STOPPING=1 can be what stops it.
+    let keys = "idle_timeout_secs = 3600";
+    let env = [("ECHO_STOPPING_AFTER_MS", "300")];
+    let proxy = Proxy::start(&echo_backend(ECHO_HOST, free_port(), keys, &env));
+    let first = http1_answer(proxy.addr(), ECHO_HOST, "/").pid();
+    assert!(
+        proxy.wait_for_log("stopping (Announced)", Duration::from_secs(20)),
+        "{:?}",
+        proxy.log_lines()
+    );
+    proxy.wait_for_state(ECHO_HOST, "stopped", Duration::from_secs(20));
+    // Started again on demand, over either protocol.
+    let again = h2c_answer(proxy.addr(), ECHO_HOST, "/").pid();
+    assert_ne!(again, first);
+}

@@ -26,7 +26,8 @@
 //! file exists; `ECHO_HEALTH_DELAY_MS=<n>` makes `/health` 503 for n ms after it listens;
 //! `ECHO_READY_CALLBACK=1` makes `/health` 503 and POSTs to `$SERVERLESS_PROXY_READY_URL` once listening;
 //! `ECHO_NOTIFY=1` sends `READY=1` (and `STATUS=$ECHO_STATUS`, if set) to `$NOTIFY_SOCKET` once listening,
-//! and `WATCHDOG=1` every half `$WATCHDOG_USEC`; `ECHO_ACCEPT_DELAY_MS=<n>` waits n ms after listening
+//! and `WATCHDOG=1` every half `$WATCHDOG_USEC`; `ECHO_STOPPING_AFTER_MS=<n>` sends `STOPPING=1` n ms after
+//! listening (and goes on serving until it is stopped); `ECHO_ACCEPT_DELAY_MS=<n>` waits n ms after listening
 //! before the first `accept`; `ECHO_ACCEPT_LOG=<path>` appends the time of the first accept (microseconds
 //! since the epoch); `ECHO_LOG=1` prints each request line. SIGTERM ends the process (default action); to
 //! ignore it, run under `sh -c 'trap "" TERM; exec spawngate-echo'`.
@@ -222,6 +223,12 @@ fn main() -> ExitCode {
             .unwrap_or_default();
         ready::sd_notify(&format!("READY=1{status}"));
         ready::keep_watchdog_fed();
+    }
+    if let Some(delay) = delay_from_env("ECHO_STOPPING_AFTER_MS") {
+        std::thread::spawn(move || {
+            std::thread::sleep(delay);
+            ready::sd_notify("STOPPING=1");
+        });
     }
     if ready_callback {
         match std::env::var("SERVERLESS_PROXY_READY_URL") {
