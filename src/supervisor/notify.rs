@@ -29,7 +29,8 @@ use nix::sys::socket::{
 /// a longer datagram is dropped whole rather than read in part.
 pub const MAX_MESSAGE: usize = 4096;
 
-/// Datagrams read per wake-up, so a flooding program cannot hold the supervisor's thread.
+/// Datagrams read per wake-up, so a flooding program cannot hold the supervisor's thread; the socket is
+/// re-armed when more are waiting (the poll is edge-triggered).
 const MAX_MESSAGES_PER_WAKE: usize = 64;
 
 /// What one line of a notification says.
@@ -51,6 +52,7 @@ pub struct Message {
 #[derive(Debug)]
 pub struct NotifySocket {
     socket: UnixDatagram,
+    token: Token,
     dir: PathBuf,
     path: String,
 }
@@ -81,6 +83,7 @@ impl NotifySocket {
         registry.register(&mut socket, token, Interest::READABLE)?;
         Ok(NotifySocket {
             socket,
+            token,
             dir: dir.to_path_buf(),
             path: text,
         })
@@ -91,21 +94,25 @@ impl NotifySocket {
         &self.path
     }
 
-    /// Reads the datagrams waiting (up to a bound; the poll reports the rest). Datagrams without
-    /// credentials or too long are dropped with a debug log.
-    pub fn receive(&self) -> Vec<Message> {
+    /// Reads the datagrams waiting, up to a bound; with more left, re-registers the socket so the poll
+    /// reports it again at once. Datagrams without credentials or too long are dropped with a debug log.
+    pub fn receive(&mut self, registry: &Registry) -> Vec<Message> {
         let mut out = Vec::new();
         for _ in 0..MAX_MESSAGES_PER_WAKE {
             match self.receive_one() {
                 Ok(Some(message)) => out.push(message),
                 Ok(None) => {}
-                Err(Errno::EAGAIN) => break,
+                Err(Errno::EAGAIN) => return out,
                 Err(Errno::EINTR) => {}
                 Err(e) => {
                     log::warn!("cannot read the notification socket: {e}");
-                    break;
+                    return out;
                 }
             }
+        }
+        // Re-registering re-checks readiness: the rest is reported on the next turn of the loop.
+        if let Err(e) = registry.reregister(&mut self.socket, self.token, Interest::READABLE) {
+            log::warn!("cannot re-arm the notification socket: {e}");
         }
         out
     }
@@ -215,7 +222,7 @@ mod tests {
     #[test]
     fn a_datagram_arrives_with_the_senders_pid_and_the_directory_is_private() {
         let mut poll = Poll::new().unwrap();
-        let socket = NotifySocket::open(poll.registry(), Token(9)).unwrap();
+        let mut socket = NotifySocket::open(poll.registry(), Token(9)).unwrap();
         let dir = Path::new(socket.path()).parent().unwrap().to_path_buf();
         let mode = std::os::unix::fs::PermissionsExt::mode(
             &std::fs::metadata(&dir).unwrap().permissions(),
@@ -233,7 +240,7 @@ mod tests {
         poll.poll(&mut events, Some(Duration::from_secs(5)))
             .unwrap();
         assert!(events.iter().any(|e| e.token() == Token(9)));
-        let messages = socket.receive();
+        let messages = socket.receive(poll.registry());
         assert_eq!(
             messages,
             vec![Message {
@@ -243,5 +250,34 @@ mod tests {
         );
         drop(socket);
         assert!(!dir.exists(), "the directory goes with the socket");
+    }
+
+    #[test]
+    fn a_flood_of_datagrams_is_all_read() {
+        let mut poll = Poll::new().unwrap();
+        let mut socket = NotifySocket::open(poll.registry(), Token(3)).unwrap();
+        let path = socket.path().to_string();
+        // The kernel queues only a few datagrams (`net.unix.max_dgram_qlen`, often 10): the sender
+        // blocks until they are read, so it runs beside the reader, as a flooding program would.
+        let sent = MAX_MESSAGES_PER_WAKE * 2 + 5;
+        let sender = std::thread::spawn(move || {
+            let sender = StdDatagram::unbound().unwrap();
+            sender
+                .set_write_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            for _ in 0..sent {
+                sender.send_to(b"WATCHDOG=1", &path).unwrap();
+            }
+        });
+        let mut events = Events::with_capacity(4);
+        let mut read = 0;
+        while read < sent {
+            poll.poll(&mut events, Some(Duration::from_secs(5)))
+                .unwrap();
+            assert!(!events.is_empty(), "no wake-up with {} unread", sent - read);
+            read += socket.receive(poll.registry()).len();
+        }
+        assert_eq!(read, sent);
+        sender.join().unwrap();
     }
 }

@@ -66,10 +66,10 @@ impl Supervisor {
     /// Datagrams on the notification socket: each is traced to the instance whose process group sent
     /// it, its status kept for `/backends` and its other notices fed to that instance's lifecycle.
     pub(super) fn handle_notifications(&mut self) {
-        let Some(socket) = &self.notify else {
+        let Some(socket) = self.notify.as_mut() else {
             return;
         };
-        for message in socket.receive() {
+        for message in socket.receive(self.poll.registry()) {
             let Some(key) = self.instance_of_sender(message.pid) else {
                 log::debug!(
                     "a notification from pid {}, no instance of ours; ignored",
