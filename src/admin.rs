@@ -5,7 +5,7 @@
 //! |-----------------------|--------|-------------------------------------------------------------------|
 //! | `/health`             | GET    | `{"status":"ok"}`                                                 |
 //! | `/version`            | GET    | `{"name":"spawngate","version":"X.Y.Z"}`                          |
-//! | `/backends`           | GET    | `{"backends":[{"hostname","state","port","in_flight"}],"count":N}`|
+//! | `/backends`           | GET    | `{"backends":[{"hostname","state","port","in_flight","status"}],"count":N}`|
 //! | `/hosts`              | GET    | every host's compiled route table, and the catch-all hosts        |
 //! | `/routes/explain`     | GET    | `?host=&path=&method=&header=N:v`: which route matches, and why   |
 //! |                       |        | each earlier one did not                                          |
@@ -27,6 +27,8 @@ pub struct BackendStatus<'a> {
     pub state: State,
     pub port: u16,
     pub in_flight: usize,
+    /// What the program last said of itself (`STATUS=` on its `NOTIFY_SOCKET`); `null` when nothing.
+    pub status: Option<String>,
 }
 
 /// What the proxy knows about its config, for `/health`.
@@ -124,11 +126,16 @@ fn backends_json<'a>(backends: impl Iterator<Item = BackendStatus<'a>>) -> Strin
         out.push_str(r#"{"hostname":"#);
         push_json_string(&mut out, b.hostname);
         out.push_str(&format!(
-            r#","state":"{}","port":{},"in_flight":{}}}"#,
+            r#","state":"{}","port":{},"in_flight":{},"status":"#,
             b.state.as_str(),
             b.port,
             b.in_flight
         ));
+        match &b.status {
+            Some(status) => push_json_string(&mut out, status),
+            None => out.push_str("null"),
+        }
+        out.push('}');
     }
     out.push_str(&format!(r#"],"count":{}}}"#, rows.len()));
     out
@@ -205,12 +212,14 @@ mod tests {
                 state: State::Ready,
                 port: 3001,
                 in_flight: 2,
+                status: Some("serving \"v2\"".to_string()),
             },
             BackendStatus {
                 hostname: "a.localhost",
                 state: State::Stopped,
                 port: 3000,
                 in_flight: 0,
+                status: None,
             },
         ]
     }
@@ -234,7 +243,7 @@ mod tests {
         );
         assert_eq!(
             body(&action),
-            r#"{"backends":[{"hostname":"a.localhost","state":"stopped","port":3000,"in_flight":0},{"hostname":"b.localhost","state":"ready","port":3001,"in_flight":2}],"count":2}"#
+            r#"{"backends":[{"hostname":"a.localhost","state":"stopped","port":3000,"in_flight":0,"status":null},{"hostname":"b.localhost","state":"ready","port":3001,"in_flight":2,"status":"serving \"v2\""}],"count":2}"#
         );
     }
 

@@ -16,7 +16,7 @@
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::config::BackendConfig;
@@ -113,7 +113,7 @@ pub enum LifecycleEvent {
         reason: String,
         retry_after: Duration,
     },
-    /// `unhealthy_threshold` probes failed in a row; a restart follows.
+    /// `unhealthy_threshold` probes failed in a row, or the watchdog went quiet; a restart follows.
     Unhealthy,
     Stopping(StopReason),
     Stopped,
@@ -124,8 +124,11 @@ pub enum LifecycleEvent {
 pub enum StopReason {
     /// Idle for `idle_timeout`: new requests are held and start it again.
     Idle,
-    /// Failed its health checks: new requests are held and it starts again.
+    /// Failed its health checks (or its watchdog): new requests are held and it starts again.
     Restart,
+    /// The program said it is going away (`STOPPING=1` on its `NOTIFY_SOCKET`): new requests are held
+    /// and start it again once it is gone, as after an idle stop.
+    Announced,
     /// Gone from the config after a reload: new requests get 503 BACKEND_SHUTTING_DOWN.
     Removed,
     /// The proxy is shutting down: new requests get 503 BACKEND_SHUTTING_DOWN.
@@ -178,6 +181,9 @@ pub struct Activity {
     in_flight: AtomicUsize,
     /// `Clock` milliseconds when `in_flight` last dropped to zero (or traffic last began).
     last_active_ms: AtomicU64,
+    /// What the running program last said of itself (`STATUS=` on its `NOTIFY_SOCKET`), for
+    /// `/backends`: written by the supervisor, read by the admin API; rare on both sides, so a lock.
+    status: Mutex<Option<String>>,
 }
 
 impl Activity {
@@ -200,6 +206,19 @@ impl Activity {
 
     pub fn last_active_ms(&self) -> u64 {
         self.last_active_ms.load(Ordering::Relaxed)
+    }
+
+    /// Replaces the program's status line (`None`: it has said nothing since it was started).
+    pub fn set_status(&self, status: Option<String>) {
+        // A poisoned lock only means a panic elsewhere mid-write of a plain string: take it anyway.
+        *self.status.lock().unwrap_or_else(|e| e.into_inner()) = status;
+    }
+
+    pub fn status(&self) -> Option<String> {
+        self.status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 

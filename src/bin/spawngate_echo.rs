@@ -23,9 +23,17 @@
 //! `ECHO_EXIT_AT_START=<code>` exits at once; `ECHO_START_DELAY_MS=<n>` waits before listening;
 //! `ECHO_LISTEN_LOG=<path>` appends the time it started listening (microseconds since the epoch);
 //! `ECHO_NEVER_HEALTHY=1` makes `/health` 503; `ECHO_HEALTH_FAIL_FILE=<path>` makes `/health` 500 while the
-//! file exists; `ECHO_READY_CALLBACK=1` makes `/health` 503 and POSTs to `$SERVERLESS_PROXY_READY_URL` once
-//! listening; `ECHO_LOG=1` prints each request line. SIGTERM ends the process (default action); to ignore it,
-//! run under `sh -c 'trap "" TERM; exec spawngate-echo'`.
+//! file exists; `ECHO_HEALTH_DELAY_MS=<n>` makes `/health` 503 for n ms after it listens;
+//! `ECHO_READY_CALLBACK=1` makes `/health` 503 and POSTs to `$SERVERLESS_PROXY_READY_URL` once listening;
+//! `ECHO_NOTIFY=1` sends `READY=1` (and `STATUS=$ECHO_STATUS`, if set) to `$NOTIFY_SOCKET` once listening,
+//! and `WATCHDOG=1` every half `$WATCHDOG_USEC`; `ECHO_STOPPING_AFTER_MS=<n>` sends `STOPPING=1` n ms after
+//! listening (and goes on serving until it is stopped); `ECHO_ACCEPT_DELAY_MS=<n>` waits n ms after listening
+//! before the first `accept`; `ECHO_ACCEPT_LOG=<path>` appends the time of the first accept (microseconds
+//! since the epoch); `ECHO_LOG=1` prints each request line. SIGTERM ends the process (default action); to
+//! ignore it, run under `sh -c 'trap "" TERM; exec spawngate-echo'`.
+//!
+//! Socket activation: with `LISTEN_FDS=1` and `LISTEN_PID` = its own pid (the systemd convention) it
+//! serves on the inherited listener at descriptor 3 instead of binding one.
 
 // The crate root of a binary looks for modules beside itself, so point at this binary's own folder.
 #[path = "spawngate_echo/http.rs"]
@@ -46,6 +54,7 @@ mod ws_message;
 use std::fs::OpenOptions;
 use std::io::{self, BufReader, BufWriter, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::FromRawFd;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -91,6 +100,42 @@ fn port_from(args: &[String]) -> Result<u16, String> {
         .map_err(|_| format!("bad port {text:?}"))
 }
 
+/// The listener a service manager passed (systemd's `sd_listen_fds`): descriptor 3, when `LISTEN_PID`
+/// names this process and `LISTEN_FDS` is 1. Another process's variables (inherited by mistake) are not
+/// ours to act on.
+fn inherited_listener(pid: u32) -> Option<TcpListener> {
+    let ours = std::env::var("LISTEN_PID").is_ok_and(|v| v.trim() == pid.to_string());
+    let one = std::env::var("LISTEN_FDS").is_ok_and(|v| v.trim() == "1");
+    if !(ours && one) {
+        return None;
+    }
+    // SAFETY: the service manager passed descriptor 3 to this process for it to own (LISTEN_PID is this
+    // process, LISTEN_FDS says one), nothing else in this program uses it, and it is taken once.
+    let listener = unsafe { TcpListener::from_raw_fd(3) };
+    // A descriptor that is not a TCP socket is refused rather than served on.
+    match listener.local_addr() {
+        Ok(_) => Some(listener),
+        Err(e) => {
+            eprintln!("spawngate-echo: LISTEN_FDS=1 but descriptor 3 is not a TCP listener: {e}");
+            None
+        }
+    }
+}
+
+fn micros_since_epoch() -> String {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    since_epoch.as_micros().to_string()
+}
+
+fn delay_from_env(name: &str) -> Option<Duration> {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_millis)
+}
+
 fn record_start(path: &str, pid: u32) {
     append_line(path, &pid.to_string());
 }
@@ -124,17 +169,16 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Some(ms) = std::env::var("ECHO_START_DELAY_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        std::thread::sleep(Duration::from_millis(ms));
+    if let Some(delay) = delay_from_env("ECHO_START_DELAY_MS") {
+        std::thread::sleep(delay);
     }
     let ready_callback = env_flag("ECHO_READY_CALLBACK");
     let health = if env_flag("ECHO_NEVER_HEALTHY") || ready_callback {
         HealthMode::NeverHealthy
     } else if let Ok(path) = std::env::var("ECHO_HEALTH_FAIL_FILE") {
         HealthMode::FailWhileFileExists(PathBuf::from(path))
+    } else if let Some(delay) = delay_from_env("ECHO_HEALTH_DELAY_MS") {
+        HealthMode::FailUntil(std::time::Instant::now() + delay)
     } else {
         HealthMode::Healthy
     };
@@ -153,20 +197,38 @@ fn main() -> ExitCode {
         },
         Err(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
     };
-    let listener = match TcpListener::bind(SocketAddr::new(ip, port)) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("spawngate-echo: cannot listen on {ip}:{port}: {e}");
-            return ExitCode::from(1);
+    let listener = match inherited_listener(pid) {
+        Some(listener) => {
+            eprintln!("spawngate-echo: pid {pid} serving on its inherited listener");
+            listener
         }
+        None => match TcpListener::bind(SocketAddr::new(ip, port)) {
+            Ok(l) => {
+                eprintln!("spawngate-echo: pid {pid} listening on {ip}:{port}");
+                l
+            }
+            Err(e) => {
+                eprintln!("spawngate-echo: cannot listen on {ip}:{port}: {e}");
+                return ExitCode::from(1);
+            }
+        },
     };
-    eprintln!("spawngate-echo: pid {pid} listening on {ip}:{port}");
     if let Ok(path) = std::env::var("ECHO_LISTEN_LOG") {
         // Microseconds since the Unix epoch: how long a proxy took from here to a client's answer.
-        let since_epoch = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
+        append_line(&path, &micros_since_epoch());
+    }
+    if env_flag("ECHO_NOTIFY") {
+        let status = std::env::var("ECHO_STATUS")
+            .map(|s| format!("\nSTATUS={s}"))
             .unwrap_or_default();
-        append_line(&path, &since_epoch.as_micros().to_string());
+        ready::sd_notify(&format!("READY=1{status}"));
+        ready::keep_watchdog_fed();
+    }
+    if let Some(delay) = delay_from_env("ECHO_STOPPING_AFTER_MS") {
+        std::thread::spawn(move || {
+            std::thread::sleep(delay);
+            ready::sd_notify("STOPPING=1");
+        });
     }
     if ready_callback {
         match std::env::var("SERVERLESS_PROXY_READY_URL") {
@@ -178,13 +240,21 @@ fn main() -> ExitCode {
             ),
         }
     }
-    accept_loop(&listener, &settings);
+    if let Some(delay) = delay_from_env("ECHO_ACCEPT_DELAY_MS") {
+        // Connections meanwhile wait in the listener's backlog, as they would for a slow boot.
+        std::thread::sleep(delay);
+    }
+    let accept_log = std::env::var("ECHO_ACCEPT_LOG").ok();
+    accept_loop(&listener, &settings, accept_log);
     ExitCode::SUCCESS
 }
 
-fn accept_loop(listener: &TcpListener, settings: &Arc<Settings>) {
+fn accept_loop(listener: &TcpListener, settings: &Arc<Settings>, mut accept_log: Option<String>) {
     let open = Arc::new(AtomicUsize::new(0));
     for stream in listener.incoming() {
+        if let Some(path) = accept_log.take() {
+            append_line(&path, &micros_since_epoch());
+        }
         let stream = match stream {
             Ok(s) => s,
             Err(e) => {

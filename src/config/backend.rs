@@ -26,6 +26,9 @@ const DOCKER_ONLY: &[&str] = &[
     "network",
     "docker_host",
 ];
+/// Keys that only mean something for a process the supervisor spawns itself: a container gets neither an
+/// inherited socket nor a `NOTIFY_SOCKET`.
+const PROCESS_ONLY: &[&str] = &["socket_activation", "watchdog_secs"];
 /// Variables spawngate sets itself for every backend.
 const RESERVED_ENV: &[&str] = &["PORT", "SERVERLESS_PROXY_READY_URL"];
 
@@ -159,7 +162,21 @@ fn read_one(
         Some(env) => read_env(&env, ctx),
         None => Some(Vec::new()),
     };
-    let timings = timings::read(&mut section, ctx, defaults);
+    if matches!(kind_name, KindName::Docker) {
+        // Taken before the timings are read, so `[defaults]` values still apply to local backends only.
+        for key in PROCESS_ONLY {
+            if let Some(item) = section.take(key) {
+                let message = "applies to local processes only (type = \"local\")".to_string();
+                ctx.report(&item.key_span, &item.path, message);
+            }
+        }
+    }
+    let mut timings = timings::read(&mut section, ctx, defaults);
+    if matches!(kind_name, KindName::Docker) {
+        // A `[defaults]` value that turns them on means "for every local backend".
+        timings.socket_activation = false;
+        timings.watchdog = None;
+    }
     let mut container_name_at = (item.key_span.clone(), item.path.clone());
     let kind = match kind_name {
         KindName::Local => {

@@ -82,6 +82,12 @@ pub struct Timings {
     pub ready_health_check_interval: Duration,
     /// At least 1.
     pub unhealthy_threshold: u32,
+    /// `socket_activation`: the supervisor binds a local instance's listener and passes it as fd 3
+    /// (`LISTEN_FDS=1`); requests are routed at once and wait in its backlog. Local processes only.
+    pub socket_activation: bool,
+    /// `watchdog_secs`: a ready local instance that goes this long without sending `WATCHDOG=1` to its
+    /// `NOTIFY_SOCKET` is treated as unhealthy. `None`: no watchdog.
+    pub watchdog: Option<Duration>,
 }
 
 /// One `[backends."host"]` table, with `[defaults]` already merged in.

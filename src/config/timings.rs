@@ -22,6 +22,8 @@ pub(super) fn builtin() -> Timings {
         drain_timeout: Duration::from_secs(30),
         ready_health_check_interval: Duration::from_millis(5000),
         unhealthy_threshold: 3,
+        socket_activation: false,
+        watchdog: None,
     }
 }
 
@@ -41,6 +43,8 @@ const DRAIN_TIMEOUT_SECS: (u64, u64) = (0, SECS_PER_DAY);
 const READY_HEALTH_CHECK_INTERVAL_MS: (u64, u64) = (100, 3_600_000);
 /// `unhealthy_threshold`: 1 to 1000 consecutive failed probes.
 const UNHEALTHY_THRESHOLD: (u64, u64) = (1, 1_000);
+/// `watchdog_secs`: 1 s (a tighter watchdog is a busy loop for the program) to 1 day.
+const WATCHDOG_SECS: (u64, u64) = (1, SECS_PER_DAY);
 /// `health_path`: longest accepted; longer than any sane probe path, short enough for one request line.
 const MAX_HEALTH_PATH_LEN: usize = 2_048;
 
@@ -108,6 +112,19 @@ pub(super) fn read(section: &mut Section<'_, '_>, ctx: &mut Ctx, base: &Timings)
     {
         // The bound above keeps it far inside u32.
         out.unhealthy_threshold = u32::try_from(n).unwrap_or(u32::MAX);
+    }
+
+    if let Some(flag) = section.take("socket_activation") {
+        if let Some(on) = flag.as_bool(ctx) {
+            out.socket_activation = on;
+        }
+    }
+    let (min, max) = WATCHDOG_SECS;
+    if let Some(n) = section
+        .take("watchdog_secs")
+        .and_then(|item| item.uint_in(ctx, min, max))
+    {
+        out.watchdog = Some(Duration::from_secs(n));
     }
 
     if let Some(item) = section.take("health_path") {

@@ -74,6 +74,7 @@ impl AdminConn {
                         state: r.view.reported_state(),
                         port: r.config.port,
                         in_flight: r.activity.in_flight(),
+                        status: r.activity.status(),
                     });
                     match admin::handle(method, path, config, rows, routes.routes()) {
                         Action::Respond(bytes) => self.out = bytes,

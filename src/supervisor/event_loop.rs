@@ -15,7 +15,8 @@ use slab::Slab;
 
 use super::backend::Backend;
 use super::docker::{DockerDriver, DriverEvent};
-use super::keys::{InstanceKey, SIGCHLD_TOKEN, WAKER_TOKEN};
+use super::keys::{InstanceKey, NOTIFY_TOKEN, SIGCHLD_TOKEN, WAKER_TOKEN};
+use super::notify::NotifySocket;
 use super::policy::Order;
 use super::sigchld::SigchldPipe;
 use super::slot::InstanceSlot;
@@ -37,6 +38,9 @@ pub struct Supervisor {
     pub clock: Clock,
     pub ready_url_base: String,
     pub sigchld: SigchldPipe,
+    /// The `NOTIFY_SOCKET` of every local instance; `None` if it could not be made (instances then
+    /// become ready by their health path or ready callback only).
+    pub notify: Option<NotifySocket>,
     pub backends: Slab<Backend>,
     /// Commands name a backend by the id the reactor gave it; the slab key names it within this thread
     /// (instance keys, probe tokens).
@@ -68,6 +72,13 @@ impl Supervisor {
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER_TOKEN)?);
         let sigchld = SigchldPipe::register(poll.registry(), SIGCHLD_TOKEN)?;
+        let notify = match NotifySocket::open(poll.registry(), NOTIFY_TOKEN) {
+            Ok(socket) => Some(socket),
+            Err(e) => {
+                log::warn!("no readiness notification for backends (NOTIFY_SOCKET): {e}");
+                None
+            }
+        };
         let (tx, commands) = mpsc::channel();
         let (driver_tx, driver_events) = mpsc::channel();
         let supervisor = Supervisor {
@@ -79,6 +90,7 @@ impl Supervisor {
             clock,
             ready_url_base: ready_url_base.trim_end_matches('/').to_string(),
             sigchld,
+            notify,
             backends: Slab::new(),
             by_id: HashMap::new(),
             timers: Timers::new(),
@@ -115,6 +127,7 @@ impl Supervisor {
                     self.drain_driver_events();
                 }
                 SIGCHLD_TOKEN => self.reap_children(),
+                NOTIFY_TOKEN => self.handle_notifications(),
                 token => self.advance_probe(token),
             }
         }

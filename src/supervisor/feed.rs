@@ -103,15 +103,22 @@ impl Supervisor {
         let backend = self.backends.get_mut(key.backend)?;
         let (host, config) = (backend.host.clone(), backend.config.clone());
         let ready_url = format!("{}/ready/{host}", self.ready_url_base);
+        // A new program has said nothing of itself yet.
+        backend.activity.set_status(None);
         let slot = backend.slot_mut(key.index)?;
         let name = InstanceName {
             host: &host,
             index: key.index,
         };
         let spec = slot.spec.clone();
-        match Instance::start(&config, &spec, &ready_url, &mut self.docker, key) {
+        let notify = self.notify.as_ref().map(|socket| socket.path());
+        match Instance::start(&config, &spec, &ready_url, notify, &mut self.docker, key) {
             Ok(instance) => {
-                log::info!("{name}: started ({})", instance.describe());
+                let activated = instance.is_socket_activated();
+                match activated {
+                    true => log::info!("{name}: started on its listener ({})", instance.describe()),
+                    false => log::info!("{name}: started ({})", instance.describe()),
+                }
                 if let (Some(watchdog), Some(group)) =
                     (self.watchdog.as_mut(), instance.process_group())
                 {
@@ -128,7 +135,8 @@ impl Supervisor {
                     spec,
                     started_ms: now,
                 });
-                None
+                // Its listener already queues connections: requests may go to it now.
+                activated.then_some(Input::Listening)
             }
             Err(why) => Some(Input::SpawnFailed(why)),
         }

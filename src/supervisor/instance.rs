@@ -24,11 +24,13 @@ pub enum Instance {
 
 impl Instance {
     /// Starts instance `instance` of the backend `config` describes. `ready_url` is where it may announce
-    /// readiness (as seen from the host); `key` names the instance in the container driver's reports.
+    /// readiness (as seen from the host); `notify_socket` is the supervisor's `NOTIFY_SOCKET`, given to
+    /// local processes; `key` names the instance in the container driver's reports.
     pub fn start(
         config: &BackendConfig,
         instance: &InstanceSpec,
         ready_url: &str,
+        notify_socket: Option<&str>,
         docker: &mut DockerDriver,
         key: InstanceKey,
     ) -> Result<Instance, String> {
@@ -38,8 +40,19 @@ impl Instance {
         }
         match &config.kind {
             BackendKind::Local(spec) => {
-                let env = backend_env(config, instance, ready_url);
-                ProcessInstance::spawn(spec, &env).map(Instance::Process)
+                let mut env = backend_env(config, instance, ready_url);
+                if let Some(path) = notify_socket {
+                    env.push(("NOTIFY_SOCKET".to_string(), path.to_string()));
+                }
+                if let Some(watchdog) = config.timings.watchdog {
+                    let usec = watchdog.as_micros().to_string();
+                    env.push(("WATCHDOG_USEC".to_string(), usec));
+                }
+                let listener = match config.timings.socket_activation {
+                    true => Some(bind_instance_listener(&instance.addr)?),
+                    false => None,
+                };
+                ProcessInstance::spawn(spec, &env, listener).map(Instance::Process)
             }
             BackendKind::Docker(spec) => {
                 let env = backend_env(config, instance, &container_ready_url(ready_url, spec));
@@ -63,6 +76,14 @@ impl Instance {
         match self {
             Instance::Process(process) => Some(process.pid()),
             Instance::Container(_) => None,
+        }
+    }
+
+    /// The instance was handed its listener (socket activation): it is routable from its spawn.
+    pub fn is_socket_activated(&self) -> bool {
+        match self {
+            Instance::Process(process) => process.is_socket_activated(),
+            Instance::Container(_) => false,
         }
     }
 
@@ -125,6 +146,26 @@ pub fn backend_env(
     env
 }
 
+/// The listener a socket-activated instance inherits, bound at its address. A port another program
+/// holds is reported as a start failure at once, in the same words as without activation.
+fn bind_instance_listener(addr: &UpstreamAddr) -> Result<std::os::fd::OwnedFd, String> {
+    let Some(socket) = addr.tcp() else {
+        return Err(format!(
+            "socket activation needs a TCP address, not {addr:?}"
+        ));
+    };
+    super::activation::bind_listener(socket).map_err(|e| {
+        if e.kind() == io::ErrorKind::AddrInUse {
+            format!(
+                "port {} is already in use by another program",
+                socket.port()
+            )
+        } else {
+            format!("cannot bind port {}: {e}", socket.port())
+        }
+    })
+}
+
 /// `Some("port 3000")` when something already listens at `addr`, so an instance started there would
 /// never get its clients. A TCP bind succeeds over connections left in TIME_WAIT by a backend we just
 /// stopped (std sets SO_REUSEADDR), but not over a live listener. A unix socket is taken when a connect
@@ -165,6 +206,7 @@ mod tests {
             &config,
             &instance,
             "http://127.0.0.1:1/ready/x",
+            None,
             &mut docker,
             InstanceKey::new(0, 0),
         )
@@ -193,6 +235,7 @@ mod tests {
             &Arc::new(config),
             &spec,
             url,
+            None,
             &mut docker,
             InstanceKey::new(0, 0),
         )
@@ -218,6 +261,7 @@ mod tests {
             &config,
             &busy,
             "http://x",
+            None,
             &mut docker,
             InstanceKey::new(0, 1),
         )
@@ -231,6 +275,7 @@ mod tests {
             &config,
             &free,
             "http://x",
+            None,
             &mut docker,
             InstanceKey::new(0, 1),
         )
@@ -274,7 +319,8 @@ mod tests {
         let (mut docker, events, _poll) = docker_driver();
         let spec = InstanceSpec::first(&config);
         let key = InstanceKey::new(7, 0);
-        let mut instance = Instance::start(&config, &spec, "http://x", &mut docker, key).unwrap();
+        let mut instance =
+            Instance::start(&config, &spec, "http://x", None, &mut docker, key).unwrap();
         assert_eq!(instance.describe(), "container spawngate-app");
         assert_eq!(
             instance.poll_exit(),

@@ -24,10 +24,17 @@
 //! non-blocking sockets on the same poll. Processes are spawned only from this thread, which lives as long
 //! as the proxy, because their parent-death signal is tied to the spawning thread.
 //!
+//! Local instances speak two systemd protocols with it (`activation`, `notify`): with `socket_activation`
+//! the supervisor binds the instance's listener before the spawn and passes it as descriptor 3, so the
+//! instance is routable from its spawn; and every local instance gets a `NOTIFY_SOCKET` (one datagram
+//! socket on the same poll, senders told apart by their credentials) for `READY=1`, `STATUS=`,
+//! `STOPPING=1` and `WATCHDOG=1`, each an input to the instance's lifecycle.
+//!
 //! Containers are driven through the Docker Engine API, whose calls block: the `docker` driver runs them
 //! on worker threads (one per container start and life, one per stop) that report back through a channel
 //! woken by the same waker as commands, so a slow daemon never stalls this loop or another backend.
 
+mod activation;
 mod backend;
 mod docker;
 #[cfg(test)]
@@ -44,6 +51,7 @@ mod instance;
 mod instances_tests;
 mod keys;
 mod lifecycle;
+mod notify;
 mod policy;
 mod probe;
 mod process;

@@ -6,6 +6,7 @@
 //! (the group's grandchildren are caught by the group kill that follows every exit).
 
 use std::io;
+use std::os::fd::OwnedFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus, Stdio};
 
@@ -15,6 +16,7 @@ use nix::sys::signal::{killpg, Signal};
 use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
 use nix::unistd::{getpid, getppid, Pid};
 
+use super::activation::{hold_descriptor_3, ExecPlan};
 use crate::config::LocalSpec;
 
 /// A running (or exited but not yet reaped) backend process.
@@ -24,14 +26,22 @@ pub struct ProcessInstance {
     /// The child's pid, which is also its process group id.
     group: Pid,
     reaped: bool,
+    /// A socket-activated instance's listener, kept until the process is reaped: closing it earlier
+    /// would refuse the connections still waiting in its backlog, and a restart binds it anew.
+    listener: Option<OwnedFd>,
 }
 
 impl ProcessInstance {
-    /// Starts `spec` with exactly `env` added to the proxy's own environment.
+    /// Starts `spec` with exactly `env` added to the proxy's own environment; with a `listener`, socket
+    /// activated (`activation.rs`): the program inherits it as descriptor 3 with `LISTEN_FDS=1`.
     ///
     /// Must be called from the supervisor thread: the parent-death signal fires when the *thread* that
     /// forked the child exits, and that thread lives as long as the proxy.
-    pub fn spawn(spec: &LocalSpec, env: &[(String, String)]) -> Result<Self, String> {
+    pub fn spawn(
+        spec: &LocalSpec,
+        env: &[(String, String)],
+        listener: Option<OwnedFd>,
+    ) -> Result<Self, String> {
         let supervisor_pid = getpid();
         let mut command = Command::new(&spec.command);
         // The proxy's own service-manager variables describe the proxy, not the backend.
@@ -48,9 +58,23 @@ impl ProcessInstance {
         if let Some(dir) = &spec.working_dir {
             command.current_dir(dir);
         }
+        let mut plan = match &listener {
+            Some(fd) => Some(
+                ExecPlan::new(
+                    &spec.command,
+                    &spec.args,
+                    env,
+                    &crate::systemd::OWN_VARIABLES,
+                    fd,
+                )
+                .map_err(|e| describe_spawn_error(spec, &e))?,
+            ),
+            None => None,
+        };
         // SAFETY: the closure runs in the forked child before exec, where only async-signal-safe calls are
         // allowed. It makes two plain syscalls (prctl, getppid), compares integers and builds an io::Error
-        // from a raw errno (no allocation); on error std reports it to the parent and calls `_exit`.
+        // from a raw errno (no allocation); on error std reports it to the parent and calls `_exit`. For
+        // a socket-activated instance it then execs itself from the plan made above (see there).
         unsafe {
             command.pre_exec(move || {
                 prctl::set_pdeathsig(Signal::SIGKILL).map_err(io::Error::from)?;
@@ -58,12 +82,19 @@ impl ProcessInstance {
                 if getppid() != supervisor_pid {
                     return Err(io::Error::from_raw_os_error(Errno::ESRCH as i32));
                 }
-                Ok(())
+                match plan.as_mut() {
+                    // SAFETY: this is the child between fork and exec, as `exec_in_child` requires; it
+                    // makes only async-signal-safe calls on memory the plan allocated before the fork,
+                    // and returns only with an error.
+                    Some(plan) => Err(plan.exec_in_child()),
+                    None => Ok(()),
+                }
             });
         }
-        let child = command
-            .spawn()
-            .map_err(|e| describe_spawn_error(spec, &e))?;
+        let held = listener.as_ref().and_then(hold_descriptor_3);
+        let spawned = command.spawn();
+        drop(held);
+        let child = spawned.map_err(|e| describe_spawn_error(spec, &e))?;
         let Ok(raw_pid) = i32::try_from(child.id()) else {
             // Cannot happen on Linux (pid_max < 2^22); refuse rather than signal a wrong group.
             let mut child = child;
@@ -75,7 +106,13 @@ impl ProcessInstance {
             child,
             group: Pid::from_raw(raw_pid),
             reaped: false,
+            listener,
         })
+    }
+
+    /// Spawned on a listener the supervisor bound (socket activation).
+    pub fn is_socket_activated(&self) -> bool {
+        self.listener.is_some()
     }
 
     pub fn pid(&self) -> u32 {
@@ -119,6 +156,7 @@ impl ProcessInstance {
         match self.child.try_wait() {
             Ok(Some(status)) => {
                 self.reaped = true;
+                self.listener = None;
                 Some(describe_exit(status))
             }
             Ok(None) => None,
@@ -139,6 +177,7 @@ impl ProcessInstance {
             log::warn!("cannot reap pid {}: {e}", self.group);
         }
         self.reaped = true;
+        self.listener = None;
         // Grandchildren that were in the group died with the first kill; nothing else to catch here.
     }
 }

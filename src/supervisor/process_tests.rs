@@ -33,7 +33,7 @@ fn wait_exit(process: &mut ProcessInstance) -> String {
 
 #[test]
 fn sigterm_stops_and_the_exit_is_reaped() {
-    let mut process = ProcessInstance::spawn(&shell("exec sleep 30"), &[]).unwrap();
+    let mut process = ProcessInstance::spawn(&shell("exec sleep 30"), &[], None).unwrap();
     let pid = process.pid();
     assert!(process.poll_exit().is_none(), "still running");
     process.signal_group(Signal::SIGTERM);
@@ -46,7 +46,7 @@ fn sigterm_stops_and_the_exit_is_reaped() {
 fn sigkill_ends_a_process_that_ignores_sigterm() {
     let ready = scratch_file("trap-ready");
     let script = format!("trap '' TERM; touch {}; sleep 30", ready.display());
-    let mut process = ProcessInstance::spawn(&shell(&script), &[]).unwrap();
+    let mut process = ProcessInstance::spawn(&shell(&script), &[], None).unwrap();
     wait_for(Duration::from_secs(5), || ready.exists().then_some(())).expect("trap installed");
     process.signal_group(Signal::SIGTERM);
     let ignored = wait_for(Duration::from_millis(200), || process.poll_exit());
@@ -60,7 +60,7 @@ fn sigkill_ends_a_process_that_ignores_sigterm() {
 fn grandchildren_die_with_the_group_when_the_leader_exits() {
     let pid_file = scratch_file("grandchild-pid");
     let script = format!("sleep 30 & echo $! > {}; exec sleep 30", pid_file.display());
-    let mut process = ProcessInstance::spawn(&shell(&script), &[]).unwrap();
+    let mut process = ProcessInstance::spawn(&shell(&script), &[], None).unwrap();
     let grandchild: u32 = wait_for(Duration::from_secs(5), || {
         std::fs::read_to_string(&pid_file).ok()?.trim().parse().ok()
     })
@@ -80,14 +80,14 @@ fn grandchildren_die_with_the_group_when_the_leader_exits() {
 #[test]
 fn the_backend_dies_with_the_thread_that_spawned_it() {
     let spawner =
-        std::thread::spawn(|| ProcessInstance::spawn(&shell("exec sleep 30"), &[]).unwrap());
+        std::thread::spawn(|| ProcessInstance::spawn(&shell("exec sleep 30"), &[], None).unwrap());
     let mut process = spawner.join().unwrap();
     assert_eq!(wait_exit(&mut process), "signal SIGKILL");
 }
 
 #[test]
 fn dropping_the_handle_kills_and_reaps() {
-    let process = ProcessInstance::spawn(&shell("exec sleep 30"), &[]).unwrap();
+    let process = ProcessInstance::spawn(&shell("exec sleep 30"), &[], None).unwrap();
     let pid = process.pid();
     drop(process);
     assert!(!exists(pid));
@@ -99,7 +99,7 @@ fn env_and_working_dir_reach_the_process() {
     let mut spec = shell(&format!("echo \"$GREETING $(pwd)\" > {}", out.display()));
     spec.working_dir = Some(std::env::temp_dir());
     let env = vec![("GREETING".to_string(), "hello".to_string())];
-    let mut process = ProcessInstance::spawn(&spec, &env).unwrap();
+    let mut process = ProcessInstance::spawn(&spec, &env, None).unwrap();
     assert_eq!(wait_exit(&mut process), "status 0");
     let text = std::fs::read_to_string(&out).unwrap();
     let expected_dir = std::env::temp_dir().canonicalize().unwrap();
@@ -109,7 +109,7 @@ fn env_and_working_dir_reach_the_process() {
 
 #[test]
 fn exit_status_is_described() {
-    let mut process = ProcessInstance::spawn(&shell("exit 3"), &[]).unwrap();
+    let mut process = ProcessInstance::spawn(&shell("exit 3"), &[], None).unwrap();
     assert_eq!(wait_exit(&mut process), "status 3");
 }
 
@@ -120,7 +120,63 @@ fn a_missing_program_is_a_spawn_error_naming_it() {
         args: Vec::new(),
         working_dir: None,
     };
-    let why = ProcessInstance::spawn(&spec, &[]).unwrap_err();
+    let why = ProcessInstance::spawn(&spec, &[], None).unwrap_err();
     assert!(why.contains("/nonexistent/spawngate-backend"), "{why}");
+    assert!(why.contains("No such file"), "{why}");
+}
+
+#[test]
+fn a_socket_activated_process_gets_descriptor_3_and_its_own_pid_as_listen_pid() {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+
+    let listener = super::super::activation::bind_listener("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = std::net::TcpListener::from(listener);
+    let port = listener.local_addr().unwrap().port();
+    let listener = std::os::fd::OwnedFd::from(listener);
+    // A client connects before the program runs: it waits in the backlog.
+    let mut early = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    early.write_all(b"ping").unwrap();
+    let out = scratch_file("activation-env");
+    // `$$` is the shell's own pid, which must be LISTEN_PID; fd 3 must be a socket.
+    let script = format!(
+        "echo \"$$ $LISTEN_PID $LISTEN_FDS $LISTEN_FDNAMES $(readlink /proc/self/fd/3 | cut -c1-7)\" > {}",
+        out.display()
+    );
+    let mut process = ProcessInstance::spawn(&shell(&script), &[], Some(listener)).unwrap();
+    assert_eq!(wait_exit(&mut process), "status 0");
+    let text = std::fs::read_to_string(&out).unwrap();
+    let fields: Vec<&str> = text.split_whitespace().collect();
+    assert_eq!(fields.len(), 5, "{text}");
+    assert_eq!(fields[0], process.pid().to_string());
+    assert_eq!(fields[1], fields[0], "LISTEN_PID is the program's own pid");
+    assert_eq!(&fields[2..], ["1", "http", "socket:"]);
+    // Reaped: the supervisor's copy is closed, so the waiting client is let go rather than left hanging.
+    early
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut rest = Vec::new();
+    let ended = early.read_to_end(&mut rest);
+    assert!(ended.is_ok() || ended.is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset));
+    let _ = std::fs::remove_file(out);
+}
+
+#[test]
+fn a_socket_activated_missing_program_is_still_a_spawn_error() {
+    let listener = super::super::activation::bind_listener("127.0.0.1:0".parse().unwrap()).unwrap();
+    let spec = LocalSpec {
+        command: "no-such-spawngate-backend".to_string(),
+        args: Vec::new(),
+        working_dir: None,
+    };
+    let why = ProcessInstance::spawn(&spec, &[], Some(listener)).unwrap_err();
+    assert!(why.contains("no-such-spawngate-backend"), "{why}");
+    let spec = LocalSpec {
+        command: "/nonexistent/backend".to_string(),
+        args: Vec::new(),
+        working_dir: None,
+    };
+    let listener = super::super::activation::bind_listener("127.0.0.1:0".parse().unwrap()).unwrap();
+    let why = ProcessInstance::spawn(&spec, &[], Some(listener)).unwrap_err();
     assert!(why.contains("No such file"), "{why}");
 }

@@ -149,10 +149,17 @@ impl InstanceSlot {
                 "{name}: keeps failing ({reason}); next start allowed in {} ms",
                 retry_after.as_millis()
             ),
-            LifecycleEvent::Unhealthy => log::warn!(
-                "{name}: {} health checks failed in a row; restarting",
-                self.current_config(next_config).timings.unhealthy_threshold
-            ),
+            LifecycleEvent::Unhealthy => {
+                let timings = &self.current_config(next_config).timings;
+                let watchdog = match timings.watchdog {
+                    Some(_) => ", or no WATCHDOG=1 within watchdog_secs",
+                    None => "",
+                };
+                log::warn!(
+                    "{name}: unhealthy ({} health checks failed in a row{watchdog}); restarting",
+                    timings.unhealthy_threshold
+                )
+            }
             LifecycleEvent::Stopping(reason) => {
                 self.stopping_since_ms = Some(now_ms);
                 log::info!("{name}: stopping ({reason:?})");

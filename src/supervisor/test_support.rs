@@ -75,6 +75,8 @@ pub fn local_config(port: u16, command: &str, args: &[&str]) -> BackendConfig {
             drain_timeout: Duration::from_secs(20),
             ready_health_check_interval: Duration::from_secs(5),
             unhealthy_threshold: 3,
+            socket_activation: false,
+            watchdog: None,
         },
     }
 }

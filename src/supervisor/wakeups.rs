@@ -3,10 +3,12 @@
 //! to the one instance it is about and fed to that instance's lifecycle.
 
 use mio::Token;
+use nix::unistd::{getpgid, Pid};
 
 use super::event_loop::Supervisor;
 use super::keys::{probe_owner, InstanceKey};
 use super::lifecycle::{Input, Lifecycle};
+use super::notify::Notice;
 use super::probe::Probe;
 use super::slot::InstanceName;
 
@@ -55,8 +57,59 @@ impl Supervisor {
                 log::info!("{name}: exited with {how} ({what})");
             }
             slot.running = None;
+            // What the program said of itself went with it.
+            backend.activity.set_status(None);
             self.feed(key, Input::Exited(how));
         }
+    }
+
+    /// Datagrams on the notification socket: each is traced to the instance whose process group sent
+    /// it, its status kept for `/backends` and its other notices fed to that instance's lifecycle.
+    pub(super) fn handle_notifications(&mut self) {
+        let Some(socket) = self.notify.as_mut() else {
+            return;
+        };
+        for message in socket.receive(self.poll.registry()) {
+            let Some(key) = self.instance_of_sender(message.pid) else {
+                log::debug!(
+                    "a notification from pid {}, no instance of ours; ignored",
+                    message.pid
+                );
+                continue;
+            };
+            for notice in message.notices {
+                let input = match notice {
+                    Notice::Status(text) => {
+                        if let Some(backend) = self.backends.get(key.backend) {
+                            log::debug!("{}: status: {text}", backend.host);
+                            backend.activity.set_status(Some(text));
+                        }
+                        continue;
+                    }
+                    Notice::Ready => Input::NotifyReady,
+                    Notice::Stopping => Input::NotifyStopping,
+                    Notice::Watchdog => Input::WatchdogPing,
+                };
+                self.feed(key, input);
+            }
+        }
+    }
+
+    /// The running local instance whose process group `pid` is in (a program's own children may speak
+    /// for it). A sender already gone is looked up by its pid alone.
+    fn instance_of_sender(&self, pid: i32) -> Option<InstanceKey> {
+        let group = getpgid(Some(Pid::from_raw(pid))).map_or(pid, Pid::as_raw);
+        let group = u32::try_from(group).ok()?;
+        self.backends
+            .iter()
+            .flat_map(|(backend_key, backend)| backend.slots(backend_key))
+            .find(|(_, slot)| {
+                slot.running
+                    .as_ref()
+                    .and_then(|running| running.instance.process_group())
+                    == Some(group)
+            })
+            .map(|(key, _)| key)
     }
 
     /// The probe socket under `token` is ready: progress, and the verdict once there is one.

@@ -85,6 +85,8 @@ mod tests {
                 drain_timeout: Duration::from_secs(20),
                 ready_health_check_interval: Duration::from_secs(5),
                 unhealthy_threshold: 3,
+                socket_activation: false,
+                watchdog: None,
             },
         }
     }

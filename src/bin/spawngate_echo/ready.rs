@@ -1,5 +1,6 @@
-//! The ready callback: one `POST` to `$SERVERLESS_PROXY_READY_URL` over a raw TCP connection, the way a
-//! backend that cannot serve its health path would announce itself.
+//! The ways a backend says it is ready: the ready callback (one `POST` to `$SERVERLESS_PROXY_READY_URL`
+//! over a raw TCP connection, the way a backend that cannot serve its health path would announce itself)
+//! and systemd's notification protocol (datagrams to `$NOTIFY_SOCKET`, `sd_notify`).
 
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -57,6 +58,46 @@ pub fn announce(url: &str) {
         }
         std::thread::sleep(RETRY_PAUSE);
     }
+}
+
+/// Sends one `sd_notify` datagram (`READY=1\nSTATUS=...`) to `$NOTIFY_SOCKET`: a path, or `@name` in
+/// the abstract namespace. False when there is no socket or the send failed (said on stderr).
+pub fn sd_notify(message: &str) -> bool {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+
+    let Ok(target) = std::env::var("NOTIFY_SOCKET") else {
+        return false;
+    };
+    let addr = match target.strip_prefix('@') {
+        Some(name) => SocketAddr::from_abstract_name(name.as_bytes()),
+        None => SocketAddr::from_pathname(&target),
+    };
+    let sent =
+        addr.and_then(|addr| UnixDatagram::unbound()?.send_to_addr(message.as_bytes(), &addr));
+    match sent {
+        Ok(_) => true,
+        Err(e) => {
+            eprintln!("spawngate-echo: cannot notify {target}: {e}");
+            false
+        }
+    }
+}
+
+/// Sends `WATCHDOG=1` every half `$WATCHDOG_USEC`, as `sd_watchdog_enabled` callers do, for the life of
+/// the process. Nothing without the variable.
+pub fn keep_watchdog_fed() {
+    let Some(usec) = std::env::var("WATCHDOG_USEC")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|&usec| usec > 0)
+    else {
+        return;
+    };
+    std::thread::spawn(move || loop {
+        std::thread::sleep(Duration::from_micros(usec / 2));
+        sd_notify("WATCHDOG=1");
+    });
 }
 
 #[cfg(test)]

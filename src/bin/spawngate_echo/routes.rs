@@ -27,6 +27,8 @@ pub enum HealthMode {
     NeverHealthy,
     /// 500 while this file exists.
     FailWhileFileExists(PathBuf),
+    /// 503 until this moment (`ECHO_HEALTH_DELAY_MS` after it started listening).
+    FailUntil(std::time::Instant),
 }
 
 #[derive(Debug)]
@@ -145,6 +147,8 @@ fn health_status(mode: &HealthMode) -> (u16, &'static str) {
         HealthMode::NeverHealthy => (503, "never healthy"),
         HealthMode::FailWhileFileExists(path) if path.exists() => (500, "failing"),
         HealthMode::FailWhileFileExists(_) => (200, "ok"),
+        HealthMode::FailUntil(at) if std::time::Instant::now() < *at => (503, "warming up"),
+        HealthMode::FailUntil(_) => (200, "ok"),
     }
 }
 

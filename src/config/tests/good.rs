@@ -237,3 +237,31 @@ fn zero_grace_and_drain_are_allowed() {
     );
     assert_eq!(config.backends[0].timings.drain_timeout, Duration::ZERO);
 }
+
+#[test]
+fn socket_activation_and_the_watchdog_come_from_defaults_for_local_backends() {
+    let config = ok(
+        "[defaults]\nsocket_activation = true\nwatchdog_secs = 7\n\n\
+         [backends.a]\ncommand = \"x\"\nport = 1\n\n\
+         [backends.b]\ncommand = \"x\"\nport = 2\nsocket_activation = false\n\n\
+         [backends.d]\ntype = \"docker\"\nimage = \"i\"\nport = 3\n",
+    );
+    let by_host = |h: &str| {
+        let b = config.backends.iter().find(|b| b.hostname == h).unwrap();
+        (b.timings.socket_activation, b.timings.watchdog)
+    };
+    let seven = Some(std::time::Duration::from_secs(7));
+    assert_eq!(by_host("a"), (true, seven));
+    assert_eq!(by_host("b"), (false, seven));
+    // `[defaults]` means "for every local backend": a container takes neither.
+    assert_eq!(by_host("d"), (false, None));
+    let plain = ok("[backends.a]\ncommand = \"x\"\nport = 1\n");
+    assert_eq!(
+        (
+            plain.backends[0].timings.socket_activation,
+            plain.backends[0].timings.watchdog
+        ),
+        (false, None),
+        "both are off unless asked for"
+    );
+}

@@ -298,3 +298,35 @@ fn server_values() {
         "negative",
     );
 }
+
+#[test]
+fn socket_activation_and_the_watchdog_are_for_local_processes_only() {
+    let found = errors(
+        "[backends.d]\ntype = \"docker\"\nimage = \"i\"\nport = 1\nsocket_activation = true\nwatchdog_secs = 5\n",
+    );
+    assert_eq!(found.len(), 2, "{found:#?}");
+    assert_error(
+        &found,
+        5,
+        "backends.d.socket_activation",
+        "applies to local processes",
+    );
+    assert_error(
+        &found,
+        6,
+        "backends.d.watchdog_secs",
+        "applies to local processes",
+    );
+    single_error(
+        "[backends.a]\ncommand = \"x\"\nport = 1\nwatchdog_secs = 0\n",
+        4,
+        "backends.a.watchdog_secs",
+        "",
+    );
+    single_error(
+        "[backends.a]\ncommand = \"x\"\nport = 1\nsocket_activation = \"yes\"\n",
+        4,
+        "backends.a.socket_activation",
+        "",
+    );
+}

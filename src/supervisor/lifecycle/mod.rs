@@ -118,6 +118,18 @@ pub enum Input {
     ProbeSkipped,
     /// The instance has exited and been reaped; the text describes how ("status 1", "signal SIGKILL").
     Exited(String),
+    /// The instance was spawned on a listener the supervisor bound and passed to it (socket
+    /// activation): connections wait in that listener's backlog until the program accepts, so it is
+    /// routable now. Probing goes on (by the HTTP answer: a connect succeeds on the backlog at once)
+    /// until it is healthy, still bounded by the startup timeout.
+    Listening,
+    /// The program sent `READY=1` to its `NOTIFY_SOCKET`: ready now, whatever its health path says yet.
+    NotifyReady,
+    /// The program sent `STOPPING=1`: it is going away by itself, so it is treated as a stop in progress
+    /// (drained, then terminated within the grace period if it does not exit by itself).
+    NotifyStopping,
+    /// The program sent `WATCHDOG=1`: alive, for another `watchdog_secs`.
+    WatchdogPing,
     /// A deadline may have passed.
     Tick,
 }
@@ -160,7 +172,10 @@ impl Lifecycle {
         match self {
             Lifecycle::Stopped | Lifecycle::Reaping { .. } => None,
             Lifecycle::Starting(s) => Some(earliest(s.give_up_at, s.probe.due_at())),
-            Lifecycle::Ready(r) => Some(earliest(r.idle_check_at, r.probe.due_at())),
+            Lifecycle::Ready(r) => Some(earliest(
+                earliest(r.idle_check_at, r.probe.due_at()),
+                r.watchdog_at,
+            )),
             Lifecycle::Stopping(s) => s.phase.deadline(),
         }
     }

@@ -66,7 +66,10 @@ impl Stopping {
     pub fn handle(self, input: Input, env: &Env) -> Transition {
         match input {
             Input::Start => {
-                let restarts = matches!(self.reason, StopReason::Idle | StopReason::Restart);
+                let restarts = matches!(
+                    self.reason,
+                    StopReason::Idle | StopReason::Restart | StopReason::Announced
+                );
                 let restart_after = self.restart_after || restarts;
                 (
                     Lifecycle::Stopping(Stopping {
@@ -104,7 +107,11 @@ impl Stopping {
             Input::ReadyCallback
             | Input::ProbeResult(_)
             | Input::ProbeRefused
-            | Input::ProbeSkipped => (Lifecycle::Stopping(self), Vec::new()),
+            | Input::ProbeSkipped
+            | Input::Listening
+            | Input::NotifyReady
+            | Input::NotifyStopping
+            | Input::WatchdogPing => (Lifecycle::Stopping(self), Vec::new()),
         }
     }
 
@@ -150,6 +157,10 @@ pub fn reaping(restart_after: bool, input: Input, env: &Env) -> Transition {
         | Input::ProbeResult(_)
         | Input::ProbeRefused
         | Input::ProbeSkipped
+        | Input::Listening
+        | Input::NotifyReady
+        | Input::NotifyStopping
+        | Input::WatchdogPing
         | Input::Tick => (Lifecycle::Reaping { restart_after }, Vec::new()),
     }
 }

@@ -3,6 +3,7 @@ use std::time::Duration;
 use super::*;
 
 mod crash_loop;
+mod notify;
 mod probing;
 mod stop;
 
@@ -17,6 +18,8 @@ fn timings() -> Timings {
         drain_timeout: Duration::from_secs(20),
         ready_health_check_interval: Duration::from_secs(5),
         unhealthy_threshold: 3,
+        socket_activation: false,
+        watchdog: None,
     }
 }
 

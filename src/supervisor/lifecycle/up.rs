@@ -1,4 +1,6 @@
-//! The way up: Starting (probing until healthy or the ready callback) and Ready (probing, idle checks).
+//! The way up: Starting (probing until healthy, the ready callback or `READY=1`) and Ready (probing, idle
+//! checks, the watchdog). A socket-activated instance is routable while still Starting: it is announced
+//! as ready the moment its listener is handed over, and the startup timeout still bounds its boot.
 
 use super::stop::begin_stop;
 use super::MIN_STARTING_PROBE_GAP_MS;
@@ -12,6 +14,9 @@ pub struct Starting {
     /// The startup timeout: kill it and report the failure at this moment.
     pub give_up_at: u64,
     pub probe: ProbeSlot,
+    /// Already announced as ready: its listener was handed over (socket activation), so requests go to
+    /// its backlog while it boots. Becoming healthy then announces nothing new.
+    pub routable: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +29,8 @@ pub struct Ready {
     pub probe: ProbeSlot,
     /// When idleness is next looked at (lazily: one wake-up per idle timeout at most).
     pub idle_check_at: u64,
+    /// With `watchdog_secs`: unhealthy unless a `WATCHDOG=1` arrives by then.
+    pub watchdog_at: Option<u64>,
 }
 
 /// Stopped (or just stopped) -> Starting: spawn, and say so.
@@ -35,6 +42,7 @@ pub fn begin_start(env: &Env, mut effects: Vec<Effect>) -> Transition {
         since_ms: now,
         give_up_at: now + millis(env.timings.startup_timeout),
         probe: ProbeSlot::Due(now + starting_probe_gap(0, env)),
+        routable: false,
     };
     (Lifecycle::Starting(state), effects)
 }
@@ -42,11 +50,22 @@ pub fn begin_start(env: &Env, mut effects: Vec<Effect>) -> Transition {
 impl Starting {
     pub fn handle(self, input: Input, env: &Env) -> Transition {
         let now = env.now_ms;
+        let announced = self.routable;
         match input {
-            Input::ReadyCallback => become_ready(env),
+            Input::ReadyCallback | Input::NotifyReady => become_ready(env, announced),
+            Input::Listening if !self.routable => {
+                let state = Starting {
+                    routable: true,
+                    ..self
+                };
+                (
+                    Lifecycle::Starting(state),
+                    vec![Effect::Emit(LifecycleEvent::Ready)],
+                )
+            }
             Input::ProbeResult(healthy) if self.probe == ProbeSlot::InFlight => {
                 if healthy {
-                    return become_ready(env);
+                    return become_ready(env, announced);
                 }
                 let gap = starting_probe_gap(now.saturating_sub(self.since_ms), env);
                 let probe = ProbeSlot::Due(now + gap);
@@ -85,6 +104,7 @@ impl Starting {
                 )
             }
             Input::Stop(reason) => begin_stop(reason, false, env, Vec::new()),
+            Input::NotifyStopping => begin_stop(StopReason::Announced, false, env, Vec::new()),
             Input::Tick if now >= self.give_up_at => {
                 let why = format!(
                     "did not become healthy within {}",
@@ -107,9 +127,13 @@ impl Starting {
                 (Lifecycle::Starting(Starting { probe, ..self }), effects)
             }
             // Already starting: one spawn however many requests ask. Stale probe results are dropped.
-            Input::Start | Input::ProbeResult(_) | Input::ProbeRefused | Input::ProbeSkipped => {
-                (Lifecycle::Starting(self), Vec::new())
-            }
+            // The watchdog counts only once ready.
+            Input::Start
+            | Input::ProbeResult(_)
+            | Input::ProbeRefused
+            | Input::ProbeSkipped
+            | Input::Listening
+            | Input::WatchdogPing => (Lifecycle::Starting(self), Vec::new()),
         }
     }
 }
@@ -137,7 +161,9 @@ pub fn knock_gap(elapsed_ms: u64) -> u64 {
     (elapsed_ms / 64).clamp(MIN_KNOCK_GAP_MS, MAX_KNOCK_GAP_MS)
 }
 
-fn become_ready(env: &Env) -> Transition {
+/// Starting -> Ready. `announced`: the reactor was already told (a socket-activated instance is routable
+/// from its spawn), so nothing is emitted again.
+fn become_ready(env: &Env, announced: bool) -> Transition {
     let now = env.now_ms;
     let state = Ready {
         since_ms: now,
@@ -145,8 +171,12 @@ fn become_ready(env: &Env) -> Transition {
         failures: 0,
         probe: ProbeSlot::Due(now + probe_interval(env.timings.ready_health_check_interval)),
         idle_check_at: now + millis(env.timings.idle_timeout),
+        watchdog_at: env.timings.watchdog.map(|w| now + millis(w)),
     };
-    let effects = vec![Effect::CancelProbe, Effect::Emit(LifecycleEvent::Ready)];
+    let mut effects = vec![Effect::CancelProbe];
+    if !announced {
+        effects.push(Effect::Emit(LifecycleEvent::Ready));
+    }
     (Lifecycle::Ready(state), effects)
 }
 
@@ -198,17 +228,35 @@ impl Ready {
                 vec![Effect::CancelProbe, Effect::Emit(LifecycleEvent::Stopped)],
             ),
             Input::Stop(reason) => begin_stop(reason, false, env, Vec::new()),
+            Input::NotifyStopping => begin_stop(StopReason::Announced, false, env, Vec::new()),
+            Input::WatchdogPing => {
+                let watchdog_at = env.timings.watchdog.map(|w| now + millis(w));
+                (
+                    Lifecycle::Ready(Ready {
+                        watchdog_at,
+                        ..self
+                    }),
+                    Vec::new(),
+                )
+            }
             Input::Tick => self.tick(env),
             Input::ReadyCallback
             | Input::SpawnFailed(_)
             | Input::ProbeResult(_)
             | Input::ProbeRefused
-            | Input::ProbeSkipped => (Lifecycle::Ready(self), Vec::new()),
+            | Input::ProbeSkipped
+            | Input::Listening
+            | Input::NotifyReady => (Lifecycle::Ready(self), Vec::new()),
         }
     }
 
     fn tick(self, env: &Env) -> Transition {
         let now = env.now_ms;
+        if self.watchdog_at.is_some_and(|at| now >= at) {
+            // Silent past its own promise: hung, as a failed health check would say, and restarted alike.
+            let effects = vec![Effect::Emit(LifecycleEvent::Unhealthy)];
+            return begin_stop(StopReason::Restart, true, env, effects);
+        }
         let idle_timeout = millis(env.timings.idle_timeout);
         let mut idle_check_at = self.idle_check_at;
         if now >= idle_check_at {
