@@ -98,26 +98,29 @@ fn the_routing_example_answers_as_its_comments_say() {
     assert!(explained.text().contains("405 METHOD_NOT_ALLOWED"));
 }
 
-/// The complete configs (```toml blocks that start with `[server]`) of the README's "Routing" section,
-/// each checked by `spawngate check`.
-#[test]
-fn every_readme_routing_example_is_a_valid_config() {
+/// The complete configs (```toml blocks that start with `[server]`) of the README's "Routing" section.
+fn readme_routing_configs() -> Vec<String> {
     let readme = repo_file("README.md");
     let start = readme.find("\n## Routing\n").expect("a Routing section");
     let section = &readme[start + 1..];
     let end = section[3..].find("\n## ").map_or(section.len(), |e| e + 3);
-    let section = &section[..end];
-    let blocks: Vec<&str> = section
+    section[..end]
         .split("```toml\n")
         .skip(1)
         .filter_map(|b| b.split("\n```").next())
         .filter(|b| b.starts_with("[server]"))
-        .collect();
-    assert!(blocks.len() >= 3, "three complete examples");
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn every_readme_routing_example_checks_and_answers() {
+    let configs = readme_routing_configs();
+    assert_eq!(configs.len(), 3, "three complete examples");
     let dir = TempDir::new("readme-examples");
-    for (i, block) in blocks.iter().enumerate() {
+    for (i, config) in configs.iter().enumerate() {
         let path = dir.file(&format!("example-{i}.toml"));
-        std::fs::write(&path, block).expect("write");
+        std::fs::write(&path, config).expect("write");
         let output = Command::new(env!("CARGO_BIN_EXE_spawngate"))
             .arg("check")
             .arg(&path)
@@ -125,9 +128,61 @@ fn every_readme_routing_example_is_a_valid_config() {
             .expect("run check");
         assert!(
             output.status.success(),
-            "README routing example {} does not check:\n{block}\n{}",
+            "README routing example {} does not check:\n{config}\n{}",
             i + 1,
             String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    // 1: answers in front of an existing backend.
+    let proxy = Proxy::start(&runnable(&configs[0]));
+    for proto in PROTOCOLS {
+        let robots = ask_get(proxy.addr(), proto, "shop.example.com", "/robots.txt");
+        assert_eq!(
+            robots.text(),
+            "User-agent: *\nDisallow: /cart\n",
+            "{proto:?}"
+        );
+        let moved = ask_get(proxy.addr(), proto, "shop.example.com", "/blog/x?y=1");
+        assert_eq!(
+            moved.header("location"),
+            Some("https://blog.example.com/blog/x?y=1")
+        );
+    }
+    assert_eq!(
+        proxy.state_of("shop.example.com"),
+        "stopped",
+        "nothing woke it"
+    );
+    let app = ask_get(proxy.addr(), PROTOCOLS[0], "shop.example.com", "/cart");
+    assert_eq!(app.echoed_path(), "/cart");
+
+    // 3: tenants under a wildcard, a file store, a maintenance switch.
+    let proxy = Proxy::start(&runnable(&configs[2]));
+    for proto in PROTOCOLS {
+        let tenant = ask_get(proxy.addr(), proto, "acme.apps.example.com", "/dashboard");
+        assert_eq!(tenant.echoed_path(), "/dashboard", "{proto:?}");
+        let down = ask_get(proxy.addr(), proto, "acme.apps.example.com", "/maintenance");
+        assert_eq!(down.status, 503, "{proto:?}");
+        let file = ask_get(
+            proxy.addr(),
+            proto,
+            "files.example.com",
+            "/bucket/a%2Fb.txt",
+        );
+        assert_eq!(file.echoed_path(), "/bucket/a%2Fb.txt", "{proto:?}");
+        let refused = ask(
+            proxy.addr(),
+            proto,
+            "DELETE",
+            "acme.apps.example.com",
+            "/uploads/x",
+            &[],
+        );
+        assert_eq!(
+            refused.echoed_path(),
+            "/uploads/x",
+            "{proto:?}: the tenant app takes it"
         );
     }
 }
