@@ -351,3 +351,24 @@ fn admin_shows_the_tables_and_explains_a_request() {
     let missing = proxy.admin_get("/routes/explain?path=/");
     assert_eq!(missing.status, 400);
 }
+
+#[test]
+fn address_hosts_have_tables_too() {
+    let proxy = Proxy::start(&format!(
+        "{}\n[[hosts.\"127.0.0.1\".routes]]\npath = \"/ping\"\nrespond = {{ body = \"pong from {{host}}\" }}\n\
+         [[hosts.\"[::1]\".routes]]\nrespond = {{ status = 204 }}\n",
+        echo_backend("app.internal", free_port(), "", &[])
+    ));
+    for proto in PROTOCOLS {
+        let port = proxy.addr().port();
+        let reply = ask_get(proxy.addr(), proto, &format!("127.0.0.1:{port}"), "/ping");
+        assert_eq!(reply.text(), "pong from 127.0.0.1", "{proto:?}");
+        let reply = ask_get(proxy.addr(), proto, "[::1]", "/anything");
+        assert_eq!(reply.status, 204, "{proto:?}");
+        assert_error(
+            &ask_get(proxy.addr(), proto, "127.0.0.1", "/other"),
+            "NO_ROUTE",
+            404,
+        );
+    }
+}

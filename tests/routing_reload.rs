@@ -127,3 +127,25 @@ fn a_route_table_reloaded_under_load_fails_no_request() {
     );
     assert!(served >= 60, "only {served} requests during the reloads");
 }
+
+#[test]
+fn a_reload_with_a_shadowed_route_is_refused_and_the_table_stays() {
+    let (app_port, api_port) = (free_port(), free_port());
+    let proxy = Proxy::start(&round_config(1, app_port, api_port));
+    let shadowed = format!(
+        "{}\n[[hosts.\"site.test\".routes]]\npath = \"/api/x\"\nto = \"app.internal\"\n",
+        round_config(2, app_port, api_port)
+    );
+    proxy.rewrite_config(&shadowed);
+    let reply = proxy.post_reload();
+    assert_eq!(reply.status, 400, "{}", reply.text());
+    let problems = reply.json()["problems"].to_string();
+    assert!(
+        problems.contains("can never match: the route on line"),
+        "{problems}"
+    );
+    for proto in [Proto::Http1, Proto::H2c] {
+        let answer = ask_get(proxy.addr(), proto, "site.test", "/round");
+        assert_eq!(answer.text(), "1", "{proto:?}: the running table stays");
+    }
+}
