@@ -30,8 +30,9 @@
 //!   Docker Engine API calls block, so container starts, stops and log following run on short-lived
 //!   worker threads that report back to the supervisor through its mailbox.
 //! * The **upstream core** ([`upstream`]) is what both request threads know about backends, written once:
-//!   the immutable [`upstream::RouteTable`] (shared by `Arc`, swapped whole on reload) maps a request to a
-//!   compact [`upstream::BackendId`]; each thread owns an [`upstream::Upstreams`] with every backend's
+//!   the immutable [`upstream::RouteTable`] (shared by `Arc`, swapped whole on reload) routes a request by
+//!   its host and, for hosts with a route table, by path, method and headers over one normalised path, to
+//!   a compact [`upstream::BackendId`] with the route's forward plan, or to an answer of its own; each thread owns an [`upstream::Upstreams`] with every backend's
 //!   lifecycle as last reported, its held requests and its instance's address, and both apply the same
 //!   reports and the same reload [`upstream::Reconcile`] (planned once, by the reactor), so HTTP/1 and h2
 //!   admit, hold and refuse alike.
