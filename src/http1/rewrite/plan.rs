@@ -88,7 +88,7 @@ impl Proto {
 /// Two entry points: a route table's lookup calls [`PathEdit::edit_path`] on the normalised path it
 /// matched (with the route's captures) and gives the writer the result as
 /// [`ForwardInfo::target`](super::ForwardInfo::target); without one, the writer edits the target the
-/// client sent ([`PathEdit::write_target`]), where a `Rewrite`, which needs captures, changes nothing.
+/// client sent (`write_target`), where a `Rewrite`, which needs captures, changes nothing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum PathEdit {
     #[default]
