@@ -16,6 +16,7 @@ use slab::Slab;
 use super::backend::Backend;
 use super::docker::{DockerDriver, DriverEvent};
 use super::keys::{InstanceKey, NOTIFY_TOKEN, SIGCHLD_TOKEN, WAKER_TOKEN};
+use super::listening::ListenCheck;
 use super::notify::NotifySocket;
 use super::policy::Order;
 use super::sigchld::SigchldPipe;
@@ -41,6 +42,9 @@ pub struct Supervisor {
     /// The `NOTIFY_SOCKET` of every local instance; `None` if it could not be made (instances then
     /// become ready by their health path or ready callback only).
     pub notify: Option<NotifySocket>,
+    /// Asks the kernel whether a starting program listens yet, instead of connecting to find out;
+    /// `None` where netlink is unavailable (knocks then connect).
+    pub listen_check: Option<ListenCheck>,
     pub backends: Slab<Backend>,
     /// Commands name a backend by the id the reactor gave it; the slab key names it within this thread
     /// (instance keys, probe tokens).
@@ -79,6 +83,13 @@ impl Supervisor {
                 None
             }
         };
+        let listen_check = match ListenCheck::open() {
+            Ok(check) => Some(check),
+            Err(e) => {
+                log::debug!("listen checks by connecting (no sock_diag netlink: {e})");
+                None
+            }
+        };
         let (tx, commands) = mpsc::channel();
         let (driver_tx, driver_events) = mpsc::channel();
         let supervisor = Supervisor {
@@ -91,6 +102,7 @@ impl Supervisor {
             ready_url_base: ready_url_base.trim_end_matches('/').to_string(),
             sigchld,
             notify,
+            listen_check,
             backends: Slab::new(),
             by_id: HashMap::new(),
             timers: Timers::new(),

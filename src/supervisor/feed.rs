@@ -159,6 +159,18 @@ impl Supervisor {
             return Some(Input::ProbeResult(false));
         };
         let config = &running.config;
+        let starting = matches!(slot.lifecycle, Lifecycle::Starting(_));
+        // A local program that does not listen yet is told apart without a handshake (`listening`).
+        if let (true, Instance::Process(_), Some(check), Some(addr)) = (
+            starting,
+            &running.instance,
+            self.listen_check.as_mut(),
+            running.spec.addr.tcp(),
+        ) {
+            if let Ok(false) = check.is_listening(addr.port()) {
+                return Some(Input::ProbeRefused);
+            }
+        }
         let interval = match slot.lifecycle {
             Lifecycle::Starting(_) => config.timings.health_check_interval,
             _ => config.timings.ready_health_check_interval,

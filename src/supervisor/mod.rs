@@ -50,7 +50,9 @@ mod instance;
 #[cfg(test)]
 mod instances_tests;
 mod keys;
+
 mod lifecycle;
+mod listening;
 mod notify;
 mod policy;
 mod probe;

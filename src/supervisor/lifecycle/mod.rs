@@ -50,7 +50,7 @@ pub const MIN_STARTING_PROBE_GAP_MS: u64 = 1;
 /// Bounds of the gap between connection attempts while a starting instance is not listening yet (see
 /// [`up::knock_gap`]).
 pub const MIN_KNOCK_GAP_MS: u64 = 1;
-pub const MAX_KNOCK_GAP_MS: u64 = 2;
+pub const MAX_KNOCK_GAP_MS: u64 = 1;
 
 /// Floor for re-checking idleness of a busy backend, so `idle_timeout = 0` cannot spin.
 pub const MIN_IDLE_RECHECK_MS: u64 = 1_000;

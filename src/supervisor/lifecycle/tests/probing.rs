@@ -20,8 +20,8 @@ fn a_starting_instance_that_refuses_connections_is_knocked_on_every_few_ms_howev
         now = next;
         knocks += 1;
     }
-    // Bounded work over a 10 s start: one knock per 2 ms once it has taken a while.
-    assert!((5_000..5_100).contains(&knocks), "{knocks} knocks");
+    // Bounded work over a 10 s start: one knock per millisecond (a socket-table lookup each).
+    assert!((9_900..10_000).contains(&knocks), "{knocks} knocks");
     // Once something listens but does not answer 2xx yet, probes space out as before.
     d.at(now, Input::Tick);
     d.at(now, Input::ProbeResult(false));

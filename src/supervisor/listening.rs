@@ -1,0 +1,162 @@
+//! Whether anything listens on a TCP port yet, asked of the kernel's socket table (`NETLINK_SOCK_DIAG`,
+//! what `ss -ltn` uses) rather than found out by connecting.
+//!
+//! While a local program boots, the supervisor checks every millisecond or two whether it listens: the
+//! moment it does is the moment it can take the held requests. A connection attempt answers that too,
+//! but on loopback each refused one is a handshake answered by a reset, with the firewall's connection
+//! tracking on top. Looking the port up in the kernel's socket tables is one hash lookup, the one an
+//! arriving handshake makes, and touches no other socket. The HTTP health probe follows as soon
+//! as the port listens. Where netlink is not available (a restricted sandbox), callers fall back to
+//! connecting.
+
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use nix::sys::socket::{
+    recv, send, socket, AddressFamily, MsgFlags, SockFlag, SockProtocol, SockType,
+};
+
+/// `SOCK_DIAG_BY_FAMILY`: the dump request of `sock_diag`.
+const SOCK_DIAG_BY_FAMILY: u16 = 20;
+const NLM_F_REQUEST: u16 = 0x01;
+const NLMSG_ERROR: u16 = 2;
+/// `TCP_LISTEN` in the kernel's TCP states; the request asks for this state only.
+const TCP_LISTEN: u32 = 10;
+const NLMSG_HEADER_LEN: usize = 16;
+/// `struct inet_diag_req_v2`: family, protocol, ext, pad, states, then a 48-byte `inet_diag_sockid`.
+const REQUEST_LEN: usize = NLMSG_HEADER_LEN + 56;
+/// Offset of the source port (network order) in a reply: the message header, then `inet_diag_msg`'s
+/// family, state, timer and retrans bytes, then `inet_diag_sockid` starting with the source port.
+const SPORT_OFFSET: usize = NLMSG_HEADER_LEN + 4;
+/// Room for the answer: one `inet_diag_msg` or one error message.
+const RECV_BUFFER: usize = 1024;
+
+/// A netlink socket for listen checks, kept open by the supervisor.
+#[derive(Debug)]
+pub struct ListenCheck {
+    fd: OwnedFd,
+    buf: Vec<u8>,
+}
+
+impl ListenCheck {
+    pub fn open() -> io::Result<ListenCheck> {
+        let fd = socket(
+            AddressFamily::Netlink,
+            SockType::Datagram,
+            SockFlag::SOCK_CLOEXEC,
+            SockProtocol::NetlinkSockDiag,
+        )?;
+        Ok(ListenCheck {
+            fd,
+            buf: vec![0; RECV_BUFFER],
+        })
+    }
+
+    /// Whether a connection to `127.0.0.1:port` would find a listener: one exact lookup in the
+    /// kernel's socket tables (the one an arriving handshake makes), so a socket bound to `0.0.0.0`,
+    /// or to `[::]` taking IPv4 too, counts; no table is walked.
+    pub fn is_listening(&mut self, port: u16) -> io::Result<bool> {
+        send(self.fd.as_raw_fd(), &request(port), MsgFlags::empty())?;
+        let n = recv(self.fd.as_raw_fd(), &mut self.buf, MsgFlags::empty())?;
+        match scan(&self.buf[..n], port) {
+            Scan::Found(found) => Ok(found),
+            Scan::Error(errno) if errno == nix::libc::ENOENT => Ok(false),
+            Scan::Error(errno) => Err(io::Error::from_raw_os_error(errno)),
+        }
+    }
+}
+
+/// The exact-lookup request for a listener on `127.0.0.1:port` (no remote end).
+fn request(port: u16) -> [u8; REQUEST_LEN] {
+    let mut out = [0u8; REQUEST_LEN];
+    out[0..4].copy_from_slice(&(REQUEST_LEN as u32).to_ne_bytes());
+    out[4..6].copy_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+    out[6..8].copy_from_slice(&NLM_F_REQUEST.to_ne_bytes());
+    // Sequence number and port id stay 0: one request at a time, answered to this socket.
+    out[16] = nix::libc::AF_INET as u8;
+    out[17] = nix::libc::IPPROTO_TCP as u8;
+    out[20..24].copy_from_slice(&(1u32 << TCP_LISTEN).to_ne_bytes());
+    // inet_diag_sockid: source port and address (network order), remote left zero, any interface,
+    // and INET_DIAG_NOCOOKIE (all ones), which any socket's cookie check accepts.
+    out[24..26].copy_from_slice(&port.to_be_bytes());
+    out[28..32].copy_from_slice(&[127, 0, 0, 1]);
+    out[64..72].fill(0xff);
+    out
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Scan {
+    /// A socket answered the lookup; whether it listens on the port.
+    Found(bool),
+    Error(i32),
+}
+
+/// Reads the answer to one lookup: a socket, or an error (`ENOENT`: none).
+fn scan(answer: &[u8], port: u16) -> Scan {
+    if answer.len() < NLMSG_HEADER_LEN {
+        return Scan::Error(nix::libc::EPROTO);
+    }
+    let len = u32::from_ne_bytes([answer[0], answer[1], answer[2], answer[3]]) as usize;
+    let kind = u16::from_ne_bytes([answer[4], answer[5]]);
+    if len < NLMSG_HEADER_LEN || len > answer.len() {
+        return Scan::Error(nix::libc::EPROTO);
+    }
+    match kind {
+        NLMSG_ERROR => {
+            let errno = answer
+                .get(NLMSG_HEADER_LEN..NLMSG_HEADER_LEN + 4)
+                .map_or(0, |b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
+            Scan::Error(errno.checked_neg().unwrap_or(nix::libc::EPROTO))
+        }
+        SOCK_DIAG_BY_FAMILY => {
+            let state = answer.get(NLMSG_HEADER_LEN + 1).copied();
+            let sport = answer.get(SPORT_OFFSET..SPORT_OFFSET + 2);
+            let listens = state == Some(TCP_LISTEN as u8)
+                && sport.is_some_and(|p| u16::from_be_bytes([p[0], p[1]]) == port);
+            Scan::Found(listens)
+        }
+        _ => Scan::Error(nix::libc::EPROTO),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    #[test]
+    fn a_listening_port_is_seen_and_a_closed_one_is_not() {
+        let mut check = match ListenCheck::open() {
+            Ok(check) => check,
+            // Netlink can be missing in a sandbox (the supervisor then connects instead); CI has it.
+            Err(e) if std::env::var_os("CI").is_none() => return eprintln!("no sock_diag: {e}"),
+            Err(e) => panic!("no sock_diag netlink: {e}"),
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        assert_eq!(check.is_listening(port).ok(), Some(true));
+        drop(listener);
+        assert_eq!(check.is_listening(port).ok(), Some(false));
+        // Bound to every address, and dual-stack IPv6: a connection to 127.0.0.1 would find both.
+        let any = TcpListener::bind("0.0.0.0:0").expect("bind");
+        let port = any.local_addr().expect("addr").port();
+        assert_eq!(check.is_listening(port).ok(), Some(true), "0.0.0.0");
+        if let Ok(v6) = TcpListener::bind("[::]:0") {
+            let port = v6.local_addr().expect("addr").port();
+            assert_eq!(check.is_listening(port).ok(), Some(true), "[::] dual-stack");
+        }
+    }
+
+    #[test]
+    fn malformed_batches_are_errors_not_panics() {
+        assert_eq!(scan(&[], 80), Scan::Error(nix::libc::EPROTO));
+        assert_eq!(scan(&[0xff; 20], 80), Scan::Error(nix::libc::EPROTO));
+        let mut other = [0u8; 16];
+        other[0..4].copy_from_slice(&16u32.to_ne_bytes());
+        other[4..6].copy_from_slice(&3u16.to_ne_bytes()); // NLMSG_DONE: not an answer to a lookup
+        assert_eq!(scan(&other, 80), Scan::Error(nix::libc::EPROTO));
+        let mut short = [0u8; 16];
+        short[0..4].copy_from_slice(&3u32.to_ne_bytes());
+        assert_eq!(scan(&short, 80), Scan::Error(nix::libc::EPROTO));
+    }
+}
