@@ -8,8 +8,12 @@ inherited listener and accepts) the same `spawngate-echo` is timed two ways:
 * via Spawngate: one request to a stopped backend (a backend of its own per trial, so each is a real cold
   start), from sending it to the first byte of the answer, over HTTP/1 and over h2c (prior knowledge).
 
-Added = via - the median direct time for that T. Then the proxy's CPU seconds while one backend takes
-10 s to start, with and without socket activation. Prints a markdown table.
+Added = via - the median direct time for that T. Since start times themselves vary by a millisecond or
+two between runs of the same program, each trial is also measured against the backend's own clock:
+"after listen" = the wall-clock time the answer's first byte arrived - the time the program logged it
+began serving (`ECHO_LISTEN_LOG`), which is what the proxy adds once the backend can answer, with the
+start's own jitter taken out. Then the proxy's CPU seconds while one backend takes 10 s to start, with
+and without socket activation. Prints a markdown table.
 
 With a reachable Docker daemon (and DOCKER not 0) the same is measured for a container: DOCKER_TRIALS
 starts per start time (default 3), over HTTP/1.
@@ -38,6 +42,9 @@ DOCKER_TRIALS = int(os.environ.get("DOCKER_TRIALS", "3"))
 POLL_S = 0.001
 CPU_START_MS = 10_000
 TIMEOUT_S = 30.0
+# Wall-clock seconds (time.time) at the first byte of the last answer timed: compared with the backend's
+# own listen time (microseconds since the epoch, ECHO_LISTEN_LOG).
+LAST_FIRST_BYTE = [0.0]
 
 
 def log(message):
@@ -48,7 +55,18 @@ def host(mode, proto, start_ms, trial):
     return f"{mode}-{proto}-{start_ms}-{trial}.test"
 
 
-def backend_toml(name, port, echo, start_ms, activated):
+def listen_log(scratch, name):
+    return os.path.join(scratch, f"{name}.listen")
+
+
+def after_listen_ms(scratch, name, first_byte_epoch):
+    """Milliseconds from the backend's first listen (its own log) to the answer's first byte."""
+    with open(listen_log(scratch, name)) as f:
+        listened_us = int(f.readline().strip())
+    return (first_byte_epoch - listened_us / 1e6) * 1000
+
+
+def backend_toml(name, port, echo, start_ms, activated, scratch):
     lines = [
         f'[backends."{name}"]',
         f'command = "{echo}"',
@@ -57,6 +75,7 @@ def backend_toml(name, port, echo, start_ms, activated):
         f"socket_activation = {'true' if activated else 'false'}",
         f'[backends."{name}".env]',
         f'ECHO_START_DELAY_MS = "{start_ms}"',
+        f'ECHO_LISTEN_LOG = "{listen_log(scratch, name)}"',
     ]
     return "\n".join(lines) + "\n"
 
@@ -68,6 +87,7 @@ def http1_first_byte(port, name, path="/"):
         sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n".encode())
         head = sock.recv(64)
         elapsed = time.perf_counter() - start
+        LAST_FIRST_BYTE[0] = time.time()
     if not head.startswith(b"HTTP/1.1 200"):
         raise RuntimeError(f"{name}: answered {head[:40]!r}")
     return elapsed
@@ -110,6 +130,7 @@ def h2c_first_byte(port, name, path="/"):
                 sock.sendall(_frame(4, 1, 0))  # SETTINGS ACK
             elif kind == 1 and stream == 1:
                 elapsed = time.perf_counter() - start
+                LAST_FIRST_BYTE[0] = time.time()
                 if payload[:1] != b"\x88":
                     raise RuntimeError(f"{name}: h2c answer is not a 200 ({payload[:8].hex()})")
                 return elapsed
@@ -164,10 +185,10 @@ def main():
     backends = ""
     for (mode, proto, start_ms), i in ((c, i) for c in cells for i in range(TRIALS)):
         backends += backend_toml(host(mode, proto, start_ms, i), ports.pop(), echo, start_ms,
-                                 mode == "activated")
+                                 mode == "activated", scratch)
     cpu_hosts = {m: f"cpu-{m}.test" for m in MODES}
     for mode, name in cpu_hosts.items():
-        backends += backend_toml(name, ports.pop(), echo, CPU_START_MS, mode == "activated")
+        backends += backend_toml(name, ports.pop(), echo, CPU_START_MS, mode == "activated", scratch)
     docker = os.environ.get("DOCKER", "1") != "0" and docker_row.available()
     docker_ports = procs.free_ports(len(START_TIMES_MS) * DOCKER_TRIALS + 1) if docker else []
     docker_cells = [("docker", "http1", t) for t in START_TIMES_MS] if docker else []
@@ -184,12 +205,18 @@ def main():
             direct[start_ms] = [direct_start(echo, ports[0], start_ms) * 1000 for _ in range(TRIALS)]
             log(f"direct {start_ms} ms: {[round(x, 1) for x in direct[start_ms]]}")
         via = {}
+        after = {}
         ask = {"http1": http1_first_byte, "h2c": h2c_first_byte}
         for mode, proto, start_ms in cells:
-            via[(mode, proto, start_ms)] = [
-                ask[proto](proxy_port, host(mode, proto, start_ms, i)) * 1000 for i in range(TRIALS)
-            ]
-            log(f"via {mode} {proto} {start_ms} ms: {[round(x, 1) for x in via[(mode, proto, start_ms)]]}")
+            times, since_listen = [], []
+            for i in range(TRIALS):
+                name = host(mode, proto, start_ms, i)
+                times.append(ask[proto](proxy_port, name) * 1000)
+                since_listen.append(after_listen_ms(scratch, name, LAST_FIRST_BYTE[0]))
+            via[(mode, proto, start_ms)] = times
+            after[(mode, proto, start_ms)] = since_listen
+            log(f"via {mode} {proto} {start_ms} ms: {[round(x, 1) for x in times]}, "
+                f"after listen {[round(x, 2) for x in since_listen]}")
         for cell in docker_cells:
             start_ms = cell[2]
             direct[cell] = [docker_row.direct_start(docker_ports[0], start_ms) * 1000
@@ -207,12 +234,13 @@ def main():
         procs.stop_all()
         if docker:
             docker_row.remove_leftovers(docker_ports)
-    print(report(direct, via, cpu, docker_cells))
+    print(report(direct, via, after, cpu, docker_cells))
 
 
-def report(direct, via, cpu, docker_cells):
-    out = [f"| backend start | mode | protocol | direct p50 | via p50 | via p99 | added p50 | added p99 |",
-           "|---|---|---|---:|---:|---:|---:|---:|"]
+def report(direct, via, after, cpu, docker_cells):
+    out = ["| backend start | mode | protocol | direct p50 | via p50 | via p99 | added p50 | added p99 "
+           "| after listen p50 | after listen max |",
+           "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for mode in MODES:
         for proto in PROTOCOLS:
             for start_ms in START_TIMES_MS:
@@ -220,10 +248,12 @@ def report(direct, via, cpu, docker_cells):
                 times = via[(mode, proto, start_ms)]
                 added = [t - base for t in times]
                 label = "socket activation" if mode == "activated" else "port polling"
+                since = after[(mode, proto, start_ms)]
                 out.append(
                     f"| {start_ms} ms | {label} | {proto} | {base:.1f} ms | "
                     f"{statistics.median(times):.1f} ms | {percentile(times, 99):.1f} ms | "
-                    f"{statistics.median(added):.1f} ms | {percentile(added, 99):.1f} ms |")
+                    f"{statistics.median(added):.1f} ms | {percentile(added, 99):.1f} ms | "
+                    f"{statistics.median(since):.2f} ms | {max(since):.2f} ms |")
     for cell in docker_cells:
         base = statistics.median(direct[cell])
         times = via[cell]
@@ -231,7 +261,7 @@ def report(direct, via, cpu, docker_cells):
         out.append(
             f"| {cell[2]} ms | Docker container | http1 | {base:.1f} ms | "
             f"{statistics.median(times):.1f} ms | {percentile(times, 99):.1f} ms | "
-            f"{statistics.median(added):.1f} ms | {percentile(added, 99):.1f} ms |")
+            f"{statistics.median(added):.1f} ms | {percentile(added, 99):.1f} ms | — | — |")
     out.append("")
     if docker_cells:
         out.append(f"Docker rows: {DOCKER_TRIALS} starts each; direct = create, start and poll the "
