@@ -165,8 +165,8 @@ def percentile(values, p):
     return ordered[index]
 
 
-def start_proxy(binary, scratch, name, backends):
-    port, admin = procs.free_ports(2)
+def start_proxy(binary, scratch, name, backends, port, admin):
+    """`port` and `admin` come from the same draw as the backends' ports, so none can collide."""
     path = os.path.join(scratch, f"{name}.toml")
     with open(path, "w") as f:
         f.write(f'[server]\nport = {port}\nadmin_port = {admin}\nbind = "127.0.0.1"\n\n{backends}')
@@ -181,7 +181,12 @@ def main():
     # A TERM (run.sh's time limit, or Ctrl-C there) unwinds through the `finally`s, which stop everything.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     cells = [(m, p, t) for m in MODES for p in PROTOCOLS for t in START_TIMES_MS]
-    ports = procs.free_ports(len(cells) * TRIALS + 3)
+    docker = os.environ.get("DOCKER", "1") != "0" and docker_row.available()
+    docker_count = len(START_TIMES_MS) * DOCKER_TRIALS + 1 if docker else 0
+    # One draw for every port of the run, so no two (the proxy's included) can be the same.
+    ports = procs.free_ports(len(cells) * TRIALS + 5 + docker_count)
+    proxy_ports = (ports.pop(), ports.pop())
+    docker_ports = [ports.pop() for _ in range(docker_count)]
     backends = ""
     for (mode, proto, start_ms), i in ((c, i) for c in cells for i in range(TRIALS)):
         backends += backend_toml(host(mode, proto, start_ms, i), ports.pop(), echo, start_ms,
@@ -189,8 +194,6 @@ def main():
     cpu_hosts = {m: f"cpu-{m}.test" for m in MODES}
     for mode, name in cpu_hosts.items():
         backends += backend_toml(name, ports.pop(), echo, CPU_START_MS, mode == "activated", scratch)
-    docker = os.environ.get("DOCKER", "1") != "0" and docker_row.available()
-    docker_ports = procs.free_ports(len(START_TIMES_MS) * DOCKER_TRIALS + 1) if docker else []
     docker_cells = [("docker", "http1", t) for t in START_TIMES_MS] if docker else []
     if docker:
         log("building the echo image for the Docker row")
@@ -199,7 +202,7 @@ def main():
             backends += docker_row.backend_toml(host("docker", proto, start_ms, i), docker_ports.pop(),
                                                 start_ms)
     try:
-        server, proxy_port = start_proxy(binary, scratch, "spawngate", backends)
+        server, proxy_port = start_proxy(binary, scratch, "spawngate", backends, *proxy_ports)
         direct = {}
         for start_ms in START_TIMES_MS:
             direct[start_ms] = [direct_start(echo, ports[0], start_ms) * 1000 for _ in range(TRIALS)]
