@@ -18,7 +18,7 @@ response_headers = { set = { "X-Frame-Options" = "DENY" }, remove = ["X-Echo-Pid
 path_prefix = "/api"
 to = "app.internal"
 request_headers = { set = { "X-Edge" = "api" }, add = { "X-Seen" = ["{host} {request_id}", "from {client_ip}"] } }
-response_headers = { add = { "X-Served-By" = "{instance}" } }
+response_headers = { add = { "X-Served-By" = "{instance}", "X-Client" = "{client_ip}" } }
 
 [[hosts."site.test".routes]]
 path_regex = "/orders/(?P<id>[0-9]+)/(item|line)/([0-9]+)"
@@ -32,7 +32,7 @@ redirect = { location = "/users/{name}{query}", status = 302 }
 [[hosts."site.test".routes]]
 path_regex = "/hello/([a-z]+)"
 respond = { body = "hello {1} at {host}", content_type = "text/plain" }
-response_headers = { set = { "X-Answer" = "{request_id}" } }
+response_headers = { set = { "X-Answer" = "{request_id}", "X-Client" = "{client_ip}" } }
 
 [[hosts."site.test".routes]]
 to = "app.internal"
@@ -67,6 +67,7 @@ fn host_and_route_header_edits_apply_in_order_in_both_protocols() {
         // Response edits: the host's and the route's; the backend's field removed.
         assert_eq!(api.header("x-frame-options"), Some("DENY"), "{proto:?}");
         assert_eq!(api.header("x-served-by"), Some("app.internal"), "{proto:?}");
+        assert_eq!(api.header("x-client"), Some("127.0.0.1"), "{proto:?}");
         assert_eq!(api.header("x-echo-pid"), None, "{proto:?}");
         assert_eq!(api.header("x-request-id"), Some("req-42"), "{proto:?}");
 
@@ -106,6 +107,7 @@ fn captures_feed_rewrites_redirects_and_fixed_answers() {
         );
         assert_eq!(hello.text(), "hello world at site.test", "{proto:?}");
         assert_eq!(hello.header("x-answer"), Some("abc"), "{proto:?}");
+        assert_eq!(hello.header("x-client"), Some("127.0.0.1"), "{proto:?}");
         assert_eq!(hello.header("content-type"), Some("text/plain"));
     }
     assert_eq!(

@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use spawngate_fuzz::Cuts;
 use spawngate::http1::chunked::{ChunkError, ChunkedDecoder};
+use spawngate_fuzz::Cuts;
 
 /// Payload, bytes consumed, done.
 type Outcome = Result<(Vec<u8>, usize, bool), ChunkError>;

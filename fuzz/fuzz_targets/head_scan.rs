@@ -5,10 +5,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use spawngate_fuzz::Cuts;
 use spawngate::http1::head_scan::HeadScan;
 use spawngate::http1::request::parse_request;
 use spawngate::http1::response::parse_response;
+use spawngate_fuzz::Cuts;
 
 /// The first answer that is not "incomplete": a head's length, or an error's text.
 type Answer = Option<Result<usize, String>>;

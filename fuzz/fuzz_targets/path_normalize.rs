@@ -26,7 +26,10 @@ fn assert_canonical(out: &[u8], rules: PathRules) {
     for (i, segment) in segments.iter().enumerate() {
         let last = i + 1 == segments.len();
         assert!(!segment.is_empty() || last, "empty segment in {out:?}");
-        assert!(*segment != b"." && *segment != b"..", "dot-segment in {out:?}");
+        assert!(
+            *segment != b"." && *segment != b"..",
+            "dot-segment in {out:?}"
+        );
         assert!(!segment.contains(&b'\\'), "backslash in {out:?}");
         let mut rest: &[u8] = segment;
         while let Some(at) = rest.iter().position(|&b| b == b'%') {
@@ -35,7 +38,10 @@ fn assert_canonical(out: &[u8], rules: PathRules) {
                 panic!("escape not two upper-case hex digits in {out:?}");
             };
             let byte = high << 4 | low;
-            assert!(!is_unreserved(byte), "unreserved byte left escaped in {out:?}");
+            assert!(
+                !is_unreserved(byte),
+                "unreserved byte left escaped in {out:?}"
+            );
             assert!(
                 rules.allow_encoded_slashes || !matches!(byte, b'/' | b'\\'),
                 "encoded slash kept in {out:?}"
@@ -61,7 +67,10 @@ fuzz_target!(|data: &[u8]| {
     }
     assert_canonical(&once, rules);
     let mut twice = Vec::new();
-    assert!(normalize(&once, rules, &mut twice).is_ok(), "{once:?} refused");
+    assert!(
+        normalize(&once, rules, &mut twice).is_ok(),
+        "{once:?} refused"
+    );
     assert_eq!(once, twice, "not idempotent for {input:?}");
     if !rules.allow_encoded_slashes {
         let mut allowed = Vec::new();

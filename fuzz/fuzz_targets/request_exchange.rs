@@ -76,7 +76,11 @@ fuzz_target!(|data: &[u8]| {
     let points = cuts.points(1 + seed as usize % 8, input.len());
     let whole = read_head(input, &[]);
     let pieced = read_head(input, &points);
-    assert_eq!(verdict(&whole), verdict(&pieced), "the pieces changed the verdict");
+    assert_eq!(
+        verdict(&whole),
+        verdict(&pieced),
+        "the pieces changed the verdict"
+    );
 
     let HeadStep::Head(head) = whole else {
         return;
@@ -90,7 +94,10 @@ fuzz_target!(|data: &[u8]| {
     };
     assert!(sent.starts_with(&forwarded), "the head goes first, whole");
     let body = &sent[forwarded.len()..];
-    assert!(rest.starts_with(body), "body bytes are the client's, in order");
+    assert!(
+        rest.starts_with(body),
+        "body bytes are the client's, in order"
+    );
     if half.is_complete() {
         assert_eq!(body.len() as u64, half.bytes_in());
     }

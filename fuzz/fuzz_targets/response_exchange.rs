@@ -6,9 +6,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use spawngate_fuzz::Cuts;
 use spawngate::http1::exchange::{Advance, Asked, Fault, ResponsePhase};
 use spawngate::http1::Version;
+use spawngate_fuzz::Cuts;
 
 #[derive(Debug, PartialEq, Eq)]
 enum Seen {

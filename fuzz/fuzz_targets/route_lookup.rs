@@ -22,15 +22,13 @@ use std::path::Path;
 use libfuzzer_sys::fuzz_target;
 use regex_lite::Regex;
 use spawngate::config::hosts::HostConfig;
-use spawngate::config::routes::{RouteAction, RouteConfig};
+use spawngate::config::routes::{LocalRoute, RouteAction, RouteConfig};
 use spawngate::config::Config;
 use spawngate::http1::path::{normalize, PathRules};
 use spawngate::http1::request::parse_request;
 use spawngate::http1::rewrite::{Http1Source, PathEdit, RequestSource, Template, Vars};
 use spawngate::upstream::route_match::{HeaderTest, PathCond, Verdict};
-use spawngate::upstream::{
-    normalize_host, Caller, Reconcile, RouteScratch, RouteTable, Routed,
-};
+use spawngate::upstream::{normalize_host, Caller, Reconcile, RouteScratch, RouteTable, Routed};
 
 fn caller() -> Caller<'static> {
     Caller {
@@ -672,9 +670,9 @@ fn check_request(
             assert_eq!(*t, &want[..], "path {path} edited by {:?}", plan.path);
         }
         (Expected::Route(i), Routed::Answer(answer)) => match &host_table.routes[*i].action {
-            RouteAction::Redirect {
+            RouteAction::Answer(LocalRoute::Redirect {
                 location, status, ..
-            } => {
+            }) => {
                 assert_eq!(answer.status, *status);
                 let got = answer
                     .location
@@ -686,7 +684,7 @@ fn check_request(
                     "Location is not visible ASCII: {got:?}"
                 );
             }
-            RouteAction::Respond { status, body, .. } => {
+            RouteAction::Answer(LocalRoute::Respond { status, body, .. }) => {
                 assert_eq!(answer.status, *status);
                 assert!(answer.location.is_none());
                 assert_eq!(answer.body, model_render(body, host, &path, &query));

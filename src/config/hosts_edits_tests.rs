@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::{problems, read};
 use crate::config::hosts::HostConfig;
-use crate::config::routes::{RouteAction, RouteLimits};
+use crate::config::routes::{LocalRoute, RouteAction, RouteLimits};
 use crate::http1::rewrite::{FieldEdit, ForwardPlan, HeaderEdits, PathEdit, Vars};
 use crate::upstream::route_match::PathCond;
 
@@ -100,11 +100,11 @@ max_request_body_bytes = 1024
         }
     );
 
-    let RouteAction::Redirect {
+    let RouteAction::Answer(LocalRoute::Redirect {
         location,
         status: 308,
         response,
-    } = &host.routes[1].action
+    }) = &host.routes[1].action
     else {
         panic!("{:?}", host.routes[1].action)
     };
@@ -154,7 +154,7 @@ respond = { body = "hello {1} at {host}{path}" }
         .edit_path(b"/u/42/posts/7", Some(&caps), &mut out);
     assert_eq!(out, b"/users/42/posts/7");
 
-    let RouteAction::Respond { body, .. } = &host.routes[2].action else {
+    let RouteAction::Answer(LocalRoute::Respond { body, .. }) = &host.routes[2].action else {
         panic!("{:?}", host.routes[2].action)
     };
     let PathCond::Regex(pattern) = &host.routes[2].conditions.path else {

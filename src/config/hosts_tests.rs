@@ -1,7 +1,7 @@
 use toml::de::DeTable;
 
 use super::*;
-use crate::config::routes::RouteAction;
+use crate::config::routes::{LocalRoute, RouteAction};
 use crate::http1::rewrite::PathEdit;
 use crate::upstream::route_match::PathCond;
 
@@ -63,12 +63,12 @@ to = "app"
     assert!(!host.allow_encoded_slashes);
     assert_eq!(host.routes.len(), 4);
     assert_eq!(host.routes[0].line, 5);
-    let RouteAction::Respond {
+    let RouteAction::Answer(LocalRoute::Respond {
         status: 200,
         body,
         content_type,
         ..
-    } = &host.routes[0].action
+    }) = &host.routes[0].action
     else {
         panic!("{:?}", host.routes[0].action)
     };
@@ -87,7 +87,7 @@ to = "app"
     assert!(matches!(&plan.path, PathEdit::StripPrefix(p) if p.as_str() == "/api"));
     assert!(matches!(
         &host.routes[2].action,
-        RouteAction::Redirect { status: 301, .. }
+        RouteAction::Answer(LocalRoute::Redirect { status: 301, .. })
     ));
     assert!(matches!(host.routes[3].conditions.path, PathCond::Any));
 }

@@ -36,6 +36,13 @@ pub enum RouteAction {
     /// Forward to the backend (or pool) of that name, with the route's edits (request edits and path
     /// edit in the plan, response edits in `plan.response`).
     To { target: String, plan: ForwardPlan },
+    /// Answer without any backend. The route table keeps this as it is.
+    Answer(LocalRoute),
+}
+
+/// A route that answers itself.
+#[derive(Debug, Clone)]
+pub enum LocalRoute {
     /// Answer with a redirect to `location` (a [`Form::Location`] template over `{host}`, `{path}`,
     /// `{query}` and captures).
     Redirect {
@@ -43,7 +50,7 @@ pub enum RouteAction {
         status: u16,
         response: ResponseEdits,
     },
-    /// Answer with a small fixed response; no backend is involved. `body` is a [`Form::Text`] template.
+    /// Answer with a small fixed response. `body` is a [`Form::Text`] template.
     Respond {
         status: u16,
         body: Template,
@@ -57,9 +64,8 @@ impl RouteAction {
     pub fn response_edits_mut(&mut self) -> &mut ResponseEdits {
         match self {
             RouteAction::To { plan, .. } => &mut plan.response,
-            RouteAction::Redirect { response, .. } | RouteAction::Respond { response, .. } => {
-                response
-            }
+            RouteAction::Answer(LocalRoute::Redirect { response, .. })
+            | RouteAction::Answer(LocalRoute::Respond { response, .. }) => response,
         }
     }
 }
@@ -332,11 +338,11 @@ fn read_redirect(item: &Item<'_, '_>, names: &CaptureNames, ctx: &mut Ctx) -> Op
         None => Some(308),
     };
     table.finish(ctx);
-    Some(RouteAction::Redirect {
+    Some(RouteAction::Answer(LocalRoute::Redirect {
         location: location?,
         status: status?,
         response: ResponseEdits::default(),
-    })
+    }))
 }
 
 /// The body limit is on the text as written: placeholders add at most what the request itself holds.
@@ -370,10 +376,10 @@ fn read_respond(item: &Item<'_, '_>, names: &CaptureNames, ctx: &mut Ctx) -> Opt
         None => Some(DEFAULT_CONTENT_TYPE.to_string()),
     };
     table.finish(ctx);
-    Some(RouteAction::Respond {
+    Some(RouteAction::Answer(LocalRoute::Respond {
         status: status?,
         body: body?,
         content_type: content_type?,
         response: ResponseEdits::default(),
-    })
+    }))
 }

@@ -1,8 +1,11 @@
 //! [`LocalAnswer`]: a response a route gives itself (`redirect`, `respond`), without waking any backend;
 //! written here for HTTP/1 and read field by field by the h2 worker.
 
+use crate::config::routes::LocalRoute;
 use crate::error::reason_phrase;
-use crate::http1::rewrite::{ResponseEdits, Vars};
+use std::net::IpAddr;
+
+use crate::http1::rewrite::{write_client_ip, ResponseEdits, Vars};
 
 /// A complete small response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,14 +19,60 @@ pub struct LocalAnswer {
     pub fields: Vec<(Box<str>, Vec<u8>)>,
 }
 
+impl LocalRoute {
+    /// The answer of a route that answers itself, for a request whose placeholders are `vars`.
+    pub fn answer(&self, vars: &Vars, client_ip: IpAddr) -> LocalAnswer {
+        let (template, response) = match self {
+            LocalRoute::Redirect {
+                location, response, ..
+            } => (location, response),
+            LocalRoute::Respond { body, response, .. } => (body, response),
+        };
+        let mut rendered = Vec::with_capacity(template.as_str().len() + 32);
+        template.render(vars, &mut rendered);
+        let fields = LocalAnswer::fields_of(response, vars, client_ip);
+        match self {
+            LocalRoute::Redirect { status, .. } => LocalAnswer {
+                status: *status,
+                location: Some(rendered),
+                content_type: None,
+                body: Vec::new(),
+                fields,
+            },
+            LocalRoute::Respond {
+                status,
+                content_type,
+                ..
+            } => LocalAnswer {
+                status: *status,
+                location: None,
+                content_type: Some(content_type.as_str().into()),
+                body: rendered,
+                fields,
+            },
+        }
+    }
+}
+
 impl LocalAnswer {
-    /// The fields a route's response `edits` add to its own answers. What they remove or set of the
-    /// answer's own `Content-Type` or `Location` is dropped when the answer is written.
-    pub fn fields_of(edits: &ResponseEdits, vars: &Vars) -> Vec<(Box<str>, Vec<u8>)> {
+    /// The fields a route's response `edits` add to its own answers (`client_ip` written out only if
+    /// one uses it). What they remove or set of the answer's own `Content-Type` or `Location` is
+    /// dropped when the answer is written.
+    pub fn fields_of(
+        edits: &ResponseEdits,
+        vars: &Vars,
+        client_ip: IpAddr,
+    ) -> Vec<(Box<str>, Vec<u8>)> {
         if edits.is_empty() {
             return Vec::new();
         }
-        let mut fields = edits.rendered(vars);
+        let mut text = Vec::new();
+        let mut vars = *vars;
+        if edits.uses_client_ip() {
+            write_client_ip(&mut text, client_ip.into());
+            vars.client_ip = &text;
+        }
+        let mut fields = edits.rendered(&vars);
         for name in ["Content-Type", "Location"] {
             if edits.replaces(name.as_bytes()) {
                 fields.push((format!("-{name}").into(), Vec::new()));

@@ -239,15 +239,14 @@ impl ResponseContext {
         if plan.response.is_empty() {
             return None;
         }
-        let client_ip = if plan.response.uses_client_ip() {
-            client_ip.to_canonical().to_string().into_bytes().into()
-        } else {
-            Box::default()
-        };
+        let mut text = Vec::new();
+        if plan.response.uses_client_ip() {
+            super::write_client_ip(&mut text, client_ip.into());
+        }
         Some(Box::new(ResponseContext {
             plan: plan.clone(),
             host: host.as_bytes().into(),
-            client_ip,
+            client_ip: text.into(),
             instance: instance.as_bytes().into(),
         }))
     }

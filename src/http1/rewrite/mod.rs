@@ -273,8 +273,10 @@ fn write_framing(out: &mut Vec<u8>, framing: Framing, sent: Option<&FieldLine>) 
     }
 }
 
+/// The client's address as `X-Forwarded-For` and `{client_ip}` write it (canonical: an IPv4-mapped IPv6
+/// address as IPv4).
 #[inline]
-fn write_client_ip(out: &mut Vec<u8>, client_ip: ClientIp) {
+pub(crate) fn write_client_ip(out: &mut Vec<u8>, client_ip: ClientIp) {
     match client_ip {
         ClientIp::Text(text) => out.extend_from_slice(text.as_bytes()),
         ClientIp::Addr(ip) => match ip.to_canonical() {

@@ -74,26 +74,7 @@ fn compile(host: &HostConfig, backend_id: &impl Fn(&str) -> Option<BackendId>) -
                         limits: route.limits,
                     })
                 }
-                RouteAction::Redirect {
-                    location,
-                    status,
-                    response,
-                } => Action::Redirect {
-                    location: location.clone(),
-                    status: *status,
-                    response: response.clone(),
-                },
-                RouteAction::Respond {
-                    status,
-                    body,
-                    content_type,
-                    response,
-                } => Action::Respond {
-                    status: *status,
-                    body: body.clone(),
-                    content_type: content_type.as_str().into(),
-                    response: response.clone(),
-                },
+                RouteAction::Answer(local) => Action::Answer(local.clone()),
             };
             Some(Route {
                 line: route.line,

@@ -3,6 +3,8 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use crate::config::routes::LocalRoute;
+
 use super::{normalise, Action, Caller, HostEntry, RouteScratch, RouteTable, Routed};
 use crate::http1::rewrite::RequestSource;
 
@@ -108,9 +110,11 @@ fn describe(routed: Routed<'_, '_>) -> String {
 pub fn action_text(action: &Action) -> String {
     match action {
         Action::Forward(to) => format!("to {}", to.host),
-        Action::Redirect {
+        Action::Answer(LocalRoute::Redirect {
             location, status, ..
-        } => format!("redirect {status} {}", location.as_str()),
-        Action::Respond { status, body, .. } => format!("respond {status} {:?}", body.as_str()),
+        }) => format!("redirect {status} {}", location.as_str()),
+        Action::Answer(LocalRoute::Respond { status, body, .. }) => {
+            format!("respond {status} {:?}", body.as_str())
+        }
     }
 }

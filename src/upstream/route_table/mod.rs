@@ -21,9 +21,10 @@ use std::time::Instant;
 use super::answer::LocalAnswer;
 use super::route_match::{select, Conditions, PathCond, Selection};
 use super::table::BackendId;
+use crate::config::routes::LocalRoute;
 use crate::error::{ErrorCode, ProxyError};
 use crate::http1::path::{self, PathRules};
-use crate::http1::rewrite::{ForwardPlan, PathEdit, RequestSource, ResponseEdits, Template, Vars};
+use crate::http1::rewrite::{ForwardPlan, PathEdit, RequestSource, Vars};
 use crate::msg::Host;
 
 pub use crate::config::routes::RouteLimits;
@@ -56,17 +57,8 @@ impl RouteLimits {
 #[derive(Debug, Clone)]
 pub enum Action {
     Forward(RouteMatch),
-    Redirect {
-        location: Template,
-        status: u16,
-        response: ResponseEdits,
-    },
-    Respond {
-        status: u16,
-        body: Template,
-        content_type: Box<str>,
-        response: ResponseEdits,
-    },
+    /// The route answers itself (as the config read it; `LocalRoute::answer` renders it).
+    Answer(LocalRoute),
 }
 
 impl Action {
@@ -74,8 +66,8 @@ impl Action {
     fn uses_captures(&self) -> bool {
         match self {
             Action::Forward(to) => matches!(to.plan.path, PathEdit::Rewrite(_)),
-            Action::Redirect { location, .. } => !location.is_literal(),
-            Action::Respond { body, .. } => !body.is_literal(),
+            Action::Answer(LocalRoute::Redirect { location, .. }) => !location.is_literal(),
+            Action::Answer(LocalRoute::Respond { body, .. }) => !body.is_literal(),
         }
     }
 }
@@ -236,8 +228,7 @@ impl HostRoutes {
             (PathCond::Regex(pattern), true) => pattern.captures(normalised.path),
             _ => None,
         };
-        let client_ip;
-        let mut vars = Vars {
+        let vars = Vars {
             host: host.as_bytes(),
             path: normalised.path.as_bytes(),
             query: normalised.query,
@@ -261,45 +252,7 @@ impl HostRoutes {
                     target: Some(target.as_slice()),
                 }
             }
-            Action::Redirect {
-                location,
-                status,
-                response,
-            } => {
-                let mut rendered = Vec::with_capacity(location.as_str().len() + 32);
-                location.render(&vars, &mut rendered);
-                if response.uses_client_ip() {
-                    client_ip = caller.client_ip.to_canonical().to_string();
-                    vars.client_ip = client_ip.as_bytes();
-                }
-                Routed::Answer(LocalAnswer {
-                    status: *status,
-                    location: Some(rendered),
-                    content_type: None,
-                    body: Vec::new(),
-                    fields: LocalAnswer::fields_of(response, &vars),
-                })
-            }
-            Action::Respond {
-                status,
-                body,
-                content_type,
-                response,
-            } => {
-                let mut rendered = Vec::with_capacity(body.as_str().len());
-                body.render(&vars, &mut rendered);
-                if response.uses_client_ip() {
-                    client_ip = caller.client_ip.to_canonical().to_string();
-                    vars.client_ip = client_ip.as_bytes();
-                }
-                Routed::Answer(LocalAnswer {
-                    status: *status,
-                    location: None,
-                    content_type: Some(content_type.clone()),
-                    body: rendered,
-                    fields: LocalAnswer::fields_of(response, &vars),
-                })
-            }
+            Action::Answer(local) => Routed::Answer(local.answer(&vars, caller.client_ip)),
         }
     }
 }
