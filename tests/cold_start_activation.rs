@@ -37,6 +37,14 @@ fn protocols() -> [(&'static str, Ask); 2] {
     [("http1", http1_answer), ("h2c", h2c_answer)]
 }
 
+/// A `{protocol}.test` echo backend for each protocol, with the same keys and environment.
+fn one_backend_per_protocol(keys: &str, env: &[(&str, &str)]) -> String {
+    protocols()
+        .iter()
+        .map(|(name, _)| echo_backend(&format!("{name}.test"), free_port(), keys, env))
+        .collect()
+}
+
 #[test]
 fn an_activated_backend_answers_its_first_request_the_moment_it_accepts() {
     let dir = TempDir::new("activation");
@@ -95,10 +103,7 @@ fn ready_1_routes_to_a_backend_before_its_health_path_answers_and_status_shows()
         ("ECHO_STATUS", "warming the cache"),
         ("ECHO_HEALTH_DELAY_MS", "60000"),
     ];
-    let config: String = protocols()
-        .iter()
-        .map(|(name, _)| echo_backend(&format!("{name}.test"), free_port(), keys, &env))
-        .collect();
+    let config = one_backend_per_protocol(keys, &env);
     let proxy = Proxy::start(&config);
     for (name, ask) in protocols() {
         let host = format!("{name}.test");
@@ -124,10 +129,7 @@ fn a_backend_that_exits_before_it_is_ready_fails_its_start_fast() {
     // Socket activated, so already routable: the exit must still end the start at once.
     let keys = "socket_activation = true\nstartup_timeout_secs = 120";
     let env = [("ECHO_NOTIFY", "1"), ("ECHO_EXIT_AT_START", "3")];
-    let config: String = protocols()
-        .iter()
-        .map(|(name, _)| echo_backend(&format!("{name}.test"), free_port(), keys, &env))
-        .collect();
+    let config = one_backend_per_protocol(keys, &env);
     let proxy = Proxy::start(&config);
     for (name, ask) in protocols() {
         let host = format!("{name}.test");

@@ -92,6 +92,11 @@ fn pid_of(proxy: &Proxy, backend: &str) -> u32 {
         .unwrap_or_else(|| panic!("{backend} did not answer: {reply:?}"))
 }
 
+/// The pids of the site's two backends: (app, api).
+fn site_pids(proxy: &Proxy) -> (u32, u32) {
+    (pid_of(proxy, "app.internal"), pid_of(proxy, "api.internal"))
+}
+
 fn assert_error(reply: &support::routing::Reply, code: &str, status: u16) {
     assert_eq!(
         (reply.status, reply.header("x-proxy-error")),
@@ -108,10 +113,7 @@ fn assert_error(reply: &support::routing::Reply, code: &str, status: u16) {
 #[test]
 fn path_matchers_pick_the_first_matching_route_in_both_protocols() {
     let proxy = site();
-    let (app, api) = (
-        pid_of(&proxy, "app.internal"),
-        pid_of(&proxy, "api.internal"),
-    );
+    let (app, api) = site_pids(&proxy);
     for proto in PROTOCOLS {
         let get = |path: &str| ask_get(proxy.addr(), proto, "site.test", path);
         let cases = [
@@ -229,10 +231,7 @@ fn redirects_and_fixed_answers_never_wake_a_backend() {
 #[test]
 fn one_normalised_path_is_matched_and_forwarded() {
     let proxy = site();
-    let (app, api) = (
-        pid_of(&proxy, "app.internal"),
-        pid_of(&proxy, "api.internal"),
-    );
+    let (app, api) = site_pids(&proxy);
     for proto in PROTOCOLS {
         let get = |path: &str| ask_get(proxy.addr(), proto, "site.test", path);
         // Dot-segments and empty segments resolve before matching, and that path is what is sent.

@@ -35,6 +35,11 @@ respond = { body = "hello {1} at {host}", content_type = "text/plain" }
 response_headers = { set = { "X-Answer" = "{request_id}", "X-Client" = "{client_ip}" } }
 
 [[hosts."site.test".routes]]
+path = "/typed"
+respond = { body = "x" }
+response_headers = { set = { "Content-Type" = "text/x-custom" } }
+
+[[hosts."site.test".routes]]
 to = "app.internal"
 "#;
 
@@ -109,6 +114,16 @@ fn captures_feed_rewrites_redirects_and_fixed_answers() {
         assert_eq!(hello.header("x-answer"), Some("abc"), "{proto:?}");
         assert_eq!(hello.header("x-client"), Some("127.0.0.1"), "{proto:?}");
         assert_eq!(hello.header("content-type"), Some("text/plain"));
+
+        // An edit of a field the answer writes itself replaces it: one Content-Type, the edit's.
+        let typed = ask_get(proxy.addr(), proto, "site.test", "/typed");
+        let types: Vec<&str> = typed
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+            .map(|(_, v)| v.as_str())
+            .collect();
+        assert_eq!(types, ["text/x-custom"], "{proto:?}");
     }
     assert_eq!(
         proxy.state_of("app.internal"),

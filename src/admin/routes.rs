@@ -265,3 +265,25 @@ impl RequestSource for ExplainRequest {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn explain_queries_are_percent_decoded() {
+        assert_eq!(percent_decode(b"/a%2Fb+c%zz%4"), b"/a/b c%zz%4");
+        let request = ExplainRequest::from_query(
+            b"host=Site.Test&method=post&path=%2Fx%3Fq%3D1&header=X-A%3A%201",
+        );
+        assert_eq!(request.host.as_deref(), Some("Site.Test"));
+        assert_eq!(request.method, b"POST");
+        assert_eq!(request.target, b"/x?q=1");
+        assert_eq!(request.fields, [(b"X-A".to_vec(), b"1".to_vec())]);
+        let bare = ExplainRequest::from_query(b"");
+        assert_eq!(
+            (bare.method.as_slice(), bare.target.as_slice()),
+            (&b"GET"[..], &b"/"[..])
+        );
+    }
+}

@@ -75,7 +75,7 @@ pub fn answer_local(
     *response.status_mut() =
         StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let headers = response.headers_mut();
-    if let Some(location) = answer.own_location() {
+    if let Some(location) = answer.location.as_deref() {
         match HeaderValue::from_bytes(location) {
             Ok(location) => {
                 headers.insert("location", location);
@@ -83,7 +83,7 @@ pub fn answer_local(
             Err(_) => log::warn!("a redirect location is not a valid field value"),
         }
     }
-    if let Some(ct) = answer.own_content_type() {
+    if let Some(ct) = answer.shown_content_type() {
         if let Ok(ct) = HeaderValue::from_str(ct) {
             headers.insert("content-type", ct);
         }
@@ -97,7 +97,7 @@ pub fn answer_local(
     if let Ok(id) = HeaderValue::from_bytes(request_id) {
         headers.insert("x-request-id", id);
     }
-    for (name, value) in answer.edited_fields() {
+    for (name, value) in &answer.fields {
         let name = http::header::HeaderName::from_bytes(name.as_bytes());
         if let (Ok(name), Ok(value)) = (name, HeaderValue::from_bytes(value)) {
             headers.append(name, value);

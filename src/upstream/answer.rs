@@ -1,10 +1,10 @@
 //! [`LocalAnswer`]: a response a route gives itself (`redirect`, `respond`), without waking any backend;
 //! written here for HTTP/1 and read field by field by the h2 worker.
 
-use crate::config::routes::LocalRoute;
-use crate::error::reason_phrase;
 use std::net::IpAddr;
 
+use crate::config::routes::LocalRoute;
+use crate::error::reason_phrase;
 use crate::http1::rewrite::{write_client_ip, ResponseEdits, Vars};
 
 /// A complete small response.
@@ -20,7 +20,9 @@ pub struct LocalAnswer {
 }
 
 impl LocalRoute {
-    /// The answer of a route that answers itself, for a request whose placeholders are `vars`.
+    /// The answer of a route that answers itself, for a request whose placeholders are `vars`. The
+    /// route's response edits are applied as to any response: a field they remove or set
+    /// (`Content-Type`, even `Location`) replaces the answer's own.
     pub fn answer(&self, vars: &Vars, client_ip: IpAddr) -> LocalAnswer {
         let (template, response) = match self {
             LocalRoute::Redirect {
@@ -30,85 +32,57 @@ impl LocalRoute {
         };
         let mut rendered = Vec::with_capacity(template.as_str().len() + 32);
         template.render(vars, &mut rendered);
-        let fields = LocalAnswer::fields_of(response, vars, client_ip);
+        let kept = |name: &str| !response.replaces(name.as_bytes());
+        let mut answer = LocalAnswer {
+            status: 0,
+            location: None,
+            content_type: None,
+            body: Vec::new(),
+            fields: edited_fields(response, vars, client_ip),
+        };
         match self {
-            LocalRoute::Redirect { status, .. } => LocalAnswer {
-                status: *status,
-                location: Some(rendered),
-                content_type: None,
-                body: Vec::new(),
-                fields,
-            },
+            LocalRoute::Redirect { status, .. } => {
+                answer.status = *status;
+                answer.location = kept("Location").then_some(rendered);
+            }
             LocalRoute::Respond {
                 status,
                 content_type,
                 ..
-            } => LocalAnswer {
-                status: *status,
-                location: None,
-                content_type: Some(content_type.as_str().into()),
-                body: rendered,
-                fields,
-            },
+            } => {
+                answer.status = *status;
+                answer.content_type = kept("Content-Type").then(|| content_type.as_str().into());
+                answer.body = rendered;
+            }
         }
+        answer
     }
 }
 
+/// The fields a route's response `edits` write (`client_ip` written out only if one uses it).
+fn edited_fields(
+    edits: &ResponseEdits,
+    vars: &Vars,
+    client_ip: IpAddr,
+) -> Vec<(Box<str>, Vec<u8>)> {
+    if edits.is_empty() {
+        return Vec::new();
+    }
+    let mut text = Vec::new();
+    let mut vars = *vars;
+    if edits.uses_client_ip() {
+        write_client_ip(&mut text, client_ip.into());
+        vars.client_ip = &text;
+    }
+    edits.rendered(&vars)
+}
+
 impl LocalAnswer {
-    /// The fields a route's response `edits` add to its own answers (`client_ip` written out only if
-    /// one uses it). What they remove or set of the answer's own `Content-Type` or `Location` is
-    /// dropped when the answer is written.
-    pub fn fields_of(
-        edits: &ResponseEdits,
-        vars: &Vars,
-        client_ip: IpAddr,
-    ) -> Vec<(Box<str>, Vec<u8>)> {
-        if edits.is_empty() {
-            return Vec::new();
-        }
-        let mut text = Vec::new();
-        let mut vars = *vars;
-        if edits.uses_client_ip() {
-            write_client_ip(&mut text, client_ip.into());
-            vars.client_ip = &text;
-        }
-        let mut fields = edits.rendered(&vars);
-        for name in ["Content-Type", "Location"] {
-            if edits.replaces(name.as_bytes()) {
-                fields.push((format!("-{name}").into(), Vec::new()));
-            }
-        }
-        fields
+    /// The `Content-Type` written: none for a status without content.
+    pub fn shown_content_type(&self) -> Option<&str> {
+        self.content_type.as_deref().filter(|_| self.has_content())
     }
 
-    /// Fields to write: the rendered edits, without the markers of fields they replace.
-    pub fn edited_fields(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        self.fields
-            .iter()
-            .filter(|(name, _)| !name.starts_with('-'))
-            .map(|(name, value)| (&**name, value.as_slice()))
-    }
-
-    /// Whether the edits replace the answer's own field `name`.
-    fn replaced(&self, name: &str) -> bool {
-        self.fields.iter().any(|(n, _)| {
-            n.strip_prefix('-')
-                .is_some_and(|n| n.eq_ignore_ascii_case(name))
-        })
-    }
-
-    /// The answer's own `Location`, unless an edit replaces it.
-    pub fn own_location(&self) -> Option<&[u8]> {
-        self.location
-            .as_deref()
-            .filter(|_| !self.replaced("Location"))
-    }
-
-    /// The answer's own `Content-Type`, unless it has no content or an edit replaces it.
-    pub fn own_content_type(&self) -> Option<&str> {
-        let shown = self.has_content() && !self.replaced("Content-Type");
-        self.content_type.as_deref().filter(|_| shown)
-    }
     /// Whether the status allows content (RFC 9110 sections 15.3.5 and 15.4.5).
     pub fn has_content(&self) -> bool {
         !matches!(self.status, 204 | 304)
@@ -132,10 +106,10 @@ impl LocalAnswer {
         out.push(b' ');
         out.extend_from_slice(reason_phrase(self.status).as_bytes());
         out.extend_from_slice(b"\r\n");
-        if let Some(location) = self.own_location() {
+        if let Some(location) = &self.location {
             push_field(&mut out, b"Location", location);
         }
-        if let Some(content_type) = self.own_content_type() {
+        if let Some(content_type) = self.shown_content_type() {
             push_field(&mut out, b"Content-Type", content_type.as_bytes());
         }
         if self.status != 204 {
@@ -147,7 +121,7 @@ impl LocalAnswer {
             push_field(&mut out, b"Content-Length", length.to_string().as_bytes());
         }
         push_field(&mut out, b"X-Request-ID", request_id);
-        for (name, value) in self.edited_fields() {
+        for (name, value) in &self.fields {
             push_field(&mut out, name.as_bytes(), value);
         }
         if close {

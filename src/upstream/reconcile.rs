@@ -3,6 +3,7 @@
 //! and the supervisor makes the same changes to the backends it runs (`Command::Reload`), so all three
 //! threads add, keep, change and remove backends alike, under the same ids.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::route_table::RouteTable;
@@ -85,12 +86,8 @@ impl<W: Waiter, X: Default> Upstreams<W, X> {
             }
         }
         // Every `to` names a backend of the new config (the config checked it), so it is among `routed`.
-        let id_of = |name: &str| {
-            routed
-                .iter()
-                .find(|(host, _)| &**host == name)
-                .map(|(_, id)| *id)
-        };
+        let ids: HashMap<&str, BackendId> = routed.iter().map(|(h, id)| (&**h, *id)).collect();
+        let id_of = |name: &str| ids.get(name).copied();
         let routes = RouteTable::build(routed.iter().cloned(), hosts, id_of);
         Reconcile {
             routes: Arc::new(routes),
