@@ -9,13 +9,18 @@
 //! | `/hosts`              | GET    | every host's compiled route table, and the catch-all hosts        |
 //! | `/routes/explain`     | GET    | `?host=&path=&method=&header=N:v`: which route matches, and why   |
 //! |                       |        | each earlier one did not                                          |
+//! | `/pools`              | GET    | every pool and each of its instances: state, address, in flight   |
 //! | `/ready/{hostname}`   | POST   | marks a starting backend ready (the backend's ready callback)     |
+//! | `/ready/pool/{p}/{n}` | POST   | marks instance `n` of pool `p` ready                               |
 //! | `/reload`             | POST   | re-reads the config file, like SIGHUP, and answers the outcome    |
 //!
 //! `/health` also reports the config generation (1 at start, +1 per successful reload) and the last reload
 //! error, so an operator can see whether the running config is the file on disk.
 
+mod pools;
 mod routes;
+
+pub use pools::{InstanceStatus, PoolStatus};
 
 use crate::error::{push_json_string, ErrorCode, ProxyError};
 use crate::msg::State;
@@ -56,8 +61,13 @@ pub enum ReloadOutcome {
 pub enum Action {
     /// Send this complete response and close.
     Respond(Vec<u8>),
-    /// Tell the supervisor this backend is ready, then send the response and close.
-    ReadyCallback { hostname: String, response: Vec<u8> },
+    /// Tell the supervisor this instance (`slot` of the backend or pool `hostname`) is ready, then send
+    /// the response and close.
+    ReadyCallback {
+        hostname: String,
+        slot: u32,
+        response: Vec<u8>,
+    },
     /// Reload the config, then answer with [`reload_response`].
     Reload,
 }
@@ -67,6 +77,7 @@ pub fn handle<'a>(
     path: &[u8],
     config: &ConfigStatus,
     backends: impl Iterator<Item = BackendStatus<'a>>,
+    pools: &[PoolStatus],
     table: &RouteTable,
 ) -> Action {
     let (path, query) = match path.iter().position(|&b| b == b'?') {
@@ -84,14 +95,28 @@ pub fn handle<'a>(
         ))),
         b"/backends" if get => Action::Respond(json_ok(&backends_json(backends))),
         b"/hosts" if get => Action::Respond(json_ok(&routes::hosts_json(table))),
+        b"/pools" if get => Action::Respond(json_ok(&pools::pools_json(pools))),
         b"/routes/explain" if get => match routes::explain_json(table, query) {
             Ok(body) => Action::Respond(json_ok(&body)),
             Err((code, message)) => Action::Respond(error(code, &message)),
         },
-        b"/health" | b"/version" | b"/backends" | b"/hosts" | b"/routes/explain" => {
+        b"/health" | b"/version" | b"/backends" | b"/hosts" | b"/pools" | b"/routes/explain" => {
             Action::Respond(error(ErrorCode::MethodNotAllowed, "use GET"))
         }
         _ => match path.strip_prefix(b"/ready/") {
+            Some(rest) if method == b"POST" && rest.starts_with(b"pool/") => {
+                match pools::ready_slot(&rest[5..], pools) {
+                    Some((pool, slot)) => Action::ReadyCallback {
+                        hostname: pool,
+                        slot,
+                        response: json_ok(r#"{"status":"ok"}"#),
+                    },
+                    None => Action::Respond(error(
+                        ErrorCode::NotFound,
+                        "no such pool instance (use /ready/pool/{pool}/{slot})",
+                    )),
+                }
+            }
             Some(host) if method == b"POST" => {
                 let hostname = String::from_utf8_lossy(host)
                     .trim_end_matches('.')
@@ -100,6 +125,7 @@ pub fn handle<'a>(
                 if backends.any(|b| b.hostname == hostname) {
                     Action::ReadyCallback {
                         hostname,
+                        slot: 0,
                         response: json_ok(r#"{"status":"ok"}"#),
                     }
                 } else {
@@ -239,6 +265,7 @@ mod tests {
             b"/backends",
             &ConfigStatus::default(),
             rows().into_iter(),
+            &[],
             &RouteTable::default(),
         );
         assert_eq!(
@@ -254,6 +281,7 @@ mod tests {
             b"/ready/B.localhost",
             &ConfigStatus::default(),
             rows().into_iter(),
+            &[],
             &RouteTable::default(),
         );
         assert!(
@@ -264,6 +292,7 @@ mod tests {
             b"/ready/nope",
             &ConfigStatus::default(),
             rows().into_iter(),
+            &[],
             &RouteTable::default(),
         );
         assert!(body(&action).contains("UNKNOWN_HOST"));
@@ -272,6 +301,7 @@ mod tests {
             b"/ready/b.localhost",
             &ConfigStatus::default(),
             rows().into_iter(),
+            &[],
             &RouteTable::default(),
         );
         assert!(body(&action).contains("METHOD_NOT_ALLOWED"));
@@ -284,6 +314,7 @@ mod tests {
             b"/nope",
             &ConfigStatus::default(),
             rows().into_iter(),
+            &[],
             &RouteTable::default(),
         ))
         .contains("\"status\":404"));
@@ -300,6 +331,7 @@ mod tests {
             b"/health",
             &status,
             rows().into_iter(),
+            &[],
             &RouteTable::default(),
         );
         assert_eq!(
@@ -316,6 +348,7 @@ mod tests {
                 b"/reload",
                 &ConfigStatus::default(),
                 rows().into_iter(),
+                &[],
                 &RouteTable::default(),
             ),
             Action::Reload
@@ -325,6 +358,7 @@ mod tests {
             b"/reload",
             &ConfigStatus::default(),
             rows().into_iter(),
+            &[],
             &RouteTable::default(),
         );
         assert!(body(&action).contains("METHOD_NOT_ALLOWED"));

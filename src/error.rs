@@ -33,6 +33,8 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// The host has a route table and no route of it matches the request.
     NoRoute,
+    /// Every ready instance of a pool was at its `max_in_flight` for the whole `queue_timeout_secs`.
+    QueueTimeout,
 }
 
 impl ErrorCode {
@@ -48,7 +50,8 @@ impl ErrorCode {
             HeaderFieldsTooLarge => 431,
             NotImplemented => 501,
             ConnectionFailed | BadGateway => 502,
-            BackendShuttingDown | BackendUnhealthy | BackendStartFailed | TooManyHeld => 503,
+            BackendShuttingDown | BackendUnhealthy | BackendStartFailed | TooManyHeld
+            | QueueTimeout => 503,
             RequestTimeout => 504,
             VersionNotSupported => 505,
         }
@@ -76,6 +79,7 @@ impl ErrorCode {
             NotFound => "NOT_FOUND",
             MethodNotAllowed => "METHOD_NOT_ALLOWED",
             NoRoute => "NO_ROUTE",
+            QueueTimeout => "QUEUE_TIMEOUT",
         }
     }
 

@@ -64,13 +64,28 @@ pub enum Command {
     /// A request needs this backend. Idempotent: if it is starting nothing happens, if it is ready the
     /// supervisor answers `Ready` again, if it is stopping after idleness it starts again once stopped.
     Start(BackendId),
-    /// The backend called `POST /ready/{hostname}` on the admin port; the reactor resolved the hostname.
-    ReadyCallback(BackendId),
+    /// A pool needs (more) instances: the sending thread holds `held` requests for it, or every ready
+    /// instance is at its `target_in_flight`. The latest count from each thread stands until the next.
+    Demand {
+        backend: BackendId,
+        from: Thread,
+        held: u32,
+    },
+    /// An instance called its ready URL (`POST /ready/{hostname}`, or `/ready/pool/{pool}/{slot}`) on the
+    /// admin port; the reactor resolved the name.
+    ReadyCallback(BackendId, u32),
     /// A config reload, as the reactor planned it and the request threads apply it: the supervisor makes
     /// the same changes to its backends, under the same ids (it ignores the route table).
     Reload(Reconcile),
     /// Drain and stop every backend, then answer `ShutdownComplete`.
     Shutdown,
+}
+
+/// The two threads that carry requests, for what each reports on its own behalf.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Thread {
+    Reactor,
+    H2,
 }
 
 /// What the supervisor tells the reactor.
@@ -157,20 +172,56 @@ impl State {
     }
 }
 
-/// A configured backend as a reload hands it to every thread: its settings and its shared counters.
+/// A configured backend as a reload hands it to every thread: its settings and the shared counters of
+/// each of its instances (by slot).
 #[derive(Debug, Clone)]
 pub struct BackendEntry {
     pub config: Arc<BackendConfig>,
-    pub activity: Arc<Activity>,
+    pub activity: Vec<Arc<Activity>>,
 }
 
 impl BackendEntry {
     /// A backend that has carried no traffic yet.
     pub fn new(config: Arc<BackendConfig>) -> Self {
-        BackendEntry {
-            config,
-            activity: Arc::new(Activity::default()),
-        }
+        BackendEntry::keeping(config, &[])
+    }
+
+    /// A backend whose instances keep the counters they had (by slot); new slots start at zero.
+    pub fn keeping(config: Arc<BackendConfig>, had: &[Arc<Activity>]) -> Self {
+        let count = crate::upstream::instance::instances_of(&config).len();
+        let activity = (0..count)
+            .map(|slot| had.get(slot).cloned().unwrap_or_default())
+            .collect();
+        BackendEntry { config, activity }
+    }
+}
+
+/// One request (or stream, or tunnel) counted in flight on an instance until it is dropped: admission
+/// takes it (so a `max_in_flight` is never exceeded, whichever thread admits), and whatever carries the
+/// request keeps it, so no path can forget to count the end.
+#[derive(Debug)]
+pub struct Lease {
+    activity: Arc<Activity>,
+    clock: Clock,
+}
+
+impl Lease {
+    /// Counts one more in flight if fewer than `limit` are (`None`: no limit).
+    pub fn take(activity: &Arc<Activity>, limit: Option<u32>, clock: Clock) -> Option<Lease> {
+        activity.try_begin(limit, clock.now_ms()).then(|| Lease {
+            activity: activity.clone(),
+            clock,
+        })
+    }
+
+    pub fn activity(&self) -> &Arc<Activity> {
+        &self.activity
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.activity.end(self.clock.now_ms());
     }
 }
 
@@ -190,6 +241,26 @@ impl Activity {
     pub fn begin(&self, now_ms: u64) {
         self.last_active_ms.store(now_ms, Ordering::Relaxed);
         self.in_flight.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// [`begin`](Self::begin), unless `limit` are in flight already: one atomic step, so two threads
+    /// admitting at once cannot both take the last place.
+    pub fn try_begin(&self, limit: Option<u32>, now_ms: u64) -> bool {
+        let Some(limit) = limit else {
+            self.begin(now_ms);
+            return true;
+        };
+        let limit = limit as usize;
+        let taken = self
+            .in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .is_ok();
+        if taken {
+            self.last_active_ms.store(now_ms, Ordering::Relaxed);
+        }
+        taken
     }
 
     pub fn end(&self, now_ms: u64) {

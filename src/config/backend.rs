@@ -17,7 +17,7 @@ use crate::upstream::UpstreamAddr;
 /// Keys only a `type = "local"` backend may have.
 pub(super) const LOCAL_ONLY: &[&str] = &["command", "working_dir"];
 /// Keys only a `type = "docker"` backend may have.
-const DOCKER_ONLY: &[&str] = &[
+pub(super) const DOCKER_ONLY: &[&str] = &[
     "image",
     "container_name",
     "pull_policy",
@@ -28,9 +28,15 @@ const DOCKER_ONLY: &[&str] = &[
 ];
 /// Keys that only mean something for a process the supervisor spawns itself: a container gets neither an
 /// inherited socket nor a `NOTIFY_SOCKET`.
-const PROCESS_ONLY: &[&str] = &["socket_activation", "watchdog_secs"];
+pub(super) const PROCESS_ONLY: &[&str] = &["socket_activation", "watchdog_secs"];
 /// Variables spawngate sets itself for every backend.
-const RESERVED_ENV: &[&str] = &["PORT", "SERVERLESS_PROXY_READY_URL"];
+const RESERVED_ENV: &[&str] = &[
+    "PORT",
+    "SERVERLESS_PROXY_READY_URL",
+    "SPAWNGATE_SOCKET",
+    "SPAWNGATE_POOL",
+    "SPAWNGATE_INSTANCE",
+];
 
 /// A backend read from the file, with the positions cross-backend checks point at.
 struct Parsed {
@@ -207,6 +213,7 @@ fn read_one(
             kind: kind?,
             env: env?,
             timings,
+            pool: None,
         },
         port_span: port_item.span(),
         port_path: port_item.path.clone(),
@@ -214,7 +221,12 @@ fn read_one(
     })
 }
 
-fn reject_keys(section: &mut Section<'_, '_>, ctx: &mut Ctx, keys: &[&'static str], kind: &str) {
+pub(super) fn reject_keys(
+    section: &mut Section<'_, '_>,
+    ctx: &mut Ctx,
+    keys: &[&'static str],
+    kind: &str,
+) {
     for key in keys {
         if let Some(item) = section.take(key) {
             let message = format!("only valid for type = \"{kind}\" backends");
@@ -223,7 +235,7 @@ fn reject_keys(section: &mut Section<'_, '_>, ctx: &mut Ctx, keys: &[&'static st
     }
 }
 
-fn read_local(section: &mut Section<'_, '_>, ctx: &mut Ctx) -> Option<LocalSpec> {
+pub(super) fn read_local(section: &mut Section<'_, '_>, ctx: &mut Ctx) -> Option<LocalSpec> {
     let command = section
         .require(ctx, "command")
         .and_then(|c| c.text(ctx).map(String::from));
@@ -251,7 +263,7 @@ pub(super) fn optional_list(
 }
 
 /// The `env` table, in file order. Names must be usable as environment variables, values must be strings.
-fn read_env(item: &Item<'_, '_>, ctx: &mut Ctx) -> Option<Vec<(String, String)>> {
+pub(super) fn read_env(item: &Item<'_, '_>, ctx: &mut Ctx) -> Option<Vec<(String, String)>> {
     let mut table = item.section(ctx)?;
     let mut out = Vec::new();
     let mut ok = true;

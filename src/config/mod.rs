@@ -10,6 +10,8 @@ mod docker;
 pub mod hosts;
 mod item;
 mod load;
+pub mod pools;
+mod pools_read;
 mod reader;
 pub mod routes;
 mod server;
@@ -32,7 +34,8 @@ pub struct Config {
     /// The file it came from (used for reload and in messages).
     pub path: PathBuf,
     pub server: ServerConfig,
-    /// Sorted by hostname; hostnames are unique and lower-case.
+    /// `[backends]` entries and `[pools]`, sorted by name (a Host, or a pool name, which has no '.');
+    /// names are unique and lower-case.
     pub backends: Vec<Arc<BackendConfig>>,
     /// `[hosts."HOST"]` route tables, in file order.
     pub hosts: Vec<hosts::HostConfig>,
@@ -90,23 +93,40 @@ pub struct Timings {
     pub watchdog: Option<Duration>,
 }
 
-/// One `[backends."host"]` table, with `[defaults]` already merged in.
+/// One `[backends."host"]` table or one `[pools.NAME]`, with `[defaults]` already merged in: a set of
+/// instances run under one name and one set of timings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BackendConfig {
-    /// The Host this backend answers for: lower-case, no port.
+    /// Its name: for a `[backends]` entry the Host it answers for (lower-case, no port), for a pool the
+    /// pool's name (no '.', so never a Host).
     pub hostname: String,
-    /// Where the backend listens on 127.0.0.1 (for Docker: the container port, published on 127.0.0.1:port).
+    /// A `[backends]` entry's one instance: where it listens on 127.0.0.1 (for Docker: the container
+    /// port, published on 127.0.0.1:port). A pool's first instance's port (0 for a socket or address).
     pub port: u16,
+    /// A `[backends]` entry's one instance (a pool's instances each carry their own).
     pub kind: BackendKind,
     /// The `env` table, in file order. `PORT` and `SERVERLESS_PROXY_READY_URL` are added at start.
     pub env: Vec<(String, String)>,
     pub timings: Timings,
+    /// `Some` for a `[pools.NAME]`: its instances, balancing and scaling. `None`: a `[backends]` entry,
+    /// one instance started on demand and routed by its Host.
+    pub pool: Option<Arc<pools::PoolConfig>>,
+}
+
+impl BackendConfig {
+    /// A `[pools]` entry (not routed by a Host of its own).
+    pub fn is_pool(&self) -> bool {
+        self.pool.is_some()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum BackendKind {
     Local(LocalSpec),
     Docker(DockerSpec),
+    /// A fixed address (`address = "host:port"` or `"unix:/path"`) run by someone else: never started
+    /// or stopped, only probed.
+    External,
 }
 
 /// `type = "local"` (the default): a child process.

@@ -67,7 +67,10 @@ pub async fn exchange(
                 if reusable {
                     let now = std::time::Instant::now();
                     // What the pool does not keep is dropped here, which closes it.
-                    let put = worker.pool.borrow_mut().put(ex.target.id, upstream, now);
+                    let put = worker
+                        .pool
+                        .borrow_mut()
+                        .put(ex.target.instance, upstream, now);
                     if put.sweep_by.is_some() {
                         worker.sweep_sooner.notify_one();
                     }
@@ -97,7 +100,7 @@ pub async fn exchange(
 /// A pooled connection, or a new one. The second value says whether it was pooled.
 async fn connect(worker: &Worker, target: &Target) -> Result<(TcpStream, bool), Failure> {
     let now = std::time::Instant::now();
-    let pooled = pool::take(&mut worker.pool.borrow_mut(), target.id, now);
+    let pooled = pool::take(&mut worker.pool.borrow_mut(), target.instance, now);
     if let Some(stream) = pooled {
         return Ok((stream, true));
     }

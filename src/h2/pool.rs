@@ -7,13 +7,13 @@ use std::time::Instant;
 
 use tokio::net::TcpStream;
 
-use crate::upstream::{BackendId, IdlePool};
+use crate::upstream::{IdlePool, InstanceId};
 
 /// The worker's idle connections to backends. What it hands back to close is dropped, which closes it.
 pub type Pool = IdlePool<TcpStream>;
 
 /// The most recently used live connection to `backend`; expired and dead ones are closed on the way.
-pub fn take(pool: &mut Pool, backend: BackendId, now: Instant) -> Option<TcpStream> {
+pub fn take(pool: &mut Pool, backend: InstanceId, now: Instant) -> Option<TcpStream> {
     pool.take(backend, now, is_alive, drop)
 }
 
@@ -59,7 +59,10 @@ mod tests {
                 max_idle_per_host: 4,
                 idle_timeout: Duration::from_secs(10),
             });
-            let host = BackendId::new(0, 1);
+            let host = InstanceId {
+                backend: crate::upstream::BackendId::new(0, 1),
+                slot: 0,
+            };
             let (quiet, _quiet_peer) = pair(&listener).await;
             let (closed, closed_peer) = pair(&listener).await;
             let (chatty, mut chatty_peer) = pair(&listener).await;

@@ -11,13 +11,16 @@ use tokio::sync::oneshot;
 use crate::error::ProxyError;
 use crate::http1::rewrite::ForwardPlan;
 use crate::http1::rewrite::RequestSource;
-use crate::msg::{Activity, Host};
+use crate::msg::{Command, Host, Lease};
+use crate::upstream::pool_view::RequestAffinity;
 use crate::upstream::{
-    self, BackendId, Caller, LocalAnswer, RouteLimits, RouteScratch, Routed, UpstreamAddr, Waiter,
+    self, BackendId, Caller, InstanceId, Leased, LocalAnswer, RouteLimits, RouteScratch, Routed,
+    UpstreamAddr, Waiter,
 };
 
-/// The outcome of a held stream's wait: go ahead, or the error to answer with.
-pub type Release = Result<(), ProxyError>;
+/// The outcome of a held stream's wait: go ahead to the instance leased to it, or the error to answer
+/// with.
+pub type Release = Result<Leased, ProxyError>;
 
 impl Waiter for oneshot::Sender<Release> {
     /// A stream that gave up waiting has dropped its receiver.
@@ -32,10 +35,9 @@ pub type Routes = upstream::Upstreams<oneshot::Sender<Release>, ()>;
 /// Where an admitted stream goes, taken when it is forwarded.
 #[derive(Debug, Clone)]
 pub struct Target {
-    pub id: BackendId,
+    pub instance: InstanceId,
     pub host: Host,
     pub addr: UpstreamAddr,
-    pub activity: Arc<Activity>,
     pub request_timeout: Duration,
 }
 
@@ -51,8 +53,8 @@ pub struct Forwarding {
 }
 
 pub enum Admission {
-    /// Forward now.
-    Forward(Target, Forwarding),
+    /// Forward now; the lease counts the stream in flight on its instance.
+    Forward(Target, Lease, Forwarding),
     /// Wait on `release` for at most `limit`, then take the target of `id` afresh: the instance that
     /// became ready may listen elsewhere than the one there was when the stream arrived.
     Hold {
@@ -68,8 +70,8 @@ pub enum Admission {
 }
 
 /// Decides what happens to a stream for `host` (already normalised) whose body declares `declared`
-/// bytes, under the server's body limit `max_body` (a route may set its own). `true` comes back
-/// alongside when a `Command::Start` must be sent now for the backend it is held for.
+/// bytes, under the server's body limit `max_body` (a route may set its own). A command for the
+/// supervisor (a start, a pool's demand) comes back alongside when one must be sent now.
 pub fn admit<S: RequestSource>(
     routes: &mut Routes,
     host: &str,
@@ -77,7 +79,7 @@ pub fn admit<S: RequestSource>(
     caller: Caller<'_>,
     (declared, max_body): (Option<u64>, Option<u64>),
     now: Instant,
-) -> (Admission, bool) {
+) -> (Admission, Option<Command>) {
     let mut scratch = RouteScratch::default();
     let (to, forwarding) = match routes.routes().lookup(host, request, caller, &mut scratch) {
         Routed::Forward { to, target } => {
@@ -88,24 +90,30 @@ pub fn admit<S: RequestSource>(
             };
             ((to.backend, to.host.clone()), forwarding)
         }
-        Routed::Answer(answer) => return (Admission::Answer(answer), false),
-        Routed::Refuse(err) => return (Admission::Reject(err), false),
+        Routed::Answer(answer) => return (Admission::Answer(answer), None),
+        Routed::Refuse(err) => return (Admission::Reject(err), None),
         Routed::UnknownHost => {
-            return (Admission::Reject(ProxyError::unknown_host(host)), false);
+            return (Admission::Reject(ProxyError::unknown_host(host)), None);
         }
     };
     let (id, backend_host) = to;
     let max_body = forwarding.limits.max_body(max_body);
     if let Some(err) = upstream::body_too_large(declared, max_body) {
-        return (Admission::Reject(err), false);
+        return (Admission::Reject(err), None);
     }
-    match routes.admit(Some(id), host, now, oneshot::channel) {
-        upstream::Admission::Forward => match target(routes, id, &forwarding.limits) {
-            Some(target) => (Admission::Forward(target, forwarding), false),
-            None => (Admission::Reject(ProxyError::unknown_host(host)), false),
-        },
+    let affinity = RequestAffinity {
+        request,
+        client_ip: caller.client_ip,
+    };
+    match routes.admit(Some(id), host, now, &affinity, oneshot::channel) {
+        upstream::Admission::Forward { to, ask } => {
+            match target(routes, id, to.slot, &forwarding.limits) {
+                Some(target) => (Admission::Forward(target, to.lease, forwarding), ask),
+                None => (Admission::Reject(ProxyError::unknown_host(host)), ask),
+            }
+        }
         upstream::Admission::Hold {
-            start,
+            ask,
             until,
             receipt,
         } => {
@@ -117,19 +125,20 @@ pub fn admit<S: RequestSource>(
                 limit: until.saturating_duration_since(now),
                 forwarding,
             };
-            (hold, start)
+            (hold, ask)
         }
-        upstream::Admission::Refuse(err) => (Admission::Reject(err), false),
+        upstream::Admission::Refuse(err) => (Admission::Reject(err), None),
     }
 }
 
-/// The target of a backend, if it is still configured.
-pub fn target(routes: &Routes, id: BackendId, limits: &RouteLimits) -> Option<Target> {
-    routes.get(id).map(|backend| Target {
-        id,
+/// The target of an instance of a backend, if it is still configured.
+pub fn target(routes: &Routes, id: BackendId, slot: u32, limits: &RouteLimits) -> Option<Target> {
+    let backend = routes.get(id)?;
+    let instance = backend.instance(slot)?;
+    Some(Target {
+        instance: InstanceId { backend: id, slot },
         host: backend.host.clone(),
-        addr: backend.addr.clone(),
-        activity: backend.activity.clone(),
+        addr: instance.addr.clone(),
         request_timeout: limits
             .request_timeout
             .unwrap_or(backend.config.timings.request_timeout),

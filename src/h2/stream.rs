@@ -4,7 +4,6 @@
 use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -20,8 +19,8 @@ use super::routes::{self, Admission, Release};
 use super::worker::Worker;
 use crate::error::ProxyError;
 use crate::http1::rewrite::ResponseContext;
-use crate::msg::{Activity, Clock};
-use crate::upstream::Caller;
+use crate::msg::Lease;
+use crate::upstream::{Caller, InstanceId};
 
 /// How a stream ended, as its connection needs to know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,7 +58,7 @@ pub async fn serve(
         BodyPlan::Length(n) => Some(n),
         _ => None,
     };
-    let (admission, start) = routes::admit(
+    let (admission, ask) = routes::admit(
         &mut worker.routes.borrow_mut(),
         &inspected.host,
         &source,
@@ -70,11 +69,11 @@ pub async fn serve(
         (declared, server_max),
         Instant::now(),
     );
-    if let (true, Admission::Hold { id, host, .. }) = (start, &admission) {
-        worker.start_backend(*id, host);
+    if let Some(command) = ask {
+        worker.ask(command);
     }
-    let (target, forwarding) = match admission {
-        Admission::Forward(target, forwarding) => (target, forwarding),
+    let (target, lease, forwarding) = match admission {
+        Admission::Forward(target, lease, forwarding) => (target, lease, forwarding),
         Admission::Answer(answer) => {
             errors::answer_local(&mut respond, &answer, inspected.is_head, &request_id);
             return StreamEnd::Done;
@@ -92,15 +91,18 @@ pub async fn serve(
         } => {
             let released = match hold(&mut respond, release, limit).await {
                 Held::Released(released) => released,
-                Held::TimedOut => Err(ProxyError::not_ready_in_time(&host)),
+                Held::TimedOut => Err(worker.routes.borrow().wait_expired(id, &host)),
                 Held::ClientGone => return StreamEnd::ClientReset,
             };
-            let target = released.and_then(|()| {
-                routes::target(&worker.routes.borrow(), id, &forwarding.limits)
+            let target = released.and_then(|to| {
+                let target =
+                    routes::target(&worker.routes.borrow(), id, to.slot, &forwarding.limits);
+                target
+                    .map(|target| (target, to.lease))
                     .ok_or_else(|| ProxyError::unknown_host(&host))
             });
             match target {
-                Ok(target) => (target, forwarding),
+                Ok((target, lease)) => (target, lease, forwarding),
                 Err(err) => {
                     errors::answer(&mut respond, &err, &request_id);
                     return StreamEnd::Done;
@@ -120,7 +122,11 @@ pub async fn serve(
         &request_id,
         &mut head,
     );
-    let _in_flight = InFlight::begin(target.activity.clone(), worker.clock);
+    let _in_flight = InFlight {
+        lease: Some(lease),
+        worker: worker.clone(),
+        instance: target.instance,
+    };
     let editing =
         ResponseContext::for_plan(&forwarding.plan, &inspected.host, peer.ip(), &target.host);
     let exchange = Exchange {
@@ -180,22 +186,25 @@ async fn hold(
     }
 }
 
-/// Counts a stream as in flight for its backend's idle and drain decisions, until dropped (which also
-/// covers a stream cancelled with its connection).
+/// Counts a stream as in flight on its instance for idle, drain and `max_in_flight` decisions, until
+/// dropped (which also covers a stream cancelled with its connection); then a held stream may take the
+/// place it leaves.
 struct InFlight {
-    activity: Arc<Activity>,
-    clock: Clock,
-}
-
-impl InFlight {
-    fn begin(activity: Arc<Activity>, clock: Clock) -> Self {
-        activity.begin(clock.now_ms());
-        InFlight { activity, clock }
-    }
+    lease: Option<Lease>,
+    worker: Rc<Worker>,
+    instance: InstanceId,
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.activity.end(self.clock.now_ms());
+        drop(self.lease.take());
+        // Never borrowed across an await, so free here; `try_` in case a drop ever happens inside one.
+        let freed = match self.worker.routes.try_borrow_mut() {
+            Ok(mut routes) => routes.freed(self.instance),
+            Err(_) => None,
+        };
+        if let Some(outcome) = freed {
+            self.worker.settle(outcome);
+        }
     }
 }

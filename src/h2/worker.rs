@@ -17,8 +17,8 @@ use super::routes::{Release, Routes};
 use super::{Control, H2Settings};
 use crate::config::Limits;
 use crate::http1::request_id::RequestIdGenerator;
-use crate::msg::{Clock, Command, Mailbox};
-use crate::upstream::{BackendId, Outcome, PoolLimits, Reconcile};
+use crate::msg::{Clock, Command, Mailbox, Thread};
+use crate::upstream::{Outcome, PoolLimits, Reconcile};
 
 /// How long open streams may run after shutdown began before the worker ends regardless: as long as a
 /// backend's default drain, after which the supervisor stops the backends these streams talk to anyway.
@@ -31,7 +31,6 @@ pub struct Worker {
     pub sweep_sooner: Notify,
     pub ids: RefCell<RequestIdGenerator>,
     pub supervisor: Mailbox<Command>,
-    pub clock: Clock,
     pub limits: Limits,
     pub settings: H2Settings,
     pub shutting_down: Cell<bool>,
@@ -46,7 +45,7 @@ impl Worker {
         pool: PoolLimits,
         settings: H2Settings,
     ) -> Rc<Worker> {
-        let mut routes = Routes::new(limits.max_held_requests);
+        let mut routes = Routes::new(limits.max_held_requests, Thread::H2, clock);
         // A fresh table forgets nothing on its first reconcile.
         let _ = routes.apply(backends);
         Rc::new(Worker {
@@ -55,33 +54,34 @@ impl Worker {
             sweep_sooner: Notify::new(),
             ids: RefCell::new(RequestIdGenerator::seeded()),
             supervisor,
-            clock,
             limits,
             settings,
             shutting_down: Cell::new(false),
         })
     }
 
-    /// Asks the supervisor to start backend `id`; `host` names it in the log.
-    pub fn start_backend(&self, id: BackendId, host: &str) {
-        log::debug!("{host}: starting on demand (h2)");
-        if !self.supervisor.send(Command::Start(id)) {
+    /// Sends the supervisor what admission or a report asks of it (a start, a pool's demand).
+    pub fn ask(&self, command: Command) {
+        log::debug!("h2: asking the supervisor: {command:?}");
+        if !self.supervisor.send(command) {
             log::error!("the supervisor thread is gone");
         }
     }
 
-    /// Carries out what a report or a reload asks: release held streams, close pools, ask for starts.
-    fn settle(&self, outcome: Outcome<tokio::sync::oneshot::Sender<Release>, ()>) {
-        if let Some((waiting, result)) = outcome.release {
-            release(waiting, &result);
-        }
+    /// Carries out what a report, a reload or a freed place asks: release held streams, close pools,
+    /// ask for starts.
+    pub fn settle(&self, outcome: Outcome<tokio::sync::oneshot::Sender<Release>, ()>) {
+        release(outcome.release);
         if outcome.drop_pool {
             // Dropping the sockets closes them.
-            drop(self.pool.borrow_mut().drop_backend(outcome.id));
+            drop(
+                self.pool
+                    .borrow_mut()
+                    .drop_backend(outcome.id, outcome.slot),
+            );
         }
-        if outcome.start {
-            let host = self.routes.borrow().get(outcome.id).map(|b| b.host.clone());
-            self.start_backend(outcome.id, host.as_deref().unwrap_or("?"));
+        if let Some(command) = outcome.ask {
+            self.ask(command);
         }
     }
 }
@@ -128,9 +128,7 @@ pub async fn run(worker: Rc<Worker>, mut inbox: mpsc::UnboundedReceiver<Control>
                     if !worker.shutting_down.replace(true) {
                         log::debug!("h2: shutting down, {} connections open", connections.len());
                         let held = worker.routes.borrow_mut().shut_down();
-                        for (waiting, result) in held {
-                            release(waiting, &result);
-                        }
+                        release(held);
                         let _ = shutdown_tx.send(true);
                         drain_until = Some(Instant::now() + SHUTDOWN_DRAIN);
                     }
@@ -151,10 +149,11 @@ pub async fn run(worker: Rc<Worker>, mut inbox: mpsc::UnboundedReceiver<Control>
     drop(worker.pool.borrow_mut().clear());
 }
 
-/// Tells held streams how their wait ended; a stream that is gone has dropped its receiver.
-fn release(waiting: Vec<tokio::sync::oneshot::Sender<Release>>, result: &Release) {
-    for waiter in waiting {
-        let _ = waiter.send(result.clone());
+/// Tells held streams how their wait ended; a stream that is gone has dropped its receiver (and the
+/// place leased to it is given back as the unsent result drops).
+fn release(released: Vec<(tokio::sync::oneshot::Sender<Release>, Release)>) {
+    for (waiter, result) in released {
+        let _ = waiter.send(result);
     }
 }
 

@@ -133,8 +133,8 @@ impl Reactor {
             return;
         };
         let outcome = conn.drive(&self.routes, &self.config_status);
-        if let Some(id) = outcome.ready {
-            self.send_supervisor(Command::ReadyCallback(id));
+        if let Some((id, slot)) = outcome.ready {
+            self.send_supervisor(Command::ReadyCallback(id, slot));
         }
         let mut done = outcome.done;
         if outcome.reload {

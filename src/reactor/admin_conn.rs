@@ -5,7 +5,7 @@ use std::io::{self, Read, Write};
 use mio::net::TcpStream;
 
 use super::routes::Routes;
-use crate::admin::{self, Action, BackendStatus, ConfigStatus};
+use crate::admin::{self, Action, BackendStatus, ConfigStatus, InstanceStatus, PoolStatus};
 use crate::error::ErrorCode;
 use crate::http1::request::parse_request;
 use crate::upstream::BackendId;
@@ -22,7 +22,7 @@ pub struct AdminConn {
 
 pub struct Outcome {
     /// The request was a ready callback for this backend.
-    pub ready: Option<BackendId>,
+    pub ready: Option<(BackendId, u32)>,
     /// The request asks for a config reload; answer it with [`AdminConn::respond`].
     pub reload: bool,
     /// The answer is out (or the peer is gone): close.
@@ -69,19 +69,28 @@ impl AdminConn {
                 Ok(Some(head)) => {
                     let method = &self.inbuf[head.method.clone()];
                     let path = &self.inbuf[head.target.clone()];
-                    let rows = routes.iter().map(|r| BackendStatus {
-                        hostname: &r.host,
-                        state: r.view.reported_state(),
-                        port: r.config.port,
-                        in_flight: r.activity.in_flight(),
-                        status: r.activity.status(),
+                    // `/backends` lists the `[backends]` entries, as before pools existed.
+                    let rows = routes.iter().filter(|r| !r.config.is_pool()).map(|r| {
+                        let first = r.first();
+                        BackendStatus {
+                            hostname: &r.host,
+                            state: first.view.reported_state(),
+                            port: r.config.port,
+                            in_flight: first.activity.in_flight(),
+                            status: first.activity.status(),
+                        }
                     });
-                    match admin::handle(method, path, config, rows, routes.routes()) {
+                    let pools = pool_rows(routes);
+                    match admin::handle(method, path, config, rows, &pools, routes.routes()) {
                         Action::Respond(bytes) => self.out = bytes,
-                        Action::ReadyCallback { hostname, response } => {
+                        Action::ReadyCallback {
+                            hostname,
+                            slot,
+                            response,
+                        } => {
                             self.out = response;
-                            // `handle` found the hostname among these very rows, so the table knows it.
-                            ready = routes.id_of(&hostname);
+                            // `handle` found the name among these very rows, so the table knows it.
+                            ready = routes.id_of(&hostname).map(|id| (id, slot));
                         }
                         Action::Reload => reload = true,
                     }
@@ -157,4 +166,32 @@ impl AdminConn {
         }
         Ok(true)
     }
+}
+
+/// `/pools`: each pool's instances as this thread last heard of them.
+fn pool_rows(routes: &Routes) -> Vec<PoolStatus> {
+    let mut pools: Vec<PoolStatus> = routes
+        .iter()
+        .filter_map(|backend| {
+            let pool = backend.config.pool.as_ref()?;
+            let instances = backend
+                .instances
+                .iter()
+                .map(|i| InstanceStatus {
+                    state: i.view.reported_state(),
+                    address: i.addr.to_string(),
+                    in_flight: i.activity.in_flight(),
+                    status: i.activity.status(),
+                })
+                .collect();
+            Some(PoolStatus {
+                name: backend.host.to_string(),
+                strategy: pool.strategy.name(),
+                held: backend.held(),
+                instances,
+            })
+        })
+        .collect();
+    pools.sort_by(|a, b| a.name.cmp(&b.name));
+    pools
 }

@@ -13,7 +13,7 @@ use crate::http1::request::RequestHead;
 use crate::http1::request_id::is_acceptable_client_id;
 use crate::http1::rewrite::{write_request, ForwardInfo, Http1Source, ResponseContext};
 use crate::http1::Framing;
-use crate::msg::Command;
+use crate::upstream::pool_view::RequestAffinity;
 use crate::upstream::{body_too_large, normalize_host, Admission, Caller, Routed};
 
 /// Passes through the pump per wake-up before a session yields to the others.
@@ -194,12 +194,19 @@ impl Reactor {
         }
         let serial = session.serial;
         let held = || (Held { key, serial }, ());
-        let admission = self.routes.admit(Some(to.backend), host, self.now, held);
-        let hold = match admission {
-            Admission::Forward => None,
-            Admission::Hold { start, until, .. } => {
-                Some((start, to.limits.hold_until(self.now).unwrap_or(until)))
-            }
+        let affinity = RequestAffinity {
+            request: &source,
+            client_ip: session.peer.ip(),
+        };
+        let admission = self
+            .routes
+            .admit(Some(to.backend), host, self.now, &affinity, held);
+        let (admitted, hold) = match admission {
+            Admission::Forward { to, ask } => (Some((to, ask)), None),
+            Admission::Hold { ask, until, .. } => (
+                None,
+                Some((ask, to.limits.hold_until(self.now).unwrap_or(until))),
+            ),
             Admission::Refuse(err) => {
                 let close = close_after_answer(has_body, keep_alive, false);
                 return self.refuse(key, head.len, err, request_id, close);
@@ -234,17 +241,23 @@ impl Reactor {
             head: forwarded,
             meta,
         };
-        match hold {
-            None => self.start_exchange(key, request),
-            Some((start, until)) => {
-                let starting = start.then(|| (request.backend, request.host.clone()));
-                let request = Box::new(request);
-                session.enter(Phase::Holding { request, until });
-                if let Some((id, host)) = starting {
-                    log::debug!("{host}: starting on demand");
-                    self.send_supervisor(Command::Start(id));
+        match (admitted, hold) {
+            (Some((to, ask)), _) => {
+                self.start_exchange(key, request, to);
+                if let Some(command) = ask {
+                    self.send_supervisor(command);
                 }
             }
+            (None, Some((ask, until))) => {
+                let host = request.host.clone();
+                let request = Box::new(request);
+                session.enter(Phase::Holding { request, until });
+                if let Some(command) = ask {
+                    log::debug!("{host}: starting on demand");
+                    self.send_supervisor(command);
+                }
+            }
+            (None, None) => {}
         }
     }
 

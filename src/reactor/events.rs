@@ -9,7 +9,7 @@ use crate::admin::ReloadOutcome;
 use crate::config;
 use crate::error::ProxyError;
 use crate::msg::{BackendEvent, Command, ReactorMsg};
-use crate::upstream::Outcome;
+use crate::upstream::{Leased, Outcome};
 
 impl Reactor {
     /// Handles every queued supervisor message. Returns true once the supervisor finished shutting down.
@@ -44,22 +44,21 @@ impl Reactor {
 
     /// Carries out what a report or a reload asks of one backend: close its pool, ask for a start,
     /// forward or answer what was held for it.
-    fn settle(&mut self, outcome: Outcome<Held, ()>) {
+    pub(super) fn settle(&mut self, outcome: Outcome<Held, ()>) {
         // A forgotten backend's pool is dropped too (`drop_pool` is set).
         if outcome.drop_pool {
-            self.drop_pool_of(outcome.id);
+            self.drop_pool_of(outcome.id, outcome.slot);
         }
-        if outcome.start {
-            self.send_supervisor(Command::Start(outcome.id));
+        if let Some(command) = outcome.ask {
+            self.send_supervisor(command);
         }
-        if let Some((waiting, result)) = outcome.release {
-            self.answer_waiting(waiting, result);
-        }
+        self.answer_waiting(outcome.release);
     }
 
-    /// Forwards (`Ok`) or answers with the error every request held for a backend.
-    fn answer_waiting(&mut self, waiting: Vec<Held>, outcome: Result<(), ProxyError>) {
-        for Held { key, serial } in waiting {
+    /// Forwards to the instance leased to each (`Ok`), or answers with the error, requests that were
+    /// held. A request whose client left meanwhile gives its place back by dropping its lease.
+    pub(super) fn answer_waiting(&mut self, released: Vec<(Held, Result<Leased, ProxyError>)>) {
+        for (Held { key, serial }, outcome) in released {
             let Some(session) = self.sessions.get_mut(key) else {
                 continue;
             };
@@ -71,11 +70,11 @@ impl Reactor {
             let Phase::Holding { request, .. } = session.enter(Phase::closing(self.now)) else {
                 continue;
             };
-            match &outcome {
-                Ok(()) => self.start_exchange(key, *request),
+            match outcome {
+                Ok(to) => self.start_exchange(key, *request, to),
                 Err(err) => {
                     let close = request.meta.close_after_refusal();
-                    self.reject(key, err.clone(), Some(request.meta.request_id), close);
+                    self.reject(key, err, Some(request.meta.request_id), close);
                 }
             }
             self.drive(key);
@@ -191,9 +190,8 @@ impl Reactor {
         for key in idle {
             self.close_session(key);
         }
-        for (waiting, result) in self.routes.shut_down() {
-            self.answer_waiting(waiting, result);
-        }
+        let answered = self.routes.shut_down();
+        self.answer_waiting(answered);
         if let Some(h2) = &self.h2 {
             h2.shutdown();
         }

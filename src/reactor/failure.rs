@@ -87,12 +87,12 @@ impl Reactor {
             return Step::Close;
         };
         let old = ex.upstream;
-        let Some(addr) = self.routes.get(ex.backend).map(|r| r.addr.clone()) else {
+        let Some(addr) = self.routes.instance(ex.instance).map(|i| i.addr.clone()) else {
             return self.fail_exchange(key, ErrorCode::ConnectionFailed, why);
         };
         let entry = self.upstreams.vacant_entry();
         let token = Token(UPSTREAM_BASE + entry.key());
-        match Upstream::connect(&addr, ex.backend, self.poll.registry(), token) {
+        match Upstream::connect(&addr, ex.instance, self.poll.registry(), token) {
             Ok(mut up) => {
                 log::debug!(
                     "{}: pooled connection was dead ({why}); retrying on a new one",

@@ -14,12 +14,19 @@ use super::{Reactor, UPSTREAM_BASE};
 use crate::error::{ErrorCode, ProxyError};
 use crate::http1::exchange::RequestHalf;
 use crate::http1::exchange::{Advance, Asked, ExchangeEnd, Fault, ResponsePhase};
+use crate::upstream::{InstanceId, Leased};
 
 impl Reactor {
-    /// Sends a routed request to its backend, on a pooled connection if one is idle.
-    pub(super) fn start_exchange(&mut self, key: usize, request: Request) {
-        let reused = self.take_pooled(request.backend);
-        let Some(route) = self.routes.get(request.backend) else {
+    /// Sends a routed request to the instance it was admitted to (`to`), on a pooled connection if one
+    /// is idle.
+    pub(super) fn start_exchange(&mut self, key: usize, request: Request, to: Leased) {
+        let instance = InstanceId {
+            backend: request.backend,
+            slot: to.slot,
+        };
+        let reused = self.take_pooled(instance);
+        let backend = self.routes.get(request.backend);
+        let Some((route, target)) = backend.and_then(|b| Some((b, b.instance(to.slot)?))) else {
             // Nothing is pooled for a backend that is gone; were it otherwise, it is closed here.
             if let Some(ukey) = reused {
                 self.close_upstream(ukey);
@@ -34,7 +41,7 @@ impl Reactor {
             None => {
                 let entry = self.upstreams.vacant_entry();
                 let token = Token(UPSTREAM_BASE + entry.key());
-                match Upstream::connect(&route.addr, route.id, self.poll.registry(), token) {
+                match Upstream::connect(&target.addr, instance, self.poll.registry(), token) {
                     Ok(up) => {
                         let u = entry.key();
                         entry.insert(up);
@@ -51,12 +58,11 @@ impl Reactor {
         };
         let session = &mut self.sessions[key];
         self.upstreams[upstream].owner = Some((key, session.serial));
-        route.activity.begin(self.clock.ms(self.now));
         let half = RequestHalf::new(request.head, request.meta.framing, request.meta.max_body);
         session.enter(Phase::Exchanging(Box::new(Exchange {
-            backend: request.backend,
+            instance,
             host: request.host,
-            activity: route.activity.clone(),
+            lease: Some(to.lease),
             upstream,
             reused: reused.is_some(),
             response_deadline: Some(

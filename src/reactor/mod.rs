@@ -195,7 +195,6 @@ pub(crate) struct Reactor {
     h2: Option<H2Handle>,
     signals: Signals,
     config: Config,
-    clock: Clock,
     ids: RequestIdGenerator,
     now: Instant,
     next_serial: u64,
@@ -228,7 +227,11 @@ impl Reactor {
             tx: _,
             inbox,
         } = bound;
-        let mut routes = Routes::new(config.server.limits.max_held_requests);
+        let mut routes = Routes::new(
+            config.server.limits.max_held_requests,
+            crate::msg::Thread::Reactor,
+            wiring.clock,
+        );
         // A fresh table forgets nothing on its first reconcile.
         let _ = routes.apply(&wiring.backends);
         if let Some(path) = &config.server.pid_file {
@@ -261,7 +264,6 @@ impl Reactor {
             h2: Some(wiring.h2),
             signals,
             config,
-            clock: wiring.clock,
             ids: RequestIdGenerator::seeded(),
             now: Instant::now(),
             next_serial: 0,

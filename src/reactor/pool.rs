@@ -11,7 +11,7 @@ use super::session::Phase;
 use super::timers::TimerTarget;
 use super::Reactor;
 use crate::msg::State;
-use crate::upstream::BackendId;
+use crate::upstream::{BackendId, InstanceId};
 
 impl Reactor {
     pub(super) fn upstream_ready(&mut self, ukey: usize, event: &Event) {
@@ -32,8 +32,8 @@ impl Reactor {
                 if alive {
                     up.io.readable = false;
                 } else {
-                    let backend = up.backend;
-                    let _ = self.pool.remove(backend, |&u| u == ukey);
+                    let instance = up.instance;
+                    let _ = self.pool.remove(instance, |&u| u == ukey);
                     self.close_upstream(ukey);
                 }
             }
@@ -44,26 +44,31 @@ impl Reactor {
     /// Detaches the backend connection of a phase a session has left (pooling it when `reusable`) and ends
     /// its in-flight count; a phase without one is simply dropped.
     pub(super) fn release_upstream(&mut self, left: Phase, reusable: bool) {
-        let (ukey, activity) = match left {
-            Phase::Exchanging(ex) => (ex.upstream, ex.activity),
-            Phase::Tunnel(t) => (t.upstream, t.activity),
+        let (ukey, lease, instance) = match left {
+            Phase::Exchanging(ex) => (ex.upstream, ex.lease, ex.instance),
+            Phase::Tunnel(t) => (t.upstream, t.lease, t.instance),
             _ => return,
         };
-        activity.end(self.clock.ms(self.now));
+        if lease.is_some() {
+            drop(lease);
+            // A pool at its limit may take a held request in the place this one leaves.
+            if let Some(outcome) = self.routes.freed(instance) {
+                self.settle(outcome);
+            }
+        }
         let Some(up) = self.upstreams.get_mut(ukey) else {
             return;
         };
-        let backend = up.backend;
         let ready = self
             .routes
-            .get(backend)
-            .is_some_and(|route| route.view.state == State::Ready);
+            .instance(instance)
+            .is_some_and(|i| i.view.state == State::Ready);
         if !(reusable && ready) {
             self.close_upstream(ukey);
             return;
         }
         up.owner = None;
-        let put = self.pool.put(backend, ukey, self.now);
+        let put = self.pool.put(instance, ukey, self.now);
         if put.surplus {
             // Likely to be closed after the grace: it need not keep a read buffer meanwhile (a burst hands
             // back thousands at once). One within the cap keeps it for the next response.
@@ -80,7 +85,7 @@ impl Reactor {
 
     /// The newest live idle connection to `backend`, now owned by nobody until the caller lends it; the
     /// expired and the dead found on the way are closed.
-    pub(super) fn take_pooled(&mut self, backend: BackendId) -> Option<usize> {
+    pub(super) fn take_pooled(&mut self, backend: InstanceId) -> Option<usize> {
         let upstreams = &self.upstreams;
         let mut dead = Vec::new();
         let taken = self.pool.take(
@@ -112,9 +117,10 @@ impl Reactor {
         }
     }
 
-    /// Closes every pooled connection of one backend (it is stopping, was restarted, or is gone).
-    pub(super) fn drop_pool_of(&mut self, backend: BackendId) {
-        for ukey in self.pool.drop_backend(backend) {
+    /// Closes every pooled connection of one instance (it is stopping, was restarted, or is gone), or
+    /// with `slot = None` of every instance of the backend.
+    pub(super) fn drop_pool_of(&mut self, backend: BackendId, slot: Option<u32>) {
+        for ukey in self.pool.drop_backend(backend, slot) {
             self.close_upstream(ukey);
         }
     }

@@ -9,7 +9,6 @@
 //! ```
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::buffer::Buffer;
@@ -19,8 +18,8 @@ pub use crate::http1::exchange::ResponsePhase;
 use crate::http1::exchange::{HeadReader, RequestHalf};
 use crate::http1::rewrite::ResponseContext;
 use crate::http1::{Framing, Version};
-use crate::msg::{Activity, Host};
-use crate::upstream::BackendId;
+use crate::msg::{Host, Lease};
+use crate::upstream::{BackendId, InstanceId};
 
 /// Room for one request head plus the start of its body; also the most that is read ahead from a client.
 pub const CLIENT_BUFFER: usize = 64 * 1024;
@@ -134,9 +133,10 @@ impl RequestMeta {
 }
 
 pub struct Exchange {
-    pub backend: BackendId,
+    pub instance: InstanceId,
     pub host: Host,
-    pub activity: Arc<Activity>,
+    /// Counts the exchange in flight on its instance; a tunnel takes it over.
+    pub lease: Option<Lease>,
     pub upstream: usize,
     /// The connection came from the pool: if it turns out dead before any response byte, one retry on a
     /// fresh connection is safe for a request without a body.
@@ -168,8 +168,10 @@ impl Exchange {
 }
 
 pub struct Tunnel {
+    pub instance: InstanceId,
     pub host: Host,
-    pub activity: Arc<Activity>,
+    /// Counts the tunnel in flight on its instance until it closes.
+    pub lease: Option<Lease>,
     pub upstream: usize,
     pub client_shut: bool,
     pub upstream_shut: bool,

@@ -51,7 +51,7 @@ impl Reactor {
                 let serial = session.serial;
                 self.routes
                     .abandon(request.backend, |h| h.key == key && h.serial == serial);
-                let err = ProxyError::not_ready_in_time(&request.host);
+                let err = self.routes.wait_expired(request.backend, &request.host);
                 let id = request.meta.request_id.clone();
                 let close = request.meta.close_after_refusal();
                 self.reject(key, err, Some(id), close);

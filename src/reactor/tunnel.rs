@@ -14,7 +14,7 @@ use super::Reactor;
 impl Reactor {
     pub(super) fn enter_tunnel(&mut self, key: usize) -> Step {
         let session = &mut self.sessions[key];
-        let Phase::Exchanging(ex) = &session.phase else {
+        let Phase::Exchanging(ex) = &mut session.phase else {
             return Step::Close;
         };
         log::debug!(
@@ -25,8 +25,9 @@ impl Reactor {
         // The backend connection and its in-flight count pass to the tunnel; what is left of the exchange
         // is dropped.
         let tunnel = Tunnel {
+            instance: ex.instance,
             host: ex.host.clone(),
-            activity: ex.activity.clone(),
+            lease: ex.lease.take(),
             upstream: ex.upstream,
             client_shut: false,
             upstream_shut: false,

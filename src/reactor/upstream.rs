@@ -11,14 +11,14 @@ use mio::{Interest, Registry, Token};
 
 use super::buffer::Buffer;
 use super::sockio::Readiness;
-use crate::upstream::{BackendId, UpstreamAddr};
+use crate::upstream::{InstanceId, UpstreamAddr};
 
 /// How much of a backend's response is read ahead of the client.
 pub const UPSTREAM_BUFFER: usize = 64 * 1024;
 
 pub struct Upstream {
     pub stream: TcpStream,
-    pub backend: BackendId,
+    pub instance: InstanceId,
     pub io: Readiness,
     pub connected: bool,
     pub inbuf: Buffer,
@@ -29,7 +29,7 @@ pub struct Upstream {
 impl Upstream {
     pub fn connect(
         addr: &UpstreamAddr,
-        backend: BackendId,
+        instance: InstanceId,
         registry: &Registry,
         token: Token,
     ) -> io::Result<Self> {
@@ -43,7 +43,7 @@ impl Upstream {
         registry.register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)?;
         Ok(Upstream {
             stream,
-            backend,
+            instance,
             io: Readiness::default(),
             connected: false,
             inbuf: Buffer::new(UPSTREAM_BUFFER),

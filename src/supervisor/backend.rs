@@ -20,7 +20,10 @@ pub struct Backend {
     pub policy: Policy,
     /// The latest config; the next start of each instance uses it.
     pub config: Arc<BackendConfig>,
-    pub activity: Arc<Activity>,
+    /// Each instance's traffic, by slot.
+    pub activity: Vec<Arc<Activity>>,
+    /// Requests each request thread last said it holds for the pool (reactor, h2 worker).
+    pub held: [u32; 2],
     /// By index: `instances[i].spec.index == i`.
     pub instances: Vec<InstanceSlot>,
     /// Gone from the config: forget it once every instance has stopped.
@@ -43,6 +46,7 @@ impl Backend {
             policy: Policy::OnDemand,
             config: entry.config,
             activity: entry.activity,
+            held: [0, 0],
             instances: specs.into_iter().map(InstanceSlot::new).collect(),
             removed: false,
         }
@@ -54,22 +58,21 @@ impl Backend {
         if *self.config != *config {
             log::info!("{}: new settings apply from its next start", self.host);
             let specs = instances_of(&config);
-            if specs.len() != self.instances.len() {
-                // Not reachable today (one instance per backend); growing and shrinking a set of
-                // instances is the pool controller's, which brings its own reload rules.
-                log::error!(
-                    "{}: a reload cannot change the number of instances ({} to {}); the first {} \
-                     take the new settings",
-                    self.host,
-                    self.instances.len(),
-                    specs.len(),
-                    specs.len().min(self.instances.len())
-                );
+            // Slots beyond the new count retire (the caller stops them); new slots start stopped.
+            for slot in self.instances.iter_mut().skip(specs.len()) {
+                slot.retired = true;
+                slot.keep_running = false;
             }
-            for (slot, spec) in self.instances.iter_mut().zip(specs) {
-                slot.spec = spec;
-                // New settings may well fix what kept failing: they get their own chances.
-                slot.crash_loop.forget();
+            for (index, spec) in specs.into_iter().enumerate() {
+                match self.instances.get_mut(index) {
+                    Some(slot) => {
+                        slot.spec = spec;
+                        slot.retired = false;
+                        // New settings may well fix what kept failing: they get their own chances.
+                        slot.crash_loop.forget();
+                    }
+                    None => self.instances.push(InstanceSlot::new(spec)),
+                }
             }
         }
         self.config = config;
@@ -93,6 +96,15 @@ impl Backend {
         (0u32..)
             .zip(&self.instances)
             .map(move |(index, slot)| (InstanceKey::new(backend, index), slot))
+    }
+
+    /// The traffic counters of instance `index` (a retired slot shares none with the request threads
+    /// any more: it reads as idle).
+    pub fn activity_of(&self, index: u32) -> Arc<Activity> {
+        self.activity
+            .get(index as usize)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Every instance stopped with nothing left to reap.

@@ -52,6 +52,8 @@ pub struct Supervisor {
     /// One deadline per instance.
     pub timers: Timers<InstanceKey>,
     pub shutting_down: bool,
+    /// The pool controller is at work: the starts it makes do not call it again.
+    pub controlling: bool,
     /// The reactor dropped its end: nobody is left to report to.
     pub reactor_gone: bool,
     /// Kills every backend process group if the proxy dies (see `watchdog`).
@@ -107,6 +109,7 @@ impl Supervisor {
             by_id: HashMap::new(),
             timers: Timers::new(),
             shutting_down: false,
+            controlling: false,
             reactor_gone: false,
             watchdog,
         };
@@ -176,7 +179,26 @@ impl Supervisor {
                 log::debug!("ignoring a start of backend {id} during shutdown");
             }
             Command::Start(id) => self.order_id(id, Order::Start),
-            Command::ReadyCallback(id) => self.order_id(id, Order::ReadyCallback),
+            Command::Demand { backend, .. } if self.shutting_down => {
+                log::debug!("ignoring demand for backend {backend} during shutdown");
+            }
+            Command::Demand {
+                backend,
+                from,
+                held,
+            } => {
+                let Some(&key) = self.by_id.get(&backend) else {
+                    return;
+                };
+                if let Some(b) = self.backends.get_mut(key) {
+                    b.held[from as usize] = held;
+                }
+                self.control(key);
+            }
+            Command::ReadyCallback(id, slot) => match self.by_id.get(&id) {
+                Some(&key) => self.feed(InstanceKey::new(key, slot), Order::ReadyCallback.input()),
+                None => log::debug!("ready callback for unknown backend {id}; ignored"),
+            },
             Command::Reload(_) if self.shutting_down => {
                 log::debug!("ignoring a reload during shutdown")
             }

@@ -23,11 +23,12 @@ impl Supervisor {
             let Some(backend) = self.backends.get_mut(key.backend) else {
                 return;
             };
-            let (config, activity) = (backend.config.clone(), backend.activity.clone());
+            let (config, activity) = (backend.config.clone(), backend.activity_of(key.index));
+            let may_stop_idle = super::pool_ctl::may_stop_idle(backend, key.index);
             let Some(slot) = backend.slot_mut(key.index) else {
                 return;
             };
-            for effect in slot.step(input, now, &config, &activity) {
+            for effect in slot.step(input, now, &config, &activity, may_stop_idle) {
                 if let Some(next) = self.apply(key, effect) {
                     pending.push_back(next);
                 }
@@ -40,6 +41,7 @@ impl Supervisor {
             .and_then(|slot| slot.deadline());
         self.timers.set(key, deadline);
         self.forget_if_removed(key.backend);
+        self.after_pool_change(key.backend);
     }
 
     /// Logs a transition of the instance and reports it to the reactor, naming the instance and its address.
@@ -83,7 +85,17 @@ impl Supervisor {
                 None
             }
             Effect::Terminate => {
-                if let Some(running) = &mut self.slot_mut(key)?.running {
+                let slot = self.slot_mut(key)?;
+                if let Some(Running {
+                    instance: Instance::External,
+                    ..
+                }) = &slot.running
+                {
+                    // Nothing of ours runs there: it is "stopped" the moment the proxy stops using it.
+                    slot.running = None;
+                    return Some(Input::Exited("no longer used".to_string()));
+                }
+                if let Some(running) = &mut slot.running {
                     running.instance.terminate();
                 }
                 None
@@ -102,9 +114,12 @@ impl Supervisor {
         let now = self.clock.now_ms();
         let backend = self.backends.get_mut(key.backend)?;
         let (host, config) = (backend.host.clone(), backend.config.clone());
-        let ready_url = format!("{}/ready/{host}", self.ready_url_base);
+        let ready_url = match config.is_pool() {
+            true => format!("{}/ready/pool/{host}/{}", self.ready_url_base, key.index),
+            false => format!("{}/ready/{host}", self.ready_url_base),
+        };
         // A new program has said nothing of itself yet.
-        backend.activity.set_status(None);
+        backend.activity_of(key.index).set_status(None);
         let slot = backend.slot_mut(key.index)?;
         let name = InstanceName {
             host: &host,

@@ -35,7 +35,7 @@ impl Harness {
     pub fn new(configs: Vec<BackendConfig>) -> Harness {
         let configs: Vec<Arc<BackendConfig>> = configs.into_iter().map(Arc::new).collect();
         let initial = Reconcile::initial(&configs, &[]);
-        let mut table = Upstreams::new(0);
+        let mut table = Upstreams::new(0, crate::msg::Thread::Reactor, crate::msg::Clock::new());
         table.apply(&initial);
         let poll = Poll::new().unwrap();
         let waker = Arc::new(Waker::new(poll.registry(), mio::Token(0)).unwrap());
@@ -71,7 +71,7 @@ impl Harness {
 
     /// The backend called its ready URL (the reactor resolves the hostname to the id).
     pub fn ready(&self, host: &str) {
-        self.send(Command::ReadyCallback(self.id(host)));
+        self.send(Command::ReadyCallback(self.id(host), 0));
     }
 
     /// A reload to `configs`, planned from the table as the reactor plans it and sent; returned for a

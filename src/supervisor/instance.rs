@@ -20,6 +20,8 @@ use crate::upstream::UpstreamAddr;
 pub enum Instance {
     Process(ProcessInstance),
     Container(ContainerInstance),
+    /// An address someone else runs: nothing to start or stop, only to probe.
+    External,
 }
 
 impl Instance {
@@ -34,11 +36,15 @@ impl Instance {
         docker: &mut DockerDriver,
         key: InstanceKey,
     ) -> Result<Instance, String> {
+        if instance.kind == BackendKind::External {
+            return Ok(Instance::External);
+        }
         if let Some(taken) = address_is_taken(&instance.addr) {
             // Proxying to a program we did not start would hand it our clients' requests.
             return Err(format!("{taken} is already in use by another program"));
         }
-        match &config.kind {
+        match &instance.kind {
+            BackendKind::External => Ok(Instance::External),
             BackendKind::Local(spec) => {
                 let mut env = backend_env(config, instance, ready_url);
                 if let Some(path) = notify_socket {
@@ -68,6 +74,7 @@ impl Instance {
         match self {
             Instance::Process(process) => format!("pid {}", process.pid()),
             Instance::Container(container) => container.describe(),
+            Instance::External => "external".to_string(),
         }
     }
 
@@ -75,7 +82,7 @@ impl Instance {
     pub fn process_group(&self) -> Option<u32> {
         match self {
             Instance::Process(process) => Some(process.pid()),
-            Instance::Container(_) => None,
+            Instance::Container(_) | Instance::External => None,
         }
     }
 
@@ -83,14 +90,14 @@ impl Instance {
     pub fn is_socket_activated(&self) -> bool {
         match self {
             Instance::Process(process) => process.is_socket_activated(),
-            Instance::Container(_) => false,
+            Instance::Container(_) | Instance::External => false,
         }
     }
 
     /// False while there is nothing to probe yet (a container still being pulled, created or started).
     pub fn accepts_probes(&self) -> bool {
         match self {
-            Instance::Process(_) => true,
+            Instance::Process(_) | Instance::External => true,
             Instance::Container(container) => container.is_running(),
         }
     }
@@ -100,6 +107,7 @@ impl Instance {
         match self {
             Instance::Process(process) => process.signal_group(Signal::SIGTERM),
             Instance::Container(container) => container.terminate(),
+            Instance::External => {}
         }
     }
 
@@ -108,6 +116,7 @@ impl Instance {
         match self {
             Instance::Process(process) => process.signal_group(Signal::SIGKILL),
             Instance::Container(container) => container.kill(),
+            Instance::External => {}
         }
     }
 
@@ -116,7 +125,7 @@ impl Instance {
     pub fn poll_exit(&mut self) -> Option<String> {
         match self {
             Instance::Process(process) => process.poll_exit(),
-            Instance::Container(_) => None,
+            Instance::Container(_) | Instance::External => None,
         }
     }
 
@@ -125,24 +134,35 @@ impl Instance {
         match self {
             Instance::Process(process) => process.kill_and_reap(),
             Instance::Container(container) => container.kill_and_remove(),
+            Instance::External => {}
         }
     }
 }
 
-/// The variables an instance gets on top of the proxy's environment: its backend's `env` table, then
-/// `PORT` (the instance's listen port) and `SERVERLESS_PROXY_READY_URL` (last, so a table entry cannot
-/// point the backend at the wrong port).
+/// The variables an instance gets on top of the proxy's environment: its own `env` table, then where to
+/// listen (`PORT`, or `SPAWNGATE_SOCKET` for a unix socket), `SERVERLESS_PROXY_READY_URL`, and for a
+/// pool's instance `SPAWNGATE_POOL` and `SPAWNGATE_INSTANCE` (last, so a table entry cannot point the
+/// backend at the wrong address).
 pub fn backend_env(
     config: &BackendConfig,
     instance: &InstanceSpec,
     ready_url: &str,
 ) -> Vec<(String, String)> {
-    let mut env = config.env.clone();
-    env.push(("PORT".to_string(), instance.port.to_string()));
+    let mut env = instance.env.clone();
+    match &instance.addr {
+        UpstreamAddr::Unix(path) => {
+            env.push(("SPAWNGATE_SOCKET".to_string(), path.display().to_string()))
+        }
+        UpstreamAddr::Tcp(_) => env.push(("PORT".to_string(), instance.port.to_string())),
+    }
     env.push((
         "SERVERLESS_PROXY_READY_URL".to_string(),
         ready_url.to_string(),
     ));
+    if config.is_pool() {
+        env.push(("SPAWNGATE_POOL".to_string(), config.hostname.clone()));
+        env.push(("SPAWNGATE_INSTANCE".to_string(), instance.index.to_string()));
+    }
     env
 }
 
@@ -255,7 +275,7 @@ mod tests {
         let config = local_config(free_port(), "sh", &["-c", &script]);
         // A second instance of the same backend listens elsewhere: the spec says where, not the config.
         let taken = TcpListener::bind("127.0.0.1:0").unwrap();
-        let busy = InstanceSpec::on_loopback(1, taken.local_addr().unwrap().port());
+        let busy = InstanceSpec::of_at(&config, 1, taken.local_addr().unwrap().port());
         let (mut docker, _events, _poll) = docker_driver();
         let why = Instance::start(
             &config,
@@ -270,7 +290,7 @@ mod tests {
             why,
             format!("port {} is already in use by another program", busy.port)
         );
-        let free = InstanceSpec::on_loopback(1, free_port());
+        let free = InstanceSpec::of_at(&config, 1, free_port());
         let mut instance = Instance::start(
             &config,
             &free,

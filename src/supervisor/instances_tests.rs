@@ -45,7 +45,12 @@ fn two_instances(host: &str, ports: [u16; 2], config: crate::config::BackendConf
         InstanceSpec::on_loopback(0, ports[0]),
         InstanceSpec::on_loopback(1, ports[1]),
     ];
-    let entry = BackendEntry::new(Arc::new(config));
+    let specs = specs
+        .into_iter()
+        .map(|s| InstanceSpec::of_at(&config, s.index, s.port))
+        .collect();
+    let mut entry = BackendEntry::new(Arc::new(config));
+    entry.activity.push(Default::default());
     Backend::with_instances(BackendId::new(0, 1), entry, specs)
 }
 
@@ -56,13 +61,19 @@ fn one_instance_crash_looping_leaves_the_others_record_and_lifecycle_alone() {
         [free_port(), free_port()],
         local_config(0, "x", &[]),
     );
-    let (config, activity) = (backend.config.clone(), backend.activity.clone());
+    let (config, activity) = (backend.config.clone(), backend.activity_of(0));
     let mut now = 1_000;
     let broken = &mut backend.instances[1];
     for _ in 0..ENOUGH_FAILURES {
-        let effects = broken.step(Input::Start, now, &config, &activity);
+        let effects = broken.step(Input::Start, now, &config, &activity, true);
         assert!(effects.contains(&Effect::Spawn), "{effects:?}");
-        broken.step(Input::SpawnFailed("no".into()), now, &config, &activity);
+        broken.step(
+            Input::SpawnFailed("no".into()),
+            now,
+            &config,
+            &activity,
+            true,
+        );
         now += 10;
         if broken.crash_loop.refusal(now).is_some() {
             break;
@@ -73,13 +84,13 @@ fn one_instance_crash_looping_leaves_the_others_record_and_lifecycle_alone() {
     let healthy = &mut backend.instances[0];
     assert_eq!(healthy.crash_loop, CrashLoop::default());
     assert_eq!(healthy.lifecycle, Lifecycle::Stopped);
-    let effects = healthy.step(Input::Start, now, &config, &activity);
+    let effects = healthy.step(Input::Start, now, &config, &activity, true);
     assert_eq!(
         effects,
         vec![Effect::Spawn, Effect::Emit(LifecycleEvent::Starting)]
     );
     assert!(matches!(healthy.lifecycle, Lifecycle::Starting(_)));
-    let refused = backend.instances[1].step(Input::Start, now, &config, &activity);
+    let refused = backend.instances[1].step(Input::Start, now, &config, &activity, true);
     assert!(
         matches!(
             refused[..],

@@ -55,6 +55,7 @@ mod lifecycle;
 mod listening;
 mod notify;
 mod policy;
+mod pool_ctl;
 mod probe;
 mod process;
 mod reload;

@@ -43,7 +43,9 @@ impl Supervisor {
                     // New, or kept by a reactor that planned before it heard this backend stopped
                     // after its removal (this thread forgot it then): either way, a fresh start.
                     log::debug!("{}: added", entry.config.hostname);
-                    self.insert_backend(Backend::new(id, entry));
+                    let key = self.insert_backend(Backend::new(id, entry));
+                    // A pool with `min_running` (or `always_on`) starts now.
+                    self.control(key);
                     return;
                 }
             },
@@ -55,6 +57,20 @@ impl Supervisor {
         // very ones it had).
         self.backends[key].activity = entry.activity;
         self.backends[key].set_config(entry.config);
+        // Slots a smaller pool no longer has stop as if removed; more slots or a new `min_running`
+        // are the controller's to start.
+        let retired: Vec<u32> = self.backends[key]
+            .slots(key)
+            .filter(|(_, slot)| slot.retired && !slot.is_at_rest())
+            .map(|(k, _)| k.index)
+            .collect();
+        for index in retired {
+            self.feed(
+                InstanceKey::new(key, index),
+                Order::Stop(StopReason::Removed).input(),
+            );
+        }
+        self.control(key);
     }
 
     /// A removed backend of `entry`'s host that still drains. The reactor adds a host afresh only once

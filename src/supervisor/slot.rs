@@ -24,6 +24,11 @@ pub struct InstanceSlot {
     pub probe: Option<Probe>,
     /// When the current stop began (for the log line once it has stopped).
     pub stopping_since_ms: Option<u64>,
+    /// The pool controller wants it running (`always_on`, `min_running`): once a back-off ends it is
+    /// started again without waiting for a request.
+    pub keep_running: bool,
+    /// Gone from its pool (a reload lowered `replicas`): stopped, never started again.
+    pub retired: bool,
 }
 
 /// A started instance and what it was started with: a reload changes neither its config nor its address
@@ -63,6 +68,8 @@ impl InstanceSlot {
             running: None,
             probe: None,
             stopping_since_ms: None,
+            keep_running: false,
+            retired: false,
         }
     }
 
@@ -75,6 +82,7 @@ impl InstanceSlot {
         now_ms: u64,
         next_config: &Arc<BackendConfig>,
         activity: &Activity,
+        may_stop_idle: bool,
     ) -> Vec<Effect> {
         let config = self.current_config(next_config);
         let env = Env {
@@ -82,6 +90,7 @@ impl InstanceSlot {
             in_flight: activity.in_flight(),
             last_active_ms: activity.last_active_ms(),
             timings: &config.timings,
+            may_stop_idle,
         };
         let state = std::mem::replace(&mut self.lifecycle, Lifecycle::Stopped);
         let (state, effects) = self.crash_loop.step(state, input, &env);
@@ -109,10 +118,14 @@ impl InstanceSlot {
     /// When the supervisor must next look at this instance.
     pub fn deadline(&self) -> Option<u64> {
         let probe = self.probe.as_ref().map(Probe::deadline_ms);
-        match (self.lifecycle.deadline(), probe) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let retry = match self.keep_running && self.is_at_rest() {
+            true => self.crash_loop.backoff_until(),
+            false => None,
+        };
+        [self.lifecycle.deadline(), probe, retry]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Stopped with nothing left to reap.

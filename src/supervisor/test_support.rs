@@ -78,6 +78,7 @@ pub fn local_config(port: u16, command: &str, args: &[&str]) -> BackendConfig {
             socket_activation: false,
             watchdog: None,
         },
+        pool: None,
     }
 }
 

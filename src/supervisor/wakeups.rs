@@ -58,7 +58,7 @@ impl Supervisor {
             }
             slot.running = None;
             // What the program said of itself went with it.
-            backend.activity.set_status(None);
+            backend.activity_of(key.index).set_status(None);
             self.feed(key, Input::Exited(how));
         }
     }
@@ -82,7 +82,7 @@ impl Supervisor {
                     Notice::Status(text) => {
                         if let Some(backend) = self.backends.get(key.backend) {
                             log::debug!("{}: status: {text}", backend.host);
-                            backend.activity.set_status(Some(text));
+                            backend.activity_of(key.index).set_status(Some(text));
                         }
                         continue;
                     }

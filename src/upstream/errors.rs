@@ -49,6 +49,15 @@ impl ProxyError {
         )
     }
 
+    /// A pool's ready instances stayed at their `max_in_flight` for the whole wait.
+    pub fn queue_timeout(pool: &str, waited: Duration) -> ProxyError {
+        let message = format!(
+            "every instance of {pool} stayed at its limit of requests in flight for {} s",
+            waited.as_secs()
+        );
+        ProxyError::new(ErrorCode::QueueTimeout, message).with_retry_after(1)
+    }
+
     pub fn too_many_held() -> ProxyError {
         ProxyError::new(
             ErrorCode::TooManyHeld,

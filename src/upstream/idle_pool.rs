@@ -17,7 +17,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use super::BackendId;
+use super::{BackendId, InstanceId};
 
 /// How long idle connections beyond `pool_max_idle_per_host` are kept for the next request or burst.
 ///
@@ -99,7 +99,7 @@ pub struct Sweep<C> {
 /// Every backend's idle connections, as one thread keeps them.
 pub struct IdlePool<C> {
     /// Oldest first; a backend with no idle connection has no entry.
-    lists: HashMap<BackendId, VecDeque<Idle<C>>>,
+    lists: HashMap<InstanceId, VecDeque<Idle<C>>>,
     limits: PoolLimits,
 }
 
@@ -112,7 +112,7 @@ impl<C> IdlePool<C> {
     }
 
     /// Keeps a connection whose last exchange ended cleanly.
-    pub fn put(&mut self, backend: BackendId, conn: C, now: Instant) -> Put<C> {
+    pub fn put(&mut self, backend: InstanceId, conn: C, now: Instant) -> Put<C> {
         let limits = self.limits;
         if limits.max_idle_per_host == 0 {
             return Put {
@@ -148,7 +148,7 @@ impl<C> IdlePool<C> {
     /// `is_alive`; those found expired or dead on the way go to `close`.
     pub fn take(
         &mut self,
-        backend: BackendId,
+        backend: InstanceId,
         now: Instant,
         mut is_alive: impl FnMut(&C) -> bool,
         mut close: impl FnMut(C),
@@ -170,7 +170,7 @@ impl<C> IdlePool<C> {
     }
 
     /// Takes one particular idle connection out (its backend closed it); `None` if it is not pooled.
-    pub fn remove(&mut self, backend: BackendId, is_it: impl Fn(&C) -> bool) -> Option<C> {
+    pub fn remove(&mut self, backend: InstanceId, is_it: impl Fn(&C) -> bool) -> Option<C> {
         let list = self.lists.get_mut(&backend)?;
         let at = list.iter().position(|idle| is_it(&idle.conn))?;
         let removed = list.remove(at).map(|idle| idle.conn);
@@ -180,10 +180,26 @@ impl<C> IdlePool<C> {
         removed
     }
 
-    /// Empties a backend's list (its instance is stopping, restarting or gone); the caller closes them.
-    pub fn drop_backend(&mut self, backend: BackendId) -> Vec<C> {
-        let list = self.lists.remove(&backend).unwrap_or_default();
-        list.into_iter().map(|idle| idle.conn).collect()
+    /// Empties an instance's list (it is stopping, restarting or gone), or with `slot = None` those of
+    /// every instance of the backend; the caller closes them.
+    pub fn drop_backend(&mut self, backend: BackendId, slot: Option<u32>) -> Vec<C> {
+        if let Some(slot) = slot {
+            let list = self.lists.remove(&InstanceId { backend, slot });
+            return list
+                .unwrap_or_default()
+                .into_iter()
+                .map(|i| i.conn)
+                .collect();
+        }
+        let mut out = Vec::new();
+        self.lists.retain(|id, list| {
+            let mine = id.backend == backend;
+            if mine {
+                out.extend(list.drain(..).map(|idle| idle.conn));
+            }
+            !mine
+        });
+        out
     }
 
     /// Empties the whole pool; the caller closes what it gets.
@@ -231,7 +247,7 @@ impl<C> IdlePool<C> {
     }
 
     /// How many idle connections `backend` has.
-    pub fn idle(&self, backend: BackendId) -> usize {
+    pub fn idle(&self, backend: InstanceId) -> usize {
         self.lists.get(&backend).map_or(0, VecDeque::len)
     }
 }

@@ -27,15 +27,18 @@ impl Clock {
 const A: (u32, u32) = (0, 1);
 const B: (u32, u32) = (1, 1);
 
-fn id((slot, generation): (u32, u32)) -> BackendId {
-    BackendId::new(slot, generation)
+fn id((slot, generation): (u32, u32)) -> InstanceId {
+    InstanceId {
+        backend: BackendId::new(slot, generation),
+        slot: 0,
+    }
 }
 
 fn alive(_: &u32) -> bool {
     true
 }
 
-fn take(pool: &mut IdlePool<u32>, backend: BackendId, now: Instant) -> Option<u32> {
+fn take(pool: &mut IdlePool<u32>, backend: InstanceId, now: Instant) -> Option<u32> {
     let mut closed = Vec::new();
     let found = pool.take(backend, now, alive, |c| closed.push(c));
     assert!(closed.is_empty(), "closed {closed:?} on the way");
@@ -44,7 +47,7 @@ fn take(pool: &mut IdlePool<u32>, backend: BackendId, now: Instant) -> Option<u3
 
 fn put_kept(
     pool: &mut IdlePool<u32>,
-    backend: BackendId,
+    backend: InstanceId,
     conn: u32,
     now: Instant,
 ) -> Option<Instant> {
@@ -249,7 +252,7 @@ fn removing_dropping_and_clearing() {
     assert_eq!(pool.remove(id(A), |&c| c == 2), Some(2));
     assert_eq!(pool.remove(id(A), |&c| c == 2), None);
     assert_eq!(pool.remove(id(B), |&c| c == 1), None, "1 is A's");
-    assert_eq!(pool.drop_backend(id(A)), vec![1, 3]);
+    assert_eq!(pool.drop_backend(id(A).backend, None), vec![1, 3]);
     assert_eq!(pool.idle(id(A)), 0);
     assert_eq!(pool.remove(id(B), |&c| c == 10), Some(10));
     assert!(pool.is_empty(), "an emptied backend leaves no entry behind");

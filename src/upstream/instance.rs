@@ -11,49 +11,72 @@
 use std::net::{Ipv4Addr, SocketAddr};
 
 use super::UpstreamAddr;
-use crate::config::{BackendConfig, DockerSpec};
+use crate::config::{BackendConfig, BackendKind};
 
-/// One instance of a backend, as its config describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One instance of a backend, as its config describes it: everything its start needs.
+#[derive(Debug, Clone, PartialEq)]
 pub struct InstanceSpec {
     /// Its slot in the backend's set of instances (0 for a `[backends]` entry's one instance).
     pub index: u32,
     /// Where the proxy and the health probe reach it.
     pub addr: UpstreamAddr,
     /// The port the program itself is told to listen on (`PORT`): for a local process the port of
-    /// `addr`; for a container the container port, which Docker publishes at `addr`.
+    /// `addr`; for a container the container port, which Docker publishes at `addr`. 0 when it listens
+    /// on a unix socket (`SPAWNGATE_SOCKET` instead) or is not started by the proxy.
     pub port: u16,
+    /// What runs it; `External` is never started.
+    pub kind: BackendKind,
+    /// Its own `env` table, substitutions made.
+    pub env: Vec<(String, String)>,
+    /// For `strategy = "weighted"` (1..=1000).
+    pub weight: u16,
+    /// An explicit instance's `name`, which a reload matches it by.
+    pub name: Option<String>,
 }
 
-/// The instances of the backend `config` describes, in slot order. Exactly one today.
+/// The instances of the backend `config` describes, in slot order: a pool's list, or a `[backends]`
+/// entry's one instance.
 pub fn instances_of(config: &BackendConfig) -> Vec<InstanceSpec> {
-    vec![InstanceSpec::first(config)]
+    match &config.pool {
+        Some(pool) => pool.instances.clone(),
+        None => vec![InstanceSpec::first(config)],
+    }
 }
 
 impl InstanceSpec {
-    /// The first instance of a backend: the only one a `[backends]` entry has.
+    /// The one instance of a `[backends]` entry (a pool's first, for a pool).
     pub fn first(config: &BackendConfig) -> InstanceSpec {
-        InstanceSpec::on_loopback(0, config.port)
+        if let Some(first) = config.pool.as_ref().and_then(|p| p.instances.first()) {
+            return first.clone();
+        }
+        InstanceSpec {
+            kind: config.kind.clone(),
+            env: config.env.clone(),
+            ..InstanceSpec::on_loopback(0, config.port)
+        }
+    }
+
+    /// Instance `index` of what `config` runs, on loopback at `port` (a test's second instance).
+    pub fn of_at(config: &BackendConfig, index: u32, port: u16) -> InstanceSpec {
+        InstanceSpec {
+            kind: config.kind.clone(),
+            env: config.env.clone(),
+            ..InstanceSpec::on_loopback(index, port)
+        }
     }
 
     /// Instance `index`, a local process or container reached on loopback at `port` (and told to listen
-    /// there). Loopback, because a backend the proxy starts serves only the proxy.
+    /// there). Loopback, because a backend the proxy starts serves only the proxy. Its kind and env are
+    /// left for the caller to fill in.
     pub fn on_loopback(index: u32, port: u16) -> InstanceSpec {
         InstanceSpec {
             index,
             addr: UpstreamAddr::Tcp(SocketAddr::from((Ipv4Addr::LOCALHOST, port))),
             port,
-        }
-    }
-
-    /// The name of this instance's container. The first instance keeps the backend's `container_name`,
-    /// so containers and leftover sweeps from before instances existed still match; a later instance
-    /// appends its index (`spawngate-app-1`, `spawngate-app-2`, ...). Config validation compares only the
-    /// configured names, so a backend with several instances must also be checked against those.
-    pub fn container_name(&self, docker: &DockerSpec) -> String {
-        match self.index {
-            0 => docker.container_name.clone(),
-            n => format!("{}-{n}", docker.container_name),
+            kind: BackendKind::External,
+            env: Vec::new(),
+            weight: 1,
+            name: None,
         }
     }
 }
@@ -63,7 +86,7 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    use crate::config::{BackendKind, LocalSpec, PullPolicy, Timings};
+    use crate::config::{LocalSpec, Timings};
 
     fn config(port: u16) -> BackendConfig {
         BackendConfig {
@@ -88,19 +111,7 @@ mod tests {
                 socket_activation: false,
                 watchdog: None,
             },
-        }
-    }
-
-    fn docker() -> DockerSpec {
-        DockerSpec {
-            image: "app:1".into(),
-            container_name: "spawngate-app".into(),
-            pull_policy: PullPolicy::Never,
-            memory: None,
-            nano_cpus: None,
-            network: None,
-            docker_host: None,
-            args: Vec::new(),
+            pool: None,
         }
     }
 
@@ -113,6 +124,10 @@ mod tests {
                 index: 0,
                 addr: UpstreamAddr::Tcp("127.0.0.1:3000".parse().unwrap()),
                 port: 3000,
+                kind: config(3000).kind,
+                env: Vec::new(),
+                weight: 1,
+                name: None,
             }]
         );
         assert_eq!(specs[0], InstanceSpec::first(&config(3000)));
@@ -122,16 +137,5 @@ mod tests {
     #[test]
     fn a_changed_port_changes_the_spec() {
         assert_ne!(instances_of(&config(3000)), instances_of(&config(3001)));
-    }
-
-    #[test]
-    fn the_first_container_keeps_its_configured_name_and_later_ones_are_numbered() {
-        let names: Vec<String> = (0..3)
-            .map(|i| InstanceSpec::on_loopback(i, 3000 + i as u16).container_name(&docker()))
-            .collect();
-        assert_eq!(
-            names,
-            ["spawngate-app", "spawngate-app-1", "spawngate-app-2"]
-        );
     }
 }

@@ -21,9 +21,11 @@
 
 pub mod addr;
 mod answer;
+pub mod balance;
 mod errors;
 pub mod idle_pool;
 pub mod instance;
+pub mod pool_view;
 pub mod reconcile;
 pub mod route_match;
 pub mod route_table;
@@ -36,12 +38,16 @@ mod tests;
 pub use addr::UpstreamAddr;
 pub use answer::LocalAnswer;
 pub use idle_pool::{IdlePool, PoolLimits};
+pub use pool_view::Affinity;
 pub use reconcile::{Change, Reconcile};
 pub use route_table::{
     normalize_host, Caller, Explanation, RouteLimits, RouteMatch, RouteScratch, RouteTable,
     RouteVerdict, Routed,
 };
-pub use table::{Admission, Backend, BackendId, Outcome, Upstreams, Waiter, HOLD_SLACK};
+pub use table::{
+    Admission, Backend, BackendId, Instance, InstanceId, Leased, Outcome, Upstreams, Waiter,
+    HOLD_SLACK,
+};
 
 /// A request that failed on a pooled connection before any response byte arrived is retried once on a
 /// new connection, if it has no body: a backend closing an idle keep-alive connection fails exactly like

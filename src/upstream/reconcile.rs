@@ -38,7 +38,8 @@ pub enum Change {
 impl Reconcile {
     /// The first set of backends, as every thread (the supervisor too) starts with it.
     pub fn initial(backends: &[Arc<BackendConfig>], hosts: &[HostConfig]) -> Reconcile {
-        Upstreams::<NoWaiter, ()>::new(0).plan(backends, hosts)
+        Upstreams::<NoWaiter, ()>::new(0, crate::msg::Thread::Reactor, crate::msg::Clock::new())
+            .plan(backends, hosts)
     }
 }
 
@@ -49,17 +50,22 @@ impl<W: Waiter, X: Default> Upstreams<W, X> {
         let mut changes = Vec::with_capacity(backends.len());
         let mut added: Vec<BackendId> = Vec::new();
         let mut routed: Vec<(Host, BackendId)> = Vec::with_capacity(backends.len());
+        let mut named: Vec<(Host, BackendId)> = Vec::with_capacity(backends.len());
         for config in backends {
             let existing = self.id_of(&config.hostname).and_then(|id| self.get(id));
             let change = match existing {
-                Some(backend) => Change::Keep {
-                    id: backend.id,
-                    entry: BackendEntry {
-                        config: config.clone(),
-                        activity: backend.activity.clone(),
-                    },
-                    changed: *backend.config != **config,
-                },
+                Some(backend) => {
+                    let had: Vec<_> = backend
+                        .instances
+                        .iter()
+                        .map(|i| i.activity.clone())
+                        .collect();
+                    Change::Keep {
+                        id: backend.id,
+                        entry: BackendEntry::keeping(config.clone(), &had),
+                        changed: *backend.config != **config,
+                    }
+                }
                 None => {
                     let id = self.next_free_id(&added);
                     added.push(id);
@@ -72,7 +78,11 @@ impl<W: Waiter, X: Default> Upstreams<W, X> {
             let id = match &change {
                 Change::Add { id, .. } | Change::Keep { id, .. } | Change::Remove { id } => *id,
             };
-            routed.push((Host::from(config.hostname.as_str()), id));
+            named.push((Host::from(config.hostname.as_str()), id));
+            if !config.is_pool() {
+                // A `[backends]` entry answers its own Host; a pool only what routes send it.
+                routed.push((Host::from(config.hostname.as_str()), id));
+            }
             changes.push(change);
         }
         for backend in self.iter() {
@@ -80,13 +90,17 @@ impl<W: Waiter, X: Default> Upstreams<W, X> {
                 continue;
             }
             changes.push(Change::Remove { id: backend.id });
-            if backend.view.state != State::Stopped {
+            let draining = backend
+                .instances
+                .iter()
+                .any(|i| i.view.state != State::Stopped);
+            if draining && !backend.config.is_pool() {
                 // Still draining: its requests get 503 BACKEND_SHUTTING_DOWN, not 404, until it stops.
                 routed.push((backend.host.clone(), backend.id));
             }
         }
-        // Every `to` names a backend of the new config (the config checked it), so it is among `routed`.
-        let ids: HashMap<&str, BackendId> = routed.iter().map(|(h, id)| (&**h, *id)).collect();
+        // Every `to` names a backend of the new config (the config checked it), so it is among `named`.
+        let ids: HashMap<&str, BackendId> = named.iter().map(|(h, id)| (&**h, *id)).collect();
         let id_of = |name: &str| ids.get(name).copied();
         let routes = RouteTable::build(routed.iter().cloned(), hosts, id_of);
         Reconcile {
@@ -102,21 +116,24 @@ impl<W: Waiter, X: Default> Upstreams<W, X> {
         for change in &reconcile.changes {
             match change {
                 Change::Add { id, entry } => {
-                    let displaced = self.insert(*id, entry.config.clone(), entry.activity.clone());
+                    let displaced = self.insert(*id, entry.config.clone(), &entry.activity);
                     outcomes.extend(displaced);
                 }
                 Change::Keep { id, entry, changed } => {
-                    if let Some(backend) = self.get_mut(*id) {
-                        backend.view.reloaded(*changed);
-                        backend.config = entry.config.clone();
-                    }
+                    self.keep(*id, entry.config.clone(), &entry.activity, *changed);
                 }
                 Change::Remove { id } => {
                     let Some(backend) = self.get_mut(*id) else {
                         continue;
                     };
-                    backend.view.removed = true;
-                    if backend.view.state == State::Stopped {
+                    for instance in &mut backend.instances {
+                        instance.view.removed = true;
+                    }
+                    if backend
+                        .instances
+                        .iter()
+                        .all(|i| i.view.state == State::Stopped)
+                    {
                         // Never started (or already stopped): nothing to drain.
                         outcomes.push(self.forget(*id));
                     }

@@ -70,6 +70,10 @@ impl BackendView {
         }
     }
 
+    pub fn state_is_stopped(&self) -> bool {
+        self.state == State::Stopped
+    }
+
     /// Stopping for removal or proxy shutdown: no new request is taken.
     fn going_away(&self) -> bool {
         self.state == State::Stopping

@@ -105,7 +105,9 @@ impl H2Worker {
     }
 
     pub fn activity(&self, host: &str) -> Arc<Activity> {
-        self.entry(host).map(|(_, e)| e.activity.clone()).unwrap()
+        self.entry(host)
+            .map(|(_, e)| e.activity[0].clone())
+            .unwrap()
     }
 
     /// The next command sent to the supervisor, within `wait`.

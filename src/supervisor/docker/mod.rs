@@ -107,7 +107,7 @@ impl DockerDriver {
         self.next_serial += 1;
         let serial = self.next_serial;
         let cancel = Arc::new(AtomicBool::new(false));
-        let name = instance.container_name(spec);
+        let name = spec.container_name.clone();
         let job = StartJob {
             hostname: config.hostname.clone(),
             name: name.clone(),

@@ -91,6 +91,11 @@ impl CrashLoop {
     }
 
     /// Wipes the record: the backend recovered, or its config changed and deserves a fresh chance.
+    /// When the back-off in force ends, if one is.
+    pub fn backoff_until(&self) -> Option<u64> {
+        self.backoff.map(|b| b.until_ms)
+    }
+
     pub fn forget(&mut self) {
         *self = CrashLoop::default();
     }

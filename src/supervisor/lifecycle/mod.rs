@@ -65,6 +65,9 @@ pub struct Env<'a> {
     pub last_active_ms: u64,
     /// The timings of the instance that runs (or of the config the next start will use).
     pub timings: &'a Timings,
+    /// The pool controller allows an idle stop (false: `always_on`, at `min_running`, a fixed
+    /// address, or requests wait for the pool). Always true for a `[backends]` entry.
+    pub may_stop_idle: bool,
 }
 
 /// When the next health probe goes out, or that one is out now.

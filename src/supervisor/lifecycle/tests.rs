@@ -50,6 +50,7 @@ impl Driver {
             in_flight: self.in_flight,
             last_active_ms: self.last_active_ms,
             timings: &self.timings,
+            may_stop_idle: true,
         };
         let state = std::mem::replace(&mut self.state, Lifecycle::Stopped);
         let (state, effects) = self.crash_loop.step(state, input, &env);

@@ -263,7 +263,7 @@ impl Ready {
         if now >= idle_check_at {
             // A backend that just became ready has not been idle, whatever the counters say.
             let quiet_since = env.last_active_ms.max(self.since_ms);
-            if env.in_flight == 0 && now >= quiet_since + idle_timeout {
+            if env.in_flight == 0 && now >= quiet_since + idle_timeout && env.may_stop_idle {
                 return begin_stop(StopReason::Idle, false, env, Vec::new());
             }
             idle_check_at = if env.in_flight > 0 {

@@ -58,10 +58,10 @@ fn a_reload_that_changes_nothing_keeps_a_back_off<P: Protocol>() {
     assert_eq!(err.retry_after_secs, Some(30));
     // New settings deserve a fresh start.
     d.reload(&[("a.test", 4010)]);
-    let Admission::Hold { start, .. } = d.admit("a.test") else {
+    let Admission::Hold { ask: start, .. } = d.admit("a.test") else {
         panic!("a changed backend is started again")
     };
-    assert!(start);
+    assert!(start.is_some());
 }
 
 fn a_new_port_takes_effect_at_the_next_start<P: Protocol>() {
@@ -70,7 +70,7 @@ fn a_new_port_takes_effect_at_the_next_start<P: Protocol>() {
     d.reload(&[("a.test", 5000)]);
     let port = |d: &Driver<P>| {
         let backend = d.table.get(d.id("a.test")).unwrap();
-        backend.addr.tcp().map(|a| a.port())
+        backend.first().addr.tcp().map(|a| a.port())
     };
     assert_eq!(port(&d), Some(4000), "the running instance keeps its port");
     d.event_at("a.test", 4000, LifecycleEvent::Stopping(StopReason::Idle));
@@ -112,22 +112,22 @@ fn a_late_report_about_a_removed_backend_leaves_the_one_in_its_slot_alone<P: Pro
     }
     let b = d.table.get(new).unwrap();
     assert_eq!(
-        b.addr.tcp().map(|a| a.port()),
+        b.first().addr.tcp().map(|a| a.port()),
         Some(4001),
         "b's address is its own"
     );
-    assert_eq!(b.view.state, crate::msg::State::Stopped);
-    assert!(!b.view.removed);
+    assert_eq!(b.first().view.state, crate::msg::State::Stopped);
+    assert!(!b.first().view.removed);
     // b's held request still waits, and b's own reports still count.
     let Admission::Hold {
-        start,
+        ask: start,
         receipt: _second,
         ..
     } = d.admit("b.test")
     else {
         panic!("b is still starting")
     };
-    assert!(!start, "b's start is still the one under way");
+    assert!(start.is_none(), "b's start is still the one under way");
     let ready = d.event("b.test", LifecycleEvent::Ready);
     assert_eq!(released(&ready), Some((2, None)));
 }

@@ -1,0 +1,131 @@
+//! `[pools.NAME]`: several instances behind one name, how requests are spread over them and how many
+//! run. The types the rest of the proxy reads; `pools_read.rs` reads them from the file.
+//!
+//! A pool is a [`BackendConfig`](super::BackendConfig) whose `pool` is set: the timings are the pool's
+//! (every instance shares them), the instances are listed here in slot order with their substitutions
+//! (`{index}`, `{port}`, `{socket}`) already made, so nothing downstream knows how they were written.
+
+use std::time::Duration;
+
+use crate::upstream::instance::InstanceSpec;
+
+/// What a pool adds to a backend.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolConfig {
+    /// By slot: `instances[i].index == i`.
+    pub instances: Vec<InstanceSpec>,
+    pub strategy: Strategy,
+    /// Soft affinity: the response names the serving slot in this cookie.
+    pub sticky: Option<Sticky>,
+    pub scaling: Scaling,
+    pub health: Health,
+}
+
+/// How a request picks among the ready instances (`strategy`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Strategy {
+    /// Fewest requests in flight; ties to the lowest slot, so light traffic packs onto few instances.
+    LeastConn,
+    RoundRobin,
+    /// Smooth weighted round-robin over `weight`.
+    Weighted,
+    /// Two random ready instances, the one with fewer in flight.
+    PowerOfTwo,
+    Random,
+    /// The lowest ready slot.
+    First,
+    /// Rendezvous hashing of a request key (`ip_hash` is `hash_on = "ip"`).
+    Hash {
+        on: HashOn,
+        over: HashOver,
+        /// Bounded load in percent (101..=1000): an instance above this share of the average is skipped.
+        balance_factor: Option<u16>,
+    },
+}
+
+impl Strategy {
+    /// Its name in the config.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Strategy::LeastConn => "least_conn",
+            Strategy::RoundRobin => "round_robin",
+            Strategy::Weighted => "weighted",
+            Strategy::PowerOfTwo => "p2c",
+            Strategy::Random => "random",
+            Strategy::First => "first",
+            Strategy::Hash { on: HashOn::Ip, .. } => "ip_hash",
+            Strategy::Hash { .. } => "hash",
+        }
+    }
+}
+
+/// What a `hash` pool hashes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HashOn {
+    /// The TCP peer's address.
+    Ip,
+    /// A request header's first value (name lower-case).
+    Header(Box<str>),
+    Cookie(Box<str>),
+    /// The path without its query.
+    Path,
+    /// One query parameter's raw value.
+    Query(Box<str>),
+}
+
+/// Over which instances a key is hashed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashOver {
+    /// The ready ones: soft affinity, a key moves when its instance stops.
+    Ready,
+    /// Every slot: the owner is started on demand and requests wait for it.
+    Slots,
+}
+
+/// `sticky = { cookie = "...", max_age_secs = N }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sticky {
+    pub cookie: Box<str>,
+    /// 0: a session cookie.
+    pub max_age_secs: u64,
+}
+
+/// How many instances run, and how many requests each takes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scaling {
+    /// Kept running from the proxy's start, restarted after any exit (with back-off).
+    pub min_running: u32,
+    /// Never more running or starting.
+    pub max_running: u32,
+    /// Soft limit per instance: when every ready one is at it, another starts.
+    pub target_in_flight: Option<u32>,
+    /// Hard limit per instance: beyond it requests wait in the pool's queue.
+    pub max_in_flight: Option<u32>,
+    /// The longest a request waits for a free instance of a saturated pool (503 QUEUE_TIMEOUT).
+    pub queue_timeout: Duration,
+    pub wake: Wake,
+    /// Started with the proxy, never stopped for idleness, restarted after any exit.
+    pub always_on: bool,
+    /// Pools that must be ready before this one starts (and stop after it).
+    pub start_after: Vec<String>,
+}
+
+/// What a cold request starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// The lowest free slot; more follow demand.
+    One,
+    /// Every instance, which then idle-stop together.
+    All,
+}
+
+/// How an instance is judged ready and alive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    /// `GET health_path` answers 2xx (the default, as for `[backends]`).
+    Http,
+    /// A connection is accepted.
+    Tcp,
+    /// Running is healthy: for workers no route sends requests to.
+    Process,
+}

@@ -1,0 +1,359 @@
+//! A pool's admission and release, as each request thread applies them over its view of the pool's
+//! instances (`table.rs` keeps that view). Written once for both protocols.
+//!
+//! * **Admission**: among the eligible instances (ready, healthy, below `max_in_flight`) a sticky cookie's
+//!   slot if it names one, else the strategy's choice ([`super::balance`]); the place is taken with a
+//!   [`Lease`] (one atomic step on the shared counter, so the two threads together never exceed
+//!   `max_in_flight`). With nothing eligible the request waits at the back of the pool's queue.
+//! * **Late binding**: held requests are not bound to an instance. Whichever instance becomes ready or
+//!   frees a place first takes the front of the queue, up to its `max_in_flight`.
+//! * **Demand**: the supervisor's pool controller decides how many instances run; this thread tells it how
+//!   many requests it holds whenever that count crosses another instance's worth, and when every ready
+//!   instance is at `target_in_flight`.
+//! * **Failure**: a failed start answers the held requests only when no other instance is ready or
+//!   starting: one failing slot among several is not the client's problem.
+
+use std::time::Instant;
+
+use super::balance::{self, Candidate};
+use super::table::{Admission, Backend, Leased, Outcome, Waiter};
+use crate::config::pools::{HashOn, PoolConfig, Strategy};
+use crate::error::ProxyError;
+use crate::http1::rewrite::RequestSource;
+use crate::msg::{Clock, Command, Lease, LifecycleEvent, State, StopReason, Thread};
+
+/// What a pool's choice needs to know of the request: its hash key, its sticky cookie.
+pub trait Affinity {
+    /// The key `on` names in the request; `None` when the request has none.
+    fn hash_key(&self, _on: &HashOn) -> Option<u64> {
+        None
+    }
+
+    /// The slot the request's cookie `name` names.
+    fn sticky_slot(&self, _name: &str) -> Option<u32> {
+        None
+    }
+}
+
+/// A request with no affinity at all (and every `[backends]` entry, which has one instance).
+impl Affinity for () {}
+
+/// A request as either protocol's source presents it, with its client's address.
+pub struct RequestAffinity<'a, S> {
+    pub request: &'a S,
+    pub client_ip: std::net::IpAddr,
+}
+
+impl<S: RequestSource> Affinity for RequestAffinity<'_, S> {
+    fn hash_key(&self, on: &HashOn) -> Option<u64> {
+        balance::request_key(on, self.request, self.client_ip)
+    }
+
+    fn sticky_slot(&self, name: &str) -> Option<u32> {
+        balance::sticky_slot(name, self.request).map(u32::from)
+    }
+}
+
+/// Most instances a pool may have (the config's bound): candidates fit on the stack.
+const MAX_SLOTS: usize = 64;
+
+/// Decides a new request's fate for a pool; `held` requests already wait for it.
+pub fn admit<W: Waiter, X, R>(
+    backend: &mut Backend<W, X>,
+    held: usize,
+    max_held: usize,
+    now: Instant,
+    affinity: &impl Affinity,
+    (shutting_down, clock, thread): (bool, Clock, Thread),
+    waiter: impl FnOnce() -> (W, R),
+) -> Admission<R> {
+    let Some(pool) = backend.config.pool.clone() else {
+        return Admission::Refuse(ProxyError::unknown_host(&backend.host));
+    };
+    if backend.is_removed() || backend.instances.iter().any(going_away) {
+        return Admission::Refuse(ProxyError::shutting_down());
+    }
+    if let Some(to) = lease_one(backend, &pool, affinity, clock) {
+        let ask = saturated(backend, &pool).then(|| {
+            backend.demand_sent = true;
+            demand(backend, thread)
+        });
+        return Admission::Forward {
+            to,
+            ask: ask.filter(|_| !shutting_down),
+        };
+    }
+    if shutting_down {
+        return Admission::Refuse(ProxyError::shutting_down());
+    }
+    let any_ready = backend
+        .instances
+        .iter()
+        .any(|i| i.view.state == State::Ready);
+    let coming = backend.instances.iter().any(may_come_up);
+    if !any_ready && !coming {
+        return Admission::Refuse(refusal(backend, now));
+    }
+    if held >= max_held {
+        return Admission::Refuse(ProxyError::too_many_held());
+    }
+    let (waiter, receipt) = waiter();
+    backend.push_waiting(waiter);
+    let starting = backend
+        .instances
+        .iter()
+        .any(|i| i.view.state == State::Starting);
+    let until = match any_ready && !starting {
+        // Saturated: it waits for a free place, not for a start.
+        true => now + pool.scaling.queue_timeout,
+        false => now + backend.hold_limit(),
+    };
+    Admission::Hold {
+        ask: report_demand(backend, &pool, thread),
+        until,
+        receipt,
+    }
+}
+
+/// Applies a pool-level reaction to one instance's report (the instance's own view is updated already).
+pub fn on_event<W: Waiter, X>(
+    backend: &mut Backend<W, X>,
+    slot: u32,
+    event: &LifecycleEvent,
+    shutting_down: bool,
+    clock: Clock,
+    thread: Thread,
+    outcome: &mut Outcome<W, X>,
+) {
+    let Some(pool) = backend.config.pool.clone() else {
+        return;
+    };
+    // Whatever changed, the controller may need to hear the queue again.
+    backend.demand_sent = false;
+    match event {
+        LifecycleEvent::Ready => outcome.release = release_to(backend, slot, clock),
+        LifecycleEvent::StartFailed(_) | LifecycleEvent::BackingOff { .. } => {
+            if !backend.instances.iter().any(may_serve_soon) {
+                let err = match event {
+                    LifecycleEvent::StartFailed(reason) => {
+                        ProxyError::start_failed(&backend.host, reason)
+                    }
+                    _ => refusal(backend, std::time::Instant::now()),
+                };
+                outcome.release = backend
+                    .drain_waiting()
+                    .map(|w| (w, Err(err.clone())))
+                    .collect();
+            }
+        }
+        LifecycleEvent::Stopping(StopReason::Removed | StopReason::Shutdown) => {
+            if backend.instances.iter().all(going_away_or_stopped) {
+                let err = ProxyError::shutting_down();
+                outcome.release = backend
+                    .drain_waiting()
+                    .map(|w| (w, Err(err.clone())))
+                    .collect();
+            }
+        }
+        _ => {}
+    }
+    if backend.held() > 0 && !shutting_down && !backend.is_removed() {
+        // Held requests with too little coming up for them: tell the controller again.
+        backend.reported = 0;
+        outcome.ask = report_demand(backend, &pool, thread);
+    }
+}
+
+/// Hands held requests, oldest first, to the instance in `slot` while it has room.
+pub fn release_to<W: Waiter, X>(
+    backend: &mut Backend<W, X>,
+    slot: u32,
+    clock: Clock,
+) -> Vec<(W, Result<Leased, ProxyError>)> {
+    let limit = backend
+        .config
+        .pool
+        .as_ref()
+        .and_then(|p| p.scaling.max_in_flight);
+    let mut out = Vec::new();
+    let Some(instance) = backend.instances.get(slot as usize) else {
+        return out;
+    };
+    if !eligible(instance) {
+        return out;
+    }
+    let activity = instance.activity.clone();
+    while backend.held() > 0 {
+        let Some(lease) = Lease::take(&activity, limit, clock) else {
+            break;
+        };
+        match backend.pop_waiting() {
+            Some(w) => out.push((w, Ok(Leased { slot, lease }))),
+            None => break,
+        }
+    }
+    out
+}
+
+/// Takes a place on the instance the request should go to, if any has room.
+fn lease_one<W, X>(
+    backend: &mut Backend<W, X>,
+    pool: &PoolConfig,
+    affinity: &impl Affinity,
+    clock: Clock,
+) -> Option<Leased> {
+    let limit = pool.scaling.max_in_flight;
+    let count = backend.instances.len().min(MAX_SLOTS);
+    let mut candidates = [Candidate {
+        slot: 0,
+        in_flight: 0,
+        weight: 0,
+        eligible: false,
+    }; MAX_SLOTS];
+    for (slot, instance) in backend.instances.iter().take(count).enumerate() {
+        let in_flight = instance.activity.in_flight();
+        candidates[slot] = Candidate {
+            slot: slot as u16,
+            in_flight: u32::try_from(in_flight).unwrap_or(u32::MAX),
+            weight: instance.weight,
+            eligible: eligible(instance) && limit.is_none_or(|l| in_flight < l as usize),
+        };
+    }
+    let candidates = &mut candidates[..count];
+    let sticky = pool
+        .sticky
+        .as_ref()
+        .and_then(|s| affinity.sticky_slot(&s.cookie));
+    if let Some(slot) = sticky.filter(|&s| candidates.get(s as usize).is_some_and(|c| c.eligible)) {
+        let activity = &backend.instances[slot as usize].activity;
+        if let Some(lease) = Lease::take(activity, limit, clock) {
+            return Some(Leased { slot, lease });
+        }
+        candidates[slot as usize].eligible = false;
+    }
+    let key = match &pool.strategy {
+        Strategy::Hash { on, .. } => affinity.hash_key(on),
+        _ => None,
+    };
+    // A place taken by the other thread meanwhile makes that candidate ineligible; try the next choice.
+    for _ in 0..count {
+        let slot = balance::choose(&pool.strategy, &mut backend.balance, candidates, key)?;
+        let activity = &backend.instances[slot as usize].activity;
+        if let Some(lease) = Lease::take(activity, limit, clock) {
+            return Some(Leased {
+                slot: u32::from(slot),
+                lease,
+            });
+        }
+        candidates[slot as usize].eligible = false;
+    }
+    None
+}
+
+/// Every eligible instance is at its `target_in_flight` and the pool may run more: ask for one now,
+/// while this request is served (once per lifecycle change).
+fn saturated<W, X>(backend: &Backend<W, X>, pool: &PoolConfig) -> bool {
+    let Some(target) = pool.scaling.target_in_flight else {
+        return false;
+    };
+    if backend.demand_sent {
+        return false;
+    }
+    let up = backend
+        .instances
+        .iter()
+        .filter(|i| matches!(i.view.state, State::Ready | State::Starting))
+        .count();
+    if up >= pool.scaling.max_running as usize {
+        return false;
+    }
+    if backend
+        .instances
+        .iter()
+        .any(|i| i.view.state == State::Starting)
+    {
+        return false;
+    }
+    backend
+        .instances
+        .iter()
+        .filter(|i| eligible(i))
+        .all(|i| i.activity.in_flight() >= target as usize)
+}
+
+/// `Demand` when the held count has crossed another instance's worth since it was last reported.
+fn report_demand<W, X>(
+    backend: &mut Backend<W, X>,
+    pool: &PoolConfig,
+    thread: Thread,
+) -> Option<Command> {
+    let per = pool.scaling.target_in_flight.unwrap_or(u32::MAX).max(1);
+    let bucket = |held: u32| held.div_ceil(per);
+    let held = u32::try_from(backend.held()).unwrap_or(u32::MAX);
+    if bucket(held) == bucket(backend.reported) {
+        return None;
+    }
+    backend.reported = held;
+    Some(demand(backend, thread))
+}
+
+fn demand<W, X>(backend: &Backend<W, X>, thread: Thread) -> Command {
+    Command::Demand {
+        backend: backend.id,
+        from: thread,
+        held: u32::try_from(backend.held()).unwrap_or(u32::MAX),
+    }
+}
+
+/// Why nothing of the pool can take a request: every instance is backing off (the soonest retry), or
+/// unhealthy.
+fn refusal<W, X>(backend: &Backend<W, X>, now: Instant) -> ProxyError {
+    let soonest = backend
+        .instances
+        .iter()
+        .filter_map(|i| i.view.backoff.as_ref())
+        .filter(|(until, _)| *until > now)
+        .min_by_key(|(until, _)| *until);
+    match soonest {
+        Some((until, reason)) => {
+            ProxyError::keeps_failing(&backend.host, reason, until.saturating_duration_since(now))
+        }
+        None => ProxyError::unhealthy(),
+    }
+}
+
+fn eligible(instance: &super::table::Instance) -> bool {
+    instance.view.state == State::Ready && !instance.view.unhealthy
+}
+
+/// Stopping for good (removal, shutdown): takes nothing new.
+fn going_away(instance: &super::table::Instance) -> bool {
+    instance.view.state == State::Stopping
+        && matches!(
+            instance.view.stop_reason,
+            Some(StopReason::Removed | StopReason::Shutdown)
+        )
+}
+
+fn going_away_or_stopped(instance: &super::table::Instance) -> bool {
+    going_away(instance) || instance.view.state == State::Stopped
+}
+
+/// Could take requests soon: starting, or ready.
+fn may_serve_soon(instance: &super::table::Instance) -> bool {
+    matches!(instance.view.state, State::Starting | State::Ready)
+}
+
+/// Can be (re)started or is coming up: not backing off, not unhealthy.
+fn may_come_up(instance: &super::table::Instance) -> bool {
+    let backing_off = instance
+        .view
+        .backoff
+        .as_ref()
+        .is_some_and(|(until, _)| *until > Instant::now());
+    match instance.view.state {
+        State::Starting => true,
+        State::Ready | State::Unhealthy => false,
+        State::Stopped | State::Stopping => !backing_off && !instance.view.unhealthy,
+    }
+}
