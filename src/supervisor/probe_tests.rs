@@ -59,19 +59,20 @@ fn serve_once_unix(
 ) -> (UpstreamAddr, mpsc::Receiver<String>) {
     let path = socket_path(name);
     let listener = UnixListener::bind(&path).unwrap();
+    let addr = UpstreamAddr::Unix(Arc::new(path.clone()));
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let (conn, _) = listener.accept().unwrap();
+        // The one connection is in: the file has served its purpose.
+        let _ = std::fs::remove_file(path);
         answer_one(conn, response, &tx);
     });
-    (UpstreamAddr::Unix(Arc::new(path)), rx)
+    (addr, rx)
 }
 
 /// A path for a test's socket, with no file at it yet.
 fn socket_path(name: &str) -> PathBuf {
-    let path = crate::supervisor::test_support::scratch_file(name);
-    let _ = std::fs::remove_file(&path);
-    path
+    crate::supervisor::test_support::scratch_file(name)
 }
 
 fn answer_one(

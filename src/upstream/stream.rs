@@ -164,9 +164,8 @@ mod tests {
     use std::sync::Arc;
 
     fn socket_path(name: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("spawngate-stream-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(name);
+        let file = format!("spawngate-{}-stream-{name}", std::process::id());
+        let path = std::env::temp_dir().join(file);
         let _ = std::fs::remove_file(&path);
         path
     }
