@@ -291,6 +291,45 @@ mod tests {
     }
 
     #[test]
+    fn a_socket_activated_unix_instance_inherits_its_bound_listener() {
+        use crate::supervisor::instance::Instance;
+        use crate::supervisor::keys::InstanceKey;
+        use crate::supervisor::test_support::{
+            docker_driver, local_config, scratch_file, wait_for,
+        };
+        use crate::upstream::instance::InstanceSpec;
+        use crate::upstream::UpstreamAddr;
+
+        let path = scratch_file("activated-unix.sock");
+        // A stale file from an earlier run, which the bind replaces.
+        drop(UnixListener::bind(&path).unwrap());
+        // The program checks what it inherited: the systemd variables for its own pid, and a socket
+        // at descriptor 3.
+        let script = r#"[ "$LISTEN_FDS" = 1 ] && [ "$LISTEN_PID" = $$ ] && [ -S /proc/$$/fd/3 ]"#;
+        let mut config = local_config(1, "sh", &["-c", script]);
+        config.timings.socket_activation = true;
+        let spec = InstanceSpec {
+            index: 0,
+            addr: UpstreamAddr::Unix(std::sync::Arc::new(path.clone())),
+            port: 0,
+        };
+        let (mut docker, _events, _poll) = docker_driver();
+        let key = InstanceKey::new(0, 0);
+        let mut instance =
+            Instance::start(&config, &spec, "http://x", None, &mut docker, key).unwrap();
+        assert!(instance.is_socket_activated());
+        // Bound and listening before the program runs: a client's connection waits in the backlog.
+        assert!(UnixStream::connect(&path).is_ok());
+        let how = wait_for(std::time::Duration::from_secs(5), || instance.poll_exit());
+        assert_eq!(
+            how.as_deref(),
+            Some("status 0"),
+            "the program found its listener"
+        );
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
     fn the_pid_is_written_in_place_with_its_nul() {
         let mut out = [0xffu8; PID_DIGITS + 1];
         write_pid(&mut out, 4_194_303);
