@@ -2,7 +2,9 @@
 //! keep-alive, fixed-length and chunked request bodies.
 //!
 //! Listens on 127.0.0.1:$PORT (`--port N` overrides; `ECHO_BIND` changes the address, e.g. 0.0.0.0 in a
-//! container).
+//! container), or on a unix-domain socket at `$SPAWNGATE_SOCKET` (`--socket PATH` overrides; either one
+//! takes precedence over a port). A socket file left by an earlier run is removed first, unless something
+//! still listens on it. Everything below works the same on either.
 //!
 //! | path | answer |
 //! |---|---|
@@ -33,7 +35,7 @@
 //! ignore it, run under `sh -c 'trap "" TERM; exec spawngate-echo'`.
 //!
 //! Socket activation: with `LISTEN_FDS=1` and `LISTEN_PID` = its own pid (the systemd convention) it
-//! serves on the inherited listener at descriptor 3 instead of binding one.
+//! serves on the inherited listener at descriptor 3, TCP or unix-domain, instead of binding one.
 
 // The crate root of a binary looks for modules beside itself, so point at this binary's own folder.
 #[path = "spawngate_echo/http.rs"]
@@ -52,10 +54,12 @@ mod ws_frame;
 mod ws_message;
 
 use std::fs::OpenOptions;
-use std::io::{self, BufReader, BufWriter, Write};
+use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::FromRawFd;
-use std::path::PathBuf;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::fs::FileTypeExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -78,32 +82,58 @@ fn env_flag(name: &str) -> bool {
     std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "0")
 }
 
-/// The listen port: `--port N`, else `$PORT`.
-fn port_from(args: &[String]) -> Result<u16, String> {
-    let mut from_args = None;
+/// Where to listen, as the command line and environment say.
+#[derive(Debug, PartialEq, Eq)]
+enum Place {
+    Port(u16),
+    Socket(PathBuf),
+}
+
+/// The listen place: `--socket PATH`, else `--port N`, else `$SPAWNGATE_SOCKET`, else `$PORT`. A socket
+/// wins over a port from the same source: a supervisor that gives a unix-socket instance its path may
+/// also pass the `PORT` every instance gets. `None` when nothing names one (fine for an inherited
+/// listener).
+fn place_from(
+    args: &[String],
+    env_socket: Option<String>,
+    env_port: Option<String>,
+) -> Result<Option<Place>, String> {
+    let (mut port, mut socket) = (None, None);
     let mut i = 0;
     while i < args.len() {
-        match args[i].as_str() {
-            "--port" => {
-                let value = args.get(i + 1).ok_or("--port needs a value")?;
-                from_args = Some(value.clone());
-                i += 2;
-            }
+        let slot = match args[i].as_str() {
+            "--port" => &mut port,
+            "--socket" => &mut socket,
             other => return Err(format!("unknown argument {other:?}")),
-        }
+        };
+        let value = args
+            .get(i + 1)
+            .ok_or_else(|| format!("{} needs a value", args[i]))?;
+        *slot = Some(value.clone());
+        i += 2;
     }
-    let text = match from_args {
-        Some(v) => v,
-        None => std::env::var("PORT").map_err(|_| "set PORT or pass --port N".to_string())?,
+    let socket = socket.or(port.is_none().then_some(env_socket).flatten());
+    if let Some(path) = socket.filter(|p| !p.is_empty()) {
+        return Ok(Some(Place::Socket(PathBuf::from(path))));
+    }
+    let Some(text) = port.or(env_port) else {
+        return Ok(None);
     };
     text.parse::<u16>()
+        .map(|port| Some(Place::Port(port)))
         .map_err(|_| format!("bad port {text:?}"))
+}
+
+/// The server's listening socket, TCP or unix-domain.
+enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener),
 }
 
 /// The listener a service manager passed (systemd's `sd_listen_fds`): descriptor 3, when `LISTEN_PID`
 /// names this process and `LISTEN_FDS` is 1. Another process's variables (inherited by mistake) are not
 /// ours to act on.
-fn inherited_listener(pid: u32) -> Option<TcpListener> {
+fn inherited_listener(pid: u32) -> Option<Listener> {
     let ours = std::env::var("LISTEN_PID").is_ok_and(|v| v.trim() == pid.to_string());
     let one = std::env::var("LISTEN_FDS").is_ok_and(|v| v.trim() == "1");
     if !(ours && one) {
@@ -111,15 +141,36 @@ fn inherited_listener(pid: u32) -> Option<TcpListener> {
     }
     // SAFETY: the service manager passed descriptor 3 to this process for it to own (LISTEN_PID is this
     // process, LISTEN_FDS says one), nothing else in this program uses it, and it is taken once.
-    let listener = unsafe { TcpListener::from_raw_fd(3) };
-    // A descriptor that is not a TCP socket is refused rather than served on.
-    match listener.local_addr() {
-        Ok(_) => Some(listener),
+    let fd = unsafe { OwnedFd::from_raw_fd(3) };
+    // The socket's own address tells its family: std's `local_addr` refuses one of the other family.
+    let tcp = TcpListener::from(fd);
+    if tcp.local_addr().is_ok() {
+        return Some(Listener::Tcp(tcp));
+    }
+    let unix = UnixListener::from(OwnedFd::from(tcp));
+    match unix.local_addr() {
+        Ok(_) => Some(Listener::Unix(unix)),
+        // A descriptor that is not a socket of either kind is refused rather than served on.
         Err(e) => {
-            eprintln!("spawngate-echo: LISTEN_FDS=1 but descriptor 3 is not a TCP listener: {e}");
+            eprintln!("spawngate-echo: LISTEN_FDS=1 but descriptor 3 is not a listener: {e}");
             None
         }
     }
+}
+
+/// Binds a unix-domain socket at `path`. A socket file left by an earlier run (one that refuses
+/// connections) is removed first; a file something still listens on, or that is no socket, is left for
+/// the bind to refuse.
+fn bind_unix(path: &Path) -> io::Result<UnixListener> {
+    let is_socket = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket());
+    if is_socket {
+        if let Err(e) = UnixStream::connect(path) {
+            if e.kind() == io::ErrorKind::ConnectionRefused {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
+    UnixListener::bind(path)
 }
 
 fn micros_since_epoch() -> String {
@@ -162,8 +213,12 @@ fn main() -> ExitCode {
         std::process::exit(code.trim().parse().unwrap_or(1));
     }
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let port = match port_from(&args) {
-        Ok(port) => port,
+    let place = match place_from(
+        &args,
+        std::env::var("SPAWNGATE_SOCKET").ok(),
+        std::env::var("PORT").ok(),
+    ) {
+        Ok(place) => place,
         Err(e) => {
             eprintln!("spawngate-echo: {e}");
             return ExitCode::from(2);
@@ -202,16 +257,34 @@ fn main() -> ExitCode {
             eprintln!("spawngate-echo: pid {pid} serving on its inherited listener");
             listener
         }
-        None => match TcpListener::bind(SocketAddr::new(ip, port)) {
-            Ok(l) => {
-                eprintln!("spawngate-echo: pid {pid} listening on {ip}:{port}");
-                l
+        None => {
+            let Some(place) = place else {
+                eprintln!(
+                    "spawngate-echo: set PORT or SPAWNGATE_SOCKET, or pass --port N or --socket PATH"
+                );
+                return ExitCode::from(2);
+            };
+            let (bound, what) = match &place {
+                Place::Port(port) => (
+                    TcpListener::bind(SocketAddr::new(ip, *port)).map(Listener::Tcp),
+                    format!("{ip}:{port}"),
+                ),
+                Place::Socket(path) => (
+                    bind_unix(path).map(Listener::Unix),
+                    format!("unix:{}", path.display()),
+                ),
+            };
+            match bound {
+                Ok(l) => {
+                    eprintln!("spawngate-echo: pid {pid} listening on {what}");
+                    l
+                }
+                Err(e) => {
+                    eprintln!("spawngate-echo: cannot listen on {what}: {e}");
+                    return ExitCode::from(1);
+                }
             }
-            Err(e) => {
-                eprintln!("spawngate-echo: cannot listen on {ip}:{port}: {e}");
-                return ExitCode::from(1);
-            }
-        },
+        }
     };
     if let Ok(path) = std::env::var("ECHO_LISTEN_LOG") {
         // Microseconds since the Unix epoch: how long a proxy took from here to a client's answer.
@@ -245,13 +318,48 @@ fn main() -> ExitCode {
         std::thread::sleep(delay);
     }
     let accept_log = std::env::var("ECHO_ACCEPT_LOG").ok();
-    accept_loop(&listener, &settings, accept_log);
+    match &listener {
+        Listener::Tcp(l) => accept_loop(l.incoming(), &settings, accept_log),
+        Listener::Unix(l) => accept_loop(l.incoming(), &settings, accept_log),
+    }
     ExitCode::SUCCESS
 }
 
-fn accept_loop(listener: &TcpListener, settings: &Arc<Settings>, mut accept_log: Option<String>) {
+/// A connection of either kind, as the per-connection thread uses it.
+trait Connection: Read + Write + Send + Sized + 'static {
+    fn try_clone(&self) -> io::Result<Self>;
+    /// Timeouts (and, on TCP, no Nagle: heads and bodies go out in separate writes).
+    fn tune(&self) -> io::Result<()>;
+}
+
+impl Connection for TcpStream {
+    fn try_clone(&self) -> io::Result<Self> {
+        TcpStream::try_clone(self)
+    }
+    fn tune(&self) -> io::Result<()> {
+        self.set_nodelay(true)?;
+        self.set_read_timeout(Some(IDLE_READ_TIMEOUT))?;
+        self.set_write_timeout(Some(WRITE_TIMEOUT))
+    }
+}
+
+impl Connection for UnixStream {
+    fn try_clone(&self) -> io::Result<Self> {
+        UnixStream::try_clone(self)
+    }
+    fn tune(&self) -> io::Result<()> {
+        self.set_read_timeout(Some(IDLE_READ_TIMEOUT))?;
+        self.set_write_timeout(Some(WRITE_TIMEOUT))
+    }
+}
+
+fn accept_loop<S: Connection>(
+    incoming: impl Iterator<Item = io::Result<S>>,
+    settings: &Arc<Settings>,
+    mut accept_log: Option<String>,
+) {
     let open = Arc::new(AtomicUsize::new(0));
-    for stream in listener.incoming() {
+    for stream in incoming {
         if let Some(path) = accept_log.take() {
             append_line(&path, &micros_since_epoch());
         }
@@ -285,10 +393,8 @@ fn accept_loop(listener: &TcpListener, settings: &Arc<Settings>, mut accept_log:
     }
 }
 
-fn serve_connection(stream: TcpStream, settings: &Settings) -> io::Result<()> {
-    stream.set_nodelay(true)?;
-    stream.set_read_timeout(Some(IDLE_READ_TIMEOUT))?;
-    stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
+fn serve_connection<S: Connection>(stream: S, settings: &Settings) -> io::Result<()> {
+    stream.tune()?;
     let mut reader = BufReader::with_capacity(IO_BUFFER_BYTES, stream.try_clone()?);
     let mut writer = BufWriter::with_capacity(IO_BUFFER_BYTES, stream);
     loop {
@@ -319,5 +425,46 @@ fn serve_connection(stream: TcpStream, settings: &Settings) -> io::Result<()> {
                 std::process::exit(0);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|a| a.to_string()).collect()
+    }
+
+    #[test]
+    fn the_listen_place_comes_from_arguments_then_environment() {
+        let sock = |p: &str| Ok(Some(Place::Socket(PathBuf::from(p))));
+        let env = |v: &str| Some(v.to_string());
+        assert_eq!(
+            place_from(&args(&["--port", "80"]), None, None),
+            Ok(Some(Place::Port(80)))
+        );
+        assert_eq!(
+            place_from(&args(&["--socket", "/a.sock"]), None, env("80")),
+            sock("/a.sock")
+        );
+        assert_eq!(place_from(&[], env("/b.sock"), env("80")), sock("/b.sock"));
+        assert_eq!(
+            place_from(&args(&["--port", "81"]), env("/b.sock"), None),
+            Ok(Some(Place::Port(81))),
+            "an argument overrides the environment"
+        );
+        assert_eq!(
+            place_from(&[], env(""), env("82")),
+            Ok(Some(Place::Port(82)))
+        );
+        assert_eq!(
+            place_from(&[], None, None),
+            Ok(None),
+            "an inherited listener needs none"
+        );
+        assert!(place_from(&[], None, env("x")).is_err());
+        assert!(place_from(&args(&["--socket"]), None, None).is_err());
+        assert!(place_from(&args(&["--nope", "1"]), None, None).is_err());
     }
 }

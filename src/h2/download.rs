@@ -12,8 +12,7 @@ use std::future::poll_fn;
 use bytes::{Bytes, BytesMut};
 use h2::server::SendResponse;
 use h2::SendStream;
-use tokio::io::AsyncReadExt;
-use tokio::net::tcp::ReadHalf;
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::time::Instant;
 
 use super::errors::Failure;
@@ -53,8 +52,8 @@ fn reserve_room(buf: &mut BytesMut) {
 
 /// Reads the response and passes it on. `Ok(keep_alive)` once the whole response was sent, where
 /// `keep_alive` says the backend connection is positioned at its next response.
-pub async fn download(
-    reader: &mut ReadHalf<'_>,
+pub async fn download<R: AsyncRead + Unpin>(
+    reader: &mut R,
     ex: &Exchange<'_>,
     respond: &mut SendResponse<Bytes>,
     head_sent: &Cell<bool>,
@@ -164,8 +163,8 @@ enum Body {
 
 /// Streams the response body that follows the head (`buf` holds what was read past the head). Returns
 /// whether the connection ended exactly at the body's end (nothing extra read after it).
-async fn relay_body(
-    reader: &mut ReadHalf<'_>,
+async fn relay_body<R: AsyncRead + Unpin>(
+    reader: &mut R,
     send: &mut SendStream<Bytes>,
     mut buf: BytesMut,
     mut body: Body,

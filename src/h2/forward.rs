@@ -8,15 +8,15 @@
 //! requests without a body (`upstream::may_retry`, the rule HTTP/1 forwarding follows too).
 
 use std::cell::Cell;
-use std::io;
 use std::time::Duration;
 
 use bytes::Bytes;
 use h2::server::SendResponse;
 use h2::RecvStream;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::timeout;
 
+use super::backend_io::BackendConn;
 use super::download::{download, Download};
 use super::errors::Failure;
 use super::pool;
@@ -98,33 +98,51 @@ pub async fn exchange(
 }
 
 /// A pooled connection, or a new one. The second value says whether it was pooled.
-async fn connect(worker: &Worker, target: &Target) -> Result<(TcpStream, bool), Failure> {
+async fn connect(worker: &Worker, target: &Target) -> Result<(BackendConn, bool), Failure> {
     let now = std::time::Instant::now();
     let pooled = pool::take(&mut worker.pool.borrow_mut(), target.instance, now);
     if let Some(stream) = pooled {
         return Ok((stream, true));
     }
-    let Some(addr) = target.addr.tcp() else {
-        let e = io::Error::new(io::ErrorKind::Unsupported, "unix-socket upstreams");
-        return Err(Failure::Answer(ProxyError::connect_failed(&e)));
-    };
-    match timeout(target.request_timeout, TcpStream::connect(addr)).await {
-        Ok(Ok(stream)) => {
-            let _ = stream.set_nodelay(true);
-            Ok((stream, false))
-        }
+    match timeout(target.request_timeout, BackendConn::connect(&target.addr)).await {
+        Ok(Ok(stream)) => Ok((stream, false)),
         Ok(Err(e)) => Err(Failure::Answer(ProxyError::connect_failed(&e))),
         Err(_) => Err(Failure::Answer(ProxyError::connect_timed_out())),
     }
 }
 
+/// One exchange on `upstream`, split into its borrowed halves (no allocation, no lock) of whichever
+/// kind it is.
 async fn attempt(
-    upstream: &mut TcpStream,
+    upstream: &mut BackendConn,
     ex: &Exchange<'_>,
     recv: &mut RecvStream,
     respond: &mut SendResponse<Bytes>,
 ) -> Attempt {
-    let (mut reader, mut writer) = upstream.split();
+    match upstream {
+        BackendConn::Tcp(stream) => {
+            let (reader, writer) = stream.split();
+            relay(reader, writer, ex, recv, respond).await
+        }
+        BackendConn::Unix(stream) => {
+            let (reader, writer) = stream.split();
+            relay(reader, writer, ex, recv, respond).await
+        }
+    }
+}
+
+/// Sends the request up while the response comes down.
+async fn relay<R, W>(
+    mut reader: R,
+    mut writer: W,
+    ex: &Exchange<'_>,
+    recv: &mut RecvStream,
+    respond: &mut SendResponse<Bytes>,
+) -> Attempt
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
     let head_sent = Cell::new(false);
     let upload = upload(
         &mut writer,

@@ -18,10 +18,11 @@
 //!   response down, both streaming.
 //! * `request` / `response`: HTTP/2 ⇄ HTTP/1.1 heads and trailers; `errors`: error answers.
 //! * `routes`: the adapter over the upstream core (`crate::upstream`); `pool`: its sockets in the shared
-//!   keep-alive pool;
+//!   keep-alive pool; `backend_io`: those sockets, TCP or unix-domain;
 //!   `budget`: resets.
 //! * `client_io`: replays the bytes the reactor already read; closes lingering so GOAWAY arrives.
 
+mod backend_io;
 mod budget;
 mod client_io;
 mod conn;

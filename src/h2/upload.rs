@@ -11,8 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use h2::RecvStream;
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::WriteHalf;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::time::timeout;
 
 use super::request::BodyPlan;
@@ -30,8 +29,8 @@ pub enum UploadError {
     Stalled,
 }
 
-pub async fn upload(
-    writer: &mut WriteHalf<'_>,
+pub async fn upload<W: AsyncWrite + Unpin>(
+    writer: &mut W,
     head: &[u8],
     plan: BodyPlan,
     recv: &mut RecvStream,

@@ -6,18 +6,18 @@
 
 use std::io;
 
-use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 
 use super::buffer::Buffer;
 use super::sockio::Readiness;
-use crate::upstream::{InstanceId, UpstreamAddr};
+use crate::upstream::{InstanceId, UpstreamAddr, UpstreamStream};
 
 /// How much of a backend's response is read ahead of the client.
 pub const UPSTREAM_BUFFER: usize = 64 * 1024;
 
 pub struct Upstream {
-    pub stream: TcpStream,
+    /// TCP or unix-domain, whichever the instance listens on.
+    pub stream: UpstreamStream,
     pub instance: InstanceId,
     pub io: Readiness,
     pub connected: bool,
@@ -33,13 +33,7 @@ impl Upstream {
         registry: &Registry,
         token: Token,
     ) -> io::Result<Self> {
-        let Some(addr) = addr.tcp() else {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "unix-socket upstreams",
-            ));
-        };
-        let mut stream = TcpStream::connect(addr)?;
+        let mut stream = UpstreamStream::connect(addr)?;
         registry.register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)?;
         Ok(Upstream {
             stream,
@@ -52,6 +46,7 @@ impl Upstream {
     }
 
     /// After a writable (or error) event on a connecting socket: `Ok(true)` connected, `Ok(false)` not yet.
+    /// (A unix-domain connect has completed by the time `connect` returns; its first event finds it so.)
     pub fn finish_connect(&mut self) -> io::Result<bool> {
         if self.connected {
             return Ok(true);
@@ -59,15 +54,12 @@ impl Upstream {
         if let Some(err) = self.stream.take_error()? {
             return Err(err);
         }
-        match self.stream.peer_addr() {
-            Ok(_) => {
-                self.connected = true;
-                // Heads and small bodies go out in separate writes; don't let Nagle hold them back.
-                let _ = self.stream.set_nodelay(true);
-                Ok(true)
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
-            Err(e) => Err(e),
+        if !self.stream.is_connected()? {
+            return Ok(false);
         }
+        self.connected = true;
+        // Heads and small bodies go out in separate writes; don't let Nagle hold them back (TCP only).
+        let _ = self.stream.set_nodelay();
+        Ok(true)
     }
 }

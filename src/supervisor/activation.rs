@@ -1,5 +1,5 @@
 //! Socket activation of a local instance, systemd-style: the supervisor binds the instance's listener
-//! itself and the program inherits it as descriptor 3, with `LISTEN_FDS=1`, `LISTEN_FDNAMES=http` and
+//! (its TCP port or its unix-domain socket) itself and the program inherits it as descriptor 3, with `LISTEN_FDS=1`, `LISTEN_FDNAMES=http` and
 //! `LISTEN_PID` = the program's own pid. Connections made before the program calls `accept` wait in the
 //! listener's backlog, so the instance is routable from the moment it is spawned.
 //!
@@ -15,7 +15,8 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStringExt;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
 use nix::libc;
@@ -40,6 +41,44 @@ pub fn bind_listener(addr: SocketAddr) -> io::Result<OwnedFd> {
     let listener = OwnedFd::from(std::net::TcpListener::bind(addr)?);
     listen(&listener, Backlog::new(BACKLOG).unwrap_or(Backlog::MAXCONN))?;
     Ok(listener)
+}
+
+/// Binds a unix-domain socket at `path` for an instance: close-on-exec (std's default), listening with
+/// the same backlog as a TCP listener. A socket file left by a dead program is removed first (a bind
+/// over an existing file fails); one something still answers on is not, and the bind fails with
+/// `AddrInUse`.
+pub fn bind_unix_listener(path: &Path) -> io::Result<OwnedFd> {
+    remove_stale_socket(path)?;
+    let listener = OwnedFd::from(UnixListener::bind(path)?);
+    listen(&listener, Backlog::new(BACKLOG).unwrap_or(Backlog::MAXCONN))?;
+    Ok(listener)
+}
+
+/// Removes the socket file at `path` if nothing listens on it. Only a refused connect proves that (the
+/// rule [`super::instance::address_is_taken`] applies to unix sockets): a full backlog (`EAGAIN`) or a
+/// permission error says nothing about the listener, and a file that is not a socket is not ours to
+/// delete. In those cases the file stays and the bind reports it.
+pub fn remove_stale_socket(path: &Path) -> io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => {}
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    match UnixStream::connect(path) {
+        Ok(_) => Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            "something listens on the socket",
+        )),
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+            match std::fs::remove_file(path) {
+                // Another process may have removed it meanwhile: the bind decides.
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            }
+        }
+        Err(_) => Ok(()),
+    }
 }
 
 /// Pointers into the [`ExecPlan`]'s own strings, NUL-terminated as `execve` wants them.
@@ -225,6 +264,70 @@ fn is_executable(path: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_unix_listener_replaces_a_stale_socket_file_but_not_a_live_one() {
+        let path = crate::supervisor::test_support::scratch_file("activation.sock");
+        let first = bind_unix_listener(&path).unwrap();
+        let live = bind_unix_listener(&path).unwrap_err();
+        assert_eq!(live.kind(), io::ErrorKind::AddrInUse, "{live}");
+        // The listener accepts (queues) connections before anything calls accept.
+        let queued = UnixStream::connect(&path).unwrap();
+        drop((queued, first));
+        assert!(path.exists(), "a closed listener leaves its file");
+        let second = bind_unix_listener(&path).unwrap();
+        assert!(
+            UnixStream::connect(&path).is_ok(),
+            "bound again over the stale file"
+        );
+        drop(second);
+        let _ = std::fs::remove_file(&path);
+
+        std::fs::write(&path, b"not a socket").unwrap();
+        let refused = bind_unix_listener(&path).unwrap_err();
+        assert_eq!(refused.kind(), io::ErrorKind::AddrInUse, "{refused}");
+        assert_eq!(std::fs::read(&path).unwrap(), b"not a socket", "left alone");
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn a_socket_activated_unix_instance_inherits_its_bound_listener() {
+        use crate::supervisor::instance::Instance;
+        use crate::supervisor::keys::InstanceKey;
+        use crate::supervisor::test_support::{
+            docker_driver, local_config, scratch_file, wait_for,
+        };
+        use crate::upstream::instance::InstanceSpec;
+        use crate::upstream::UpstreamAddr;
+
+        let path = scratch_file("activated-unix.sock");
+        // A stale file from an earlier run, which the bind replaces.
+        drop(UnixListener::bind(&path).unwrap());
+        // The program checks what it inherited: the systemd variables for its own pid, and a socket
+        // at descriptor 3.
+        let script = r#"[ "$LISTEN_FDS" = 1 ] && [ "$LISTEN_PID" = $$ ] && [ -S /proc/$$/fd/3 ]"#;
+        let mut config = local_config(1, "sh", &["-c", script]);
+        config.timings.socket_activation = true;
+        let spec = InstanceSpec {
+            addr: UpstreamAddr::Unix(std::sync::Arc::new(path.clone())),
+            port: 0,
+            ..InstanceSpec::first(&config)
+        };
+        let (mut docker, _events, _poll) = docker_driver();
+        let key = InstanceKey::new(0, 0);
+        let mut instance =
+            Instance::start(&config, &spec, "http://x", None, &mut docker, key).unwrap();
+        assert!(instance.is_socket_activated());
+        // Bound and listening before the program runs: a client's connection waits in the backlog.
+        assert!(UnixStream::connect(&path).is_ok());
+        let how = wait_for(std::time::Duration::from_secs(5), || instance.poll_exit());
+        assert_eq!(
+            how.as_deref(),
+            Some("status 0"),
+            "the program found its listener"
+        );
+        let _ = std::fs::remove_file(&path);
+    }
 
     #[test]
     fn the_pid_is_written_in_place_with_its_nul() {

@@ -166,22 +166,25 @@ pub fn backend_env(
     env
 }
 
-/// The listener a socket-activated instance inherits, bound at its address. A port another program
-/// holds is reported as a start failure at once, in the same words as without activation.
+/// The listener a socket-activated instance inherits, bound at its address: a TCP port, or a unix
+/// socket (a stale socket file is replaced). An address another program holds is reported as a start
+/// failure at once, in the same words as without activation.
 fn bind_instance_listener(addr: &UpstreamAddr) -> Result<std::os::fd::OwnedFd, String> {
-    let Some(socket) = addr.tcp() else {
-        return Err(format!(
-            "socket activation needs a TCP address, not {addr:?}"
-        ));
+    let (bound, what) = match addr {
+        UpstreamAddr::Tcp(socket) => (
+            super::activation::bind_listener(*socket),
+            format!("port {}", socket.port()),
+        ),
+        UpstreamAddr::Unix(path) => (
+            super::activation::bind_unix_listener(path),
+            format!("socket {}", path.display()),
+        ),
     };
-    super::activation::bind_listener(socket).map_err(|e| {
+    bound.map_err(|e| {
         if e.kind() == io::ErrorKind::AddrInUse {
-            format!(
-                "port {} is already in use by another program",
-                socket.port()
-            )
+            format!("{what} is already in use by another program")
         } else {
-            format!("cannot bind port {}: {e}", socket.port())
+            format!("cannot bind {what}: {e}")
         }
     })
 }

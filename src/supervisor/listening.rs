@@ -8,6 +8,11 @@
 //! arriving handshake makes, and touches no other socket. The HTTP health probe follows as soon
 //! as the port listens. Where netlink is not available (a restricted sandbox), callers fall back to
 //! connecting.
+//!
+//! Unix-domain instances are not looked up here: they too are knocked on with the probe's connect,
+//! which for them is no handshake and touches no firewall. While nothing listens it fails at once, with
+//! `ENOENT` (no socket file yet) or `ECONNREFUSED` (a stale file), both read as "refused"
+//! (`probe::Verdict::of_connect_error`).
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};

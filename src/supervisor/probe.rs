@@ -6,11 +6,10 @@
 use std::io::{self, Read, Write};
 use std::time::Duration;
 
-use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 
 use super::lifecycle::Input;
-use crate::upstream::UpstreamAddr;
+use crate::upstream::{UpstreamAddr, UpstreamStream};
 
 /// Shortest probe timeout: a loaded machine can take a while to accept, even with a 100 ms interval.
 const MIN_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -31,7 +30,8 @@ pub enum Verdict {
     Healthy,
     /// Anything else once connected: another status, garbage, a close, a reset.
     Unhealthy,
-    /// The connection was refused: nothing listens at the address yet.
+    /// The connection was refused: nothing listens at the address yet (for a unix socket, also: its
+    /// file is not there yet).
     Refused,
 }
 
@@ -45,12 +45,13 @@ impl Verdict {
         }
     }
 
-    /// How a connection attempt that failed outright is judged.
+    /// How a connection attempt that failed outright is judged. A program that has not bound its
+    /// unix socket yet leaves no file (`ENOENT`), or the stale file of its last run (`ECONNREFUSED`):
+    /// both mean "nothing listens yet", as a refused TCP port does.
     pub fn of_connect_error(e: &io::Error) -> Verdict {
-        if e.kind() == io::ErrorKind::ConnectionRefused {
-            Verdict::Refused
-        } else {
-            Verdict::Unhealthy
+        match e.kind() {
+            io::ErrorKind::ConnectionRefused | io::ErrorKind::NotFound => Verdict::Refused,
+            _ => Verdict::Unhealthy,
         }
     }
 }
@@ -69,7 +70,7 @@ enum Phase {
 
 #[derive(Debug)]
 pub struct Probe {
-    stream: TcpStream,
+    stream: UpstreamStream,
     request: Vec<u8>,
     phase: Phase,
     /// Clock milliseconds after which the probe counts as failed.
@@ -87,13 +88,8 @@ impl Probe {
         path: &str,
         deadline_ms: u64,
     ) -> io::Result<Probe> {
-        let Some(addr) = addr.tcp() else {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "unix-socket instances are not probed yet",
-            ));
-        };
-        let mut stream = TcpStream::connect(addr)?;
+        // A unix-domain connect fails here when nothing listens (no file, or a stale one).
+        let mut stream = UpstreamStream::connect(addr)?;
         // On loopback a port nobody listens on answers the handshake with a reset before `connect`
         // returns: the refusal is known now, without a trip through the poll (half the system calls
         // of a knock on a starting instance).
@@ -135,9 +131,9 @@ impl Probe {
                         Ok(None) => {}
                         Ok(Some(e)) | Err(e) => return Some(Err(Verdict::of_connect_error(&e))),
                     }
-                    match self.stream.peer_addr() {
-                        Ok(_) => self.phase = Phase::Sending { sent: 0 },
-                        Err(e) if e.kind() == io::ErrorKind::NotConnected => return None,
+                    match self.stream.is_connected() {
+                        Ok(true) => self.phase = Phase::Sending { sent: 0 },
+                        Ok(false) => return None,
                         Err(e) => return Some(Err(Verdict::of_connect_error(&e))),
                     }
                 }

@@ -1,6 +1,8 @@
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::sync::mpsc;
+use std::os::unix::net::UnixListener;
+use std::path::PathBuf;
+use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
 use mio::{Events, Poll};
@@ -44,35 +46,71 @@ fn serve_once(response: Option<&'static [u8]>) -> (u16, mpsc::Receiver<String>) 
     let port = listener.local_addr().unwrap().port();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        let (mut conn, _) = listener.accept().unwrap();
-        let mut request = Vec::new();
-        let mut buf = [0u8; 1024];
-        while !request.ends_with(b"\r\n\r\n") {
-            match conn.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => request.extend_from_slice(&buf[..n]),
-            }
-        }
-        let _ = tx.send(String::from_utf8_lossy(&request).into_owned());
-        match response {
-            Some(bytes) => {
-                let _ = conn.write_all(bytes);
-            }
-            // Hold the connection open without answering until the test is done with it.
-            None => std::thread::sleep(Duration::from_secs(3)),
-        }
+        let (conn, _) = listener.accept().unwrap();
+        answer_one(conn, response, &tx);
     });
     (port, rx)
 }
 
+/// [`serve_once`] on a unix-domain socket, bound at a fresh path before it returns.
+fn serve_once_unix(
+    name: &str,
+    response: Option<&'static [u8]>,
+) -> (UpstreamAddr, mpsc::Receiver<String>) {
+    let path = socket_path(name);
+    let listener = UnixListener::bind(&path).unwrap();
+    let addr = UpstreamAddr::Unix(Arc::new(path.clone()));
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        // The one connection is in: the file has served its purpose.
+        let _ = std::fs::remove_file(path);
+        answer_one(conn, response, &tx);
+    });
+    (addr, rx)
+}
+
+/// A path for a test's socket, with no file at it yet.
+fn socket_path(name: &str) -> PathBuf {
+    crate::supervisor::test_support::scratch_file(name)
+}
+
+fn answer_one(
+    mut conn: impl Read + Write,
+    response: Option<&'static [u8]>,
+    tx: &mpsc::Sender<String>,
+) {
+    let mut request = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !request.ends_with(b"\r\n\r\n") {
+        match conn.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => request.extend_from_slice(&buf[..n]),
+        }
+    }
+    let _ = tx.send(String::from_utf8_lossy(&request).into_owned());
+    match response {
+        Some(bytes) => {
+            let _ = conn.write_all(bytes);
+        }
+        // Hold the connection open without answering until the test is done with it.
+        None => std::thread::sleep(Duration::from_secs(3)),
+    }
+}
+
 /// Runs a probe until it answers or `limit` passes (then `None`).
 fn run_probe(port: u16, limit: Duration) -> Option<Verdict> {
+    run_probe_at(&UpstreamAddr::Tcp(([127, 0, 0, 1], port).into()), limit)
+}
+
+/// [`run_probe`] at any address.
+fn run_probe_at(addr: &UpstreamAddr, limit: Duration) -> Option<Verdict> {
     let mut poll = Poll::new().unwrap();
     let mut events = Events::with_capacity(8);
     let mut probe = match Probe::start(
         poll.registry(),
         Token(7),
-        &UpstreamAddr::Tcp(([127, 0, 0, 1], port).into()),
+        addr,
         "app.localhost",
         "/health",
         0,
@@ -145,5 +183,50 @@ fn a_refused_connection_is_told_apart() {
 fn a_silent_backend_leaves_the_probe_pending() {
     let (port, request) = serve_once(None);
     assert_eq!(run_probe(port, Duration::from_millis(300)), None);
+    assert!(request.recv().unwrap().starts_with("GET /health"));
+}
+
+#[test]
+fn a_unix_socket_is_probed_with_the_same_request_and_verdicts() {
+    let (addr, request) = serve_once_unix("probe-healthy.sock", Some(b"HTTP/1.1 200 OK\r\n\r\n"));
+    assert_eq!(
+        run_probe_at(&addr, Duration::from_secs(5)),
+        Some(Verdict::Healthy)
+    );
+    assert_eq!(
+        request.recv().unwrap(),
+        "GET /health HTTP/1.1\r\nHost: app.localhost\r\nUser-Agent: spawngate-health\r\n\
+         Connection: close\r\n\r\n"
+    );
+    let (addr, _request) = serve_once_unix("probe-503.sock", Some(b"HTTP/1.1 503 Busy\r\n\r\n"));
+    assert_eq!(
+        run_probe_at(&addr, Duration::from_secs(5)),
+        Some(Verdict::Unhealthy)
+    );
+}
+
+#[test]
+fn a_missing_or_stale_unix_socket_means_nothing_listens_yet() {
+    let path = socket_path("probe-refused.sock");
+    let addr = UpstreamAddr::Unix(Arc::new(path.clone()));
+    assert_eq!(
+        run_probe_at(&addr, Duration::from_secs(5)),
+        Some(Verdict::Refused),
+        "no socket file yet"
+    );
+    drop(UnixListener::bind(&path).unwrap());
+    assert!(path.exists(), "the file outlives its listener");
+    assert_eq!(
+        run_probe_at(&addr, Duration::from_secs(5)),
+        Some(Verdict::Refused),
+        "a stale socket file"
+    );
+    let _ = std::fs::remove_file(path);
+}
+
+#[test]
+fn a_silent_unix_backend_leaves_the_probe_pending() {
+    let (addr, request) = serve_once_unix("probe-silent.sock", None);
+    assert_eq!(run_probe_at(&addr, Duration::from_millis(300)), None);
     assert!(request.recv().unwrap().starts_with("GET /health"));
 }

@@ -17,6 +17,7 @@
 //! * `view`: the admission rules and the reaction to each lifecycle report.
 //! * `reconcile`: the reload algorithm; `errors`: the wording of every answer given instead of a backend's.
 //! * `addr`, `instance`: where an instance listens; the one place an address is derived from config.
+//! * `stream`: a non-blocking connection to an instance's address, TCP or unix-domain (reactor, probe).
 //! * `idle_pool`: the keep-alive pool's rules (what stays idle, for how long), for both threads' sockets.
 
 pub mod addr;
@@ -29,6 +30,7 @@ pub mod pool_view;
 pub mod reconcile;
 pub mod route_match;
 pub mod route_table;
+pub mod stream;
 pub mod table;
 pub mod view;
 
@@ -44,6 +46,7 @@ pub use route_table::{
     normalize_host, Caller, Explanation, RouteLimits, RouteMatch, RouteScratch, RouteTable,
     RouteVerdict, Routed,
 };
+pub use stream::UpstreamStream;
 pub use table::{
     Admission, Backend, BackendId, Instance, InstanceId, Leased, Outcome, Upstreams, Waiter,
     HOLD_SLACK,
