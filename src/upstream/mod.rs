@@ -21,6 +21,7 @@
 
 pub mod addr;
 mod answer;
+pub mod balance;
 mod errors;
 pub mod idle_pool;
 pub mod instance;
