@@ -238,7 +238,9 @@ fn play_supervisor(
                 reactor.send(ReactorMsg::ShutdownComplete);
                 return;
             }
-            SupervisorCommand::ReadyCallback(..) | SupervisorCommand::Reload(_) => {}
+            SupervisorCommand::ReadyCallback(..)
+            | SupervisorCommand::Demand { .. }
+            | SupervisorCommand::Reload(_) => {}
         }
     }
 }

@@ -21,27 +21,7 @@ pub struct PoolConfig {
     pub health: Health,
 }
 
-/// How a request picks among the ready instances (`strategy`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Strategy {
-    /// Fewest requests in flight; ties to the lowest slot, so light traffic packs onto few instances.
-    LeastConn,
-    RoundRobin,
-    /// Smooth weighted round-robin over `weight`.
-    Weighted,
-    /// Two random ready instances, the one with fewer in flight.
-    PowerOfTwo,
-    Random,
-    /// The lowest ready slot.
-    First,
-    /// Rendezvous hashing of a request key (`ip_hash` is `hash_on = "ip"`).
-    Hash {
-        on: HashOn,
-        over: HashOver,
-        /// Bounded load in percent (101..=1000): an instance above this share of the average is skipped.
-        balance_factor: Option<u16>,
-    },
-}
+pub use crate::upstream::balance::{HashOn, HashOver, Strategy};
 
 impl Strategy {
     /// Its name in the config.
@@ -57,29 +37,6 @@ impl Strategy {
             Strategy::Hash { .. } => "hash",
         }
     }
-}
-
-/// What a `hash` pool hashes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HashOn {
-    /// The TCP peer's address.
-    Ip,
-    /// A request header's first value (name lower-case).
-    Header(Box<str>),
-    Cookie(Box<str>),
-    /// The path without its query.
-    Path,
-    /// One query parameter's raw value.
-    Query(Box<str>),
-}
-
-/// Over which instances a key is hashed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HashOver {
-    /// The ready ones: soft affinity, a key moves when its instance stops.
-    Ready,
-    /// Every slot: the owner is started on demand and requests wait for it.
-    Slots,
 }
 
 /// `sticky = { cookie = "...", max_age_secs = N }`.

@@ -15,15 +15,6 @@ pub struct RequestIdGenerator {
     counter: u64,
 }
 
-/// 64 random bits from std's per-process random keys (no extra dependency): seeds for choices that
-/// must differ between processes and threads, not secrets.
-pub fn random_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(u64::from(std::process::id()));
-    hasher.finish()
-}
-
 impl RequestIdGenerator {
     /// A generator seeded from std's per-process random keys (no extra dependency for randomness);
     /// each call gives another seed, so the reactor's and the h2 worker's ids do not share structure.

@@ -1,51 +1,464 @@
-//! Placeholder until the balancing module lands: least-connections with ties to the lowest slot.
+//! Which instance of a pool serves a request: the load-balancing choice, written once for both protocol
+//! threads. Sans-IO and pure apart from the small per-thread [`BalanceState`]; no allocation and no lock
+//! per request.
+//!
+//! ```text
+//!  request ──request_key(on, request, peer, key_seed(over, process seed))──▶ Option<u64>
+//!     hash_over = "slots":  owner_slot(key, slots)                 hard affinity, every configured slot
+//!     otherwise:            sticky_slot → soft_target(slot, …)     a sticky cookie naming an eligible slot
+//!                           choose(strategy, state, candidates, key)   everything else
+//! ```
+//!
+//! * The caller builds one [`Candidate`] per slot of the pool, in slot order, and marks `eligible` what
+//!   admission may use (ready, not draining, not unhealthy, below `max_in_flight`). [`choose`] only ever
+//!   returns an eligible candidate's slot, and `None` only when none is eligible.
+//! * Ties go to the lowest slot (packing: the highest slots idle and can stop).
+//! * Hash keys are hashed with a secret per-process seed (clients choose them) for soft affinity, and
+//!   with a fixed one for hard affinity, whose shards must keep their keys across proxy restarts
+//!   ([`key_seed`]). Both protocol threads must use the same process seed, so that a key lands on the
+//!   same instance whether it arrives over HTTP/1 or h2.
 
-use crate::config::pools::Strategy;
+use std::net::IpAddr;
 
-#[derive(Debug, Clone, Copy)]
+use crate::http1::rewrite::RequestSource;
+
+/// How a pool spreads requests over its eligible instances (`strategy` in `[pools.NAME]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Strategy {
+    /// Fewest requests in flight; ties to the lowest slot.
+    LeastConn,
+    /// Each eligible slot in turn.
+    RoundRobin,
+    /// Smooth weighted round-robin (nginx's): deterministic interleaving by `weight`, no bursts.
+    Weighted,
+    /// Two distinct eligible instances drawn at random, the one with fewer in flight (then the lower slot).
+    PowerOfTwo,
+    /// Uniform over the eligible instances.
+    Random,
+    /// The lowest eligible slot.
+    First,
+    /// Rendezvous (HRW) hashing of a request key. `ip_hash` is `Hash { on: HashOn::Ip, .. }`.
+    Hash {
+        on: HashOn,
+        over: HashOver,
+        /// Bounded load (HAProxy's `hash-balance-factor`, 101..1000): only with [`HashOver::Ready`].
+        balance_factor: Option<u16>,
+    },
+}
+
+/// What a hashing strategy hashes (`hash_on`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HashOn {
+    /// The client's address as the TCP peer (never `X-Forwarded-For`).
+    Ip,
+    /// The first value of a header field, by name (matched without regard to case).
+    Header(Box<str>),
+    /// A cookie's value, by name (case-sensitive, as cookie names are).
+    Cookie(Box<str>),
+    /// The path part of the target as sent (no query; not normalised).
+    Path,
+    /// A query parameter's value, by raw name, not percent-decoded.
+    Query(Box<str>),
+}
+
+/// Over which instances a hashing strategy hashes (`hash_over`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashOver {
+    /// The eligible instances now: soft affinity, through [`choose`].
+    Ready,
+    /// Every configured slot: hard affinity, through [`owner_slot`]; the owner is started on demand.
+    Slots,
+}
+
+/// One instance as the chooser sees it. The caller builds these in slot order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Candidate {
     pub slot: u16,
     pub in_flight: u32,
+    /// For [`Strategy::Weighted`] (1..1000 from config); other strategies ignore it.
     pub weight: u16,
+    /// Admission may send this request here.
     pub eligible: bool,
 }
 
+/// One pool's balancing state on one protocol thread: the round-robin cursor, the smooth weighted
+/// round-robin current weights and the xorshift generator. Built anew when the pool's config is
+/// reloaded (so the cursor and weights start over).
 #[derive(Debug, Clone)]
 pub struct BalanceState {
-    cursor: usize,
+    /// The round-robin pick is the lowest eligible slot at or after this one, wrapping.
+    cursor: u16,
+    /// Smooth weighted round-robin's current weight of each slot.
+    current: Vec<i64>,
+    /// xorshift64* state, never zero.
+    rng: u64,
 }
 
 impl BalanceState {
-    pub fn new(_seed: u64, _slots: usize) -> Self {
-        BalanceState { cursor: 0 }
+    /// `seed` should be random (see [`random_seed`]), and differ between threads; `slots` is the pool's
+    /// number of instances.
+    pub fn new(seed: u64, slots: usize) -> BalanceState {
+        let rng = match mix(seed) {
+            0 => GOLDEN,
+            state => state,
+        };
+        BalanceState {
+            cursor: 0,
+            current: vec![0; slots],
+            rng,
+        }
+    }
+
+    /// xorshift64* (Vigna): fast, and good enough to spread requests.
+    fn next_u64(&mut self) -> u64 {
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Uniform in `0..n` (`n > 0`), by multiply-shift: no division, bias below 2^-32 for n ≤ 2^32.
+    fn below(&mut self, n: usize) -> usize {
+        ((u128::from(self.next_u64()) * n as u128) >> 64) as usize
     }
 }
 
+/// The instance to send a request to, by `strategy` among the eligible `candidates`; `None` when no
+/// candidate is eligible. `key` is [`request_key`]'s for a hashing strategy (ignored by the others).
+///
+/// [`HashOver::Slots`] is hard affinity, which admission decides with [`owner_slot`] instead; given to
+/// `choose` it hashes over the eligible instances as [`HashOver::Ready`] does (no balance factor).
+///
+/// A caller whose chosen instance then refuses (its `try_begin` fails) marks it not eligible and calls
+/// again: the round-robin cursor has already moved past it.
 pub fn choose(
-    _strategy: &Strategy,
+    strategy: &Strategy,
     state: &mut BalanceState,
     candidates: &[Candidate],
-    _key: Option<u64>,
+    key: Option<u64>,
 ) -> Option<u16> {
-    state.cursor = state.cursor.wrapping_add(1);
-    candidates
-        .iter()
-        .filter(|c| c.eligible)
+    let eligible = || candidates.iter().filter(|c| c.eligible);
+    match strategy {
+        Strategy::First => eligible().map(|c| c.slot).min(),
+        Strategy::LeastConn => least_conn(candidates),
+        Strategy::RoundRobin => round_robin(state, candidates),
+        Strategy::Weighted => weighted(state, candidates),
+        Strategy::Random => {
+            let count = eligible().count();
+            if count == 0 {
+                return None;
+            }
+            let pick = state.below(count);
+            eligible().nth(pick).map(|c| c.slot)
+        }
+        Strategy::PowerOfTwo => power_of_two(state, candidates),
+        Strategy::Hash {
+            over,
+            balance_factor,
+            ..
+        } => match key {
+            None => least_conn(candidates),
+            Some(key) => {
+                let factor = match over {
+                    HashOver::Ready => *balance_factor,
+                    HashOver::Slots => None,
+                };
+                rendezvous(key, candidates, factor)
+            }
+        },
+    }
+}
+
+/// Fewest in flight, ties to the lowest slot.
+fn least_conn(candidates: &[Candidate]) -> Option<u16> {
+    let eligible = candidates.iter().filter(|c| c.eligible);
+    eligible
         .min_by_key(|c| (c.in_flight, c.slot))
         .map(|c| c.slot)
 }
 
-pub fn request_key<S: crate::http1::rewrite::RequestSource>(
-    _on: &crate::config::pools::HashOn,
-    _request: &S,
-    _client_ip: std::net::IpAddr,
-) -> Option<u64> {
-    None
+/// The lowest eligible slot at or after the cursor, else the lowest eligible slot; the cursor then moves
+/// past it. An instance leaving or joining does not disturb the order of the others.
+fn round_robin(state: &mut BalanceState, candidates: &[Candidate]) -> Option<u16> {
+    let mut lowest: Option<u16> = None;
+    let mut next: Option<u16> = None;
+    for c in candidates.iter().filter(|c| c.eligible) {
+        lowest = Some(lowest.map_or(c.slot, |l| l.min(c.slot)));
+        if c.slot >= state.cursor {
+            next = Some(next.map_or(c.slot, |n| n.min(c.slot)));
+        }
+    }
+    let pick = next.or(lowest)?;
+    // Past u16::MAX the cursor wraps to 0, which is where the search wraps to anyway.
+    state.cursor = pick.wrapping_add(1);
+    Some(pick)
 }
 
-pub fn sticky_slot<S: crate::http1::rewrite::RequestSource>(
-    _cookie: &str,
-    _request: &S,
-) -> Option<u16> {
-    None
+/// nginx's smooth weighted round-robin: every eligible instance's current weight grows by its weight,
+/// the largest (first in slot order on a tie) is chosen and loses the eligible weights' total.
+fn weighted(state: &mut BalanceState, candidates: &[Candidate]) -> Option<u16> {
+    let mut total: i64 = 0;
+    let mut best: Option<(u16, i64)> = None;
+    for c in candidates.iter().filter(|c| c.eligible) {
+        let index = usize::from(c.slot);
+        if index >= state.current.len() {
+            // Only when the caller's slot count was wrong: grow once rather than fail.
+            state.current.resize(index + 1, 0);
+        }
+        let weight = i64::from(c.weight);
+        let current = state.current[index].saturating_add(weight);
+        state.current[index] = current;
+        total += weight;
+        if best.is_none_or(|(_, b)| current > b) {
+            best = Some((c.slot, current));
+        }
+    }
+    let (slot, _) = best?;
+    let index = usize::from(slot);
+    state.current[index] = state.current[index].saturating_sub(total);
+    Some(slot)
 }
+
+/// Two distinct eligible instances at random; fewer in flight wins, then the lower slot.
+fn power_of_two(state: &mut BalanceState, candidates: &[Candidate]) -> Option<u16> {
+    let eligible = || candidates.iter().filter(|c| c.eligible);
+    let count = eligible().count();
+    if count <= 1 {
+        return eligible().next().map(|c| c.slot);
+    }
+    let first = state.below(count);
+    let mut second = state.below(count - 1);
+    if second >= first {
+        second += 1;
+    }
+    let a = eligible().nth(first)?;
+    let b = eligible().nth(second)?;
+    Some(if (a.in_flight, a.slot) <= (b.in_flight, b.slot) {
+        a.slot
+    } else {
+        b.slot
+    })
+}
+
+/// Rendezvous hashing over the eligible instances: the highest score wins. With a balance factor an
+/// instance over its share is passed over for the next highest score (HAProxy's bounded load, which
+/// always leaves at least one instance under its share).
+fn rendezvous(key: u64, candidates: &[Candidate], balance_factor: Option<u16>) -> Option<u16> {
+    let cap = balance_factor.map(|factor| load_cap(candidates, factor));
+    let within = |c: &&Candidate| cap.is_none_or(|cap| u64::from(c.in_flight) < cap);
+    let best = |only_within: bool| {
+        candidates
+            .iter()
+            .filter(|c| c.eligible)
+            .filter(|c| !only_within || within(c))
+            .max_by_key(|c| (score(key, c.slot), std::cmp::Reverse(c.slot)))
+            .map(|c| c.slot)
+    };
+    // The cap leaves an instance under it whenever the factor is at least 100, as config ensures; with
+    // a smaller one plain HRW is the answer rather than none.
+    best(true).or_else(|| best(false))
+}
+
+/// How many requests in flight an instance may hold before bounded-load hashing passes it over: the
+/// eligible instances' total plus this request, times `factor` percent, shared out evenly and rounded
+/// up, and at least 1 so a quiet pool never skips (HAProxy's `chash_server_is_eligible` with equal
+/// weights). An instance is within it while `in_flight < cap`; since `total < (total + 1) × factor/100 ≤
+/// count × cap` for `factor ≥ 100`, some instance always is.
+fn load_cap(candidates: &[Candidate], factor: u16) -> u64 {
+    let (count, total) = candidates
+        .iter()
+        .filter(|c| c.eligible)
+        .fold((0u64, 0u64), |(n, sum), c| {
+            (n + 1, sum + u64::from(c.in_flight))
+        });
+    if count == 0 {
+        return 1;
+    }
+    let share = (total + 1)
+        .saturating_mul(u64::from(factor))
+        .div_ceil(100 * count);
+    share.max(1)
+}
+
+/// The slot that owns `key` among all `slots` (hard affinity): HRW over `0..slots`, so growing or
+/// shrinking the pool by one slot moves only about 1/N of the keys. A request without the key is owned
+/// as the empty string is (`key` = `None`). `None` only for an empty pool.
+pub fn owner_slot(key: Option<u64>, slots: u16) -> Option<u16> {
+    let key = key.unwrap_or_else(|| hash_bytes(STABLE_SEED, b""));
+    (0..slots).max_by_key(|&slot| (score(key, slot), std::cmp::Reverse(slot)))
+}
+
+/// `slot` when a candidate for it is eligible: the soft-affinity target (a sticky cookie's slot) is
+/// taken only then, and never wakes or overloads an instance.
+pub fn soft_target(slot: u16, candidates: &[Candidate]) -> Option<u16> {
+    candidates
+        .iter()
+        .any(|c| c.eligible && c.slot == slot)
+        .then_some(slot)
+}
+
+/// The HRW score of `slot` for `key`: splitmix64's output at position `slot + 1` of the sequence
+/// started at `key`, so each slot's scores are an independent-looking function of the key.
+fn score(key: u64, slot: u16) -> u64 {
+    mix(key.wrapping_add(GOLDEN.wrapping_mul(u64::from(slot) + 1)))
+}
+
+/// The seed of the keys a hashing strategy hashes with: the process's secret one for soft affinity (a
+/// client cannot aim many keys at one instance), a fixed one for hard affinity (a shard keeps its keys
+/// across restarts of the proxy, and any Spawngate agrees).
+pub fn key_seed(over: HashOver, process_seed: u64) -> u64 {
+    match over {
+        HashOver::Ready => process_seed,
+        HashOver::Slots => STABLE_SEED,
+    }
+}
+
+/// The seed of hard-affinity keys. Changing it moves every shard's keys: never change it.
+pub const STABLE_SEED: u64 = 0x5370_6177_6e67_6174; // "Spawngat"
+
+/// A random 64-bit value from std's per-process random keys (the source the request ids use). Each call
+/// gives another value: draw the process's hash seed once and hand the same one to both threads; draw
+/// each thread's [`BalanceState`] seed separately.
+pub fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(u64::from(std::process::id()));
+    hasher.finish()
+}
+
+/// The key `on` names in `request`, hashed with `seed` (see [`key_seed`]); `None` when the request does
+/// not carry it (no such header, cookie or query parameter).
+pub fn request_key<S: RequestSource>(
+    on: &HashOn,
+    request: &S,
+    client_ip: IpAddr,
+    seed: u64,
+) -> Option<u64> {
+    match on {
+        HashOn::Ip => Some(match client_ip.to_canonical() {
+            IpAddr::V4(v4) => hash_bytes(seed, &v4.octets()),
+            IpAddr::V6(v6) => hash_bytes(seed, &v6.octets()),
+        }),
+        HashOn::Header(name) => {
+            let mut fields = request.fields();
+            let field = fields.find(|f| f.name.eq_ignore_ascii_case(name.as_bytes()))?;
+            Some(hash_bytes(seed, trim_ows(field.value)))
+        }
+        HashOn::Cookie(name) => cookie(request, name).map(|value| hash_bytes(seed, value)),
+        HashOn::Path => {
+            let target = request.target();
+            let path = match target.iter().position(|&b| b == b'?' || b == b'#') {
+                Some(end) => &target[..end],
+                None => target,
+            };
+            // An absolute-form target without a path means `/`.
+            let path: &[u8] = if path.is_empty() { b"/" } else { path };
+            Some(hash_bytes(seed, path))
+        }
+        HashOn::Query(name) => {
+            query_value(request.target(), name.as_bytes()).map(|value| hash_bytes(seed, value))
+        }
+    }
+}
+
+/// The slot a sticky cookie names: its value is the slot number in decimal, nothing else. `None` when
+/// the cookie is missing or its value is not a number; whether that slot exists and may serve is the
+/// caller's check ([`soft_target`]).
+pub fn sticky_slot<S: RequestSource>(cookie_name: &str, request: &S) -> Option<u16> {
+    let value = cookie(request, cookie_name)?;
+    if value.is_empty() || value.len() > 5 || !value.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    // Five ASCII digits at most: valid UTF-8, and `parse` refuses only what exceeds u16.
+    std::str::from_utf8(value).ok()?.parse().ok()
+}
+
+/// The first value of cookie `name` over every `Cookie` field of `request` (HTTP/1 may send several, h2
+/// sends its crumbs as several).
+fn cookie<'r, S: RequestSource>(request: &'r S, name: &str) -> Option<&'r [u8]> {
+    request
+        .fields()
+        .filter(|f| f.name.eq_ignore_ascii_case(b"cookie"))
+        .find_map(|f| cookie_value(f.value, name.as_bytes()))
+}
+
+/// Cookie `name`'s value in one `Cookie` field value (`a=b; c=d`, RFC 6265 section 5.4), without the
+/// double quotes a value may be wrapped in; the first pair of that name wins. Pairs are split at `;`
+/// with the spaces around them dropped; a pair without `=` is skipped.
+pub fn cookie_value<'v>(field_value: &'v [u8], name: &[u8]) -> Option<&'v [u8]> {
+    field_value.split(|&b| b == b';').find_map(|pair| {
+        let pair = trim_ows(pair);
+        let eq = pair.iter().position(|&b| b == b'=')?;
+        if trim_ows(&pair[..eq]) != name {
+            return None;
+        }
+        let value = trim_ows(&pair[eq + 1..]);
+        Some(match value {
+            [b'"', inner @ .., b'"'] => inner,
+            _ => value,
+        })
+    })
+}
+
+/// Query parameter `name`'s raw value in `target` (after the first `?`, before any `#`): parameters are
+/// split at `&`, name and value at the first `=`; nothing is percent-decoded (`%41` is not `A`, and `+`
+/// is not a space). The first parameter of that name wins; one without `=` has the empty value.
+pub fn query_value<'t>(target: &'t [u8], name: &[u8]) -> Option<&'t [u8]> {
+    let start = target.iter().position(|&b| b == b'?')? + 1;
+    let query = &target[start..];
+    let query = match query.iter().position(|&b| b == b'#') {
+        Some(end) => &query[..end],
+        None => query,
+    };
+    query.split(|&b| b == b'&').find_map(|param| {
+        let (key, value) = match param.iter().position(|&b| b == b'=') {
+            Some(eq) => (&param[..eq], &param[eq + 1..]),
+            None => (param, &param[param.len()..]),
+        };
+        (key == name).then_some(value)
+    })
+}
+
+fn trim_ows(mut bytes: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = bytes {
+        bytes = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = bytes {
+        bytes = rest;
+    }
+    bytes
+}
+
+const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// A keyed hash of `bytes`: 8-byte little-endian words, each folded into the state through the
+/// splitmix64 finaliser, the length mixed in first (so padding cannot collide). Not cryptographic; with
+/// a secret seed a client cannot predict where its keys land.
+pub fn hash_bytes(seed: u64, bytes: &[u8]) -> u64 {
+    let mut state = mix(seed ^ (bytes.len() as u64).wrapping_mul(GOLDEN));
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        state = mix(state ^ word).wrapping_add(GOLDEN);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut word = [0u8; 8];
+        word[..rest.len()].copy_from_slice(rest);
+        state = mix(state ^ u64::from_le_bytes(word)).wrapping_add(GOLDEN);
+    }
+    mix(state)
+}
+
+/// The splitmix64 finaliser: a bijection on u64 whose output bits all depend on every input bit.
+fn mix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+#[cfg(test)]
+#[path = "balance_tests.rs"]
+mod tests;

@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use super::balance::{self, Candidate};
 use super::table::{Admission, Backend, Leased, Outcome, Waiter};
-use crate::config::pools::{HashOn, PoolConfig, Strategy};
+use crate::config::pools::{HashOn, HashOver, PoolConfig, Strategy};
 use crate::error::ProxyError;
 use crate::http1::rewrite::RequestSource;
 use crate::msg::{Clock, Command, Lease, LifecycleEvent, State, StopReason, Thread};
@@ -35,6 +35,13 @@ pub trait Affinity {
     }
 }
 
+/// The secret that soft-affinity keys are hashed with: one per process, so a key lands on the same
+/// instance whichever thread (protocol) admits it, and clients cannot aim keys at an instance.
+fn process_seed() -> u64 {
+    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *SEED.get_or_init(balance::random_seed)
+}
+
 /// A request with no affinity at all (and every `[backends]` entry, which has one instance).
 impl Affinity for () {}
 
@@ -46,7 +53,8 @@ pub struct RequestAffinity<'a, S> {
 
 impl<S: RequestSource> Affinity for RequestAffinity<'_, S> {
     fn hash_key(&self, on: &HashOn) -> Option<u64> {
-        balance::request_key(on, self.request, self.client_ip)
+        let seed = balance::key_seed(HashOver::Ready, process_seed());
+        balance::request_key(on, self.request, self.client_ip, seed)
     }
 
     fn sticky_slot(&self, name: &str) -> Option<u32> {
@@ -224,7 +232,8 @@ fn lease_one<W, X>(
         .sticky
         .as_ref()
         .and_then(|s| affinity.sticky_slot(&s.cookie));
-    if let Some(slot) = sticky.filter(|&s| candidates.get(s as usize).is_some_and(|c| c.eligible)) {
+    let sticky = sticky.and_then(|s| balance::soft_target(u16::try_from(s).ok()?, candidates));
+    if let Some(slot) = sticky.map(u32::from) {
         let activity = &backend.instances[slot as usize].activity;
         if let Some(lease) = Lease::take(activity, limit, clock) {
             return Some(Leased { slot, lease });

@@ -227,7 +227,7 @@ impl<W: Waiter, X: Default> Upstreams<W, X> {
             shutting_down: false,
             thread,
             clock,
-            seed: crate::http1::request_id::random_u64() ^ thread as u64,
+            seed: super::balance::random_seed() ^ thread as u64,
         }
     }
 
