@@ -254,3 +254,77 @@ fn pools_are_listed_with_their_instances_and_backends_stay_as_they_were() {
     );
     assert_eq!(states(&proxy, "pair"), vec!["ready", "stopped"]);
 }
+
+#[test]
+fn hash_keeps_each_key_on_one_instance_across_a_thousand_requests() {
+    let base = free_ports(3);
+    let config = pool(
+        "sharded",
+        &format!(
+            "port = {base}\nreplicas = 3\nmin_running = 3\nstrategy = \"hash\"\nhash_on = \"header:X-User\""
+        ),
+    );
+    let proxy = Proxy::start(&config);
+    wait_states(&proxy, "sharded", &["ready", "ready", "ready"]);
+    let mut owner: HashMap<String, u32> = HashMap::new();
+    for round in 0..50 {
+        for user in 0..20 {
+            let key = format!("user-{user}");
+            let proto = PROTOCOLS[(round + user) % PROTOCOLS.len()];
+            let reply = support::routing::ask(
+                proxy.addr(),
+                proto,
+                "GET",
+                "sharded.test",
+                "/",
+                &[("X-User", &key)],
+            );
+            assert_eq!(reply.status, 200);
+            let pid = pid_of(&reply);
+            let first = *owner.entry(key.clone()).or_insert(pid);
+            assert_eq!(first, pid, "{key} moved ({proto:?}, round {round})");
+        }
+    }
+    let spread: std::collections::HashSet<u32> = owner.values().copied().collect();
+    assert!(spread.len() >= 2, "20 keys all on one instance: {owner:?}");
+}
+
+#[test]
+fn unix_socket_instances_serve_http1_h2c_and_websocket() {
+    let dir = std::env::temp_dir().join(format!("spawngate-pool-sock-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("socket dir");
+    let config = pool(
+        "sock",
+        &format!(
+            "socket = \"{}/web.{{index}}.sock\"\nreplicas = 2\nstrategy = \"round_robin\"\nmin_running = 2",
+            dir.display()
+        ),
+    );
+    let proxy = Proxy::start(&config);
+    wait_states(&proxy, "sock", &["ready", "ready"]);
+    let listed = pools(&proxy);
+    assert_eq!(
+        listed["pools"][0]["instances"][1]["address"],
+        format!("unix:{}/web.1.sock", dir.display())
+    );
+    for proto in PROTOCOLS {
+        let pids: std::collections::HashSet<u32> = (0..4)
+            .map(|_| {
+                let reply = ask_get(proxy.addr(), proto, "sock.test", "/");
+                assert_eq!(reply.status, 200, "{proto:?}");
+                pid_of(&reply)
+            })
+            .collect();
+        assert_eq!(pids.len(), 2, "{proto:?}: both instances serve");
+    }
+    let (mut ws, _) = support::ws::ws_connect(proxy.addr(), "sock.test", "/ws");
+    let text = "over a unix socket";
+    assert_eq!(
+        support::ws::ws_echo(&mut ws, tungstenite::Message::text(text)),
+        tungstenite::Message::text(text)
+    );
+    support::ws::ws_close_cleanly(ws);
+    proxy.shut_down_leaving_nothing(WAIT);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -489,8 +489,10 @@ fn read_health(section: &mut Section<'_, '_>, ctx: &mut Ctx) -> Option<Health> {
     };
     match item.as_str(ctx)? {
         "http" => Some(Health::Http),
-        "tcp" => Some(Health::Tcp),
-        "process" => Some(Health::Process),
+        "tcp" | "process" => {
+            item.invalid(ctx, "only health = \"http\" is supported yet");
+            None
+        }
         other => {
             item.invalid(
                 ctx,

@@ -140,28 +140,28 @@ pub fn on_event<W: Waiter, X>(
     backend.demand_sent = false;
     match event {
         LifecycleEvent::Ready => outcome.release = release_to(backend, slot, clock),
-        LifecycleEvent::StartFailed(_) | LifecycleEvent::BackingOff { .. } => {
-            if !backend.instances.iter().any(may_serve_soon) {
-                let err = match event {
-                    LifecycleEvent::StartFailed(reason) => {
-                        ProxyError::start_failed(&backend.host, reason)
-                    }
-                    _ => refusal(backend, std::time::Instant::now()),
-                };
-                outcome.release = backend
-                    .drain_waiting()
-                    .map(|w| (w, Err(err.clone())))
-                    .collect();
-            }
+        LifecycleEvent::StartFailed(_) | LifecycleEvent::BackingOff { .. }
+            if !backend.instances.iter().any(may_serve_soon) =>
+        {
+            let err = match event {
+                LifecycleEvent::StartFailed(reason) => {
+                    ProxyError::start_failed(&backend.host, reason)
+                }
+                _ => refusal(backend, std::time::Instant::now()),
+            };
+            outcome.release = backend
+                .drain_waiting()
+                .map(|w| (w, Err(err.clone())))
+                .collect();
         }
-        LifecycleEvent::Stopping(StopReason::Removed | StopReason::Shutdown) => {
-            if backend.instances.iter().all(going_away_or_stopped) {
-                let err = ProxyError::shutting_down();
-                outcome.release = backend
-                    .drain_waiting()
-                    .map(|w| (w, Err(err.clone())))
-                    .collect();
-            }
+        LifecycleEvent::Stopping(StopReason::Removed | StopReason::Shutdown)
+            if backend.instances.iter().all(going_away_or_stopped) =>
+        {
+            let err = ProxyError::shutting_down();
+            outcome.release = backend
+                .drain_waiting()
+                .map(|w| (w, Err(err.clone())))
+                .collect();
         }
         _ => {}
     }

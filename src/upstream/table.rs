@@ -374,9 +374,7 @@ impl<W: Waiter, X: Default> Upstreams<W, X> {
         let backend = self.get_mut(id)?;
         let slot = instance.index;
         let host = backend.host.clone();
-        let Some(target) = backend.instances.get_mut(slot as usize) else {
-            return None;
-        };
+        let target = backend.instances.get_mut(slot as usize)?;
         if matches!(event, LifecycleEvent::Starting | LifecycleEvent::Ready) {
             // The instance says where it listens: a port changed by a reload takes effect with its start.
             target.addr = instance.addr;
