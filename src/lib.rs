@@ -36,6 +36,10 @@
 //!   lifecycle as last reported, its held requests and its instance's address, and both apply the same
 //!   reports and the same reload [`upstream::Reconcile`] (planned once, by the reactor), so HTTP/1 and h2
 //!   admit, hold and refuse alike.
+//! * A backend is a `[backends]` entry (one instance, routed by its Host) or a `[pools.NAME]` (several
+//!   instances that routes send to). Each request thread picks the instance and takes its place with a
+//!   [`msg::Lease`] on the shared counter; the supervisor's pool controller decides how many run, from
+//!   the `Command::Demand` each thread reports.
 //! * Between threads a backend is named by its [`upstream::BackendId`], never by its Host: the reactor
 //!   gives the ids when it plans a reload, and the supervisor applies that same `Reconcile` (the
 //!   start-up set is one too), so the three threads agree on every id. A report about a backend

@@ -14,7 +14,9 @@
 //!   itself.
 //! * `route_match`: the conditions of a route and the first-match rule (404, 405 with `Allow`, shadowing).
 //! * `table`: each backend's runtime state (lifecycle view, held requests, address, hold deadline).
-//! * `view`: the admission rules and the reaction to each lifecycle report.
+//! * `view`: the admission rules and the reaction to each lifecycle report (one instance).
+//! * `pool_view`: a pool's admission over its instances, its late-binding queue and the demand it
+//!   reports; `balance`: which instance a request goes to (every strategy, hashing, sticky slots).
 //! * `reconcile`: the reload algorithm; `errors`: the wording of every answer given instead of a backend's.
 //! * `addr`, `instance`: where an instance listens; the one place an address is derived from config.
 //! * `stream`: a non-blocking connection to an instance's address, TCP or unix-domain (reactor, probe).
