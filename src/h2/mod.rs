@@ -44,9 +44,9 @@ use std::thread::JoinHandle;
 use tokio::sync::mpsc;
 
 use crate::config::Limits;
-use crate::msg::{BackendEvent, Clock, Command, Mailbox};
+use crate::msg::{BackendEvent, Clock, Command, Mailbox, ReactorMsg};
 pub use crate::upstream::PoolLimits;
-use crate::upstream::Reconcile;
+use crate::upstream::{InstanceId, Reconcile};
 
 /// The HTTP/2 protections and window sizes, all set explicitly rather than left to the h2 crate's
 /// defaults, which may change between versions.
@@ -100,6 +100,10 @@ enum Control {
     },
     Backend(BackendEvent),
     Reconcile(Reconcile),
+    /// Where the worker tells the reactor of places freed in full pools (sent once, at the start).
+    Reactor(Mailbox<ReactorMsg>),
+    /// A place on this instance of a full pool was freed by the reactor's traffic.
+    SlotFreed(InstanceId),
     Shutdown,
 }
 
@@ -127,6 +131,17 @@ impl H2Handle {
     /// A backend lifecycle report, forwarded by the reactor as it arrives from the supervisor.
     pub fn backend_event(&self, event: BackendEvent) {
         self.send(Control::Backend(event));
+    }
+
+    /// Gives the worker the reactor's mailbox, for places it frees in full pools the reactor waits on.
+    pub fn connect_reactor(&self, reactor: Mailbox<ReactorMsg>) {
+        self.send(Control::Reactor(reactor));
+    }
+
+    /// A request of the reactor's on `instance` (of a full pool) ended while the worker held requests
+    /// for that pool.
+    pub fn slot_freed(&self, instance: InstanceId) {
+        self.send(Control::SlotFreed(instance));
     }
 
     /// A config reload, as the reactor computed it and applies it itself.

@@ -19,7 +19,7 @@ use super::routes::{self, Admission, Release};
 use super::worker::Worker;
 use crate::error::ProxyError;
 use crate::http1::rewrite::ResponseContext;
-use crate::msg::Lease;
+use crate::msg::{Lease, ReactorMsg};
 use crate::upstream::{Caller, InstanceId};
 
 /// How a stream ended, as its connection needs to know.
@@ -197,14 +197,25 @@ struct InFlight {
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        drop(self.lease.take());
-        // Never borrowed across an await, so free here; `try_` in case a drop ever happens inside one.
-        let freed = match self.worker.routes.try_borrow_mut() {
-            Ok(mut routes) => routes.freed(self.instance),
-            Err(_) => None,
+        let now = Instant::now();
+        // Never borrowed across an await, so free here; `try_` in case a drop ever happens inside one
+        // (the lease then ends on its own drop).
+        let Ok(mut routes) = self.worker.routes.try_borrow_mut() else {
+            return;
         };
+        if let Some(lease) = self.lease.take() {
+            lease.end(routes.clock().ms(now));
+        }
+        let freed = routes.freed(self.instance, now);
+        let other_waits = routes.other_waits(self.instance);
+        drop(routes);
         if let Some(outcome) = freed {
             self.worker.settle(outcome);
+        }
+        if other_waits {
+            if let Some(reactor) = self.worker.reactor.borrow().as_ref() {
+                reactor.send(ReactorMsg::SlotFreed(self.instance));
+            }
         }
     }
 }

@@ -17,7 +17,7 @@ use super::routes::{Release, Routes};
 use super::{Control, H2Settings};
 use crate::config::Limits;
 use crate::http1::request_id::RequestIdGenerator;
-use crate::msg::{Clock, Command, Mailbox, Thread};
+use crate::msg::{Clock, Command, Mailbox, ReactorMsg, Thread};
 use crate::upstream::{Outcome, PoolLimits, Reconcile};
 
 /// How long open streams may run after shutdown began before the worker ends regardless: as long as a
@@ -31,6 +31,8 @@ pub struct Worker {
     pub sweep_sooner: Notify,
     pub ids: RefCell<RequestIdGenerator>,
     pub supervisor: Mailbox<Command>,
+    /// The reactor, told of places freed in full pools it waits on (given once it runs).
+    pub reactor: RefCell<Option<Mailbox<ReactorMsg>>>,
     pub limits: Limits,
     pub settings: H2Settings,
     pub shutting_down: Cell<bool>,
@@ -54,6 +56,7 @@ impl Worker {
             sweep_sooner: Notify::new(),
             ids: RefCell::new(RequestIdGenerator::seeded()),
             supervisor,
+            reactor: RefCell::new(None),
             limits,
             settings,
             shutting_down: Cell::new(false),
@@ -113,6 +116,16 @@ pub async fn run(worker: Rc<Worker>, mut inbox: mpsc::UnboundedReceiver<Control>
                 Some(Control::Backend(event)) => {
                     let now = std::time::Instant::now();
                     let outcome = worker.routes.borrow_mut().on_event(event, now);
+                    if let Some(outcome) = outcome {
+                        worker.settle(outcome);
+                    }
+                }
+                Some(Control::Reactor(mailbox)) => {
+                    *worker.reactor.borrow_mut() = Some(mailbox);
+                }
+                Some(Control::SlotFreed(instance)) => {
+                    let now = std::time::Instant::now();
+                    let outcome = worker.routes.borrow_mut().freed(instance, now);
                     if let Some(outcome) = outcome {
                         worker.settle(outcome);
                     }

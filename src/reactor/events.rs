@@ -19,6 +19,11 @@ impl Reactor {
             match self.inbox.try_recv() {
                 Ok(ReactorMsg::Backend(event)) => self.on_backend_event(event),
                 Ok(ReactorMsg::ShutdownComplete) => finished = true,
+                Ok(ReactorMsg::SlotFreed(instance)) => {
+                    if let Some(outcome) = self.routes.freed(instance, self.now) {
+                        self.settle(outcome);
+                    }
+                }
                 Err(mpsc::TryRecvError::Empty) => return finished,
                 Err(mpsc::TryRecvError::Disconnected) => {
                     // The supervisor only ends after `ShutdownComplete`; otherwise it died, and its

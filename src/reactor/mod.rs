@@ -224,9 +224,13 @@ impl Reactor {
             admin_listener,
             signals,
             waker,
-            tx: _,
+            tx,
             inbox,
         } = bound;
+        // The h2 worker tells the reactor of places it frees in full pools the reactor waits on.
+        wiring
+            .h2
+            .connect_reactor(Mailbox::new(tx.clone(), waker.clone()));
         let mut routes = Routes::new(
             config.server.limits.max_held_requests,
             crate::msg::Thread::Reactor,

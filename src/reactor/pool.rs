@@ -49,11 +49,16 @@ impl Reactor {
             Phase::Tunnel(t) => (t.upstream, t.lease, t.instance),
             _ => return,
         };
-        if lease.is_some() {
-            drop(lease);
+        if let Some(lease) = lease {
+            lease.end(self.routes.clock().ms(self.now));
             // A pool at its limit may take a held request in the place this one leaves.
-            if let Some(outcome) = self.routes.freed(instance) {
+            if let Some(outcome) = self.routes.freed(instance, self.now) {
                 self.settle(outcome);
+            }
+            if self.routes.other_waits(instance) {
+                if let Some(h2) = &self.h2 {
+                    h2.slot_freed(instance);
+                }
             }
         }
         let Some(up) = self.upstreams.get_mut(ukey) else {

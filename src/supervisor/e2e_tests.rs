@@ -146,6 +146,7 @@ fn shutdown_stops_everything_even_a_backend_ignoring_sigterm() {
             ReactorMsg::Backend(BackendEvent { host, event, .. }) => {
                 seen.push((host.to_string(), event))
             }
+            ReactorMsg::SlotFreed(_) => panic!("the supervisor frees no places"),
         }
     }
     for host in ["plain.test", "stubborn.test"] {

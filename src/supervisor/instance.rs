@@ -243,6 +243,33 @@ mod tests {
     }
 
     #[test]
+    fn a_pool_instance_is_told_its_pool_slot_and_socket_and_no_port_on_a_socket() {
+        let config = crate::config::parse(
+            std::path::Path::new("pool.toml"),
+            "[pools.web]\ncommand = \"true\"\nsocket = \"/run/web.{index}.sock\"\nreplicas = 2\n\
+             [pools.web.env]\nWHO = \"web-{index}\"\n",
+        )
+        .expect("a valid pool");
+        let pool = &config.backends[0];
+        let second = &crate::upstream::instance::instances_of(pool)[1];
+        let env = backend_env(pool, second, "http://a/ready/pool/web/1");
+        let get = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        assert_eq!(get("WHO"), Some("web-1"));
+        assert_eq!(get("SPAWNGATE_SOCKET"), Some("/run/web.1.sock"));
+        assert_eq!(get("PORT"), None, "a socket instance has no port");
+        assert_eq!(get("SPAWNGATE_POOL"), Some("web"));
+        assert_eq!(get("SPAWNGATE_INSTANCE"), Some("1"));
+        assert_eq!(
+            get("SERVERLESS_PROXY_READY_URL"),
+            Some("http://a/ready/pool/web/1")
+        );
+        // A `[backends]` entry gets neither pool variable.
+        let plain = local_config(3000, "true", &[]);
+        let env = backend_env(&plain, &InstanceSpec::first(&plain), "u");
+        assert!(env.iter().all(|(k, _)| !k.starts_with("SPAWNGATE_")));
+    }
+
+    #[test]
     fn the_backend_gets_port_and_ready_url() {
         let out = scratch_file("instance-env");
         let script = format!(

@@ -93,8 +93,10 @@ fn answer_one(
         Some(bytes) => {
             let _ = conn.write_all(bytes);
         }
-        // Hold the connection open without answering until the test is done with it.
-        None => std::thread::sleep(Duration::from_secs(3)),
+        // Hold the connection open without answering until the probe closes it (the test is done).
+        None => {
+            let _ = conn.read(&mut buf);
+        }
     }
 }
 

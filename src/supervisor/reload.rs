@@ -55,8 +55,15 @@ impl Supervisor {
         }
         // The counters are the ones the request threads write from now on (for a kept backend, the
         // very ones it had).
-        self.backends[key].activity = entry.activity;
-        self.backends[key].set_config(entry.config);
+        let backend = &mut self.backends[key];
+        // Slots beyond the new count keep their counters while they drain: the request threads no
+        // longer route to them, but what they carry still counts until it ends.
+        let retiring = backend
+            .activity
+            .split_off(entry.activity.len().min(backend.activity.len()));
+        backend.activity = entry.activity;
+        backend.activity.extend(retiring);
+        backend.set_config(entry.config);
         // Slots a smaller pool no longer has stop as if removed; more slots or a new `min_running`
         // are the controller's to start.
         let retired: Vec<u32> = self.backends[key]

@@ -13,7 +13,8 @@
 //!   normalised path); pure, immutable, shared (`Arc`) and swapped whole. `answer`: what a route answers
 //!   itself.
 //! * `route_match`: the conditions of a route and the first-match rule (404, 405 with `Allow`, shadowing).
-//! * `table`: each backend's runtime state (lifecycle view, held requests, address, hold deadline).
+//! * `backend`: one backend as a request thread sees it (its instances, held requests, ids); `table`: every
+//!   backend, and admission, reports, reload and shutdown applied to them.
 //! * `view`: the admission rules and the reaction to each lifecycle report (one instance).
 //! * `pool_view`: a pool's admission over its instances, its late-binding queue and the demand it
 //!   reports; `balance`: which instance a request goes to (every strategy, hashing, sticky slots).
@@ -24,6 +25,7 @@
 
 pub mod addr;
 mod answer;
+pub mod backend;
 pub mod balance;
 mod errors;
 pub mod idle_pool;
@@ -41,6 +43,9 @@ mod tests;
 
 pub use addr::UpstreamAddr;
 pub use answer::LocalAnswer;
+pub use backend::{
+    Admission, Backend, BackendId, Instance, InstanceId, Leased, Outcome, Waiter, HOLD_SLACK,
+};
 pub use idle_pool::{IdlePool, PoolLimits};
 pub use pool_view::Affinity;
 pub use reconcile::{Change, Reconcile};
@@ -49,10 +54,7 @@ pub use route_table::{
     RouteVerdict, Routed,
 };
 pub use stream::UpstreamStream;
-pub use table::{
-    Admission, Backend, BackendId, Instance, InstanceId, Leased, Outcome, Upstreams, Waiter,
-    HOLD_SLACK,
-};
+pub use table::Upstreams;
 
 /// A request that failed on a pooled connection before any response byte arrived is retried once on a
 /// new connection, if it has no body: a backend closing an idle keep-alive connection fails exactly like

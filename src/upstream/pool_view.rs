@@ -15,12 +15,12 @@
 
 use std::time::Instant;
 
+use super::backend::{Admission, Backend, Instance, Leased, Outcome, Waiter};
 use super::balance::{self, Candidate};
-use super::table::{Admission, Backend, Leased, Outcome, Waiter};
 use crate::config::pools::{HashOn, HashOver, PoolConfig, Strategy};
 use crate::error::ProxyError;
 use crate::http1::rewrite::RequestSource;
-use crate::msg::{Clock, Command, Lease, LifecycleEvent, State, StopReason, Thread};
+use crate::msg::{Command, Lease, LifecycleEvent, Stamp, State, StopReason, Thread};
 
 /// What a pool's choice needs to know of the request: its hash key, its sticky cookie.
 pub trait Affinity {
@@ -70,9 +70,8 @@ pub fn admit<W: Waiter, X, R>(
     backend: &mut Backend<W, X>,
     held: usize,
     max_held: usize,
-    now: Instant,
     affinity: &impl Affinity,
-    (shutting_down, clock, thread): (bool, Clock, Thread),
+    (shutting_down, now, thread): (bool, Stamp, Thread),
     waiter: impl FnOnce() -> (W, R),
 ) -> Admission<R> {
     let Some(pool) = backend.config.pool.clone() else {
@@ -81,7 +80,17 @@ pub fn admit<W: Waiter, X, R>(
     if backend.is_removed() || backend.instances.iter().any(going_away) {
         return Admission::Refuse(ProxyError::shutting_down());
     }
-    if let Some(to) = lease_one(backend, &pool, affinity, clock) {
+    let mut leased = lease_one(backend, &pool, affinity, now);
+    if leased.is_none() && pool.scaling.max_in_flight.is_some() {
+        // Full, as far as this thread can see. Say so to the other thread first, then look once more:
+        // a place it freed after our first look is seen now, or it sees our flag and tells us.
+        backend.waiting_flags.set(thread, true);
+        leased = lease_one(backend, &pool, affinity, now);
+        if leased.is_some() && backend.held() == 0 {
+            backend.waiting_flags.set(thread, false);
+        }
+    }
+    if let Some(to) = leased {
         let ask = saturated(backend, &pool).then(|| {
             backend.demand_sent = true;
             demand(backend, thread)
@@ -98,9 +107,9 @@ pub fn admit<W: Waiter, X, R>(
         .instances
         .iter()
         .any(|i| i.view.state == State::Ready);
-    let coming = backend.instances.iter().any(may_come_up);
+    let coming = backend.instances.iter().any(|i| may_come_up(i, now.at));
     if !any_ready && !coming {
-        return Admission::Refuse(refusal(backend, now));
+        return Admission::Refuse(refusal(backend, now.at));
     }
     if held >= max_held {
         return Admission::Refuse(ProxyError::too_many_held());
@@ -113,8 +122,8 @@ pub fn admit<W: Waiter, X, R>(
         .any(|i| i.view.state == State::Starting);
     let until = match any_ready && !starting {
         // Saturated: it waits for a free place, not for a start.
-        true => now + pool.scaling.queue_timeout,
-        false => now + backend.hold_limit(),
+        true => now.at + pool.scaling.queue_timeout,
+        false => now.at + backend.hold_limit(),
     };
     Admission::Hold {
         ask: report_demand(backend, &pool, thread),
@@ -129,7 +138,7 @@ pub fn on_event<W: Waiter, X>(
     slot: u32,
     event: &LifecycleEvent,
     shutting_down: bool,
-    clock: Clock,
+    now: Stamp,
     thread: Thread,
     outcome: &mut Outcome<W, X>,
 ) {
@@ -139,7 +148,7 @@ pub fn on_event<W: Waiter, X>(
     // Whatever changed, the controller may need to hear the queue again.
     backend.demand_sent = false;
     match event {
-        LifecycleEvent::Ready => outcome.release = release_to(backend, slot, clock),
+        LifecycleEvent::Ready => outcome.release = release_to(backend, slot, now),
         LifecycleEvent::StartFailed(_) | LifecycleEvent::BackingOff { .. }
             if !backend.instances.iter().any(may_serve_soon) =>
         {
@@ -147,7 +156,7 @@ pub fn on_event<W: Waiter, X>(
                 LifecycleEvent::StartFailed(reason) => {
                     ProxyError::start_failed(&backend.host, reason)
                 }
-                _ => refusal(backend, std::time::Instant::now()),
+                _ => refusal(backend, now.at),
             };
             outcome.release = backend
                 .drain_waiting()
@@ -165,6 +174,9 @@ pub fn on_event<W: Waiter, X>(
         }
         _ => {}
     }
+    if backend.held() == 0 {
+        backend.waiting_flags.set(thread, false);
+    }
     if backend.held() > 0 && !shutting_down && !backend.is_removed() {
         // Held requests with too little coming up for them: tell the controller again.
         backend.reported = 0;
@@ -176,7 +188,7 @@ pub fn on_event<W: Waiter, X>(
 pub fn release_to<W: Waiter, X>(
     backend: &mut Backend<W, X>,
     slot: u32,
-    clock: Clock,
+    now: Stamp,
 ) -> Vec<(W, Result<Leased, ProxyError>)> {
     let limit = backend
         .config
@@ -192,7 +204,7 @@ pub fn release_to<W: Waiter, X>(
     }
     let activity = instance.activity.clone();
     while backend.held() > 0 {
-        let Some(lease) = Lease::take(&activity, limit, clock) else {
+        let Some(lease) = Lease::take(&activity, limit, now) else {
             break;
         };
         match backend.pop_waiting() {
@@ -208,7 +220,7 @@ fn lease_one<W, X>(
     backend: &mut Backend<W, X>,
     pool: &PoolConfig,
     affinity: &impl Affinity,
-    clock: Clock,
+    now: Stamp,
 ) -> Option<Leased> {
     let limit = pool.scaling.max_in_flight;
     let count = backend.instances.len().min(MAX_SLOTS);
@@ -235,7 +247,7 @@ fn lease_one<W, X>(
     let sticky = sticky.and_then(|s| balance::soft_target(u16::try_from(s).ok()?, candidates));
     if let Some(slot) = sticky.map(u32::from) {
         let activity = &backend.instances[slot as usize].activity;
-        if let Some(lease) = Lease::take(activity, limit, clock) {
+        if let Some(lease) = Lease::take(activity, limit, now) {
             return Some(Leased { slot, lease });
         }
         candidates[slot as usize].eligible = false;
@@ -248,7 +260,7 @@ fn lease_one<W, X>(
     for _ in 0..count {
         let slot = balance::choose(&pool.strategy, &mut backend.balance, candidates, key)?;
         let activity = &backend.instances[slot as usize].activity;
-        if let Some(lease) = Lease::take(activity, limit, clock) {
+        if let Some(lease) = Lease::take(activity, limit, now) {
             return Some(Leased {
                 slot: u32::from(slot),
                 lease,
@@ -259,47 +271,61 @@ fn lease_one<W, X>(
     None
 }
 
-/// Every eligible instance is at its `target_in_flight` and the pool may run more: ask for one now,
-/// while this request is served (once per lifecycle change).
+/// The ready instances carry more than `target_in_flight` each and the pool may run more: ask for one
+/// now, while this request is served (once per lifecycle change). The same rule as the controller's
+/// (`ceil(load / target)` instances), so the ask is never one it ignores.
 fn saturated<W, X>(backend: &Backend<W, X>, pool: &PoolConfig) -> bool {
     let Some(target) = pool.scaling.target_in_flight else {
         return false;
     };
-    if backend.demand_sent {
+    if backend.demand_sent || !may_start_more(backend, pool) {
         return false;
     }
-    let up = backend
-        .instances
-        .iter()
-        .filter(|i| matches!(i.view.state, State::Ready | State::Starting))
-        .count();
-    if up >= pool.scaling.max_running as usize {
-        return false;
-    }
-    if backend
-        .instances
-        .iter()
-        .any(|i| i.view.state == State::Starting)
-    {
-        return false;
-    }
-    backend
+    let (count, load) = backend
         .instances
         .iter()
         .filter(|i| eligible(i))
-        .all(|i| i.activity.in_flight() >= target as usize)
+        .fold((0usize, 0usize), |(n, load), i| {
+            (n + 1, load + i.activity.in_flight())
+        });
+    count > 0 && load > count * target as usize
 }
 
-/// `Demand` when the held count has crossed another instance's worth since it was last reported.
+/// Nothing is starting and fewer than `max_running` run: the controller could start another.
+fn may_start_more<W, X>(backend: &Backend<W, X>, pool: &PoolConfig) -> bool {
+    let mut up = 0;
+    for instance in &backend.instances {
+        match instance.view.state {
+            State::Starting => return false,
+            State::Ready => up += 1,
+            _ => {}
+        }
+    }
+    up < pool.scaling.max_running as usize
+}
+
+/// `Demand` when the held count has crossed another instance's worth since it was last reported, and
+/// the controller could start something for it. An instance's worth is what the controller counts:
+/// `target_in_flight`, else `max_in_flight`, else all of them.
 fn report_demand<W, X>(
     backend: &mut Backend<W, X>,
     pool: &PoolConfig,
     thread: Thread,
 ) -> Option<Command> {
-    let per = pool.scaling.target_in_flight.unwrap_or(u32::MAX).max(1);
+    let scaling = &pool.scaling;
+    let per = scaling
+        .target_in_flight
+        .or(scaling.max_in_flight)
+        .unwrap_or(u32::MAX)
+        .max(1);
     let bucket = |held: u32| held.div_ceil(per);
     let held = u32::try_from(backend.held()).unwrap_or(u32::MAX);
-    if bucket(held) == bucket(backend.reported) {
+    let ups = backend
+        .instances
+        .iter()
+        .filter(|i| matches!(i.view.state, State::Ready | State::Starting))
+        .count();
+    if bucket(held) == bucket(backend.reported) || ups >= scaling.max_running as usize {
         return None;
     }
     backend.reported = held;
@@ -331,12 +357,12 @@ fn refusal<W, X>(backend: &Backend<W, X>, now: Instant) -> ProxyError {
     }
 }
 
-fn eligible(instance: &super::table::Instance) -> bool {
+fn eligible(instance: &Instance) -> bool {
     instance.view.state == State::Ready && !instance.view.unhealthy
 }
 
 /// Stopping for good (removal, shutdown): takes nothing new.
-fn going_away(instance: &super::table::Instance) -> bool {
+fn going_away(instance: &Instance) -> bool {
     instance.view.state == State::Stopping
         && matches!(
             instance.view.stop_reason,
@@ -344,25 +370,29 @@ fn going_away(instance: &super::table::Instance) -> bool {
         )
 }
 
-fn going_away_or_stopped(instance: &super::table::Instance) -> bool {
+fn going_away_or_stopped(instance: &Instance) -> bool {
     going_away(instance) || instance.view.state == State::Stopped
 }
 
 /// Could take requests soon: starting, or ready.
-fn may_serve_soon(instance: &super::table::Instance) -> bool {
+fn may_serve_soon(instance: &Instance) -> bool {
     matches!(instance.view.state, State::Starting | State::Ready)
 }
 
 /// Can be (re)started or is coming up: not backing off, not unhealthy.
-fn may_come_up(instance: &super::table::Instance) -> bool {
+fn may_come_up(instance: &Instance, now: Instant) -> bool {
     let backing_off = instance
         .view
         .backoff
         .as_ref()
-        .is_some_and(|(until, _)| *until > Instant::now());
+        .is_some_and(|(until, _)| *until > now);
     match instance.view.state {
         State::Starting => true,
         State::Ready | State::Unhealthy => false,
         State::Stopped | State::Stopping => !backing_off && !instance.view.unhealthy,
     }
 }
+
+#[cfg(test)]
+#[path = "pool_view_tests.rs"]
+mod tests;

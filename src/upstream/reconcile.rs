@@ -6,8 +6,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::backend::{BackendId, Outcome, Waiter};
 use super::route_table::RouteTable;
-use super::table::{BackendId, Outcome, Upstreams, Waiter};
+use super::table::Upstreams;
 use crate::config::hosts::HostConfig;
 use crate::config::BackendConfig;
 use crate::msg::{BackendEntry, Host, State};
@@ -60,9 +61,10 @@ impl<W: Waiter, X: Default> Upstreams<W, X> {
                         .iter()
                         .map(|i| i.activity.clone())
                         .collect();
+                    let waiting = backend.waiting_flags.clone();
                     Change::Keep {
                         id: backend.id,
-                        entry: BackendEntry::keeping(config.clone(), &had),
+                        entry: BackendEntry::keeping(config.clone(), &had, waiting),
                         changed: *backend.config != **config,
                     }
                 }
@@ -116,7 +118,7 @@ impl<W: Waiter, X: Default> Upstreams<W, X> {
         for change in &reconcile.changes {
             match change {
                 Change::Add { id, entry } => {
-                    let displaced = self.insert(*id, entry.config.clone(), &entry.activity);
+                    let displaced = self.insert(*id, entry);
                     outcomes.extend(displaced);
                 }
                 Change::Keep { id, entry, changed } => {

@@ -9,191 +9,20 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use super::backend::{instances_for, Admission, Backend, BackendId, InstanceId, Leased, Outcome};
+use super::backend::{Instance, Waiter};
 use super::balance::BalanceState;
 use super::pool_view::{self, Affinity};
 use super::route_table::RouteTable;
-use super::view::{BackendView, Verdict};
-use super::UpstreamAddr;
+use super::view::Verdict;
 use crate::config::BackendConfig;
 use crate::error::ProxyError;
 use crate::msg::{
-    Activity, BackendEvent, Clock, Command, Host, Lease, LifecycleEvent, State, Thread,
+    Activity, BackendEntry, BackendEvent, Clock, Command, Host, Lease, LifecycleEvent, State,
+    Thread,
 };
-
-/// How much longer than `startup_timeout` a request is held: the supervisor reports a failed start when
-/// the timeout passes, and that report should win over the hold's own expiry.
-pub const HOLD_SLACK: Duration = Duration::from_secs(2);
-
-/// Names a backend in tables and between the request threads: a slot, and the generation that holds it,
-/// so a slot reused after a removal is never confused with the backend that had it before.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct BackendId {
-    slot: u32,
-    generation: u32,
-}
-
-impl BackendId {
-    pub fn new(slot: u32, generation: u32) -> BackendId {
-        BackendId { slot, generation }
-    }
-
-    fn index(self) -> usize {
-        self.slot as usize
-    }
-}
-
-/// `#slot.generation`, for logs about a backend whose Host is not at hand.
-impl std::fmt::Display for BackendId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "#{}.{}", self.slot, self.generation)
-    }
-}
-
-/// One instance of one backend: what a connection to a backend is kept and pooled under.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct InstanceId {
-    pub backend: BackendId,
-    pub slot: u32,
-}
-
-/// A held request as a thread remembers it.
-pub trait Waiter {
-    /// The request gave up waiting on its own: it no longer counts against `max_held_requests`.
-    fn is_gone(&self) -> bool {
-        false
-    }
-}
-
-/// One instance as a request thread sees it.
-#[derive(Debug)]
-pub struct Instance {
-    /// Where it listens, as its last report said (a new port applies from its start).
-    pub addr: UpstreamAddr,
-    /// Its lifecycle as last reported.
-    pub view: BackendView,
-    /// Its traffic, shared with the other thread and the supervisor.
-    pub activity: Arc<Activity>,
-    pub weight: u16,
-}
-
-/// One backend as a request thread sees it.
-#[derive(Debug)]
-pub struct Backend<W, X> {
-    pub id: BackendId,
-    pub host: Host,
-    pub config: Arc<BackendConfig>,
-    /// By slot.
-    pub instances: Vec<Instance>,
-    /// Oldest first: whichever instance can take a request first takes the front.
-    waiting: VecDeque<W>,
-    pub(super) balance: BalanceState,
-    /// A saturation `Demand` was sent since the pool's last lifecycle report: no need to send another.
-    pub(super) demand_sent: bool,
-    /// The held count the supervisor last heard from this thread.
-    pub(super) reported: u32,
-    /// The thread's own per-backend data.
-    pub extra: X,
-}
-
-impl<W, X> Backend<W, X> {
-    /// How long a request may be held for this backend while an instance starts.
-    pub fn hold_limit(&self) -> Duration {
-        self.config.timings.startup_timeout + HOLD_SLACK
-    }
-
-    /// The instance in `slot`.
-    pub fn instance(&self, slot: u32) -> Option<&Instance> {
-        self.instances.get(slot as usize)
-    }
-
-    /// The first instance: a `[backends]` entry's only one.
-    pub fn first(&self) -> &Instance {
-        &self.instances[0]
-    }
-
-    /// Gone from the config, forgotten once every instance has stopped.
-    pub fn is_removed(&self) -> bool {
-        self.instances.first().is_some_and(|i| i.view.removed)
-    }
-
-    pub fn held(&self) -> usize {
-        self.waiting.len()
-    }
-
-    pub(super) fn push_waiting(&mut self, waiter: W) {
-        self.waiting.push_back(waiter);
-    }
-
-    pub(super) fn pop_waiting(&mut self) -> Option<W> {
-        self.waiting.pop_front()
-    }
-
-    pub(super) fn drain_waiting(&mut self) -> impl Iterator<Item = W> {
-        std::mem::take(&mut self.waiting).into_iter()
-    }
-}
-
-/// A request admitted to an instance, counted in flight there until the lease is dropped.
-#[derive(Debug)]
-pub struct Leased {
-    pub slot: u32,
-    pub lease: Lease,
-}
-
-/// What to do with a new request.
-#[derive(Debug)]
-pub enum Admission<R> {
-    /// Forward it now to this instance. `ask` is a command for the supervisor (a pool at its soft
-    /// limit wants another instance).
-    Forward {
-        to: Leased,
-        ask: Option<Command>,
-    },
-    /// It waits (its waiter is kept) until `until`; `ask` is the command that gets something started.
-    Hold {
-        ask: Option<Command>,
-        until: Instant,
-        receipt: R,
-    },
-    Refuse(ProxyError),
-}
-
-/// What a report, a reload or a freed place asks of the thread for one backend.
-#[derive(Debug)]
-pub struct Outcome<W, X> {
-    pub id: BackendId,
-    /// Held requests to forward to the instance leased to each (`Ok`) or answer with the error.
-    pub release: Vec<(W, Result<Leased, ProxyError>)>,
-    /// A command for the supervisor.
-    pub ask: Option<Command>,
-    /// Close idle pooled connections: the instance behind them is going away.
-    pub drop_pool: bool,
-    /// Whose connections `drop_pool` is about: one instance, or `None` for all.
-    pub slot: Option<u32>,
-    /// The backend is gone for good (removed, and stopped or never started); its held requests are in
-    /// `release` with a 404.
-    pub forgotten: Option<Backend<W, X>>,
-}
-
-impl<W, X> Outcome<W, X> {
-    fn new(id: BackendId) -> Self {
-        Outcome {
-            id,
-            release: Vec::new(),
-            ask: None,
-            drop_pool: false,
-            slot: None,
-            forgotten: None,
-        }
-    }
-
-    /// Whether it asks the supervisor to start something.
-    pub fn asks_start(&self) -> bool {
-        matches!(self.ask, Some(Command::Start(_) | Command::Demand { .. }))
-    }
-}
 
 struct Slot<W, X> {
     generation: u32,
@@ -292,26 +121,26 @@ impl<W: Waiter, X: Default> Upstreams<W, X> {
         affinity: &impl Affinity,
         waiter: impl FnOnce() -> (W, R),
     ) -> Admission<R> {
-        let (max_held, shutting_down, clock, thread) =
-            (self.max_held, self.shutting_down, self.clock, self.thread);
+        let (max_held, shutting_down, thread) = (self.max_held, self.shutting_down, self.thread);
+        let stamp = self.clock.stamp(now);
         let Some(backend) = backend.and_then(|id| self.get_mut(id)) else {
             return Admission::Refuse(ProxyError::unknown_host(host));
         };
         backend.waiting.retain(|w| !w.is_gone());
         let held = backend.waiting.len();
         if backend.config.is_pool() {
-            let (context, waiter) = ((shutting_down, clock, thread), waiter);
-            return pool_view::admit(backend, held, max_held, now, affinity, context, waiter);
+            let context = (shutting_down, stamp, thread);
+            return pool_view::admit(backend, held, max_held, affinity, context, waiter);
         }
         let id = backend.id;
         let first = &mut backend.instances[0];
         match first.view.admit(&backend.host, held, max_held, now) {
-            Verdict::Forward => match Lease::take(&first.activity, None, clock) {
-                Some(lease) => Admission::Forward {
-                    to: Leased { slot: 0, lease },
-                    ask: None,
+            Verdict::Forward => Admission::Forward {
+                to: Leased {
+                    slot: 0,
+                    lease: Lease::begin(&first.activity, stamp),
                 },
-                None => Admission::Refuse(ProxyError::too_many_held()),
+                ask: None,
             },
             Verdict::Refuse(err) => Admission::Refuse(err),
             // Nothing starts any more once the proxy shuts down; ready backends serve until they stop.
@@ -347,18 +176,28 @@ impl<W: Waiter, X: Default> Upstreams<W, X> {
         full.unwrap_or_else(|| ProxyError::not_ready_in_time(host))
     }
 
-    /// A request on `id` ended (its lease was dropped): a pool at its `max_in_flight` may take a held
-    /// request now.
-    pub fn freed(&mut self, id: InstanceId) -> Option<Outcome<W, X>> {
-        let clock = self.clock;
+    /// A request on `id` ended (its lease was dropped) at `now`: a pool at its `max_in_flight` may take
+    /// a held request now.
+    pub fn freed(&mut self, id: InstanceId, now: Instant) -> Option<Outcome<W, X>> {
+        let (stamp, thread) = (self.clock.stamp(now), self.thread);
         let backend = self.get_mut(id.backend)?;
         if backend.waiting.is_empty() || !backend.config.is_pool() {
             return None;
         }
         backend.waiting.retain(|w| !w.is_gone());
         let mut outcome = Outcome::new(backend.id);
-        outcome.release = pool_view::release_to(backend, id.slot, clock);
+        outcome.release = pool_view::release_to(backend, id.slot, stamp);
+        if backend.waiting.is_empty() {
+            backend.waiting_flags.set(thread, false);
+        }
         (!outcome.release.is_empty()).then_some(outcome)
+    }
+
+    /// Whether the other request thread holds requests for the pool of `id` while it is full: a place
+    /// this thread frees there must be offered to it (`SlotFreed`).
+    pub fn other_waits(&self, id: InstanceId) -> bool {
+        self.get(id.backend)
+            .is_some_and(|b| b.waiting_flags.is_set(self.thread.other()))
     }
 
     /// Applies one lifecycle report; `None` when it is about a backend this thread does not know, such
@@ -370,7 +209,8 @@ impl<W: Waiter, X: Default> Upstreams<W, X> {
             event,
             ..
         } = report;
-        let (shutting_down, clock, thread) = (self.shutting_down, self.clock, self.thread);
+        let (shutting_down, thread) = (self.shutting_down, self.thread);
+        let stamp = self.clock.stamp(now);
         let backend = self.get_mut(id)?;
         let slot = instance.index;
         let host = backend.host.clone();
@@ -396,7 +236,7 @@ impl<W: Waiter, X: Default> Upstreams<W, X> {
                 slot,
                 &event,
                 shutting_down,
-                clock,
+                stamp,
                 thread,
                 &mut outcome,
             );
@@ -408,10 +248,9 @@ impl<W: Waiter, X: Default> Upstreams<W, X> {
             outcome.release = waiting
                 .into_iter()
                 .map(|w| {
-                    let leased = result.clone().and_then(|()| {
-                        Lease::take(activity, None, clock)
-                            .map(|lease| Leased { slot: 0, lease })
-                            .ok_or_else(ProxyError::too_many_held)
+                    let leased = result.clone().map(|()| Leased {
+                        slot: 0,
+                        lease: Lease::begin(activity, stamp),
                     });
                     (w, leased)
                 })
@@ -457,12 +296,8 @@ impl<W: Waiter, X: Default> Upstreams<W, X> {
     }
 
     /// Puts a backend into its slot (a reload added it); whatever held the slot before is returned.
-    pub(super) fn insert(
-        &mut self,
-        id: BackendId,
-        config: Arc<BackendConfig>,
-        activity: &[Arc<Activity>],
-    ) -> Option<Outcome<W, X>> {
+    pub(super) fn insert(&mut self, id: BackendId, entry: &BackendEntry) -> Option<Outcome<W, X>> {
+        let (config, activity) = (entry.config.clone(), &entry.activity);
         while self.slots.len() <= id.index() {
             self.slots.push(Slot {
                 generation: 0,
@@ -484,6 +319,7 @@ impl<W: Waiter, X: Default> Upstreams<W, X> {
             waiting: VecDeque::new(),
             demand_sent: false,
             reported: 0,
+            waiting_flags: entry.waiting.clone(),
             extra: X::default(),
         };
         let slot = &mut self.slots[id.index()];
@@ -535,30 +371,4 @@ impl<W: Waiter, X: Default> Upstreams<W, X> {
     pub(super) fn set_routes(&mut self, routes: Arc<RouteTable>) {
         self.routes = routes;
     }
-}
-
-/// The instances of `config`, each with its counters, taking over the state of the ones it `had` by slot.
-fn instances_for(
-    config: &BackendConfig,
-    activity: &[Arc<Activity>],
-    had: Vec<Instance>,
-) -> Vec<Instance> {
-    let mut had = had.into_iter();
-    super::instance::instances_of(config)
-        .into_iter()
-        .zip(activity)
-        .map(|(spec, activity)| match had.next() {
-            Some(old) => Instance {
-                activity: activity.clone(),
-                weight: spec.weight,
-                ..old
-            },
-            None => Instance {
-                addr: spec.addr,
-                view: BackendView::default(),
-                activity: activity.clone(),
-                weight: spec.weight,
-            },
-        })
-        .collect()
 }

@@ -8,6 +8,7 @@ mod echo;
 mod h2client;
 mod h2worker;
 mod parity;
+pub mod pools;
 mod procs;
 mod proxy;
 pub mod recorder;

@@ -31,6 +31,8 @@ pub(super) struct Driver {
     pub timings: Timings,
     pub in_flight: usize,
     pub last_active_ms: u64,
+    /// The pool controller's say on idle stops.
+    pub may_stop_idle: bool,
 }
 
 impl Driver {
@@ -41,6 +43,7 @@ impl Driver {
             timings: timings(),
             in_flight: 0,
             last_active_ms: 0,
+            may_stop_idle: true,
         }
     }
 
@@ -50,7 +53,7 @@ impl Driver {
             in_flight: self.in_flight,
             last_active_ms: self.last_active_ms,
             timings: &self.timings,
-            may_stop_idle: true,
+            may_stop_idle: self.may_stop_idle,
         };
         let state = std::mem::replace(&mut self.state, Lifecycle::Stopped);
         let (state, effects) = self.crash_loop.step(state, input, &env);
@@ -195,6 +198,28 @@ fn spawn_failure_fails_the_start() {
         ]
     );
     assert!(d.state.is_stopped());
+}
+
+#[test]
+fn a_vetoed_idle_stop_keeps_running_and_looks_again_an_idle_timeout_later() {
+    let mut d = Driver::ready(1_000);
+    d.may_stop_idle = false;
+    let effects = d.at(61_000, Input::Tick);
+    assert!(
+        !effects.iter().any(|e| matches!(e, Effect::Terminate)),
+        "{effects:?}"
+    );
+    assert!(matches!(
+        d.state,
+        Lifecycle::Ready(Ready {
+            idle_check_at: 121_000,
+            ..
+        })
+    ));
+    // Allowed again: the next check stops it.
+    d.may_stop_idle = true;
+    d.at(121_000, Input::Tick);
+    assert!(matches!(d.state, Lifecycle::Stopping(_)), "{:?}", d.state);
 }
 
 #[test]

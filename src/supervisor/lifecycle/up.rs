@@ -263,10 +263,13 @@ impl Ready {
         if now >= idle_check_at {
             // A backend that just became ready has not been idle, whatever the counters say.
             let quiet_since = env.last_active_ms.max(self.since_ms);
-            if env.in_flight == 0 && now >= quiet_since + idle_timeout && env.may_stop_idle {
+            let idle = env.in_flight == 0 && now >= quiet_since + idle_timeout;
+            if idle && env.may_stop_idle {
                 return begin_stop(StopReason::Idle, false, env, Vec::new());
             }
-            idle_check_at = if env.in_flight > 0 {
+            idle_check_at = if env.in_flight > 0 || idle {
+                // Busy, or idle but kept (the pool controller vetoed the stop): look again later,
+                // never in a loop on a deadline already past.
                 now + idle_timeout.max(MIN_IDLE_RECHECK_MS)
             } else {
                 quiet_since + idle_timeout

@@ -19,8 +19,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::answer::LocalAnswer;
+use super::backend::BackendId;
 use super::route_match::{select, Conditions, PathCond, Selection};
-use super::table::BackendId;
 use crate::config::routes::LocalRoute;
 use crate::error::{ErrorCode, ProxyError};
 use crate::http1::path::{self, PathRules};

@@ -14,13 +14,16 @@
 //! `Waker`. The only state two threads touch is [`Activity`] (atomic counters, written by whoever carries
 //! traffic, read by the supervisor to decide idleness), so no request pays for a message.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+mod shared;
+
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use shared::{Activity, Clock, Lease, Stamp, Waiting};
 
 use crate::config::BackendConfig;
-use crate::upstream::{BackendId, Reconcile, UpstreamAddr};
+use crate::upstream::{BackendId, InstanceId, Reconcile, UpstreamAddr};
 
 /// The Host a backend serves (lower-case, no port): what routes to it, and what logs call it. Between
 /// threads a backend is named by its [`BackendId`] instead.
@@ -88,10 +91,22 @@ pub enum Thread {
     H2,
 }
 
+impl Thread {
+    pub fn other(self) -> Thread {
+        match self {
+            Thread::Reactor => Thread::H2,
+            Thread::H2 => Thread::Reactor,
+        }
+    }
+}
+
 /// What the supervisor tells the reactor.
 #[derive(Debug)]
 pub enum ReactorMsg {
     Backend(BackendEvent),
+    /// From the h2 worker: a request on this instance of a pool at its `max_in_flight` ended while the
+    /// reactor held requests for that pool; one of them may take the place.
+    SlotFreed(InstanceId),
     ShutdownComplete,
 }
 
@@ -178,149 +193,30 @@ impl State {
 pub struct BackendEntry {
     pub config: Arc<BackendConfig>,
     pub activity: Vec<Arc<Activity>>,
+    /// Which request threads hold requests for it while its instances are full (see [`Waiting`]).
+    pub waiting: Arc<Waiting>,
 }
 
 impl BackendEntry {
     /// A backend that has carried no traffic yet.
     pub fn new(config: Arc<BackendConfig>) -> Self {
-        BackendEntry::keeping(config, &[])
+        BackendEntry::keeping(config, &[], Arc::default())
     }
 
     /// A backend whose instances keep the counters they had (by slot); new slots start at zero.
-    pub fn keeping(config: Arc<BackendConfig>, had: &[Arc<Activity>]) -> Self {
+    pub fn keeping(
+        config: Arc<BackendConfig>,
+        had: &[Arc<Activity>],
+        waiting: Arc<Waiting>,
+    ) -> Self {
         let count = crate::upstream::instance::instances_of(&config).len();
         let activity = (0..count)
             .map(|slot| had.get(slot).cloned().unwrap_or_default())
             .collect();
-        BackendEntry { config, activity }
-    }
-}
-
-/// One request (or stream, or tunnel) counted in flight on an instance until it is dropped: admission
-/// takes it (so a `max_in_flight` is never exceeded, whichever thread admits), and whatever carries the
-/// request keeps it, so no path can forget to count the end.
-#[derive(Debug)]
-pub struct Lease {
-    activity: Arc<Activity>,
-    clock: Clock,
-}
-
-impl Lease {
-    /// Counts one more in flight if fewer than `limit` are (`None`: no limit).
-    pub fn take(activity: &Arc<Activity>, limit: Option<u32>, clock: Clock) -> Option<Lease> {
-        activity.try_begin(limit, clock.now_ms()).then(|| Lease {
-            activity: activity.clone(),
-            clock,
-        })
-    }
-
-    pub fn activity(&self) -> &Arc<Activity> {
-        &self.activity
-    }
-}
-
-impl Drop for Lease {
-    fn drop(&mut self) {
-        self.activity.end(self.clock.now_ms());
-    }
-}
-
-/// Traffic through one backend, counted by the threads that carry it and read by the supervisor.
-#[derive(Debug, Default)]
-pub struct Activity {
-    /// Requests being forwarded plus open tunnels.
-    in_flight: AtomicUsize,
-    /// `Clock` milliseconds when `in_flight` last dropped to zero (or traffic last began).
-    last_active_ms: AtomicU64,
-    /// What the running program last said of itself (`STATUS=` on its `NOTIFY_SOCKET`), for
-    /// `/backends`: written by the supervisor, read by the admin API; rare on both sides, so a lock.
-    status: Mutex<Option<String>>,
-}
-
-impl Activity {
-    pub fn begin(&self, now_ms: u64) {
-        self.last_active_ms.store(now_ms, Ordering::Relaxed);
-        self.in_flight.fetch_add(1, Ordering::AcqRel);
-    }
-
-    /// [`begin`](Self::begin), unless `limit` are in flight already: one atomic step, so two threads
-    /// admitting at once cannot both take the last place.
-    pub fn try_begin(&self, limit: Option<u32>, now_ms: u64) -> bool {
-        let Some(limit) = limit else {
-            self.begin(now_ms);
-            return true;
-        };
-        let limit = limit as usize;
-        let taken = self
-            .in_flight
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < limit).then_some(n + 1)
-            })
-            .is_ok();
-        if taken {
-            self.last_active_ms.store(now_ms, Ordering::Relaxed);
+        BackendEntry {
+            config,
+            activity,
+            waiting,
         }
-        taken
-    }
-
-    pub fn end(&self, now_ms: u64) {
-        self.last_active_ms.store(now_ms, Ordering::Relaxed);
-        // Saturate rather than wrap if a bug ever ends more than it began.
-        let _ = self
-            .in_flight
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
-    }
-
-    pub fn in_flight(&self) -> usize {
-        self.in_flight.load(Ordering::Acquire)
-    }
-
-    pub fn last_active_ms(&self) -> u64 {
-        self.last_active_ms.load(Ordering::Relaxed)
-    }
-
-    /// Replaces the program's status line (`None`: it has said nothing since it was started).
-    pub fn set_status(&self, status: Option<String>) {
-        // A poisoned lock only means a panic elsewhere mid-write of a plain string: take it anyway.
-        *self.status.lock().unwrap_or_else(|e| e.into_inner()) = status;
-    }
-
-    pub fn status(&self) -> Option<String> {
-        self.status
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-}
-
-/// Monotonic milliseconds since the process started, shared by all threads so `Activity` stamps agree.
-#[derive(Debug, Clone, Copy)]
-pub struct Clock {
-    epoch: Instant,
-}
-
-impl Clock {
-    pub fn new() -> Self {
-        Clock {
-            epoch: Instant::now(),
-        }
-    }
-
-    pub fn ms(&self, at: Instant) -> u64 {
-        at.saturating_duration_since(self.epoch).as_millis() as u64
-    }
-
-    pub fn now_ms(&self) -> u64 {
-        self.ms(Instant::now())
-    }
-
-    pub fn instant(&self, ms: u64) -> Instant {
-        self.epoch + Duration::from_millis(ms)
-    }
-}
-
-impl Default for Clock {
-    fn default() -> Self {
-        Self::new()
     }
 }

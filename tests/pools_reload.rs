@@ -1,0 +1,51 @@
+//! Pools across reloads, against the real binary: more replicas start, fewer drain and stop without
+//! dropping what they carry, and a request in flight on a retired instance finishes.
+
+mod support;
+
+use support::pools::*;
+use support::routing::{ask_get, Proto};
+use support::*;
+
+#[test]
+fn replicas_grow_and_shrink_on_reload_and_a_retired_instance_finishes_its_request() {
+    let base = free_ports(3);
+    let keys = |n: u32| {
+        format!("port = {base}\nreplicas = {n}\nmin_running = {n}\nstrategy = \"round_robin\"")
+    };
+    let proxy = Proxy::start(&echo_pool("elastic", &keys(2)));
+    wait_states(&proxy, "elastic", &["ready", "ready"]);
+
+    proxy.rewrite_config(&echo_pool("elastic", &keys(3)));
+    assert_eq!(proxy.post_reload().status, 200);
+    wait_states(&proxy, "elastic", &["ready", "ready", "ready"]);
+
+    // Round robin from here: slot 0, 1, 2. The slow request lands on slot 1, which the next reload
+    // retires.
+    let addr = proxy.addr();
+    let first = ask_get(addr, Proto::Http1, "elastic.test", "/");
+    assert_eq!(first.status, 200);
+    let slow = std::thread::spawn(move || {
+        let reply = ask_get(addr, Proto::Http1, "elastic.test", "/slow?ms=1500");
+        (reply.status, reply.body.len())
+    });
+    let busy = wait_until(WAIT, || {
+        pool_status(&proxy, "elastic")["instances"][1]["in_flight"] == 1
+    });
+    assert!(busy, "the slow request is on slot 1");
+    let retired: Vec<u32> = [1, 2]
+        .into_iter()
+        .flat_map(|slot| slot_pids(&proxy, "elastic", slot))
+        .collect();
+    assert_eq!(retired.len(), 2, "slots 1 and 2 each started once");
+
+    proxy.rewrite_config(&echo_pool("elastic", &keys(1)));
+    assert_eq!(proxy.post_reload().status, 200);
+    wait_states(&proxy, "elastic", &["ready"]);
+    let (status, _) = slow.join().expect("the slow request");
+    assert_eq!(status, 200, "a retired instance finishes what it carries");
+    let gone = wait_until(WAIT, || retired.iter().all(|&pid| !pid_alive(pid)));
+    assert!(gone, "retired instances {retired:?} exit");
+    assert_eq!(ask_get(addr, Proto::H2c, "elastic.test", "/").status, 200);
+    proxy.shut_down_leaving_nothing(WAIT);
+}
