@@ -198,3 +198,109 @@ fn unix_socket_instances_serve_http1_h2c_and_websocket() {
     proxy.shut_down_leaving_nothing(WAIT);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_sticky_cookie_keeps_a_client_on_its_instance_and_never_wakes_a_stopped_one() {
+    let base = free_ports(3);
+    let config = echo_pool(
+        "sticky",
+        &format!(
+            "port = {base}\nreplicas = 3\nmin_running = 2\nstrategy = \"round_robin\"\n\
+             sticky = {{ cookie = \"sg_web\", max_age_secs = 600 }}"
+        ),
+    );
+    let proxy = Proxy::start(&config);
+    wait_states(&proxy, "sticky", &["ready", "ready", "stopped"]);
+    let first = ask_get(proxy.addr(), Proto::Http1, "sticky.test", "/");
+    assert_eq!(first.status, 200);
+    assert_eq!(
+        first.header("set-cookie"),
+        Some("sg_web=0; Path=/; HttpOnly; SameSite=Lax; Max-Age=600"),
+        "the answer names the slot that served it"
+    );
+    let with_cookie = |proto, cookie: &str| {
+        let reply = support::routing::ask(
+            proxy.addr(),
+            proto,
+            "GET",
+            "sticky.test",
+            "/",
+            &[("Cookie", cookie)],
+        );
+        assert_eq!(reply.status, 200, "{proto:?}");
+        let set = reply.header("set-cookie").unwrap_or_default().to_string();
+        (pid_of(&reply), set)
+    };
+    // Round robin would alternate; the cookie keeps every request on slot 1.
+    let (pid1, _) = with_cookie(Proto::Http1, "theme=dark; sg_web=1");
+    assert_ne!(pid1, pid_of(&first));
+    for proto in PROTOCOLS {
+        for _ in 0..6 {
+            let (pid, set) = with_cookie(proto, "theme=dark; sg_web=1");
+            assert_eq!(pid, pid1, "{proto:?}: the cookie's slot serves");
+            assert!(set.starts_with("sg_web=1;"), "{set}");
+        }
+    }
+    // A cookie naming a slot that is not running is ignored and rewritten, and wakes nothing.
+    for _ in 0..4 {
+        let (pid, set) = with_cookie(Proto::Http1, "sg_web=2");
+        let slot = if pid == pid1 { "1" } else { "0" };
+        assert!(set.starts_with(&format!("sg_web={slot};")), "{set}");
+    }
+    assert_eq!(
+        states(&proxy, "sticky")[2],
+        "stopped",
+        "slot 2 was never woken"
+    );
+}
+
+#[test]
+fn hard_affinity_starts_only_the_owner_and_keeps_the_owner_across_restarts() {
+    let base = free_ports(4);
+    let config = echo_pool(
+        "shards",
+        &format!(
+            "port = {base}\nreplicas = 4\nstrategy = \"hash\"\nhash_on = \"header:X-Tenant\"\n\
+             hash_over = \"slots\""
+        ),
+    );
+    let ask_tenant = |proxy: &Proxy, proto, tenant: &str| {
+        let reply = support::routing::ask(
+            proxy.addr(),
+            proto,
+            "GET",
+            "shards.test",
+            "/",
+            &[("X-Tenant", tenant)],
+        );
+        assert_eq!(reply.status, 200, "{tenant} over {proto:?}");
+        pid_of(&reply)
+    };
+    let ready_slots = |proxy: &Proxy| -> Vec<usize> {
+        states(proxy, "shards")
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| *s == "ready")
+            .map(|(i, _)| i)
+            .collect()
+    };
+    let mut owners = Vec::new();
+    for _ in 0..2 {
+        let proxy = Proxy::start(&config);
+        let pid = ask_tenant(&proxy, Proto::Http1, "acme");
+        let up = ready_slots(&proxy);
+        assert_eq!(up.len(), 1, "one request starts its owner alone: {up:?}");
+        for proto in PROTOCOLS {
+            for _ in 0..5 {
+                assert_eq!(ask_tenant(&proxy, proto, "acme"), pid, "{proto:?}");
+            }
+        }
+        assert_eq!(ready_slots(&proxy), up, "nothing else was started");
+        owners.push(up[0]);
+        proxy.shut_down_leaving_nothing(WAIT);
+    }
+    assert_eq!(
+        owners[0], owners[1],
+        "a key keeps its shard across proxy restarts"
+    );
+}

@@ -240,6 +240,7 @@ fn play_supervisor(
             }
             SupervisorCommand::ReadyCallback(..)
             | SupervisorCommand::Demand { .. }
+            | SupervisorCommand::StartSlot { .. }
             | SupervisorCommand::Reload(_) => {}
         }
     }

@@ -90,12 +90,7 @@ fn read_one(item: &Item<'_, '_>, defaults: &Timings, ctx: &mut Ctx) -> Option<Ba
     let name = item.name;
     let mut section = item.section(ctx)?;
     let strategy = read_strategy(&mut section, ctx);
-    let sticky = section.take("sticky").map(|s| {
-        // The cookie is read and checked, but responses do not set it yet: say so rather than
-        // silently balance without affinity.
-        ctx.report(&s.key_span, &s.path, "sticky cookies are not supported yet");
-        read_sticky(&s, ctx)
-    });
+    let sticky = section.take("sticky").map(|s| read_sticky(&s, ctx));
     let health = read_health(&mut section, ctx);
     let scaling_keys = ScalingKeys::take(&mut section, ctx);
     let mut timings = timings::read(&mut section, ctx, defaults);
@@ -400,13 +395,7 @@ fn read_strategy(section: &mut Section<'_, '_>, ctx: &mut Ctx) -> Option<Strateg
         None => HashOver::Ready,
         Some(item) => match item.as_str(ctx)? {
             "ready" => HashOver::Ready,
-            "slots" => {
-                item.invalid(
-                    ctx,
-                    "hash_over = \"slots\" (hard affinity) is not supported yet",
-                );
-                return None;
-            }
+            "slots" => HashOver::Slots,
             other => {
                 item.invalid(
                     ctx,

@@ -127,8 +127,11 @@ pub async fn serve(
         worker: worker.clone(),
         instance: target.instance,
     };
-    let editing =
+    let mut editing =
         ResponseContext::for_plan(&forwarding.plan, &inspected.host, peer.ip(), &target.host);
+    if let Some(editing) = &mut editing {
+        editing.answered_by(target.instance.slot);
+    }
     let exchange = Exchange {
         target: &target,
         head: &head,

@@ -74,6 +74,9 @@ pub enum Command {
         from: Thread,
         held: u32,
     },
+    /// Hard affinity: a request waits for this one slot of a pool (the owner of its key), which is not
+    /// running; start exactly it.
+    StartSlot { backend: BackendId, slot: u32 },
     /// An instance called its ready URL (`POST /ready/{hostname}`, or `/ready/pool/{pool}/{slot}`) on the
     /// admin port; the reactor resolved the name.
     ReadyCallback(BackendId, u32),

@@ -19,7 +19,10 @@ use crate::upstream::{InstanceId, Leased};
 impl Reactor {
     /// Sends a routed request to the instance it was admitted to (`to`), on a pooled connection if one
     /// is idle.
-    pub(super) fn start_exchange(&mut self, key: usize, request: Request, to: Leased) {
+    pub(super) fn start_exchange(&mut self, key: usize, mut request: Request, to: Leased) {
+        if let Some(editing) = &mut request.meta.editing {
+            editing.answered_by(to.slot);
+        }
         let instance = InstanceId {
             backend: request.backend,
             slot: to.slot,

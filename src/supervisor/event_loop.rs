@@ -195,6 +195,13 @@ impl Supervisor {
                 }
                 self.control(key);
             }
+            Command::StartSlot { backend, .. } if self.shutting_down => {
+                log::debug!("ignoring a slot start of backend {backend} during shutdown");
+            }
+            Command::StartSlot { backend, slot } => match self.by_id.get(&backend) {
+                Some(&key) => self.start_slot(key, slot),
+                None => log::debug!("start of a slot of unknown backend {backend}; ignored"),
+            },
             Command::ReadyCallback(id, slot) => match self.by_id.get(&id) {
                 Some(&key) => self.feed(InstanceKey::new(key, slot), Order::ReadyCallback.input()),
                 None => log::debug!("ready callback for unknown backend {id}; ignored"),

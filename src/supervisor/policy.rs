@@ -1,7 +1,8 @@
 //! A backend's policy: how its set of instances is run. The reactor speaks about backends, each named by
 //! its id (`Start(id)`, a ready callback, reload, shutdown); the policy says which instances each such
-//! order reaches, and every instance then runs its own lifecycle. On demand is the only policy today;
-//! always-on, pools and session backends add theirs here.
+//! order reaches, and every instance then runs its own lifecycle. On demand is the policy of a
+//! `[backends]` entry; a pool's instances are started by its controller (`pool_ctl`) from the demand the
+//! request threads report, and stopped by these orders like any other.
 
 use std::ops::Range;
 

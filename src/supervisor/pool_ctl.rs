@@ -130,6 +130,18 @@ impl Supervisor {
         })
     }
 
+    /// Hard affinity: a request waits for slot `slot` (the owner of its key) and only that slot.
+    pub(super) fn start_slot(&mut self, key: usize, slot: u32) {
+        let startable = self
+            .backends
+            .get(key)
+            .and_then(|b| b.slot(slot))
+            .is_some_and(|s| !s.retired);
+        if startable {
+            self.feed(InstanceKey::new(key, slot), Input::Start);
+        }
+    }
+
     /// Starts whatever the pool at `key` is short of (nothing for a `[backends]` entry).
     pub(super) fn control(&mut self, key: usize) {
         if self.shutting_down {
@@ -162,7 +174,21 @@ impl Supervisor {
             });
         }
         let per = pool.scaling.target_in_flight.or(pool.scaling.max_in_flight);
-        let held = backend.held.iter().sum();
+        // Hard affinity starts the owner a request needs (`start_slot`), never slots by load.
+        let owned = matches!(
+            pool.strategy,
+            crate::config::pools::Strategy::Hash {
+                over: crate::config::pools::HashOver::Slots,
+                ..
+            }
+        );
+        let held = match owned {
+            true => 0,
+            false => backend.held.iter().sum(),
+        };
+        if owned {
+            views.iter_mut().for_each(|v| v.in_flight = 0);
+        }
         for index in to_start(&pool.scaling, per, held, &views) {
             self.feed(InstanceKey::new(key, index), Input::Start);
         }

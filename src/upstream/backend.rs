@@ -3,11 +3,11 @@
 //! ([`BackendId`], and [`InstanceId`] for one instance). The values admission and reports hand back
 //! ([`Admission`], [`Outcome`]) are here too; [`super::table`] keeps every backend and applies the rules.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::balance::BalanceState;
+use super::queue::Queue;
 use super::view::BackendView;
 use super::UpstreamAddr;
 use crate::config::BackendConfig;
@@ -79,7 +79,7 @@ pub struct Backend<W, X> {
     /// By slot.
     pub instances: Vec<Instance>,
     /// Oldest first: whichever instance can take a request first takes the front.
-    pub(super) waiting: VecDeque<W>,
+    pub(super) waiting: Queue<W>,
     pub(super) balance: BalanceState,
     /// A saturation `Demand` was sent since the pool's last lifecycle report: no need to send another.
     pub(super) demand_sent: bool,
@@ -114,18 +114,6 @@ impl<W, X> Backend<W, X> {
 
     pub fn held(&self) -> usize {
         self.waiting.len()
-    }
-
-    pub(super) fn push_waiting(&mut self, waiter: W) {
-        self.waiting.push_back(waiter);
-    }
-
-    pub(super) fn pop_waiting(&mut self) -> Option<W> {
-        self.waiting.pop_front()
-    }
-
-    pub(super) fn drain_waiting(&mut self) -> impl Iterator<Item = W> {
-        std::mem::take(&mut self.waiting).into_iter()
     }
 }
 

@@ -57,6 +57,7 @@ impl InstanceSpec {
     }
 
     /// Instance `index` of what `config` runs, on loopback at `port` (a test's second instance).
+    #[cfg(test)]
     pub fn of_at(config: &BackendConfig, index: u32, port: u16) -> InstanceSpec {
         InstanceSpec {
             kind: config.kind.clone(),

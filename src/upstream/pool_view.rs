@@ -17,6 +17,7 @@ use std::time::Instant;
 
 use super::backend::{Admission, Backend, Instance, Leased, Outcome, Waiter};
 use super::balance::{self, Candidate};
+use super::pool_owner;
 use crate::config::pools::{HashOn, HashOver, PoolConfig, Strategy};
 use crate::error::ProxyError;
 use crate::http1::rewrite::RequestSource;
@@ -24,8 +25,8 @@ use crate::msg::{Command, Lease, LifecycleEvent, Stamp, State, StopReason, Threa
 
 /// What a pool's choice needs to know of the request: its hash key, its sticky cookie.
 pub trait Affinity {
-    /// The key `on` names in the request; `None` when the request has none.
-    fn hash_key(&self, _on: &HashOn) -> Option<u64> {
+    /// The key `on` names in the request, hashed for `over`; `None` when the request has none.
+    fn hash_key(&self, _on: &HashOn, _over: HashOver) -> Option<u64> {
         None
     }
 
@@ -52,8 +53,8 @@ pub struct RequestAffinity<'a, S> {
 }
 
 impl<S: RequestSource> Affinity for RequestAffinity<'_, S> {
-    fn hash_key(&self, on: &HashOn) -> Option<u64> {
-        let seed = balance::key_seed(HashOver::Ready, process_seed());
+    fn hash_key(&self, on: &HashOn, over: HashOver) -> Option<u64> {
+        let seed = balance::key_seed(over, process_seed());
         balance::request_key(on, self.request, self.client_ip, seed)
     }
 
@@ -79,6 +80,16 @@ pub fn admit<W: Waiter, X, R>(
     };
     if backend.is_removed() || backend.instances.iter().any(going_away) {
         return Admission::Refuse(ProxyError::shutting_down());
+    }
+    if let Strategy::Hash {
+        on,
+        over: HashOver::Slots,
+        ..
+    } = &pool.strategy
+    {
+        let key = affinity.hash_key(on, HashOver::Slots);
+        let context = (shutting_down, now, thread);
+        return pool_owner::admit(backend, &pool, key, (held, max_held), context, waiter);
     }
     let mut leased = lease_one(backend, &pool, affinity, now);
     if leased.is_none() && pool.scaling.max_in_flight.is_some() {
@@ -115,7 +126,7 @@ pub fn admit<W: Waiter, X, R>(
         return Admission::Refuse(ProxyError::too_many_held());
     }
     let (waiter, receipt) = waiter();
-    backend.push_waiting(waiter);
+    backend.waiting.push(waiter, None);
     let starting = backend
         .instances
         .iter()
@@ -147,6 +158,19 @@ pub fn on_event<W: Waiter, X>(
     };
     // Whatever changed, the controller may need to hear the queue again.
     backend.demand_sent = false;
+    if matches!(
+        pool.strategy,
+        Strategy::Hash {
+            over: HashOver::Slots,
+            ..
+        }
+    ) {
+        pool_owner::on_event(backend, slot, event, (shutting_down, now), outcome);
+        if backend.held() == 0 {
+            backend.waiting_flags.set(thread, false);
+        }
+        return;
+    }
     match event {
         LifecycleEvent::Ready => outcome.release = release_to(backend, slot, now),
         LifecycleEvent::StartFailed(_) | LifecycleEvent::BackingOff { .. }
@@ -159,7 +183,9 @@ pub fn on_event<W: Waiter, X>(
                 _ => refusal(backend, now.at),
             };
             outcome.release = backend
-                .drain_waiting()
+                .waiting
+                .take_all()
+                .into_iter()
                 .map(|w| (w, Err(err.clone())))
                 .collect();
         }
@@ -168,7 +194,9 @@ pub fn on_event<W: Waiter, X>(
         {
             let err = ProxyError::shutting_down();
             outcome.release = backend
-                .drain_waiting()
+                .waiting
+                .take_all()
+                .into_iter()
                 .map(|w| (w, Err(err.clone())))
                 .collect();
         }
@@ -207,7 +235,7 @@ pub fn release_to<W: Waiter, X>(
         let Some(lease) = Lease::take(&activity, limit, now) else {
             break;
         };
-        match backend.pop_waiting() {
+        match backend.waiting.pop_for(slot) {
             Some(w) => out.push((w, Ok(Leased { slot, lease }))),
             None => break,
         }
@@ -253,7 +281,7 @@ fn lease_one<W, X>(
         candidates[slot as usize].eligible = false;
     }
     let key = match &pool.strategy {
-        Strategy::Hash { on, .. } => affinity.hash_key(on),
+        Strategy::Hash { on, over, .. } => affinity.hash_key(on, *over),
         _ => None,
     };
     // A place taken by the other thread meanwhile makes that candidate ineligible; try the next choice.
@@ -357,12 +385,12 @@ fn refusal<W, X>(backend: &Backend<W, X>, now: Instant) -> ProxyError {
     }
 }
 
-fn eligible(instance: &Instance) -> bool {
+pub(super) fn eligible(instance: &Instance) -> bool {
     instance.view.state == State::Ready && !instance.view.unhealthy
 }
 
 /// Stopping for good (removal, shutdown): takes nothing new.
-fn going_away(instance: &Instance) -> bool {
+pub(super) fn going_away(instance: &Instance) -> bool {
     instance.view.state == State::Stopping
         && matches!(
             instance.view.stop_reason,

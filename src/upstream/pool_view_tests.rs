@@ -211,3 +211,63 @@ fn a_thread_waiting_on_a_full_pool_is_seen_by_the_other() {
     assert_eq!(released_to(&freed), vec![Some(0)]);
     assert!(!reactor.other_waits(instance), "nothing waits any more");
 }
+
+/// An affinity with a fixed key, hashed as the pool asks.
+struct Key(u64);
+
+impl Affinity for Key {
+    fn hash_key(
+        &self,
+        _on: &crate::config::pools::HashOn,
+        _over: crate::config::pools::HashOver,
+    ) -> Option<u64> {
+        Some(self.0)
+    }
+}
+
+#[test]
+fn hard_affinity_waits_for_the_owner_alone_and_starts_only_it() {
+    let (mut t, _) = tables(
+        "replicas = 3\nstrategy = \"hash\"\nhash_on = \"header:x-tenant\"\nhash_over = \"slots\"",
+    );
+    let owner = u32::from(super::balance::owner_slot(Some(7), 3).expect("three slots"));
+    let other = (owner + 1) % 3;
+    ready(&mut t, other);
+    let id = Some(id(&t));
+    let admit_key = |t: &mut Table, key: usize| {
+        t.admit(id, "p.test", Instant::now(), &Key(7), || {
+            (Held { key, serial: 1 }, ())
+        })
+    };
+    // Another slot is ready, but the key's owner is not: wait for it, and ask for it by name.
+    let (ask, _) = held_with(admit_key(&mut t, 1));
+    assert!(
+        matches!(ask, Some(Command::StartSlot { slot, .. }) if slot == owner),
+        "{ask:?}"
+    );
+    let (ask, _) = held_with(admit_key(&mut t, 2));
+    assert!(ask.is_none(), "asked once");
+    let up = ready(&mut t, other);
+    assert!(
+        up.release.is_empty(),
+        "another slot never takes the key's requests"
+    );
+    let up = ready(&mut t, owner);
+    assert_eq!(released_to(&up), vec![Some(owner), Some(owner)]);
+    // Once running, the owner serves the key directly; when its start fails, its requests hear at once.
+    assert_eq!(forwarded(admit_key(&mut t, 3)).slot, owner);
+    report(
+        &mut t,
+        owner,
+        LifecycleEvent::Stopping(crate::msg::StopReason::Idle),
+    );
+    report(&mut t, owner, LifecycleEvent::Stopped);
+    let (ask, _) = held_with(admit_key(&mut t, 4));
+    assert!(matches!(ask, Some(Command::StartSlot { .. })));
+    let failed = report(&mut t, owner, LifecycleEvent::StartFailed("exited".into()));
+    assert_eq!(
+        released_to(&failed),
+        vec![None],
+        "answered although slot {other} is ready"
+    );
+}

@@ -10,6 +10,7 @@ use super::backend::{BackendId, Outcome, Waiter};
 use super::route_table::RouteTable;
 use super::table::Upstreams;
 use crate::config::hosts::HostConfig;
+use crate::config::pools::Sticky;
 use crate::config::BackendConfig;
 use crate::msg::{BackendEntry, Host, State};
 
@@ -103,8 +104,15 @@ impl<W: Waiter, X: Default> Upstreams<W, X> {
         }
         // Every `to` names a backend of the new config (the config checked it), so it is among `named`.
         let ids: HashMap<&str, BackendId> = named.iter().map(|(h, id)| (&**h, *id)).collect();
-        let id_of = |name: &str| ids.get(name).copied();
-        let routes = RouteTable::build(routed.iter().cloned(), hosts, id_of);
+        let sticky: HashMap<&str, &Sticky> = backends
+            .iter()
+            .filter_map(|b| Some((b.hostname.as_str(), b.pool.as_ref()?.sticky.as_ref()?)))
+            .collect();
+        let target_of = |name: &str| {
+            let id = ids.get(name).copied()?;
+            Some((id, sticky.get(name).copied().cloned()))
+        };
+        let routes = RouteTable::build(routed.iter().cloned(), hosts, target_of);
         Reconcile {
             routes: Arc::new(routes),
             changes,

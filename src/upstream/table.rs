@@ -7,7 +7,7 @@
 //! A `[backends]` entry is one instance with the rules of [`BackendView`]; a pool's admission and
 //! release over its instances are `pool_view`'s.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -15,6 +15,7 @@ use super::backend::{instances_for, Admission, Backend, BackendId, InstanceId, L
 use super::backend::{Instance, Waiter};
 use super::balance::BalanceState;
 use super::pool_view::{self, Affinity};
+use super::queue::Queue;
 use super::route_table::RouteTable;
 use super::view::Verdict;
 use crate::config::BackendConfig;
@@ -126,7 +127,7 @@ impl<W: Waiter, X: Default> Upstreams<W, X> {
         let Some(backend) = backend.and_then(|id| self.get_mut(id)) else {
             return Admission::Refuse(ProxyError::unknown_host(host));
         };
-        backend.waiting.retain(|w| !w.is_gone());
+        backend.waiting.prune();
         let held = backend.waiting.len();
         if backend.config.is_pool() {
             let context = (shutting_down, stamp, thread);
@@ -147,7 +148,7 @@ impl<W: Waiter, X: Default> Upstreams<W, X> {
             Verdict::Hold { .. } if shutting_down => Admission::Refuse(ProxyError::shutting_down()),
             Verdict::Hold { start } => {
                 let (waiter, receipt) = waiter();
-                backend.waiting.push_back(waiter);
+                backend.waiting.push(waiter, None);
                 Admission::Hold {
                     ask: start.then_some(Command::Start(id)),
                     until: now + backend.hold_limit(),
@@ -184,7 +185,7 @@ impl<W: Waiter, X: Default> Upstreams<W, X> {
         if backend.waiting.is_empty() || !backend.config.is_pool() {
             return None;
         }
-        backend.waiting.retain(|w| !w.is_gone());
+        backend.waiting.prune();
         let mut outcome = Outcome::new(backend.id);
         outcome.release = pool_view::release_to(backend, id.slot, stamp);
         if backend.waiting.is_empty() {
@@ -219,7 +220,7 @@ impl<W: Waiter, X: Default> Upstreams<W, X> {
             // The instance says where it listens: a port changed by a reload takes effect with its start.
             target.addr = instance.addr;
         }
-        backend.waiting.retain(|w| !w.is_gone());
+        backend.waiting.prune();
         let has_waiting = !backend.waiting.is_empty();
         let reaction = target
             .view
@@ -243,7 +244,7 @@ impl<W: Waiter, X: Default> Upstreams<W, X> {
             return Some(outcome);
         }
         if let Some(result) = reaction.release {
-            let waiting = std::mem::take(&mut backend.waiting);
+            let waiting = backend.waiting.take_all();
             let activity = &backend.instances[0].activity;
             outcome.release = waiting
                 .into_iter()
@@ -267,7 +268,7 @@ impl<W: Waiter, X: Default> Upstreams<W, X> {
     pub fn shut_down(&mut self) -> Vec<(W, Result<Leased, ProxyError>)> {
         self.shutting_down = true;
         self.iter_mut()
-            .flat_map(|b| std::mem::take(&mut b.waiting))
+            .flat_map(|b| b.waiting.take_all())
             .map(|w| (w, Err(ProxyError::shutting_down())))
             .collect()
     }
@@ -286,7 +287,9 @@ impl<W: Waiter, X: Default> Upstreams<W, X> {
         };
         self.by_host.remove(&gone.host);
         let err = ProxyError::unknown_host(&gone.host);
-        outcome.release = std::mem::take(&mut gone.waiting)
+        outcome.release = gone
+            .waiting
+            .take_all()
             .into_iter()
             .map(|w| (w, Err(err.clone())))
             .collect();
@@ -316,7 +319,7 @@ impl<W: Waiter, X: Default> Upstreams<W, X> {
             balance: BalanceState::new(self.seed ^ u64::from(id.slot), instances.len()),
             instances,
             config,
-            waiting: VecDeque::new(),
+            waiting: Queue::default(),
             demand_sent: false,
             reported: 0,
             waiting_flags: entry.waiting.clone(),

@@ -226,6 +226,8 @@ pub struct ResponseContext {
     pub client_ip: Box<[u8]>,
     /// What answers: the backend's name.
     pub instance: Box<[u8]>,
+    /// Which of its instances answers (`{slot}`), once the request is admitted to one.
+    slot: Box<[u8]>,
 }
 
 impl ResponseContext {
@@ -248,7 +250,13 @@ impl ResponseContext {
             host: host.as_bytes().into(),
             client_ip: text.into(),
             instance: instance.as_bytes().into(),
+            slot: Box::from(&b"0"[..]),
         }))
+    }
+
+    /// The request was given to instance `slot` of its backend (a held request learns it late).
+    pub fn answered_by(&mut self, slot: u32) {
+        self.slot = slot.to_string().into_bytes().into();
     }
 
     pub fn edits(&self) -> &ResponseEdits {
@@ -261,6 +269,7 @@ impl ResponseContext {
             client_ip: &self.client_ip,
             request_id,
             instance: &self.instance,
+            slot: &self.slot,
             ..Vars::default()
         }
     }

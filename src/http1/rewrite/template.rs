@@ -35,7 +35,8 @@ pub enum Form {
     /// A request header edit's value: `{client_ip}`, `{request_id}`, `{host}`; visible ASCII, spaces
     /// and tabs, without leading or trailing whitespace (also trimmed from the result).
     RequestField,
-    /// A response header edit's value: as `RequestField`, and `{instance}` (what answered).
+    /// A response header edit's value: as `RequestField`, and `{instance}` (what answered) and `{slot}`
+    /// (which instance of its pool: 0 for a `[backends]` entry).
     ResponseField,
 }
 
@@ -61,7 +62,7 @@ impl Form {
             Var::Path | Var::Capture(_) => !self.is_field(),
             Var::Query => matches!(self, Form::Text | Form::Location),
             Var::ClientIp | Var::RequestId => self.is_field(),
-            Var::Instance => self == Form::ResponseField,
+            Var::Instance | Var::Slot => self == Form::ResponseField,
         }
     }
 
@@ -72,7 +73,7 @@ impl Form {
             }
             Form::Path => "{path} and the path_regex's captures ({1}, {name}); the query is kept",
             Form::RequestField => "{client_ip}, {request_id} and {host}",
-            Form::ResponseField => "{client_ip}, {request_id}, {host} and {instance}",
+            Form::ResponseField => "{client_ip}, {request_id}, {host}, {instance} and {slot}",
         }
     }
 }
@@ -126,6 +127,7 @@ enum Var {
     ClientIp,
     RequestId,
     Instance,
+    Slot,
     /// A group of the route's `path_regex`, by number.
     Capture(usize),
 }
@@ -139,6 +141,7 @@ impl Var {
             "client_ip" => Var::ClientIp,
             "request_id" => Var::RequestId,
             "instance" => Var::Instance,
+            "slot" => Var::Slot,
             _ => return None,
         })
     }
@@ -176,8 +179,10 @@ pub struct Vars<'a> {
     pub captures: Option<&'a Captures<'a>>,
     pub client_ip: &'a [u8],
     pub request_id: &'a [u8],
-    /// What answered (pool and slot), for response edits.
+    /// What answered (the backend or pool name), for response edits.
     pub instance: &'a [u8],
+    /// Which instance of its pool answered (decimal; `0` for a `[backends]` entry).
+    pub slot: &'a [u8],
 }
 
 impl Template {
@@ -256,6 +261,7 @@ impl Template {
             Var::ClientIp => vars.client_ip,
             Var::RequestId => vars.request_id,
             Var::Instance => vars.instance,
+            Var::Slot => vars.slot,
             Var::Capture(index) => {
                 let group = vars.captures.and_then(|c| c.get(index));
                 group.map_or(&b""[..], |m| m.as_str().as_bytes())
