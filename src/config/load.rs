@@ -8,7 +8,7 @@ use std::sync::Arc;
 use toml::de::DeTable;
 
 use super::reader::{Ctx, Section};
-use super::{backend, hosts, pools_read, server, timings, Config};
+use super::{backend, hosts, pools, server, timings, Config};
 
 /// One problem in a config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,7 +130,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
         .and_then(|item| item.section(&mut ctx));
     let mut backends = backend::read_all(backends_section, &defaults, &server, &mut ctx);
     let pools_section = root.take("pools").and_then(|item| item.section(&mut ctx));
-    let pools = pools_read::read_all(pools_section, &defaults, &server, &backends, &mut ctx);
+    let pools = pools::read_all(pools_section, &defaults, &server, &backends, &mut ctx);
     backends.extend(pools);
     backends.sort_by(|a, b| a.hostname.cmp(&b.hostname));
     let hosts_section = root.take("hosts").and_then(|item| item.section(&mut ctx));

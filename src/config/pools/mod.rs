@@ -1,5 +1,12 @@
 //! `[pools.NAME]`: several instances behind one name, how requests are spread over them and how many
-//! run. The types the rest of the proxy reads; `pools_read.rs` reads them from the file.
+//! run. The types the rest of the proxy reads; the submodules read them from the file:
+//!
+//! * `read`: the `[pools]` table as a whole, each pool's name and keys;
+//! * `instances`: the instance keys, the three forms (single, `replicas`, `[[instances]]`) and each
+//!   slot's substitutions;
+//! * `balancing`: `strategy`, `hash_on`, `hash_over`, `hash_balance_factor`, `sticky`, `health`;
+//! * `scaling`: `min_running`, `max_running`, the in-flight limits, `wake`, `always_on`, `start_after`;
+//! * `checks`: across pools and `[backends]`: listening addresses, the `start_after` order.
 //!
 //! A pool is a [`BackendConfig`](super::BackendConfig) whose `pool` is set: the timings are the pool's
 //! (every instance shares them), the instances are listed here in slot order with their substitutions
@@ -8,6 +15,14 @@
 use std::time::Duration;
 
 use crate::upstream::instance::InstanceSpec;
+
+mod balancing;
+mod checks;
+mod instances;
+mod read;
+mod scaling;
+
+pub(super) use read::read_all;
 
 /// What a pool adds to a backend.
 #[derive(Debug, Clone, PartialEq)]
