@@ -3,6 +3,7 @@
 mod diff;
 mod errors;
 mod good;
+mod pools;
 mod values;
 
 use std::path::Path;
