@@ -32,57 +32,56 @@ pub(super) fn read_strategy(section: &mut Section<'_, '_>, ctx: &mut Ctx) -> Opt
     };
     if let Some(plain) = plain {
         for item in [&hash_on, &hash_over, &factor].into_iter().flatten() {
-            ctx.report(&item.key_span, &item.path, "only for strategy = \"hash\"");
+            let message = "only for strategy = \"hash\" or \"ip_hash\"";
+            ctx.report(&item.key_span, &item.path, message);
         }
         return Some(plain);
     }
     let on = match (name, &hash_on) {
-        ("ip_hash", None) => HashOn::Ip,
+        ("ip_hash", None) => Some(HashOn::Ip),
         ("ip_hash", Some(item)) => {
             item.invalid(ctx, "ip_hash always hashes the client's address");
-            return None;
+            None
         }
         (_, None) => {
             let message = "strategy = \"hash\" needs hash_on (ip, header:NAME, cookie:NAME, path or query:NAME)";
             let item = strategy.as_ref()?;
             ctx.report(&item.key_span, &item.path, message);
-            return None;
+            None
         }
-        (_, Some(item)) => read_hash_on(item, ctx)?,
+        (_, Some(item)) => read_hash_on(item, ctx),
     };
+    // `slots` is refused for now, but still read: what goes with it is checked as it will be.
     let over = match &hash_over {
-        None => HashOver::Ready,
-        Some(item) => match item.as_str(ctx)? {
-            "ready" => HashOver::Ready,
-            "slots" => {
-                item.invalid(
-                    ctx,
-                    "hash_over = \"slots\" (hard affinity) is not supported yet",
-                );
-                return None;
+        None => Some(HashOver::Ready),
+        Some(item) => match item.as_str(ctx) {
+            Some("ready") => Some(HashOver::Ready),
+            Some("slots") => Some(HashOver::Slots),
+            Some(other) => {
+                let message = format!("must be \"ready\" or \"slots\", found \"{other}\"");
+                item.invalid(ctx, message);
+                None
             }
-            other => {
-                item.invalid(
-                    ctx,
-                    format!("must be \"ready\" or \"slots\", found \"{other}\""),
-                );
-                return None;
-            }
+            None => None,
         },
     };
     let balance_factor = match &factor {
-        None => None,
-        Some(_) if over == HashOver::Slots => {
-            let item = factor.as_ref()?;
+        None => Some(None),
+        Some(item) if over == Some(HashOver::Slots) => {
             item.invalid(ctx, "bounded load needs hash_over = \"ready\"");
-            return None;
+            None
         }
-        Some(item) => Some(item.uint_in(ctx, 101, 1000)? as u16),
+        Some(item) => item.uint_in(ctx, 101, 1000).map(|f| Some(f as u16)),
     };
+    if let (Some(HashOver::Slots), Some(item)) = (over, &hash_over) {
+        let message = "hash_over = \"slots\" (hard affinity) is not supported yet";
+        item.invalid(ctx, message);
+        return None;
+    }
     Some(Strategy::Hash {
-        on,
-        over,
-        balance_factor,
+        on: on?,
+        over: over?,
+        balance_factor: balance_factor?,
     })
 }
 
@@ -113,14 +112,26 @@ fn read_hash_on(item: &Item<'_, '_>, ctx: &mut Ctx) -> Option<HashOn> {
     on
 }
 
-pub(super) fn read_sticky(item: &Item<'_, '_>, ctx: &mut Ctx) -> Option<Sticky> {
+/// `sticky`: absent, or refused for now (`None`) since responses do not set the cookie yet (better
+/// said than balancing silently without affinity). Its table is still read and checked.
+pub(super) fn read_sticky(section: &mut Section<'_, '_>, ctx: &mut Ctx) -> Option<Option<Sticky>> {
+    let Some(item) = section.take("sticky") else {
+        return Some(None);
+    };
+    let message = "sticky cookies are not supported yet";
+    ctx.report(&item.key_span, &item.path, message);
+    let _checked = sticky_table(&item, ctx);
+    None
+}
+
+/// `sticky = { cookie = "...", max_age_secs = N }`.
+fn sticky_table(item: &Item<'_, '_>, ctx: &mut Ctx) -> Option<Sticky> {
     let mut table = item.section(ctx)?;
     let cookie = table.require(ctx, "cookie").and_then(|c| {
         let text = c.text(ctx)?;
-        let ok = !text.is_empty()
-            && text
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+        let ok = text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
         if !ok {
             c.invalid(ctx, "a cookie name is letters, digits, '_', '-' and '.'");
         }
@@ -143,8 +154,9 @@ pub(super) fn read_health(section: &mut Section<'_, '_>, ctx: &mut Ctx) -> Optio
     };
     match item.as_str(ctx)? {
         "http" => Some(Health::Http),
-        "tcp" | "process" => {
-            item.invalid(ctx, "only health = \"http\" is supported yet");
+        other @ ("tcp" | "process") => {
+            let message = format!("health = \"{other}\" is not supported yet (only \"http\")");
+            item.invalid(ctx, message);
             None
         }
         other => {

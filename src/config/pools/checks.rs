@@ -1,98 +1,127 @@
-//! Checks across pools (and `[backends]`): where instances listen, and the `start_after` order.
+//! Checks across pools (and `[backends]`): where instances listen, their container names, and the
+//! `start_after` order. Each problem points at the key that makes it: an instance's `port` or `socket`,
+//! its `container_name` (or the pool's key for a default name), a pool's `start_after`.
 
 use std::collections::{HashMap, HashSet};
 
-use crate::config::reader::{Ctx, Item};
+use super::read::ReadPool;
+use crate::config::reader::Ctx;
 use crate::config::server::binds_overlap;
 use crate::config::{BackendConfig, BackendKind, ServerConfig};
-use crate::upstream::instance::InstanceSpec;
+use crate::upstream::instance::instances_of;
 use crate::upstream::UpstreamAddr;
 
-/// No two instances (of pools or `[backends]`) listen at one address, and none at the proxy's own.
-pub(super) fn check_addresses(
-    pools: &[(BackendConfig, Item<'_, '_>)],
+/// No two instances (of pools or `[backends]`) listen at one address or run as one container, and none
+/// listens at the proxy's own ports. Instances at an `address` are someone else's: two pools may share one.
+pub(super) fn instances(
+    pools: &[ReadPool],
     backends: &[BackendConfig],
     server: &ServerConfig,
     ctx: &mut Ctx,
 ) {
-    let mut taken: HashMap<UpstreamAddr, String> = HashMap::new();
+    let mut addrs: HashMap<UpstreamAddr, String> = HashMap::new();
+    let mut names: HashMap<&str, String> = HashMap::new();
     for backend in backends {
-        taken.insert(InstanceSpec::first(backend).addr, backend.hostname.clone());
+        let owner = format!("backend \"{}\"", backend.hostname);
+        for spec in instances_of(backend) {
+            addrs.insert(spec.addr, owner.clone());
+        }
+        if let BackendKind::Docker(docker) = &backend.kind {
+            names.insert(&docker.container_name, owner);
+        }
     }
-    for (pool, item) in pools {
-        let Some(config) = &pool.pool else { continue };
-        for spec in &config.instances {
-            if spec.kind == BackendKind::External {
-                continue;
-            }
-            let message = match &spec.addr {
+    for pool in pools {
+        for slot in &pool.slots {
+            let spec = &slot.spec;
+            let owner = format!(
+                "instance {} of pool \"{}\"",
+                spec.index, pool.config.hostname
+            );
+            let addr_problem = match &spec.addr {
+                _ if spec.kind == BackendKind::External => None,
                 UpstreamAddr::Tcp(addr)
                     if addr.port() == server.port && binds_overlap(server.bind, addr.ip()) =>
                 {
-                    format!(
+                    Some(format!(
                         "port {} is the proxy's own port ([server] port)",
                         addr.port()
-                    )
+                    ))
                 }
                 UpstreamAddr::Tcp(addr)
                     if addr.port() == server.admin_port
                         && binds_overlap(server.admin_bind, addr.ip()) =>
                 {
-                    format!(
+                    Some(format!(
                         "port {} is the admin port ([server] admin_port)",
                         addr.port()
-                    )
+                    ))
                 }
-                addr => match taken.insert(addr.clone(), pool.hostname.clone()) {
-                    Some(other) => format!(
-                        "instance {} listens at {addr}, as \"{other}\" does",
-                        spec.index
-                    ),
-                    None => continue,
-                },
+                addr => addrs
+                    .insert(addr.clone(), owner.clone())
+                    .map(|other| match addr {
+                        UpstreamAddr::Tcp(tcp) => {
+                            format!("port {} is already used by {other}", tcp.port())
+                        }
+                        UpstreamAddr::Unix(path) => {
+                            format!("socket {} is already used by {other}", path.display())
+                        }
+                    }),
             };
-            ctx.report(&item.key_span, &item.path, message);
+            if let Some(message) = addr_problem {
+                let (span, path) = &slot.listen_at;
+                ctx.report(span, path, message);
+            }
+            if let BackendKind::Docker(docker) = &spec.kind {
+                if let Some(other) = names.insert(&docker.container_name, owner) {
+                    let (span, path) = slot.container_name_at.as_ref().unwrap_or(&pool.at);
+                    let message = format!(
+                        "container name \"{}\" is already used by {other}",
+                        docker.container_name
+                    );
+                    ctx.report(span, path, message);
+                }
+            }
         }
     }
 }
 
-/// `start_after` names other `always_on` pools, without a cycle.
-pub(super) fn check_start_after(pools: &[(BackendConfig, Item<'_, '_>)], ctx: &mut Ctx) {
-    let always_on: HashMap<&str, &[String]> = pools
+/// `start_after` names other `always_on` pools, without a cycle. `named` are all the pools in the file,
+/// read or not: one that could not be read was reported already.
+pub(super) fn start_after(pools: &[ReadPool], named: &HashSet<&str>, ctx: &mut Ctx) {
+    let read: HashMap<&str, &ReadPool> = pools
         .iter()
-        .filter_map(|(p, _)| {
-            let pool = p.pool.as_ref()?;
-            pool.scaling
-                .always_on
-                .then_some((p.hostname.as_str(), pool.scaling.start_after.as_slice()))
-        })
+        .map(|p| (p.config.hostname.as_str(), p))
         .collect();
-    for (pool, item) in pools {
-        let Some(config) = &pool.pool else { continue };
-        for other in &config.scaling.start_after {
-            let message = if !config.scaling.always_on {
-                "start_after orders always_on pools; this pool is not one".to_string()
-            } else if !always_on.contains_key(other.as_str()) {
-                format!("\"{other}\" is not an always_on pool")
-            } else if reaches(&always_on, other, &pool.hostname) {
-                format!(
-                    "\"{other}\" starts after \"{}\" already (a cycle)",
-                    pool.hostname
-                )
-            } else {
-                continue;
+    for pool in pools {
+        let (Some((span, path)), scaling) = (&pool.start_after_at, &pool.pool.scaling) else {
+            continue;
+        };
+        let name = pool.config.hostname.as_str();
+        if !scaling.always_on {
+            let message = "start_after orders always_on pools; this pool is not one";
+            ctx.report(span, path, message);
+            continue;
+        }
+        for other in &scaling.start_after {
+            let message = match read.get(other.as_str()) {
+                _ if other == name => "a pool cannot start after itself".to_string(),
+                Some(p) if !p.pool.scaling.always_on => {
+                    format!("\"{other}\" is not an always_on pool")
+                }
+                Some(_) if reaches(&read, other, name) => {
+                    format!("\"{other}\" starts after \"{name}\" already (a cycle)")
+                }
+                Some(_) => continue,
+                None if named.contains(other.as_str()) => continue,
+                None => format!("\"{other}\" is not a pool"),
             };
-            ctx.report(
-                &item.key_span,
-                &format!("{}.start_after", item.path),
-                message,
-            );
+            ctx.report(span, path, message);
         }
     }
 }
 
-/// Whether `from` waits, directly or not, for `to`.
-fn reaches(graph: &HashMap<&str, &[String]>, from: &str, to: &str) -> bool {
+/// Whether pool `from` waits, directly or not, for `to`.
+fn reaches(pools: &HashMap<&str, &ReadPool>, from: &str, to: &str) -> bool {
     let mut seen = HashSet::new();
     let mut stack = vec![from];
     while let Some(node) = stack.pop() {
@@ -100,12 +129,9 @@ fn reaches(graph: &HashMap<&str, &[String]>, from: &str, to: &str) -> bool {
             return true;
         }
         if seen.insert(node) {
-            stack.extend(
-                graph
-                    .get(node)
-                    .into_iter()
-                    .flat_map(|n| n.iter().map(String::as_str)),
-            );
+            if let Some(pool) = pools.get(node) {
+                stack.extend(pool.pool.scaling.start_after.iter().map(String::as_str));
+            }
         }
     }
     false

@@ -1,137 +1,249 @@
-//! A pool's instances: the instance keys (in the pool, or in each `[[instances]]` entry), where an
-//! instance listens (`port`, `socket` or `address`), and each slot's substitutions.
+//! A pool's instance keys, as one template: in the pool itself (one instance, or `replicas = N`) or in
+//! each `[[instances]]` entry (with its `name` and `weight`). An instance listens at a `port` on
+//! loopback, on a unix `socket`, or is an `address` someone else runs; a started one is a local process
+//! or a container, with the keys of `[backends]`. `slots.rs` makes each slot of a template.
+//!
+//! Placeholders: `{index}` (the slot), `{pool}`, and `{port}` or `{socket}`, whichever the instance
+//! listens on (the other means nothing for it and is refused), in `args`, `env` values, `container_name`
+//! and `socket` (which takes `{index}` and `{pool}`).
 
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use toml::de::DeTable;
+
+use super::slots::check_placeholders;
 use crate::config::backend::{
     read_env, read_local, reject_keys, DOCKER_ONLY, LOCAL_ONLY, PROCESS_ONLY,
 };
 use crate::config::reader::{Ctx, Item, Section};
 use crate::config::units::default_container_name;
 use crate::config::{docker, BackendKind};
-use crate::upstream::instance::InstanceSpec;
 use crate::upstream::UpstreamAddr;
+
+/// Where a value is written (its key's span and its key path), for problems found later.
+pub(super) type At = (Range<usize>, String);
+
+pub(super) fn at(item: &Item<'_, '_>) -> At {
+    (item.key_span.clone(), item.path.clone())
+}
+
+/// Where an instance listens: exactly one of these keys.
+const LISTEN_KEYS: [&str; 3] = ["port", "socket", "address"];
+/// The keys of a started instance besides `LOCAL_ONLY` and `DOCKER_ONLY`.
+const STARTED_KEYS: [&str; 3] = ["type", "args", "env"];
+
+/// Every key that describes one instance (not `name` and `weight`, which only an entry has).
+pub(super) fn instance_keys() -> impl Iterator<Item = &'static str> {
+    LISTEN_KEYS
+        .into_iter()
+        .chain(STARTED_KEYS)
+        .chain(LOCAL_ONLY.iter().chain(DOCKER_ONLY).copied())
+}
 
 /// An instance as written, before its slot's substitutions.
 pub(super) struct Template {
-    kind: BackendKind,
-    listen: Listen,
-    env: Vec<(String, String)>,
-    weight: u16,
-    pub(super) name: Option<String>,
+    pub(super) kind: BackendKind,
+    pub(super) listen: Listen,
+    /// The `port`, `socket` or `address` key.
+    pub(super) listen_at: At,
+    /// An explicit `container_name` key (checked once substituted, for each slot).
+    pub(super) container_name_at: Option<At>,
+    pub(super) env: Vec<(String, String)>,
+    pub(super) weight: u16,
+    /// An `[[instances]]` entry's `name`, and where.
+    pub(super) name: Option<(String, At)>,
 }
 
-enum Listen {
+pub(super) enum Listen {
     Port(u16),
     Socket(String),
     Address(UpstreamAddr),
 }
 
-/// The instance keys of one instance (or of every replica), reported where they are wrong.
+/// The instance keys of one instance (or of every replica) in `section`, whose table is `table`,
+/// reported where they are wrong. Every instance key is taken, whatever is wrong, so that only keys
+/// nobody knows are left for `finish`. `entry`: an `[[instances]]` entry, which may have a `name` and a
+/// `weight`.
 pub(super) fn read_template(
     section: &mut Section<'_, '_>,
+    table: &DeTable<'_>,
     ctx: &mut Ctx,
     pool: &str,
-    explicit: bool,
+    entry: bool,
 ) -> Option<Template> {
-    let (name, weight) = match explicit {
+    let (name, weight) = match entry {
         true => {
-            let name = section.take("name").map(|n| n.text(ctx).map(String::from));
+            let name = section
+                .take("name")
+                .map(|n| n.text(ctx).map(|text| (text.to_string(), at(&n))));
             let weight = section.take("weight").map(|w| w.uint_in(ctx, 1, 1000));
             (name, weight)
         }
-        false => (None, None),
-    };
-    let port = section.take("port");
-    let socket = section.take("socket");
-    let address = section.take("address");
-    let given: Vec<&Item> = [&port, &socket, &address].into_iter().flatten().collect();
-    if given.len() != 1 {
-        let message = "an instance needs exactly one of port, socket and address";
-        let span = given.get(1).map_or(section.span(), |i| i.key_span.clone());
-        ctx.report(&span, section.path(), message);
-        return None;
-    }
-    let listen = if let Some(port) = &port {
-        Listen::Port(port.uint_in(ctx, 1, 65_535)? as u16)
-    } else if let Some(socket) = &socket {
-        let path = socket.text(ctx)?;
-        if !path.starts_with('/') {
-            socket.invalid(ctx, "must be an absolute path");
-            return None;
-        }
-        Listen::Socket(path.to_string())
-    } else {
-        let address = address.as_ref()?;
-        Listen::Address(read_address(address, ctx)?)
-    };
-    let kind_name = section
-        .take("type")
-        .map(|t| t.as_str(ctx).map(String::from));
-    let env = match section.take("env") {
-        Some(env) => read_env(&env, ctx),
-        None => Some(Vec::new()),
-    };
-    let kind = match (&listen, kind_name.as_ref().map(|k| k.as_deref())) {
-        (Listen::Address(_), None) => {
-            for key in LOCAL_ONLY.iter().chain(DOCKER_ONLY).chain(PROCESS_ONLY) {
+        false => {
+            for key in ["name", "weight"] {
                 if let Some(item) = section.take(key) {
-                    let message = "an instance with an address is not started by the proxy";
+                    let message = "only an [[instances]] entry has a name and a weight";
                     ctx.report(&item.key_span, &item.path, message);
                 }
             }
-            Some(BackendKind::External)
+            (None, None)
         }
-        (_, None | Some(Some("local"))) => {
-            reject_keys(section, ctx, DOCKER_ONLY, "docker");
-            read_local(section, ctx).map(BackendKind::Local)
-        }
-        (Listen::Socket(_), Some(Some("docker"))) => {
-            ctx.report(
-                &section.span(),
-                section.path(),
-                "a container listens on a port, not a unix socket",
-            );
-            None
-        }
-        (_, Some(Some("docker"))) => {
-            reject_keys(section, ctx, LOCAL_ONLY, "local");
-            for key in PROCESS_ONLY {
-                if let Some(item) = section.take(key) {
-                    let message = "applies to local processes only (type = \"local\")";
-                    ctx.report(&item.key_span, &item.path, message);
-                }
-            }
-            let default_name = format!("{pool}-{{index}}");
-            docker::read(section, ctx, &default_name).map(|(mut spec, explicit)| {
-                if explicit.is_none() {
-                    spec.container_name = format!("{}-{{index}}", default_container_name(pool));
-                }
-                BackendKind::Docker(spec)
-            })
-        }
-        (_, Some(Some(other))) => {
-            let message = format!("must be \"local\" or \"docker\", found \"{other}\"");
-            ctx.report(&section.span(), section.path(), message);
-            None
-        }
-        (_, Some(None)) => None,
     };
+    let given: Vec<Item> = LISTEN_KEYS
+        .into_iter()
+        .filter_map(|key| section.take(key))
+        .collect();
+    let (listen, kind) = match given.as_slice() {
+        [item] => {
+            let listen = read_listen(item, ctx).map(|l| (l, at(item)));
+            (listen, read_kind(section, table, ctx, pool, item.name))
+        }
+        _ => {
+            let (span, path) = match given.get(1) {
+                Some(second) => (second.key_span.clone(), second.path.clone()),
+                None => (section.span(), section.path().to_string()),
+            };
+            let message = "an instance has exactly one of port, socket and address";
+            ctx.report(&span, &path, message);
+            // Which kind of instance is unknown: its keys are not checked against one.
+            for key in instance_keys().chain(PROCESS_ONLY.iter().copied()) {
+                section.take(key);
+            }
+            (None, None)
+        }
+    };
+    let started = match given.as_slice() {
+        [item] if item.name != "address" => Some(item.name),
+        _ => None,
+    };
+    let env = match (started, section.take("env")) {
+        (Some(_), Some(env)) => read_env(&env, ctx),
+        _ => Some(Vec::new()),
+    };
+    let placeholders_ok = started.is_none_or(|listen| check_placeholders(section, ctx, listen));
+    let (listen, listen_at) = listen?;
+    let (kind, container_name_at) = kind?;
     Some(Template {
-        kind: kind?,
+        kind,
         listen,
-        env: env?,
+        listen_at,
+        container_name_at,
+        env: env.filter(|_| placeholders_ok)?,
         weight: match weight {
             Some(w) => w? as u16,
             None => 1,
         },
         name: match name {
-            Some(n) => Some(n?),
+            Some(name) => Some(name?),
             None => None,
         },
     })
+}
+
+fn read_listen(item: &Item<'_, '_>, ctx: &mut Ctx) -> Option<Listen> {
+    match item.name {
+        "port" => Some(Listen::Port(item.uint_in(ctx, 1, 65_535)? as u16)),
+        "socket" => {
+            let path = item.text(ctx)?;
+            if !path.starts_with('/') {
+                item.invalid(ctx, "must be an absolute path");
+                return None;
+            }
+            Some(Listen::Socket(path.to_string()))
+        }
+        _ => Some(Listen::Address(read_address(item, ctx)?)),
+    }
+}
+
+/// The kind of an instance listening at `listen` (`port`, `socket` or `address`), and an explicit
+/// `container_name`'s position.
+fn read_kind(
+    section: &mut Section<'_, '_>,
+    table: &DeTable<'_>,
+    ctx: &mut Ctx,
+    pool: &str,
+    listen: &str,
+) -> Option<(BackendKind, Option<At>)> {
+    if listen == "address" {
+        let keys = STARTED_KEYS.iter().chain(LOCAL_ONLY).chain(DOCKER_ONLY);
+        for key in keys.chain(PROCESS_ONLY) {
+            if let Some(item) = section.take(key) {
+                let message = "an instance with an address is not started by the proxy";
+                ctx.report(&item.key_span, &item.path, message);
+            }
+        }
+        return Some((BackendKind::External, None));
+    }
+    let kind = section.take("type");
+    match kind.as_ref().map(|k| k.as_str(ctx)) {
+        None | Some(Some("local")) => {
+            reject_keys(section, ctx, DOCKER_ONLY, "docker");
+            let local = read_local(section, ctx);
+            Some((BackendKind::Local(local?), None))
+        }
+        Some(Some("docker")) => {
+            if listen == "socket" {
+                if let Some(socket) = section.take("socket") {
+                    let message = "a container listens on a port, not a unix socket";
+                    ctx.report(&socket.key_span, &socket.path, message);
+                }
+            }
+            let docker = read_docker(section, table, ctx, pool);
+            (listen == "port").then_some(docker?)
+        }
+        Some(found) => {
+            if let (Some(kind), Some(other)) = (&kind, found) {
+                let message = format!("must be \"local\" or \"docker\", found \"{other}\"");
+                kind.invalid(ctx, message);
+            }
+            // Reported already; kind-specific keys are skipped so one mistake does not cause a dozen.
+            for key in LOCAL_ONLY.iter().chain(DOCKER_ONLY).chain(&["args"]) {
+                section.take(key);
+            }
+            None
+        }
+    }
+}
+
+fn read_docker(
+    section: &mut Section<'_, '_>,
+    table: &DeTable<'_>,
+    ctx: &mut Ctx,
+    pool: &str,
+) -> Option<(BackendKind, Option<At>)> {
+    reject_keys(section, ctx, LOCAL_ONLY, "local");
+    for key in PROCESS_ONLY {
+        if let Some(item) = section.take(key) {
+            let message = "applies to local processes only (type = \"local\")";
+            ctx.report(&item.key_span, &item.path, message);
+        }
+    }
+    // `docker::read` checks a `container_name` as written, but here it may hold placeholders: it reads
+    // the table without it, and each slot's name is checked once substituted (`Template::slot`).
+    let mut rest = table.clone();
+    rest.remove("container_name");
+    let mut docker_keys = Section::new(section.path().to_string(), section.span(), &rest);
+    let spec = docker::read(&mut docker_keys, ctx, pool);
+    for key in DOCKER_ONLY.iter().chain(&["args"]) {
+        section.take(key);
+    }
+    let name = section
+        .take("container_name")
+        .map(|item| item.text(ctx).map(|name| (name.to_string(), at(&item))));
+    let (mut spec, _) = spec?;
+    let name = match name {
+        Some(name) => Some(name?),
+        None => None,
+    };
+    let (container_name, name_at) = match name {
+        Some((name, at)) => (name, Some(at)),
+        None => (format!("{}-{{index}}", default_container_name(pool)), None),
+    };
+    spec.container_name = container_name;
+    Some((BackendKind::Docker(spec), name_at))
 }
 
 /// `"host:port"` (resolved once, now) or `"unix:/path"`.
@@ -144,67 +256,20 @@ fn read_address(item: &Item<'_, '_>, ctx: &mut Ctx) -> Option<UpstreamAddr> {
         }
         return Some(UpstreamAddr::Unix(Arc::new(PathBuf::from(path))));
     }
-    if let Ok(addr) = text.parse::<SocketAddr>() {
-        return Some(UpstreamAddr::Tcp(addr));
-    }
-    match text.to_socket_addrs().map(|mut a| a.next()) {
-        Ok(Some(addr)) => Some(UpstreamAddr::Tcp(addr)),
-        _ => {
-            item.invalid(
-                ctx,
-                format!("\"{text}\" is not host:port (or unix:/path) that resolves"),
-            );
+    let addr = match text.parse::<SocketAddr>() {
+        Ok(addr) => Some(addr),
+        Err(_) => text.to_socket_addrs().ok().and_then(|mut a| a.next()),
+    };
+    match addr {
+        Some(addr) if addr.port() == 0 => {
+            item.invalid(ctx, "port 0 is no address to connect to");
             None
         }
-    }
-}
-
-/// Slot `index` of a template: `{index}`, `{port}` and `{socket}` substituted.
-pub(super) fn expand(template: &Template, pool: &str, index: u32) -> InstanceSpec {
-    let (addr, port, socket) = match &template.listen {
-        Listen::Port(base) => {
-            let port = base.saturating_add(index as u16);
-            let spec = InstanceSpec::on_loopback(index, port);
-            (spec.addr, port, String::new())
+        Some(addr) => Some(UpstreamAddr::Tcp(addr)),
+        None => {
+            let message = format!("\"{text}\" is not host:port (or unix:/path) that resolves");
+            item.invalid(ctx, message);
+            None
         }
-        Listen::Socket(path) => {
-            let path = path.replace("{index}", &index.to_string());
-            let addr = UpstreamAddr::Unix(Arc::new(PathBuf::from(&path)));
-            (addr, 0, path)
-        }
-        Listen::Address(addr) => (addr.clone(), 0, String::new()),
-    };
-    let sub = |text: &str| {
-        text.replace("{index}", &index.to_string())
-            .replace("{port}", &port.to_string())
-            .replace("{socket}", &socket)
-            .replace("{pool}", pool)
-    };
-    let kind = match &template.kind {
-        BackendKind::Local(local) => {
-            let mut local = local.clone();
-            local.args = local.args.iter().map(|a| sub(a)).collect();
-            BackendKind::Local(local)
-        }
-        BackendKind::Docker(docker) => {
-            let mut docker = docker.clone();
-            docker.args = docker.args.iter().map(|a| sub(a)).collect();
-            docker.container_name = sub(&docker.container_name);
-            BackendKind::Docker(docker)
-        }
-        BackendKind::External => BackendKind::External,
-    };
-    InstanceSpec {
-        index,
-        addr,
-        port,
-        kind,
-        env: template
-            .env
-            .iter()
-            .map(|(k, v)| (k.clone(), sub(v)))
-            .collect(),
-        weight: template.weight,
-        name: template.name.clone(),
     }
 }

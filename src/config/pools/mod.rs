@@ -5,6 +5,7 @@
 //! * `instances`: the instance keys, the three forms (single, `replicas`, `[[instances]]`) and each
 //!   slot's substitutions;
 //! * `balancing`: `strategy`, `hash_on`, `hash_over`, `hash_balance_factor`, `sticky`, `health`;
+//! * `slots`: each slot of an instance template, its substitutions made and checked;
 //! * `scaling`: `min_running`, `max_running`, the in-flight limits, `wake`, `always_on`, `start_after`;
 //! * `checks`: across pools and `[backends]`: listening addresses, the `start_after` order.
 //!
@@ -21,6 +22,7 @@ mod checks;
 mod instances;
 mod read;
 mod scaling;
+mod slots;
 
 pub(super) use read::read_all;
 

@@ -1,22 +1,36 @@
 //! Reading `[pools]` as a whole: each pool's name, then its keys (balancing, scaling, timings, instances),
 //! then the checks across pools.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use toml::de::DeValue;
+
 use super::balancing::{read_health, read_sticky, read_strategy};
-use super::checks::{check_addresses, check_start_after};
-use super::instances::{expand, read_template};
+use super::instances::{at, instance_keys, read_template, At};
 use super::scaling::ScalingKeys;
-use super::PoolConfig;
+use super::slots::Slot;
+use super::{checks, PoolConfig};
 use crate::config::reader::{Ctx, Item, Section};
 use crate::config::{timings, BackendConfig, BackendKind, ServerConfig, Timings};
 
 /// Most instances in one pool: each is probed and balanced over in O(instances) per request.
 const MAX_INSTANCES: u64 = 64;
 
-/// Reads every pool, sorted by name. `taken` are the names `[backends]` already holds (a pool may not
-/// reuse one), and their instances' addresses (a pool's may not collide with them).
+/// A pool as read, with the positions the checks across pools point at.
+pub(super) struct ReadPool {
+    pub(super) config: BackendConfig,
+    /// `config.pool`.
+    pub(super) pool: Arc<PoolConfig>,
+    /// The pool's own key.
+    pub(super) at: At,
+    /// By slot, as `config`'s instances.
+    pub(super) slots: Vec<Slot>,
+    pub(super) start_after_at: Option<At>,
+}
+
+/// Reads every pool, sorted by name. `backends` are the `[backends]` entries: a pool may not take one's
+/// name, nor an address or container name one of theirs has.
 pub(in crate::config) fn read_all(
     pools: Option<Section<'_, '_>>,
     defaults: &Timings,
@@ -27,24 +41,29 @@ pub(in crate::config) fn read_all(
     let Some(mut pools) = pools else {
         return Vec::new();
     };
-    let mut out: Vec<(BackendConfig, Item)> = Vec::new();
+    let mut read = Vec::new();
+    // Every pool named, read or not: a `start_after` naming one that is wrong is no further mistake.
+    let mut named = HashSet::new();
     for item in pools.take_all() {
-        if let Err(message) = check_name(item.name) {
-            ctx.report(&item.key_span, &item.path, message);
-            continue;
+        named.insert(item.name);
+        let problem = match check_name(item.name) {
+            Err(message) => Some(message),
+            Ok(()) if backends.iter().any(|b| b.hostname == item.name) => {
+                Some(format!("\"{}\" is already a [backends] entry", item.name))
+            }
+            Ok(()) => None,
+        };
+        if let Some(message) = &problem {
+            ctx.report(&item.key_span, &item.path, message.as_str());
         }
-        if backends.iter().any(|b| b.hostname == item.name) {
-            let message = format!("\"{}\" is already a [backends] entry", item.name);
-            ctx.report(&item.key_span, &item.path, message);
-            continue;
-        }
-        if let Some(pool) = read_one(&item, defaults, ctx) {
-            out.push((pool, item));
+        // A pool with a bad or taken name is still read, so all its problems show at once.
+        if let (Some(pool), None) = (read_one(&item, defaults, ctx), problem) {
+            read.push(pool);
         }
     }
-    check_addresses(&out, backends, server, ctx);
-    check_start_after(&out, ctx);
-    let mut out: Vec<BackendConfig> = out.into_iter().map(|(pool, _)| pool).collect();
+    checks::instances(&read, backends, server, ctx);
+    checks::start_after(&read, &named, ctx);
+    let mut out: Vec<BackendConfig> = read.into_iter().map(|pool| pool.config).collect();
     out.sort_by(|a, b| a.hostname.cmp(&b.hostname));
     out
 }
@@ -61,64 +80,46 @@ fn check_name(name: &str) -> Result<(), String> {
     }
 }
 
-fn read_one(item: &Item<'_, '_>, defaults: &Timings, ctx: &mut Ctx) -> Option<BackendConfig> {
+fn read_one(item: &Item<'_, '_>, defaults: &Timings, ctx: &mut Ctx) -> Option<ReadPool> {
     let name = item.name;
     let mut section = item.section(ctx)?;
+    let DeValue::Table(table) = item.value.get_ref() else {
+        return None;
+    };
     let strategy = read_strategy(&mut section, ctx);
-    let sticky = section.take("sticky").map(|s| {
-        // The cookie is read and checked, but responses do not set it yet: say so rather than
-        // silently balance without affinity.
-        ctx.report(&s.key_span, &s.path, "sticky cookies are not supported yet");
-        read_sticky(&s, ctx)
-    });
+    let sticky = read_sticky(&mut section, ctx);
     let health = read_health(&mut section, ctx);
-    let scaling_keys = ScalingKeys::take(&mut section, ctx);
+    let scaling = ScalingKeys::take(&mut section, ctx);
     let mut timings = timings::read(&mut section, ctx, defaults);
-    let replicas = section
-        .take("replicas")
-        .map(|r| r.uint_in(ctx, 1, MAX_INSTANCES));
-    let instances = match section.take("instances") {
+    let replicas = section.take("replicas");
+    let slots = match section.take("instances") {
         Some(list) => {
-            if let Some(Some(_)) = replicas {
+            if let Some(replicas) = &replicas {
                 let message = "replicas and [[instances]] cannot be combined";
-                ctx.report(&list.key_span, &list.path, message);
+                ctx.report(&replicas.key_span, &replicas.path, message);
             }
-            let tables = list.tables(ctx)?;
-            if tables.is_empty() || tables.len() as u64 > MAX_INSTANCES {
-                let message = format!("a pool has 1 to {MAX_INSTANCES} instances");
-                ctx.report(&list.key_span, &list.path, message);
-                return None;
-            }
-            let mut specs = Vec::new();
-            let mut names = HashSet::new();
-            for (index, mut table) in tables.into_iter().enumerate() {
-                let template = read_template(&mut table, ctx, name, true);
-                table.finish(ctx);
-                let template = template?;
-                if let Some(n) = &template.name {
-                    if !names.insert(n.clone()) {
-                        let path = format!("{}[{index}].name", list.path);
-                        ctx.report(
-                            &list.key_span,
-                            &path,
-                            format!("\"{n}\" names two instances"),
-                        );
-                    }
+            for key in instance_keys() {
+                if let Some(item) = section.take(key) {
+                    let message = "with [[instances]], this belongs in each entry";
+                    ctx.report(&item.key_span, &item.path, message);
                 }
-                specs.push(expand(&template, name, index as u32));
             }
-            specs
+            read_entries(&list, name, ctx)
         }
         None => {
-            let template = read_template(&mut section, ctx, name, false)?;
-            let count = match replicas {
-                Some(n) => n? as u32,
-                None => 1,
+            let template = read_template(&mut section, table, ctx, name, false);
+            let count = match &replicas {
+                Some(r) => r.uint_in(ctx, 1, MAX_INSTANCES).map(|n| n as u32),
+                None => Some(1),
             };
-            (0..count).map(|i| expand(&template, name, i)).collect()
+            template
+                .zip(count)
+                .and_then(|(t, count)| t.replicas(name, count, replicas.as_ref(), ctx))
         }
     };
     section.finish(ctx);
+    let slots = slots?;
+    let instances: Vec<_> = slots.iter().map(|slot| slot.spec.clone()).collect();
     if !instances
         .iter()
         .any(|i| matches!(i.kind, BackendKind::Local(_)))
@@ -127,21 +128,75 @@ fn read_one(item: &Item<'_, '_>, defaults: &Timings, ctx: &mut Ctx) -> Option<Ba
         timings.socket_activation = false;
         timings.watchdog = None;
     }
-    let scaling = scaling_keys.finish(instances.len() as u32, ctx)?;
+    let start_after_at = scaling.start_after_at();
+    let scaling = scaling.finish(instances.len() as u32, ctx);
     let first = instances.first()?.clone();
-    let pool = PoolConfig {
+    let pool = Arc::new(PoolConfig {
         instances,
         strategy: strategy?,
-        sticky: sticky.flatten(),
-        scaling,
+        sticky: sticky?,
+        scaling: scaling?,
         health: health?,
-    };
-    Some(BackendConfig {
+    });
+    let config = BackendConfig {
         hostname: name.to_string(),
         port: first.port,
         kind: first.kind,
         env: first.env,
         timings,
-        pool: Some(Arc::new(pool)),
+        pool: Some(pool.clone()),
+    };
+    Some(ReadPool {
+        config,
+        pool,
+        at: at(item),
+        slots,
+        start_after_at,
     })
+}
+
+/// The `[[instances]]` entries, slot = position, each read whole and finished.
+fn read_entries(list: &Item<'_, '_>, pool: &str, ctx: &mut Ctx) -> Option<Vec<Slot>> {
+    let sections = list.tables(ctx)?;
+    // The tables under the sections, in the same order (`tables` keeps only the tables).
+    let DeValue::Array(array) = list.value.get_ref() else {
+        return None;
+    };
+    let tables = array.iter().filter_map(|element| match element.get_ref() {
+        DeValue::Table(table) => Some(table),
+        _ => None,
+    });
+    let mut ok = true;
+    if sections.is_empty() || sections.len() as u64 > MAX_INSTANCES {
+        let message = format!("a pool has 1 to {MAX_INSTANCES} instances");
+        ctx.report(&list.key_span, &list.path, message);
+        ok = false;
+    }
+    let mut slots = Vec::with_capacity(sections.len());
+    let mut names: HashMap<String, usize> = HashMap::new();
+    for (index, (mut section, table)) in sections.into_iter().zip(tables).enumerate() {
+        let template = read_template(&mut section, table, ctx, pool, true);
+        section.finish(ctx);
+        let Some(template) = template else {
+            ok = false;
+            continue;
+        };
+        if let Some((name, (span, path))) = &template.name {
+            match names.get(name) {
+                Some(first) => {
+                    let message = format!("\"{name}\" already names the instance on line {first}");
+                    ctx.report(span, path, message);
+                    ok = false;
+                }
+                None => {
+                    names.insert(name.clone(), ctx.line_of(span.start));
+                }
+            }
+        }
+        match template.entry(pool, index as u32, ctx) {
+            Some(slot) => slots.push(slot),
+            None => ok = false,
+        }
+    }
+    ok.then_some(slots)
 }

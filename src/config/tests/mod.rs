@@ -3,6 +3,7 @@
 mod diff;
 mod errors;
 mod good;
+mod pool_errors;
 mod pools;
 mod values;
 

@@ -1,12 +1,12 @@
-//! `[pools.NAME]`: the three forms of instances and the specs they give, balancing and scaling keys,
-//! the checks across pools, and every mistake with its line and key.
+//! `[pools.NAME]`: the three forms of instances and the specs they give, balancing and scaling keys, a
+//! route to a pool; the checks across pools and `[backends]` (`pool_errors.rs` has one pool's mistakes).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::ok;
+use super::{assert_error, errors, ok, single_error};
 use crate::config::pools::{HashOn, HashOver, Health, PoolConfig, Strategy, Wake};
 use crate::config::routes::RouteAction;
 use crate::config::{BackendKind, Config};
@@ -256,4 +256,210 @@ to = "web"
     };
     assert_eq!(target, "web");
     assert!(config.backend(target).is_some_and(|b| b.is_pool()));
+}
+
+#[test]
+fn explicit_instances_listen_where_each_says_with_a_name_and_a_weight() {
+    let config = ok(r#"
+[pools.mixed]
+strategy = "weighted"
+
+[[pools.mixed.instances]]
+name = "big"
+weight = 3
+command = "web"
+args = ["--port", "{port}", "--slot", "{index}"]
+port = 7000
+
+[[pools.mixed.instances]]
+command = "web"
+port = 7500
+
+[[pools.mixed.instances]]
+name = "remote"
+address = "127.0.0.1:7600"
+"#);
+    let mixed = pool(&config, "mixed");
+    let specs: Vec<(u32, &UpstreamAddr, u16, Option<&str>)> = mixed
+        .instances
+        .iter()
+        .map(|i| (i.index, &i.addr, i.weight, i.name.as_deref()))
+        .collect();
+    assert_eq!(
+        specs,
+        [
+            (0, &tcp(7000), 3, Some("big")),
+            (1, &tcp(7500), 1, None),
+            (2, &tcp(7600), 1, Some("remote")),
+        ],
+        "each entry at its own port: slots count up, ports do not"
+    );
+    assert_eq!(args(&mixed.instances[0]), ["--port", "7000", "--slot", "0"]);
+    assert_eq!(mixed.instances[2].kind, BackendKind::External);
+    assert_eq!(mixed.strategy, Strategy::Weighted);
+}
+
+#[test]
+fn docker_replicas_get_their_own_container_names() {
+    let config = ok(r#"
+[pools.api]
+type = "docker"
+image = "acme/api:3"
+args = ["--listen", ":{port}"]
+port = 7000
+replicas = 2
+
+[pools.worker]
+type = "docker"
+image = "acme/worker:3"
+container_name = "acme-{pool}-{index}"
+port = 7100
+replicas = 2
+"#);
+    let names = |name| -> Vec<(String, Vec<String>)> {
+        pool(&config, name)
+            .instances
+            .iter()
+            .map(|i| match &i.kind {
+                BackendKind::Docker(d) => (d.container_name.clone(), d.args.clone()),
+                other => panic!("a container, not {other:?}"),
+            })
+            .collect()
+    };
+    assert_eq!(
+        names("api"),
+        [
+            (
+                "spawngate-api-0".to_string(),
+                vec!["--listen".to_string(), ":7000".to_string()]
+            ),
+            (
+                "spawngate-api-1".to_string(),
+                vec!["--listen".to_string(), ":7001".to_string()]
+            ),
+        ]
+    );
+    assert_eq!(names("worker")[1].0, "acme-worker-1");
+    assert_eq!(
+        pool(&config, "api").instances[1].port,
+        7001,
+        "the container port too"
+    );
+}
+
+#[test]
+fn start_after_names_other_always_on_pools_without_a_cycle() {
+    let pools = |a: &str, b: &str| {
+        format!(
+            "[pools.a]\ncommand = \"x\"\nport = 7000\n{a}\n\n[pools.b]\ncommand = \"x\"\nport = 7001\n{b}\n"
+        )
+    };
+    single_error(
+        &pools("always_on = true\nstart_after = [\"c\"]", ""),
+        5,
+        "pools.a.start_after",
+        "\"c\" is not a pool",
+    );
+    single_error(
+        &pools("always_on = true\nstart_after = [\"b\"]", ""),
+        5,
+        "pools.a.start_after",
+        "\"b\" is not an always_on pool",
+    );
+    single_error(
+        &pools("start_after = [\"b\"]", "always_on = true"),
+        4,
+        "pools.a.start_after",
+        "this pool is not one",
+    );
+    single_error(
+        &pools("always_on = true\nstart_after = [\"a\"]", ""),
+        5,
+        "pools.a.start_after",
+        "a pool cannot start after itself",
+    );
+    let found = errors(&pools(
+        "always_on = true\nstart_after = [\"b\"]",
+        "always_on = true\nstart_after = [\"a\"]",
+    ));
+    assert_eq!(found.len(), 2, "{found:#?}");
+    assert_error(
+        &found,
+        5,
+        "pools.a.start_after",
+        "\"b\" starts after \"a\" already (a cycle)",
+    );
+    assert_error(
+        &found,
+        11,
+        "pools.b.start_after",
+        "\"a\" starts after \"b\" already (a cycle)",
+    );
+    // A pool that could not be read was reported already.
+    single_error(
+        &pools(
+            "always_on = true\nstart_after = [\"b\"]",
+            "always_on = true\nwake = 1",
+        ),
+        11,
+        "pools.b.wake",
+        "must be a string",
+    );
+    ok(&pools(
+        "always_on = true\nstart_after = [\"b\"]",
+        "always_on = true",
+    ));
+}
+
+#[test]
+fn clashing_addresses_point_at_the_instance_key() {
+    single_error(
+        "[backends.api]\ncommand = \"x\"\nport = 7000\n\n[pools.web]\ncommand = \"x\"\nport = 6999\nreplicas = 2\n",
+        7,
+        "pools.web.port",
+        "port 7000 is already used by backend \"api\"",
+    );
+    single_error(
+        "[server]\nport = 7000\n\n[pools.web]\ncommand = \"x\"\nport = 7000\n",
+        6,
+        "pools.web.port",
+        "port 7000 is the proxy's own port",
+    );
+    single_error(
+        "[server]\nadmin_port = 7000\n\n[pools.web]\ncommand = \"x\"\nport = 7000\n",
+        6,
+        "pools.web.port",
+        "port 7000 is the admin port",
+    );
+    single_error(
+        "[pools.a]\ncommand = \"x\"\nsocket = \"/run/a.sock\"\n\n[pools.b]\n[[pools.b.instances]]\ncommand = \"x\"\nport = 7000\n[[pools.b.instances]]\ncommand = \"x\"\nsocket = \"/run/a.sock\"\n",
+        11,
+        "pools.b.instances[1].socket",
+        "socket /run/a.sock is already used by instance 0 of pool \"a\"",
+    );
+    single_error(
+        "[pools.web]\n[[pools.web.instances]]\ncommand = \"x\"\nport = 7000\n[[pools.web.instances]]\ncommand = \"x\"\nport = 7000\n",
+        7,
+        "pools.web.instances[1].port",
+        "port 7000 is already used by instance 0 of pool \"web\"",
+    );
+    // Someone else's address may serve two pools.
+    ok("[pools.a]\naddress = \"127.0.0.1:7000\"\n\n[pools.b]\naddress = \"127.0.0.1:7000\"\n");
+}
+
+#[test]
+fn clashing_container_names_point_at_the_name() {
+    single_error(
+        "[backends.api]\ntype = \"docker\"\nimage = \"x\"\ncontainer_name = \"shared\"\nport = 7000\n\n[pools.web]\ntype = \"docker\"\nimage = \"x\"\ncontainer_name = \"shared\"\nport = 7100\n",
+        10,
+        "pools.web.container_name",
+        "container name \"shared\" is already used by backend \"api\"",
+    );
+    // A default name clashes at the pool's key.
+    single_error(
+        "[backends.web-0]\ntype = \"docker\"\nimage = \"x\"\nport = 7000\n\n[pools.web]\ntype = \"docker\"\nimage = \"x\"\nport = 7100\n",
+        6,
+        "pools.web",
+        "container name \"spawngate-web-0\" is already used by backend \"web-0\"",
+    );
 }
