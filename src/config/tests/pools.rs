@@ -463,3 +463,40 @@ fn clashing_container_names_point_at_the_name() {
         "container name \"spawngate-web-0\" is already used by backend \"web-0\"",
     );
 }
+
+#[test]
+fn a_pool_name_is_no_hostname_so_a_host_may_be_called_like_a_pool() {
+    // "api" is a valid Host as well as a pool name; a host table or alias by that name is an ordinary
+    // name (unlike a `[backends]` entry's, whose catch-all the table replaces).
+    let config = ok(r#"
+[pools.api]
+command = "api"
+port = 7000
+
+[hosts."api"]
+aliases = ["api.example.com"]
+[[hosts."api".routes]]
+to = "api"
+
+[pools.web]
+command = "web"
+port = 7100
+
+[hosts."www.example.com"]
+aliases = ["web"]
+[[hosts."www.example.com".routes]]
+to = "web"
+"#);
+    assert_eq!(config.hosts[0].name, "api");
+    assert_eq!(config.hosts[1].aliases, ["web"]);
+    let found = errors(
+        "[pools.api]\ncommand = \"api\"\nport = 7000\n\n[hosts.\"a.test\"]\naliases = [\"api\"]\n[[hosts.\"a.test\".routes]]\nto = \"nowhere\"\n",
+    );
+    assert_eq!(found.len(), 1, "only the `to`: {found:#?}");
+    assert_error(
+        &found,
+        7,
+        "hosts.\"a.test\".routes[0].to",
+        "names no backend",
+    );
+}
