@@ -3,7 +3,8 @@
 //! (`routes.rs` reads each). Checked across routes and hosts: a route that an earlier one shadows (both
 //! lines named), a `to` that names no backend, a name claimed twice: by two hosts, or by a host's alias
 //! and a `[backends]` entry. A host's key may name a `[backends]` entry: its routes then replace that
-//! backend's implicit catch-all.
+//! backend's implicit catch-all. Pool names are no hostnames (a pool answers only what routes send it),
+//! so a host key or alias equal to one is an ordinary name.
 //!
 //! The host-wide edits are merged into every route when it is read (the host's first, then the
 //! route's: `HeaderEdits::then`), so a request applies one list; the host keeps its own for the admin
@@ -33,10 +34,12 @@ pub struct HostConfig {
     pub response_headers: ResponseEdits,
 }
 
-/// Reads every host table. `backends` are the names a `to` may give.
+/// Reads every host table. A `to` may give the name of one of `backends` (the `[backends]` entries,
+/// whose names are hostnames) or `pools`.
 pub(super) fn read_all(
     hosts: Option<Section<'_, '_>>,
     backends: &[&str],
+    pools: &[&str],
     ctx: &mut Ctx,
 ) -> Vec<HostConfig> {
     let Some(mut hosts) = hosts else {
@@ -50,7 +53,7 @@ pub(super) fn read_all(
             // A key naming a backend pairs with it; a wildcard cannot name one (backends have no `*`).
             claim(name, &item, &mut claimed, ctx);
         }
-        if let Some(host) = read_one(&item, backends, &mut claimed, ctx) {
+        if let Some(host) = read_one(&item, backends, pools, &mut claimed, ctx) {
             if let Some(name) = name {
                 out.push(HostConfig { name, ..host });
             }
@@ -62,6 +65,7 @@ pub(super) fn read_all(
 fn read_one(
     item: &Item<'_, '_>,
     backends: &[&str],
+    pools: &[&str],
     claimed: &mut HashMap<String, usize>,
     ctx: &mut Ctx,
 ) -> Option<HostConfig> {
@@ -101,7 +105,7 @@ fn read_one(
     let request_headers = edits("request_headers", false, ctx);
     let response_headers = edits("response_headers", true, ctx);
     let mut routes = match section.take("routes") {
-        Some(list) => read_routes(&list, backends, ctx),
+        Some(list) => read_routes(&list, backends, pools, ctx),
         None => {
             let (span, path) = (section.span(), section.path().to_string());
             ctx.report(&span, &path, "a host needs at least one [[routes]] entry");
@@ -126,8 +130,14 @@ fn read_one(
     })
 }
 
-/// The routes in order, each checked against the ones before it and its `to` against the backends.
-fn read_routes(list: &Item<'_, '_>, backends: &[&str], ctx: &mut Ctx) -> Vec<RouteConfig> {
+/// The routes in order, each checked against the ones before it and its `to` against the backends and
+/// pools.
+fn read_routes(
+    list: &Item<'_, '_>,
+    backends: &[&str],
+    pools: &[&str],
+    ctx: &mut Ctx,
+) -> Vec<RouteConfig> {
     let mut routes: Vec<RouteConfig> = Vec::new();
     for table in list.tables(ctx).unwrap_or_default() {
         let (span, path) = (table.span(), table.path().to_string());
@@ -146,7 +156,7 @@ fn read_routes(list: &Item<'_, '_>, backends: &[&str], ctx: &mut Ctx) -> Vec<Rou
             continue;
         }
         if let RouteAction::To { target, .. } = &route.action {
-            if !backends.contains(&target.as_str()) {
+            if !backends.contains(&target.as_str()) && !pools.contains(&target.as_str()) {
                 let message = format!("`to = \"{target}\"` names no backend");
                 ctx.report(&span, &format!("{path}.to"), message);
                 continue;

@@ -13,7 +13,7 @@ pub(super) fn read(text: &str) -> Result<Vec<HostConfig>, Vec<String>> {
     assert!(syntax.is_empty(), "{syntax:?}");
     let mut root = Section::new(String::new(), document.span(), document.get_ref());
     let hosts = root.take("hosts").and_then(|item| item.section(&mut ctx));
-    let out = read_all(hosts, &["app", "api"], &mut ctx);
+    let out = read_all(hosts, &["app", "api"], &[], &mut ctx);
     if ctx.errors.is_empty() {
         Ok(out)
     } else {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use toml::de::DeTable;
 
 use super::reader::{Ctx, Section};
-use super::{backend, hosts, pools_read, server, timings, Config};
+use super::{backend, hosts, pools, server, timings, BackendConfig, Config};
 
 /// One problem in a config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,12 +130,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
         .and_then(|item| item.section(&mut ctx));
     let mut backends = backend::read_all(backends_section, &defaults, &server, &mut ctx);
     let pools_section = root.take("pools").and_then(|item| item.section(&mut ctx));
-    let pools = pools_read::read_all(pools_section, &defaults, &server, &backends, &mut ctx);
+    let pools = pools::read_all(pools_section, &defaults, &server, &backends, &mut ctx);
+    let hosts_section = root.take("hosts").and_then(|item| item.section(&mut ctx));
+    let hosts = hosts::read_all(hosts_section, &names(&backends), &names(&pools), &mut ctx);
     backends.extend(pools);
     backends.sort_by(|a, b| a.hostname.cmp(&b.hostname));
-    let hosts_section = root.take("hosts").and_then(|item| item.section(&mut ctx));
-    let names: Vec<&str> = backends.iter().map(|b| b.hostname.as_str()).collect();
-    let hosts = hosts::read_all(hosts_section, &names, &mut ctx);
     root.finish(&mut ctx);
 
     if !ctx.errors.is_empty() {
@@ -147,6 +146,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
         backends: backends.into_iter().map(Arc::new).collect(),
         hosts,
     })
+}
+
+fn names(backends: &[BackendConfig]) -> Vec<&str> {
+    backends.iter().map(|b| b.hostname.as_str()).collect()
 }
 
 /// The collected errors in file order (sections are visited in key order, not file order).

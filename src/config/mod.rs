@@ -11,7 +11,6 @@ pub mod hosts;
 mod item;
 mod load;
 pub mod pools;
-mod pools_read;
 mod reader;
 pub mod routes;
 mod server;

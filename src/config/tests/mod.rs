@@ -3,6 +3,8 @@
 mod diff;
 mod errors;
 mod good;
+mod pool_errors;
+mod pools;
 mod values;
 
 use std::path::Path;

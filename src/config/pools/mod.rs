@@ -1,13 +1,33 @@
 //! `[pools.NAME]`: several instances behind one name, how requests are spread over them and how many
-//! run. The types the rest of the proxy reads; `pools_read.rs` reads them from the file.
+//! run. The types the rest of the proxy reads; the submodules read them from the file:
+//!
+//! * `read`: the `[pools]` table as a whole, each pool's name and keys, the three forms of instances
+//!   (single, `replicas`, `[[instances]]`);
+//! * `instances`: the instance keys of one instance or template (`port`, `socket` or `address`; local or
+//!   Docker), `read_address`;
+//! * `slots`: each slot of a template, its substitutions made and checked;
+//! * `balancing`: `strategy`, `hash_on`, `hash_over`, `hash_balance_factor`, `sticky`, `health`;
+//! * `scaling`: `min_running`, `max_running`, the in-flight limits, `wake`, `always_on`, `start_after`;
+//! * `checks`: across pools and `[backends]`: listening addresses, container names, the `start_after`
+//!   order.
 //!
 //! A pool is a [`BackendConfig`](super::BackendConfig) whose `pool` is set: the timings are the pool's
 //! (every instance shares them), the instances are listed here in slot order with their substitutions
-//! (`{index}`, `{port}`, `{socket}`) already made, so nothing downstream knows how they were written.
+//! (`{index}`, `{pool}`, `{port}`, `{socket}`) already made, so nothing downstream knows how they were
+//! written.
 
 use std::time::Duration;
 
 use crate::upstream::instance::InstanceSpec;
+
+mod balancing;
+mod checks;
+mod instances;
+mod read;
+mod scaling;
+mod slots;
+
+pub(super) use read::read_all;
 
 /// What a pool adds to a backend.
 #[derive(Debug, Clone, PartialEq)]
