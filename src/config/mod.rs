@@ -117,6 +117,11 @@ impl BackendConfig {
     pub fn is_pool(&self) -> bool {
         self.pool.is_some()
     }
+
+    /// How its instances are judged ready and alive (`http` for a `[backends]` entry).
+    pub fn health(&self) -> pools::Health {
+        self.pool.as_ref().map_or(pools::Health::Http, |p| p.health)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

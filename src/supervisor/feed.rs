@@ -11,6 +11,7 @@ use super::keys::{probe_token, InstanceKey};
 use super::lifecycle::{Effect, Input, Lifecycle};
 use super::probe::{probe_timeout, Probe, Verdict};
 use super::slot::{InstanceName, Running};
+use crate::config::pools::Health;
 use crate::msg::{BackendEvent, LifecycleEvent, ReactorMsg};
 
 impl Supervisor {
@@ -114,6 +115,7 @@ impl Supervisor {
         let now = self.clock.now_ms();
         let backend = self.backends.get_mut(key.backend)?;
         let (host, config) = (backend.host.clone(), backend.config.clone());
+        let health = config.health();
         let ready_url = match config.is_pool() {
             true => format!("{}/ready/pool/{host}/{}", self.ready_url_base, key.index),
             false => format!("{}/ready/{host}", self.ready_url_base),
@@ -150,8 +152,13 @@ impl Supervisor {
                     spec,
                     started_ms: now,
                 });
-                // Its listener already queues connections: requests may go to it now.
-                activated.then_some(Input::Listening)
+                // Its listener already queues connections: requests may go to it now. A pool whose
+                // health is the process itself is ready once the process runs.
+                match (health, activated) {
+                    (Health::Process, _) => Some(Input::NotifyReady),
+                    (_, true) => Some(Input::Listening),
+                    (_, false) => None,
+                }
             }
             Err(why) => Some(Input::SpawnFailed(why)),
         }
@@ -174,6 +181,12 @@ impl Supervisor {
             return Some(Input::ProbeResult(false));
         };
         let config = &running.config;
+        let path = match config.health() {
+            // Running is healthy: nothing to ask the program (the exit is what fails it).
+            Health::Process => return Some(Input::ProbeResult(true)),
+            Health::Tcp => None,
+            Health::Http => Some(config.timings.health_path.as_str()),
+        };
         let starting = matches!(slot.lifecycle, Lifecycle::Starting(_));
         // A local program that does not listen yet is told apart without a handshake (`listening`).
         if let (true, Instance::Process(_), Some(check), Some(addr)) = (
@@ -197,7 +210,7 @@ impl Supervisor {
             token,
             &running.spec.addr,
             &config.hostname,
-            &config.timings.health_path,
+            path,
             deadline,
         ) {
             Ok(probe) => {

@@ -78,14 +78,15 @@ pub struct Probe {
 }
 
 impl Probe {
-    /// Opens the connection to the instance at `addr` and registers it under `token`. An error means the probe
-    /// failed at once (e.g. the connection was refused synchronously).
+    /// Opens the connection to the instance at `addr` and registers it under `token`. With a `path` the
+    /// probe asks `GET path` and wants a 2xx; without one, an accepted connection is the verdict (`health =
+    /// "tcp"`). An error means the probe failed at once (e.g. the connection was refused synchronously).
     pub fn start(
         registry: &Registry,
         token: Token,
         addr: &UpstreamAddr,
         hostname: &str,
-        path: &str,
+        path: Option<&str>,
         deadline_ms: u64,
     ) -> io::Result<Probe> {
         // A unix-domain connect fails here when nothing listens (no file, or a stale one).
@@ -97,10 +98,13 @@ impl Probe {
             return Err(e);
         }
         registry.register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)?;
-        let request = format!(
-            "GET {path} HTTP/1.1\r\nHost: {hostname}\r\nUser-Agent: spawngate-health\r\n\
-             Connection: close\r\n\r\n"
-        );
+        let request = match path {
+            Some(path) => format!(
+                "GET {path} HTTP/1.1\r\nHost: {hostname}\r\nUser-Agent: spawngate-health\r\n\
+                 Connection: close\r\n\r\n"
+            ),
+            None => String::new(),
+        };
         Ok(Probe {
             stream,
             request: request.into_bytes(),
@@ -132,6 +136,8 @@ impl Probe {
                         Ok(Some(e)) | Err(e) => return Some(Err(Verdict::of_connect_error(&e))),
                     }
                     match self.stream.is_connected() {
+                        // A connection check only: accepted is healthy.
+                        Ok(true) if self.request.is_empty() => return Some(Ok(true)),
                         Ok(true) => self.phase = Phase::Sending { sent: 0 },
                         Ok(false) => return None,
                         Err(e) => return Some(Err(Verdict::of_connect_error(&e))),

@@ -114,7 +114,7 @@ fn run_probe_at(addr: &UpstreamAddr, limit: Duration) -> Option<Verdict> {
         Token(7),
         addr,
         "app.localhost",
-        "/health",
+        Some("/health"),
         0,
     ) {
         Ok(probe) => probe,
@@ -231,4 +231,28 @@ fn a_silent_unix_backend_leaves_the_probe_pending() {
     let (addr, request) = serve_once_unix("probe-silent.sock", None);
     assert_eq!(run_probe_at(&addr, Duration::from_millis(300)), None);
     assert!(request.recv().unwrap().starts_with("GET /health"));
+}
+
+#[test]
+fn a_connection_check_is_healthy_once_accepted_whatever_would_be_answered() {
+    // The listener never answers: an HTTP probe would wait; a connection check does not.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = UpstreamAddr::Tcp(listener.local_addr().unwrap());
+    let mut poll = Poll::new().unwrap();
+    let mut events = Events::with_capacity(8);
+    let mut probe =
+        Probe::start(poll.registry(), Token(7), &addr, "app.localhost", None, 0).expect("connects");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let verdict = loop {
+        if let Some(verdict) = probe.advance() {
+            break Some(verdict);
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            break None;
+        }
+        poll.poll(&mut events, Some(left)).unwrap();
+    };
+    assert_eq!(verdict, Some(Verdict::Healthy));
+    drop(listener);
 }

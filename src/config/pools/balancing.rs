@@ -144,11 +144,8 @@ pub(super) fn read_health(section: &mut Section<'_, '_>, ctx: &mut Ctx) -> Optio
     };
     match item.as_str(ctx)? {
         "http" => Some(Health::Http),
-        other @ ("tcp" | "process") => {
-            let message = format!("health = \"{other}\" is not supported yet (only \"http\")");
-            item.invalid(ctx, message);
-            None
-        }
+        "tcp" => Some(Health::Tcp),
+        "process" => Some(Health::Process),
         other => {
             item.invalid(
                 ctx,

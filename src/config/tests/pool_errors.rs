@@ -367,14 +367,10 @@ fn strategy_and_hashing_mistakes() {
 }
 
 #[test]
-fn health_other_than_http_is_not_supported_yet() {
-    for health in ["tcp", "process"] {
-        single_error(
-            &format!("[pools.web]\ncommand = \"x\"\nport = 7000\nhealth = \"{health}\"\n"),
-            4,
-            "pools.web.health",
-            "is not supported yet",
-        );
+fn health_is_http_tcp_or_process() {
+    for health in ["http", "tcp", "process"] {
+        let text = format!("[pools.web]\ncommand = \"x\"\nport = 7000\nhealth = \"{health}\"\n");
+        ok(&text);
     }
     single_error(
         "[pools.web]\ncommand = \"x\"\nport = 7000\nhealth = \"ping\"\n",
