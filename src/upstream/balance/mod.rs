@@ -460,5 +460,4 @@ fn mix(mut x: u64) -> u64 {
 }
 
 #[cfg(test)]
-#[path = "balance_tests.rs"]
 mod tests;
