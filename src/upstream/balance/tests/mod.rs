@@ -1,10 +1,10 @@
 use std::collections::HashSet;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::*;
 use crate::http1::fields::FieldName;
 use crate::http1::request::parse_request;
-use crate::http1::rewrite::{FieldLine, Http1Source};
+use crate::http1::rewrite::{FieldLine, Http1Source, RequestSource};
 use crate::http1::{Framing, Version};
 
 /// Eligible candidates, one per slot, with these loads and weight 1.
