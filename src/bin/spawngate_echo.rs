@@ -36,16 +36,26 @@
 //!
 //! Socket activation: with `LISTEN_FDS=1` and `LISTEN_PID` = its own pid (the systemd convention) it
 //! serves on the inherited listener at descriptor 3, TCP or unix-domain, instead of binding one.
+//!
+//! `main` below is the startup, knob by knob in the order they act. The rest, in `spawngate_echo/`:
+//! `listen` where it listens and opening that; `serve` the accept loop and each connection's requests;
+//! `http` heads and bodies; `routes` what each path answers; `ws`, `ws_accept`, `ws_frame` and
+//! `ws_message` the WebSocket endpoints; `ready` the ready callback and `sd_notify`; `knobs` reading the
+//! environment and appending to the log files.
 
 // The crate root of a binary looks for modules beside itself, so point at this binary's own folder.
 #[path = "spawngate_echo/http.rs"]
 mod http;
+#[path = "spawngate_echo/knobs.rs"]
+mod knobs;
 #[path = "spawngate_echo/listen.rs"]
 mod listen;
 #[path = "spawngate_echo/ready.rs"]
 mod ready;
 #[path = "spawngate_echo/routes.rs"]
 mod routes;
+#[path = "spawngate_echo/serve.rs"]
+mod serve;
 #[path = "spawngate_echo/ws.rs"]
 mod ws;
 #[path = "spawngate_echo/ws_accept.rs"]
@@ -55,62 +65,12 @@ mod ws_frame;
 #[path = "spawngate_echo/ws_message.rs"]
 mod ws_message;
 
-use std::fs::OpenOptions;
-use std::io::{self, BufReader, BufWriter, Read, Write};
-use std::net::TcpStream;
-use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
-use routes::{After, HealthMode, Settings};
-
-/// Connections served at once; more are closed on accept so a runaway client cannot exhaust threads.
-const MAX_CONNECTIONS: usize = 1024;
-/// How long a connection may sit without sending; longer than the proxy's pool idle timeout (90 s).
-const IDLE_READ_TIMEOUT: Duration = Duration::from_secs(120);
-/// How long a write may block on a peer that does not read.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(120);
-/// Buffer sizes per connection, in each direction.
-const IO_BUFFER_BYTES: usize = 64 * 1024;
-/// Pause after a failed accept (e.g. out of file descriptors) so the loop does not spin.
-const ACCEPT_RETRY_PAUSE: Duration = Duration::from_millis(10);
-
-fn env_flag(name: &str) -> bool {
-    std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "0")
-}
-
-fn micros_since_epoch() -> String {
-    let since_epoch = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    since_epoch.as_micros().to_string()
-}
-
-fn delay_from_env(name: &str) -> Option<Duration> {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .map(Duration::from_millis)
-}
-
-fn record_start(path: &str, pid: u32) {
-    append_line(path, &pid.to_string());
-}
-
-fn append_line(path: &str, line: &str) {
-    // O_APPEND makes each line one atomic write, even with several instances sharing the file.
-    let result = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .and_then(|mut f| f.write_all(format!("{line}\n").as_bytes()));
-    if let Err(e) = result {
-        eprintln!("spawngate-echo: cannot append to {path}: {e}");
-    }
-}
+use knobs::{append_line, delay_from_env, env_flag, micros_since_epoch, record_start};
+use routes::{HealthMode, Settings};
 
 fn main() -> ExitCode {
     let pid = std::process::id();
@@ -187,112 +147,6 @@ fn main() -> ExitCode {
         std::thread::sleep(delay);
     }
     let accept_log = std::env::var("ECHO_ACCEPT_LOG").ok();
-    match &listener {
-        listen::Listener::Tcp(l) => accept_loop(l.incoming(), &settings, accept_log),
-        listen::Listener::Unix(l) => accept_loop(l.incoming(), &settings, accept_log),
-    }
+    serve::run(&listener, &settings, accept_log);
     ExitCode::SUCCESS
-}
-
-/// A connection of either kind, as the per-connection thread uses it.
-trait Connection: Read + Write + Send + Sized + 'static {
-    fn try_clone(&self) -> io::Result<Self>;
-    /// Timeouts (and, on TCP, no Nagle: heads and bodies go out in separate writes).
-    fn tune(&self) -> io::Result<()>;
-}
-
-impl Connection for TcpStream {
-    fn try_clone(&self) -> io::Result<Self> {
-        TcpStream::try_clone(self)
-    }
-    fn tune(&self) -> io::Result<()> {
-        self.set_nodelay(true)?;
-        self.set_read_timeout(Some(IDLE_READ_TIMEOUT))?;
-        self.set_write_timeout(Some(WRITE_TIMEOUT))
-    }
-}
-
-impl Connection for UnixStream {
-    fn try_clone(&self) -> io::Result<Self> {
-        UnixStream::try_clone(self)
-    }
-    fn tune(&self) -> io::Result<()> {
-        self.set_read_timeout(Some(IDLE_READ_TIMEOUT))?;
-        self.set_write_timeout(Some(WRITE_TIMEOUT))
-    }
-}
-
-fn accept_loop<S: Connection>(
-    incoming: impl Iterator<Item = io::Result<S>>,
-    settings: &Arc<Settings>,
-    mut accept_log: Option<String>,
-) {
-    let open = Arc::new(AtomicUsize::new(0));
-    for stream in incoming {
-        if let Some(path) = accept_log.take() {
-            append_line(&path, &micros_since_epoch());
-        }
-        let stream = match stream {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("spawngate-echo: accept failed: {e}");
-                std::thread::sleep(ACCEPT_RETRY_PAUSE);
-                continue;
-            }
-        };
-        if open.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTIONS {
-            open.fetch_sub(1, Ordering::AcqRel);
-            continue;
-        }
-        let settings = Arc::clone(settings);
-        let open = Arc::clone(&open);
-        let spawned = std::thread::Builder::new()
-            .name("conn".into())
-            .spawn(move || {
-                if let Err(e) = serve_connection(stream, &settings) {
-                    if e.kind() != io::ErrorKind::UnexpectedEof {
-                        eprintln!("spawngate-echo: connection ended: {e}");
-                    }
-                }
-                open.fetch_sub(1, Ordering::AcqRel);
-            });
-        if let Err(e) = spawned {
-            eprintln!("spawngate-echo: cannot start a connection thread: {e}");
-        }
-    }
-}
-
-fn serve_connection<S: Connection>(stream: S, settings: &Settings) -> io::Result<()> {
-    stream.tune()?;
-    let mut reader = BufReader::with_capacity(IO_BUFFER_BYTES, stream.try_clone()?);
-    let mut writer = BufWriter::with_capacity(IO_BUFFER_BYTES, stream);
-    loop {
-        let head = match http::read_head(&mut reader) {
-            Ok(Some(head)) => head,
-            Ok(None) => return Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
-                let _ = writer.write_all(
-                    b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                );
-                let _ = writer.flush();
-                return Err(e);
-            }
-            Err(e) => return Err(e),
-        };
-        let expects_continue = head
-            .header("expect")
-            .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
-        if expects_continue && !head.is_http10() {
-            writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
-            writer.flush()?;
-        }
-        match routes::serve(&head, &mut reader, &mut writer, settings)? {
-            After::KeepAlive => {}
-            After::Close => return Ok(()),
-            After::Exit => {
-                eprintln!("spawngate-echo: exiting on /exit");
-                std::process::exit(0);
-            }
-        }
-    }
 }
