@@ -36,14 +36,26 @@
 //!
 //! Socket activation: with `LISTEN_FDS=1` and `LISTEN_PID` = its own pid (the systemd convention) it
 //! serves on the inherited listener at descriptor 3, TCP or unix-domain, instead of binding one.
+//!
+//! `main` below is the startup, knob by knob in the order they act. The rest, in `spawngate_echo/`:
+//! `listen` where it listens and opening that; `serve` the accept loop and each connection's requests;
+//! `http` heads and bodies; `routes` what each path answers; `ws`, `ws_accept`, `ws_frame` and
+//! `ws_message` the WebSocket endpoints; `ready` the ready callback and `sd_notify`; `knobs` reading the
+//! environment and appending to the log files.
 
 // The crate root of a binary looks for modules beside itself, so point at this binary's own folder.
 #[path = "spawngate_echo/http.rs"]
 mod http;
+#[path = "spawngate_echo/knobs.rs"]
+mod knobs;
+#[path = "spawngate_echo/listen.rs"]
+mod listen;
 #[path = "spawngate_echo/ready.rs"]
 mod ready;
 #[path = "spawngate_echo/routes.rs"]
 mod routes;
+#[path = "spawngate_echo/serve.rs"]
+mod serve;
 #[path = "spawngate_echo/ws.rs"]
 mod ws;
 #[path = "spawngate_echo/ws_accept.rs"]
@@ -53,155 +65,12 @@ mod ws_frame;
 #[path = "spawngate_echo/ws_message.rs"]
 mod ws_message;
 
-use std::fs::OpenOptions;
-use std::io::{self, BufReader, BufWriter, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{FromRawFd, OwnedFd};
-use std::os::unix::fs::FileTypeExt;
-use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
-use routes::{After, HealthMode, Settings};
-
-/// Connections served at once; more are closed on accept so a runaway client cannot exhaust threads.
-const MAX_CONNECTIONS: usize = 1024;
-/// How long a connection may sit without sending; longer than the proxy's pool idle timeout (90 s).
-const IDLE_READ_TIMEOUT: Duration = Duration::from_secs(120);
-/// How long a write may block on a peer that does not read.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(120);
-/// Buffer sizes per connection, in each direction.
-const IO_BUFFER_BYTES: usize = 64 * 1024;
-/// Pause after a failed accept (e.g. out of file descriptors) so the loop does not spin.
-const ACCEPT_RETRY_PAUSE: Duration = Duration::from_millis(10);
-
-fn env_flag(name: &str) -> bool {
-    std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "0")
-}
-
-/// Where to listen, as the command line and environment say.
-#[derive(Debug, PartialEq, Eq)]
-enum Place {
-    Port(u16),
-    Socket(PathBuf),
-}
-
-/// The listen place: `--socket PATH`, else `--port N`, else `$SPAWNGATE_SOCKET`, else `$PORT`. A socket
-/// wins over a port from the same source: a supervisor that gives a unix-socket instance its path may
-/// also pass the `PORT` every instance gets. `None` when nothing names one (fine for an inherited
-/// listener).
-fn place_from(
-    args: &[String],
-    env_socket: Option<String>,
-    env_port: Option<String>,
-) -> Result<Option<Place>, String> {
-    let (mut port, mut socket) = (None, None);
-    let mut i = 0;
-    while i < args.len() {
-        let slot = match args[i].as_str() {
-            "--port" => &mut port,
-            "--socket" => &mut socket,
-            other => return Err(format!("unknown argument {other:?}")),
-        };
-        let value = args
-            .get(i + 1)
-            .ok_or_else(|| format!("{} needs a value", args[i]))?;
-        *slot = Some(value.clone());
-        i += 2;
-    }
-    let socket = socket.or(port.is_none().then_some(env_socket).flatten());
-    if let Some(path) = socket.filter(|p| !p.is_empty()) {
-        return Ok(Some(Place::Socket(PathBuf::from(path))));
-    }
-    let Some(text) = port.or(env_port) else {
-        return Ok(None);
-    };
-    text.parse::<u16>()
-        .map(|port| Some(Place::Port(port)))
-        .map_err(|_| format!("bad port {text:?}"))
-}
-
-/// The server's listening socket, TCP or unix-domain.
-enum Listener {
-    Tcp(TcpListener),
-    Unix(UnixListener),
-}
-
-/// The listener a service manager passed (systemd's `sd_listen_fds`): descriptor 3, when `LISTEN_PID`
-/// names this process and `LISTEN_FDS` is 1. Another process's variables (inherited by mistake) are not
-/// ours to act on.
-fn inherited_listener(pid: u32) -> Option<Listener> {
-    let ours = std::env::var("LISTEN_PID").is_ok_and(|v| v.trim() == pid.to_string());
-    let one = std::env::var("LISTEN_FDS").is_ok_and(|v| v.trim() == "1");
-    if !(ours && one) {
-        return None;
-    }
-    // SAFETY: the service manager passed descriptor 3 to this process for it to own (LISTEN_PID is this
-    // process, LISTEN_FDS says one), nothing else in this program uses it, and it is taken once.
-    let fd = unsafe { OwnedFd::from_raw_fd(3) };
-    // The socket's own address tells its family: std's `local_addr` refuses one of the other family.
-    let tcp = TcpListener::from(fd);
-    if tcp.local_addr().is_ok() {
-        return Some(Listener::Tcp(tcp));
-    }
-    let unix = UnixListener::from(OwnedFd::from(tcp));
-    match unix.local_addr() {
-        Ok(_) => Some(Listener::Unix(unix)),
-        // A descriptor that is not a socket of either kind is refused rather than served on.
-        Err(e) => {
-            eprintln!("spawngate-echo: LISTEN_FDS=1 but descriptor 3 is not a listener: {e}");
-            None
-        }
-    }
-}
-
-/// Binds a unix-domain socket at `path`. A socket file left by an earlier run (one that refuses
-/// connections) is removed first; a file something still listens on, or that is no socket, is left for
-/// the bind to refuse.
-fn bind_unix(path: &Path) -> io::Result<UnixListener> {
-    let is_socket = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket());
-    if is_socket {
-        if let Err(e) = UnixStream::connect(path) {
-            if e.kind() == io::ErrorKind::ConnectionRefused {
-                let _ = std::fs::remove_file(path);
-            }
-        }
-    }
-    UnixListener::bind(path)
-}
-
-fn micros_since_epoch() -> String {
-    let since_epoch = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    since_epoch.as_micros().to_string()
-}
-
-fn delay_from_env(name: &str) -> Option<Duration> {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .map(Duration::from_millis)
-}
-
-fn record_start(path: &str, pid: u32) {
-    append_line(path, &pid.to_string());
-}
-
-fn append_line(path: &str, line: &str) {
-    // O_APPEND makes each line one atomic write, even with several instances sharing the file.
-    let result = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .and_then(|mut f| f.write_all(format!("{line}\n").as_bytes()));
-    if let Err(e) = result {
-        eprintln!("spawngate-echo: cannot append to {path}: {e}");
-    }
-}
+use knobs::{append_line, delay_from_env, env_flag, micros_since_epoch, record_start};
+use routes::{HealthMode, Settings};
 
 fn main() -> ExitCode {
     let pid = std::process::id();
@@ -213,7 +82,7 @@ fn main() -> ExitCode {
         std::process::exit(code.trim().parse().unwrap_or(1));
     }
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let place = match place_from(
+    let place = match listen::place_from(
         &args,
         std::env::var("SPAWNGATE_SOCKET").ok(),
         std::env::var("PORT").ok(),
@@ -242,49 +111,9 @@ fn main() -> ExitCode {
         health,
         log_requests: env_flag("ECHO_LOG"),
     });
-    let ip = match std::env::var("ECHO_BIND") {
-        Ok(text) => match text.parse::<IpAddr>() {
-            Ok(ip) => ip,
-            Err(_) => {
-                eprintln!("spawngate-echo: bad ECHO_BIND {text:?}");
-                return ExitCode::from(2);
-            }
-        },
-        Err(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
-    };
-    let listener = match inherited_listener(pid) {
-        Some(listener) => {
-            eprintln!("spawngate-echo: pid {pid} serving on its inherited listener");
-            listener
-        }
-        None => {
-            let Some(place) = place else {
-                eprintln!(
-                    "spawngate-echo: set PORT or SPAWNGATE_SOCKET, or pass --port N or --socket PATH"
-                );
-                return ExitCode::from(2);
-            };
-            let (bound, what) = match &place {
-                Place::Port(port) => (
-                    TcpListener::bind(SocketAddr::new(ip, *port)).map(Listener::Tcp),
-                    format!("{ip}:{port}"),
-                ),
-                Place::Socket(path) => (
-                    bind_unix(path).map(Listener::Unix),
-                    format!("unix:{}", path.display()),
-                ),
-            };
-            match bound {
-                Ok(l) => {
-                    eprintln!("spawngate-echo: pid {pid} listening on {what}");
-                    l
-                }
-                Err(e) => {
-                    eprintln!("spawngate-echo: cannot listen on {what}: {e}");
-                    return ExitCode::from(1);
-                }
-            }
-        }
+    let listener = match listen::open(pid, place) {
+        Ok(listener) => listener,
+        Err(code) => return code,
     };
     if let Ok(path) = std::env::var("ECHO_LISTEN_LOG") {
         // Microseconds since the Unix epoch: how long a proxy took from here to a client's answer.
@@ -318,153 +147,6 @@ fn main() -> ExitCode {
         std::thread::sleep(delay);
     }
     let accept_log = std::env::var("ECHO_ACCEPT_LOG").ok();
-    match &listener {
-        Listener::Tcp(l) => accept_loop(l.incoming(), &settings, accept_log),
-        Listener::Unix(l) => accept_loop(l.incoming(), &settings, accept_log),
-    }
+    serve::run(&listener, &settings, accept_log);
     ExitCode::SUCCESS
-}
-
-/// A connection of either kind, as the per-connection thread uses it.
-trait Connection: Read + Write + Send + Sized + 'static {
-    fn try_clone(&self) -> io::Result<Self>;
-    /// Timeouts (and, on TCP, no Nagle: heads and bodies go out in separate writes).
-    fn tune(&self) -> io::Result<()>;
-}
-
-impl Connection for TcpStream {
-    fn try_clone(&self) -> io::Result<Self> {
-        TcpStream::try_clone(self)
-    }
-    fn tune(&self) -> io::Result<()> {
-        self.set_nodelay(true)?;
-        self.set_read_timeout(Some(IDLE_READ_TIMEOUT))?;
-        self.set_write_timeout(Some(WRITE_TIMEOUT))
-    }
-}
-
-impl Connection for UnixStream {
-    fn try_clone(&self) -> io::Result<Self> {
-        UnixStream::try_clone(self)
-    }
-    fn tune(&self) -> io::Result<()> {
-        self.set_read_timeout(Some(IDLE_READ_TIMEOUT))?;
-        self.set_write_timeout(Some(WRITE_TIMEOUT))
-    }
-}
-
-fn accept_loop<S: Connection>(
-    incoming: impl Iterator<Item = io::Result<S>>,
-    settings: &Arc<Settings>,
-    mut accept_log: Option<String>,
-) {
-    let open = Arc::new(AtomicUsize::new(0));
-    for stream in incoming {
-        if let Some(path) = accept_log.take() {
-            append_line(&path, &micros_since_epoch());
-        }
-        let stream = match stream {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("spawngate-echo: accept failed: {e}");
-                std::thread::sleep(ACCEPT_RETRY_PAUSE);
-                continue;
-            }
-        };
-        if open.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTIONS {
-            open.fetch_sub(1, Ordering::AcqRel);
-            continue;
-        }
-        let settings = Arc::clone(settings);
-        let open = Arc::clone(&open);
-        let spawned = std::thread::Builder::new()
-            .name("conn".into())
-            .spawn(move || {
-                if let Err(e) = serve_connection(stream, &settings) {
-                    if e.kind() != io::ErrorKind::UnexpectedEof {
-                        eprintln!("spawngate-echo: connection ended: {e}");
-                    }
-                }
-                open.fetch_sub(1, Ordering::AcqRel);
-            });
-        if let Err(e) = spawned {
-            eprintln!("spawngate-echo: cannot start a connection thread: {e}");
-        }
-    }
-}
-
-fn serve_connection<S: Connection>(stream: S, settings: &Settings) -> io::Result<()> {
-    stream.tune()?;
-    let mut reader = BufReader::with_capacity(IO_BUFFER_BYTES, stream.try_clone()?);
-    let mut writer = BufWriter::with_capacity(IO_BUFFER_BYTES, stream);
-    loop {
-        let head = match http::read_head(&mut reader) {
-            Ok(Some(head)) => head,
-            Ok(None) => return Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
-                let _ = writer.write_all(
-                    b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                );
-                let _ = writer.flush();
-                return Err(e);
-            }
-            Err(e) => return Err(e),
-        };
-        let expects_continue = head
-            .header("expect")
-            .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
-        if expects_continue && !head.is_http10() {
-            writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
-            writer.flush()?;
-        }
-        match routes::serve(&head, &mut reader, &mut writer, settings)? {
-            After::KeepAlive => {}
-            After::Close => return Ok(()),
-            After::Exit => {
-                eprintln!("spawngate-echo: exiting on /exit");
-                std::process::exit(0);
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn args(list: &[&str]) -> Vec<String> {
-        list.iter().map(|a| a.to_string()).collect()
-    }
-
-    #[test]
-    fn the_listen_place_comes_from_arguments_then_environment() {
-        let sock = |p: &str| Ok(Some(Place::Socket(PathBuf::from(p))));
-        let env = |v: &str| Some(v.to_string());
-        assert_eq!(
-            place_from(&args(&["--port", "80"]), None, None),
-            Ok(Some(Place::Port(80)))
-        );
-        assert_eq!(
-            place_from(&args(&["--socket", "/a.sock"]), None, env("80")),
-            sock("/a.sock")
-        );
-        assert_eq!(place_from(&[], env("/b.sock"), env("80")), sock("/b.sock"));
-        assert_eq!(
-            place_from(&args(&["--port", "81"]), env("/b.sock"), None),
-            Ok(Some(Place::Port(81))),
-            "an argument overrides the environment"
-        );
-        assert_eq!(
-            place_from(&[], env(""), env("82")),
-            Ok(Some(Place::Port(82)))
-        );
-        assert_eq!(
-            place_from(&[], None, None),
-            Ok(None),
-            "an inherited listener needs none"
-        );
-        assert!(place_from(&[], None, env("x")).is_err());
-        assert!(place_from(&args(&["--socket"]), None, None).is_err());
-        assert!(place_from(&args(&["--nope", "1"]), None, None).is_err());
-    }
 }
