@@ -12,7 +12,7 @@ use crate::error::ProxyError;
 use crate::http1::rewrite::ForwardPlan;
 use crate::http1::rewrite::RequestSource;
 use crate::msg::{Command, Host, Lease};
-use crate::upstream::pool_view::RequestAffinity;
+use crate::upstream::affinity::RequestAffinity;
 use crate::upstream::{
     self, BackendId, Caller, InstanceId, Leased, LocalAnswer, RouteLimits, RouteScratch, Routed,
     UpstreamAddr, Waiter,

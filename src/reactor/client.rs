@@ -13,7 +13,7 @@ use crate::http1::request::RequestHead;
 use crate::http1::request_id::is_acceptable_client_id;
 use crate::http1::rewrite::{write_request, ForwardInfo, Http1Source, ResponseContext};
 use crate::http1::Framing;
-use crate::upstream::pool_view::RequestAffinity;
+use crate::upstream::affinity::RequestAffinity;
 use crate::upstream::{body_too_large, normalize_host, Admission, Caller, Routed};
 
 /// Passes through the pump per wake-up before a session yields to the others.

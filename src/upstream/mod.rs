@@ -24,6 +24,7 @@
 //! * `idle_pool`: the keep-alive pool's rules (what stays idle, for how long), for both threads' sockets.
 
 pub mod addr;
+pub mod affinity;
 mod answer;
 pub mod backend;
 pub mod balance;
@@ -44,12 +45,12 @@ pub mod view;
 mod tests;
 
 pub use addr::UpstreamAddr;
+pub use affinity::Affinity;
 pub use answer::LocalAnswer;
 pub use backend::{
     Admission, Backend, BackendId, Instance, InstanceId, Leased, Outcome, Waiter, HOLD_SLACK,
 };
 pub use idle_pool::{IdlePool, PoolLimits};
-pub use pool_view::Affinity;
 pub use reconcile::{Change, Reconcile};
 pub use route_table::{
     normalize_host, Caller, Explanation, RouteLimits, RouteMatch, RouteScratch, RouteTable,

@@ -15,53 +15,13 @@
 
 use std::time::Instant;
 
+use super::affinity::Affinity;
 use super::backend::{Admission, Backend, Instance, Leased, Outcome, Waiter};
 use super::balance::{self, Candidate};
 use super::pool_owner;
-use crate::config::pools::{HashOn, HashOver, PoolConfig, Strategy};
+use crate::config::pools::{HashOver, PoolConfig, Strategy};
 use crate::error::ProxyError;
-use crate::http1::rewrite::RequestSource;
 use crate::msg::{Command, Lease, LifecycleEvent, Stamp, State, StopReason, Thread};
-
-/// What a pool's choice needs to know of the request: its hash key, its sticky cookie.
-pub trait Affinity {
-    /// The key `on` names in the request, hashed for `over`; `None` when the request has none.
-    fn hash_key(&self, _on: &HashOn, _over: HashOver) -> Option<u64> {
-        None
-    }
-
-    /// The slot the request's cookie `name` names.
-    fn sticky_slot(&self, _name: &str) -> Option<u32> {
-        None
-    }
-}
-
-/// The secret that soft-affinity keys are hashed with: one per process, so a key lands on the same
-/// instance whichever thread (protocol) admits it, and clients cannot aim keys at an instance.
-fn process_seed() -> u64 {
-    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    *SEED.get_or_init(balance::random_seed)
-}
-
-/// A request with no affinity at all (and every `[backends]` entry, which has one instance).
-impl Affinity for () {}
-
-/// A request as either protocol's source presents it, with its client's address.
-pub struct RequestAffinity<'a, S> {
-    pub request: &'a S,
-    pub client_ip: std::net::IpAddr,
-}
-
-impl<S: RequestSource> Affinity for RequestAffinity<'_, S> {
-    fn hash_key(&self, on: &HashOn, over: HashOver) -> Option<u64> {
-        let seed = balance::key_seed(over, process_seed());
-        balance::request_key(on, self.request, self.client_ip, seed)
-    }
-
-    fn sticky_slot(&self, name: &str) -> Option<u32> {
-        balance::sticky_slot(name, self.request).map(u32::from)
-    }
-}
 
 /// Most instances a pool may have (the config's bound): candidates fit on the stack.
 const MAX_SLOTS: usize = 64;

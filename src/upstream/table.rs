@@ -11,10 +11,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::affinity::Affinity;
 use super::backend::{instances_for, Admission, Backend, BackendId, InstanceId, Leased, Outcome};
 use super::backend::{Instance, Waiter};
 use super::balance::BalanceState;
-use super::pool_view::{self, Affinity};
+use super::pool_view;
 use super::queue::Queue;
 use super::route_table::RouteTable;
 use super::view::Verdict;
