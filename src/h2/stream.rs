@@ -89,7 +89,15 @@ pub async fn serve(
             limit,
             forwarding,
         } => {
-            let released = match hold(&mut respond, release, limit).await {
+            let held = hold(&mut respond, release, limit).await;
+            if !matches!(held, Held::Released(_)) {
+                // It gave up (its receiver is gone now): the pool's controller may need the count.
+                let ask = worker.routes.borrow_mut().abandon(id, |_| false);
+                if let Some(command) = ask {
+                    worker.ask(command);
+                }
+            }
+            let released = match held {
                 Held::Released(released) => released,
                 Held::TimedOut => Err(worker.routes.borrow().wait_expired(id, &host)),
                 Held::ClientGone => return StreamEnd::ClientReset,

@@ -162,6 +162,9 @@ pub enum StopReason {
     /// The program said it is going away (`STOPPING=1` on its `NOTIFY_SOCKET`): new requests are held
     /// and start it again once it is gone, as after an idle stop.
     Announced,
+    /// A pool had more instances running than its traffic needed: this one drains and stops, and is
+    /// taken back ("undrained") if demand returns before it is told to stop.
+    ScaleDown,
     /// Gone from the config after a reload: new requests get 503 BACKEND_SHUTTING_DOWN.
     Removed,
     /// The proxy is shutting down: new requests get 503 BACKEND_SHUTTING_DOWN.

@@ -89,6 +89,11 @@ pub struct Activity {
     in_flight: AtomicUsize,
     /// `Clock` milliseconds when `in_flight` last dropped to zero (or traffic last began).
     last_active_ms: AtomicU64,
+    /// The most in flight at once since the pool controller last looked ([`take_peak`]); kept by pool
+    /// admission only (`try_begin`), so a `[backends]` request pays nothing for it.
+    ///
+    /// [`take_peak`]: Self::take_peak
+    peak_in_flight: AtomicUsize,
     /// What the running program last said of itself (`STATUS=` on its `NOTIFY_SOCKET`), for
     /// `/backends`: written by the supervisor, read by the admin API; rare on both sides, so a lock.
     status: Mutex<Option<String>>,
@@ -103,21 +108,25 @@ impl Activity {
     /// [`begin`](Self::begin), unless `limit` are in flight already: one atomic step, so two threads
     /// admitting at once cannot both take the last place.
     pub fn try_begin(&self, limit: Option<u32>, now_ms: u64) -> bool {
-        let Some(limit) = limit else {
-            self.begin(now_ms);
-            return true;
-        };
-        let limit = limit as usize;
+        let limit = limit.map_or(usize::MAX, |l| l as usize);
         let taken = self
             .in_flight
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
                 (n < limit).then_some(n + 1)
-            })
-            .is_ok();
-        if taken {
-            self.last_active_ms.store(now_ms, Ordering::Relaxed);
-        }
-        taken
+            });
+        let Ok(before) = taken else {
+            return false;
+        };
+        self.last_active_ms.store(now_ms, Ordering::Relaxed);
+        self.peak_in_flight.fetch_max(before + 1, Ordering::Relaxed);
+        true
+    }
+
+    /// The most requests in flight at once since the last call (at least those in flight now), and a
+    /// new window begins.
+    pub fn take_peak(&self) -> usize {
+        let now = self.in_flight.load(Ordering::Acquire);
+        self.peak_in_flight.swap(now, Ordering::Relaxed).max(now)
     }
 
     pub fn end(&self, now_ms: u64) {

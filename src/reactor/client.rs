@@ -365,8 +365,12 @@ impl Reactor {
         match session.phase {
             Phase::Holding { request, .. } => {
                 let serial = session.serial;
-                self.routes
+                let ask = self
+                    .routes
                     .abandon(request.backend, |h| h.key == key && h.serial == serial);
+                if let Some(command) = ask {
+                    self.send_supervisor(command);
+                }
             }
             left => {
                 self.report_exchange(session.peer, &left, None);

@@ -49,12 +49,16 @@ impl Reactor {
             }
             Phase::Holding { request, .. } => {
                 let serial = session.serial;
-                self.routes
+                let ask = self
+                    .routes
                     .abandon(request.backend, |h| h.key == key && h.serial == serial);
                 let err = self.routes.wait_expired(request.backend, &request.host);
                 let id = request.meta.request_id.clone();
                 let close = request.meta.close_after_refusal();
                 self.reject(key, err, Some(id), close);
+                if let Some(command) = ask {
+                    self.send_supervisor(command);
+                }
                 self.drive(key);
             }
             Phase::Exchanging(ex) if ex.response_deadline.is_none_or(|at| at > now) => {

@@ -51,6 +51,9 @@ pub struct Supervisor {
     pub by_id: HashMap<BackendId, usize>,
     /// One deadline per instance.
     pub timers: Timers<InstanceKey>,
+    /// The end of each pool's scale-down window (by backend key), armed only while a pool with a
+    /// `target_in_flight` runs more instances than its `min_running`.
+    pub windows: Timers<usize>,
     pub shutting_down: bool,
     /// The pool controller is at work: the starts it makes do not call it again.
     pub controlling: bool,
@@ -108,6 +111,7 @@ impl Supervisor {
             backends: Slab::new(),
             by_id: HashMap::new(),
             timers: Timers::new(),
+            windows: Timers::new(),
             shutting_down: false,
             controlling: false,
             reactor_gone: false,
@@ -123,10 +127,11 @@ impl Supervisor {
 
     /// Sleeps until something happens (or the next deadline), then handles all of it.
     pub fn turn(&mut self, events: &mut Events) -> Turn {
-        let timeout = self
-            .timers
-            .next_deadline()
-            .map(|at| Duration::from_millis(at.saturating_sub(self.clock.now_ms())));
+        let next = [self.timers.next_deadline(), self.windows.next_deadline()]
+            .into_iter()
+            .flatten()
+            .min();
+        let timeout = next.map(|at| Duration::from_millis(at.saturating_sub(self.clock.now_ms())));
         if let Err(e) = self.poll.poll(events, timeout) {
             if e.kind() == io::ErrorKind::Interrupted {
                 return Turn::Continue;
@@ -147,6 +152,7 @@ impl Supervisor {
             }
         }
         self.fire_timers();
+        self.close_windows();
         if self.reactor_gone {
             log::warn!("the reactor is gone; killing every backend");
             self.kill_everything();

@@ -16,21 +16,24 @@
 use super::backend::Backend;
 use super::event_loop::Supervisor;
 use super::keys::InstanceKey;
-use super::lifecycle::{Input, Lifecycle};
+use super::lifecycle::{Input, Lifecycle, StopPhase, Stopping};
 use crate::config::pools::{Scaling, Wake};
 use crate::config::BackendKind;
+use crate::msg::StopReason;
 
 /// A slot as the controller weighs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SlotView {
-    /// Starting, ready or stopping: counts as running.
+    /// Starting, ready or stopping for good: counts as running.
     pub up: bool,
+    /// Draining for a scale-down, not signalled yet: taken back before anything is started.
+    pub draining: bool,
     /// Stopped, not backing off, not retired: may be started now.
     pub startable: bool,
     pub in_flight: usize,
 }
 
-/// The slots to start now, lowest first.
+/// The slots to start now: draining ones first (taken back warm), then the lowest stopped ones.
 pub fn to_start(scaling: &Scaling, per: Option<u32>, held: u32, slots: &[SlotView]) -> Vec<u32> {
     let load: usize = slots.iter().map(|s| s.in_flight).sum::<usize>() + held as usize;
     let count = slots.len() as u32;
@@ -43,12 +46,28 @@ pub fn to_start(scaling: &Scaling, per: Option<u32>, held: u32, slots: &[SlotVie
     let want = wanted.max(scaling.min_running).min(scaling.max_running);
     let up = slots.iter().filter(|s| s.up).count() as u32;
     let missing = want.saturating_sub(up) as usize;
-    (0u32..)
-        .zip(slots)
-        .filter(|(_, s)| s.startable)
+    let draining = (0u32..).zip(slots).filter(|(_, s)| s.draining);
+    let stopped = (0u32..).zip(slots).filter(|(_, s)| s.startable);
+    draining
+        .chain(stopped)
         .map(|(index, _)| index)
         .take(missing)
         .collect()
+}
+
+/// Whether a window's traffic leaves one of `ready` instances idle: the pool's peak in flight fits in
+/// 80% of what one instance fewer would take at `target`.
+pub fn excess_capacity(peak: usize, ready: usize, target: u32) -> bool {
+    ready > 0 && peak * 10 <= 8 * (ready - 1) * target as usize
+}
+
+/// The instance a scale-down drains: among the ready ones (slot, in flight), the fewest in flight, then
+/// the highest slot (so long-lived tunnels are cut last and traffic packs onto the low slots).
+pub fn drain_candidate(ready: &[(u32, usize)]) -> Option<u32> {
+    ready
+        .iter()
+        .min_by_key(|&&(slot, in_flight)| (in_flight, std::cmp::Reverse(slot)))
+        .map(|&(slot, _)| slot)
 }
 
 /// Whether instance `index` of `backend` may stop for idleness now.
@@ -167,8 +186,10 @@ impl Supervisor {
             slot.keep_running = !slot.retired && index < min;
             let backing_off = slot.crash_loop.backoff_until().is_some_and(|t| t > now);
             let at_rest = slot.is_at_rest();
+            let draining = is_draining(&slot.lifecycle);
             views.push(SlotView {
-                up: !at_rest,
+                up: !at_rest && !draining,
+                draining: draining && !slot.retired,
                 startable: at_rest && !backing_off && !slot.retired,
                 in_flight: backend.activity.get(index).map_or(0, |a| a.in_flight()),
             });
@@ -192,7 +213,92 @@ impl Supervisor {
         for index in to_start(&pool.scaling, per, held, &views) {
             self.feed(InstanceKey::new(key, index), Input::Start);
         }
+        self.arm_window(key);
     }
+
+    /// Opens a scale-down window for the pool at `key` if it can shed an instance (a target, more
+    /// ready than `min_running`, nothing held) and none is open; closes it when it cannot.
+    fn arm_window(&mut self, key: usize) {
+        let Some(backend) = self.backends.get(key) else {
+            return;
+        };
+        let Some(pool) = &backend.config.pool else {
+            return;
+        };
+        let ready = ready_slots(backend).len() as u32;
+        let may_shed = pool.scaling.target_in_flight.is_some()
+            && ready > pool.scaling.min_running
+            && !backend.removed;
+        match (may_shed, self.windows.deadline_of(key)) {
+            (true, None) => {
+                // The window starts now: what ran before does not count.
+                for activity in &backend.activity {
+                    activity.take_peak();
+                }
+                let delay = pool.scaling.scale_down_delay.as_millis() as u64;
+                self.windows.set(key, Some(self.clock.now_ms() + delay));
+            }
+            (false, Some(_)) => self.windows.set(key, None),
+            _ => {}
+        }
+    }
+
+    /// Every pool whose window has ended: if its traffic left an instance idle the whole window, that
+    /// instance drains (one per window); the next window opens if it can shed more.
+    pub(super) fn close_windows(&mut self) {
+        let now = self.clock.now_ms();
+        while let Some(key) = self.windows.pop_due(now) {
+            let Some(backend) = self.backends.get(key) else {
+                continue;
+            };
+            let Some(pool) = backend.config.pool.clone() else {
+                continue;
+            };
+            let ready = ready_slots(backend);
+            let peak: usize = backend.activity.iter().map(|a| a.take_peak()).sum();
+            let held = backend.held.iter().any(|&h| h > 0);
+            let target = pool.scaling.target_in_flight.unwrap_or(u32::MAX);
+            let shed = ready.len() as u32 > pool.scaling.min_running
+                && !held
+                && !self.shutting_down
+                && excess_capacity(peak, ready.len(), target);
+            if let Some(slot) = drain_candidate(&ready).filter(|_| shed) {
+                log::info!(
+                    "{}: {} instances ready, at most {peak} requests in flight over the last {:?}: \
+                     draining instance {slot}",
+                    backend.host,
+                    ready.len(),
+                    pool.scaling.scale_down_delay
+                );
+                self.feed(
+                    InstanceKey::new(key, slot),
+                    Input::Stop(StopReason::ScaleDown),
+                );
+            }
+            self.arm_window(key);
+        }
+    }
+}
+
+/// A scale-down still draining: nothing was signalled, so it can be taken back.
+fn is_draining(lifecycle: &Lifecycle) -> bool {
+    matches!(
+        lifecycle,
+        Lifecycle::Stopping(Stopping {
+            reason: StopReason::ScaleDown,
+            phase: StopPhase::Draining { .. },
+            ..
+        })
+    )
+}
+
+/// The ready instances of a backend (slot, in flight), retired ones aside.
+fn ready_slots(backend: &Backend) -> Vec<(u32, usize)> {
+    (0u32..)
+        .zip(&backend.instances)
+        .filter(|(_, s)| matches!(s.lifecycle, Lifecycle::Ready(_)) && !s.retired)
+        .map(|(i, _)| (i, backend.activity_of(i).in_flight()))
+        .collect()
 }
 
 #[cfg(test)]
@@ -207,6 +313,7 @@ mod tests {
             target_in_flight: None,
             max_in_flight: None,
             queue_timeout: Duration::from_secs(10),
+            scale_down_delay: Duration::from_secs(60),
             wake: Wake::One,
             always_on: false,
             start_after: Vec::new(),
@@ -217,6 +324,7 @@ mod tests {
         vec![
             SlotView {
                 up: false,
+                draining: false,
                 startable: true,
                 in_flight: 0,
             };
@@ -246,6 +354,7 @@ mod tests {
         let mut slots = stopped(4);
         slots[0] = SlotView {
             up: true,
+            draining: false,
             startable: false,
             in_flight: 4,
         };
@@ -257,6 +366,41 @@ mod tests {
         let mut slots = stopped(3);
         slots[0].startable = false;
         assert_eq!(to_start(&scaling(2, 3), None, 0, &slots), vec![1, 2]);
+    }
+
+    #[test]
+    fn a_draining_instance_is_taken_back_before_a_stopped_one_starts() {
+        let mut slots = stopped(3);
+        slots[2] = SlotView {
+            up: false,
+            draining: true,
+            startable: false,
+            in_flight: 1,
+        };
+        assert_eq!(to_start(&scaling(0, 3), Some(1), 1, &slots), vec![2, 0]);
+        assert_eq!(
+            to_start(&scaling(0, 3), None, 0, &slots),
+            vec![2],
+            "its own request is demand"
+        );
+    }
+
+    #[test]
+    fn excess_capacity_is_a_window_whose_peak_fits_one_instance_fewer() {
+        // Three ready at a target of 10: two take 20, 80% of that is 16.
+        assert!(excess_capacity(16, 3, 10));
+        assert!(!excess_capacity(17, 3, 10));
+        assert!(
+            !excess_capacity(0, 1, 10) || excess_capacity(0, 1, 10),
+            "one instance"
+        );
+        assert!(
+            excess_capacity(0, 1, 10),
+            "the last instance may shed only below min_running's say"
+        );
+        assert_eq!(drain_candidate(&[(0, 2), (1, 0), (2, 0)]), Some(2));
+        assert_eq!(drain_candidate(&[(0, 0), (1, 3)]), Some(0));
+        assert_eq!(drain_candidate(&[]), None);
     }
 
     #[test]

@@ -57,6 +57,11 @@ impl<K: Copy + Ord + Hash> Timers<K> {
         self.compact_if_bloated();
     }
 
+    /// The deadline armed for `key`, if any.
+    pub fn deadline_of(&self, key: K) -> Option<u64> {
+        self.armed.get(&key).map(|&(_, at)| at)
+    }
+
     /// The earliest live deadline (stale entries at the top are discarded on the way).
     pub fn next_deadline(&mut self) -> Option<u64> {
         while let Some(Reverse((at, generation, key))) = self.heap.peek().copied() {

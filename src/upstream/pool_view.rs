@@ -97,7 +97,7 @@ pub fn admit<W: Waiter, X, R>(
         false => now.at + backend.hold_limit(),
     };
     Admission::Hold {
-        ask: report_demand(backend, &pool, thread),
+        ask: report_demand(backend, &pool, thread, false),
         until,
         receipt,
     }
@@ -165,10 +165,10 @@ pub fn on_event<W: Waiter, X>(
     if backend.held() == 0 {
         backend.waiting_flags.set(thread, false);
     }
-    if backend.held() > 0 && !shutting_down && !backend.is_removed() {
-        // Held requests with too little coming up for them: tell the controller again.
-        backend.reported = 0;
-        outcome.ask = report_demand(backend, &pool, thread);
+    if !shutting_down && !backend.is_removed() {
+        // What is coming up for the held requests changed: the controller hears the count again (and
+        // hears when none are left).
+        outcome.ask = report_demand(backend, &pool, thread, true);
     }
 }
 
@@ -292,13 +292,17 @@ fn may_start_more<W, X>(backend: &Backend<W, X>, pool: &PoolConfig) -> bool {
     up < pool.scaling.max_running as usize
 }
 
-/// `Demand` when the held count has crossed another instance's worth since it was last reported, and
-/// the controller could start something for it. An instance's worth is what the controller counts:
-/// `target_in_flight`, else `max_in_flight`, else all of them.
-fn report_demand<W, X>(
+/// `Demand` with this thread's held count when the supervisor should hear it: the count fell to zero
+/// (which lifts the controller's veto on idle stops), rose from zero, or crossed another instance's
+/// worth while the controller could start something for it; with `force`, whenever requests are held
+/// (a report changed what is coming up for them). An instance's worth is what the controller counts:
+/// `target_in_flight`, else `max_in_flight`, else all of them. `reported` is what the supervisor
+/// last heard, and nothing else.
+pub(super) fn report_demand<W, X>(
     backend: &mut Backend<W, X>,
     pool: &PoolConfig,
     thread: Thread,
+    force: bool,
 ) -> Option<Command> {
     let scaling = &pool.scaling;
     let per = scaling
@@ -313,7 +317,13 @@ fn report_demand<W, X>(
         .iter()
         .filter(|i| matches!(i.view.state, State::Ready | State::Starting))
         .count();
-    if bucket(held) == bucket(backend.reported) || ups >= scaling.max_running as usize {
+    let reported = backend.reported;
+    let send = match held {
+        0 => reported != 0,
+        _ if force || reported == 0 => true,
+        _ => bucket(held) != bucket(reported) && ups < scaling.max_running as usize,
+    };
+    if !send {
         return None;
     }
     backend.reported = held;

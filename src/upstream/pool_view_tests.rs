@@ -120,7 +120,17 @@ fn max_in_flight_queues_and_a_freed_place_takes_the_front_of_the_queue() {
     assert_eq!((first.slot, second.slot), (0, 1), "least_conn spreads");
     let before = Instant::now();
     let (ask, until) = held_with(admit(&mut t, 3));
-    assert_eq!(demanded(&ask), None, "both instances run: nothing to start");
+    assert_eq!(
+        demanded(&ask),
+        Some(1),
+        "nothing to start, but the controller learns a request waits (no idle stop meanwhile)"
+    );
+    let (ask, _) = held_with(admit(&mut t, 4));
+    assert_eq!(
+        demanded(&ask),
+        None,
+        "both instances run: more held changes nothing"
+    );
     assert!(
         until >= before + Duration::from_secs(3),
         "a full pool waits queue_timeout"
@@ -140,6 +150,13 @@ fn max_in_flight_queues_and_a_freed_place_takes_the_front_of_the_queue() {
         .expect("a place was freed");
     assert_eq!(released_to(&freed), vec![Some(1)]);
     drop(first);
+    let instance = InstanceId {
+        backend: id(&t),
+        slot: 0,
+    };
+    let freed = t.freed(instance, Instant::now()).expect("another place");
+    assert_eq!(released_to(&freed), vec![Some(0)]);
+    assert_eq!(demanded(&freed.ask), Some(0), "the queue is empty again");
 }
 
 #[test]
@@ -270,4 +287,28 @@ fn hard_affinity_waits_for_the_owner_alone_and_starts_only_it() {
         vec![None],
         "answered although slot {other} is ready"
     );
+}
+
+#[test]
+fn the_controller_hears_when_nothing_is_held_any_more() {
+    let (mut t, _) = tables("replicas = 2");
+    let (ask, _) = held_with(admit(&mut t, 1));
+    assert_eq!(demanded(&ask), Some(1));
+    let up = ready(&mut t, 0);
+    assert_eq!(released_to(&up), vec![Some(0)]);
+    assert_eq!(
+        demanded(&up.ask),
+        Some(0),
+        "held back to zero: the idle veto lifts"
+    );
+    // A request that gives up waiting is counted out too.
+    report(
+        &mut t,
+        0,
+        LifecycleEvent::Stopping(crate::msg::StopReason::Idle),
+    );
+    held_with(admit(&mut t, 2));
+    let id = id(&t);
+    let ask = t.abandon(id, |h| h.key == 2);
+    assert_eq!(demanded(&ask), Some(0));
 }

@@ -160,11 +160,16 @@ impl<W: Waiter, X: Default> Upstreams<W, X> {
     }
 
     /// A held request gave up (its client left, or its wait ran out): it no longer counts against
-    /// `max_held_requests`. For threads whose waiters cannot tell that themselves ([`Waiter::is_gone`]).
-    pub fn abandon(&mut self, id: BackendId, is_it: impl Fn(&W) -> bool) {
-        if let Some(backend) = self.get_mut(id) {
-            backend.waiting.retain(|w| !is_it(w));
-        }
+    /// `max_held_requests`. `is_it` picks it out, for threads whose waiters cannot tell that themselves
+    /// ([`Waiter::is_gone`]; the h2 worker's can, and passes `|_| false`). A pool's controller may need
+    /// to hear the new count (the command returned).
+    pub fn abandon(&mut self, id: BackendId, is_it: impl Fn(&W) -> bool) -> Option<Command> {
+        let thread = self.thread;
+        let backend = self.get_mut(id)?;
+        backend.waiting.retain(|w| !is_it(w));
+        backend.waiting.prune();
+        let pool = backend.config.pool.clone()?;
+        pool_view::report_demand(backend, &pool, thread, false)
     }
 
     /// What a request held for `id` is answered when its wait runs out: a pool whose instances are up
@@ -183,16 +188,19 @@ impl<W: Waiter, X: Default> Upstreams<W, X> {
     pub fn freed(&mut self, id: InstanceId, now: Instant) -> Option<Outcome<W, X>> {
         let (stamp, thread) = (self.clock.stamp(now), self.thread);
         let backend = self.get_mut(id.backend)?;
-        if backend.waiting.is_empty() || !backend.config.is_pool() {
+        // Nothing held and nothing to tell: the common case, decided without a look at the pool.
+        if backend.waiting.is_empty() && backend.reported == 0 {
             return None;
         }
+        let pool = backend.config.pool.clone()?;
         backend.waiting.prune();
         let mut outcome = Outcome::new(backend.id);
         outcome.release = pool_view::release_to(backend, id.slot, stamp);
         if backend.waiting.is_empty() {
             backend.waiting_flags.set(thread, false);
         }
-        (!outcome.release.is_empty()).then_some(outcome)
+        outcome.ask = pool_view::report_demand(backend, &pool, thread, false);
+        (!outcome.release.is_empty() || outcome.ask.is_some()).then_some(outcome)
     }
 
     /// Whether the other request thread holds requests for the pool of `id` while it is full: a place

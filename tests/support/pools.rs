@@ -9,9 +9,10 @@ use super::{echo_bin, free_port, toml_str, wait_until, Proxy};
 /// Long enough for a loaded 2-core machine to start a few instances.
 pub const WAIT: Duration = Duration::from_secs(20);
 
-/// A base port with `n - 1` free ports after it (a pool's replica `i` listens on `base + i`).
+/// A base port with `n - 1` free ports after it (a pool's replica `i` listens on `base + i`). The base
+/// comes from [`free_port`], which draws from a range nothing else picks from; the rest are checked.
 pub fn free_ports(n: u16) -> u16 {
-    loop {
+    for _ in 0..1_000 {
         let base = free_port();
         let all_free = (1..n).all(|i| {
             base.checked_add(i)
@@ -21,6 +22,7 @@ pub fn free_ports(n: u16) -> u16 {
             return base;
         }
     }
+    panic!("no run of {n} free ports");
 }
 
 /// `[pools.NAME]` running `spawngate-echo` with `keys`, routed from host `NAME.test`.

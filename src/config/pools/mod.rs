@@ -80,6 +80,9 @@ pub struct Scaling {
     pub max_in_flight: Option<u32>,
     /// The longest a request waits for a free instance of a saturated pool (503 QUEUE_TIMEOUT).
     pub queue_timeout: Duration,
+    /// With `target_in_flight`: the window over which excess capacity must persist before one instance
+    /// drains (at most one per window).
+    pub scale_down_delay: Duration,
     pub wake: Wake,
     /// Started with the proxy, never stopped for idleness, restarted after any exit.
     pub always_on: bool,

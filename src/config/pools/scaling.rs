@@ -9,6 +9,9 @@ use crate::config::reader::{Ctx, Item, Section};
 /// `queue_timeout_secs`: 1 s to 1 hour.
 const QUEUE_TIMEOUT_SECS: (u64, u64) = (1, 3_600);
 const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_secs(10);
+/// `scale_down_delay_secs`: 1 s to 1 day.
+const SCALE_DOWN_DELAY_SECS: (u64, u64) = (1, 86_400);
+const DEFAULT_SCALE_DOWN_DELAY: Duration = Duration::from_secs(60);
 /// `target_in_flight` and `max_in_flight`: requests per instance.
 const MAX_IN_FLIGHT: u64 = 1_000_000;
 
@@ -20,6 +23,7 @@ pub(super) struct ScalingKeys<'t, 'i> {
     target: Option<Option<u64>>,
     max_in_flight: Option<(Item<'t, 'i>, Option<u64>)>,
     queue_timeout: Option<Option<u64>>,
+    scale_down_delay: Option<Option<u64>>,
     wake: Option<Option<Wake>>,
     always_on: Option<Option<bool>>,
     start_after: Option<(Item<'t, 'i>, Option<Vec<String>>)>,
@@ -41,6 +45,10 @@ impl<'t, 'i> ScalingKeys<'t, 'i> {
             queue_timeout: section
                 .take("queue_timeout_secs")
                 .map(|t| t.uint_in(ctx, min, max)),
+            scale_down_delay: section.take("scale_down_delay_secs").map(|t| {
+                let (min, max) = SCALE_DOWN_DELAY_SECS;
+                t.uint_in(ctx, min, max)
+            }),
             wake: section.take("wake").map(|w| match w.as_str(ctx)? {
                 "one" => Some(Wake::One),
                 "all" => Some(Wake::All),
@@ -117,6 +125,10 @@ impl<'t, 'i> ScalingKeys<'t, 'i> {
             queue_timeout: match self.queue_timeout {
                 Some(secs) => Duration::from_secs(secs?),
                 None => DEFAULT_QUEUE_TIMEOUT,
+            },
+            scale_down_delay: match self.scale_down_delay {
+                Some(secs) => Duration::from_secs(secs?),
+                None => DEFAULT_SCALE_DOWN_DELAY,
             },
             wake: self.wake.unwrap_or(Some(Wake::One))?,
             always_on: always_on?,

@@ -28,7 +28,7 @@ use crate::config::Timings;
 use crate::msg::{LifecycleEvent, StopReason};
 
 pub use crash_loop::CrashLoop;
-pub use stop::Stopping;
+pub use stop::{StopPhase, Stopping};
 pub use up::{Ready, Starting};
 
 /// How often a draining backend's in-flight count is checked. Draining is short-lived and rare, so a

@@ -1,6 +1,6 @@
 //! The way down: drain, SIGTERM, grace period, SIGKILL, reap; and Reaping after a failed start.
 
-use super::up::begin_start;
+use super::up::{become_ready, begin_start};
 use super::{
     millis, Effect, Env, Input, Lifecycle, Transition, DRAIN_CHECK_MS, RESTART_DRAIN_LIMIT,
 };
@@ -65,10 +65,21 @@ pub fn begin_stop(
 impl Stopping {
     pub fn handle(self, input: Input, env: &Env) -> Transition {
         match input {
+            // Demand came back while a scale-down still drains: nothing was signalled yet, so the
+            // instance is simply taken back.
+            Input::Start
+                if self.reason == StopReason::ScaleDown
+                    && matches!(self.phase, StopPhase::Draining { .. }) =>
+            {
+                become_ready(env, false)
+            }
             Input::Start => {
                 let restarts = matches!(
                     self.reason,
-                    StopReason::Idle | StopReason::Restart | StopReason::Announced
+                    StopReason::Idle
+                        | StopReason::Restart
+                        | StopReason::Announced
+                        | StopReason::ScaleDown
                 );
                 let restart_after = self.restart_after || restarts;
                 (

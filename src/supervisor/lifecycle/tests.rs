@@ -334,3 +334,30 @@ fn durations_read_like_the_config() {
     assert_eq!(describe_duration(Duration::from_secs(30)), "30s");
     assert_eq!(describe_duration(Duration::from_millis(1_500)), "1500ms");
 }
+
+#[test]
+fn a_scale_down_still_draining_is_taken_back_by_demand_and_after_the_signal_restarts() {
+    let mut d = Driver::ready(1_000);
+    d.in_flight = 1;
+    let effects = d.at(2_000, Input::Stop(StopReason::ScaleDown));
+    assert_eq!(
+        emitted(&effects),
+        vec![LifecycleEvent::Stopping(StopReason::ScaleDown)]
+    );
+    assert!(
+        matches!(d.state, Lifecycle::Stopping(_)),
+        "draining its request"
+    );
+    // Demand returns before the drain ends: nothing was signalled, so it is ready again at once.
+    let effects = d.at(2_100, Input::Start);
+    assert_eq!(emitted(&effects), vec![LifecycleEvent::Ready]);
+    assert!(!effects.contains(&Effect::Terminate) && !effects.contains(&Effect::Spawn));
+    assert!(matches!(d.state, Lifecycle::Ready(_)));
+    // Drained and signalled: demand now means a start once it is gone.
+    d.in_flight = 0;
+    let effects = d.at(3_000, Input::Stop(StopReason::ScaleDown));
+    assert!(effects.contains(&Effect::Terminate), "{effects:?}");
+    d.at(3_100, Input::Start);
+    let effects = d.at(3_200, Input::Exited("signal SIGTERM".into()));
+    assert!(effects.contains(&Effect::Spawn), "{effects:?}");
+}

@@ -164,7 +164,7 @@ pub fn knock_gap(elapsed_ms: u64) -> u64 {
 
 /// Starting -> Ready. `announced`: the reactor was already told (a socket-activated instance is routable
 /// from its spawn), so nothing is emitted again.
-fn become_ready(env: &Env, announced: bool) -> Transition {
+pub(super) fn become_ready(env: &Env, announced: bool) -> Transition {
     let now = env.now_ms;
     let state = Ready {
         since_ms: now,
