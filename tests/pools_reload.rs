@@ -49,3 +49,67 @@ fn replicas_grow_and_shrink_on_reload_and_a_retired_instance_finishes_its_reques
     assert_eq!(ask_get(addr, Proto::H2c, "elastic.test", "/").status, 200);
     proxy.shut_down_leaving_nothing(WAIT);
 }
+
+#[test]
+fn a_rolling_reload_under_load_replaces_every_instance_and_fails_no_request() {
+    let base = free_ports(2);
+    let keys = |generation: u32| {
+        format!(
+            "port = {base}\nreplicas = 2\nmin_running = 2\nstrategy = \"round_robin\"\n\
+             reload = \"rolling\"\n[pools.roll.env]\nGENERATION = \"{generation}\""
+        )
+    };
+    let proxy = Proxy::start(&echo_pool("roll", &keys(1)));
+    wait_states(&proxy, "roll", &["ready", "ready"]);
+    let before: Vec<u32> = (0..2)
+        .flat_map(|slot| slot_pids(&proxy, "roll", slot))
+        .collect();
+    assert_eq!(before.len(), 2, "{before:?} {:#?}", proxy.log_lines());
+    let addr = proxy.addr();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients: Vec<_> = [Proto::Http1, Proto::H2c, Proto::Http1, Proto::H2c]
+        .into_iter()
+        .map(|proto| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut statuses = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    statuses.push(ask_get(addr, proto, "roll.test", "/slow?ms=20").status);
+                }
+                statuses
+            })
+        })
+        .collect();
+    proxy.rewrite_config(&echo_pool("roll", &keys(2)));
+    assert_eq!(proxy.post_reload().status, 200);
+    let replaced = wait_until(WAIT, || {
+        (0..2).all(|slot| slot_pids(&proxy, "roll", slot).len() == 2)
+            && states(&proxy, "roll") == ["ready", "ready"]
+    });
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let statuses: Vec<u16> = clients
+        .into_iter()
+        .flat_map(|c| c.join().expect("a client"))
+        .collect();
+    assert!(
+        replaced,
+        "both instances replaced: {:?}",
+        states(&proxy, "roll")
+    );
+    assert!(
+        statuses.len() > 20,
+        "traffic flowed throughout: {}",
+        statuses.len()
+    );
+    let failed: Vec<_> = statuses.iter().filter(|&&s| s != 200).collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} failed: {failed:?}",
+        failed.len(),
+        statuses.len()
+    );
+    let gone = wait_until(WAIT, || before.iter().all(|&pid| !pid_alive(pid)));
+    assert!(gone, "the old instances exit");
+    let replacing = proxy.count_log(|l| l.contains("roll: replacing instance"));
+    assert_eq!(replacing, 2, "one at a time, each once");
+}

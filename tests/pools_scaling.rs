@@ -164,6 +164,22 @@ fn start_after_starts_a_pool_once_the_ones_it_names_are_ready() {
         "app started before db was ready"
     );
     assert_eq!(states(&proxy, "db"), vec!["ready"]);
+    // At shutdown the order reverses: app is gone before db is asked to stop.
+    let mut proxy = proxy;
+    proxy.signal(Signal::SIGTERM);
+    assert!(proxy.wait_exit(WAIT).success());
+    assert!(proxy.wait_for_log("db: stopped", WAIT));
+    let lines = proxy.log_lines();
+    let at = |needle: &str| {
+        lines
+            .iter()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no log line with {needle:?}"))
+    };
+    assert!(
+        at("app: stopped") < at("db: stopping (Shutdown)"),
+        "db was stopped while app still ran"
+    );
 }
 
 #[test]

@@ -165,6 +165,9 @@ pub enum StopReason {
     /// A pool had more instances running than its traffic needed: this one drains and stops, and is
     /// taken back ("undrained") if demand returns before it is told to stop.
     ScaleDown,
+    /// A rolling reload replaces it with an instance of the new settings: it drains, stops and starts
+    /// again, one instance of the pool at a time, while the others serve.
+    Replace,
     /// Gone from the config after a reload: new requests get 503 BACKEND_SHUTTING_DOWN.
     Removed,
     /// The proxy is shutting down: new requests get 503 BACKEND_SHUTTING_DOWN.

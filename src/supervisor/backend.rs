@@ -28,6 +28,8 @@ pub struct Backend {
     pub instances: Vec<InstanceSlot>,
     /// Gone from the config: forget it once every instance has stopped.
     pub removed: bool,
+    /// Told to stop for the proxy's shutdown (which waits for what starts after it to stop first).
+    pub shutdown_ordered: bool,
 }
 
 impl Backend {
@@ -49,6 +51,7 @@ impl Backend {
             held: [0, 0],
             instances: specs.into_iter().map(InstanceSlot::new).collect(),
             removed: false,
+            shutdown_ordered: false,
         }
     }
 
@@ -68,8 +71,10 @@ impl Backend {
                     Some(slot) => {
                         slot.spec = spec;
                         slot.retired = false;
-                        // New settings may well fix what kept failing: they get their own chances.
+                        // New settings may well fix what kept failing: they get their own chances, and
+                        // a rolling replacement that stopped at a failed instance goes on.
                         slot.crash_loop.forget();
+                        slot.replacing = false;
                     }
                     None => self.instances.push(InstanceSlot::new(spec)),
                 }

@@ -23,7 +23,7 @@ use super::sigchld::SigchldPipe;
 use super::slot::InstanceSlot;
 use super::timers::Timers;
 use super::watchdog::Watchdog;
-use crate::msg::{Clock, Command, Mailbox, ReactorMsg, StopReason};
+use crate::msg::{Clock, Command, Mailbox, ReactorMsg};
 use crate::upstream::BackendId;
 
 /// Readiness events handled per poll call; more simply wait for the next call.
@@ -218,10 +218,7 @@ impl Supervisor {
             Command::Reload(reconcile) => self.reconcile(&reconcile.changes),
             Command::Shutdown => {
                 self.shutting_down = true;
-                let keys: Vec<usize> = self.backends.iter().map(|(key, _)| key).collect();
-                for key in keys {
-                    self.order(key, Order::Stop(StopReason::Shutdown));
-                }
+                self.stop_in_order();
             }
         }
     }

@@ -43,6 +43,15 @@ impl Supervisor {
         self.timers.set(key, deadline);
         self.forget_if_removed(key.backend);
         self.after_pool_change(key.backend);
+        if self.shutting_down
+            && self
+                .backends
+                .get(key.backend)
+                .is_some_and(|b| b.is_at_rest())
+        {
+            // What waited for this one to stop first may stop now.
+            self.stop_in_order();
+        }
     }
 
     /// Logs a transition of the instance and reports it to the reactor, naming the instance and its address.

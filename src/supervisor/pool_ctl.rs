@@ -17,6 +17,7 @@ use super::backend::Backend;
 use super::event_loop::Supervisor;
 use super::keys::InstanceKey;
 use super::lifecycle::{Input, Lifecycle, StopPhase, Stopping};
+use super::policy::Order;
 use crate::config::pools::{Scaling, Wake};
 use crate::config::BackendKind;
 use crate::msg::StopReason;
@@ -137,6 +138,42 @@ impl Supervisor {
         self.controlling = false;
     }
 
+    /// Shutdown, in reverse `start_after` order: each backend is told to stop once nothing that starts
+    /// after it still runs (a worker stops before the database it started after). Called at shutdown
+    /// and whenever a backend has come to rest during it.
+    pub(super) fn stop_in_order(&mut self) {
+        let still_up: Vec<(std::sync::Arc<str>, Vec<String>)> = self
+            .backends
+            .iter()
+            .filter(|(_, b)| !b.is_at_rest())
+            .map(|(_, b)| {
+                let after = b
+                    .config
+                    .pool
+                    .as_ref()
+                    .map(|p| p.scaling.start_after.clone());
+                (b.host.clone(), after.unwrap_or_default())
+            })
+            .collect();
+        let ready: Vec<usize> = self
+            .backends
+            .iter()
+            .filter(|(_, b)| !b.shutdown_ordered)
+            .filter(|(_, b)| {
+                !still_up
+                    .iter()
+                    .any(|(other, after)| *other != b.host && after.iter().any(|a| **a == *b.host))
+            })
+            .map(|(key, _)| key)
+            .collect();
+        for key in ready {
+            if let Some(backend) = self.backends.get_mut(key) {
+                backend.shutdown_ordered = true;
+            }
+            self.order(key, Order::Stop(StopReason::Shutdown));
+        }
+    }
+
     /// Whether every pool `start_after` names is ready (every instance of it).
     fn predecessors_ready(&self, after: &[String]) -> bool {
         after.iter().all(|name| {
@@ -214,6 +251,45 @@ impl Supervisor {
             self.feed(InstanceKey::new(key, index), Input::Start);
         }
         self.arm_window(key);
+        if pool.scaling.rolling {
+            self.roll(key);
+        }
+    }
+
+    /// `reload = "rolling"`: replaces the next ready instance still running an older spec, unless one
+    /// is being replaced (stopping for it, or started again and not ready yet). The replaced instance
+    /// drains what it carries, stops, and starts at once with its new spec; the others serve meanwhile.
+    fn roll(&mut self, key: usize) {
+        let Some(backend) = self.backends.get_mut(key) else {
+            return;
+        };
+        for slot in &mut backend.instances {
+            if slot.replacing && matches!(slot.lifecycle, Lifecycle::Ready(_)) {
+                slot.replacing = false;
+            }
+        }
+        if backend.instances.iter().any(|s| s.replacing) || backend.removed {
+            return;
+        }
+        let outdated = (0u32..).zip(&backend.instances).find(|(_, slot)| {
+            matches!(slot.lifecycle, Lifecycle::Ready(_))
+                && !slot.retired
+                && slot.running.as_ref().is_some_and(|r| r.spec != slot.spec)
+        });
+        let Some((index, _)) = outdated else {
+            return;
+        };
+        log::info!(
+            "{}: replacing instance {index} with its new settings",
+            backend.host
+        );
+        if let Some(slot) = backend.slot_mut(index) {
+            slot.replacing = true;
+        }
+        let instance = InstanceKey::new(key, index);
+        self.feed(instance, Input::Stop(StopReason::Replace));
+        // Marks the stop to be followed by a start, with the spec the reload gave the slot.
+        self.feed(instance, Input::Start);
     }
 
     /// Opens a scale-down window for the pool at `key` if it can shed an instance (a target, more
@@ -317,6 +393,7 @@ mod tests {
             wake: Wake::One,
             always_on: false,
             start_after: Vec::new(),
+            rolling: false,
         }
     }
 

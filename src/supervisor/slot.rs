@@ -29,6 +29,8 @@ pub struct InstanceSlot {
     pub keep_running: bool,
     /// Gone from its pool (a reload lowered `replicas`): stopped, never started again.
     pub retired: bool,
+    /// A rolling reload is replacing it: from its stop until it is ready with the new spec.
+    pub replacing: bool,
 }
 
 /// A started instance and what it was started with: a reload changes neither its config nor its address
@@ -70,6 +72,7 @@ impl InstanceSlot {
             stopping_since_ms: None,
             keep_running: false,
             retired: false,
+            replacing: false,
         }
     }
 

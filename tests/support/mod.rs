@@ -58,11 +58,29 @@ pub fn free_port() -> u16 {
     for _ in 0..span {
         let step = CURSOR.fetch_add(1, Ordering::Relaxed);
         let port = low + ((seed + step) % span) as u16;
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        if claim(port, 1) {
             return port;
         }
     }
     panic!("no free port in {low}..{high}");
+}
+
+/// Ports already handed out in this process (by [`free_port`] or a pool's run of ports), which a
+/// later draw must skip even while nothing listens on them yet.
+static CLAIMED: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+
+/// Claims `count` consecutive ports from `first` if none is claimed and each can be bound now.
+pub fn claim(first: u16, count: u16) -> bool {
+    let mut claimed = CLAIMED.lock().unwrap_or_else(|e| e.into_inner());
+    let ports: Vec<u16> = (0..count).filter_map(|i| first.checked_add(i)).collect();
+    let free = ports.len() == usize::from(count)
+        && ports
+            .iter()
+            .all(|p| !claimed.contains(p) && TcpListener::bind(("127.0.0.1", *p)).is_ok());
+    if free {
+        claimed.extend(ports);
+    }
+    free
 }
 
 /// A range of ports the kernel does not pick from for port 0 or outgoing connections.

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::routing::Reply;
-use super::{echo_bin, free_port, toml_str, wait_until, Proxy};
+use super::{claim, echo_bin, free_port, toml_str, wait_until, Proxy};
 
 /// Long enough for a loaded 2-core machine to start a few instances.
 pub const WAIT: Duration = Duration::from_secs(20);
@@ -14,11 +14,7 @@ pub const WAIT: Duration = Duration::from_secs(20);
 pub fn free_ports(n: u16) -> u16 {
     for _ in 0..1_000 {
         let base = free_port();
-        let all_free = (1..n).all(|i| {
-            base.checked_add(i)
-                .is_some_and(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
-        });
-        if all_free {
+        if claim(base + 1, n - 1) {
             return base;
         }
     }

@@ -88,6 +88,10 @@ pub struct Scaling {
     pub always_on: bool,
     /// Pools that must be ready before this one starts (and stop after it).
     pub start_after: Vec<String>,
+    /// `reload = "rolling"`: an instance whose spec a reload changed is replaced at once, one at a time
+    /// (drain, stop, start with the new spec, ready, next); otherwise it takes the new spec at its next
+    /// start.
+    pub rolling: bool,
 }
 
 /// What a cold request starts.

@@ -24,6 +24,7 @@ pub(super) struct ScalingKeys<'t, 'i> {
     max_in_flight: Option<(Item<'t, 'i>, Option<u64>)>,
     queue_timeout: Option<Option<u64>>,
     scale_down_delay: Option<Option<u64>>,
+    rolling: Option<Option<bool>>,
     wake: Option<Option<Wake>>,
     always_on: Option<Option<bool>>,
     start_after: Option<(Item<'t, 'i>, Option<Vec<String>>)>,
@@ -45,6 +46,16 @@ impl<'t, 'i> ScalingKeys<'t, 'i> {
             queue_timeout: section
                 .take("queue_timeout_secs")
                 .map(|t| t.uint_in(ctx, min, max)),
+            rolling: section.take("reload").map(|r| match r.as_str(ctx)? {
+                "next_start" => Some(false),
+                "rolling" => Some(true),
+                other => {
+                    let message =
+                        format!("must be \"next_start\" or \"rolling\", found \"{other}\"");
+                    r.invalid(ctx, message);
+                    None
+                }
+            }),
             scale_down_delay: section.take("scale_down_delay_secs").map(|t| {
                 let (min, max) = SCALE_DOWN_DELAY_SECS;
                 t.uint_in(ctx, min, max)
@@ -136,6 +147,7 @@ impl<'t, 'i> ScalingKeys<'t, 'i> {
                 Some((_, names)) => names?,
                 None => Vec::new(),
             },
+            rolling: self.rolling.unwrap_or(Some(false))?,
         };
         ok.then_some(scaling)
     }

@@ -367,6 +367,27 @@ fn strategy_and_hashing_mistakes() {
 }
 
 #[test]
+fn reload_is_next_start_or_rolling() {
+    for reload in ["next_start", "rolling"] {
+        ok(&format!(
+            "[pools.web]\ncommand = \"x\"\nport = 7000\nreload = \"{reload}\"\n"
+        ));
+    }
+    single_error(
+        "[pools.web]\ncommand = \"x\"\nport = 7000\nreload = \"blue_green\"\n",
+        4,
+        "pools.web.reload",
+        "must be \"next_start\" or \"rolling\"",
+    );
+    single_error(
+        "[pools.web]\ncommand = \"x\"\nport = 7000\nscale_down_delay_secs = 0\n",
+        4,
+        "pools.web.scale_down_delay_secs",
+        "between 1 and 86400",
+    );
+}
+
+#[test]
 fn health_is_http_tcp_or_process() {
     for health in ["http", "tcp", "process"] {
         let text = format!("[pools.web]\ncommand = \"x\"\nport = 7000\nhealth = \"{health}\"\n");

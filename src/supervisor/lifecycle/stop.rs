@@ -56,7 +56,17 @@ pub fn begin_stop(
         },
         restart_after,
     };
-    // Check the drain at once: an idle backend goes straight to SIGTERM without waiting a tick.
+    // A pool instance the controller takes out of rotation while it serves waits one drain check before
+    // its first look at the counters: the request threads learn of the stop first, so a request one of
+    // them admitted meanwhile is counted (and waited for), never cut. Anything else is checked at once:
+    // an idle backend goes straight to SIGTERM without waiting a tick.
+    if matches!(reason, StopReason::ScaleDown | StopReason::Replace) {
+        let phase = StopPhase::Draining {
+            until: now + millis(drain).max(DRAIN_CHECK_MS),
+            next_check: now + DRAIN_CHECK_MS,
+        };
+        return (Lifecycle::Stopping(Stopping { phase, ..stopping }), effects);
+    }
     let (state, more) = stopping.handle(Input::Tick, env);
     effects.extend(more);
     (state, effects)
@@ -80,6 +90,7 @@ impl Stopping {
                         | StopReason::Restart
                         | StopReason::Announced
                         | StopReason::ScaleDown
+                        | StopReason::Replace
                 );
                 let restart_after = self.restart_after || restarts;
                 (

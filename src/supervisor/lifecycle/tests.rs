@@ -356,6 +356,11 @@ fn a_scale_down_still_draining_is_taken_back_by_demand_and_after_the_signal_rest
     // Drained and signalled: demand now means a start once it is gone.
     d.in_flight = 0;
     let effects = d.at(3_000, Input::Stop(StopReason::ScaleDown));
+    assert!(
+        !effects.contains(&Effect::Terminate),
+        "the threads learn first: {effects:?}"
+    );
+    let effects = d.at(3_050, Input::Tick);
     assert!(effects.contains(&Effect::Terminate), "{effects:?}");
     d.at(3_100, Input::Start);
     let effects = d.at(3_200, Input::Exited("signal SIGTERM".into()));
