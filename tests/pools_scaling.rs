@@ -72,6 +72,16 @@ fn always_on_comes_up_at_start_and_after_a_kill_and_leaves_nothing_behind() {
         reply.status == 200 && pid_of(&reply) != first
     });
     assert!(restarted, "the instance was not restarted after kill -9");
+    let instance = &pool_status(&proxy, "keeper")["instances"][0];
+    assert_eq!(instance["last_exit"], "signal SIGKILL", "{instance}");
+    let process = instance["process"].as_str().unwrap_or_default();
+    assert!(
+        process.starts_with("pid ") && process != format!("pid {first}"),
+        "{instance}"
+    );
+    assert!(instance["started_at"]
+        .as_u64()
+        .is_some_and(|t| t > 1_700_000_000));
     proxy.shut_down_leaving_nothing(WAIT);
 }
 
@@ -219,10 +229,14 @@ fn killing_one_instance_under_load_fails_only_its_own_requests() {
         .map(|r| r.join().expect("a client thread"))
         .collect();
     statuses.sort_unstable();
-    assert_eq!(
-        statuses,
-        [200, 200, 200, 200, 502, 502, 502, 502],
-        "the survivor's four finish, the victim's four fail"
+    // The survivor's four finish. The victim's fail with 502, unless one failed on a reused connection
+    // before any response byte: that one is retried (safe without a body), maybe on the restarted
+    // instance, and succeeds.
+    let served = statuses.iter().filter(|&&s| s == 200).count();
+    assert!(served >= 4, "the survivor's requests finish: {statuses:?}");
+    assert!(
+        statuses.iter().all(|&s| s == 200 || s == 502),
+        "only the victim's requests fail, as 502: {statuses:?}"
     );
     // The pool goes on serving, and min_running brings the lost instance back.
     assert_eq!(ask_get(addr, Proto::H2c, "pair.test", "/").status, 200);

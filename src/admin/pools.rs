@@ -2,7 +2,7 @@
 //! instances' ready URLs (`/ready/pool/{pool}/{slot}`).
 
 use crate::error::push_json_string;
-use crate::msg::State;
+use crate::msg::{Facts, State};
 
 /// One pool, for `/pools`.
 pub struct PoolStatus {
@@ -17,7 +17,8 @@ pub struct InstanceStatus {
     pub state: State,
     pub address: String,
     pub in_flight: usize,
-    pub status: Option<String>,
+    /// Its status line, process, last start, exit and start failure, as the supervisor recorded them.
+    pub facts: Facts,
 }
 
 pub fn pools_json(pools: &[PoolStatus]) -> String {
@@ -41,17 +42,35 @@ pub fn pools_json(pools: &[PoolStatus]) -> String {
                 instance.state.as_str()
             ));
             push_json_string(&mut out, &instance.address);
-            out.push_str(&format!(r#","in_flight":{},"status":"#, instance.in_flight));
-            match &instance.status {
-                Some(status) => push_json_string(&mut out, status),
-                None => out.push_str("null"),
-            }
+            out.push_str(&format!(r#","in_flight":{}"#, instance.in_flight));
+            push_facts(&mut out, &instance.facts);
             out.push('}');
         }
         out.push_str("]}");
     }
     out.push_str(&format!(r#"],"count":{}}}"#, pools.len()));
     out
+}
+
+/// `,"status":…,"process":…,"started_at":…,"last_exit":…,"last_start_failure":…` (`null` when unknown).
+pub fn push_facts(out: &mut String, facts: &Facts) {
+    let texts = [
+        ("status", &facts.status),
+        ("process", &facts.process),
+        ("last_exit", &facts.last_exit),
+        ("last_start_failure", &facts.last_start_failure),
+    ];
+    for (name, value) in texts {
+        out.push_str(&format!(r#","{name}":"#));
+        match value {
+            Some(text) => push_json_string(out, text),
+            None => out.push_str("null"),
+        }
+    }
+    match facts.started_at {
+        Some(secs) => out.push_str(&format!(r#","started_at":{secs}"#)),
+        None => out.push_str(r#","started_at":null"#),
+    }
 }
 
 /// `{pool}/{slot}` naming an instance of one of `pools`.
@@ -77,13 +96,22 @@ mod tests {
                     state: State::Ready,
                     address: "127.0.0.1:3000".into(),
                     in_flight: 2,
-                    status: None,
+                    facts: Facts {
+                        process: Some("pid 42".into()),
+                        started_at: Some(1_700_000_000),
+                        ..Facts::default()
+                    },
                 },
                 InstanceStatus {
                     state: State::Stopped,
                     address: "unix:/run/web.1.sock".into(),
                     in_flight: 0,
-                    status: Some("warming".into()),
+                    facts: Facts {
+                        status: Some("warming".into()),
+                        last_exit: Some("signal SIGKILL".into()),
+                        last_start_failure: Some("exited".into()),
+                        ..Facts::default()
+                    },
                 },
             ],
         }
@@ -93,7 +121,7 @@ mod tests {
     fn pools_list_every_instance() {
         assert_eq!(
             pools_json(&[pool()]),
-            r#"{"pools":[{"name":"web","strategy":"least_conn","held":1,"instances":[{"slot":0,"state":"ready","address":"127.0.0.1:3000","in_flight":2,"status":null},{"slot":1,"state":"stopped","address":"unix:/run/web.1.sock","in_flight":0,"status":"warming"}]}],"count":1}"#
+            r#"{"pools":[{"name":"web","strategy":"least_conn","held":1,"instances":[{"slot":0,"state":"ready","address":"127.0.0.1:3000","in_flight":2,"status":null,"process":"pid 42","last_exit":null,"last_start_failure":null,"started_at":1700000000},{"slot":1,"state":"stopped","address":"unix:/run/web.1.sock","in_flight":0,"status":"warming","process":null,"last_exit":"signal SIGKILL","last_start_failure":"exited","started_at":null}]}],"count":1}"#
         );
     }
 

@@ -20,7 +20,7 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use shared::{Activity, Clock, Lease, Stamp, Waiting};
+pub use shared::{Activity, Clock, Facts, Lease, Stamp, Waiting};
 
 use crate::config::BackendConfig;
 use crate::upstream::{BackendId, InstanceId, Reconcile, UpstreamAddr};
@@ -67,12 +67,15 @@ pub enum Command {
     /// A request needs this backend. Idempotent: if it is starting nothing happens, if it is ready the
     /// supervisor answers `Ready` again, if it is stopping after idleness it starts again once stopped.
     Start(BackendId),
-    /// A pool needs (more) instances: the sending thread holds `held` requests for it, or every ready
-    /// instance is at its `target_in_flight`. The latest count from each thread stands until the next.
+    /// A pool's demand as one thread sees it: it holds `held` requests for the pool (the latest count
+    /// from each thread stands until the next), and with `grow` the ready instances carried more than
+    /// their `target_in_flight` when it forwarded a request: start one more now, whatever the load is
+    /// by the time this is read (a burst of short requests may be over by then).
     Demand {
         backend: BackendId,
         from: Thread,
         held: u32,
+        grow: bool,
     },
     /// Hard affinity: a request waits for this one slot of a pool (the owner of its key), which is not
     /// running; start exactly it.

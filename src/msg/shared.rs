@@ -94,9 +94,24 @@ pub struct Activity {
     ///
     /// [`take_peak`]: Self::take_peak
     peak_in_flight: AtomicUsize,
-    /// What the running program last said of itself (`STATUS=` on its `NOTIFY_SOCKET`), for
-    /// `/backends`: written by the supervisor, read by the admin API; rare on both sides, so a lock.
-    status: Mutex<Option<String>>,
+    /// What the supervisor knows of the instance for the admin API (`/backends`, `/pools`): written
+    /// at lifecycle transitions, read per admin request; rare on both sides, so a lock.
+    facts: Mutex<Facts>,
+}
+
+/// What the admin API shows of an instance beyond its state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Facts {
+    /// What the running program last said of itself (`STATUS=` on its `NOTIFY_SOCKET`).
+    pub status: Option<String>,
+    /// "pid 1234" or "container NAME ID" while it runs.
+    pub process: Option<String>,
+    /// Unix seconds of its last start.
+    pub started_at: Option<u64>,
+    /// How the last run ended ("status 0", "signal SIGKILL").
+    pub last_exit: Option<String>,
+    /// Why the last failed start failed.
+    pub last_start_failure: Option<String>,
 }
 
 impl Activity {
@@ -147,15 +162,20 @@ impl Activity {
 
     /// Replaces the program's status line (`None`: it has said nothing since it was started).
     pub fn set_status(&self, status: Option<String>) {
-        // A poisoned lock only means a panic elsewhere mid-write of a plain string: take it anyway.
-        *self.status.lock().unwrap_or_else(|e| e.into_inner()) = status;
+        self.update_facts(|facts| facts.status = status);
     }
 
     pub fn status(&self) -> Option<String> {
-        self.status
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.facts().status
+    }
+
+    pub fn facts(&self) -> Facts {
+        // A poisoned lock only means a panic elsewhere mid-write of plain strings: take it anyway.
+        self.facts.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn update_facts(&self, change: impl FnOnce(&mut Facts)) {
+        change(&mut self.facts.lock().unwrap_or_else(|e| e.into_inner()));
     }
 }
 

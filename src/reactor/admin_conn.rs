@@ -181,7 +181,7 @@ fn pool_rows(routes: &Routes) -> Vec<PoolStatus> {
                     state: i.view.reported_state(),
                     address: i.addr.to_string(),
                     in_flight: i.activity.in_flight(),
-                    status: i.activity.status(),
+                    facts: i.activity.facts(),
                 })
                 .collect();
             Some(PoolStatus {

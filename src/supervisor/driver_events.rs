@@ -55,6 +55,12 @@ impl Supervisor {
             }
         };
         slot.running = None;
+        if let Input::Exited(how) = &input {
+            let how = how.clone();
+            backend
+                .activity_of(key.index)
+                .update_facts(|facts| facts.last_exit = Some(how));
+        }
         self.feed(key, input);
     }
 }

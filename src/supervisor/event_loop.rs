@@ -192,6 +192,7 @@ impl Supervisor {
                 backend,
                 from,
                 held,
+                grow,
             } => {
                 let Some(&key) = self.by_id.get(&backend) else {
                     return;
@@ -200,6 +201,9 @@ impl Supervisor {
                     b.held[from as usize] = held;
                 }
                 self.control(key);
+                if grow {
+                    self.grow(key);
+                }
             }
             Command::StartSlot { backend, .. } if self.shutting_down => {
                 log::debug!("ignoring a slot start of backend {backend} during shutdown");

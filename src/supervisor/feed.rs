@@ -69,6 +69,27 @@ impl Supervisor {
             index: key.index,
         };
         slot.log_event(name, &config, &event, now);
+        let process = slot.running.as_ref().map(|r| r.instance.describe());
+        backend
+            .activity_of(key.index)
+            .update_facts(|facts| match &event {
+                LifecycleEvent::Starting => {
+                    facts.process = process;
+                    facts.started_at = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .ok()
+                        .map(|d| d.as_secs());
+                }
+                LifecycleEvent::StartFailed(why) => {
+                    facts.process = None;
+                    facts.last_start_failure = Some(why.clone());
+                }
+                LifecycleEvent::Stopped => facts.process = None,
+                _ => {}
+            });
+        let Some(slot) = backend.slot_mut(key.index) else {
+            return;
+        };
         let instance = slot.instance_ref();
         if !self.reactor.send(ReactorMsg::Backend(BackendEvent {
             backend: id,

@@ -256,6 +256,40 @@ impl Supervisor {
         }
     }
 
+    /// A request thread saw every ready instance above its target: one more instance (a draining one
+    /// taken back first, else the lowest stopped slot) unless one is already starting or the pool runs
+    /// `max_running`.
+    pub(super) fn grow(&mut self, key: usize) {
+        let Some(backend) = self.backends.get(key) else {
+            return;
+        };
+        let Some(pool) = &backend.config.pool else {
+            return;
+        };
+        let now = self.clock.now_ms();
+        let mut up = 0;
+        let mut draining = None;
+        let mut stopped = None;
+        for (index, slot) in (0u32..).zip(&backend.instances) {
+            match &slot.lifecycle {
+                Lifecycle::Starting(_) => return,
+                Lifecycle::Ready(_) => up += 1,
+                lifecycle if is_draining(lifecycle) => draining = draining.or(Some(index)),
+                _ => {}
+            }
+            let backing_off = slot.crash_loop.backoff_until().is_some_and(|t| t > now);
+            if slot.is_at_rest() && !backing_off && !slot.retired {
+                stopped = stopped.or(Some(index));
+            }
+        }
+        if up >= pool.scaling.max_running || self.shutting_down || backend.removed {
+            return;
+        }
+        if let Some(index) = draining.or(stopped) {
+            self.feed(InstanceKey::new(key, index), Input::Start);
+        }
+    }
+
     /// `reload = "rolling"`: replaces the next ready instance still running an older spec, unless one
     /// is being replaced (stopping for it, or started again and not ready yet). The replaced instance
     /// drains what it carries, stops, and starts at once with its new spec; the others serve meanwhile.

@@ -58,7 +58,10 @@ impl Supervisor {
             }
             slot.running = None;
             // What the program said of itself went with it.
-            backend.activity_of(key.index).set_status(None);
+            backend.activity_of(key.index).update_facts(|facts| {
+                facts.status = None;
+                facts.last_exit = Some(how.clone());
+            });
             self.feed(key, Input::Exited(how));
         }
     }

@@ -64,7 +64,7 @@ pub fn admit<W: Waiter, X, R>(
     if let Some(to) = leased {
         let ask = saturated(backend, &pool).then(|| {
             backend.demand_sent = true;
-            demand(backend, thread)
+            demand(backend, thread, true)
         });
         return Admission::Forward {
             to,
@@ -327,14 +327,15 @@ pub(super) fn report_demand<W, X>(
         return None;
     }
     backend.reported = held;
-    Some(demand(backend, thread))
+    Some(demand(backend, thread, false))
 }
 
-fn demand<W, X>(backend: &Backend<W, X>, thread: Thread) -> Command {
+fn demand<W, X>(backend: &Backend<W, X>, thread: Thread, grow: bool) -> Command {
     Command::Demand {
         backend: backend.id,
         from: thread,
         held: u32::try_from(backend.held()).unwrap_or(u32::MAX),
+        grow,
     }
 }
 

@@ -193,6 +193,10 @@ fn every_ready_instance_at_its_target_asks_for_one_more_while_forwarding() {
         panic!("forwarded")
     };
     assert_eq!(demanded(&ask), Some(0), "at the target: start another");
+    assert!(
+        matches!(ask, Some(Command::Demand { grow: true, .. })),
+        "one more now, whatever the load when it is read"
+    );
     let Admission::Forward { ask, .. } = admit(&mut t, 3) else {
         panic!("forwarded")
     };
