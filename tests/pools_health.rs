@@ -53,3 +53,32 @@ fn a_process_check_is_ready_while_the_worker_runs_and_restarts_it_when_it_dies()
     );
     proxy.shut_down_leaving_nothing(WAIT);
 }
+
+#[test]
+fn each_instance_calls_its_own_ready_url() {
+    let base = free_ports(2);
+    // The health path never answers 2xx: only each instance's call to its ready URL makes it ready.
+    let config = format!(
+        "{}[pools.called.env]\nECHO_READY_CALLBACK = \"1\"\n",
+        echo_pool(
+            "called",
+            &format!("port = {base}\nreplicas = 2\nmin_running = 2\nstartup_timeout_secs = 10")
+        ),
+    );
+    let proxy = Proxy::start(&config);
+    wait_states(&proxy, "called", &["ready", "ready"]);
+    let admin = proxy.admin_addr();
+    // A URL naming no instance is refused.
+    let mut client = Client::connect(admin);
+    let reply = client.request(
+        "POST",
+        "localhost",
+        "/ready/pool/called/2",
+        &["Connection: close"],
+        b"",
+    );
+    assert_eq!(reply.status, 404);
+    for proto in [Proto::Http1, Proto::H2c] {
+        assert_eq!(ask_get(proxy.addr(), proto, "called.test", "/").status, 200);
+    }
+}

@@ -186,12 +186,14 @@ impl<W: Waiter, X: Default> Upstreams<W, X> {
     /// A request on `id` ended (its lease was dropped) at `now`: a pool at its `max_in_flight` may take
     /// a held request now.
     pub fn freed(&mut self, id: InstanceId, now: Instant) -> Option<Outcome<W, X>> {
-        let (stamp, thread) = (self.clock.stamp(now), self.thread);
+        let (clock, thread) = (self.clock, self.thread);
         let backend = self.get_mut(id.backend)?;
-        // Nothing held and nothing to tell: the common case, decided without a look at the pool.
+        // Nothing held and nothing to tell: the common case (every request's end), decided without a
+        // look at the pool or the clock.
         if backend.waiting.is_empty() && backend.reported == 0 {
             return None;
         }
+        let stamp = clock.stamp(now);
         let pool = backend.config.pool.clone()?;
         backend.waiting.prune();
         let mut outcome = Outcome::new(backend.id);
