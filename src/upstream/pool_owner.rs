@@ -98,10 +98,8 @@ pub fn on_event<W: Waiter, X>(
     outcome: &mut Outcome<W, X>,
 ) {
     let host = backend.host.clone();
-    let answer = |backend: &mut Backend<W, X>, err: ProxyError| {
-        let bound = backend.waiting.take_bound(slot);
-        bound.into_iter().map(|w| (w, Err(err.clone()))).collect()
-    };
+    let answer =
+        |backend: &mut Backend<W, X>, err: ProxyError| backend.waiting.refuse_bound(slot, &err);
     match event {
         LifecycleEvent::Ready => outcome.release = release_to(backend, slot, now),
         LifecycleEvent::StartFailed(reason) => {

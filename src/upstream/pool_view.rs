@@ -142,23 +142,12 @@ pub fn on_event<W: Waiter, X>(
                 }
                 _ => refusal(backend, now.at),
             };
-            outcome.release = backend
-                .waiting
-                .take_all()
-                .into_iter()
-                .map(|w| (w, Err(err.clone())))
-                .collect();
+            outcome.release = backend.waiting.refuse_all(&err);
         }
         LifecycleEvent::Stopping(StopReason::Removed | StopReason::Shutdown)
             if backend.instances.iter().all(going_away_or_stopped) =>
         {
-            let err = ProxyError::shutting_down();
-            outcome.release = backend
-                .waiting
-                .take_all()
-                .into_iter()
-                .map(|w| (w, Err(err.clone())))
-                .collect();
+            outcome.release = backend.waiting.refuse_all(&ProxyError::shutting_down());
         }
         _ => {}
     }

@@ -4,7 +4,15 @@
 
 use std::collections::VecDeque;
 
-use super::backend::Waiter;
+use super::backend::{Leased, Waiter};
+use crate::error::ProxyError;
+
+/// How a held request's wait ended: the instance it goes to, or the error it is answered with.
+pub type Released = Result<Leased, ProxyError>;
+
+fn refused<W>(waiting: Vec<W>, err: &ProxyError) -> Vec<(W, Released)> {
+    waiting.into_iter().map(|w| (w, Err(err.clone()))).collect()
+}
 
 #[derive(Debug)]
 pub struct Queue<W> {
@@ -59,12 +67,16 @@ impl<W> Queue<W> {
         self.bound.get(slot as usize).map_or(0, VecDeque::len)
     }
 
-    /// Takes out the requests only `slot` may serve.
-    pub fn take_bound(&mut self, slot: u32) -> Vec<W> {
-        self.bound
-            .get_mut(slot as usize)
-            .map(|q| q.drain(..).collect())
-            .unwrap_or_default()
+    /// Takes out the requests only `slot` may serve, each to be answered with `err`.
+    pub fn refuse_bound(&mut self, slot: u32, err: &ProxyError) -> Vec<(W, Released)> {
+        let bound = self.bound.get_mut(slot as usize);
+        let waiting = bound.map(|q| q.drain(..).collect()).unwrap_or_default();
+        refused(waiting, err)
+    }
+
+    /// Takes out everything (shared queue first), each to be answered with `err`.
+    pub fn refuse_all(&mut self, err: &ProxyError) -> Vec<(W, Released)> {
+        refused(self.take_all(), err)
     }
 
     /// Takes out everything, shared queue first.
@@ -122,9 +134,17 @@ mod tests {
         queue.push(1, None);
         queue.push(2, Some(2));
         queue.push(3, Some(0));
-        assert_eq!(queue.take_bound(2), vec![2]);
+        let err = ProxyError::shutting_down();
+        let refused: Vec<u32> = queue
+            .refuse_bound(2, &err)
+            .into_iter()
+            .map(|(w, _)| w)
+            .collect();
+        assert_eq!(refused, vec![2]);
         queue.retain(|&w| w != 1);
-        assert_eq!(queue.take_all(), vec![3]);
+        let all = queue.refuse_all(&err);
+        assert_eq!(all.len(), 1);
+        assert!(matches!(&all[0], (3, Err(e)) if *e == err));
         assert!(queue.is_empty());
     }
 }

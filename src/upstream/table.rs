@@ -278,9 +278,9 @@ impl<W: Waiter, X: Default> Upstreams<W, X> {
     /// are ready keep serving until their own stop begins).
     pub fn shut_down(&mut self) -> Vec<(W, Result<Leased, ProxyError>)> {
         self.shutting_down = true;
+        let err = ProxyError::shutting_down();
         self.iter_mut()
-            .flat_map(|b| b.waiting.take_all())
-            .map(|w| (w, Err(ProxyError::shutting_down())))
+            .flat_map(|b| b.waiting.refuse_all(&err))
             .collect()
     }
 
@@ -298,12 +298,7 @@ impl<W: Waiter, X: Default> Upstreams<W, X> {
         };
         self.by_host.remove(&gone.host);
         let err = ProxyError::unknown_host(&gone.host);
-        outcome.release = gone
-            .waiting
-            .take_all()
-            .into_iter()
-            .map(|w| (w, Err(err.clone())))
-            .collect();
+        outcome.release = gone.waiting.refuse_all(&err);
         outcome.drop_pool = true;
         outcome.forgotten = Some(gone);
         outcome
