@@ -46,6 +46,13 @@ fn a_fixed_address_is_probed_and_served_in_both_protocols_and_never_stopped() {
         assert_eq!(reply.status, 200, "{proto:?}");
         assert_eq!(pid_of(&reply), echo.pid(), "{proto:?}");
     }
+    let (mut ws, _) = support::ws::ws_connect(proxy.addr(), "fixed.test", "/ws");
+    let text = "to an address run by someone else";
+    assert_eq!(
+        support::ws::ws_echo(&mut ws, tungstenite::Message::text(text)),
+        tungstenite::Message::text(text)
+    );
+    support::ws::ws_close_cleanly(ws);
     assert_eq!(
         ask_get(proxy.addr(), Proto::Http1, "sibling.test", "/").status,
         200

@@ -113,3 +113,44 @@ fn a_rolling_reload_under_load_replaces_every_instance_and_fails_no_request() {
     let replacing = proxy.count_log(|l| l.contains("roll: replacing instance"));
     assert_eq!(replacing, 2, "one at a time, each once");
 }
+
+#[test]
+fn hashed_keys_move_only_from_the_instance_that_leaves() {
+    let base = free_ports(3);
+    let keys = |n: u32| {
+        format!(
+            "port = {base}\nreplicas = {n}\nmin_running = {n}\nstrategy = \"hash\"\n\
+             hash_on = \"query:user\""
+        )
+    };
+    let proxy = Proxy::start(&echo_pool("hashed", &keys(3)));
+    wait_states(&proxy, "hashed", &["ready", "ready", "ready"]);
+    let owners = |proxy: &Proxy| -> Vec<u32> {
+        (0..60)
+            .map(|user| {
+                let reply = ask_get(
+                    proxy.addr(),
+                    Proto::Http1,
+                    "hashed.test",
+                    &format!("/?user={user}"),
+                );
+                assert_eq!(reply.status, 200);
+                pid_of(&reply)
+            })
+            .collect()
+    };
+    let before = owners(&proxy);
+    let leaving = slot_pids(&proxy, "hashed", 2)[0];
+    assert!(before.contains(&leaving), "slot 2 owned some of 60 keys");
+    proxy.rewrite_config(&echo_pool("hashed", &keys(2)));
+    assert_eq!(proxy.post_reload().status, 200);
+    wait_states(&proxy, "hashed", &["ready", "ready"]);
+    let after = owners(&proxy);
+    for (user, (was, is)) in before.iter().zip(&after).enumerate() {
+        if *was == leaving {
+            assert_ne!(*is, leaving, "user {user} still on the retired instance");
+        } else {
+            assert_eq!(was, is, "user {user} moved although its instance stayed");
+        }
+    }
+}
