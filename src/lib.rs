@@ -9,8 +9,8 @@
 //!  admin   ─TCP─▶ │ pool, timers, routing table, lifecycle *as last reported*        │
 //!                 └──┬──────────────────▲──────────────────────────────┬────────────┘
 //!    h2 preface:     │ hand_off,        │ ReactorMsg: BackendEvent     │ Command
-//!    socket + bytes  │ BackendEvent,    │ (Ready, StartFailed,         │ (Start(id), ReadyCallback(id),
-//!                    ▼ Reconcile, stop  │  Stopping, ...) of an id     ▼  Reload(Reconcile), Shutdown)
+//!    socket + bytes  │ BackendEvent,    │ (Ready, StartFailed,         │ (Start(id), Demand, StartSlot,
+//!                    ▼ Reconcile, stop  │  Stopping, ...) of an id     ▼  ReadyCallback, Reload, Shutdown)
 //!  ┌──────── h2 worker thread ───────┐  │  ┌──────────────── supervisor thread ─────────────────┐
 //!  │ tokio current-thread + `h2`:    │  └──┤ mio::Poll: processes, containers (Docker calls on  │
 //!  │ streams -> HTTP/1.1, own pool   ├─────▶ worker threads), health probes, idle/drain/stop    │

@@ -1,18 +1,23 @@
 //! The messages between threads, and the few facts they share.
 //!
 //! ```text
-//!  reactor, h2 worker ──Command──▶ supervisor   Start(id), ReadyCallback(id), Reload(Reconcile),
+//!  reactor, h2 worker ──Command──▶ supervisor   Start(id), Demand{id, held, grow} and StartSlot{id, slot}
+//!                                               (pools), ReadyCallback(id, slot), Reload(Reconcile),
 //!                                               Shutdown
-//!  reactor ◀──ReactorMsg── supervisor           Backend(BackendEvent { backend: id, .. }),
+//!  reactor ◀──ReactorMsg── supervisor           Backend(BackendEvent { backend: id, instance, .. }),
 //!                                               ShutdownComplete
+//!  reactor ◀──ReactorMsg── h2 worker            SlotFreed(instance): a full pool's place it freed
+//!  reactor ──H2Handle──▶ h2 worker              the same reports and reloads, hand-offs, SlotFreed
 //! ```
 //! Every message names a backend by its [`BackendId`], the compact name the reactor gave it when it
 //! planned the reload that added it ([`Reconcile`]); the supervisor applies that same plan, so all three
 //! threads agree on every id, and a report about a backend that is gone (its slot since reused under a
 //! new generation) cannot be mistaken for one about its successor. The Host is carried only for logs.
 //! Each receiving thread sleeps in its own `mio::Poll`; a [`Mailbox`] pairs the channel with that poll's
-//! `Waker`. The only state two threads touch is [`Activity`] (atomic counters, written by whoever carries
-//! traffic, read by the supervisor to decide idleness), so no request pays for a message.
+//! `Waker`. The only state threads share without messages is in `shared`: each instance's [`Activity`]
+//! (atomic counters, written by whoever carries traffic through a [`Lease`], read by the supervisor to
+//! decide idleness and scaling), each pool's [`Waiting`] flags, and the admin facts the supervisor
+//! records; so no request pays for a message.
 
 mod shared;
 

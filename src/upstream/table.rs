@@ -4,7 +4,7 @@
 //! held request (`W`) and their extra data (`X`); both feed it the same reports and the same reload
 //! [`Reconcile`](super::Reconcile), so they admit, hold, release and forget alike.
 //!
-//! A `[backends]` entry is one instance with the rules of [`BackendView`]; a pool's admission and
+//! A `[backends]` entry is one instance with the rules of [`BackendView`](super::view::BackendView); a pool's admission and
 //! release over its instances are `pool_view`'s.
 
 use std::collections::HashMap;
