@@ -61,6 +61,8 @@ mod process;
 mod reload;
 #[cfg(test)]
 mod reload_tests;
+mod rolling;
+mod scale_down;
 mod sigchld;
 mod slot;
 #[cfg(test)]
