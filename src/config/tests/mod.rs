@@ -3,7 +3,9 @@
 mod diff;
 mod errors;
 mod good;
+mod pool_checks;
 mod pool_errors;
+mod pool_policy_errors;
 mod pools;
 mod values;
 
