@@ -309,3 +309,20 @@ fn excess_capacity_drains_one_instance_per_window_down_to_what_the_traffic_needs
         .count();
     assert_eq!(drains, 2, "one drain per window");
 }
+
+#[test]
+fn wake_all_starts_every_instance_for_one_request_and_they_idle_out_together() {
+    let base = free_ports(3);
+    let config = echo_pool(
+        "group",
+        &format!("port = {base}\nreplicas = 3\nwake = \"all\"\nidle_timeout_secs = 1"),
+    );
+    let proxy = Proxy::start(&config);
+    assert_eq!(states(&proxy, "group"), ["stopped", "stopped", "stopped"]);
+    assert_eq!(
+        ask_get(proxy.addr(), Proto::H2c, "group.test", "/").status,
+        200
+    );
+    wait_states(&proxy, "group", &["ready", "ready", "ready"]);
+    wait_states(&proxy, "group", &["stopped", "stopped", "stopped"]);
+}
