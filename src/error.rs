@@ -35,23 +35,42 @@ pub enum ErrorCode {
     NoRoute,
     /// Every ready instance of a pool was at its `max_in_flight` for the whole `queue_timeout_secs`.
     QueueTimeout,
+    /// A session hostname without a valid token or cookie (the same whether the session exists or not).
+    SessionUnauthorized,
+    /// A valid credential of a session that has ended (within its `tombstone_secs`).
+    SessionEnded,
+    /// Admin API: no session template of that name.
+    UnknownTemplate,
+    /// Admin API: no session of that id (or it ended longer ago than its `tombstone_secs`).
+    UnknownSession,
+    /// Admin API: the key belongs to a live session of another template.
+    SessionKeyConflict,
+    /// Admin API: the template's `max_running` is reached and nothing may be evicted.
+    SessionLimitReached,
+    /// Admin API: bad JSON, a key not matching `key_pattern`, a variable outside `allow_env`.
+    InvalidSessionRequest,
+    /// Admin API: no valid bearer token (`admin_token_file`).
+    Unauthorized,
 }
 
 impl ErrorCode {
     pub fn status(self) -> u16 {
         use ErrorCode::*;
         match self {
-            MissingHostHeader | BadRequest => 400,
-            UnknownHost | NotFound | NoRoute => 404,
+            MissingHostHeader | BadRequest | InvalidSessionRequest => 400,
+            SessionUnauthorized | Unauthorized => 401,
+            UnknownHost | NotFound | NoRoute | UnknownTemplate | UnknownSession => 404,
             MethodNotAllowed => 405,
             ClientTimeout => 408,
+            SessionKeyConflict => 409,
+            SessionEnded => 410,
             PayloadTooLarge => 413,
             UriTooLong => 414,
             HeaderFieldsTooLarge => 431,
             NotImplemented => 501,
             ConnectionFailed | BadGateway => 502,
             BackendShuttingDown | BackendUnhealthy | BackendStartFailed | TooManyHeld
-            | QueueTimeout => 503,
+            | QueueTimeout | SessionLimitReached => 503,
             RequestTimeout => 504,
             VersionNotSupported => 505,
         }
@@ -80,6 +99,14 @@ impl ErrorCode {
             MethodNotAllowed => "METHOD_NOT_ALLOWED",
             NoRoute => "NO_ROUTE",
             QueueTimeout => "QUEUE_TIMEOUT",
+            SessionUnauthorized => "SESSION_UNAUTHORIZED",
+            SessionEnded => "SESSION_ENDED",
+            UnknownTemplate => "UNKNOWN_TEMPLATE",
+            UnknownSession => "UNKNOWN_SESSION",
+            SessionKeyConflict => "SESSION_KEY_CONFLICT",
+            SessionLimitReached => "SESSION_LIMIT_REACHED",
+            InvalidSessionRequest => "INVALID_SESSION_REQUEST",
+            Unauthorized => "UNAUTHORIZED",
         }
     }
 
@@ -241,6 +268,7 @@ pub fn reason_phrase(status: u16) -> &'static str {
         401 => "Unauthorized",
         403 => "Forbidden",
         410 => "Gone",
+        409 => "Conflict",
         429 => "Too Many Requests",
         500 => "Internal Server Error",
         400 => "Bad Request",

@@ -64,6 +64,7 @@ pub mod h2;
 pub mod http1;
 pub mod msg;
 pub mod reactor;
+pub mod sessions;
 pub mod supervisor;
 pub mod systemd;
 pub mod upstream;

@@ -214,6 +214,7 @@ fn read_one(
             env: env?,
             timings,
             pool: None,
+            session: None,
         },
         port_span: port_item.span(),
         port_path: port_item.path.clone(),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use toml::de::DeTable;
 
 use super::reader::{Ctx, Section};
-use super::{backend, hosts, pools, server, timings, BackendConfig, Config};
+use super::{backend, hosts, pools, server, sessions, timings, BackendConfig, Config};
 
 /// One problem in a config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,6 +133,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
     let pools = pools::read_all(pools_section, &defaults, &server, &backends, &mut ctx);
     let hosts_section = root.take("hosts").and_then(|item| item.section(&mut ctx));
     let hosts = hosts::read_all(hosts_section, &names(&backends), &names(&pools), &mut ctx);
+    let sessions_section = root
+        .take("sessions")
+        .and_then(|item| item.section(&mut ctx));
+    let sessions = sessions::read_all(sessions_section, &defaults, &server, &mut ctx);
     backends.extend(pools);
     backends.sort_by(|a, b| a.hostname.cmp(&b.hostname));
     root.finish(&mut ctx);
@@ -145,6 +149,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
         server,
         backends: backends.into_iter().map(Arc::new).collect(),
         hosts,
+        sessions,
     })
 }
 

@@ -14,6 +14,7 @@ pub mod pools;
 mod reader;
 pub mod routes;
 mod server;
+pub mod sessions;
 #[cfg(test)]
 mod tests;
 mod timings;
@@ -38,6 +39,8 @@ pub struct Config {
     pub backends: Vec<Arc<BackendConfig>>,
     /// `[hosts."HOST"]` route tables, in file order.
     pub hosts: Vec<hosts::HostConfig>,
+    /// `[sessions.NAME]` templates, sorted by name.
+    pub sessions: Vec<Arc<sessions::SessionTemplate>>,
 }
 
 /// `[server]`: listeners, the upstream pool and the proxy-wide limits.
@@ -53,6 +56,19 @@ pub struct ServerConfig {
     pub pool_idle_timeout: Duration,
     pub pid_file: Option<PathBuf>,
     pub limits: Limits,
+    /// `admin_token_file`: the admin API's bearer token, read from this file (trimmed) at load and on
+    /// every reload. `None`: the admin API is open (allowed only on a loopback `admin_bind`).
+    pub admin_token: Option<AdminToken>,
+}
+
+/// The admin API's bearer token. Its `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminToken(pub Box<[u8]>);
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(..)")
+    }
 }
 
 /// Proxy-wide resource limits (all `[server]` keys; see the README's Security section).
@@ -110,6 +126,8 @@ pub struct BackendConfig {
     /// `Some` for a `[pools.NAME]`: its instances, balancing and scaling. `None`: a `[backends]` entry,
     /// one instance started on demand and routed by its Host.
     pub pool: Option<Arc<pools::PoolConfig>>,
+    /// `Some` for a session's backend, made at run time from a `[sessions.NAME]` template.
+    pub session: Option<Arc<sessions::SessionTag>>,
 }
 
 impl BackendConfig {

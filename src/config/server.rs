@@ -17,6 +17,7 @@ pub(super) fn builtin() -> ServerConfig {
         pool_max_idle_per_host: 10,
         pool_idle_timeout: Duration::from_secs(90),
         pid_file: None,
+        admin_token: None,
         limits: Limits {
             max_connections: 10_000,
             max_request_body_bytes: Some(1 << 30),

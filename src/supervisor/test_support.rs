@@ -79,6 +79,7 @@ pub fn local_config(port: u16, command: &str, args: &[&str]) -> BackendConfig {
             watchdog: None,
         },
         pool: None,
+        session: None,
     }
 }
 

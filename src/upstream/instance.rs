@@ -113,6 +113,7 @@ mod tests {
                 watchdog: None,
             },
             pool: None,
+            session: None,
         }
     }
 

@@ -145,6 +145,7 @@ fn read_one(item: &Item<'_, '_>, defaults: &Timings, ctx: &mut Ctx) -> Option<Re
         env: first.env,
         timings,
         pool: Some(pool.clone()),
+        session: None,
     };
     Some(ReadPool {
         config,

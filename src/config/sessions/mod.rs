@@ -1,0 +1,157 @@
+//! `[sessions.NAME]`: templates of session-lived backends. A web app asks the admin API for a session of
+//! a template (`POST /sessions/NAME`); the proxy makes a one-instance pool from the template, with
+//! `{id}`, `{key}` and `{port}` substituted, under a hostname of its own, and ends it when it has been
+//! idle, reached its lifetime, was evicted or deleted (`crate::sessions`).
+//!
+//! The types the rest of the proxy reads; `read` reads them from the file.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::BackendConfig;
+
+mod read;
+
+pub(super) use read::read_all;
+
+/// One `[sessions.NAME]` table.
+#[derive(Debug, Clone)]
+pub struct SessionTemplate {
+    /// The table's name (lower-case `[a-z0-9_-]`), what `POST /sessions/{name}` names.
+    pub name: String,
+    /// `hostname = "{id}.nb.example.com"`.
+    pub hostname: HostPattern,
+    /// `public_url = "https://{hostname}"`: the base of the URL the API hands out (no trailing '/').
+    pub public_url: UrlPattern,
+    pub access: Access,
+    pub start: StartPolicy,
+    /// A key a connect names must match it (anchored by the reader when the pattern is not).
+    pub key_pattern: regex_lite::Regex,
+    /// The only variables a connect call may set (never a reserved one).
+    pub allow_env: Vec<String>,
+    /// No request, h2 stream or tunnel for this long ends the session.
+    pub idle_timeout: Duration,
+    /// A hard deadline from creation, never extended. `None`: no limit.
+    pub lifetime: Option<Duration>,
+    /// Sessions of this template running, starting or waiting at once. `None`: no limit.
+    pub max_running: Option<u32>,
+    pub evict: Evict,
+    pub unhealthy: Unhealthy,
+    /// How long an ended session still answers 410 `SESSION_ENDED` (and the admin API its reason).
+    pub tombstone: Duration,
+    /// Ports handed to session instances on 127.0.0.1, inclusive. Required for a local-process template
+    /// (it listens on `{port}` / `PORT`); for Docker the allocated port publishes the container's `port`.
+    pub host_ports: (u16, u16),
+    /// The instance as written, `{id}`, `{key}` and `{port}` not yet substituted: its `kind` (local or
+    /// Docker, with `args`, `container_name`), `env`, `timings` (`idle_timeout` is the template's) and,
+    /// for Docker, `port` (the container port). `hostname` is the template's name, `pool` is `None`.
+    pub instance: Arc<BackendConfig>,
+}
+
+/// Where the placeholder of a session hostname sits: in the first label, `{before}{var}{after}` with
+/// `before` free of '.', so a session hostname is `before + value + after`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPattern {
+    pub before: String,
+    pub var: HostVar,
+    /// The rest of the first label, then '.' and the domain (lower-case).
+    pub after: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostVar {
+    /// 26 lower-case base32 characters: the session's random id.
+    Id,
+    /// The caller's key (which must then be a DNS label, and `access` must be `token`).
+    Key,
+}
+
+impl HostPattern {
+    /// The hostname of a session whose placeholder is `value`.
+    pub fn render(&self, value: &str) -> String {
+        let mut host = String::with_capacity(self.before.len() + value.len() + self.after.len());
+        host.push_str(&self.before);
+        host.push_str(value);
+        host.push_str(&self.after);
+        host
+    }
+
+    /// Whether `host` (normalised) is in this template's hostname space: what the pattern could render
+    /// for some non-empty value without a '.'. Such a host never falls through to a wildcard host.
+    pub fn in_space(&self, host: &str) -> bool {
+        let Some(middle) = host
+            .strip_prefix(self.before.as_str())
+            .and_then(|rest| rest.strip_suffix(self.after.as_str()))
+        else {
+            return false;
+        };
+        !middle.is_empty() && !middle.contains('.')
+    }
+}
+
+/// `public_url`: text around one `{hostname}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlPattern {
+    pub before: String,
+    pub after: String,
+}
+
+impl UrlPattern {
+    pub fn render(&self, hostname: &str) -> String {
+        format!("{}{hostname}{}", self.before, self.after)
+    }
+
+    /// An `https` URL: the access cookie is `Secure`.
+    pub fn is_https(&self) -> bool {
+        self.before.starts_with("https://")
+    }
+}
+
+/// Who may reach a session's hostname.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// A token from a connect (traded for a cookie at `/.spawngate/auth`, or sent as
+    /// `X-Spawngate-Token`).
+    Token,
+    /// Whoever knows the hostname (only with `{id}`, which is unguessable).
+    Hostname,
+    /// Anyone: the backend authenticates.
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartPolicy {
+    /// Started when created.
+    OnCreate,
+    /// Started by its first request.
+    OnRequest,
+}
+
+/// Which session makes room at `max_running`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Evict {
+    /// The least recently active with nothing in flight; none such: 503 `SESSION_LIMIT_REACHED`.
+    IdleLru,
+    /// The least recently active, busy or not.
+    Lru,
+    /// None: 503 `SESSION_LIMIT_REACHED`.
+    Never,
+}
+
+/// What failing health checks do to a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unhealthy {
+    End,
+    Restart,
+}
+
+/// What marks a backend as a session's: the supervisor and the request threads treat it by these facts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionTag {
+    /// The session id (26 base32 characters).
+    pub id: Box<str>,
+    pub template: Box<str>,
+    /// A session's instance runs once: after it has stopped for any reason it is never started again
+    /// (except for `unhealthy = "restart"`, which the registry asks for itself).
+    pub restart_unhealthy: bool,
+}
