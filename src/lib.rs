@@ -62,6 +62,7 @@ pub mod config;
 pub mod error;
 pub mod h2;
 pub mod http1;
+pub mod json;
 pub mod msg;
 pub mod reactor;
 pub mod sessions;

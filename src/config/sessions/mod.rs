@@ -154,4 +154,8 @@ pub struct SessionTag {
     /// A session's instance runs once: after it has stopped for any reason it is never started again
     /// (except for `unhealthy = "restart"`, which the registry asks for itself).
     pub restart_unhealthy: bool,
+    /// The backend of the session this one waits for (its key's previous session, still draining, or
+    /// the one evicted to make room): the supervisor holds this one's start until that one is gone, so
+    /// one key never has two instances at once.
+    pub after: Option<crate::upstream::BackendId>,
 }

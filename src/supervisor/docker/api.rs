@@ -4,8 +4,8 @@ use std::io::{BufRead, BufReader, Read};
 use std::time::Duration;
 
 use super::client::{clip, Docker, DockerError, Method, CALL_TIMEOUT};
-use super::json::{quote, Json};
 use super::owner::MANAGED_LABEL;
+use crate::json::{quote, Json};
 
 /// Longest progress line of a pull kept for inspection; longer ones are skipped, not buffered.
 const MAX_PULL_LINE: u64 = 64 * 1024;

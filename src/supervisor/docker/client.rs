@@ -11,8 +11,8 @@ use ureq::unversioned::transport::TcpConnector;
 use ureq::{Agent, Body, BodyReader};
 
 use super::endpoint::Endpoint;
-use super::json::Json;
 use super::transport::{SocketResolver, UnixConnector};
+use crate::json::Json;
 
 /// The newest API version this client is written against; a newer daemon is spoken to at this version.
 const MAX_API: ApiVersion = ApiVersion(1, 43);

@@ -2,8 +2,8 @@
 
 use std::net::SocketAddr;
 
-use super::json::quote;
 use crate::config::DockerSpec;
+use crate::json::quote;
 
 /// Lets a container on a bridge network reach the host as `host.docker.internal` (Docker 20.10+), which is
 /// how it finds the proxy's admin listener for the ready callback.
@@ -114,7 +114,7 @@ fn string_map(pairs: &[(String, String)]) -> String {
 mod tests {
     use super::*;
     use crate::config::PullPolicy;
-    use crate::supervisor::docker::json::Json;
+    use crate::json::Json;
 
     fn spec() -> DockerSpec {
         DockerSpec {

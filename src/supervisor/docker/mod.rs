@@ -27,7 +27,6 @@ mod endpoint;
 #[cfg(test)]
 pub(super) mod fake_daemon;
 mod frames;
-mod json;
 mod leftovers;
 mod logs;
 mod owner;

@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use super::json::Json;
+use crate::json::Json;
 
 pub const MANAGED_LABEL: &str = "spawngate.managed";
 pub const INSTANCE_LABEL: &str = "spawngate.instance";

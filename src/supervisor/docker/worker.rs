@@ -17,11 +17,11 @@ use nix::sys::signal::Signal;
 use super::client::{Docker, DockerError};
 use super::create::{create_body, CreateSpec};
 use super::endpoint::Endpoint;
-use super::json::Json;
 use super::logs;
 use super::owner::{Owner, Ownership};
 use super::{ContainerEvent, DriverEvent};
 use crate::config::{DockerSpec, PullPolicy};
+use crate::json::Json;
 use crate::msg::Mailbox;
 use crate::supervisor::keys::InstanceKey;
 

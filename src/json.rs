@@ -1,7 +1,7 @@
-//! A small JSON reader for the few fields Spawngate needs from Docker's replies, and a string quoter for
-//! the bodies it sends.
+//! A small JSON reader for the few fields Spawngate reads (Docker's replies, the bodies of session API
+//! calls), and a string quoter for the bodies it sends.
 //!
-//! A reply is untrusted input (a proxy in front of the daemon, a daemon bug, a truncated stream), so the
+//! Input is untrusted input (a proxy in front of the daemon, a daemon bug, a truncated stream), so the
 //! reader is total: any byte sequence yields a value or an error, never a panic, and nesting is capped so a
 //! hostile reply cannot exhaust the stack. Replies are already size-capped before they get here.
 
