@@ -213,6 +213,31 @@ pub fn reload_response(outcome: &ReloadOutcome) -> Vec<u8> {
     }
 }
 
+/// A JSON answer with any status (the session API's); a 4xx/5xx body is the error JSON, whose code also
+/// goes in `X-Proxy-Error` like every proxy error.
+pub fn json_reply(
+    status: u16,
+    body: &[u8],
+    retry_after: Option<u64>,
+    code: Option<&str>,
+) -> Vec<u8> {
+    let mut out = format!(
+        "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nCache-Control: no-store\r\n",
+        crate::error::reason_phrase(status),
+        body.len()
+    )
+    .into_bytes();
+    if let Some(code) = code {
+        out.extend_from_slice(format!("X-Proxy-Error: {code}\r\n").as_bytes());
+    }
+    if let Some(secs) = retry_after {
+        out.extend_from_slice(format!("Retry-After: {secs}\r\n").as_bytes());
+    }
+    out.extend_from_slice(b"Connection: close\r\n\r\n");
+    out.extend_from_slice(body);
+    out
+}
+
 fn json_ok(body: &str) -> Vec<u8> {
     let mut out = format!(
         "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",

@@ -241,7 +241,9 @@ fn play_supervisor(
             SupervisorCommand::ReadyCallback(..)
             | SupervisorCommand::Demand { .. }
             | SupervisorCommand::StartSlot { .. }
-            | SupervisorCommand::Reload(_) => {}
+            | SupervisorCommand::Reload(_)
+            | SupervisorCommand::End { .. }
+            | SupervisorCommand::Sweep(_) => {}
         }
     }
 }

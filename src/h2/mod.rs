@@ -45,6 +45,7 @@ use tokio::sync::mpsc;
 
 use crate::config::Limits;
 use crate::msg::{BackendEvent, Clock, Command, Mailbox, ReactorMsg};
+use crate::sessions::route::SessionUpdate;
 pub use crate::upstream::PoolLimits;
 use crate::upstream::{InstanceId, Reconcile};
 
@@ -100,6 +101,11 @@ enum Control {
     },
     Backend(BackendEvent),
     Reconcile(Reconcile),
+    /// A change to the session routes, numbered: the worker acknowledges `seq` once applied.
+    Sessions {
+        seq: u64,
+        update: SessionUpdate,
+    },
     /// Where the worker tells the reactor of places freed in full pools (sent once, at the start).
     Reactor(Mailbox<ReactorMsg>),
     /// A place on this instance of a full pool was freed by the reactor's traffic.
@@ -147,6 +153,11 @@ impl H2Handle {
     /// A config reload, as the reactor computed it and applies it itself.
     pub fn reconcile(&self, reconcile: Reconcile) {
         self.send(Control::Reconcile(reconcile));
+    }
+
+    /// A change to the session routes; the worker answers `ReactorMsg::H2Ack(seq)` once it routes by it.
+    pub fn sessions(&self, seq: u64, update: SessionUpdate) {
+        self.send(Control::Sessions { seq, update });
     }
 
     /// Graceful shutdown: GOAWAY on every connection, let open streams finish (bounded), then end.

@@ -20,7 +20,9 @@ fn parts_with(method: Method, uri: &str, headers: &[(&str, &str)]) -> Parts {
 fn h2_head(parts: &Parts, has_body: bool, plan: &ForwardPlan) -> String {
     let inspected = inspect(parts, has_body, None).unwrap();
     let mut out = Vec::new();
-    write_forwarded(parts, &inspected, plan, None, "10.0.0.1", b"rid", &mut out);
+    write_forwarded(
+        parts, &inspected, plan, None, None, "10.0.0.1", b"rid", &mut out,
+    );
     String::from_utf8(out).unwrap()
 }
 
@@ -337,6 +339,7 @@ fn an_h2_request_and_its_http11_equivalent_forward_the_same_head() {
             &h2,
             &inspected,
             plan,
+            None,
             None,
             &client_text,
             b"rid",

@@ -134,7 +134,9 @@ fn head_for(parts: &Parts, has_body: bool, ip: IpAddr) -> String {
     let mut out = Vec::new();
     let client_ip = ip.to_canonical().to_string();
     let plan = ForwardPlan::default();
-    write_forwarded(parts, &inspected, &plan, None, &client_ip, b"rid", &mut out);
+    write_forwarded(
+        parts, &inspected, &plan, None, None, &client_ip, b"rid", &mut out,
+    );
     String::from_utf8(out).unwrap()
 }
 

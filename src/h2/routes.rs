@@ -12,9 +12,11 @@ use crate::error::ProxyError;
 use crate::http1::rewrite::ForwardPlan;
 use crate::http1::rewrite::RequestSource;
 use crate::msg::{Command, Host, Lease};
+use crate::sessions::gate::SessionStamp;
+use crate::sessions::route::SessionHosts;
 use crate::upstream::affinity::RequestAffinity;
 use crate::upstream::{
-    self, BackendId, Caller, InstanceId, Leased, LocalAnswer, RouteLimits, RouteScratch, Routed,
+    self, BackendId, Caller, InstanceId, Leased, LocalAnswer, RouteLimits, RouteScratch, Routing,
     UpstreamAddr, Waiter,
 };
 
@@ -50,6 +52,8 @@ pub struct Forwarding {
     /// The target to send (normalised and edited) for a host with a route table.
     pub target: Option<Box<[u8]>>,
     pub limits: RouteLimits,
+    /// What the proxy adds for a session's backend (and strips from the request).
+    pub session: Option<SessionStamp>,
 }
 
 pub enum Admission {
@@ -64,8 +68,12 @@ pub enum Admission {
         limit: Duration,
         forwarding: Forwarding,
     },
-    /// The route answers itself.
-    Answer(LocalAnswer),
+    /// The route answers itself; `spend`: the request traded this credential of its session's, which
+    /// the reactor's registry must learn.
+    Answer {
+        answer: LocalAnswer,
+        spend: Option<usize>,
+    },
     Reject(ProxyError),
 }
 
@@ -74,6 +82,7 @@ pub enum Admission {
 /// supervisor (a start, a pool's demand) comes back alongside when one must be sent now.
 pub fn admit<S: RequestSource>(
     routes: &mut Routes,
+    sessions: &SessionHosts,
     host: &str,
     request: &S,
     caller: Caller<'_>,
@@ -81,18 +90,27 @@ pub fn admit<S: RequestSource>(
     now: Instant,
 ) -> (Admission, Option<Command>) {
     let mut scratch = RouteScratch::default();
-    let (to, forwarding) = match routes.routes().lookup(host, request, caller, &mut scratch) {
-        Routed::Forward { to, target } => {
+    let routing = upstream::route(
+        routes.routes(),
+        sessions,
+        host,
+        request,
+        caller,
+        &mut scratch,
+    );
+    let (to, forwarding) = match routing {
+        Routing::Forward { to, target, stamp } => {
             let forwarding = Forwarding {
-                plan: to.plan.clone(),
+                plan: to.plan,
                 target: target.map(Box::from),
                 limits: to.limits,
+                session: stamp,
             };
-            ((to.backend, to.host.clone()), forwarding)
+            ((to.backend, to.host), forwarding)
         }
-        Routed::Answer(answer) => return (Admission::Answer(answer), None),
-        Routed::Refuse(err) => return (Admission::Reject(err), None),
-        Routed::UnknownHost => {
+        Routing::Answer { answer, spend } => return (Admission::Answer { answer, spend }, None),
+        Routing::Refuse(err) => return (Admission::Reject(err), None),
+        Routing::UnknownHost => {
             return (Admission::Reject(ProxyError::unknown_host(host)), None);
         }
     };

@@ -60,6 +60,7 @@ pub async fn serve(
     };
     let (admission, ask) = routes::admit(
         &mut worker.routes.borrow_mut(),
+        &worker.sessions.borrow(),
         &inspected.host,
         &source,
         Caller {
@@ -74,8 +75,11 @@ pub async fn serve(
     }
     let (target, lease, forwarding) = match admission {
         Admission::Forward(target, lease, forwarding) => (target, lease, forwarding),
-        Admission::Answer(answer) => {
+        Admission::Answer { answer, spend } => {
             errors::answer_local(&mut respond, &answer, inspected.is_head, &request_id);
+            if let Some(index) = spend {
+                worker.spend(&inspected.host, index);
+            }
             return StreamEnd::Done;
         }
         Admission::Reject(err) => {
@@ -126,6 +130,7 @@ pub async fn serve(
         &inspected,
         &forwarding.plan,
         forwarding.target.as_deref(),
+        forwarding.session.as_ref(),
         &client_ip,
         &request_id,
         &mut head,

@@ -18,6 +18,7 @@ use super::{Control, H2Settings};
 use crate::config::Limits;
 use crate::http1::request_id::RequestIdGenerator;
 use crate::msg::{Clock, Command, Mailbox, ReactorMsg, Thread};
+use crate::sessions::route::SessionHosts;
 use crate::upstream::{Outcome, PoolLimits, Reconcile};
 
 /// How long open streams may run after shutdown began before the worker ends regardless: as long as a
@@ -26,6 +27,8 @@ const SHUTDOWN_DRAIN: Duration = Duration::from_secs(30);
 
 pub struct Worker {
     pub routes: RefCell<Routes>,
+    /// Session hostnames, as the reactor's registry publishes them.
+    pub sessions: RefCell<SessionHosts>,
     pub pool: RefCell<Pool>,
     /// Wakes the pool sweeper when the pool's next deadline may have moved earlier (`Put::sweep_by`).
     pub sweep_sooner: Notify,
@@ -52,6 +55,7 @@ impl Worker {
         let _ = routes.apply(backends);
         Rc::new(Worker {
             routes: RefCell::new(routes),
+            sessions: RefCell::new(SessionHosts::default()),
             pool: RefCell::new(Pool::new(pool)),
             sweep_sooner: Notify::new(),
             ids: RefCell::new(RequestIdGenerator::seeded()),
@@ -69,6 +73,26 @@ impl Worker {
         if !self.supervisor.send(command) {
             log::error!("the supervisor thread is gone");
         }
+    }
+
+    /// Tells the reactor something (once it has given its mailbox, which it does before anything else).
+    pub fn tell_reactor(&self, msg: ReactorMsg) {
+        match self.reactor.borrow().as_ref() {
+            Some(reactor) => {
+                reactor.send(msg);
+            }
+            None => log::debug!("h2: no reactor mailbox yet for {msg:?}"),
+        }
+    }
+
+    /// A stream traded credential `index` of the session at `host` for its cookie: spent here at once
+    /// (so the token cannot be traded again on this thread), and the registry told.
+    pub fn spend(&self, host: &str, index: usize) {
+        self.sessions.borrow_mut().spend(host, index);
+        self.tell_reactor(ReactorMsg::TokenSpent {
+            hostname: host.into(),
+            index,
+        });
     }
 
     /// Carries out what a report, a reload or a freed place asks: release held streams, close pools,
@@ -135,6 +159,10 @@ pub async fn run(worker: Rc<Worker>, mut inbox: mpsc::UnboundedReceiver<Control>
                     for outcome in outcomes {
                         worker.settle(outcome);
                     }
+                }
+                Some(Control::Sessions { seq, update }) => {
+                    worker.sessions.borrow_mut().apply(update);
+                    worker.tell_reactor(ReactorMsg::H2Ack(seq));
                 }
                 Some(Control::Shutdown) | None => {
                     inbox_open = control_is_open(&control);

@@ -6,8 +6,11 @@
 //!                                               Shutdown
 //!  reactor ◀──ReactorMsg── supervisor           Backend(BackendEvent { backend: id, instance, .. }),
 //!                                               ShutdownComplete
-//!  reactor ◀──ReactorMsg── h2 worker            SlotFreed(instance): a full pool's place it freed
-//!  reactor ──H2Handle──▶ h2 worker              the same reports and reloads, hand-offs, SlotFreed
+//!  reactor, h2 worker ──Command──▶ supervisor   End{id, drain} (a session's backend, for good)
+//!  reactor ◀──ReactorMsg── h2 worker            SlotFreed(instance): a full pool's place it freed;
+//!                                               H2Ack(seq): session updates applied; TokenSpent
+//!  reactor ──H2Handle──▶ h2 worker              the same reports and reloads, hand-offs, SlotFreed,
+//!                                               numbered session updates
 //! ```
 //! Every message names a backend by its [`BackendId`], the compact name the reactor gave it when it
 //! planned the reload that added it ([`Reconcile`]); the supervisor applies that same plan, so all three
@@ -91,6 +94,12 @@ pub enum Command {
     /// A config reload, as the reactor planned it and the request threads apply it: the supervisor makes
     /// the same changes to its backends, under the same ids (it ignores the route table).
     Reload(Reconcile),
+    /// A session ends: stop its backend for good (draining first unless `drain` is false) and forget it
+    /// once stopped. The request threads remove it themselves (a `Change::Remove` of their own).
+    End { backend: BackendId, drain: bool },
+    /// Remove containers a killed proxy left on the Docker daemon this config's containers run on (a
+    /// session template's: sessions of a proxy that was killed are gone with it).
+    Sweep(Arc<BackendConfig>),
     /// Drain and stop every backend, then answer `ShutdownComplete`.
     Shutdown,
 }
@@ -118,6 +127,15 @@ pub enum ReactorMsg {
     /// From the h2 worker: a request on this instance of a pool at its `max_in_flight` ended while the
     /// reactor held requests for that pool; one of them may take the place.
     SlotFreed(InstanceId),
+    /// From the h2 worker: it has applied every session update up to this sequence number, so a session
+    /// published by then is routed by both request threads.
+    H2Ack(u64),
+    /// From the h2 worker: a client traded credential `index` of the session at `hostname` for its
+    /// cookie (`/.spawngate/auth`); the token is spent.
+    TokenSpent {
+        hostname: Box<str>,
+        index: usize,
+    },
     ShutdownComplete,
 }
 
@@ -180,6 +198,20 @@ pub enum StopReason {
     Removed,
     /// The proxy is shutting down: new requests get 503 BACKEND_SHUTTING_DOWN.
     Shutdown,
+    /// A session ended at once (`DELETE /sessions/{id}?now=1`, or it ended by itself): no drain, SIGTERM
+    /// now. New requests get 503 BACKEND_SHUTTING_DOWN (the session's route already answers 410).
+    Terminated,
+}
+
+impl StopReason {
+    /// The backend is going away for good: requests get 503 BACKEND_SHUTTING_DOWN instead of waiting for
+    /// it to start again.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            StopReason::Removed | StopReason::Shutdown | StopReason::Terminated
+        )
+    }
 }
 
 /// The lifecycle states `/backends` reports.

@@ -14,7 +14,6 @@ use super::{
     is_fd_exhaustion, Reactor, ACCEPT_BACKOFF, ADMIN_BASE, LISTENER, MAX_ADMIN_CONNECTIONS,
     SESSION_BASE,
 };
-use crate::msg::Command;
 
 impl Reactor {
     pub(super) fn accept_clients(&mut self) {
@@ -105,7 +104,7 @@ impl Reactor {
     pub(super) fn accept_admins(&mut self) {
         loop {
             match self.admin_listener.accept() {
-                Ok((mut stream, _peer)) => {
+                Ok((mut stream, peer)) => {
                     if self.admins.len() >= MAX_ADMIN_CONNECTIONS {
                         continue; // dropped: closes it
                     }
@@ -117,7 +116,10 @@ impl Reactor {
                         .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
                         .is_ok()
                     {
-                        entry.insert(AdminConn::new(stream));
+                        entry.insert(AdminConn::new(
+                            stream,
+                            peer.ip().to_canonical().is_loopback(),
+                        ));
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -125,29 +127,6 @@ impl Reactor {
                 Err(e) if is_fd_exhaustion(&e) => return,
                 Err(e) => log::debug!("admin accept failed: {e}"),
             }
-        }
-    }
-
-    pub(super) fn admin_ready(&mut self, key: usize) {
-        let Some(conn) = self.admins.get_mut(key) else {
-            return;
-        };
-        let outcome = conn.drive(&self.routes, &self.config_status);
-        if let Some((id, slot)) = outcome.ready {
-            self.send_supervisor(Command::ReadyCallback(id, slot));
-        }
-        let mut done = outcome.done;
-        if outcome.reload {
-            let result = self.reload();
-            let response = crate::admin::reload_response(&result);
-            done = self
-                .admins
-                .get_mut(key)
-                .is_none_or(|conn| conn.respond(response));
-        }
-        if done {
-            let mut conn = self.admins.remove(key);
-            let _ = self.poll.registry().deregister(conn.stream_mut());
         }
     }
 }

@@ -1,197 +1,251 @@
-//! One admin connection: read a request head, answer it with `crate::admin`, close.
+//! One admin connection: read one request (head and a bounded body), then either write its answer and
+//! close, wait for the answer (a session connect waits until both request threads route the session),
+//! or stream server-sent events until the session ends or the client leaves. What each request gets is
+//! decided in `admin_api`.
 
 use std::io::{self, Read, Write};
 
 use mio::net::TcpStream;
 
-use super::routes::Routes;
-use crate::admin::{self, Action, BackendStatus, ConfigStatus, InstanceStatus, PoolStatus};
+use crate::admin;
 use crate::error::ErrorCode;
+use crate::http1::fields::FieldName;
 use crate::http1::request::parse_request;
-use crate::upstream::BackendId;
+use crate::http1::Framing;
 
-/// Admin requests are tiny; anything bigger is not one.
+/// Admin request heads are tiny; anything bigger is not one.
 const MAX_ADMIN_HEAD: usize = 8 * 1024;
+/// The largest request body (a session connect's JSON).
+pub const MAX_ADMIN_BODY: usize = 64 * 1024;
+/// Unsent event bytes a stream may pile up; a client that reads slower than that is dropped.
+const MAX_STREAM_BACKLOG: usize = 256 * 1024;
+
+/// One admin request, owned: it outlives the buffer it was read from.
+#[derive(Debug)]
+pub struct AdminRequest {
+    pub method: Box<[u8]>,
+    /// The target as sent (path and query).
+    pub target: Box<[u8]>,
+    /// The `Authorization` field's value, if exactly one was sent.
+    pub authorization: Option<Box<[u8]>>,
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Reading,
+    /// The answer is being written; close once it is out.
+    Answering,
+    /// The answer is not known yet.
+    Parked,
+    /// An event stream: frames are written as they come; nothing more is read.
+    Streaming,
+}
 
 pub struct AdminConn {
     stream: TcpStream,
     inbuf: Vec<u8>,
     out: Vec<u8>,
-    answered: bool,
+    state: State,
+    /// The stream's last frame is queued: close once it is out.
+    closing: bool,
+    /// The peer is on loopback (a backend's ready callback may come without the admin token).
+    loopback: bool,
 }
 
-pub struct Outcome {
-    /// The request was a ready callback for this backend.
-    pub ready: Option<(BackendId, u32)>,
-    /// The request asks for a config reload; answer it with [`AdminConn::respond`].
-    pub reload: bool,
-    /// The answer is out (or the peer is gone): close.
-    pub done: bool,
+/// What a readiness event on an admin connection led to.
+pub enum Drive {
+    /// A complete request to answer.
+    Request(AdminRequest),
+    /// Nothing to do yet.
+    Pending,
+    /// Done (answered, or the peer is gone): close.
+    Done,
 }
 
 impl AdminConn {
-    pub fn new(stream: TcpStream) -> Self {
+    pub fn new(stream: TcpStream, loopback: bool) -> Self {
         AdminConn {
             stream,
             inbuf: Vec::new(),
             out: Vec::new(),
-            answered: false,
+            state: State::Reading,
+            closing: false,
+            loopback,
         }
+    }
+
+    pub fn loopback(&self) -> bool {
+        self.loopback
     }
 
     pub fn stream_mut(&mut self) -> &mut TcpStream {
         &mut self.stream
     }
 
-    pub fn drive(&mut self, routes: &Routes, config: &ConfigStatus) -> Outcome {
-        let mut ready = None;
-        let mut reload = false;
-        if !self.answered {
-            match self.read_head() {
-                Ok(true) => {}
-                Ok(false) => {
-                    return Outcome {
-                        ready: None,
-                        reload: false,
-                        done: false,
-                    }
+    /// Reads what arrived, writes what is pending.
+    pub fn drive(&mut self) -> Drive {
+        match self.state {
+            State::Reading => match self.read_request() {
+                Ok(Some(request)) => Drive::Request(request),
+                Ok(None) => Drive::Pending,
+                Err(Some(answer)) => {
+                    self.state = State::Answering;
+                    self.out = answer;
+                    self.flush()
                 }
-                Err(()) => {
-                    return Outcome {
-                        ready: None,
-                        reload: false,
-                        done: true,
-                    }
+                Err(None) => Drive::Done,
+            },
+            State::Answering => self.flush(),
+            // A parked or streaming client has nothing more to say; reading only tells whether it left.
+            State::Parked | State::Streaming => {
+                if self.peer_left() {
+                    return Drive::Done;
                 }
+                self.flush()
             }
-            self.answered = true;
-            match parse_request(&self.inbuf) {
-                Ok(Some(head)) => {
-                    let method = &self.inbuf[head.method.clone()];
-                    let path = &self.inbuf[head.target.clone()];
-                    // `/backends` lists the `[backends]` entries, as before pools existed.
-                    let rows = routes.iter().filter(|r| !r.config.is_pool()).map(|r| {
-                        let first = r.first();
-                        BackendStatus {
-                            hostname: &r.host,
-                            state: first.view.reported_state(),
-                            port: r.config.port,
-                            in_flight: first.activity.in_flight(),
-                            status: first.activity.status(),
-                        }
-                    });
-                    let pools = pool_rows(routes);
-                    match admin::handle(method, path, config, rows, &pools, routes.routes()) {
-                        Action::Respond(bytes) => self.out = bytes,
-                        Action::ReadyCallback {
-                            hostname,
-                            slot,
-                            response,
-                        } => {
-                            self.out = response;
-                            // `handle` found the name among these very rows, so the table knows it.
-                            ready = routes.id_of(&hostname).map(|id| (id, slot));
-                        }
-                        Action::Reload => reload = true,
-                    }
-                }
-                Ok(None) => {
-                    self.out =
-                        admin::error(ErrorCode::HeaderFieldsTooLarge, "request head too large")
-                }
-                Err(e) => self.out = admin::error(e.code, e.reason),
-            }
-        }
-        if reload {
-            return Outcome {
-                ready,
-                reload,
-                done: false,
-            };
-        }
-        let done = !matches!(self.write_out(), Ok(false));
-        Outcome {
-            ready,
-            reload,
-            done,
         }
     }
 
-    /// Sets the answer to a request that needed the reactor (a reload) and writes what it can.
-    /// Returns true when the connection is done.
+    /// Sends the complete answer, then closes. Returns true when the connection is done.
     pub fn respond(&mut self, response: Vec<u8>) -> bool {
+        self.state = State::Answering;
         self.out = response;
-        !matches!(self.write_out(), Ok(false))
+        matches!(self.flush(), Drive::Done)
     }
 
-    /// Ok(true) when a whole head is buffered (or the buffer is full), Err when the peer is gone.
-    fn read_head(&mut self) -> Result<bool, ()> {
-        let mut chunk = [0u8; 2048];
+    /// The answer comes later ([`respond`](Self::respond)).
+    pub fn park(&mut self) {
+        self.state = State::Parked;
+    }
+
+    /// Starts an event stream with `head` and the frames so far. Returns true when done already (the
+    /// stream was complete, or the peer is gone).
+    pub fn stream(&mut self, bytes: Vec<u8>, complete: bool) -> bool {
+        self.state = State::Streaming;
+        self.closing = complete;
+        self.out = bytes;
+        matches!(self.flush(), Drive::Done)
+    }
+
+    /// One more frame of the stream (`last`: the stream ends with it). Returns true when done.
+    pub fn push(&mut self, frame: &[u8], last: bool) -> bool {
+        if self.out.len() + frame.len() > MAX_STREAM_BACKLOG {
+            log::debug!("admin: dropping an event stream whose client does not read");
+            return true;
+        }
+        self.out.extend_from_slice(frame);
+        self.closing |= last;
+        matches!(self.flush(), Drive::Done)
+    }
+
+    /// `Ok(Some)` for a complete request, `Ok(None)` for more to read, `Err(Some(answer))` for a request
+    /// refused as it is read, `Err(None)` when the peer left.
+    fn read_request(&mut self) -> Result<Option<AdminRequest>, Option<Vec<u8>>> {
+        let mut chunk = [0u8; 4096];
+        let mut eof = false;
         loop {
             match self.stream.read(&mut chunk) {
                 Ok(0) => {
-                    return if self.inbuf.is_empty() {
-                        Err(())
-                    } else {
-                        Ok(true)
-                    }
+                    eof = true;
+                    break;
                 }
                 Ok(n) => {
                     self.inbuf.extend_from_slice(&chunk[..n]);
-                    if self.inbuf.windows(4).any(|w| w == b"\r\n\r\n")
-                        || self.inbuf.len() >= MAX_ADMIN_HEAD
-                    {
-                        return Ok(true);
+                    if self.inbuf.len() > MAX_ADMIN_HEAD + MAX_ADMIN_BODY {
+                        break;
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => return Err(()),
+                Err(_) => return Err(None),
+            }
+        }
+        let head = match parse_request(&self.inbuf) {
+            Ok(Some(head)) => head,
+            Ok(None) if self.inbuf.len() >= MAX_ADMIN_HEAD => {
+                return Err(Some(admin::error(
+                    ErrorCode::HeaderFieldsTooLarge,
+                    "request head too large",
+                )))
+            }
+            Ok(None) if eof => return Err(None),
+            Ok(None) => return Ok(None),
+            Err(e) => return Err(Some(admin::error(e.code, e.reason))),
+        };
+        let length = match head.framing {
+            Framing::None => 0,
+            Framing::Length(n) if n <= MAX_ADMIN_BODY as u64 => n as usize,
+            Framing::Length(_) => {
+                return Err(Some(admin::error(
+                    ErrorCode::PayloadTooLarge,
+                    "admin request bodies are at most 64 KiB",
+                )))
+            }
+            _ => {
+                return Err(Some(admin::error(
+                    ErrorCode::BadRequest,
+                    "send the body with Content-Length",
+                )))
+            }
+        };
+        let end = head.len + length;
+        if self.inbuf.len() < end {
+            return match eof {
+                true => Err(None),
+                false => Ok(None),
+            };
+        }
+        let mut authorization = None;
+        let mut authorizations = 0;
+        for h in &head.headers {
+            if h.kind == FieldName::Other
+                && self.inbuf[h.name.clone()].eq_ignore_ascii_case(b"authorization")
+            {
+                authorizations += 1;
+                authorization = Some(self.inbuf[h.value.clone()].into());
+            }
+        }
+        Ok(Some(AdminRequest {
+            method: self.inbuf[head.method.clone()].into(),
+            target: self.inbuf[head.target.clone()].into(),
+            authorization: authorization.filter(|_| authorizations == 1),
+            body: self.inbuf[head.len..end].to_vec(),
+        }))
+    }
+
+    /// Whether a client that should only be listening has closed its end (or the socket failed).
+    fn peer_left(&mut self) -> bool {
+        let mut chunk = [0u8; 512];
+        loop {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return true,
+                // Whatever it sends now is ignored, but must not pile up.
+                Ok(_) => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return true,
             }
         }
     }
 
-    /// Ok(true) once everything is written.
-    fn write_out(&mut self) -> Result<bool, ()> {
+    /// Writes what it can; `Done` once an answer (or a closing stream) is fully out, or on error.
+    fn flush(&mut self) -> Drive {
         while !self.out.is_empty() {
             match self.stream.write(&self.out) {
-                Ok(0) => return Err(()),
+                Ok(0) => return Drive::Done,
                 Ok(n) => {
                     self.out.drain(..n);
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Drive::Pending,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => return Err(()),
+                Err(_) => return Drive::Done,
             }
         }
-        Ok(true)
+        match self.state {
+            State::Answering => Drive::Done,
+            State::Streaming if self.closing => Drive::Done,
+            _ => Drive::Pending,
+        }
     }
-}
-
-/// `/pools`: each pool's instances as this thread last heard of them.
-fn pool_rows(routes: &Routes) -> Vec<PoolStatus> {
-    let mut pools: Vec<PoolStatus> = routes
-        .iter()
-        .filter_map(|backend| {
-            let pool = backend.config.pool.as_ref()?;
-            let instances = backend
-                .instances
-                .iter()
-                .map(|i| InstanceStatus {
-                    state: i.view.reported_state(),
-                    address: i.addr.to_string(),
-                    in_flight: i.activity.in_flight(),
-                    facts: i.activity.facts(),
-                })
-                .collect();
-            Some(PoolStatus {
-                name: backend.host.to_string(),
-                strategy: pool.strategy.name(),
-                held: backend.held(),
-                instances,
-            })
-        })
-        .collect();
-    pools.sort_by(|a, b| a.name.cmp(&b.name));
-    pools
 }

@@ -14,7 +14,7 @@ use crate::http1::request_id::is_acceptable_client_id;
 use crate::http1::rewrite::{write_request, ForwardInfo, Http1Source, ResponseContext};
 use crate::http1::Framing;
 use crate::upstream::affinity::RequestAffinity;
-use crate::upstream::{body_too_large, normalize_host, Admission, Caller, Routed};
+use crate::upstream::{body_too_large, normalize_host, route, Admission, Caller, Routing};
 
 /// Passes through the pump per wake-up before a session yields to the others.
 const MAX_ROUNDS: usize = 32;
@@ -159,24 +159,33 @@ impl Reactor {
             request_id: &request_id,
             client_ip: session.peer.ip(),
         };
-        let routed = self
-            .routes
-            .routes()
-            .lookup(host, &source, caller, &mut self.route_scratch);
-        let (to, edited) = match routed {
-            Routed::Forward { to, target } => (to.clone(), target.is_some()),
-            Routed::Answer(answer) => {
+        let routing = route(
+            self.routes.routes(),
+            &self.session_ctl.hosts,
+            host,
+            &source,
+            caller,
+            &mut self.route_scratch,
+        );
+        let (to, edited, stamp) = match routing {
+            Routing::Forward { to, target, stamp } => (to, target.is_some(), stamp),
+            Routing::Answer { answer, spend } => {
                 let close = close_after_answer(has_body, keep_alive, false) || self.shutting_down;
                 let bytes = answer.to_http1(&request_id, close, head.is_head);
                 session.inbuf.consume(head.len);
                 session.answer(&bytes, close, self.now);
+                if let Some(index) = spend {
+                    let host = host.to_owned();
+                    let effects = self.session_ctl.registry.spend(&host, index);
+                    self.session_effects(effects);
+                }
                 return;
             }
-            Routed::Refuse(err) => {
+            Routing::Refuse(err) => {
                 let close = close_after_answer(has_body, keep_alive, false);
                 return self.refuse(key, head.len, err, request_id, close);
             }
-            Routed::UnknownHost => {
+            Routing::UnknownHost => {
                 let err = ProxyError::unknown_host(host);
                 let close = close_after_answer(has_body, keep_alive, false);
                 return self.refuse(key, head.len, err, request_id, close);
@@ -218,7 +227,9 @@ impl Reactor {
             client_ip: session.peer.ip().into(),
             request_id: &request_id,
             target: edited.then(|| self.route_scratch.target()),
+            // MERGE: session: stamp.as_ref(),
         };
+        let _ = &stamp;
         write_request(data, &head, &to.plan, &info, &mut forwarded);
         session.inbuf.consume(head.len);
 

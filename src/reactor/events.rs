@@ -19,6 +19,11 @@ impl Reactor {
             match self.inbox.try_recv() {
                 Ok(ReactorMsg::Backend(event)) => self.on_backend_event(event),
                 Ok(ReactorMsg::ShutdownComplete) => finished = true,
+                Ok(ReactorMsg::H2Ack(seq)) => self.session_ack(seq),
+                Ok(ReactorMsg::TokenSpent { hostname, index }) => {
+                    let effects = self.session_ctl.registry.spend(&hostname, index);
+                    self.session_effects(effects);
+                }
                 Ok(ReactorMsg::SlotFreed(instance)) => {
                     if let Some(outcome) = self.routes.freed(instance, self.now) {
                         self.settle(outcome);
@@ -42,9 +47,15 @@ impl Reactor {
             h2.backend_event(report.clone());
         }
         log::debug!("{}: {:?}", report.host, report.event);
+        let now_ms = self.session_ctl.now_ms(self.now);
+        let effects = self
+            .session_ctl
+            .registry
+            .on_event(report.backend, &report.event, now_ms);
         if let Some(outcome) = self.routes.on_event(report, self.now) {
             self.settle(outcome);
         }
+        self.session_effects(effects);
     }
 
     /// Carries out what a report or a reload asks of one backend: close its pool, ask for a start,
@@ -154,10 +165,15 @@ impl Reactor {
             diff.removed.len(),
             diff.changed.len()
         );
-        let server = self.config.server.clone();
+        let mut server = self.config.server.clone();
+        // The admin token is re-read on every reload (a rotated token applies at once).
+        server.admin_token = new.server.admin_token.clone();
+        let effects = self.session_ctl.registry.reload(new.sessions.clone());
+        self.session_effects(effects);
         self.config = new;
         // Listeners and limits stay as they were bound.
         self.config.server = server;
+        self.sessions_configured();
         self.config_status.generation += 1;
         self.config_status.last_reload_error = None;
         ReloadOutcome::Applied {
@@ -195,6 +211,9 @@ impl Reactor {
         for key in idle {
             self.close_session(key);
         }
+        let now_ms = self.session_ctl.now_ms(self.now);
+        let effects = self.session_ctl.registry.shutdown(now_ms);
+        self.session_effects(effects);
         let answered = self.routes.shut_down();
         self.answer_waiting(answered);
         if let Some(h2) = &self.h2 {

@@ -18,6 +18,7 @@
 //! * `admin_conn`, `signals`: the admin connections and the signal self-pipe.
 
 mod accept;
+mod admin_api;
 mod admin_conn;
 mod buffer;
 mod client;
@@ -28,6 +29,7 @@ mod forward;
 mod pool;
 pub(crate) mod routes;
 mod session;
+mod session_ctl;
 mod signals;
 mod sockio;
 mod timeouts;
@@ -49,12 +51,14 @@ use crate::config::Config;
 use crate::h2::H2Handle;
 use crate::http1::request_id::RequestIdGenerator;
 use crate::msg::{Clock, Command, Mailbox, ReactorMsg};
+use crate::sessions::registry::Registry;
 use crate::supervisor::SupervisorHandle;
 use crate::systemd::{Inherited, Notifier};
 use crate::upstream::{IdlePool, PoolLimits, Reconcile, RouteScratch};
 use admin_conn::AdminConn;
 use routes::Routes;
 use session::Session;
+use session_ctl::SessionCtl;
 use signals::Signals;
 use timers::{Deadline, TimerTarget, Timers};
 use upstream::Upstream;
@@ -156,11 +160,7 @@ impl Bound {
     /// The base of the ready-callback URL backends are given: the admin listener, reachable on loopback
     /// when it is bound to every interface.
     pub fn ready_url_base(&self) -> io::Result<String> {
-        let mut addr = self.admin_listener.local_addr()?;
-        if addr.ip().is_unspecified() {
-            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-        }
-        Ok(format!("http://{addr}"))
+        admin_base(&self.admin_listener)
     }
 
     /// Runs the proxy until SIGTERM/SIGINT has drained and stopped every backend.
@@ -214,6 +214,8 @@ pub(crate) struct Reactor {
     config_status: ConfigStatus,
     /// Told when the proxy is ready, reloading and stopping (`Type=notify` units).
     notifier: Option<Notifier>,
+    /// Session-lived backends: the registry and the session routes.
+    session_ctl: SessionCtl,
 }
 
 impl Reactor {
@@ -247,8 +249,11 @@ impl Reactor {
             })?;
         }
         log::info!("{} backends configured", routes.len());
+        let admin_base = admin_base(&admin_listener)?;
+        let registry = Registry::new(config.sessions.clone(), admin_base);
+        let session_ctl = SessionCtl::new(registry, wiring.clock);
 
-        Ok(Reactor {
+        let mut reactor = Reactor {
             poll,
             listener: Some(listener),
             admin_listener,
@@ -282,7 +287,10 @@ impl Reactor {
                 generation: 1,
                 last_reload_error: None,
             },
-        })
+            session_ctl,
+        };
+        reactor.sessions_configured();
+        Ok(reactor)
     }
 
     fn event_loop(&mut self) -> io::Result<()> {
@@ -349,6 +357,7 @@ impl Reactor {
                     }
                 }
                 TimerTarget::ResumeAccept => self.resume_accept(),
+                TimerTarget::Sessions => self.registry_timer(at),
             }
         }
     }
@@ -364,6 +373,15 @@ impl Reactor {
         }
         sent
     }
+}
+
+/// The admin listener's URL, on loopback when it is bound to every interface.
+fn admin_base(admin_listener: &TcpListener) -> io::Result<String> {
+    let mut addr = admin_listener.local_addr()?;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    Ok(format!("http://{addr}"))
 }
 
 /// Slots reserved for sessions (and for backend connections, at most one per session plus the pools).

@@ -15,6 +15,8 @@ pub enum TimerTarget {
     PoolSweep,
     /// Retrying `accept` after the process ran out of file descriptors.
     ResumeAccept,
+    /// Session lifetimes and tombstones (`session_ctl`).
+    Sessions,
 }
 
 /// One entry: its deadline and a sequence number that keeps equal deadlines apart.

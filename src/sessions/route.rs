@@ -9,6 +9,7 @@ use std::sync::Arc;
 use super::secret::{self, Secret};
 use super::EndReason;
 use crate::config::sessions::{Access, HostPattern};
+use crate::msg::Host;
 use crate::upstream::BackendId;
 
 /// Credentials kept per session; a connect beyond this many drops the oldest.
@@ -32,6 +33,8 @@ pub struct Credential {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRoute {
     pub id: Arc<str>,
+    /// Its backend's name (`session/{id}`), for logs and error messages.
+    pub name: Host,
     pub hostname: Box<str>,
     pub backend: BackendId,
     pub access: Access,
@@ -136,6 +139,15 @@ impl SessionHosts {
             return Found::NoSuchSession;
         }
         Found::NotSession
+    }
+
+    /// Marks credential `index` of the session at `host` spent, until the registry's own update comes.
+    pub fn spend(&mut self, host: &str, index: usize) {
+        if let Some(route) = self.hosts.get_mut(host) {
+            if let Some(credential) = Arc::make_mut(route).credentials.get_mut(index) {
+                credential.spent = true;
+            }
+        }
     }
 
     pub fn get(&self, host: &str) -> Option<&Arc<SessionRoute>> {

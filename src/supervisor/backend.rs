@@ -30,6 +30,8 @@ pub struct Backend {
     pub removed: bool,
     /// Told to stop for the proxy's shutdown (which waits for what starts after it to stop first).
     pub shutdown_ordered: bool,
+    /// A session's start came while the session it waits for still ran: start once that one is gone.
+    pub start_held: bool,
 }
 
 impl Backend {
@@ -52,6 +54,7 @@ impl Backend {
             instances: specs.into_iter().map(InstanceSlot::new).collect(),
             removed: false,
             shutdown_ordered: false,
+            start_held: false,
         }
     }
 

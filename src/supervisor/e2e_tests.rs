@@ -146,7 +146,9 @@ fn shutdown_stops_everything_even_a_backend_ignoring_sigterm() {
             ReactorMsg::Backend(BackendEvent { host, event, .. }) => {
                 seen.push((host.to_string(), event))
             }
-            ReactorMsg::SlotFreed(_) => panic!("the supervisor frees no places"),
+            ReactorMsg::SlotFreed(_) | ReactorMsg::H2Ack(_) | ReactorMsg::TokenSpent { .. } => {
+                panic!("only the h2 worker sends that")
+            }
         }
     }
     for host in ["plain.test", "stubborn.test"] {

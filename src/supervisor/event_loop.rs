@@ -23,7 +23,7 @@ use super::sigchld::SigchldPipe;
 use super::slot::InstanceSlot;
 use super::timers::Timers;
 use super::watchdog::Watchdog;
-use crate::msg::{Clock, Command, Mailbox, ReactorMsg};
+use crate::msg::{Clock, Command, Mailbox, ReactorMsg, StopReason};
 use crate::upstream::BackendId;
 
 /// Readiness events handled per poll call; more simply wait for the next call.
@@ -220,6 +220,14 @@ impl Supervisor {
                 log::debug!("ignoring a reload during shutdown")
             }
             Command::Reload(reconcile) => self.reconcile(&reconcile.changes),
+            Command::Sweep(config) => self.docker.sweep_leftovers(&config),
+            Command::End { backend, drain } => {
+                let reason = match drain {
+                    true => StopReason::Removed,
+                    false => StopReason::Terminated,
+                };
+                self.remove(backend, reason);
+            }
             Command::Shutdown => {
                 self.shutting_down = true;
                 self.stop_in_order();

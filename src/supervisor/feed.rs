@@ -18,6 +18,9 @@ impl Supervisor {
     /// Hands `input` to the instance's lifecycle and carries out the effects, including any inputs the
     /// effects themselves produce (a failed spawn, a probe that fails at once).
     pub(super) fn feed(&mut self, key: InstanceKey, input: Input) {
+        if input == Input::Start && !self.session_may_start(key) {
+            return;
+        }
         let mut pending = VecDeque::from([input]);
         while let Some(input) = pending.pop_front() {
             let now = self.clock.now_ms();
@@ -146,7 +149,8 @@ impl Supervisor {
         let backend = self.backends.get_mut(key.backend)?;
         let (host, config) = (backend.host.clone(), backend.config.clone());
         let health = config.health();
-        let ready_url = match config.is_pool() {
+        // A session's backend is named `session/{id}`, so its URL is `/ready/session/{id}`.
+        let ready_url = match config.is_pool() && config.session.is_none() {
             true => format!("{}/ready/pool/{host}/{}", self.ready_url_base, key.index),
             false => format!("{}/ready/{host}", self.ready_url_base),
         };

@@ -63,6 +63,7 @@ mod reload;
 mod reload_tests;
 mod rolling;
 mod scale_down;
+mod sessions;
 mod sigchld;
 mod slot;
 #[cfg(test)]

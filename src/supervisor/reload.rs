@@ -28,7 +28,7 @@ impl Supervisor {
                 Change::Add { id, entry } | Change::Keep { id, entry, .. } => {
                     self.take(*id, entry.clone());
                 }
-                Change::Remove { id } => self.remove(*id),
+                Change::Remove { id } => self.remove(*id, StopReason::Removed),
             }
         }
     }
@@ -99,13 +99,14 @@ impl Supervisor {
         key
     }
 
-    /// Gone from the config: its instances stop, and it is forgotten once they have.
-    fn remove(&mut self, id: BackendId) {
+    /// Gone from the config, or a session that ended: its instances stop (`reason`: `Removed` drains,
+    /// `Terminated` does not), and it is forgotten once they have.
+    pub(super) fn remove(&mut self, id: BackendId, reason: StopReason) {
         let Some(&key) = self.by_id.get(&id) else {
             return;
         };
         self.backends[key].removed = true;
-        self.order(key, Order::Stop(StopReason::Removed));
+        self.order(key, Order::Stop(reason));
         self.forget_if_removed(key);
     }
 
@@ -138,11 +139,13 @@ impl Supervisor {
         };
         if backend.removed && backend.is_at_rest() {
             log::debug!("{}: removed", backend.host);
-            self.by_id.remove(&backend.id);
+            let id = backend.id;
+            self.by_id.remove(&id);
             for index in 0..backend.count() {
                 self.timers.set(InstanceKey::new(key, index), None);
             }
             self.backends.remove(key);
+            self.predecessor_gone(id);
         }
     }
 }

@@ -37,6 +37,7 @@ mod queue;
 pub mod reconcile;
 pub mod route_match;
 pub mod route_table;
+pub mod routing;
 pub mod stream;
 pub mod table;
 pub mod view;
@@ -56,6 +57,7 @@ pub use route_table::{
     normalize_host, Caller, Explanation, RouteLimits, RouteMatch, RouteScratch, RouteTable,
     RouteVerdict, Routed,
 };
+pub use routing::{route, Routing};
 pub use stream::UpstreamStream;
 pub use table::Upstreams;
 

@@ -9,7 +9,7 @@ use super::balance;
 use super::pool_view::{eligible, going_away, release_to};
 use crate::config::pools::PoolConfig;
 use crate::error::ProxyError;
-use crate::msg::{Command, Lease, LifecycleEvent, Stamp, State, StopReason, Thread};
+use crate::msg::{Command, Lease, LifecycleEvent, Stamp, State, Thread};
 
 /// Decides a request's fate for a pool with hard affinity; `key` is the request's (hashed with the
 /// stable seed), `held` what the pool already holds.
@@ -114,7 +114,7 @@ pub fn on_event<W: Waiter, X>(
                 ProxyError::keeps_failing(&host, reason, *retry_after),
             );
         }
-        LifecycleEvent::Stopping(StopReason::Removed | StopReason::Shutdown) => {
+        LifecycleEvent::Stopping(reason) if reason.is_final() => {
             outcome.release = answer(backend, ProxyError::shutting_down());
         }
         LifecycleEvent::Stopped => {

@@ -144,8 +144,8 @@ pub fn on_event<W: Waiter, X>(
             };
             outcome.release = backend.waiting.refuse_all(&err);
         }
-        LifecycleEvent::Stopping(StopReason::Removed | StopReason::Shutdown)
-            if backend.instances.iter().all(going_away_or_stopped) =>
+        LifecycleEvent::Stopping(reason)
+            if reason.is_final() && backend.instances.iter().all(going_away_or_stopped) =>
         {
             outcome.release = backend.waiting.refuse_all(&ProxyError::shutting_down());
         }
@@ -352,10 +352,7 @@ pub(super) fn eligible(instance: &Instance) -> bool {
 /// Stopping for good (removal, shutdown): takes nothing new.
 pub(super) fn going_away(instance: &Instance) -> bool {
     instance.view.state == State::Stopping
-        && matches!(
-            instance.view.stop_reason,
-            Some(StopReason::Removed | StopReason::Shutdown)
-        )
+        && instance.view.stop_reason.is_some_and(StopReason::is_final)
 }
 
 fn going_away_or_stopped(instance: &Instance) -> bool {

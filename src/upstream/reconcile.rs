@@ -89,7 +89,10 @@ impl<W: Waiter, X: Default> Upstreams<W, X> {
             changes.push(change);
         }
         for backend in self.iter() {
-            if backends.iter().any(|c| c.hostname == *backend.host) {
+            // Sessions are not in the config: the session registry adds and removes them.
+            if backend.config.session.is_some()
+                || backends.iter().any(|c| c.hostname == *backend.host)
+            {
                 continue;
             }
             changes.push(Change::Remove { id: backend.id });

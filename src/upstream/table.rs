@@ -66,6 +66,16 @@ impl<W: Waiter, X: Default> Upstreams<W, X> {
         &self.routes
     }
 
+    /// The route table itself, for a `Reconcile` that keeps it (a session added or removed).
+    pub fn shared_routes(&self) -> Arc<RouteTable> {
+        self.routes.clone()
+    }
+
+    /// The id a backend added now (outside a reload: a session's) gets.
+    pub fn next_id(&self) -> BackendId {
+        self.next_free_id(&[])
+    }
+
     pub fn clock(&self) -> Clock {
         self.clock
     }

@@ -76,11 +76,7 @@ impl BackendView {
 
     /// Stopping for removal or proxy shutdown: no new request is taken.
     fn going_away(&self) -> bool {
-        self.state == State::Stopping
-            && matches!(
-                self.stop_reason,
-                Some(StopReason::Removed | StopReason::Shutdown)
-            )
+        self.state == State::Stopping && self.stop_reason.is_some_and(StopReason::is_final)
     }
 
     /// Decides a new request's fate; `held` requests already wait, at most `max_held` may.
@@ -158,7 +154,7 @@ impl BackendView {
                 self.state = State::Stopping;
                 self.stop_reason = Some(reason);
                 reaction.drop_pool = true;
-                if matches!(reason, StopReason::Removed | StopReason::Shutdown) {
+                if reason.is_final() {
                     reaction.release = Some(Err(ProxyError::shutting_down()));
                 }
             }

@@ -44,6 +44,7 @@ pub fn begin_stop(
     let now = env.now_ms;
     let drain = match reason {
         StopReason::Restart => env.timings.drain_timeout.min(RESTART_DRAIN_LIMIT),
+        StopReason::Terminated => std::time::Duration::ZERO,
         _ => env.timings.drain_timeout,
     };
     effects.push(Effect::CancelProbe);
@@ -102,8 +103,7 @@ impl Stopping {
                 )
             }
             Input::Stop(reason) => {
-                let overrides = matches!(reason, StopReason::Removed | StopReason::Shutdown)
-                    && reason != self.reason;
+                let overrides = reason.is_final() && reason != self.reason;
                 if !overrides {
                     return (Lifecycle::Stopping(self), Vec::new());
                 }
