@@ -125,7 +125,15 @@ fn check(path: &Path) -> ExitCode {
                 1 => "1 backend".to_string(),
                 n => format!("{n} backends"),
             };
-            print_stdout(&format!("ok: {} ({backends}{tables})\n", path.display()))
+            let sessions = match config.sessions.len() {
+                0 => String::new(),
+                1 => ", 1 session template".to_string(),
+                n => format!(", {n} session templates"),
+            };
+            print_stdout(&format!(
+                "ok: {} ({backends}{tables}{sessions})\n",
+                path.display()
+            ))
         }
         Err(errors) => {
             report(&errors);

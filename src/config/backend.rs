@@ -265,6 +265,22 @@ pub(super) fn optional_list(
 
 /// The `env` table, in file order. Names must be usable as environment variables, values must be strings.
 pub(super) fn read_env(item: &Item<'_, '_>, ctx: &mut Ctx) -> Option<Vec<(String, String)>> {
+    read_env_reserving(
+        item,
+        ctx,
+        |name| RESERVED_ENV.contains(&name),
+        "every backend",
+    )
+}
+
+/// [`read_env`] for instances that spawngate gives more variables than a backend's: `reserved` names
+/// the ones it sets itself, for `whom` (in the message).
+pub(super) fn read_env_reserving(
+    item: &Item<'_, '_>,
+    ctx: &mut Ctx,
+    reserved: impl Fn(&str) -> bool,
+    whom: &str,
+) -> Option<Vec<(String, String)>> {
     let mut table = item.section(ctx)?;
     let mut out = Vec::new();
     let mut ok = true;
@@ -273,11 +289,8 @@ pub(super) fn read_env(item: &Item<'_, '_>, ctx: &mut Ctx) -> Option<Vec<(String
             Some("variable name must not be empty".to_string())
         } else if var.name.contains(['=', '\0']) {
             Some("variable name must not contain '=' or NUL".to_string())
-        } else if RESERVED_ENV.contains(&var.name) {
-            Some(format!(
-                "{} is set by spawngate for every backend",
-                var.name
-            ))
+        } else if reserved(var.name) {
+            Some(format!("{} is set by spawngate for {whom}", var.name))
         } else {
             None
         };

@@ -136,7 +136,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
     let sessions_section = root
         .take("sessions")
         .and_then(|item| item.section(&mut ctx));
-    let sessions = sessions::read_all(sessions_section, &defaults, &server, &mut ctx);
+    let others = sessions::Others {
+        backends: &backends,
+        pools: &pools,
+        hosts: &hosts,
+    };
+    let sessions = sessions::read_all(sessions_section, &defaults, &server, &others, &mut ctx);
     backends.extend(pools);
     backends.sort_by(|a, b| a.hostname.cmp(&b.hostname));
     root.finish(&mut ctx);

@@ -1,11 +1,13 @@
 //! `[server]`: listeners, the upstream pool and the proxy-wide limits.
 
+use std::fs::File;
+use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::reader::{Ctx, Item, Section};
-use super::{Limits, ServerConfig};
+use super::{AdminToken, Limits, ServerConfig};
 
 /// Built-in values of every `[server]` key (SPEC.md).
 pub(super) fn builtin() -> ServerConfig {
@@ -54,10 +56,8 @@ pub(super) fn read(section: Option<Section<'_, '_>>, ctx: &mut Ctx) -> ServerCon
     if let Some(ip) = section.take("bind").and_then(|item| ip_addr(&item, ctx)) {
         out.bind = ip;
     }
-    if let Some(ip) = section
-        .take("admin_bind")
-        .and_then(|item| ip_addr(&item, ctx))
-    {
+    let admin_bind = section.take("admin_bind");
+    if let Some(ip) = admin_bind.as_ref().and_then(|item| ip_addr(item, ctx)) {
         out.admin_bind = ip;
     }
     let port = section.take("port");
@@ -112,8 +112,72 @@ pub(super) fn read(section: Option<Section<'_, '_>>, ctx: &mut Ctx) -> ServerCon
             out.pid_file = Some(PathBuf::from(path));
         }
     }
+    match (section.take("admin_token_file"), &admin_bind) {
+        (Some(item), _) => out.admin_token = admin_token(&item, ctx),
+        // Whoever reaches an open admin API can start processes; only this machine may.
+        (None, Some(bind)) if !out.admin_bind.to_canonical().is_loopback() => {
+            let message = "the admin API on a non-loopback address needs admin_token_file";
+            bind.invalid(ctx, message);
+        }
+        (None, _) => {}
+    }
     section.finish(ctx);
     out
+}
+
+/// Largest token file read: a token is a few dozen bytes, and the bound keeps a wrong path (a log)
+/// from being read into memory.
+const MAX_TOKEN_FILE_BYTES: u64 = 4_096;
+/// Shortest token accepted: 16 bytes are 128 bits when random.
+const MIN_TOKEN_BYTES: usize = 16;
+
+/// `admin_token_file`: the token in the file, surrounding whitespace trimmed. A relative path is
+/// relative to the working directory, as `pid_file` is. Messages never show the token.
+fn admin_token(item: &Item<'_, '_>, ctx: &mut Ctx) -> Option<AdminToken> {
+    let path = item.text(ctx)?;
+    let problem = match read_capped(Path::new(path)) {
+        Err(message) => message,
+        Ok(bytes) => {
+            let token = bytes.trim_ascii();
+            if token.is_empty() {
+                format!("\"{path}\" is empty")
+            } else if token.len() < MIN_TOKEN_BYTES {
+                format!(
+                    "the token in \"{path}\" is {} bytes; at least {MIN_TOKEN_BYTES} are needed",
+                    token.len()
+                )
+            } else if !token.iter().all(|b| b.is_ascii_graphic()) {
+                // It travels in an `Authorization: Bearer` field, which holds nothing else.
+                format!("the token in \"{path}\" must be printable ASCII without spaces")
+            } else {
+                return Some(AdminToken(token.into()));
+            }
+        }
+    };
+    item.invalid(ctx, problem);
+    None
+}
+
+/// The file's bytes, or why they cannot be had. Only a regular file is read: a FIFO would block the
+/// load (and a reload runs on the reactor).
+fn read_capped(path: &Path) -> Result<Vec<u8>, String> {
+    let cannot = |e: std::io::Error| format!("cannot read \"{}\": {e}", path.display());
+    // Checked before opening: opening a FIFO for reading blocks until a writer comes.
+    if !std::fs::metadata(path).map_err(cannot)?.is_file() {
+        return Err(format!("\"{}\" is not a regular file", path.display()));
+    }
+    let file = File::open(path).map_err(cannot)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_TOKEN_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_TOKEN_FILE_BYTES {
+        return Err(format!(
+            "\"{}\" is larger than {MAX_TOKEN_FILE_BYTES} bytes; is this the token file?",
+            path.display()
+        ));
+    }
+    Ok(bytes)
 }
 
 fn ip_addr(item: &Item<'_, '_>, ctx: &mut Ctx) -> Option<IpAddr> {

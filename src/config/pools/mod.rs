@@ -28,6 +28,8 @@ mod scaling;
 mod slots;
 
 pub(super) use read::read_all;
+/// The sessions reader checks its placeholders with it too.
+pub(in crate::config) use slots::all_strings;
 
 /// What a pool adds to a backend.
 #[derive(Debug, Clone, PartialEq)]

@@ -3,6 +3,7 @@
 //! or a container name, socket paths too long, container names Docker refuses); and, before that, the
 //! placeholder a template cannot use.
 
+use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -66,26 +67,30 @@ fn refuse(
     why: &str,
     ctx: &mut Ctx,
 ) -> bool {
-    match value.get_ref() {
-        DeValue::String(text) if text.contains(placeholder) => {
-            ctx.report(
-                &value.span(),
-                path,
-                format!("{placeholder} means nothing here: {why}"),
-            );
-            false
+    all_strings(value, path, &mut |text, span, path| {
+        if !text.contains(placeholder) {
+            return true;
         }
+        let message = format!("{placeholder} means nothing here: {why}");
+        ctx.report(span, path, message);
+        false
+    })
+}
+
+/// Calls `check` with every string in `value` (itself, or in its arrays and tables, at its key path and
+/// position); whether every call returned true. Each string is checked, whatever the others gave.
+pub(in crate::config) fn all_strings(
+    value: &Spanned<DeValue<'_>>,
+    path: &str,
+    check: &mut impl FnMut(&str, &Range<usize>, &str) -> bool,
+) -> bool {
+    match value.get_ref() {
+        DeValue::String(text) => check(text, &value.span(), path),
         DeValue::Array(array) => array.iter().enumerate().fold(true, |ok, (index, element)| {
-            refuse(element, &format!("{path}[{index}]"), placeholder, why, ctx) && ok
+            all_strings(element, &format!("{path}[{index}]"), check) && ok
         }),
         DeValue::Table(table) => table.iter().fold(true, |ok, (key, element)| {
-            refuse(
-                element,
-                &join_key(path, key.get_ref()),
-                placeholder,
-                why,
-                ctx,
-            ) && ok
+            all_strings(element, &join_key(path, key.get_ref()), check) && ok
         }),
         _ => true,
     }

@@ -3,16 +3,50 @@
 //! `{id}`, `{key}` and `{port}` substituted, under a hostname of its own, and ends it when it has been
 //! idle, reached its lifetime, was evicted or deleted (`crate::sessions`).
 //!
-//! The types the rest of the proxy reads; `read` reads them from the file.
+//! ```toml
+//! [sessions.kernel]
+//! hostname = "{id}.nb.example.com"   # required: one {id} or {key}, in the first label
+//! public_url = "https://{hostname}"  # default http://{hostname}:{[server] port} (no :80)
+//! access = "token"                   # token | hostname (only with {id}) | none; {key} needs token
+//! start = "on_create"                # on_create | on_request
+//! key_pattern = "^[a-z0-9][a-z0-9._-]{0,127}$"  # the default; always matched against the whole key
+//! allow_env = ["NOTEBOOK_ID"]        # what a connect may set; never PORT, the ready URL, SPAWNGATE_*
+//! idle_timeout_secs = 120            # default: [defaults] idle_timeout_secs
+//! lifetime_secs = 28800              # no default: no deadline
+//! max_running = 12                   # 1..=10000; no default: no cap
+//! evict = "idle_lru"                 # idle_lru | lru | never
+//! unhealthy = "end"                  # end | restart
+//! tombstone_secs = 300               # 0..=86400
+//! host_ports = "20000-20999"         # required: 1024..=65535, shared with nothing else
+//! type = "docker"                    # then the instance keys of a [backends] entry: `port` is the
+//! image = "acme/kernel:5"            # container port (required for Docker, refused for a local
+//! port = 8888                        # process, which listens on {port}, given as PORT)
+//! ```
+//!
+//! `{id}`, `{key}` and `{port}` may appear in `args`, `env` values and `container_name` (default
+//! `spawngate-NAME-{id}`). With `{key}` in `hostname`, a key must also be a DNS label (at most 63 of
+//! letters, digits and '-', not starting or ending with '-'), whatever `key_pattern` allows: the
+//! registry refuses other keys at connect time.
+//!
+//! The types the rest of the proxy reads; the submodules read them from the file:
+//!
+//! * `read`: each template's name and own keys, then the checks;
+//! * `pattern`: the text forms (`hostname`, `public_url`, `host_ports`) and when hostname spaces overlap;
+//! * `instance`: the instance keys and the placeholders they may hold;
+//! * `checks`: across templates and against `[server]`, `[backends]`, `[pools]` and `[hosts]`: port
+//!   ranges and hostname spaces.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::BackendConfig;
 
+mod checks;
+mod instance;
+mod pattern;
 mod read;
 
-pub(super) use read::read_all;
+pub(super) use read::{read_all, Others};
 
 /// One `[sessions.NAME]` table.
 #[derive(Debug, Clone)]
@@ -25,7 +59,8 @@ pub struct SessionTemplate {
     pub public_url: UrlPattern,
     pub access: Access,
     pub start: StartPolicy,
-    /// A key a connect names must match it (anchored by the reader when the pattern is not).
+    /// A key a connect names must match it whole (the reader wraps it in `^(?:...)$`). With
+    /// `{key}` in `hostname` a key must also be a DNS label, which the registry checks.
     pub key_pattern: regex_lite::Regex,
     /// The only variables a connect call may set (never a reserved one).
     pub allow_env: Vec<String>,

@@ -7,6 +7,7 @@ mod pool_checks;
 mod pool_errors;
 mod pool_policy_errors;
 mod pools;
+mod sessions;
 mod values;
 
 use std::path::Path;
