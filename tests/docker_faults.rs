@@ -161,9 +161,16 @@ fn a_container_can_announce_itself_through_the_ready_callback() {
         return;
     }
     let container = TestContainer::new("callback");
-    // The callback comes from the container's network, so the admin listener must accept it there.
-    let server =
-        "[server]\nport = 0\nadmin_port = 0\nbind = \"127.0.0.1\"\nadmin_bind = \"0.0.0.0\"\n\n";
+    // The callback comes from the container's network, so the admin listener must accept it there; off
+    // loopback the admin API needs a token, which the callback (a backend cannot know it) does without.
+    let dir = TempDir::new("callback-token");
+    let token = dir.file("admin-token");
+    std::fs::write(&token, "a-token-of-at-least-16-bytes\n").unwrap();
+    let server = format!(
+        "[server]\nport = 0\nadmin_port = 0\nbind = \"127.0.0.1\"\nadmin_bind = \"0.0.0.0\"\n\
+         admin_token_file = \"{}\"\n\n",
+        token.display()
+    );
     // /health never answers 2xx: only the callback can make it ready.
     let env = [("ECHO_READY_CALLBACK", "1")];
     let backend = docker_backend(HOST, echo_image(), &container.name, free_port(), "", &env);

@@ -104,7 +104,7 @@ impl Reactor {
     pub(super) fn accept_admins(&mut self) {
         loop {
             match self.admin_listener.accept() {
-                Ok((mut stream, peer)) => {
+                Ok((mut stream, _peer)) => {
                     if self.admins.len() >= MAX_ADMIN_CONNECTIONS {
                         continue; // dropped: closes it
                     }
@@ -116,10 +116,7 @@ impl Reactor {
                         .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
                         .is_ok()
                     {
-                        entry.insert(AdminConn::new(
-                            stream,
-                            peer.ip().to_canonical().is_loopback(),
-                        ));
+                        entry.insert(AdminConn::new(stream));
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,

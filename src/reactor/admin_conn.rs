@@ -49,8 +49,6 @@ pub struct AdminConn {
     state: State,
     /// The stream's last frame is queued: close once it is out.
     closing: bool,
-    /// The peer is on loopback (a backend's ready callback may come without the admin token).
-    loopback: bool,
 }
 
 /// What a readiness event on an admin connection led to.
@@ -64,19 +62,14 @@ pub enum Drive {
 }
 
 impl AdminConn {
-    pub fn new(stream: TcpStream, loopback: bool) -> Self {
+    pub fn new(stream: TcpStream) -> Self {
         AdminConn {
             stream,
             inbuf: Vec::new(),
             out: Vec::new(),
             state: State::Reading,
             closing: false,
-            loopback,
         }
-    }
-
-    pub fn loopback(&self) -> bool {
-        self.loopback
     }
 
     pub fn stream_mut(&mut self) -> &mut TcpStream {

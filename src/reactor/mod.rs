@@ -250,7 +250,12 @@ impl Reactor {
         }
         log::info!("{} backends configured", routes.len());
         let admin_base = admin_base(&admin_listener)?;
-        let registry = Registry::new(config.sessions.clone(), admin_base);
+        // Unix time of the clock's epoch, so the registry writes wall-clock times without reading a clock.
+        let unix_now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let epoch_unix_ms = unix_now_ms.saturating_sub(wiring.clock.now_ms());
+        let registry = Registry::new(config.sessions.clone(), admin_base, epoch_unix_ms);
         let session_ctl = SessionCtl::new(registry, wiring.clock);
 
         let mut reactor = Reactor {

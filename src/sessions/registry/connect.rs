@@ -242,6 +242,7 @@ impl Registry {
         let activity = entry.activity.first().cloned().unwrap_or_default();
         let route = Arc::new(SessionRoute {
             id: id.clone(),
+            name: entry.config.hostname.as_str().into(),
             hostname: hostname.into(),
             backend,
             access: template.access,

@@ -52,7 +52,7 @@ impl Registry {
                         return;
                     }
                     StopReason::Restart => EndReason::Unhealthy,
-                    StopReason::Removed => EndReason::Terminated,
+                    StopReason::Removed | StopReason::Terminated => EndReason::Terminated,
                     // `shutdown` ends every session itself; a pool of one instance is never scaled
                     // down or replaced, and if it were, its `Stopped` would say it ended.
                     StopReason::Shutdown | StopReason::ScaleDown | StopReason::Replace => return,
