@@ -37,6 +37,9 @@ pub struct Pattern {
 
 impl Pattern {
     pub fn new(text: &str) -> Result<Pattern, regex_lite::Error> {
+        // The text must be a regex on its own first: `a)|(b` would otherwise close the anchoring group
+        // and match any path that starts with `a` or ends with `b`.
+        Regex::new(text)?;
         let anchored = Regex::new(&format!("^(?:{text})$"))?;
         Ok(Pattern {
             text: text.to_string(),

@@ -217,3 +217,10 @@ fn a_pattern_checks_its_literal_prefix_first_without_changing_what_matches() {
     let p = Pattern::new("/ab?c").expect("valid");
     assert!(p.is_match("/ac") && p.is_match("/abc") && !p.is_match("/xbc"));
 }
+
+#[test]
+fn a_pattern_cannot_close_the_anchoring_group() {
+    // Wrapped as written, `^(?:a)|(b)$` would match `/zzzb` and `/a/anything`.
+    assert!(crate::upstream::route_match::Pattern::new("a)|(b").is_err());
+    assert!(crate::upstream::route_match::Pattern::new("/a|/b").is_ok());
+}

@@ -115,6 +115,7 @@ impl DockerDriver {
             publish: instance.addr.tcp(),
             env,
             owner: self.owner.clone(),
+            session: config.session.as_ref().map(|tag| tag.id.clone()),
             pull_timeout: config.timings.startup_timeout,
             cancel: cancel.clone(),
             report: Reporter {

@@ -1,7 +1,8 @@
 //! Which Spawngate a container belongs to, told by its labels, and whether that Spawngate still runs.
 //!
 //! Every container Spawngate creates carries `spawngate.managed=true`, `spawngate.host=<backend>`,
-//! `spawngate.machine=<this machine>` and `spawngate.instance=<pid>-<start time>` of the proxy process.
+//! `spawngate.machine=<this machine>` and `spawngate.instance=<pid>-<start time>` of the proxy process
+//! (a session's container also `spawngate.session=<id>`).
 //! A managed container of this machine whose proxy process is gone is a leftover (the proxy was
 //! SIGKILLed or crashed) and may be removed; one whose proxy still runs belongs to another live Spawngate
 //! and is left alone, so several proxies can share one daemon. Containers of other machines (a shared
@@ -15,6 +16,8 @@ pub const MANAGED_LABEL: &str = "spawngate.managed";
 pub const INSTANCE_LABEL: &str = "spawngate.instance";
 pub const MACHINE_LABEL: &str = "spawngate.machine";
 pub const HOST_LABEL: &str = "spawngate.host";
+/// On a session's container: the session id.
+pub const SESSION_LABEL: &str = "spawngate.session";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Owner {

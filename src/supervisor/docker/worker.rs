@@ -18,7 +18,7 @@ use super::client::{Docker, DockerError};
 use super::create::{create_body, CreateSpec};
 use super::endpoint::Endpoint;
 use super::logs;
-use super::owner::{Owner, Ownership};
+use super::owner::{Owner, Ownership, SESSION_LABEL};
 use super::{ContainerEvent, DriverEvent};
 use crate::config::{DockerSpec, PullPolicy};
 use crate::json::Json;
@@ -71,6 +71,8 @@ pub struct StartJob {
     pub publish: Option<SocketAddr>,
     pub env: Vec<(String, String)>,
     pub owner: Owner,
+    /// The session the container serves, for its `spawngate.session` label.
+    pub session: Option<Box<str>>,
     /// A pull may take this long (the backend's startup timeout).
     pub pull_timeout: Duration,
     /// Set when the supervisor wants the start abandoned (stop or kill while starting).
@@ -166,7 +168,10 @@ fn ensure_image(docker: &Docker, job: &StartJob) -> Result<(), String> {
 }
 
 fn create(docker: &Docker, job: &StartJob) -> Result<String, String> {
-    let labels = job.owner.labels(&job.hostname);
+    let mut labels = job.owner.labels(&job.hostname);
+    if let Some(id) = &job.session {
+        labels.push((SESSION_LABEL.to_string(), id.to_string()));
+    }
     let body = create_body(&CreateSpec {
         spec: &job.spec,
         port: job.port,

@@ -48,6 +48,7 @@ fn run_job(spec: DockerSpec, cancel: bool) -> Run {
         publish: Some(SocketAddr::from(([127, 0, 0, 1], 3000))),
         env: vec![("PORT".into(), "3000".into())],
         owner: owner(),
+        session: None,
         pull_timeout: Duration::from_secs(5),
         cancel: Arc::new(AtomicBool::new(cancel)),
         report: Reporter {
