@@ -13,6 +13,7 @@ mod procs;
 mod proxy;
 pub mod recorder;
 pub mod routing;
+pub mod sessions;
 pub mod ws;
 
 use std::net::TcpListener;
