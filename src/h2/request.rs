@@ -176,6 +176,7 @@ pub fn write_forwarded(
         client_ip: client_ip.into(),
         request_id,
         target,
+        session: None,
     };
     rewrite::write_head(&H2Source { parts, inspected }, plan, &info, out);
 }

@@ -218,6 +218,7 @@ impl Reactor {
             client_ip: session.peer.ip().into(),
             request_id: &request_id,
             target: edited.then(|| self.route_scratch.target()),
+            session: None,
         };
         write_request(data, &head, &to.plan, &info, &mut forwarded);
         session.inbuf.consume(head.len);
