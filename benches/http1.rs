@@ -120,6 +120,7 @@ fn forward_request(text: &[u8], ids: &mut RequestIdGenerator, out: &mut Vec<u8>)
         client_ip: CLIENT.into(),
         request_id,
         target: None,
+        session: None,
     };
     write_request(text, &head, &ForwardPlan::default(), &info, out);
     out.len()

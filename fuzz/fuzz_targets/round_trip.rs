@@ -31,6 +31,7 @@ fuzz_target!(|data: &[u8]| {
         client_ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)).into(),
         request_id: b"0123456789abcdef0123456789abcdef",
         target: None,
+        session: None,
     };
     let mut out = Vec::new();
     write_request(data, &first, &ForwardPlan::default(), &info, &mut out);

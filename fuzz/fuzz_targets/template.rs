@@ -53,6 +53,7 @@ fuzz_target!(|data: &[u8]| {
         client_ip: host,
         request_id: query,
         instance: path,
+        slot: query,
     };
     let mut out = b"prefix".to_vec();
     template.render(&vars, &mut out);

@@ -22,7 +22,6 @@ use crate::http1::request_id::{is_acceptable_client_id, RequestIdGenerator};
 use crate::http1::rewrite::{self, FieldLine, ForwardInfo, ForwardPlan, RequestSource};
 use crate::http1::target::parse_authority;
 use crate::http1::{Framing, Version, MAX_REQUEST_LINE};
-use crate::sessions::gate::SessionStamp;
 
 /// How the forwarded request's body is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,20 +167,10 @@ pub fn write_forwarded(
     parts: &Parts,
     inspected: &Inspected,
     plan: &ForwardPlan,
-    target: Option<&[u8]>,
-    session: Option<&SessionStamp>,
-    client_ip: &str,
-    request_id: &[u8],
+    info: &ForwardInfo,
     out: &mut Vec<u8>,
 ) {
-    let info = ForwardInfo {
-        client_ip: client_ip.into(),
-        request_id,
-        target,
-        // MERGE: session,
-    };
-    let _ = session;
-    rewrite::write_head(&H2Source { parts, inspected }, plan, &info, out);
+    rewrite::write_head(&H2Source { parts, inspected }, plan, info, out);
 }
 
 /// An h2 request as the forwarded-head writer reads it: always HTTP/1.1, `Host` written from the

@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use super::*;
 use crate::http1::request::parse_request;
 use crate::http1::rewrite::{
-    write_request, ClientIp, EditableName, FieldEdit, PathEdit, PathPrefix, Proto,
+    write_request, ClientIp, EditableName, FieldEdit, ForwardInfo, PathEdit, PathPrefix, Proto,
 };
 
 fn parts_with(method: Method, uri: &str, headers: &[(&str, &str)]) -> Parts {
@@ -20,9 +20,8 @@ fn parts_with(method: Method, uri: &str, headers: &[(&str, &str)]) -> Parts {
 fn h2_head(parts: &Parts, has_body: bool, plan: &ForwardPlan) -> String {
     let inspected = inspect(parts, has_body, None).unwrap();
     let mut out = Vec::new();
-    write_forwarded(
-        parts, &inspected, plan, None, None, "10.0.0.1", b"rid", &mut out,
-    );
+    let info = ForwardInfo::new("10.0.0.1".into(), b"rid");
+    write_forwarded(parts, &inspected, plan, &info, &mut out);
     String::from_utf8(out).unwrap()
 }
 
@@ -335,21 +334,14 @@ fn an_h2_request_and_its_http11_equivalent_forward_the_same_head() {
         let plan = &plans[cases.below(plans.len())];
         let inspected = inspect(&h2, body != 0, None).unwrap();
         let mut from_h2 = Vec::new();
-        write_forwarded(
-            &h2,
-            &inspected,
-            plan,
-            None,
-            None,
-            &client_text,
-            b"rid",
-            &mut from_h2,
-        );
+        let info = ForwardInfo::new(client_text.as_str().into(), b"rid");
+        write_forwarded(&h2, &inspected, plan, &info, &mut from_h2);
         let head = parse_request(http1.as_bytes()).unwrap().unwrap();
         let info = ForwardInfo {
             client_ip: ClientIp::Addr(client),
             request_id: b"rid",
             target: None,
+            session: None,
         };
         let mut from_http1 = Vec::new();
         write_request(http1.as_bytes(), &head, plan, &info, &mut from_http1);
@@ -359,4 +351,81 @@ fn an_h2_request_and_its_http11_equivalent_forward_the_same_head() {
             "{http1}\n{plan:?}"
         );
     }
+}
+
+#[test]
+fn a_session_request_is_gated_and_stamped_from_its_cookie_crumbs() {
+    use crate::config::sessions::Access;
+    use crate::sessions::gate::{self, Gate};
+    use crate::sessions::route::{Credential, Found, SessionRoute};
+    use crate::sessions::secret;
+    use crate::upstream::BackendId;
+    use std::sync::Arc;
+
+    let route = Arc::new(SessionRoute {
+        id: "sid".into(),
+        name: "session/test".into(),
+        hostname: "a.test".into(),
+        backend: BackendId::new(0, 1),
+        access: Access::Token,
+        secure_cookie: true,
+        secret: "sec".into(),
+        credentials: vec![Credential {
+            token: [1; 32],
+            cookie: [2; 32],
+            user: Some("alice".into()),
+            spent: false,
+        }],
+        ended: None,
+    });
+    let session_cookie = format!("sg_s={}", secret::to_text(&[2; 32]));
+    let request = parts_with(
+        Method::GET,
+        "http://a.test/lab",
+        &[
+            ("cookie", &session_cookie),
+            ("x-spawngate-user", "mallory"),
+            ("cookie", "a=1"),
+            ("cookie", "b=2"),
+        ],
+    );
+    let inspected = inspect(&request, false, None).unwrap();
+    let source = H2Source {
+        parts: &request,
+        inspected: &inspected,
+    };
+    let Some(Gate::Forward(stamp)) = gate::check(Found::Session(&route), &source) else {
+        panic!("not forwarded");
+    };
+    assert_eq!(stamp.credential, Some(0));
+    let info = ForwardInfo {
+        client_ip: "10.0.0.1".into(),
+        request_id: b"rid",
+        target: None,
+        session: Some(&stamp),
+    };
+    let mut out = Vec::new();
+    rewrite::write_head(&source, &ForwardPlan::default(), &info, &mut out);
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "GET /lab HTTP/1.1\r\nHost: a.test\r\ncookie: a=1; b=2\r\nX-Forwarded-For: 10.0.0.1\r\n\
+         X-Forwarded-Host: a.test\r\nX-Forwarded-Proto: http\r\nX-Request-ID: rid\r\n\
+         X-Spawngate-Session: sid\r\nX-Spawngate-User: alice\r\nX-Spawngate-Secret: sec\r\n\r\n"
+    );
+
+    // No cookie among the crumbs: the same 401 as a session that does not exist.
+    let without = parts_with(Method::GET, "http://a.test/", &[("cookie", "a=1")]);
+    let inspected = inspect(&without, false, None).unwrap();
+    let source = H2Source {
+        parts: &without,
+        inspected: &inspected,
+    };
+    let refusal = |found| match gate::check(found, &source) {
+        Some(Gate::Refuse(err)) => err,
+        other => panic!("not refused: {other:?}"),
+    };
+    assert_eq!(
+        refusal(Found::Session(&route)),
+        refusal(Found::NoSuchSession)
+    );
 }

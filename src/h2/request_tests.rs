@@ -1,7 +1,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::*;
-use crate::http1::rewrite::ForwardPlan;
+use crate::http1::rewrite::{ForwardInfo, ForwardPlan};
 
 fn parts(uri: &str, headers: &[(&str, &str)]) -> Parts {
     parts_with(Method::GET, uri, headers)
@@ -134,9 +134,8 @@ fn head_for(parts: &Parts, has_body: bool, ip: IpAddr) -> String {
     let mut out = Vec::new();
     let client_ip = ip.to_canonical().to_string();
     let plan = ForwardPlan::default();
-    write_forwarded(
-        parts, &inspected, &plan, None, None, &client_ip, b"rid", &mut out,
-    );
+    let info = ForwardInfo::new(client_ip.as_str().into(), b"rid");
+    write_forwarded(parts, &inspected, &plan, &info, &mut out);
     String::from_utf8(out).unwrap()
 }
 

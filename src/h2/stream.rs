@@ -18,7 +18,7 @@ use super::request::{self, BodyPlan, H2Source};
 use super::routes::{self, Admission, Release};
 use super::worker::Worker;
 use crate::error::ProxyError;
-use crate::http1::rewrite::ResponseContext;
+use crate::http1::rewrite::{ClientIp, ForwardInfo, ResponseContext};
 use crate::msg::{Lease, ReactorMsg};
 use crate::upstream::{Caller, InstanceId};
 
@@ -125,16 +125,12 @@ pub async fn serve(
     let max_body = forwarding.limits.max_body(server_max);
 
     let mut head = Vec::with_capacity(512);
-    request::write_forwarded(
-        &parts,
-        &inspected,
-        &forwarding.plan,
-        forwarding.target.as_deref(),
-        forwarding.session.as_ref(),
-        &client_ip,
-        &request_id,
-        &mut head,
-    );
+    let info = ForwardInfo {
+        target: forwarding.target.as_deref(),
+        session: forwarding.session.as_ref(),
+        ..ForwardInfo::new(ClientIp::Text(&client_ip), &request_id)
+    };
+    request::write_forwarded(&parts, &inspected, &forwarding.plan, &info, &mut head);
     let _in_flight = InFlight {
         lease: Some(lease),
         worker: worker.clone(),

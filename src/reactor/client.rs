@@ -227,9 +227,8 @@ impl Reactor {
             client_ip: session.peer.ip().into(),
             request_id: &request_id,
             target: edited.then(|| self.route_scratch.target()),
-            // MERGE: session: stamp.as_ref(),
+            session: stamp.as_ref(),
         };
-        let _ = &stamp;
         write_request(data, &head, &to.plan, &info, &mut forwarded);
         session.inbuf.consume(head.len);
 

@@ -89,6 +89,7 @@ fn forward(text: &str, plan: &ForwardPlan, target: Option<&[u8]>) -> String {
         client_ip: ClientIp::Text("10.0.0.1"),
         request_id: b"rid-1",
         target,
+        session: None,
     };
     let mut out = Vec::new();
     write_request(text.as_bytes(), &head, plan, &info, &mut out);
@@ -173,6 +174,7 @@ fn request_edits_render_their_templates() {
         client_ip: ClientIp::Addr("::ffff:192.0.2.7".parse().unwrap()),
         request_id: b"r",
         target: None,
+        session: None,
     };
     let mut out = Vec::new();
     write_request(v6.as_bytes(), &head, &plan, &info, &mut out);

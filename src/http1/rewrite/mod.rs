@@ -14,7 +14,9 @@
 //!   client's fields when it sent none (an h2 body without `content-length`). The parser accepted
 //!   `Chunked` or `007` as RFC 9112 allows, but a lax or case-sensitive peer could read them
 //!   differently, so the peer gets the one spelling every parser agrees on;
-//! * h2 `Cookie` crumbs, joined into one line with `; ` (RFC 9113 section 8.2.3).
+//! * h2 `Cookie` crumbs, joined into one line with `; ` (RFC 9113 section 8.2.3);
+//! * a session's request ([`ForwardInfo::session`]): no `X-Spawngate-*` field and no `sg_s` cookie pair
+//!   (a `Cookie` line or crumb left empty is not written), the proxy's session lines added last.
 //!
 //! Hop-by-hop fields (RFC 9110 section 7.6.1) are dropped: `Connection`, every field it names,
 //! `Keep-Alive`, `Proxy-Connection`, `TE` and `Upgrade` (kept, with `Connection: Upgrade`, for an
@@ -35,6 +37,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use super::fields::FieldName;
 use super::request::RequestHead;
 use super::{Framing, Version};
+use crate::sessions::gate::{cookie, is_spawngate_field, SessionStamp};
 
 pub use edits::{
     apply_to_header_map, EditableName, FieldEdit, HeaderEdits, ResponseContext, ResponseEdits,
@@ -54,6 +57,21 @@ pub struct ForwardInfo<'a> {
     /// with the query ([`PathEdit::edit_path`]); the plan's path edit is then not applied again (its
     /// `X-Forwarded-Prefix` still is). `None`: the client's target, with the plan's path edit.
     pub target: Option<&'a [u8]>,
+    /// A session's request, as the gate let it through: its `X-Spawngate-*` fields and `sg_s` cookie
+    /// pairs are removed and the proxy's session lines written ([`SessionStamp::write_fields`]).
+    pub session: Option<&'a SessionStamp>,
+}
+
+impl<'a> ForwardInfo<'a> {
+    /// A request forwarded with its own target and no session.
+    pub fn new(client_ip: ClientIp<'a>, request_id: &'a [u8]) -> ForwardInfo<'a> {
+        ForwardInfo {
+            client_ip,
+            request_id,
+            target: None,
+            session: None,
+        }
+    }
 }
 
 /// The client's address for `X-Forwarded-For`, in either form an adapter has it.
@@ -129,47 +147,19 @@ pub fn write_head<S: RequestSource>(
     let upgrade = source.upgrade();
     let framing = source.framing();
     let nominated = Nominated::from_values(source.connection_values());
-    let mut framing_seen = false;
-    let mut forwarded_for = false;
-    let mut previous_written = false;
-    for field in source.fields() {
-        if field.joins_previous {
-            // A crumb follows its field's fate; the line just written is that field's.
-            if previous_written {
-                out.truncate(out.len().saturating_sub(2));
-                out.extend_from_slice(b"; ");
-                out.extend_from_slice(field.value);
-                out.extend_from_slice(b"\r\n");
-            }
-            continue;
-        }
-        let write = match field.kind {
-            FieldName::Host => !host_from_authority,
-            FieldName::ContentLength | FieldName::TransferEncoding => {
-                if !framing_seen {
-                    framing_seen = true;
-                    write_framing(out, framing, Some(&field));
-                }
-                false
-            }
-            FieldName::Upgrade => upgrade,
-            FieldName::XForwardedFor => {
-                forwarded_for = true;
-                false
-            }
-            FieldName::XForwardedHost | FieldName::XForwardedProto | FieldName::XRequestId => false,
-            FieldName::Expect | FieldName::Other => {
-                !nominated.contains(field.name)
-                    && !plan.replaces(field.name)
-                    && !is_forwarded_prefix(field.name)
-            }
-            hop_by_hop => !hop_by_hop.is_hop_by_hop(),
-        };
-        if write {
-            write_field(out, field.name, field.value);
-        }
-        previous_written = write;
-    }
+    // The session rules are chosen once per head, not tested per field: a request without a session
+    // runs the loop compiled without them.
+    let client = ClientFields {
+        plan,
+        nominated: &nominated,
+        framing,
+        upgrade,
+        host_from_authority,
+    };
+    let (framing_seen, forwarded_for) = match info.session {
+        None => client.write::<S, false>(source, out),
+        Some(_) => client.write::<S, true>(source, out),
+    };
     if !framing_seen {
         write_framing(out, framing, None);
     }
@@ -207,7 +197,94 @@ pub fn write_head<S: RequestSource>(
         Proto::Https => b"\r\nX-Forwarded-Proto: https\r\nX-Request-ID: ",
     });
     out.extend_from_slice(info.request_id);
-    out.extend_from_slice(b"\r\n\r\n");
+    match info.session {
+        None => out.extend_from_slice(b"\r\n\r\n"),
+        Some(stamp) => {
+            out.extend_from_slice(b"\r\n");
+            stamp.write_fields(out);
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+}
+
+/// What decides the fate of each client field.
+struct ClientFields<'p> {
+    plan: &'p ForwardPlan,
+    nominated: &'p Nominated<'p>,
+    framing: Framing,
+    upgrade: bool,
+    host_from_authority: bool,
+}
+
+impl ClientFields<'_> {
+    /// Writes the client's fields that are forwarded, and the framing field in place of the client's;
+    /// returns whether the client sent a framing field and an `X-Forwarded-For`. With `SESSION`,
+    /// `X-Spawngate-*` fields are dropped and `Cookie` fields and crumbs written without `sg_s` pairs
+    /// (one left empty is not written; a crumb whose field's line was not written starts the line).
+    #[inline(always)]
+    fn write<S: RequestSource, const SESSION: bool>(
+        &self,
+        source: &S,
+        out: &mut Vec<u8>,
+    ) -> (bool, bool) {
+        let mut framing_seen = false;
+        let mut forwarded_for = false;
+        // Whether the current field is forwarded (its crumbs follow its fate) and, with `SESSION`,
+        // whether its line is the last one in `out` (what a crumb joins).
+        let mut previous_written = false;
+        let mut line_open = false;
+        for field in source.fields() {
+            if field.joins_previous {
+                if SESSION && previous_written && cookie::is_cookie_field(field.name) {
+                    line_open =
+                        cookie::write_without_session(out, field.name, field.value, line_open);
+                } else if previous_written {
+                    // A crumb follows its field's fate; the line just written is that field's.
+                    out.truncate(out.len().saturating_sub(2));
+                    out.extend_from_slice(b"; ");
+                    out.extend_from_slice(field.value);
+                    out.extend_from_slice(b"\r\n");
+                }
+                continue;
+            }
+            let write = match field.kind {
+                FieldName::Host => !self.host_from_authority,
+                FieldName::ContentLength | FieldName::TransferEncoding => {
+                    if !framing_seen {
+                        framing_seen = true;
+                        write_framing(out, self.framing, Some(&field));
+                    }
+                    false
+                }
+                FieldName::Upgrade => self.upgrade,
+                FieldName::XForwardedFor => {
+                    forwarded_for = true;
+                    false
+                }
+                FieldName::XForwardedHost | FieldName::XForwardedProto | FieldName::XRequestId => {
+                    false
+                }
+                FieldName::Expect | FieldName::Other => {
+                    let proxys = SESSION && is_spawngate_field(field.name);
+                    !proxys
+                        && !self.nominated.contains(field.name)
+                        && !self.plan.replaces(field.name)
+                        && !is_forwarded_prefix(field.name)
+                }
+                hop_by_hop => !hop_by_hop.is_hop_by_hop(),
+            };
+            if SESSION && write && cookie::is_cookie_field(field.name) {
+                line_open = cookie::write_without_session(out, field.name, field.value, false);
+            } else if write {
+                write_field(out, field.name, field.value);
+                line_open = true;
+            } else {
+                line_open = false;
+            }
+            previous_written = write;
+        }
+        (framing_seen, forwarded_for)
+    }
 }
 
 /// `X-Forwarded-Prefix`, which the proxy owns like the other `X-Forwarded-*` it writes. Not a
@@ -329,3 +406,6 @@ mod plan_tests;
 
 #[cfg(test)]
 mod edits_tests;
+
+#[cfg(test)]
+mod session_tests;

@@ -9,6 +9,7 @@ fn forward(text: &str, plan: &ForwardPlan) -> String {
         client_ip: ClientIp::Text("10.0.0.1"),
         request_id: b"rid-1",
         target: None,
+        session: None,
     };
     let mut out = Vec::new();
     write_request(text.as_bytes(), &head, plan, &info, &mut out);

@@ -11,6 +11,7 @@ fn forward_request(text: &str, client_ip: IpAddr) -> String {
         client_ip: client_ip.into(),
         request_id: b"rid-1",
         target: None,
+        session: None,
     };
     let mut out = Vec::new();
     let plan = ForwardPlan::default();
