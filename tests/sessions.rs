@@ -4,7 +4,6 @@
 
 mod support;
 
-use support::pools::free_ports;
 use support::routing::{ask, ask_get, Proto, PROTOCOLS};
 use support::sessions::*;
 use support::*;
@@ -85,14 +84,17 @@ fn the_auth_link_trades_its_token_for_a_cookie_once() {
     let http = echo_template("nb", 2, "idle_timeout_secs = 60", &[]);
     let https = echo_template("sec", 2, "public_url = \"https://{hostname}\"", &[]);
     let proxy = Proxy::start(&format!("{http}\n{https}"));
+    let mut credentials = Vec::new();
     for proto in PROTOCOLS {
         // Each protocol its own connect: a traded token is spent.
         let s = create(&proxy, "nb", &key_body("browser"));
+        credentials.push(s.token().to_string());
         let traded = ask_get(proxy.addr(), proto, &s.hostname, &s.url_path());
         assert_eq!(traded.status, 303, "{proto:?}: {}", traded.text());
         assert_eq!(traded.header("location"), Some("/"), "{proto:?}");
         let set_cookie = traded.header("set-cookie").expect("Set-Cookie").to_string();
         let pair = cookie_pair(&set_cookie);
+        credentials.push(pair["sg_s=".len()..].to_string());
         assert!(pair.starts_with("sg_s=") && pair.len() > 20, "{set_cookie}");
         let attributes: Vec<&str> = set_cookie.split(';').skip(1).map(str::trim).collect();
         assert_eq!(
@@ -101,6 +103,25 @@ fn the_auth_link_trades_its_token_for_a_cookie_once() {
             "{proto:?}"
         );
         served(proxy.addr(), proto, &s, &[("cookie", &pair)]);
+        // The proxy's namespace, however it is spelled, is never forwarded, even with a cookie.
+        for path in [
+            "/.spawngate/elsewhere",
+            "/%2Espawngate/auth?token=x",
+            "/a/../.spawngate/x",
+        ] {
+            let own = ask(
+                proxy.addr(),
+                proto,
+                "GET",
+                &s.hostname,
+                path,
+                &[("cookie", &pair)],
+            );
+            assert!(
+                own.header("x-echo-pid").is_none(),
+                "{proto:?}: {path} was forwarded"
+            );
+        }
         let twice = ask_get(proxy.addr(), proto, &s.hostname, &s.url_path());
         assert_eq!(twice.status, 401, "{proto:?}: a spent token opens nothing");
 
@@ -125,11 +146,19 @@ fn the_auth_link_trades_its_token_for_a_cookie_once() {
         "{set_cookie}"
     );
     proxy.log_barrier();
+    // The echo prints each request line it gets ("GET /path HTTP/1.1").
     let reached = proxy
         .log_lines()
         .iter()
-        .any(|l| l.starts_with("GET /.spawngate/"));
+        .any(|l| l.starts_with("GET /") && l.to_ascii_lowercase().contains("spawngate/"));
     assert!(!reached, "a request under /.spawngate/ reached the backend");
+    for credential in &credentials {
+        let lines = log_lines_with(&proxy, credential);
+        assert!(
+            lines.is_empty(),
+            "a token or cookie is in the log: {lines:#?}"
+        );
+    }
 }
 
 #[test]
@@ -226,17 +255,19 @@ fn the_backend_gets_the_session_stamp_and_env_but_never_the_token() {
 }
 
 #[test]
-fn access_hostname_needs_no_token() {
-    let proxy = Proxy::start(&echo_template("open", 2, "access = \"hostname\"", &[]));
-    let s = create(&proxy, "open", &key_body("anyone"));
-    assert_eq!(s.token, None, "{:?}", s.json);
-    assert_eq!(s.url, format!("http://{}/", s.hostname));
-    for proto in PROTOCOLS {
-        let reply = served(proxy.addr(), proto, &s, &[]);
-        assert!(
-            reply.echoed_header("x-spawngate-secret").is_some(),
-            "{proto:?}"
-        );
+fn access_hostname_and_none_need_no_token() {
+    let open = echo_template("open", 2, "access = \"hostname\"", &[]);
+    let public = echo_template("pub", 2, "access = \"none\"", &[]);
+    let proxy = Proxy::start(&format!("{open}\n{public}"));
+    for template in ["open", "pub"] {
+        let s = create(&proxy, template, &key_body(template));
+        assert_eq!(s.token, None, "{:?}", s.json);
+        assert_eq!(s.url, format!("http://{}/", s.hostname));
+        for proto in PROTOCOLS {
+            let reply = served(proxy.addr(), proto, &s, &[]);
+            let secret = reply.echoed_header("x-spawngate-secret");
+            assert!(secret.is_some(), "{template} {proto:?}: still stamped");
+        }
     }
 }
 
@@ -351,41 +382,6 @@ fn the_example_app_hands_each_visitor_a_session_link_that_works() {
     assert_ne!(second, link, "every visit mints a new token");
     let stranger = ask_get(proxy.addr(), Proto::H2c, "app.localhost", "/");
     assert_ne!(split_url(&href_of(&stranger.text())).0, host);
-}
-
-struct Example {
-    config: String,
-    /// The proxy's port (in the links the app hands out).
-    port: u16,
-}
-
-/// `examples/sessions.toml` with this test's ports and binaries in place of the shipped ones.
-fn runnable_example(app: &std::path::Path) -> Example {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/sessions.toml");
-    let mut config = std::fs::read_to_string(&path).expect("examples/sessions.toml");
-    let (port, admin_port, app_port, rooms) =
-        (free_port(), free_port(), free_port(), free_ports(100));
-    let swaps = [
-        ("port = 8080", format!("port = {port}")),
-        ("admin_port = 9999", format!("admin_port = {admin_port}")),
-        ("127.0.0.1:9999", format!("127.0.0.1:{admin_port}")),
-        ("port = 3000", format!("port = {app_port}")),
-        ("{hostname}:8080", format!("{{hostname}}:{port}")),
-        ("20000-20099", format!("{rooms}-{}", rooms + 99)),
-        (
-            "target/debug/examples/session_app",
-            app.display().to_string(),
-        ),
-        ("target/debug/spawngate-echo", echo_bin().to_string()),
-    ];
-    for (shipped, ours) in swaps {
-        assert!(
-            config.contains(shipped),
-            "examples/sessions.toml no longer has {shipped:?}"
-        );
-        config = config.replace(shipped, &ours);
-    }
-    Example { config, port }
 }
 
 #[test]

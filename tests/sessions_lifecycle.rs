@@ -218,6 +218,66 @@ fn an_idle_session_ends_and_traffic_never_restarts_it() {
 }
 
 #[test]
+fn a_tombstone_answers_410_for_tombstone_secs_then_the_session_is_forgotten() {
+    let proxy = Proxy::start(&echo_template("nb", 2, "tombstone_secs = 3", &[]));
+    let s = create(&proxy, "nb", &key_body("gone"));
+    ready_pid(&proxy, &s);
+    assert_eq!(delete(&proxy, &s.id, true).status, 200);
+    assert_eq!(wait_ended(&proxy, &s.id, WAIT), "terminated");
+    let ended = Instant::now();
+    assert_ended_answer(&proxy, &s, "terminated");
+    let forgotten = wait_until(WAIT, || {
+        let reply = ask(
+            proxy.addr(),
+            Proto::Http1,
+            "GET",
+            &s.hostname,
+            "/",
+            &[s.token_header()],
+        );
+        reply.status == 401
+    });
+    assert!(forgotten, "the tombstone never expired");
+    assert!(
+        ended.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        ended.elapsed()
+    );
+    assert_eq!(session_status(&proxy, &s.id), None, "the API forgot it too");
+}
+
+#[test]
+fn on_request_waits_for_the_first_request_and_an_exit_ends_the_session() {
+    let proxy = Proxy::start(&echo_template("nb", 2, "start = \"on_request\"", &[]));
+    let s = create(&proxy, "nb", &key_body("lazy"));
+    assert_eq!(text_at(&s.json, "state"), "waiting");
+    assert!(
+        echo_children(proxy.pid()).is_empty(),
+        "started before any request"
+    );
+    assert_eq!(state_of(&proxy, &s.id), "waiting");
+    let pid = ready_pid(&proxy, &s);
+    assert_eq!(state_of(&proxy, &s.id), "ready");
+    // The program exits on its own: the session has ended, and traffic does not start it again.
+    let exit = ask(
+        proxy.addr(),
+        Proto::Http1,
+        "GET",
+        &s.hostname,
+        "/exit",
+        &[s.token_header()],
+    );
+    assert_eq!(exit.status, 200, "{}", exit.text());
+    assert_eq!(wait_ended(&proxy, &s.id, WAIT), "exited");
+    assert!(wait_until(WAIT, || !pid_alive(pid)));
+    assert_ended_answer(&proxy, &s, "exited");
+    assert!(
+        echo_children(proxy.pid()).is_empty(),
+        "traffic restarted it"
+    );
+}
+
+#[test]
 fn a_websocket_keeps_its_session_past_the_idle_timeout_and_its_close_lets_it_end() {
     let proxy = Proxy::start(&echo_template("nb", 2, "idle_timeout_secs = 1", &[]));
     let s = create(&proxy, "nb", &key_body("ws"));

@@ -11,7 +11,7 @@ mod support;
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::Duration;
 
-use support::routing::{ask, Proto, PROTOCOLS};
+use support::routing::{ask, Proto};
 use support::sessions::*;
 use support::ws::{ws_close_cleanly, Ws};
 use support::*;
@@ -112,6 +112,11 @@ fn the_cap_holds_under_a_storm_of_200_connects() {
     assert!(settled, "{:?}", live_sessions(&proxy));
     assert!(wait_until(WAIT, || echo_children(proxy.pid()).len() <= 3));
     let most = sampler.stop();
+    eprintln!(
+        "storm: {created} created, {} refused, at most {most} processes",
+        STORM - created
+    );
+    assert!(most >= 1, "the sampler never saw a session process");
     assert!(
         most <= 3,
         "{most} session processes ran at once, max_running is 3"
@@ -141,6 +146,7 @@ fn idle_lru_evicts_the_least_recently_active_idle_session_before_starting_the_ne
     );
     assert_ne!(c_pid, b_pid);
     let most = sampler.stop();
+    assert!(most >= 2, "the sampler missed the running sessions");
     assert!(
         most <= 2,
         "{most} processes at once: c started before b stopped"
@@ -243,8 +249,8 @@ fn connect_is_get_or_create_by_key_and_two_keys_get_two_processes() {
         format!("{status_url}/events")
     );
 
-    // The answer came once both request threads route the new hostname: no retry needed.
-    for proto in PROTOCOLS {
+    // The answer came once both request threads route the new hostname: no retry needed, h2c first.
+    for proto in [Proto::H2c, Proto::Http1] {
         served(proxy.addr(), proto, &first, &[first.token_header()]);
     }
     let again = create(&proxy, "nb", r#"{"key":"nb-7731","user":"bob"}"#);
@@ -283,6 +289,43 @@ fn connect_is_get_or_create_by_key_and_two_keys_get_two_processes() {
         Some(2),
         "{listed:?}"
     );
+}
+
+#[test]
+fn connect_refusals_name_their_cause() {
+    let keys = "allow_env = [\"NOTEBOOK_ID\"]\nkey_pattern = \"^[a-z0-9-]{1,20}$\"";
+    let a = echo_template("a", 2, keys, &[]);
+    let b = echo_template("b", 4, "", &[]);
+    let proxy = Proxy::start(&format!("{a}\n{b}"));
+    assert_proxy_error(&connect(&proxy, "nosuch", "{}"), "UNKNOWN_TEMPLATE", 404);
+    let invalid = [
+        "not json",
+        "[1]",
+        r#"{"key":"Not-A-Key"}"#,
+        r#"{"key":"k","env":{"OTHER":"1"}}"#,
+        r#"{"key":"k","env":{"PORT":"1"}}"#,
+        r#"{"key":"k","user":"a\r\nX-Injected: 1"}"#,
+    ];
+    for body in invalid {
+        let response = connect(&proxy, "a", body);
+        assert_proxy_error(&response, "INVALID_SESSION_REQUEST", 400);
+    }
+    assert_eq!(create(&proxy, "a", &key_body("shared")).status, 201);
+    let conflict = connect(&proxy, "b", &key_body("shared"));
+    assert_proxy_error(&conflict, "SESSION_KEY_CONFLICT", 409);
+    // Without a key every connect makes a session of its own.
+    let (x, y) = (create(&proxy, "b", ""), create(&proxy, "b", "{}"));
+    assert_eq!((x.status, y.status), (201, 201));
+    assert_ne!(x.id, y.id);
+    let unknown = "abcdefghijklmnopqrstuvwxyz";
+    for (method, path) in [
+        ("GET", format!("/sessions/{unknown}")),
+        ("GET", format!("/sessions/{unknown}/events")),
+        ("DELETE", format!("/sessions/{unknown}")),
+    ] {
+        let response = admin(&proxy, method, &path, &[], b"");
+        assert_proxy_error(&response, "UNKNOWN_SESSION", 404);
+    }
 }
 
 #[test]

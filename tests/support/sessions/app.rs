@@ -1,7 +1,10 @@
-//! The example web app (`examples/session_app.rs`) as a test runs it: where the built binary is, and
-//! the link its page hands out.
+//! The example web app (`examples/session_app.rs`) as a test runs it: where the built binary is,
+//! `examples/sessions.toml` made runnable on the test's ports, and the link the app's page hands out.
 
 use std::path::PathBuf;
+
+use super::super::pools::free_ports;
+use super::super::{echo_bin, free_port};
 
 /// `target/debug/examples/session_app`, beside this test's own `target/debug/deps/`; `None` when it was
 /// not built (only `cargo test --all-targets` or `cargo build --examples` build it).
@@ -28,4 +31,39 @@ pub fn split_url(url: &str) -> (String, String) {
     let host = authority.split(':').next().unwrap_or_default().to_string();
     let path = if path.is_empty() { "/" } else { path };
     (host, path.to_string())
+}
+
+pub struct Example {
+    pub config: String,
+    /// The proxy's port (in the links the app hands out).
+    pub port: u16,
+}
+
+/// `examples/sessions.toml` with this test's ports and binaries in place of the shipped ones.
+pub fn runnable_example(app: &std::path::Path) -> Example {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/sessions.toml");
+    let mut config = std::fs::read_to_string(&path).expect("examples/sessions.toml");
+    let (port, admin_port, app_port, rooms) =
+        (free_port(), free_port(), free_port(), free_ports(100));
+    let swaps = [
+        ("port = 8080", format!("port = {port}")),
+        ("admin_port = 9999", format!("admin_port = {admin_port}")),
+        ("127.0.0.1:9999", format!("127.0.0.1:{admin_port}")),
+        ("port = 3000", format!("port = {app_port}")),
+        ("{hostname}:8080", format!("{{hostname}}:{port}")),
+        ("20000-20099", format!("{rooms}-{}", rooms + 99)),
+        (
+            "target/debug/examples/session_app",
+            app.display().to_string(),
+        ),
+        ("target/debug/spawngate-echo", echo_bin().to_string()),
+    ];
+    for (shipped, ours) in swaps {
+        assert!(
+            config.contains(shipped),
+            "examples/sessions.toml no longer has {shipped:?}"
+        );
+        config = config.replace(shipped, &ours);
+    }
+    Example { config, port }
 }
