@@ -50,6 +50,13 @@
 //!   passed, [`systemd`]), starts the supervisor and the h2 worker with the same initial backends (one
 //!   `Reconcile`, so the same ids) and clock, and hands them to the reactor, which tells a `Type=notify`
 //!   service manager when it is ready, reloading and stopping.
+//! * A **session** ([`sessions`]) is a one-instance pool made at run time from a `[sessions.NAME]` template
+//!   through the admin API, under a hostname of its own. The reactor owns the registry (get-or-create by
+//!   key, caps, lifetimes, tombstones): it adds and removes a session's backend with the same
+//!   [`upstream::Reconcile`] a reload uses, and publishes the session's route to its own
+//!   [`sessions::route::SessionHosts`] and, numbered, to the h2 worker's, answering the admin client only
+//!   once the worker acknowledged (`ReactorMsg::H2Ack`). Both request threads route session hosts first,
+//!   through the one [`sessions::gate`] (tokens, cookies, `/.spawngate/`).
 //! * The threads share one fact without messages: per-backend [`msg::Activity`] counters (in-flight requests,
 //!   streams and tunnels; last activity), written by whoever carries traffic and read by the supervisor to
 //!   decide idleness. Nothing else is shared: each piece of state has one owner.
