@@ -62,7 +62,7 @@ pub(super) fn read(
 }
 
 /// `Some(None)` when absent, `Some(Some(v))` when valid, `None` when invalid.
-fn optional<'t, 'i, T>(
+pub(in crate::config) fn optional<'t, 'i, T>(
     item: Option<Item<'t, 'i>>,
     read: impl FnOnce(&Item<'t, 'i>) -> Option<T>,
 ) -> Option<Option<T>> {

@@ -227,6 +227,18 @@ pub(super) fn check_container_name(name: &str) -> Result<(), String> {
     }
 }
 
+/// A pool's or session template's name: `[a-z0-9_-]{1,63}`, safe in a URL path and a container name.
+pub(super) fn check_name(name: &str, what: &str) -> Result<(), String> {
+    let ok = (1..=63).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    match ok {
+        true => Ok(()),
+        false => Err(format!("a {what} name is 1 to 63 of a-z, 0-9, '_' and '-'")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

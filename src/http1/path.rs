@@ -132,7 +132,8 @@ fn decode_segment(raw: &[u8], rules: PathRules, out: &mut Vec<u8>) -> Result<boo
     Ok(decoded_any)
 }
 
-fn hex(b: u8) -> Option<u8> {
+/// The value of one hexadecimal digit (either case), for percent-decoding.
+pub(crate) fn hex(b: u8) -> Option<u8> {
     match b {
         b'0'..=b'9' => Some(b - b'0'),
         b'a'..=b'f' => Some(b - b'a' + 10),

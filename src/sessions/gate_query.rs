@@ -7,6 +7,8 @@
 /// The longest `next` (decoded) that is followed; a longer one redirects to `/`.
 pub const MAX_NEXT: usize = 2048;
 
+use crate::http1::path::hex;
+
 /// The query of a request target: what follows the first `?`, empty without one.
 pub fn query_of(target: &[u8]) -> &[u8] {
     match target.iter().position(|&b| b == b'?') {
@@ -41,15 +43,6 @@ fn percent_decode(value: &[u8]) -> Option<Vec<u8>> {
         rest = &tail[2..];
     }
     Some(out)
-}
-
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
 }
 
 /// The `Location` of the redirect after `/auth`: `next` when it is a path on this host, else `/`.

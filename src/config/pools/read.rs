@@ -68,16 +68,9 @@ pub(in crate::config) fn read_all(
     out
 }
 
-/// Pool names are `[a-z0-9_-]{1,63}`: never a Host (no '.'), safe in a URL path and a container name.
+/// Pool names are never a Host (no '.').
 fn check_name(name: &str) -> Result<(), String> {
-    let ok = (1..=63).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
-    match ok {
-        true => Ok(()),
-        false => Err("a pool name is 1 to 63 of a-z, 0-9, '_' and '-'".to_string()),
-    }
+    crate::config::units::check_name(name, "pool")
 }
 
 fn read_one(item: &Item<'_, '_>, defaults: &Timings, ctx: &mut Ctx) -> Option<ReadPool> {

@@ -11,6 +11,7 @@ use toml::de::DeValue;
 use super::{
     checks, instance, pattern, Access, Evict, HostVar, SessionTemplate, StartPolicy, Unhealthy,
 };
+use crate::config::docker::optional;
 use crate::config::hosts::HostConfig;
 use crate::config::reader::{join_key, Ctx, Item, Section};
 use crate::config::timings::SECS_PER_DAY;
@@ -79,16 +80,9 @@ pub(in crate::config) fn read_all(
     out
 }
 
-/// Template names are `[a-z0-9_-]{1,63}`: they appear in URLs (`/sessions/NAME`) and container names.
+/// Template names appear in URLs (`/sessions/NAME`) and container names.
 fn check_name(name: &str) -> Result<(), String> {
-    let ok = (1..=63).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
-    match ok {
-        true => Ok(()),
-        false => Err("a template name is 1 to 63 of a-z, 0-9, '_' and '-'".to_string()),
-    }
+    crate::config::units::check_name(name, "template")
 }
 
 fn read_one(
@@ -249,17 +243,6 @@ fn choice<T: Copy>(
     };
     item.invalid(ctx, format!("must be {listed}, found \"{text}\""));
     None
-}
-
-/// `Some(None)` when absent, `Some(Some(v))` when valid, `None` when invalid (reported).
-fn optional<'t, 'i, T>(
-    item: Option<Item<'t, 'i>>,
-    read: impl FnOnce(&Item<'t, 'i>) -> Option<T>,
-) -> Option<Option<T>> {
-    match item {
-        None => Some(None),
-        Some(item) => read(&item).map(Some),
-    }
 }
 
 fn read_key_pattern(item: &Item<'_, '_>, ctx: &mut Ctx) -> Option<Regex> {

@@ -56,7 +56,9 @@ pub struct Sampler {
 impl Sampler {
     pub fn start(count: impl Fn() -> usize + Send + 'static) -> Sampler {
         let stop = Arc::new(AtomicBool::new(false));
-        let max = Arc::new(AtomicUsize::new(0));
+        // The first sample is taken before this returns: what runs now is counted even if the thread
+        // is not scheduled before the next change on a loaded machine.
+        let max = Arc::new(AtomicUsize::new(count()));
         let (s, m) = (stop.clone(), max.clone());
         let thread = std::thread::spawn(move || {
             while !s.load(Ordering::Relaxed) {
