@@ -10,7 +10,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::toml_str;
+use crate::support::{compile_std_program, toml_str};
 
 /// The API version the tests speak: old enough for any engine they will meet (Docker 17.06+).
 const API: &str = "/v1.30";
@@ -202,41 +202,22 @@ pub fn echo_image() -> &'static str {
 }
 
 /// `spawngate-echo` as a static binary: musl where the target is installed (or can be), else glibc
-/// linked statically. Compiled with rustc directly: it is one std-only file, and building it through
-/// cargo would compile the whole library for another target.
+/// linked statically.
 fn static_echo_binary() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out_dir = root.join("target").join("docker-test");
-    std::fs::create_dir_all(&out_dir).expect("create target/docker-test");
     let target = if musl_installed() {
         MUSL_TARGET
     } else {
         "x86_64-unknown-linux-gnu"
     };
-    // Written under a name of its own, then renamed, so parallel test processes never see half a file.
-    let scratch = out_dir.join(format!("spawngate-echo.{}", std::process::id()));
-    let mut rustc = Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()));
-    rustc
-        .args([
-            "--edition",
-            "2021",
-            "-O",
-            "-C",
-            "strip=symbols",
-            "--target",
-            target,
-        ])
-        .arg("-o")
-        .arg(&scratch)
-        .arg(root.join("src/bin/spawngate_echo.rs"));
+    let mut args = vec!["-O", "-C", "strip=symbols", "--target", target];
     if target != MUSL_TARGET {
-        rustc.args(["-C", "target-feature=+crt-static"]);
+        args.extend(["-C", "target-feature=+crt-static"]);
     }
-    let status = rustc.status().expect("run rustc");
-    assert!(status.success(), "compiling the static echo backend failed");
-    let binary = out_dir.join(format!("spawngate-echo-{target}"));
-    std::fs::rename(&scratch, &binary).expect("move the echo binary into place");
-    binary
+    compile_std_program(
+        "src/bin/spawngate_echo.rs",
+        &format!("spawngate-echo-{target}"),
+        &args,
+    )
 }
 
 fn musl_installed() -> bool {

@@ -13,6 +13,7 @@ mod procs;
 mod proxy;
 pub mod recorder;
 pub mod routing;
+mod rustc;
 pub mod sessions;
 pub mod ws;
 
@@ -36,6 +37,7 @@ pub use procs::{
     zombies_of,
 };
 pub use proxy::Proxy;
+pub use rustc::compile_std_program;
 
 /// Pause between two checks of a condition in `wait_until`.
 const POLL_INTERVAL: Duration = Duration::from_millis(20);

@@ -2,16 +2,17 @@
 //! `examples/sessions.toml` made runnable on the test's ports, and the link the app's page hands out.
 
 use std::path::PathBuf;
+use std::sync::OnceLock;
 
 use super::super::pools::free_ports;
-use super::super::{echo_bin, free_port};
+use super::super::{compile_std_program, echo_bin, free_port};
 
-/// `target/debug/examples/session_app`, beside this test's own `target/debug/deps/`; `None` when it was
-/// not built (only `cargo test --all-targets` or `cargo build --examples` build it).
-pub fn example_app() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let path = exe.parent()?.parent()?.join("examples").join("session_app");
-    path.exists().then_some(path)
+/// `examples/session_app.rs` built as a program (std-only, so rustc alone builds it): cargo builds
+/// examples as test harnesses under `cargo test --all-targets`. Once per test process.
+pub fn example_app() -> PathBuf {
+    static APP: OnceLock<PathBuf> = OnceLock::new();
+    APP.get_or_init(|| compile_std_program("examples/session_app.rs", "session_app", &[]))
+        .clone()
 }
 
 /// The first `href="..."` of a page, its `&amp;` undone.
