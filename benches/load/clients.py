@@ -242,3 +242,77 @@ def _first_answer(proc, argv, port, host, start, timeout_s):
             if sock.recv(1):
                 return time.perf_counter() - start
     raise RuntimeError(f"{shlex.join(argv)} did not answer on :{port} within {timeout_s} s")
+
+
+# WebSocket echo: binary messages of WS_MESSAGE bytes (under 64 KiB, so a 16-bit length), each client
+# frame masked once up front; the echo comes back unmasked with a 4-byte header.
+WS_MESSAGE = 32 * 1024
+WS_WINDOW = 2
+
+
+def _ws_frame(payload, key=b"\x5a\xa5\x3c\xc3"):
+    length = len(payload)
+    masked = (int.from_bytes(payload, "big") ^ int.from_bytes(key * (length // 4), "big")).to_bytes(length, "big")
+    return bytes([0x82, 0xFE]) + length.to_bytes(2, "big") + key + masked
+
+
+def _ws_handshake(port, host):
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.sendall((f"GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise ConnectionError("closed during the WebSocket handshake")
+        data += chunk
+    if not data.startswith(b"HTTP/1.1 101"):
+        raise RuntimeError(f"WebSocket handshake answered {data[:40]!r}")
+    head, _, rest = data.partition(b"\r\n\r\n")
+    return sock, rest
+
+
+def ws_echo(port, host, connections, duration_s):
+    """Echo throughput through a WebSocket tunnel: `connections` WebSockets, each keeping WS_WINDOW
+    messages of WS_MESSAGE bytes in flight to an echo backend for `duration_s`; returns messages/s and
+    MB/s of payload echoed back."""
+    frame = _ws_frame(bytes(i % 251 for i in range(WS_MESSAGE)))
+    echo_len = 4 + WS_MESSAGE
+    sockets, pending = [], {}
+    command = f"ws_echo(port={port}, host={host}, connections={connections}, message={WS_MESSAGE}, window={WS_WINDOW}, {duration_s}s)"
+    try:
+        for _ in range(connections):
+            sock, rest = _ws_handshake(port, host)
+            sockets.append(sock)
+            pending[sock] = len(rest)
+        echoed = 0
+        with selectors.DefaultSelector() as selector:
+            for sock in sockets:
+                for _ in range(WS_WINDOW):
+                    sock.sendall(frame)
+                sock.setblocking(False)
+                selector.register(sock, selectors.EVENT_READ)
+            start = time.monotonic()
+            deadline = start + duration_s
+            while time.monotonic() < deadline:
+                for key, _ in selector.select(1.0):
+                    sock = key.fileobj
+                    try:
+                        chunk = sock.recv(262144)
+                    except BlockingIOError:
+                        continue
+                    if not chunk:
+                        raise ConnectionError("the WebSocket closed during the echo run")
+                    pending[sock] += len(chunk)
+                    complete, pending[sock] = divmod(pending[sock], echo_len)
+                    echoed += complete
+                    if complete:
+                        sock.setblocking(True)
+                        sock.sendall(frame * complete)
+                        sock.setblocking(False)
+            elapsed = time.monotonic() - start
+    finally:
+        close_all(sockets)
+    return {"command": command, "errors": 0, "messages": echoed, "rps": echoed / elapsed,
+            "mb_per_s": echoed * WS_MESSAGE / elapsed / 1e6}

@@ -69,17 +69,17 @@ def log(message):
 
 
 def run(scratch, binary, settings, results):
-    ports = procs.free_ports(7 + len(COLD_PROBES_MS) * (2 + COLD_BACKENDS))
-    backend_port, sg_port, sg_admin, ng_port, ng_h2, ha_port, ha_h2 = ports[:7]
-    cold_ports = ports[7:]
+    ports = procs.free_ports(8 + len(COLD_PROBES_MS) * (2 + COLD_BACKENDS))
+    backend_port, ws_port, sg_port, sg_admin, ng_port, ng_h2, ha_port, ha_h2 = ports[:8]
+    cold_ports = ports[8:]
     setup.make_www(scratch)
 
     log("starting Spawngate, which starts the nginx backend on the first request")
-    sg = setup.start_spawngate(scratch, binary, backend_port, sg_port, sg_admin)
+    sg = setup.start_spawngate(scratch, binary, backend_port, ws_port, sg_port, sg_admin)
     setup.start_backend_through(sg)
     log("starting nginx and HAProxy in front of the same backend")
-    ng = setup.start_nginx_proxy(scratch, backend_port, ng_port, ng_h2)
-    ha = setup.start_haproxy(scratch, backend_port, ha_port, ha_h2)
+    ng = setup.start_nginx_proxy(scratch, backend_port, ws_port, ng_port, ng_h2)
+    ha = setup.start_haproxy(scratch, backend_port, ws_port, ha_port, ha_h2)
     proxies = [sg, ng, ha]
     results["single"]["idle_rss"] = {p.name: procs.rss_bytes(p.pids()) for p in proxies}
     results["commands"] += [f"# {p.name}: {shlex.join(p.server.argv)}" for p in proxies]

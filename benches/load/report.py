@@ -76,8 +76,14 @@ def figures(results):
          fmt_fixed, ("≤ each peer", lambda sg, ng, ha: sg <= min(ng, ha))),
         ("New connection per request: req/s", per_round("new_connection", "rps"), fmt_count, None),
         ("1 MiB responses, 16 conns: MB/s", per_round("big", "mb_per_s"), fmt_count, None),
-        ("h2c, 1 conn x 100 streams: req/s", per_round("h2_1x100", "rps"), fmt_count, None),
-        ("h2c, 16 conns x 16 streams: req/s", per_round("h2_16x16", "rps"), fmt_count, None),
+        ("h2c, 1 conn x 100 streams: req/s", per_round("h2_1x100", "rps"), fmt_count,
+         ("≥ HAProxy", lambda sg, ng, ha: sg >= ha)),
+        ("h2c, 16 conns x 16 streams: req/s", per_round("h2_16x16", "rps"), fmt_count,
+         ("≥ HAProxy", lambda sg, ng, ha: sg >= ha)),
+        ("WebSocket echo, 16 conns x 2 messages of 32 KiB: MB/s echoed",
+         per_round("ws_echo", "mb_per_s"), fmt_count, None),
+        ("WebSocket echo: proxy CPU ms per MB echoed (lower is better)",
+         per_round("ws_echo", "cpu_ms_per_mb"), fmt_fixed, None),
         ("Idle RSS, MiB (lower is better)", single("idle_rss"), fmt_mib,
          ("< 5 MiB", lambda sg, ng, ha: sg < 5 * 2**20)),
         ("Bytes per idle keep-alive connection (lower is better)", single("bytes_per_connection"),
@@ -145,7 +151,7 @@ def rounds_table(results):
     lines = ["| Scenario | Proxy | " + " | ".join(f"round {i + 1}" for i in range(results["settings"]["rounds"]))
              + " |", "|---|---|" + "---:|" * results["settings"]["rounds"]]
     fields = {"keepalive": "rps", "new_connection": "rps", "big": "mb_per_s", "h2_1x100": "rps",
-              "h2_16x16": "rps"}
+              "h2_16x16": "rps", "ws_echo": "mb_per_s"}
     for scenario, field in fields.items():
         for proxy in PROXIES:
             values = round_values(results, scenario, field, proxy)

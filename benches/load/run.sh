@@ -22,11 +22,15 @@ install_missing nginx=nginx haproxy=haproxy wrk=wrk h2load=nghttp2-client python
 if [ -n "${SPAWNGATE_BIN:-}" ]; then
     # Another build to compare (e.g. one made from an older commit in a worktree).
     binary="$SPAWNGATE_BIN"
+    echo "building spawngate-echo (release), the WebSocket echo backend"
+    (cd "$repo" && cargo build --release --quiet --bin spawngate-echo)
 else
-    echo "building spawngate (release)"
-    (cd "$repo" && cargo build --release --quiet --bin spawngate)
+    echo "building spawngate and spawngate-echo (release)"
+    (cd "$repo" && cargo build --release --quiet --bins)
     binary="$repo/target/release/spawngate"
 fi
+# The WebSocket echo backend, the same program behind all three proxies.
+export SPAWNGATE_ECHO_BIN="$repo/target/release/spawngate-echo"
 
 scratch="$(mktemp -d /tmp/spawngate-bench.XXXXXX)"
 driver_pid=""

@@ -4,7 +4,7 @@ import time
 
 import clients
 import procs
-from setup import BENCH_HOST, BIG_BYTES, BIG_PATH, HELD_PATH
+from setup import BENCH_HOST, BIG_BYTES, BIG_PATH, HELD_PATH, WS_HOST
 
 # After a burst, RSS is read every SETTLE_STEP_S until two readings agree, from SETTLE_MIN_S on and
 # for at most SETTLE_MAX_S: what a proxy gives back takes it a moment (Spawngate's surplus backend
@@ -81,6 +81,17 @@ def h2_16_by_16(proxy, settings):
     return clients.h2load(_url(proxy.h2_port), BENCH_HOST, 16, 16, settings.h2_s)
 
 
+def ws_echo(proxy, settings):
+    user_before, system_before = procs.cpu_seconds(proxy.pids())
+    result = clients.ws_echo(proxy.port, WS_HOST, settings.big_connections, settings.big_s)
+    user_after, system_after = procs.cpu_seconds(proxy.pids())
+    cpu = (user_after - user_before) + (system_after - system_before)
+    megabytes = result["messages"] * clients.WS_MESSAGE / 1e6
+    # Both directions cross the proxy: each echoed message is carried twice.
+    result["cpu_ms_per_mb"] = cpu * 1e3 / megabytes if megabytes else None
+    return result
+
+
 # (key, function) in the order each round runs them.
 LOAD_SCENARIOS = [
     ("keepalive", keepalive),
@@ -88,6 +99,7 @@ LOAD_SCENARIOS = [
     ("big", big_responses),
     ("h2_1x100", h2_one_by_100),
     ("h2_16x16", h2_16_by_16),
+    ("ws_echo", ws_echo),
 ]
 
 

@@ -18,6 +18,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TEMPLATES = os.path.join(HERE, "templates")
 
 BENCH_HOST = "bench.localhost"
+# The WebSocket echo backend (spawngate-echo's /ws), routed by this Host by all three proxies.
+WS_HOST = "ws.localhost"
 BIG_PATH = "/big.bin"
 BIG_BYTES = 1024 * 1024
 # A small file the backend answers at a limited rate, so that requests sent at once wait there together.
@@ -80,14 +82,23 @@ class Proxy:
         return self.server.pids()
 
 
-def start_spawngate(root, binary, backend_port, port, admin_port):
+def echo_binary(binary):
+    """spawngate-echo, built beside the proxy (run.sh builds both)."""
+    echo = os.environ.get("SPAWNGATE_ECHO_BIN") or os.path.join(os.path.dirname(binary), "spawngate-echo")
+    if not os.access(echo, os.X_OK):
+        raise RuntimeError(f"{echo} is missing: build it with cargo build --release --bins")
+    return echo
+
+
+def start_spawngate(root, binary, backend_port, ws_port, port, admin_port):
     path = os.path.join(root, "spawngate")
     os.makedirs(path, exist_ok=True)
     backend_path, _ = backend_dir(root, "backend", backend_port)
     config = os.path.join(path, "spawngate.toml")
     render("spawngate.toml", {
         "PORT": port, "ADMIN_PORT": admin_port, "POOL": POOL, "NGINX": shutil.which("nginx"),
-        "DIR": backend_path, "BACKEND_PORT": backend_port,
+        "DIR": backend_path, "BACKEND_PORT": backend_port, "ECHO": echo_binary(binary),
+        "WS_PORT": ws_port,
     }, config)
     server = procs.Server("spawngate", [binary, config], os.path.join(path, "spawngate.log"))
     procs.wait_http_ok(admin_port, "127.0.0.1", START_TIMEOUT_S, path="/health")
@@ -97,14 +108,16 @@ def start_spawngate(root, binary, backend_port, port, admin_port):
 def start_backend_through(proxy):
     """The shared backend is Spawngate's on-demand backend: the first request starts it."""
     procs.wait_http_ok(proxy.port, BENCH_HOST, START_TIMEOUT_S)
+    procs.wait_http_ok(proxy.port, WS_HOST, START_TIMEOUT_S)
 
 
-def start_nginx_proxy(root, backend_port, port, h2_port):
+def start_nginx_proxy(root, backend_port, ws_port, port, h2_port):
     path = os.path.join(root, "nginx-proxy")
     os.makedirs(path, exist_ok=True)
     config = os.path.join(path, "nginx.conf")
     render("proxy-nginx.conf", {
         "DIR": path, "PORT": port, "H2_PORT": h2_port, "BACKEND_PORT": backend_port, "POOL": POOL,
+        "WS_PORT": ws_port,
     }, config)
     argv = [shutil.which("nginx"), "-p", path, "-e", os.path.join(path, "error.log"), "-c", config]
     server = procs.Server("nginx", argv, os.path.join(path, "stdout.log"), count_children=True)
@@ -112,12 +125,13 @@ def start_nginx_proxy(root, backend_port, port, h2_port):
     return Proxy("nginx", server, port, h2_port, backend_port)
 
 
-def start_haproxy(root, backend_port, port, h2_port):
+def start_haproxy(root, backend_port, ws_port, port, h2_port):
     path = os.path.join(root, "haproxy")
     os.makedirs(path, exist_ok=True)
     config = os.path.join(path, "haproxy.cfg")
     render("haproxy.cfg", {
         "DIR": path, "PORT": port, "H2_PORT": h2_port, "BACKEND_PORT": backend_port,
+        "WS_PORT": ws_port,
     }, config)
     argv = [shutil.which("haproxy"), "-db", "-f", config]
     server = procs.Server("haproxy", argv, os.path.join(path, "haproxy.log"))
