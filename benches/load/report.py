@@ -93,7 +93,7 @@ def figures(results):
         ("Bytes per idle keep-alive connection, requests served at once, settled (lower is better)",
          single("bytes_per_connection_at_once"), fmt_count,
          ("≤ 1 KiB", lambda sg, ng, ha: sg <= 1024)),
-        ("Idle wakeups/s, after load, 1 backend running (lower is better)",
+        ("Idle wakeups/s, after load, 2 backends running (lower is better)",
          single("wakeups_after_load"), fmt_rate, None),
         ("Idle wakeups/s, 20 backends all stopped (lower is better)", single("wakeups_stopped"),
          fmt_rate, ("0", lambda sg, ng, ha: sg == 0)),
