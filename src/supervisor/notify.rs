@@ -12,7 +12,8 @@
 //!
 //! The socket lives at a path (every `sd_notify` implementation takes one; not all take the abstract
 //! `@name` form) in a directory of its own made with `mkdtemp`, so mode 0700: only this user can send.
-//! The directory is removed when the supervisor ends.
+//! The directory is removed when the supervisor ends. Its name carries the proxy's pid, so one left by a
+//! proxy that was killed (`kill -9` runs no destructor) is removed by the next proxy that starts.
 
 use std::io::{self, IoSliceMut};
 use std::os::fd::AsRawFd;
@@ -57,6 +58,52 @@ pub struct NotifySocket {
     path: String,
 }
 
+/// Removes the notify directories in `base` of proxies that are no longer running: `spawngate-{pid}-*`
+/// owned by this user whose pid is gone. Best effort: a directory that cannot be read or removed stays.
+fn remove_leftovers(base: &Path) {
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    // This process's own uid, without the `user` feature of nix: /proc/self belongs to it.
+    let Ok(uid) = std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+    else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(leftover_pid) else {
+            continue;
+        };
+        let ours = std::os::unix::fs::MetadataExt::uid(&match entry.metadata() {
+            Ok(meta) if meta.is_dir() => meta,
+            _ => continue,
+        }) == uid;
+        if ours && !process_exists(pid) {
+            log::debug!(
+                "removing {}, left by a proxy that is gone",
+                entry.path().display()
+            );
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// The pid in a notify directory's name (`spawngate-{pid}-XXXXXX`).
+fn leftover_pid(name: &str) -> Option<i32> {
+    let rest = name.strip_prefix("spawngate-")?;
+    let (pid, suffix) = rest.split_once('-')?;
+    let pid = pid.parse().ok().filter(|&pid: &i32| pid > 0)?;
+    (suffix.len() == 6 && suffix.bytes().all(|b| b.is_ascii_alphanumeric())).then_some(pid)
+}
+
+fn process_exists(pid: i32) -> bool {
+    // Signal 0 checks existence; EPERM means it exists under another user.
+    !matches!(
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
+        Err(nix::errno::Errno::ESRCH)
+    )
+}
+
 impl NotifySocket {
     /// Makes the private directory and the socket in it, and registers it under `token`.
     pub fn open(registry: &Registry, token: Token) -> io::Result<NotifySocket> {
@@ -64,7 +111,9 @@ impl NotifySocket {
             .map(PathBuf::from)
             .filter(|dir| dir.is_dir())
             .unwrap_or_else(std::env::temp_dir);
-        let dir = nix::unistd::mkdtemp(&base.join("spawngate-XXXXXX"))?;
+        remove_leftovers(&base);
+        let dir =
+            nix::unistd::mkdtemp(&base.join(format!("spawngate-{}-XXXXXX", std::process::id())))?;
         let opened = Self::open_in(&dir, registry, token);
         if opened.is_err() {
             let _ = std::fs::remove_dir_all(&dir);
@@ -250,6 +299,27 @@ mod tests {
         );
         drop(socket);
         assert!(!dir.exists(), "the directory goes with the socket");
+    }
+
+    #[test]
+    fn a_directory_left_by_a_proxy_that_is_gone_is_removed_by_the_next() {
+        let base = std::env::temp_dir().join(format!("sg-notify-test-{}", std::process::id()));
+        std::fs::create_dir_all(&base).unwrap();
+        // A pid that cannot exist (above the kernel's pid_max limit of 2^22), and ours, which does.
+        let gone = base.join("spawngate-4194305-AbC123");
+        let alive = base.join(format!("spawngate-{}-XyZ789", std::process::id()));
+        let unrelated = base.join("spawngate-data");
+        for dir in [&gone, &alive, &unrelated] {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        std::fs::write(gone.join("notify"), b"").unwrap();
+        remove_leftovers(&base);
+        assert!(!gone.exists());
+        assert!(alive.exists() && unrelated.exists());
+        std::fs::remove_dir_all(&base).unwrap();
+        assert_eq!(leftover_pid("spawngate-12-abcdef"), Some(12));
+        assert_eq!(leftover_pid("spawngate-0-abcdef"), None);
+        assert_eq!(leftover_pid("spawngate-12-abc"), None);
     }
 
     #[test]
