@@ -11,6 +11,7 @@ use nix::sys::signal::Signal;
 
 use super::docker::{container_ready_url, ContainerInstance, DockerDriver};
 use super::keys::InstanceKey;
+use super::output::OutputSink;
 use super::process::ProcessInstance;
 use crate::config::{BackendConfig, BackendKind};
 use crate::upstream::instance::InstanceSpec;
@@ -27,7 +28,8 @@ pub enum Instance {
 impl Instance {
     /// Starts instance `instance` of the backend `config` describes. `ready_url` is where it may announce
     /// readiness (as seen from the host); `notify_socket` is the supervisor's `NOTIFY_SOCKET`, given to
-    /// local processes; `key` names the instance in the container driver's reports.
+    /// local processes; `key` names the instance in the container driver's reports; its output goes
+    /// to `output`.
     pub fn start(
         config: &BackendConfig,
         instance: &InstanceSpec,
@@ -35,6 +37,7 @@ impl Instance {
         notify_socket: Option<&str>,
         docker: &mut DockerDriver,
         key: InstanceKey,
+        output: &OutputSink,
     ) -> Result<Instance, String> {
         if instance.kind == BackendKind::External {
             return Ok(Instance::External);
@@ -58,12 +61,12 @@ impl Instance {
                     true => Some(bind_instance_listener(&instance.addr)?),
                     false => None,
                 };
-                ProcessInstance::spawn(spec, &env, listener).map(Instance::Process)
+                ProcessInstance::spawn(spec, &env, listener, output).map(Instance::Process)
             }
             BackendKind::Docker(spec) => {
                 let env = backend_env(config, instance, &container_ready_url(ready_url, spec));
                 docker
-                    .start(key, config, spec, instance, env)
+                    .start(key, config, spec, instance, env, output)
                     .map(Instance::Container)
             }
         }
@@ -214,9 +217,14 @@ mod tests {
 
     use super::*;
     use crate::supervisor::docker::{ContainerEvent, DriverEvent, Outcome};
+    use crate::supervisor::output::PROCESS_TARGET;
     use crate::supervisor::test_support::{
         docker_driver, free_port, local_config, scratch_file, wait_for,
     };
+
+    fn test_output() -> OutputSink {
+        OutputSink::inherit("app.localhost", PROCESS_TARGET)
+    }
 
     #[test]
     fn a_taken_port_refuses_the_start() {
@@ -232,6 +240,7 @@ mod tests {
             None,
             &mut docker,
             InstanceKey::new(0, 0),
+            &test_output(),
         )
         .unwrap_err();
         assert_eq!(
@@ -288,6 +297,7 @@ mod tests {
             None,
             &mut docker,
             InstanceKey::new(0, 0),
+            &test_output(),
         )
         .unwrap();
         assert!(instance.describe().starts_with("pid "));
@@ -314,6 +324,7 @@ mod tests {
             None,
             &mut docker,
             InstanceKey::new(0, 1),
+            &test_output(),
         )
         .unwrap_err();
         assert_eq!(
@@ -328,6 +339,7 @@ mod tests {
             None,
             &mut docker,
             InstanceKey::new(0, 1),
+            &test_output(),
         )
         .unwrap();
         let how = wait_for(Duration::from_secs(5), || instance.poll_exit());
@@ -369,8 +381,16 @@ mod tests {
         let (mut docker, events, _poll) = docker_driver();
         let spec = InstanceSpec::first(&config);
         let key = InstanceKey::new(7, 0);
-        let mut instance =
-            Instance::start(&config, &spec, "http://x", None, &mut docker, key).unwrap();
+        let mut instance = Instance::start(
+            &config,
+            &spec,
+            "http://x",
+            None,
+            &mut docker,
+            key,
+            &test_output(),
+        )
+        .unwrap();
         assert_eq!(instance.describe(), "container spawngate-app");
         assert_eq!(
             instance.poll_exit(),
