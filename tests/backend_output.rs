@@ -172,7 +172,7 @@ fn each_run_s_pipes_are_closed_once_it_has_stopped() {
         &[],
     );
     let proxy = Proxy::start(&config);
-    let mut cycle = || {
+    let cycle = || {
         assert_eq!(get(proxy.addr(), "cycle.test", "/").status, 200);
         proxy.wait_for_state("cycle.test", "stopped", WAIT);
     };
