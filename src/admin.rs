@@ -5,7 +5,9 @@
 //! |-----------------------|--------|-------------------------------------------------------------------|
 //! | `/health`             | GET    | `{"status":"ok"}`                                                 |
 //! | `/version`            | GET    | `{"name":"spawngate","version":"X.Y.Z"}`                          |
-//! | `/backends`           | GET    | `{"backends":[{"hostname","state","port","in_flight","status"}],"count":N}`|
+//! | `/backends`           | GET    | `{"backends":[{"hostname","state","port","in_flight","status",`  |
+//! |                       |        | `"process","last_exit","last_start_failure","started_at"}],"count":N}`|
+//! | `/backends/{n}/logs`  | GET    | the last lines of output of backend, pool or session `n` (`logs`) |
 //! | `/hosts`              | GET    | every host's compiled route table, and the catch-all hosts        |
 //! | `/routes/explain`     | GET    | `?host=&path=&method=&header=N:v`: which route matches, and why   |
 //! |                       |        | each earlier one did not                                          |
@@ -17,13 +19,15 @@
 //! `/health` also reports the config generation (1 at start, +1 per successful reload) and the last reload
 //! error, so an operator can see whether the running config is the file on disk.
 
+mod logs;
 mod pools;
 mod routes;
 
+pub use logs::{logs_path, logs_response, BackendOutput, InstanceOutput};
 pub use pools::{InstanceStatus, PoolStatus};
 
 use crate::error::{push_json_string, ErrorCode, ProxyError};
-use crate::msg::State;
+use crate::msg::{Facts, State};
 use crate::upstream::RouteTable;
 
 /// One row of `/backends`.
@@ -32,8 +36,9 @@ pub struct BackendStatus<'a> {
     pub state: State,
     pub port: u16,
     pub in_flight: usize,
-    /// What the program last said of itself (`STATUS=` on its `NOTIFY_SOCKET`); `null` when nothing.
-    pub status: Option<String>,
+    /// Its status line (`STATUS=`), process, last start, exit and start failure, shown under the same
+    /// names as in `/pools`; `null` for what has not happened.
+    pub facts: Facts,
 }
 
 /// What the proxy knows about its config, for `/health`.
@@ -152,15 +157,12 @@ fn backends_json<'a>(backends: impl Iterator<Item = BackendStatus<'a>>) -> Strin
         out.push_str(r#"{"hostname":"#);
         push_json_string(&mut out, b.hostname);
         out.push_str(&format!(
-            r#","state":"{}","port":{},"in_flight":{},"status":"#,
+            r#","state":"{}","port":{},"in_flight":{}"#,
             b.state.as_str(),
             b.port,
             b.in_flight
         ));
-        match &b.status {
-            Some(status) => push_json_string(&mut out, status),
-            None => out.push_str("null"),
-        }
+        pools::push_facts(&mut out, &b.facts);
         out.push('}');
     }
     out.push_str(&format!(r#"],"count":{}}}"#, rows.len()));
@@ -263,14 +265,24 @@ mod tests {
                 state: State::Ready,
                 port: 3001,
                 in_flight: 2,
-                status: Some("serving \"v2\"".to_string()),
+                facts: Facts {
+                    status: Some("serving \"v2\"".to_string()),
+                    process: Some("pid 42".to_string()),
+                    started_at: Some(1_700_000_000),
+                    last_exit: None,
+                    last_start_failure: None,
+                },
             },
             BackendStatus {
                 hostname: "a.localhost",
                 state: State::Stopped,
                 port: 3000,
                 in_flight: 0,
-                status: None,
+                facts: Facts {
+                    last_exit: Some("status 3".to_string()),
+                    last_start_failure: Some("exited before becoming ready".to_string()),
+                    ..Facts::default()
+                },
             },
         ]
     }
@@ -295,7 +307,7 @@ mod tests {
         );
         assert_eq!(
             body(&action),
-            r#"{"backends":[{"hostname":"a.localhost","state":"stopped","port":3000,"in_flight":0,"status":null},{"hostname":"b.localhost","state":"ready","port":3001,"in_flight":2,"status":"serving \"v2\""}],"count":2}"#
+            r#"{"backends":[{"hostname":"a.localhost","state":"stopped","port":3000,"in_flight":0,"status":null,"process":null,"last_exit":"status 3","last_start_failure":"exited before becoming ready","started_at":null},{"hostname":"b.localhost","state":"ready","port":3001,"in_flight":2,"status":"serving \"v2\"","process":"pid 42","last_exit":null,"last_start_failure":null,"started_at":1700000000}],"count":2}"#
         );
     }
 

@@ -29,6 +29,10 @@
 //!   and reports each lifecycle transition to the reactor ([`msg`]).
 //!   Docker Engine API calls block, so container starts, stops and log following run on short-lived
 //!   worker threads that report back to the supervisor through its mailbox.
+//! * The **output** thread (`supervisor::output`, started with the first local process) reads every
+//!   local backend's stdout and stderr pipes on its own `mio::Poll` and writes each line to the log
+//!   under the instance's name and into the instance's bounded tail next to its [`msg::Activity`]
+//!   (`GET /backends/{name}/logs` reads it); a container's log follower does the same for its lines.
 //! * The **upstream core** ([`upstream`]) is what both request threads know about backends, written once:
 //!   the immutable [`upstream::RouteTable`] (shared by `Arc`, swapped whole on reload) routes a request by
 //!   its host and, for hosts with a route table, by path, method and headers over one normalised path, to
@@ -59,7 +63,8 @@
 //!   through the one [`sessions::gate`] (tokens, cookies, `/.spawngate/`).
 //! * The threads share one fact without messages: per-backend [`msg::Activity`] counters (in-flight requests,
 //!   streams and tunnels; last activity), written by whoever carries traffic and read by the supervisor to
-//!   decide idleness. Nothing else is shared: each piece of state has one owner.
+//!   decide idleness; next to them, behind locks, the admin facts and the last lines of output of each
+//!   instance. Nothing else is shared: each piece of state has one owner.
 //! * Signals (`signal-hook`) arrive in the reactor as events: SIGHUP reloads [`config`], SIGTERM/SIGINT drain
 //!   and stop everything.
 

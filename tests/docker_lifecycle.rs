@@ -105,6 +105,15 @@ fn a_container_starts_on_demand_serves_stops_when_idle_and_starts_again() {
         "stdout is logged at INFO: {stdout_line}"
     );
 
+    // ...and are kept for the admin API, as a process's are.
+    let kept = proxy.admin_get(&format!("/backends/{HOST}/logs")).text();
+    assert!(
+        kept.lines().any(|l| l.ends_with(&format!(
+            " stderr: spawngate-echo: pid 1 listening on 0.0.0.0:{port}"
+        ))),
+        "{kept}"
+    );
+
     proxy.wait_for_state(HOST, "stopped", CONTAINER_WAIT);
     assert!(
         wait_until(CONTAINER_WAIT, || container_gone(&first_id)),

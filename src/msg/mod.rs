@@ -19,15 +19,17 @@
 //! Each receiving thread sleeps in its own `mio::Poll`; a [`Mailbox`] pairs the channel with that poll's
 //! `Waker`. The only state threads share without messages is in `shared`: each instance's [`Activity`]
 //! (atomic counters, written by whoever carries traffic through a [`Lease`], read by the supervisor to
-//! decide idleness and scaling), each pool's [`Waiting`] flags, and the admin facts the supervisor
-//! records; so no request pays for a message.
+//! decide idleness and scaling), each pool's [`Waiting`] flags, the admin facts the supervisor
+//! records and each instance's last lines of output ([`output`]); so no request pays for a message.
 
+pub mod output;
 mod shared;
 
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use output::{OutputLine, Stream};
 pub use shared::{Activity, Clock, Facts, Lease, Stamp, Waiting};
 
 use crate::config::BackendConfig;

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::output::{OutputLine, OutputTail};
 use super::Thread;
 /// One flag per request thread: it holds requests for a pool whose instances are at `max_in_flight`.
 /// A thread whose request on that pool ends tells the other thread when its flag is set, so a place the
@@ -97,6 +98,9 @@ pub struct Activity {
     /// What the supervisor knows of the instance for the admin API (`/backends`, `/pools`): written
     /// at lifecycle transitions, read per admin request; rare on both sides, so a lock.
     facts: Mutex<Facts>,
+    /// The instance's last lines of output (`GET /backends/{name}/logs`): written per line by the
+    /// thread that reads its output, read per admin request; uncontended, so a lock.
+    output: Mutex<OutputTail>,
 }
 
 /// What the admin API shows of an instance beyond its state.
@@ -176,6 +180,27 @@ impl Activity {
 
     pub fn update_facts(&self, change: impl FnOnce(&mut Facts)) {
         change(&mut self.facts.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    /// Keeps one line the instance wrote (the oldest beyond the bounds are forgotten).
+    pub fn push_output(&self, line: OutputLine) {
+        self.output_tail().push(line);
+    }
+
+    /// Counts lines kept but left out of the proxy's log.
+    pub fn count_not_logged(&self, lines: u64) {
+        self.output_tail().count_not_logged(lines);
+    }
+
+    /// The kept lines, oldest first, and how many lines were left out of the log.
+    pub fn output(&self) -> (Vec<OutputLine>, u64) {
+        let tail = self.output_tail();
+        (tail.lines().cloned().collect(), tail.not_logged())
+    }
+
+    fn output_tail(&self) -> std::sync::MutexGuard<'_, OutputTail> {
+        // As for the facts: a panic mid-push leaves whole lines only.
+        self.output.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

@@ -13,7 +13,9 @@ use super::admin_conn::{AdminRequest, Drive};
 use super::routes::Routes;
 use super::session_ctl::MAX_STREAMS;
 use super::Reactor;
-use crate::admin::{self, Action, BackendStatus, InstanceStatus, PoolStatus};
+use crate::admin::{
+    self, Action, BackendOutput, BackendStatus, InstanceOutput, InstanceStatus, PoolStatus,
+};
 use crate::error::{ErrorCode, ProxyError};
 use crate::json::Json;
 use crate::msg::Command;
@@ -61,6 +63,11 @@ impl Reactor {
         }
         if let Some(done) = self.session_api(key, &request, path, query) {
             return done;
+        }
+        if let Some(name) = admin::logs_path(path) {
+            let found = backend_output(&self.routes, &name);
+            let answer = admin::logs_response(&request.method, &name, query, found);
+            return self.admin_respond(key, answer);
         }
         let rows = backend_rows(&self.routes);
         let pools = pool_rows(&self.routes);
@@ -274,10 +281,31 @@ fn backend_rows(routes: &Routes) -> Vec<BackendStatus<'_>> {
                 state: first.view.reported_state(),
                 port: r.config.port,
                 in_flight: first.activity.in_flight(),
-                status: first.activity.status(),
+                facts: first.activity.facts(),
             }
         })
         .collect()
+}
+
+/// `/backends/{name}/logs`: the kept output of each instance of the backend, pool or session `name`.
+fn backend_output(routes: &Routes, name: &str) -> Option<BackendOutput> {
+    let backend = routes.iter().find(|r| &*r.host == name)?;
+    let instances = (0u32..)
+        .zip(&backend.instances)
+        .map(|(slot, i)| {
+            let (lines, not_logged) = i.activity.output();
+            InstanceOutput {
+                slot,
+                lines,
+                not_logged,
+            }
+        })
+        .collect();
+    Some(BackendOutput {
+        name: name.to_string(),
+        pool: backend.config.is_pool(),
+        instances,
+    })
 }
 
 /// `/pools`: each pool's instances as this thread last heard of them (sessions are under `/sessions`).

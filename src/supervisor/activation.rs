@@ -315,8 +315,16 @@ mod tests {
         };
         let (mut docker, _events, _poll) = docker_driver();
         let key = InstanceKey::new(0, 0);
-        let mut instance =
-            Instance::start(&config, &spec, "http://x", None, &mut docker, key).unwrap();
+        let mut instance = Instance::start(
+            &config,
+            &spec,
+            "http://x",
+            None,
+            &mut docker,
+            key,
+            &crate::supervisor::output::OutputSink::inherit("x", "process"),
+        )
+        .unwrap();
         assert!(instance.is_socket_activated());
         // Bound and listening before the program runs: a client's connection waits in the backlog.
         assert!(UnixStream::connect(&path).is_ok());

@@ -18,6 +18,7 @@ use super::docker::{DockerDriver, DriverEvent};
 use super::keys::{InstanceKey, NOTIFY_TOKEN, SIGCHLD_TOKEN, WAKER_TOKEN};
 use super::listening::ListenCheck;
 use super::notify::NotifySocket;
+use super::output::OutputThread;
 use super::policy::Order;
 use super::sigchld::SigchldPipe;
 use super::slot::InstanceSlot;
@@ -61,6 +62,8 @@ pub struct Supervisor {
     pub reactor_gone: bool,
     /// Kills every backend process group if the proxy dies (see `watchdog`).
     pub watchdog: Option<Watchdog>,
+    /// Reads the stdout and stderr of local processes (started with the first one).
+    pub output: OutputThread,
 }
 
 /// Whether the loop goes on after a turn.
@@ -116,6 +119,7 @@ impl Supervisor {
             controlling: false,
             reactor_gone: false,
             watchdog,
+            output: OutputThread::default(),
         };
         Ok((supervisor, Mailbox::new(tx, waker)))
     }
@@ -123,6 +127,8 @@ impl Supervisor {
     pub fn run(mut self) {
         let mut events = Events::with_capacity(EVENT_CAPACITY);
         while self.turn(&mut events) == Turn::Continue {}
+        // The backends are gone: their last lines are read before the proxy exits.
+        self.output.close();
     }
 
     /// Sleeps until something happens (or the next deadline), then handles all of it.

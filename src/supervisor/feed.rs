@@ -154,8 +154,10 @@ impl Supervisor {
             true => format!("{}/ready/pool/{host}/{}", self.ready_url_base, key.index),
             false => format!("{}/ready/{host}", self.ready_url_base),
         };
+        let activity = backend.activity_of(key.index);
         // A new program has said nothing of itself yet.
-        backend.activity_of(key.index).set_status(None);
+        activity.set_status(None);
+        let output = self.output.sink(&config, key.index, activity);
         let slot = backend.slot_mut(key.index)?;
         let name = InstanceName {
             host: &host,
@@ -163,7 +165,8 @@ impl Supervisor {
         };
         let spec = slot.spec.clone();
         let notify = self.notify.as_ref().map(|socket| socket.path());
-        match Instance::start(&config, &spec, &ready_url, notify, &mut self.docker, key) {
+        let docker = &mut self.docker;
+        match Instance::start(&config, &spec, &ready_url, notify, docker, key, &output) {
             Ok(instance) => {
                 let activated = instance.is_socket_activated();
                 match activated {

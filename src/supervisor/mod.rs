@@ -33,6 +33,11 @@
 //! Containers are driven through the Docker Engine API, whose calls block: the `docker` driver runs them
 //! on worker threads (one per container start and life, one per stop) that report back through a channel
 //! woken by the same waker as commands, so a slow daemon never stalls this loop or another backend.
+//!
+//! A local instance's stdout and stderr are pipes read by one "output" thread with its own poll
+//! (`output`), so a backend's flood of output never delays this loop: each line goes to the log under
+//! the instance's name and into the instance's tail (`crate::msg::output`), as a container's lines do
+//! from its log follower.
 
 mod activation;
 mod backend;
@@ -54,6 +59,7 @@ mod keys;
 mod lifecycle;
 mod listening;
 mod notify;
+mod output;
 mod policy;
 mod pool_ctl;
 mod probe;

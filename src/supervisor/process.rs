@@ -1,5 +1,5 @@
 //! The local-process driver: spawn a backend in its own process group, signal the group, notice the exit
-//! and reap it.
+//! and reap it. Its stdout and stderr are pipes the output thread reads (`output`), unless there is none.
 //!
 //! Each backend leads its own process group so one signal reaches everything it forked. It is also tied to
 //! the proxy's life with `PR_SET_PDEATHSIG(SIGKILL)`, so even a SIGKILLed proxy leaves no backend behind
@@ -17,6 +17,7 @@ use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
 use nix::unistd::{getpid, getppid, Pid};
 
 use super::activation::{hold_descriptor_3, ExecPlan};
+use super::output::{attach_child, OutputSink};
 use crate::config::LocalSpec;
 
 /// A running (or exited but not yet reaped) backend process.
@@ -33,7 +34,8 @@ pub struct ProcessInstance {
 
 impl ProcessInstance {
     /// Starts `spec` with exactly `env` added to the proxy's own environment; with a `listener`, socket
-    /// activated (`activation.rs`): the program inherits it as descriptor 3 with `LISTEN_FDS=1`.
+    /// activated (`activation.rs`): the program inherits it as descriptor 3 with `LISTEN_FDS=1`. Its
+    /// stdout and stderr go to `output` (pipes, when it has a thread to read them; else the proxy's own).
     ///
     /// Must be called from the supervisor thread: the parent-death signal fires when the *thread* that
     /// forked the child exits, and that thread lives as long as the proxy.
@@ -41,8 +43,13 @@ impl ProcessInstance {
         spec: &LocalSpec,
         env: &[(String, String)],
         listener: Option<OwnedFd>,
+        output: &OutputSink,
     ) -> Result<Self, String> {
         let supervisor_pid = getpid();
+        let stdio = || match output.captures() {
+            true => Stdio::piped(),
+            false => Stdio::inherit(),
+        };
         let mut command = Command::new(&spec.command);
         // The proxy's own service-manager variables describe the proxy, not the backend.
         for name in crate::systemd::OWN_VARIABLES {
@@ -52,8 +59,8 @@ impl ProcessInstance {
             .args(&spec.args)
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
-            .stdout(Stdio::inherit())
-            .stderr(Stdio::inherit())
+            .stdout(stdio())
+            .stderr(stdio())
             .process_group(0);
         if let Some(dir) = &spec.working_dir {
             command.current_dir(dir);
@@ -94,10 +101,10 @@ impl ProcessInstance {
         let held = listener.as_ref().and_then(hold_descriptor_3);
         let spawned = command.spawn();
         drop(held);
-        let child = spawned.map_err(|e| describe_spawn_error(spec, &e))?;
+        let mut child = spawned.map_err(|e| describe_spawn_error(spec, &e))?;
+        attach_child(output, &mut child);
         let Ok(raw_pid) = i32::try_from(child.id()) else {
             // Cannot happen on Linux (pid_max < 2^22); refuse rather than signal a wrong group.
-            let mut child = child;
             let _ = child.kill();
             let _ = child.wait();
             return Err(format!("`{}` got a pid out of range", spec.command));

@@ -2,7 +2,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::*;
+use crate::supervisor::output::PROCESS_TARGET;
 use crate::supervisor::test_support::{scratch_file, wait_for};
+
+/// Output to the test's own stdout and stderr, as before there were pipes.
+fn inherit() -> OutputSink {
+    OutputSink::inherit("test", PROCESS_TARGET)
+}
 
 fn shell(script: &str) -> LocalSpec {
     LocalSpec {
@@ -33,7 +39,8 @@ fn wait_exit(process: &mut ProcessInstance) -> String {
 
 #[test]
 fn sigterm_stops_and_the_exit_is_reaped() {
-    let mut process = ProcessInstance::spawn(&shell("exec sleep 30"), &[], None).unwrap();
+    let mut process =
+        ProcessInstance::spawn(&shell("exec sleep 30"), &[], None, &inherit()).unwrap();
     let pid = process.pid();
     assert!(process.poll_exit().is_none(), "still running");
     process.signal_group(Signal::SIGTERM);
@@ -46,7 +53,7 @@ fn sigterm_stops_and_the_exit_is_reaped() {
 fn sigkill_ends_a_process_that_ignores_sigterm() {
     let ready = scratch_file("trap-ready");
     let script = format!("trap '' TERM; touch {}; sleep 30", ready.display());
-    let mut process = ProcessInstance::spawn(&shell(&script), &[], None).unwrap();
+    let mut process = ProcessInstance::spawn(&shell(&script), &[], None, &inherit()).unwrap();
     wait_for(Duration::from_secs(5), || ready.exists().then_some(())).expect("trap installed");
     process.signal_group(Signal::SIGTERM);
     let ignored = wait_for(Duration::from_millis(200), || process.poll_exit());
@@ -60,7 +67,7 @@ fn sigkill_ends_a_process_that_ignores_sigterm() {
 fn grandchildren_die_with_the_group_when_the_leader_exits() {
     let pid_file = scratch_file("grandchild-pid");
     let script = format!("sleep 30 & echo $! > {}; exec sleep 30", pid_file.display());
-    let mut process = ProcessInstance::spawn(&shell(&script), &[], None).unwrap();
+    let mut process = ProcessInstance::spawn(&shell(&script), &[], None, &inherit()).unwrap();
     let grandchild: u32 = wait_for(Duration::from_secs(5), || {
         std::fs::read_to_string(&pid_file).ok()?.trim().parse().ok()
     })
@@ -79,15 +86,16 @@ fn grandchildren_die_with_the_group_when_the_leader_exits() {
 
 #[test]
 fn the_backend_dies_with_the_thread_that_spawned_it() {
-    let spawner =
-        std::thread::spawn(|| ProcessInstance::spawn(&shell("exec sleep 30"), &[], None).unwrap());
+    let spawner = std::thread::spawn(|| {
+        ProcessInstance::spawn(&shell("exec sleep 30"), &[], None, &inherit()).unwrap()
+    });
     let mut process = spawner.join().unwrap();
     assert_eq!(wait_exit(&mut process), "signal SIGKILL");
 }
 
 #[test]
 fn dropping_the_handle_kills_and_reaps() {
-    let process = ProcessInstance::spawn(&shell("exec sleep 30"), &[], None).unwrap();
+    let process = ProcessInstance::spawn(&shell("exec sleep 30"), &[], None, &inherit()).unwrap();
     let pid = process.pid();
     drop(process);
     assert!(!exists(pid));
@@ -99,7 +107,7 @@ fn env_and_working_dir_reach_the_process() {
     let mut spec = shell(&format!("echo \"$GREETING $(pwd)\" > {}", out.display()));
     spec.working_dir = Some(std::env::temp_dir());
     let env = vec![("GREETING".to_string(), "hello".to_string())];
-    let mut process = ProcessInstance::spawn(&spec, &env, None).unwrap();
+    let mut process = ProcessInstance::spawn(&spec, &env, None, &inherit()).unwrap();
     assert_eq!(wait_exit(&mut process), "status 0");
     let text = std::fs::read_to_string(&out).unwrap();
     let expected_dir = std::env::temp_dir().canonicalize().unwrap();
@@ -109,7 +117,7 @@ fn env_and_working_dir_reach_the_process() {
 
 #[test]
 fn exit_status_is_described() {
-    let mut process = ProcessInstance::spawn(&shell("exit 3"), &[], None).unwrap();
+    let mut process = ProcessInstance::spawn(&shell("exit 3"), &[], None, &inherit()).unwrap();
     assert_eq!(wait_exit(&mut process), "status 3");
 }
 
@@ -120,7 +128,7 @@ fn a_missing_program_is_a_spawn_error_naming_it() {
         args: Vec::new(),
         working_dir: None,
     };
-    let why = ProcessInstance::spawn(&spec, &[], None).unwrap_err();
+    let why = ProcessInstance::spawn(&spec, &[], None, &inherit()).unwrap_err();
     assert!(why.contains("/nonexistent/spawngate-backend"), "{why}");
     assert!(why.contains("No such file"), "{why}");
 }
@@ -143,7 +151,8 @@ fn a_socket_activated_process_gets_descriptor_3_and_its_own_pid_as_listen_pid() 
         "echo \"$$ $LISTEN_PID $LISTEN_FDS $LISTEN_FDNAMES $(readlink /proc/self/fd/3 | cut -c1-7)\" > {}",
         out.display()
     );
-    let mut process = ProcessInstance::spawn(&shell(&script), &[], Some(listener)).unwrap();
+    let mut process =
+        ProcessInstance::spawn(&shell(&script), &[], Some(listener), &inherit()).unwrap();
     assert_eq!(wait_exit(&mut process), "status 0");
     let text = std::fs::read_to_string(&out).unwrap();
     let fields: Vec<&str> = text.split_whitespace().collect();
@@ -169,7 +178,7 @@ fn a_socket_activated_missing_program_is_still_a_spawn_error() {
         args: Vec::new(),
         working_dir: None,
     };
-    let why = ProcessInstance::spawn(&spec, &[], Some(listener)).unwrap_err();
+    let why = ProcessInstance::spawn(&spec, &[], Some(listener), &inherit()).unwrap_err();
     assert!(why.contains("no-such-spawngate-backend"), "{why}");
     let spec = LocalSpec {
         command: "/nonexistent/backend".to_string(),
@@ -177,6 +186,6 @@ fn a_socket_activated_missing_program_is_still_a_spawn_error() {
         working_dir: None,
     };
     let listener = super::super::activation::bind_listener("127.0.0.1:0".parse().unwrap()).unwrap();
-    let why = ProcessInstance::spawn(&spec, &[], Some(listener)).unwrap_err();
+    let why = ProcessInstance::spawn(&spec, &[], Some(listener), &inherit()).unwrap_err();
     assert!(why.contains("No such file"), "{why}");
 }

@@ -1,5 +1,6 @@
 //! Sans-IO reading of a container's log stream: Docker's multiplexed framing (used when the container has
-//! no TTY, which Spawngate never asks for) and the split into bounded lines.
+//! no TTY, which Spawngate never asks for). The split into bounded lines is the one processes use
+//! (`output::lines`).
 //!
 //! ```text
 //!  frame = [stream: u8] [0 0 0] [length: u32 big-endian] [length bytes of output]
@@ -8,24 +9,7 @@
 //! A frame's payload is passed on in whatever pieces it arrives, never gathered whole, so a container
 //! that writes a 4 GiB line costs only the line limit.
 
-/// Longest line logged as one; a longer one is logged in pieces of this size. Keeps one chatty
-/// container from building an unbounded buffer.
-pub const MAX_LINE_BYTES: usize = 16 * 1024;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stream {
-    Stdout,
-    Stderr,
-}
-
-impl Stream {
-    pub fn name(self) -> &'static str {
-        match self {
-            Stream::Stdout => "stdout",
-            Stream::Stderr => "stderr",
-        }
-    }
-}
+pub use crate::msg::Stream;
 
 const HEADER_LEN: usize = 8;
 
@@ -96,59 +80,10 @@ impl Demux {
     }
 }
 
-/// Gathers one stream's bytes into lines of at most [`MAX_LINE_BYTES`].
-#[derive(Debug, Default)]
-pub struct Lines {
-    pending: Vec<u8>,
-}
-
-impl Lines {
-    /// Appends `bytes`, handing each completed line (without its line ending) to `emit`.
-    pub fn push(&mut self, mut bytes: &[u8], mut emit: impl FnMut(&str)) {
-        while !bytes.is_empty() {
-            if self.pending.len() == MAX_LINE_BYTES {
-                // Cut only once the next byte is known, so a line of exactly the limit stays one line.
-                if bytes[0] == b'\n' {
-                    bytes = &bytes[1..];
-                }
-                self.flush(&mut emit);
-                continue;
-            }
-            let room = MAX_LINE_BYTES - self.pending.len();
-            let window = &bytes[..bytes.len().min(room)];
-            match window.iter().position(|&b| b == b'\n') {
-                Some(newline) => {
-                    self.pending.extend_from_slice(&window[..newline]);
-                    bytes = &bytes[newline + 1..];
-                    self.flush(&mut emit);
-                }
-                None => {
-                    self.pending.extend_from_slice(window);
-                    bytes = &bytes[window.len()..];
-                }
-            }
-        }
-    }
-
-    /// Emits what is left of an unfinished last line.
-    pub fn finish(&mut self, mut emit: impl FnMut(&str)) {
-        if !self.pending.is_empty() {
-            self.flush(&mut emit);
-        }
-    }
-
-    fn flush(&mut self, emit: &mut impl FnMut(&str)) {
-        if self.pending.last() == Some(&b'\r') {
-            self.pending.pop();
-        }
-        emit(&String::from_utf8_lossy(&self.pending));
-        self.pending.clear();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::supervisor::output::lines::{Lines, CUT_MARKER, MAX_LINE_BYTES};
 
     fn frame(stream: u8, payload: &[u8]) -> Vec<u8> {
         let mut out = vec![stream, 0, 0, 0];
@@ -215,42 +150,6 @@ mod tests {
         );
     }
 
-    fn lines_of(pieces: &[&[u8]]) -> Vec<String> {
-        let mut lines = Lines::default();
-        let mut out = Vec::new();
-        for piece in pieces {
-            lines.push(piece, |l| out.push(l.to_string()));
-        }
-        lines.finish(|l| out.push(l.to_string()));
-        out
-    }
-
-    #[test]
-    fn lines_join_pieces_and_drop_line_endings() {
-        assert_eq!(
-            lines_of(&[b"one\r\ntw", b"o\n", b"\n", b"three"]),
-            vec!["one", "two", "", "three"]
-        );
-        assert_eq!(lines_of(&[b"\xffok\n"]), vec!["\u{FFFD}ok"]);
-        assert!(lines_of(&[]).is_empty());
-    }
-
-    #[test]
-    fn long_lines_are_cut_into_bounded_pieces() {
-        let long = vec![b'y'; MAX_LINE_BYTES * 2 + 5];
-        let mut input = long.clone();
-        input.push(b'\n');
-        let out = lines_of(&[&input]);
-        assert_eq!(
-            out.iter().map(String::len).collect::<Vec<_>>(),
-            vec![MAX_LINE_BYTES, MAX_LINE_BYTES, 5]
-        );
-        let exact = [vec![b'z'; MAX_LINE_BYTES], b"\nnext\n".to_vec()].concat();
-        let out = lines_of(&[&exact[..MAX_LINE_BYTES], &exact[MAX_LINE_BYTES..]]);
-        assert_eq!(out.len(), 2, "a line of exactly the limit is one line");
-        assert_eq!(out[1], "next");
-    }
-
     #[test]
     fn random_streams_never_panic_and_lines_stay_bounded() {
         let mut state = 0x9e37_79b9_7f4a_7c15_u64;
@@ -271,7 +170,9 @@ mod tests {
                 .collect();
             for chunk in input.chunks((next() % 64 + 1) as usize) {
                 demux.feed(chunk, |_, bytes| {
-                    lines.push(bytes, |line| assert!(line.len() <= MAX_LINE_BYTES * 3));
+                    lines.push(bytes, |line| {
+                        assert!(line.len() <= MAX_LINE_BYTES * 3 + CUT_MARKER.len())
+                    });
                 });
             }
             lines.finish(|_| {});

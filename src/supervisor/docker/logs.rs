@@ -1,15 +1,15 @@
-//! Streams a container's stdout and stderr into the proxy's log (target `container`: stdout at INFO,
-//! stderr at WARN, each line tagged with the backend and the stream) until the container stops, and keeps
-//! the last few lines for the message that reports its exit.
+//! Streams a container's stdout and stderr into the proxy's log and the instance's tail until the
+//! container stops (through its [`OutputSink`]: target `container`, stdout at INFO, stderr at WARN,
+//! each line tagged with the instance and the stream, as a process's are), and keeps the last few lines
+//! for the message that reports its exit.
 
 use std::collections::VecDeque;
 use std::io::{self, Read};
 
 use super::client::{clip, Docker};
-use super::frames::{Demux, Lines, Stream};
-
-/// The log target of container output, so operators can filter it apart from the proxy's own lines.
-pub const LOG_TARGET: &str = "container";
+use super::frames::{Demux, Stream};
+use crate::supervisor::output::lines::Lines;
+use crate::supervisor::output::OutputSink;
 /// Lines kept for an exit message: enough to show the error a program printed before it died.
 const TAIL_LINES: usize = 5;
 /// Characters of each kept line that go into the exit message.
@@ -42,9 +42,9 @@ impl Tail {
 }
 
 /// Follows the container's output until it ends; returns the last lines.
-pub fn follow(docker: &Docker, id: &str, hostname: &str) -> Tail {
+pub fn follow(docker: &Docker, id: &str, hostname: &str, sink: &OutputSink) -> Tail {
     match docker.follow_logs(id) {
-        Ok(reader) => copy_to_log(reader, hostname),
+        Ok(reader) => copy_to_log(reader, hostname, sink),
         Err(e) => {
             log::warn!("{hostname}: cannot follow the container's output: {e}");
             Tail::default()
@@ -52,8 +52,9 @@ pub fn follow(docker: &Docker, id: &str, hostname: &str) -> Tail {
     }
 }
 
-/// Reads a multiplexed log stream to its end, logging every line.
-pub fn copy_to_log(mut reader: impl Read, hostname: &str) -> Tail {
+/// Reads a multiplexed log stream to its end, logging every line. The follower is a thread of its own
+/// reading a stream the daemon buffers, so it logs every line: a slow log only slows the stream.
+pub fn copy_to_log(mut reader: impl Read, hostname: &str, sink: &OutputSink) -> Tail {
     let mut demux = Demux::default();
     let mut stdout = Lines::default();
     let mut stderr = Lines::default();
@@ -74,26 +75,27 @@ pub fn copy_to_log(mut reader: impl Read, hostname: &str) -> Tail {
                 Stream::Stdout => &mut stdout,
                 Stream::Stderr => &mut stderr,
             };
-            lines.push(bytes, |line| emit(hostname, stream, line, &mut tail));
+            lines.push(bytes, |line| emit(sink, stream, line, &mut tail));
         });
     }
-    stdout.finish(|line| emit(hostname, Stream::Stdout, line, &mut tail));
-    stderr.finish(|line| emit(hostname, Stream::Stderr, line, &mut tail));
+    stdout.finish(|line| emit(sink, Stream::Stdout, line, &mut tail));
+    stderr.finish(|line| emit(sink, Stream::Stderr, line, &mut tail));
     tail
 }
 
-fn emit(hostname: &str, stream: Stream, line: &str, tail: &mut Tail) {
-    let level = match stream {
-        Stream::Stdout => log::Level::Info,
-        Stream::Stderr => log::Level::Warn,
-    };
-    log::log!(target: LOG_TARGET, level, "hostname={hostname} stream={}: {line}", stream.name());
+fn emit(sink: &OutputSink, stream: Stream, line: &str, tail: &mut Tail) {
+    sink.line(stream, line, true);
     tail.push(line);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::supervisor::output::CONTAINER_TARGET;
+
+    fn sink() -> OutputSink {
+        OutputSink::inherit("app.localhost", CONTAINER_TARGET)
+    }
 
     fn frame(stream: u8, payload: &str) -> Vec<u8> {
         let mut out = vec![stream, 0, 0, 0];
@@ -109,7 +111,7 @@ mod tests {
             input.extend(frame(1, &format!("out {i}\n")));
         }
         input.extend(frame(2, "fatal: no config\nunfinished"));
-        let tail = copy_to_log(&input[..], "app.localhost");
+        let tail = copy_to_log(&input[..], "app.localhost", &sink());
         assert_eq!(
             tail.summary().as_deref(),
             Some(r#""out 5" | "out 6" | "out 7" | "fatal: no config" | "unfinished""#)
@@ -118,7 +120,7 @@ mod tests {
 
     #[test]
     fn nothing_written_means_no_summary() {
-        assert_eq!(copy_to_log(&[][..], "x").summary(), None);
+        assert_eq!(copy_to_log(&[][..], "x", &sink()).summary(), None);
     }
 
     #[test]
@@ -133,7 +135,7 @@ mod tests {
                 Ok(self.0.len())
             }
         }
-        let tail = copy_to_log(Breaks(frame(1, "partial line"), false), "x");
+        let tail = copy_to_log(Breaks(frame(1, "partial line"), false), "x", &sink());
         assert_eq!(tail.summary().as_deref(), Some(r#""partial line""#));
     }
 }

@@ -17,7 +17,7 @@
 //! Files: `endpoint` (where the daemon is), `transport` (ureq over a Unix socket), `client` (versioned
 //! calls, error bodies), `api` (the calls), `json` (reading replies), `create` (the create body),
 //! `worker` (start and watch), `container` (the supervisor's handle), `logs` + `frames` (output to the
-//! log), `owner` + `leftovers` (labels, and removing containers of a dead proxy).
+//! log and the instance's tail), `owner` + `leftovers` (labels, and removing containers of a dead proxy).
 
 mod api;
 mod client;
@@ -42,6 +42,7 @@ pub use container::{ContainerInstance, Outcome};
 pub use create::container_ready_url;
 
 use super::keys::InstanceKey;
+use super::output::OutputSink;
 use crate::config::{BackendConfig, BackendKind, DockerSpec};
 use crate::msg::Mailbox;
 use crate::upstream::instance::InstanceSpec;
@@ -94,7 +95,7 @@ impl DockerDriver {
 
     /// Begins starting the container of `instance` (reported under `key`) on a worker thread; returns
     /// its handle at once. `env` is the complete set of variables to add (the config's, `PORT`, the ready
-    /// URL).
+    /// URL); the container's output goes to `output`.
     pub fn start(
         &mut self,
         key: InstanceKey,
@@ -102,6 +103,7 @@ impl DockerDriver {
         spec: &DockerSpec,
         instance: &InstanceSpec,
         env: Vec<(String, String)>,
+        output: &OutputSink,
     ) -> Result<ContainerInstance, String> {
         self.next_serial += 1;
         let serial = self.next_serial;
@@ -123,6 +125,7 @@ impl DockerDriver {
                 key,
                 serial,
             },
+            output: output.clone(),
         };
         std::thread::Builder::new()
             .name("docker-start".to_string())

@@ -24,6 +24,7 @@ use crate::config::{DockerSpec, PullPolicy};
 use crate::json::Json;
 use crate::msg::Mailbox;
 use crate::supervisor::keys::InstanceKey;
+use crate::supervisor::output::OutputSink;
 
 /// Create attempts when the name is taken by a container that may be removed; the race with a leftover
 /// sweep removing the same container settles within a few rounds.
@@ -78,6 +79,8 @@ pub struct StartJob {
     /// Set when the supervisor wants the start abandoned (stop or kill while starting).
     pub cancel: Arc<AtomicBool>,
     pub report: Reporter,
+    /// Where the container's output goes: the log, under the instance's name, and its tail.
+    pub output: OutputSink,
 }
 
 impl StartJob {
@@ -108,7 +111,7 @@ pub fn run(job: StartJob) {
         remove(&docker, &id, &job.hostname);
         return;
     }
-    let (how, last_output) = watch(&docker, &id, &job.hostname);
+    let (how, last_output) = watch(&docker, &id, &job.hostname, &job.output);
     job.report.send(ContainerEvent::Exited { how, last_output });
 }
 
@@ -230,14 +233,20 @@ fn clear_name(docker: &Docker, job: &StartJob) -> Result<(), String> {
 
 /// Follows the output and waits for the end; removes the container; says how it ended and what it
 /// wrote last.
-fn watch(docker: &Docker, id: &str, hostname: &str) -> (String, Option<String>) {
+fn watch(
+    docker: &Docker,
+    id: &str,
+    hostname: &str,
+    output: &OutputSink,
+) -> (String, Option<String>) {
     let (tail_tx, tail_rx) = mpsc::channel();
     let follower = {
         let (docker, id, hostname) = (docker.clone(), id.to_string(), hostname.to_string());
+        let output = output.clone();
         std::thread::Builder::new()
             .name("docker-logs".to_string())
             .spawn(move || {
-                let _ = tail_tx.send(logs::follow(&docker, &id, &hostname));
+                let _ = tail_tx.send(logs::follow(&docker, &id, &hostname, &output));
             })
     };
     if let Err(e) = follower {

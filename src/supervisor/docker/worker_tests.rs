@@ -56,6 +56,10 @@ fn run_job(spec: DockerSpec, cancel: bool) -> Run {
             key: InstanceKey::new(3, 1),
             serial: 9,
         },
+        output: crate::supervisor::output::OutputSink::inherit(
+            "app.localhost",
+            crate::supervisor::output::CONTAINER_TARGET,
+        ),
     };
     run(job);
     Run {
