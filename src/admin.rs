@@ -22,6 +22,7 @@
 mod logs;
 mod pools;
 mod routes;
+pub mod status;
 
 pub use logs::{logs_path, logs_response, BackendOutput, InstanceOutput};
 pub use pools::{InstanceStatus, PoolStatus};

@@ -19,6 +19,7 @@ use crate::admin::{
 use crate::error::{ErrorCode, ProxyError};
 use crate::json::Json;
 use crate::msg::Command;
+use crate::sessions::gate::query as gate_query;
 use crate::sessions::registry::Reply;
 use crate::sessions::secret;
 
@@ -42,6 +43,7 @@ impl Reactor {
             let _ = self.poll.registry().deregister(conn.stream_mut());
         }
         self.session_ctl.forget_conn(key);
+        self.status_feed.forget_conn(key);
     }
 
     /// Answers one request (or parks it, or starts a stream). Returns true when the connection is done.
@@ -51,7 +53,7 @@ impl Reactor {
             Some(at) => (&target[..at], &target[at + 1..]),
             None => (target, &b""[..]),
         };
-        if !self.admin_authorized(&request, path) {
+        if !self.admin_authorized(&request, path, query) {
             log::warn!(
                 "admin: refused {} {} without a valid token",
                 String::from_utf8_lossy(&request.method),
@@ -60,6 +62,9 @@ impl Reactor {
             let err = ProxyError::new(ErrorCode::Unauthorized, "a valid bearer token is required");
             let answer = err.to_http1(None, true, &[("WWW-Authenticate", "Bearer")]);
             return self.admin_respond(key, answer);
+        }
+        if let Some(done) = self.status_api(key, &request, path) {
+            return done;
         }
         if let Some(done) = self.session_api(key, &request, path, query) {
             return done;
@@ -106,7 +111,40 @@ impl Reactor {
             .is_none_or(|conn| conn.respond(answer))
     }
 
-    fn admin_authorized(&self, request: &AdminRequest, path: &[u8]) -> bool {
+    /// `GET /` (the status page), `GET /status` and `GET /status/events`; `None` for any other path.
+    fn status_api(&mut self, key: usize, request: &AdminRequest, path: &[u8]) -> Option<bool> {
+        if !matches!(path, b"/" | b"/status" | b"/status/events") {
+            return None;
+        }
+        if !matches!(&request.method[..], b"GET" | b"HEAD") {
+            return Some(self.admin_error(key, ErrorCode::MethodNotAllowed, "use GET"));
+        }
+        let (content_type, body) = match path {
+            b"/" => (
+                "text/html; charset=utf-8",
+                admin::status::STATUS_PAGE.to_string(),
+            ),
+            b"/status" => ("application/json", self.status_snapshot()),
+            _ if self.status_feed.is_full() => {
+                let err =
+                    ProxyError::new(ErrorCode::TooManyHeld, "too many status streams are open")
+                        .with_retry_after(5);
+                return Some(self.admin_respond(key, err.to_http1(None, true, &[])));
+            }
+            _ => return Some(self.status_subscribe(key)),
+        };
+        let mut answer = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        if &request.method[..] != b"HEAD" {
+            answer.extend_from_slice(body.as_bytes());
+        }
+        Some(self.admin_respond(key, answer))
+    }
+
+    fn admin_authorized(&self, request: &AdminRequest, path: &[u8], query: &[u8]) -> bool {
         let Some(token) = &self.config.server.admin_token else {
             return true;
         };
@@ -118,14 +156,19 @@ impl Reactor {
         if open {
             return true;
         }
-        let Some(presented) = request
+        if let Some(presented) = request
             .authorization
             .as_deref()
             .and_then(|v| strip_bearer(v))
-        else {
-            return false;
-        };
-        secret::equal_bytes(presented, &token.0)
+        {
+            return secret::equal_bytes(presented, &token.0);
+        }
+        // A browser cannot put a header on the page's address or on its EventSource: the status page
+        // and its stream also take the token as `?token=` (the page passes its own query on).
+        let page = matches!(&request.method[..], b"GET" | b"HEAD")
+            && matches!(path, b"/" | b"/status/events");
+        page && gate_query::param(query, b"token")
+            .is_some_and(|t| secret::equal_bytes(&t, &token.0))
     }
 
     /// The session endpoints; `None` for any other path.

@@ -32,6 +32,7 @@ mod session;
 mod session_ctl;
 mod signals;
 mod sockio;
+mod status_feed;
 mod timeouts;
 mod timers;
 mod tunnel;
@@ -60,6 +61,7 @@ use routes::Routes;
 use session::Session;
 use session_ctl::SessionCtl;
 use signals::Signals;
+use status_feed::StatusFeed;
 use timers::{Deadline, TimerTarget, Timers};
 use upstream::Upstream;
 
@@ -216,6 +218,8 @@ pub(crate) struct Reactor {
     notifier: Option<Notifier>,
     /// Session-lived backends: the registry and the session routes.
     session_ctl: SessionCtl,
+    /// Open streams of the live status view.
+    status_feed: StatusFeed,
 }
 
 impl Reactor {
@@ -293,6 +297,7 @@ impl Reactor {
                 last_reload_error: None,
             },
             session_ctl,
+            status_feed: StatusFeed::default(),
         };
         reactor.sessions_configured();
         Ok(reactor)
@@ -363,6 +368,7 @@ impl Reactor {
                 }
                 TimerTarget::ResumeAccept => self.resume_accept(),
                 TimerTarget::Sessions => self.registry_timer(at),
+                TimerTarget::Status => self.status_tick(at),
             }
         }
     }

@@ -17,6 +17,8 @@ pub enum TimerTarget {
     ResumeAccept,
     /// Session lifetimes and tombstones (`session_ctl`).
     Sessions,
+    /// The next snapshot for open status streams (`status_feed`).
+    Status,
 }
 
 /// One entry: its deadline and a sequence number that keeps equal deadlines apart.

@@ -27,7 +27,7 @@
 #[path = "cookie.rs"]
 pub mod cookie;
 #[path = "gate_query.rs"]
-mod query;
+pub mod query;
 
 use std::sync::Arc;
 

@@ -1,6 +1,6 @@
-//! The command line: `spawngate CONFIG | check CONFIG | --version | --help`.
+//! The command line: `spawngate CONFIG | check CONFIG | status [ADMIN_URL] | --version | --help`.
 //!
-//! Four fixed forms, so no argument-parsing crate. Exit codes: 0 success, 1 invalid config or a runtime
+//! Fixed forms, so no argument-parsing crate. Exit codes: 0 success, 1 invalid config or a runtime
 //! failure, 2 a command line that does not match any form (as most Unix tools do).
 
 use std::ffi::OsString;
@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::config::{self, ConfigErrors};
+
+mod status;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The commit and target triple that build.rs embeds, so a bug report names the exact build.
@@ -19,11 +21,15 @@ const USAGE: &str = "\
 Usage:
   spawngate CONFIG.toml         run the proxy in the foreground
   spawngate check CONFIG.toml   validate the config: print every problem and exit 1, or exit 0
+  spawngate status [ADMIN_URL]  print every backend, pool and session of a running proxy as a table
+                                (default http://127.0.0.1:9999)
   spawngate --version | -V      print the version
   spawngate --help | -h         print this help
 
 Environment:
-  RUST_LOG   log filter, e.g. RUST_LOG=debug or RUST_LOG=spawngate=debug,container=warn (default: info)
+  RUST_LOG               log filter, e.g. RUST_LOG=debug or RUST_LOG=spawngate=debug,container=warn
+                         (default: info)
+  SPAWNGATE_ADMIN_TOKEN  the admin token `status` sends, when the proxy has admin_token_file
 
 Signals:
   SIGHUP           re-read the config file; an invalid file is rejected and the running config kept
@@ -35,11 +41,12 @@ Signals:
 enum Command {
     Run(PathBuf),
     Check(PathBuf),
+    Status(String),
     Version,
     Help,
 }
 
-/// Reads the arguments after the program name; `None` for anything that is not one of the four forms.
+/// Reads the arguments after the program name; `None` for anything that is not one of the forms.
 fn parse_args(args: &[OsString]) -> Option<Command> {
     let is = |arg: &OsString, names: &[&str]| names.iter().any(|name| arg == name);
     match args {
@@ -48,7 +55,12 @@ fn parse_args(args: &[OsString]) -> Option<Command> {
         [check, path] if check == "check" && !looks_like_flag(path) => {
             Some(Command::Check(PathBuf::from(path)))
         }
-        // A lone "check" is a forgotten argument, not a config file named "check" (use ./check for that).
+        [status] if status == "status" => Some(Command::Status(status::DEFAULT_ADMIN.to_string())),
+        [status, url] if status == "status" && !looks_like_flag(url) => {
+            Some(Command::Status(url.to_string_lossy().into_owned()))
+        }
+        // A lone "check" is a forgotten argument, not a config file named "check" (use ./check for that);
+        // a config file named "status" is run as ./status.
         [path] if path != "check" && !looks_like_flag(path) => {
             Some(Command::Run(PathBuf::from(path)))
         }
@@ -73,6 +85,16 @@ pub fn main() -> ExitCode {
         Some(Command::Help) => print_stdout(USAGE),
         Some(Command::Version) => print_stdout(&version_line()),
         Some(Command::Check(path)) => check(&path),
+        Some(Command::Status(admin)) => {
+            let token = std::env::var("SPAWNGATE_ADMIN_TOKEN").ok();
+            match status::status(&admin, token.as_deref()) {
+                Ok(table) => print_stdout(&table),
+                Err(why) => {
+                    eprintln!("spawngate status: {why}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Some(Command::Run(path)) => run(&path),
         None => {
             if args.is_empty() {
@@ -198,6 +220,14 @@ mod tests {
         assert_eq!(parse(&["--help"]), Some(Command::Help));
         assert_eq!(parse(&["-h"]), Some(Command::Help));
         assert_eq!(parse(&["./check"]), Some(Command::Run("./check".into())));
+        assert_eq!(
+            parse(&["status"]),
+            Some(Command::Status("http://127.0.0.1:9999".into()))
+        );
+        assert_eq!(
+            parse(&["status", "http://10.0.0.2:9000"]),
+            Some(Command::Status("http://10.0.0.2:9000".into()))
+        );
     }
 
     #[test]
@@ -225,6 +255,8 @@ mod tests {
             &["check", "a.toml", "b.toml"],
             &["check", "--help"],
             &["--version", "a.toml"],
+            &["status", "--help"],
+            &["status", "a", "b"],
         ] {
             assert_eq!(parse(args), None, "{args:?}");
         }
