@@ -63,6 +63,7 @@
 //! * Signals (`signal-hook`) arrive in the reactor as events: SIGHUP reloads [`config`], SIGTERM/SIGINT drain
 //!   and stop everything.
 
+pub mod access_log;
 pub mod admin;
 pub mod cli;
 pub mod config;
