@@ -87,6 +87,8 @@ pub fn run(config: config::Config) -> std::io::Result<()> {
     let inherited = systemd::inherited_listeners()?;
     let notifier = systemd::Notifier::from_env();
     let bound = reactor::Bound::bind(&config, inherited)?;
+    // Opened before anything starts, so a path that cannot be written fails the start.
+    let access_log = access_log::AccessLog::start(&config.server)?;
     let clock = msg::Clock::new();
     // One plan of the start-up set for all three threads, so they name every backend by the same id.
     let backends = upstream::Reconcile::initial(&config.backends, &config.hosts);
@@ -98,6 +100,7 @@ pub fn run(config: config::Config) -> std::io::Result<()> {
         clock,
         config.server.limits.clone(),
         h2::PoolLimits::from(&config.server),
+        access_log.clone(),
     )?;
     let wiring = reactor::Wiring {
         clock,
@@ -105,6 +108,10 @@ pub fn run(config: config::Config) -> std::io::Result<()> {
         supervisor,
         h2,
         notifier,
+        access_log: access_log.clone(),
     };
-    bound.serve(config, wiring)
+    let served = bound.serve(config, wiring);
+    // Every request thread has ended: what is queued is written before the process exits.
+    access_log.close();
+    served
 }

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use crate::error::ErrorCode;
+use crate::msg::Host;
 use crate::sessions::gate;
 
 /// The protocol a request came in on.
@@ -45,6 +46,10 @@ pub struct Seen {
     pub started: Instant,
     /// How long it was held while its backend started; `None` when it did not wait.
     pub waited: Option<Duration>,
+    /// The backend it was routed to, once routed.
+    pub backend: Option<Host>,
+    /// It was held for its backend to start (`waited` is set when that wait ends).
+    pub held: bool,
 }
 
 /// The request's parts, as the client sent them (empty when absent).
@@ -85,6 +90,8 @@ impl Seen {
             protocol,
             started,
             waited: None,
+            backend: None,
+            held: false,
         })
     }
 
@@ -109,9 +116,10 @@ impl Seen {
         self.part(4)
     }
 
-    /// The request is forwarded now, after being held since it began (when `held`).
-    pub fn forwarded(&mut self, held: bool, now: Instant) {
-        if held {
+    /// The request stops waiting now (forwarded, or answered by the proxy): a held one waited since it
+    /// began.
+    pub fn wait_over(&mut self, now: Instant) {
+        if self.held && self.waited.is_none() {
             self.waited = Some(now.saturating_duration_since(self.started));
         }
     }

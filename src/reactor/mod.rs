@@ -18,6 +18,7 @@
 //! * `admin_conn`, `signals`: the admin connections and the signal self-pipe.
 
 mod accept;
+mod access;
 mod admin_api;
 mod admin_conn;
 mod buffer;
@@ -46,6 +47,7 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
+use crate::access_log::AccessLog;
 use crate::admin::ConfigStatus;
 use crate::config::Config;
 use crate::h2::H2Handle;
@@ -100,6 +102,8 @@ pub struct Wiring {
     pub h2: H2Handle,
     /// The service manager's notification socket, when the proxy runs as a `Type=notify` unit.
     pub notifier: Option<Notifier>,
+    /// Shared with the h2 worker; reopened on SIGUSR1, reconfigured on reload.
+    pub access_log: Arc<AccessLog>,
 }
 
 impl Bound {
@@ -216,6 +220,7 @@ pub(crate) struct Reactor {
     notifier: Option<Notifier>,
     /// Session-lived backends: the registry and the session routes.
     session_ctl: SessionCtl,
+    access_log: Arc<AccessLog>,
 }
 
 impl Reactor {
@@ -293,6 +298,7 @@ impl Reactor {
                 last_reload_error: None,
             },
             session_ctl,
+            access_log: wiring.access_log,
         };
         reactor.sessions_configured();
         Ok(reactor)
