@@ -1,7 +1,7 @@
 use std::net::IpAddr;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use super::writer::Queue;
+use super::writer::{self, Queue};
 use super::*;
 use crate::error::ErrorCode;
 use crate::json::Json;
@@ -215,4 +215,21 @@ fn an_off_log_records_nothing() {
     assert!(!log.enabled());
     log.record(&record(None));
     assert_eq!(log.dropped(), 0);
+}
+
+#[test]
+fn lines_queued_before_a_switch_go_to_the_old_file() {
+    let dir = std::env::temp_dir().join(format!("spawngate-unit-switch-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (old, new) = (dir.join("old.log"), dir.join("new.log"));
+    let queue = Queue::new(1_000);
+    queue.push(b"before\n");
+    queue.switch(writer::Sink::open(&new).unwrap());
+    queue.push(b"after\n");
+    queue.stop();
+    // Everything is queued and the stop asked for: the writer runs once on this thread and returns.
+    queue.run_writer(writer::Sink::open(&old).unwrap());
+    assert_eq!(std::fs::read_to_string(&old).unwrap(), "before\n");
+    assert_eq!(std::fs::read_to_string(&new).unwrap(), "after\n");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -57,11 +57,18 @@ impl Sink {
     }
 }
 
+/// A change of destination, and where in the queued lines it falls: the lines before it were meant for
+/// the old destination, the ones after for the new.
+enum Change {
+    Reopen,
+    Switch(Sink),
+}
+
 #[derive(Default)]
 struct Pending {
     lines: Vec<u8>,
-    reopen: bool,
-    switch: Option<Sink>,
+    /// The last change asked for (a later one replaces it), at its offset in `lines`.
+    change: Option<(usize, Change)>,
     stop: bool,
     /// The writer waits for a signal: the next line must wake it.
     writer_asleep: bool,
@@ -69,7 +76,7 @@ struct Pending {
 
 impl Pending {
     fn has_work(&self) -> bool {
-        !self.lines.is_empty() || self.reopen || self.switch.is_some() || self.stop
+        !self.lines.is_empty() || self.change.is_some() || self.stop
     }
 }
 
@@ -116,14 +123,22 @@ impl Queue {
     }
 
     pub fn reopen(&self) {
-        let mut pending = self.lock();
-        pending.reopen = true;
-        self.wake_writer(pending);
+        self.change(Change::Reopen);
     }
 
     pub fn switch(&self, sink: Sink) {
+        self.change(Change::Switch(sink));
+    }
+
+    fn change(&self, change: Change) {
         let mut pending = self.lock();
-        pending.switch = Some(sink);
+        let at = pending.lines.len();
+        // Two changes before the writer ran: a reopen after a switch has nothing to add (the file was
+        // just opened); otherwise the later change wins, and lines queued between go to the old one.
+        pending.change = match (pending.change.take(), change) {
+            (Some(switch @ (_, Change::Switch(_))), Change::Reopen) => Some(switch),
+            (_, change) => Some((at, change)),
+        };
         self.wake_writer(pending);
     }
 
@@ -147,7 +162,7 @@ impl Queue {
         let mut batch = Vec::new();
         let mut failing = false;
         loop {
-            let (reopen, switch, stop) = {
+            let (change, stop) = {
                 let mut pending = self.lock();
                 while !pending.has_work() {
                     pending.writer_asleep = true;
@@ -155,37 +170,42 @@ impl Queue {
                 }
                 pending.writer_asleep = false;
                 std::mem::swap(&mut pending.lines, &mut batch);
-                (
-                    std::mem::take(&mut pending.reopen),
-                    pending.switch.take(),
-                    pending.stop,
-                )
+                (pending.change.take(), pending.stop)
             };
-            // Lines queued before a switch or a reopen were meant for the old file.
-            if let Err(e) = sink.write_all(&batch) {
-                if !failing {
-                    log::warn!("cannot write the access log: {e}");
-                }
-                failing = true;
-            } else if !batch.is_empty() {
-                failing = false;
+            let at = change.as_ref().map_or(batch.len(), |(at, _)| *at);
+            write(&mut sink, &batch[..at], &mut failing);
+            match change {
+                Some((_, Change::Switch(new))) => sink = new,
+                Some((_, Change::Reopen)) => sink.reopen(),
+                None => {}
             }
+            write(&mut sink, &batch[at..], &mut failing);
             // A large buffer is kept only while lines come fast; a quiet log gives its memory back.
             if batch.capacity() > SMALL_BATCH && batch.len() < SMALL_BATCH {
                 batch = Vec::new();
             }
             batch.clear();
-            if let Some(new) = switch {
-                sink = new;
-            }
-            if reopen {
-                sink.reopen();
-            }
             if stop {
                 let rest = std::mem::take(&mut self.lock().lines);
                 let _ = sink.write_all(&rest);
                 return;
             }
+        }
+    }
+}
+
+/// Writes `bytes`; a failure is logged once until a write succeeds again.
+fn write(sink: &mut Sink, bytes: &[u8], failing: &mut bool) {
+    if bytes.is_empty() {
+        return;
+    }
+    match sink.write_all(bytes) {
+        Ok(()) => *failing = false,
+        Err(e) => {
+            if !*failing {
+                log::warn!("cannot write the access log: {e}");
+            }
+            *failing = true;
         }
     }
 }
