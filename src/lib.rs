@@ -61,7 +61,9 @@
 //!   streams and tunnels; last activity), written by whoever carries traffic and read by the supervisor to
 //!   decide idleness. Nothing else is shared: each piece of state has one owner.
 //! * Signals (`signal-hook`) arrive in the reactor as events: SIGHUP reloads [`config`], SIGTERM/SIGINT drain
-//!   and stop everything.
+//!   and stop everything, SIGUSR1 reopens the access log.
+//! * The [`access_log`] is shared by both request threads: each formats its lines and copies them into a
+//!   bounded buffer that one writer thread empties (a full buffer drops the line and counts it).
 
 pub mod access_log;
 pub mod admin;
