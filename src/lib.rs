@@ -66,8 +66,11 @@
 //!   decide idleness; next to them, behind locks, the admin facts and the last lines of output of each
 //!   instance. Nothing else is shared: each piece of state has one owner.
 //! * Signals (`signal-hook`) arrive in the reactor as events: SIGHUP reloads [`config`], SIGTERM/SIGINT drain
-//!   and stop everything.
+//!   and stop everything, SIGUSR1 reopens the access log.
+//! * The [`access_log`] is shared by both request threads: each formats its lines and copies them into a
+//!   bounded buffer that one writer thread empties (a full buffer drops the line and counts it).
 
+pub mod access_log;
 pub mod admin;
 pub mod cli;
 pub mod config;
@@ -91,6 +94,8 @@ pub fn run(config: config::Config) -> std::io::Result<()> {
     let inherited = systemd::inherited_listeners()?;
     let notifier = systemd::Notifier::from_env();
     let bound = reactor::Bound::bind(&config, inherited)?;
+    // Opened before anything starts, so a path that cannot be written fails the start.
+    let access_log = access_log::AccessLog::start(&config.server)?;
     let clock = msg::Clock::new();
     // One plan of the start-up set for all three threads, so they name every backend by the same id.
     let backends = upstream::Reconcile::initial(&config.backends, &config.hosts);
@@ -102,6 +107,7 @@ pub fn run(config: config::Config) -> std::io::Result<()> {
         clock,
         config.server.limits.clone(),
         h2::PoolLimits::from(&config.server),
+        access_log.clone(),
     )?;
     let wiring = reactor::Wiring {
         clock,
@@ -109,6 +115,10 @@ pub fn run(config: config::Config) -> std::io::Result<()> {
         supervisor,
         h2,
         notifier,
+        access_log: access_log.clone(),
     };
-    bound.serve(config, wiring)
+    let served = bound.serve(config, wiring);
+    // Every request thread has ended: what is queued is written before the process exits.
+    access_log.close();
+    served
 }

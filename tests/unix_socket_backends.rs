@@ -168,6 +168,7 @@ impl UnixProxy {
             clock,
             config.server.limits.clone(),
             spawngate::h2::PoolLimits::from(&config.server),
+            spawngate::access_log::AccessLog::off(),
         )
         .unwrap();
         let wiring = Wiring {
@@ -176,6 +177,7 @@ impl UnixProxy {
             supervisor,
             h2,
             notifier: None,
+            access_log: spawngate::access_log::AccessLog::off(),
         };
         let reactor = std::thread::spawn(move || bound.serve(config, wiring));
         UnixProxy {

@@ -59,6 +59,28 @@ pub struct ServerConfig {
     /// `admin_token_file`: the admin API's bearer token, read from this file (trimmed) at load and on
     /// every reload. `None`: the admin API is open (allowed only on a loopback `admin_bind`).
     pub admin_token: Option<AdminToken>,
+    /// `access_log`: where one line per request goes (a reload applies a change).
+    pub access_log: AccessLogTarget,
+    /// `access_log_format` (a reload applies a change).
+    pub access_log_format: AccessLogFormat,
+}
+
+/// `access_log = "off" | "stderr" | "/path"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessLogTarget {
+    Off,
+    Stderr,
+    /// Appended to (created 0640); reopened on SIGUSR1. Relative to the working directory.
+    File(PathBuf),
+}
+
+/// `access_log_format = "combined" | "json"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessLogFormat {
+    /// Apache's combined format with the proxy's fields as `key=value` after it.
+    Combined,
+    /// One JSON object per line.
+    Json,
 }
 
 /// The admin API's bearer token. Its `Debug` never shows it.

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::reader::{Ctx, Item, Section};
-use super::{AdminToken, Limits, ServerConfig};
+use super::{AccessLogFormat, AccessLogTarget, AdminToken, Limits, ServerConfig};
 
 /// Built-in values of every `[server]` key (SPEC.md).
 pub(super) fn builtin() -> ServerConfig {
@@ -20,6 +20,8 @@ pub(super) fn builtin() -> ServerConfig {
         pool_idle_timeout: Duration::from_secs(90),
         pid_file: None,
         admin_token: None,
+        access_log: AccessLogTarget::Off,
+        access_log_format: AccessLogFormat::Combined,
         limits: Limits {
             max_connections: 10_000,
             max_request_body_bytes: Some(1 << 30),
@@ -110,6 +112,26 @@ pub(super) fn read(section: Option<Section<'_, '_>>, ctx: &mut Ctx) -> ServerCon
     if let Some(item) = section.take("pid_file") {
         if let Some(path) = item.text(ctx) {
             out.pid_file = Some(PathBuf::from(path));
+        }
+    }
+    if let Some(item) = section.take("access_log") {
+        if let Some(text) = item.text(ctx) {
+            out.access_log = match text {
+                "off" => AccessLogTarget::Off,
+                "stderr" => AccessLogTarget::Stderr,
+                path => AccessLogTarget::File(PathBuf::from(path)),
+            };
+        }
+    }
+    if let Some(item) = section.take("access_log_format") {
+        match item.as_str(ctx) {
+            Some("combined") => out.access_log_format = AccessLogFormat::Combined,
+            Some("json") => out.access_log_format = AccessLogFormat::Json,
+            Some(other) => {
+                let message = format!("must be \"combined\" or \"json\", found \"{other}\"");
+                item.invalid(ctx, message);
+            }
+            None => {}
         }
     }
     match (section.take("admin_token_file"), &admin_bind) {

@@ -15,6 +15,7 @@ use h2::SendStream;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::time::Instant;
 
+use super::access::Tally;
 use super::errors::Failure;
 use super::forward::Exchange;
 use super::response::{response_head, TrailerTail};
@@ -145,6 +146,7 @@ pub async fn download<R: AsyncRead + Unpin>(
         .send_response(response, bodiless)
         .map_err(|_| Download::Failed(Failure::ClientGone))?;
     head_sent.set(true);
+    ex.tally.status.set(Some(head.status));
     if bodiless {
         return Ok(head.keep_alive && buf.is_empty());
     }
@@ -152,7 +154,7 @@ pub async fn download<R: AsyncRead + Unpin>(
         Framing::Chunked => Body::Chunked(ChunkedDecoder::new(), TrailerTail::default()),
         other => Body::Plain(BodyReader::new(other)),
     };
-    let complete = relay_body(reader, &mut send, buf, body).await?;
+    let complete = relay_body(reader, &mut send, buf, body, ex.tally).await?;
     Ok(head.keep_alive && complete)
 }
 
@@ -168,6 +170,7 @@ async fn relay_body<R: AsyncRead + Unpin>(
     send: &mut SendStream<Bytes>,
     mut buf: BytesMut,
     mut body: Body,
+    tally: &Tally,
 ) -> Result<bool, Download> {
     let cut = |why: &'static str| Download::Failed(Failure::Reset(why));
     loop {
@@ -180,7 +183,7 @@ async fn relay_body<R: AsyncRead + Unpin>(
                     }
                     let data = buf.split_to(n).freeze();
                     let last = framing.is_done();
-                    send_all(send, data, last).await?;
+                    send_all(send, data, last, tally).await?;
                     if last {
                         return Ok(buf.is_empty());
                     }
@@ -192,7 +195,7 @@ async fn relay_body<R: AsyncRead + Unpin>(
                         Some(range) => {
                             tail.restart();
                             tail.push(&consumed[range.end..]);
-                            send_all(send, consumed.slice(range), false).await?;
+                            send_all(send, consumed.slice(range), false, tally).await?;
                         }
                         None => tail.push(&consumed),
                     }
@@ -243,6 +246,7 @@ async fn send_all(
     send: &mut SendStream<Bytes>,
     mut data: Bytes,
     end: bool,
+    tally: &Tally,
 ) -> Result<(), Download> {
     let gone = |_| Download::Failed(Failure::ClientGone);
     if data.is_empty() {
@@ -261,6 +265,7 @@ async fn send_all(
             }
         }
         let chunk = data.split_to(available.min(data.len()));
+        tally.add_out(chunk.len());
         send.send_data(chunk, end && data.is_empty())
             .map_err(gone)?;
     }

@@ -7,6 +7,7 @@ use h2::Reason;
 use http::header::HeaderValue;
 use http::{Response, StatusCode};
 
+use super::access::Tally;
 use crate::error::ProxyError;
 use crate::upstream::LocalAnswer;
 
@@ -52,8 +53,14 @@ pub fn error_response(err: &ProxyError, request_id: &[u8]) -> (Response<()>, Byt
 
 /// Answers a stream with the proxy's error. The body is small (well under any flow-control window the
 /// client can set at its start), so it is handed over in one piece.
-pub fn answer(respond: &mut SendResponse<Bytes>, err: &ProxyError, request_id: &[u8]) {
+pub fn answer(
+    respond: &mut SendResponse<Bytes>,
+    err: &ProxyError,
+    request_id: &[u8],
+    tally: &Tally,
+) {
     let (response, body) = error_response(err, request_id);
+    tally.answered(err.code.status(), Some(err.code), body.len());
     match respond.send_response(response, false) {
         Ok(mut stream) => {
             if let Err(e) = stream.send_data(body, true) {
@@ -70,6 +77,7 @@ pub fn answer_local(
     answer: &LocalAnswer,
     is_head: bool,
     request_id: &[u8],
+    tally: &Tally,
 ) {
     let mut response = Response::new(());
     *response.status_mut() =
@@ -104,6 +112,7 @@ pub fn answer_local(
         }
     }
     let body = answer.body_for(is_head);
+    tally.answered(answer.status, None, body.len());
     match respond.send_response(response, body.is_empty()) {
         Ok(mut stream) if !body.is_empty() => {
             if let Err(e) = stream.send_data(Bytes::copy_from_slice(body), true) {

@@ -16,6 +16,7 @@ use h2::RecvStream;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::timeout;
 
+use super::access::Tally;
 use super::backend_io::BackendConn;
 use super::download::{download, Download};
 use super::errors::Failure;
@@ -41,6 +42,8 @@ pub struct Exchange<'a> {
     pub body_stall_limit: Duration,
     /// The route's response edits and what they read, if it has any.
     pub editing: Option<&'a ResponseContext>,
+    /// What the stream sent and received, for its access-log line.
+    pub tally: &'a Tally,
 }
 
 enum Attempt {
@@ -151,6 +154,7 @@ where
         recv,
         ex.max_body,
         ex.body_stall_limit,
+        ex.tally,
     );
     let download = download(&mut reader, ex, respond, &head_sent);
     tokio::pin!(upload, download);

@@ -22,6 +22,7 @@
 //!   `budget`: resets.
 //! * `client_io`: replays the bytes the reactor already read; closes lingering so GOAWAY arrives.
 
+mod access;
 mod backend_io;
 mod budget;
 mod client_io;
@@ -39,10 +40,12 @@ mod worker;
 
 use std::io;
 use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use tokio::sync::mpsc;
 
+use crate::access_log::AccessLog;
 use crate::config::Limits;
 use crate::msg::{BackendEvent, Clock, Command, Mailbox, ReactorMsg};
 use crate::sessions::route::SessionUpdate;
@@ -191,25 +194,26 @@ impl H2Handle {
 }
 
 /// Starts the worker thread with the default [`H2Settings`]. `supervisor` is where `Command::Start(id)`
-/// goes when a stream needs a stopped backend.
+/// goes when a stream needs a stopped backend; each stream's line goes to `access_log`.
 pub fn spawn(
     backends: Reconcile,
     supervisor: Mailbox<Command>,
     clock: Clock,
     limits: Limits,
     pool: PoolLimits,
+    access_log: Arc<AccessLog>,
 ) -> io::Result<H2Handle> {
-    spawn_with(
+    let settings = H2Settings::default();
+    start(
         backends,
         supervisor,
         clock,
-        limits,
-        pool,
-        H2Settings::default(),
+        (limits, pool, settings),
+        access_log,
     )
 }
 
-/// [`spawn`] with explicit HTTP/2 settings.
+/// [`spawn`] with explicit HTTP/2 settings and no access log.
 pub fn spawn_with(
     backends: Reconcile,
     supervisor: Mailbox<Command>,
@@ -217,6 +221,17 @@ pub fn spawn_with(
     limits: Limits,
     pool: PoolLimits,
     settings: H2Settings,
+) -> io::Result<H2Handle> {
+    let limits = (limits, pool, settings);
+    start(backends, supervisor, clock, limits, AccessLog::off())
+}
+
+fn start(
+    backends: Reconcile,
+    supervisor: Mailbox<Command>,
+    clock: Clock,
+    (limits, pool, settings): (Limits, PoolLimits, H2Settings),
+    access_log: Arc<AccessLog>,
 ) -> io::Result<H2Handle> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
@@ -226,7 +241,8 @@ pub fn spawn_with(
     let thread = std::thread::Builder::new()
         .name("h2".into())
         .spawn(move || {
-            let worker = worker::Worker::new(&backends, supervisor, clock, limits, pool, settings);
+            let limits = (limits, pool, settings);
+            let worker = worker::Worker::new(&backends, supervisor, clock, limits, access_log);
             let local = tokio::task::LocalSet::new();
             local.block_on(&runtime, worker::run(worker, inbox));
         })?;

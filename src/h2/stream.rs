@@ -12,6 +12,7 @@ use h2::RecvStream;
 use http::Request;
 use tokio::sync::oneshot;
 
+use super::access::StreamLog;
 use super::errors::{self, Failure};
 use super::forward::{self, Exchange};
 use super::request::{self, BodyPlan, H2Source};
@@ -39,13 +40,14 @@ pub async fn serve(
 ) -> StreamEnd {
     let (parts, body) = request.into_parts();
     let request_id = request::request_id(&parts, &mut worker.ids.borrow_mut());
+    let mut line = StreamLog::begin(&worker.access_log, &parts, peer.ip(), &request_id);
     let has_body = !body.is_end_stream();
     // The body limit is the route's: checked once the stream is routed.
     let inspected = match request::inspect(&parts, has_body, None) {
         Ok(inspected) => inspected,
         Err(err) => {
             log::debug!("{peer}: h2 request refused: {err}");
-            errors::answer(&mut respond, &err, &request_id);
+            errors::answer(&mut respond, &err, &request_id, &line.tally);
             return StreamEnd::Done;
         }
     };
@@ -74,16 +76,20 @@ pub async fn serve(
         worker.ask(command);
     }
     let (target, lease, forwarding) = match admission {
-        Admission::Forward(target, lease, forwarding) => (target, lease, forwarding),
+        Admission::Forward(target, lease, forwarding) => {
+            line.routed(&target.host, false);
+            (target, lease, forwarding)
+        }
         Admission::Answer { answer, spend } => {
-            errors::answer_local(&mut respond, &answer, inspected.is_head, &request_id);
+            let is_head = inspected.is_head;
+            errors::answer_local(&mut respond, &answer, is_head, &request_id, &line.tally);
             if let Some(index) = spend {
                 worker.spend(&inspected.host, index);
             }
             return StreamEnd::Done;
         }
         Admission::Reject(err) => {
-            errors::answer(&mut respond, &err, &request_id);
+            errors::answer(&mut respond, &err, &request_id, &line.tally);
             return StreamEnd::Done;
         }
         Admission::Hold {
@@ -93,6 +99,7 @@ pub async fn serve(
             limit,
             forwarding,
         } => {
+            line.routed(&host, true);
             let held = hold(&mut respond, release, limit).await;
             if !matches!(held, Held::Released(_)) {
                 // It gave up (its receiver is gone now): the pool's controller may need the count.
@@ -116,13 +123,14 @@ pub async fn serve(
             match target {
                 Ok((target, lease)) => (target, lease, forwarding),
                 Err(err) => {
-                    errors::answer(&mut respond, &err, &request_id);
+                    errors::answer(&mut respond, &err, &request_id, &line.tally);
                     return StreamEnd::Done;
                 }
             }
         }
     };
     let max_body = forwarding.limits.max_body(server_max);
+    line.wait_over(Some(target.instance.slot));
 
     let mut head = Vec::with_capacity(512);
     let info = ForwardInfo {
@@ -150,6 +158,7 @@ pub async fn serve(
         max_body,
         body_stall_limit: worker.limits.header_read_timeout,
         editing: editing.as_deref(),
+        tally: &line.tally,
     };
     match forward::exchange(&worker, exchange, body, &mut respond).await {
         Ok(()) => StreamEnd::Done,
@@ -157,7 +166,7 @@ pub async fn serve(
             if err.code.status() >= 500 {
                 log::warn!("{peer} {}: {err}", target.host);
             }
-            errors::answer(&mut respond, &err, &request_id);
+            errors::answer(&mut respond, &err, &request_id, &line.tally);
             StreamEnd::Done
         }
         Err(Failure::Reset(why)) => {

@@ -14,6 +14,7 @@ use h2::RecvStream;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::time::timeout;
 
+use super::access::Tally;
 use super::request::BodyPlan;
 use crate::http1::fields::FieldName;
 
@@ -36,6 +37,7 @@ pub async fn upload<W: AsyncWrite + Unpin>(
     recv: &mut RecvStream,
     max_body: Option<u64>,
     stall_limit: Duration,
+    tally: &Tally,
 ) -> Result<(), UploadError> {
     writer.write_all(head).await.map_err(UploadError::Backend)?;
     if !plan.has_body() {
@@ -54,6 +56,7 @@ pub async fn upload<W: AsyncWrite + Unpin>(
             continue;
         }
         received = received.saturating_add(data.len() as u64);
+        tally.add_in(data.len());
         if let Some(max) = max_body.filter(|&max| received > max) {
             return Err(UploadError::TooLarge(max));
         }

@@ -5,6 +5,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch, Notify};
@@ -15,6 +16,7 @@ use super::conn;
 use super::pool::Pool;
 use super::routes::{Release, Routes};
 use super::{Control, H2Settings};
+use crate::access_log::AccessLog;
 use crate::config::Limits;
 use crate::http1::request_id::RequestIdGenerator;
 use crate::msg::{Clock, Command, Mailbox, ReactorMsg, Thread};
@@ -39,6 +41,8 @@ pub struct Worker {
     pub limits: Limits,
     pub settings: H2Settings,
     pub shutting_down: Cell<bool>,
+    /// Shared with the reactor, which opens, reopens and reconfigures it.
+    pub access_log: Arc<AccessLog>,
 }
 
 impl Worker {
@@ -46,9 +50,8 @@ impl Worker {
         backends: &Reconcile,
         supervisor: Mailbox<Command>,
         clock: Clock,
-        limits: Limits,
-        pool: PoolLimits,
-        settings: H2Settings,
+        (limits, pool, settings): (Limits, PoolLimits, H2Settings),
+        access_log: Arc<AccessLog>,
     ) -> Rc<Worker> {
         let mut routes = Routes::new(limits.max_held_requests, Thread::H2, clock);
         // A fresh table forgets nothing on its first reconcile.
@@ -64,6 +67,7 @@ impl Worker {
             limits,
             settings,
             shutting_down: Cell::new(false),
+            access_log,
         })
     }
 

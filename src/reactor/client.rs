@@ -2,6 +2,7 @@
 
 use mio::event::Event;
 
+use super::access;
 use super::routes::Held;
 use super::session::{close_after_answer, Phase, Request, RequestMeta, Session};
 use super::sockio::Filled;
@@ -130,6 +131,7 @@ impl Reactor {
         let session = &mut self.sessions[key];
         session.served += 1;
         let data = session.inbuf.data();
+        session.seen = access::capture(&self.access_log, data, &head, self.now);
 
         let request_id = match &head.request_id {
             Some(h) if is_acceptable_client_id(&data[h.value.clone()]) => {
@@ -173,7 +175,16 @@ impl Reactor {
                 let close = close_after_answer(has_body, keep_alive, false) || self.shutting_down;
                 let bytes = answer.to_http1(&request_id, close, head.is_head);
                 session.inbuf.consume(head.len);
-                session.answer(&bytes, close, self.now);
+                let left = session.answer(&bytes, close, self.now);
+                let status = (answer.status, None);
+                access::answered(
+                    &self.access_log,
+                    session,
+                    &left,
+                    Some(&request_id),
+                    status,
+                    bytes.len(),
+                );
                 if let Some(index) = spend {
                     let host = host.to_owned();
                     let effects = self.session_ctl.registry.spend(&host, index);
@@ -222,6 +233,7 @@ impl Reactor {
             }
         };
 
+        access::routed(&mut session.seen, &to.host, hold.is_some());
         let mut forwarded = Vec::with_capacity(head.len + 256);
         let info = ForwardInfo {
             client_ip: session.peer.ip().into(),
@@ -344,7 +356,17 @@ impl Reactor {
         let close = close || self.shutting_down;
         log::debug!("{}: {}", session.peer, err);
         let bytes = err.to_http1(request_id.as_deref(), close, &[]);
-        Some(session.answer(&bytes, close, self.now))
+        let left = session.answer(&bytes, close, self.now);
+        let status = (err.code.status(), Some(err.code));
+        access::answered(
+            &self.access_log,
+            session,
+            &left,
+            request_id.as_deref(),
+            status,
+            bytes.len(),
+        );
+        Some(left)
     }
 
     /// Moves a connection that opened with the HTTP/2 preface, and the bytes read so far, to the h2 worker.
@@ -374,6 +396,12 @@ impl Reactor {
         session.deadline.cancel(&mut self.timers);
         match session.phase {
             Phase::Holding { request, .. } => {
+                access::abandoned(
+                    &self.access_log,
+                    session.peer,
+                    session.seen.take(),
+                    &request,
+                );
                 let serial = session.serial;
                 let ask = self
                     .routes

@@ -106,6 +106,9 @@ impl Reactor {
                 self.begin_shutdown();
             }
         }
+        if pending.reopen_log {
+            self.access_log.reopen();
+        }
         if pending.reload && !self.shutting_down {
             self.reload();
         }
@@ -168,6 +171,14 @@ impl Reactor {
         let mut server = self.config.server.clone();
         // The admin token is re-read on every reload (a rotated token applies at once).
         server.admin_token = new.server.admin_token.clone();
+        // So are the access log's settings; a file that cannot be opened leaves the old one in use.
+        match self.access_log.configure(&new.server) {
+            Ok(()) => {
+                server.access_log = new.server.access_log.clone();
+                server.access_log_format = new.server.access_log_format;
+            }
+            Err(e) => log::error!("reload: {e}; the access log stays as it was"),
+        }
         let effects = self.session_ctl.registry.reload(new.sessions.clone());
         self.session_effects(effects);
         self.config = new;

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 
 use mio::Token;
 
+use super::access;
 use super::client::{flush_out, Step};
 use super::session::{consume_out, Exchange, Phase, Request};
 use super::sockio::{fill, flush, split_written, Filled};
@@ -62,6 +63,7 @@ impl Reactor {
         let session = &mut self.sessions[key];
         self.upstreams[upstream].owner = Some((key, session.serial));
         let half = RequestHalf::new(request.head, request.meta.framing, request.meta.max_body);
+        let seen = access::forwarded(session.seen.take(), self.now);
         session.enter(Phase::Exchanging(Box::new(Exchange {
             instance,
             host: request.host,
@@ -83,6 +85,7 @@ impl Reactor {
             response: ResponsePhase::awaiting_head(),
             response_head_at: 0,
             client_keep_alive: false,
+            seen,
         })));
     }
 
@@ -318,5 +321,6 @@ impl Reactor {
             cold: ex.meta.cold,
         };
         log::debug!("{peer} {}: {end:?}", ex.host);
+        access::exchange(&self.access_log, peer, ex, &end);
     }
 }

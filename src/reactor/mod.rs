@@ -18,6 +18,7 @@
 //! * `admin_conn`, `signals`: the admin connections and the signal self-pipe.
 
 mod accept;
+mod access;
 mod admin_api;
 mod admin_conn;
 mod buffer;
@@ -47,6 +48,7 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
+use crate::access_log::AccessLog;
 use crate::admin::ConfigStatus;
 use crate::config::Config;
 use crate::h2::H2Handle;
@@ -102,6 +104,8 @@ pub struct Wiring {
     pub h2: H2Handle,
     /// The service manager's notification socket, when the proxy runs as a `Type=notify` unit.
     pub notifier: Option<Notifier>,
+    /// Shared with the h2 worker; reopened on SIGUSR1, reconfigured on reload.
+    pub access_log: Arc<AccessLog>,
 }
 
 impl Bound {
@@ -220,6 +224,8 @@ pub(crate) struct Reactor {
     session_ctl: SessionCtl,
     /// Open streams of the live status view.
     status_feed: StatusFeed,
+    /// Where each request's line goes (a bounded queue to the writer thread; off costs one load).
+    access_log: Arc<AccessLog>,
 }
 
 impl Reactor {
@@ -298,6 +304,7 @@ impl Reactor {
             },
             session_ctl,
             status_feed: StatusFeed::default(),
+            access_log: wiring.access_log,
         };
         reactor.sessions_configured();
         Ok(reactor)

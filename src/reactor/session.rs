@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use super::buffer::Buffer;
 use super::client_stream::ClientStream;
 use super::timers::Deadline;
+use crate::access_log::Seen;
 pub use crate::http1::exchange::ResponsePhase;
 use crate::http1::exchange::{HeadReader, RequestHalf};
 use crate::http1::rewrite::ResponseContext;
@@ -37,6 +38,9 @@ pub struct Session {
     pub deadline: Deadline,
     /// Requests served on this connection so far.
     pub served: u64,
+    /// What the access log shows of the current request, until its line is written or its exchange
+    /// takes it (`None` when the log is off).
+    pub seen: Option<Box<Seen>>,
 }
 
 pub enum Phase {
@@ -159,6 +163,8 @@ pub struct Exchange {
     pub status: Option<u16>,
     /// Bytes written to the client during this exchange.
     pub bytes_out: u64,
+    /// The request as its access-log line shows it (`None` when the log is off).
+    pub seen: Option<Box<Seen>>,
 }
 
 impl Exchange {
@@ -189,6 +195,7 @@ impl Session {
             phase: Phase::reading(now),
             deadline: Deadline::default(),
             served: 0,
+            seen: None,
         }
     }
 

@@ -1,4 +1,5 @@
-//! SIGHUP, SIGTERM and SIGINT as poll events: each handler sets a flag and writes to one self-pipe.
+//! SIGHUP, SIGTERM, SIGINT and SIGUSR1 as poll events: each handler sets a flag and writes to one
+//! self-pipe.
 
 use std::io::{self, Read};
 use std::os::unix::net::UnixStream as StdUnixStream;
@@ -7,12 +8,13 @@ use std::sync::Arc;
 
 use mio::net::UnixStream;
 use mio::{Interest, Registry, Token};
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 
 pub struct Signals {
     pipe: UnixStream,
     reload: Arc<AtomicBool>,
     terminate: Arc<AtomicBool>,
+    reopen_log: Arc<AtomicBool>,
 }
 
 /// What arrived since the last look.
@@ -20,6 +22,8 @@ pub struct Signals {
 pub struct Pending {
     pub reload: bool,
     pub terminate: bool,
+    /// SIGUSR1: reopen the access log file (logrotate).
+    pub reopen_log: bool,
 }
 
 impl Signals {
@@ -29,11 +33,13 @@ impl Signals {
         write_end.set_nonblocking(true)?;
         let reload = Arc::new(AtomicBool::new(false));
         let terminate = Arc::new(AtomicBool::new(false));
+        let reopen_log = Arc::new(AtomicBool::new(false));
         signal_hook::flag::register(SIGHUP, reload.clone())?;
+        signal_hook::flag::register(SIGUSR1, reopen_log.clone())?;
         for signal in [SIGTERM, SIGINT] {
             signal_hook::flag::register(signal, terminate.clone())?;
         }
-        for signal in [SIGHUP, SIGTERM, SIGINT] {
+        for signal in [SIGHUP, SIGTERM, SIGINT, SIGUSR1] {
             signal_hook::low_level::pipe::register(signal, write_end.try_clone()?)?;
         }
         let mut pipe = UnixStream::from_std(read_end);
@@ -42,6 +48,7 @@ impl Signals {
             pipe,
             reload,
             terminate,
+            reopen_log,
         })
     }
 
@@ -58,6 +65,7 @@ impl Signals {
         Pending {
             reload: self.reload.swap(false, Ordering::AcqRel),
             terminate: self.terminate.swap(false, Ordering::AcqRel),
+            reopen_log: self.reopen_log.swap(false, Ordering::AcqRel),
         }
     }
 }

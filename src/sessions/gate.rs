@@ -207,6 +207,12 @@ fn get_or_head_only() -> ProxyError {
     ProxyError::method_not_allowed(&["GET".to_owned(), "HEAD".to_owned()])
 }
 
+/// Whether a path (no query) reaches the proxy's own paths in some spelling, or cannot be read: the
+/// access log hides such a request's query, which may hold a token.
+pub fn may_be_proxy_path(path: &[u8]) -> bool {
+    !matches!(place_of_target(path), Ok(Place::Backend))
+}
+
 /// Where `target` is, on its normalised path. Paths that cannot reach the namespace in any spelling
 /// (no escape, no backslash, no `/.`) skip the normalising copy.
 fn place_of_target(target: &[u8]) -> Result<Place, PathError> {

@@ -1,6 +1,6 @@
 //! Invalid values: bounds, units, backend types, env, hostnames and clashes, each with line and key.
 
-use super::{assert_error, errors, single_error};
+use super::{assert_error, errors, ok, single_error};
 
 #[test]
 fn bad_values_are_reported_with_their_bounds() {
@@ -296,6 +296,45 @@ fn server_values() {
         2,
         "server.max_request_body_bytes",
         "negative",
+    );
+    single_error(
+        "[server]\naccess_log_format = \"clf\"\n",
+        2,
+        "server.access_log_format",
+        "must be \"combined\" or \"json\"",
+    );
+    single_error(
+        "[server]\naccess_log = \"\"\n",
+        2,
+        "server.access_log",
+        "must not be empty",
+    );
+    single_error(
+        "[server]\naccess_log = 1\n",
+        2,
+        "server.access_log",
+        "string",
+    );
+}
+
+#[test]
+fn access_log_values() {
+    use crate::config::{AccessLogFormat, AccessLogTarget};
+    let server = |text: &str| ok(text).server;
+    let builtin = server("");
+    assert_eq!(builtin.access_log, AccessLogTarget::Off);
+    assert_eq!(builtin.access_log_format, AccessLogFormat::Combined);
+    let set = server("[server]\naccess_log = \"stderr\"\naccess_log_format = \"json\"\n");
+    assert_eq!(set.access_log, AccessLogTarget::Stderr);
+    assert_eq!(set.access_log_format, AccessLogFormat::Json);
+    let file = server("[server]\naccess_log = \"/var/log/sg.log\"\n");
+    assert_eq!(
+        file.access_log,
+        AccessLogTarget::File("/var/log/sg.log".into())
+    );
+    assert_eq!(
+        server("[server]\naccess_log = \"off\"\n").access_log,
+        AccessLogTarget::Off
     );
 }
 

@@ -1,0 +1,323 @@
+//! A [`Record`] as one line of text, sans-IO: Apache's combined format with the proxy's fields after it,
+//! or one JSON object. Client bytes are escaped so that a line is printable ASCII ending in its only
+//! `\n`, whatever the client sent.
+
+use std::net::IpAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::record::{Parts, Protocol, Record, Seen};
+use crate::config::AccessLogFormat;
+
+/// When the request began and how long it took (read from clocks by the caller).
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub began: SystemTime,
+    pub duration: Duration,
+}
+
+/// Appends the line for `record` (with its `\n`) to `out`.
+pub fn format_line(
+    record: &Record<'_>,
+    timing: Timing,
+    format: AccessLogFormat,
+    out: &mut Vec<u8>,
+) {
+    match format {
+        AccessLogFormat::Combined => combined(record, timing, out),
+        AccessLogFormat::Json => json(record, timing, out),
+    }
+}
+
+/// `CLIENT - - [TIME] "METHOD TARGET PROTOCOL" STATUS BYTES_OUT "REFERER" "USER_AGENT"` then
+/// `host= rid= backend= instance= code= in= ms= cold= wait_ms=`; `-` for what is unknown.
+fn combined(r: &Record<'_>, timing: Timing, out: &mut Vec<u8>) {
+    let seen = r.seen;
+    push_ip(out, r.client);
+    out.extend_from_slice(b" - - [");
+    push_apache_time(out, timing.began);
+    out.extend_from_slice(b"] \"");
+    push_escaped_or_dash(out, seen.map_or(&[][..], Seen::method), false);
+    out.push(b' ');
+    push_escaped_or_dash(out, seen.map_or(&[][..], Seen::target), false);
+    out.push(b' ');
+    out.extend_from_slice(seen.map_or("-", |s| s.protocol.as_str()).as_bytes());
+    out.extend_from_slice(b"\" ");
+    match r.status {
+        Some(status) => push_u64(out, u64::from(status)),
+        None => out.push(b'-'),
+    }
+    out.push(b' ');
+    push_u64(out, r.bytes_out);
+    out.extend_from_slice(b" \"");
+    push_escaped_or_dash(out, seen.map_or(&[][..], Seen::referer), false);
+    out.extend_from_slice(b"\" \"");
+    push_escaped_or_dash(out, seen.map_or(&[][..], Seen::user_agent), false);
+    out.extend_from_slice(b"\" host=");
+    push_escaped_or_dash(out, seen.map_or(&[][..], Seen::host), true);
+    out.extend_from_slice(b" rid=");
+    push_escaped_or_dash(out, r.request_id, true);
+    out.extend_from_slice(b" backend=");
+    push_escaped_or_dash(out, r.backend.unwrap_or("").as_bytes(), true);
+    out.extend_from_slice(b" instance=");
+    match r.instance {
+        Some(slot) => push_u64(out, u64::from(slot)),
+        None => out.push(b'-'),
+    }
+    out.extend_from_slice(b" code=");
+    out.extend_from_slice(r.code.map_or("-", |c| c.as_str()).as_bytes());
+    out.extend_from_slice(b" in=");
+    push_u64(out, r.bytes_in);
+    out.extend_from_slice(b" ms=");
+    push_ms(out, timing.duration);
+    let waited = seen.and_then(|s| s.waited);
+    out.extend_from_slice(if waited.is_some() {
+        b" cold=1 wait_ms="
+    } else {
+        b" cold=0 wait_ms="
+    });
+    match waited {
+        Some(wait) => push_ms(out, wait),
+        None => out.push(b'-'),
+    }
+    out.push(b'\n');
+}
+
+/// One object; strings that are unknown are `null`.
+fn json(r: &Record<'_>, timing: Timing, out: &mut Vec<u8>) {
+    let seen = r.seen;
+    let part = |f: fn(&Seen) -> &[u8]| seen.map_or(&[][..], f);
+    out.extend_from_slice(b"{\"time\":\"");
+    push_rfc3339(out, timing.began);
+    out.extend_from_slice(b"\",\"request_id\":");
+    push_json_or_null(out, r.request_id);
+    out.extend_from_slice(b",\"client\":\"");
+    push_ip(out, r.client);
+    out.extend_from_slice(b"\",\"host\":");
+    push_json_or_null(out, part(Seen::host));
+    out.extend_from_slice(b",\"method\":");
+    push_json_or_null(out, part(Seen::method));
+    out.extend_from_slice(b",\"target\":");
+    push_json_or_null(out, part(Seen::target));
+    out.extend_from_slice(b",\"protocol\":");
+    push_json_or_null(out, seen.map_or("", |s| s.protocol.as_str()).as_bytes());
+    out.extend_from_slice(b",\"status\":");
+    match r.status {
+        Some(status) => push_u64(out, u64::from(status)),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"code\":");
+    push_json_or_null(out, r.code.map_or("", |c| c.as_str()).as_bytes());
+    out.extend_from_slice(b",\"bytes_in\":");
+    push_u64(out, r.bytes_in);
+    out.extend_from_slice(b",\"bytes_out\":");
+    push_u64(out, r.bytes_out);
+    out.extend_from_slice(b",\"duration_ms\":");
+    push_ms(out, timing.duration);
+    out.extend_from_slice(b",\"backend\":");
+    push_json_or_null(out, r.backend.unwrap_or("").as_bytes());
+    out.extend_from_slice(b",\"instance\":");
+    match r.instance {
+        Some(slot) => push_u64(out, u64::from(slot)),
+        None => out.extend_from_slice(b"null"),
+    }
+    let waited = seen.and_then(|s| s.waited);
+    out.extend_from_slice(b",\"cold\":");
+    out.extend_from_slice(if waited.is_some() { b"true" } else { b"false" });
+    out.extend_from_slice(b",\"wait_ms\":");
+    match waited {
+        Some(wait) => push_ms(out, wait),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"referer\":");
+    push_json_or_null(out, part(Seen::referer));
+    out.extend_from_slice(b",\"user_agent\":");
+    push_json_or_null(out, part(Seen::user_agent));
+    out.extend_from_slice(b"}\n");
+}
+
+/// The line for a request made of arbitrary client bytes: `data` is split into method, target, host,
+/// referer and user agent at its first four `0xFF` bytes (a fuzz target; always exactly one line).
+pub fn line_from_bytes(data: &[u8], format: AccessLogFormat) -> Vec<u8> {
+    let mut pieces = data.splitn(5, |&b| b == 0xFF);
+    let mut next = || pieces.next().unwrap_or(&[]);
+    let parts = Parts {
+        method: next(),
+        target: next(),
+        host: next(),
+        referer: next(),
+        user_agent: next(),
+    };
+    let seen = Seen::new(parts, Protocol::Http11, std::time::Instant::now());
+    let record = Record {
+        seen: Some(&seen),
+        client: IpAddr::from([127, 0, 0, 1]),
+        request_id: parts.host,
+        status: Some(200),
+        code: None,
+        bytes_in: 0,
+        bytes_out: 0,
+        backend: None,
+        instance: None,
+    };
+    let timing = Timing {
+        began: UNIX_EPOCH,
+        duration: Duration::ZERO,
+    };
+    let mut out = Vec::new();
+    format_line(&record, timing, format, &mut out);
+    out
+}
+
+/// Client bytes for the combined format: printable ASCII as is except `"` and `\` (backslash-escaped),
+/// everything else as `\xHH` (Apache's escaping); `bare` (a `key=value` value) escapes spaces too.
+fn push_escaped_or_dash(out: &mut Vec<u8>, bytes: &[u8], bare: bool) {
+    if bytes.is_empty() {
+        out.push(b'-');
+        return;
+    }
+    for &b in bytes {
+        match b {
+            b'"' | b'\\' => out.extend_from_slice(&[b'\\', b]),
+            b' ' if bare => out.extend_from_slice(b"\\x20"),
+            0x20..=0x7e => out.push(b),
+            _ => push_hex_escape(out, b"\\x", b),
+        }
+    }
+}
+
+fn push_hex_escape(out: &mut Vec<u8>, prefix: &[u8], b: u8) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.extend_from_slice(prefix);
+    out.push(HEX[usize::from(b >> 4)]);
+    out.push(HEX[usize::from(b & 0xf)]);
+}
+
+/// Client bytes as a JSON string (`null` when empty): valid UTF-8 is kept, each invalid byte becomes
+/// U+FFFD, control characters and non-ASCII are `\u` escapes so the line stays printable ASCII.
+fn push_json_or_null(out: &mut Vec<u8>, bytes: &[u8]) {
+    if bytes.is_empty() {
+        out.extend_from_slice(b"null");
+        return;
+    }
+    out.push(b'"');
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            push_json_char(out, c);
+        }
+        if !chunk.invalid().is_empty() {
+            push_json_char(out, char::REPLACEMENT_CHARACTER);
+        }
+    }
+    out.push(b'"');
+}
+
+fn push_json_char(out: &mut Vec<u8>, c: char) {
+    match c {
+        '"' => out.extend_from_slice(b"\\\""),
+        '\\' => out.extend_from_slice(b"\\\\"),
+        ' '..='~' => out.push(c as u8),
+        _ => {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                let [hi, lo] = unit.to_be_bytes();
+                push_hex_escape(out, b"\\u", hi);
+                push_hex_escape(out, b"", lo);
+            }
+        }
+    }
+}
+
+fn push_u64(out: &mut Vec<u8>, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+/// Milliseconds with three decimals (microsecond resolution).
+fn push_ms(out: &mut Vec<u8>, d: Duration) {
+    let micros = d.as_micros().min(u128::from(u64::MAX)) as u64;
+    push_u64(out, micros / 1000);
+    out.push(b'.');
+    push_padded(out, micros % 1000, 3);
+}
+
+fn push_padded(out: &mut Vec<u8>, n: u64, width: usize) {
+    let start = out.len();
+    push_u64(out, n);
+    let len = out.len() - start;
+    if len < width {
+        let pad = width - len;
+        out.splice(start..start, std::iter::repeat_n(b'0', pad));
+    }
+}
+
+fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
+    use std::io::Write;
+    // Writing to a Vec cannot fail.
+    let _ = write!(out, "{}", ip.to_canonical());
+}
+
+/// UTC calendar fields of a time: (year, month 1-12, day, hour, minute, second, millisecond).
+fn civil(time: SystemTime) -> (i64, u32, u32, u32, u32, u32, u32) {
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+    let secs = since.as_secs();
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (h, m, s) = (
+        (rem / 3600) as u32,
+        (rem / 60 % 60) as u32,
+        (rem % 60) as u32,
+    );
+    (year, month, day, h, m, s, since.subsec_millis())
+}
+
+/// `10/Oct/2000:13:55:36 +0000`.
+fn push_apache_time(out: &mut Vec<u8>, time: SystemTime) {
+    const MONTHS: [&[u8]; 12] = [
+        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
+        b"Dec",
+    ];
+    let (year, month, day, h, m, s, _) = civil(time);
+    push_padded(out, u64::from(day), 2);
+    out.push(b'/');
+    out.extend_from_slice(MONTHS[(month as usize - 1) % 12]);
+    out.push(b'/');
+    push_padded(out, year.max(0) as u64, 4);
+    for (sep, n) in [(b':', h), (b':', m), (b':', s)] {
+        out.push(sep);
+        push_padded(out, u64::from(n), 2);
+    }
+    out.extend_from_slice(b" +0000");
+}
+
+/// `2000-10-10T13:55:36.123Z`.
+fn push_rfc3339(out: &mut Vec<u8>, time: SystemTime) {
+    let (year, month, day, h, m, s, ms) = civil(time);
+    push_padded(out, year.max(0) as u64, 4);
+    for (sep, n) in [(b'-', month), (b'-', day), (b'T', h), (b':', m), (b':', s)] {
+        out.push(sep);
+        push_padded(out, u64::from(n), 2);
+    }
+    out.push(b'.');
+    push_padded(out, u64::from(ms), 3);
+    out.push(b'Z');
+}

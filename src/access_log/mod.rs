@@ -1,0 +1,166 @@
+//! The access log: one line per request, HTTP/2 stream or tunnel (`access_log`, `access_log_format`).
+//!
+//! * [`record`]: what a line says ([`Seen`] is copied from the request head when the log is on; a
+//!   [`Record`] borrows the rest from the thread that served the request).
+//! * [`format`]: the combined and JSON lines, sans-IO.
+//! * [`writer`]: the bounded buffer and the writer thread; the request threads never block on the log,
+//!   and a line that finds the buffer full is dropped and counted ([`AccessLog::dropped`]).
+//!
+//! One [`AccessLog`] is shared (by `Arc`) by the reactor and the h2 worker. Both check
+//! [`AccessLog::enabled`] before copying anything out of a request, so a log that is off costs one atomic
+//! load per request. The reactor reopens the file on SIGUSR1 and applies a reload's settings.
+
+pub mod format;
+pub mod record;
+mod writer;
+
+#[cfg(test)]
+mod tests;
+
+use std::cell::RefCell;
+use std::io;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Instant, SystemTime};
+
+use crate::config::{AccessLogFormat, AccessLogTarget, ServerConfig};
+pub use format::{format_line, line_from_bytes, Timing};
+pub use record::{Parts, Protocol, Record, Seen};
+use writer::{Queue, Sink};
+
+/// Bytes of lines waiting for the writer at most (a few thousand lines); past it lines are dropped.
+pub const QUEUE_BYTES: usize = 1 << 20;
+
+const OFF: u8 = 0;
+const COMBINED: u8 = 1;
+const JSON: u8 = 2;
+
+pub struct AccessLog {
+    /// `OFF`, `COMBINED` or `JSON`: read by both request threads on every request.
+    mode: AtomicU8,
+    queue: Arc<Queue>,
+    /// Where lines go now, and the writer thread once one runs (reactor only: start, reload, close).
+    state: Mutex<State>,
+}
+
+struct State {
+    target: AccessLogTarget,
+    writer: Option<JoinHandle<()>>,
+}
+
+thread_local! {
+    /// Each request thread formats into its own buffer, outside the queue's lock.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+impl AccessLog {
+    /// A log that writes nothing (for threads started without one, as in tests).
+    pub fn off() -> Arc<AccessLog> {
+        Arc::new(AccessLog {
+            mode: AtomicU8::new(OFF),
+            queue: Arc::new(Queue::new(QUEUE_BYTES)),
+            state: Mutex::new(State {
+                target: AccessLogTarget::Off,
+                writer: None,
+            }),
+        })
+    }
+
+    /// The log `server` asks for, its file opened (an error names the path) and its writer running.
+    pub fn start(server: &ServerConfig) -> io::Result<Arc<AccessLog>> {
+        let log = AccessLog::off();
+        log.configure(server)?;
+        Ok(log)
+    }
+
+    /// Whether lines are written: callers copy request parts only then.
+    pub fn enabled(&self) -> bool {
+        self.mode.load(Ordering::Relaxed) != OFF
+    }
+
+    /// Lines dropped because the writer fell behind (`spawngate_access_log_dropped_total`).
+    pub fn dropped(&self) -> u64 {
+        self.queue.dropped()
+    }
+
+    /// Writes the line for `record` (began `record.seen.started` ago, or now if its head was never read).
+    pub fn record(&self, record: &Record<'_>) {
+        let format = match self.mode.load(Ordering::Relaxed) {
+            COMBINED => AccessLogFormat::Combined,
+            JSON => AccessLogFormat::Json,
+            _ => return,
+        };
+        let duration = record
+            .seen
+            .map(|seen| Instant::now().saturating_duration_since(seen.started))
+            .unwrap_or_default();
+        let now = SystemTime::now();
+        let timing = Timing {
+            began: now.checked_sub(duration).unwrap_or(now),
+            duration,
+        };
+        SCRATCH.with_borrow_mut(|line| {
+            line.clear();
+            format_line(record, timing, format, line);
+            self.queue.push(line);
+            if line.capacity() > record::MAX_TARGET * 4 {
+                // One huge line must not keep its buffer on the thread.
+                *line = Vec::new();
+            }
+        });
+    }
+
+    /// SIGUSR1: the writer opens the file at the configured path again (after logrotate renamed it).
+    pub fn reopen(&self) {
+        self.queue.reopen();
+    }
+
+    /// Applies `access_log` and `access_log_format` (at start and on reload). A new file is opened here,
+    /// so a reload can say when it cannot be; the old destination then stays.
+    pub fn configure(&self, server: &ServerConfig) -> io::Result<()> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.target != server.access_log {
+            let sink = match &server.access_log {
+                AccessLogTarget::Off => None,
+                AccessLogTarget::Stderr => Some(Sink::Stderr),
+                AccessLogTarget::File(path) => Some(Sink::open(path)?),
+            };
+            if let Some(sink) = sink {
+                match &state.writer {
+                    Some(_) => self.queue.switch(sink),
+                    None => {
+                        let queue = self.queue.clone();
+                        let writer = std::thread::Builder::new()
+                            .name("access-log".into())
+                            .spawn(move || queue.run_writer(sink))?;
+                        state.writer = Some(writer);
+                    }
+                }
+            }
+            state.target = server.access_log.clone();
+        }
+        let mode = match (&state.target, server.access_log_format) {
+            (AccessLogTarget::Off, _) => OFF,
+            (_, AccessLogFormat::Combined) => COMBINED,
+            (_, AccessLogFormat::Json) => JSON,
+        };
+        self.mode.store(mode, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// At exit: writes what is queued and ends the writer. Lines recorded afterwards are not written.
+    pub fn close(&self) {
+        self.mode.store(OFF, Ordering::Relaxed);
+        let writer = {
+            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            state.writer.take()
+        };
+        if let Some(writer) = writer {
+            self.queue.stop();
+            if writer.join().is_err() {
+                log::error!("the access log writer panicked");
+            }
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! The bounded buffer request threads append lines to, and the one thread that writes it out.
+//!
+//! A request thread holds the lock only to copy a formatted line in (or count it dropped when the buffer
+//! is full); the writer swaps the whole buffer out under the lock and writes it without it. The writer
+//! sleeps on a condition variable when there is nothing to do and is woken only when it sleeps, so an idle
+//! log costs no wake-ups and a busy one no system call per line.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
+
+/// Where lines are written.
+pub enum Sink {
+    Stderr,
+    File { path: PathBuf, file: File },
+}
+
+impl Sink {
+    /// Opens `path` for appending, creating it readable by owner and group only.
+    pub fn open(path: &Path) -> io::Result<Sink> {
+        let file = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o640)
+            .open(path)
+            .map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("cannot open the access log {}: {e}", path.display()),
+                )
+            })?;
+        Ok(Sink::File {
+            path: path.to_owned(),
+            file,
+        })
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            Sink::Stderr => io::stderr().lock().write_all(bytes),
+            Sink::File { file, .. } => file.write_all(bytes),
+        }
+    }
+
+    /// After a rename (logrotate), lines go to a new file at the same path; on failure the old one stays.
+    fn reopen(&mut self) {
+        if let Sink::File { path, file } = self {
+            match Sink::open(path) {
+                Ok(Sink::File { file: new, .. }) => *file = new,
+                Ok(Sink::Stderr) => {}
+                Err(e) => log::warn!("{e}; still writing to the file opened before"),
+            }
+        }
+    }
+}
+
+/// A change of destination, and where in the queued lines it falls: the lines before it were meant for
+/// the old destination, the ones after for the new.
+enum Change {
+    Reopen,
+    Switch(Sink),
+}
+
+#[derive(Default)]
+struct Pending {
+    lines: Vec<u8>,
+    /// The last change asked for (a later one replaces it), at its offset in `lines`.
+    change: Option<(usize, Change)>,
+    stop: bool,
+    /// The writer waits for a signal: the next line must wake it.
+    writer_asleep: bool,
+}
+
+impl Pending {
+    fn has_work(&self) -> bool {
+        !self.lines.is_empty() || self.change.is_some() || self.stop
+    }
+}
+
+/// The buffer between request threads and the writer.
+pub struct Queue {
+    pending: Mutex<Pending>,
+    wake: Condvar,
+    /// Bytes of lines waiting at most; a line that does not fit is dropped.
+    capacity: usize,
+    dropped: AtomicU64,
+}
+
+impl Queue {
+    pub fn new(capacity: usize) -> Queue {
+        Queue {
+            pending: Mutex::new(Pending::default()),
+            wake: Condvar::new(),
+            capacity,
+            dropped: AtomicU64::new(0),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Pending> {
+        // The writer never panics while holding the lock; if anything did, the lines are still valid.
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues `line`; false (and counted) when the buffer is full.
+    pub fn push(&self, line: &[u8]) -> bool {
+        let mut pending = self.lock();
+        if pending.lines.len() + line.len() > self.capacity {
+            drop(pending);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        pending.lines.extend_from_slice(line);
+        self.wake_writer(pending);
+        true
+    }
+
+    /// Lines dropped because the buffer was full, since the start.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    pub fn reopen(&self) {
+        self.change(Change::Reopen);
+    }
+
+    pub fn switch(&self, sink: Sink) {
+        self.change(Change::Switch(sink));
+    }
+
+    fn change(&self, change: Change) {
+        let mut pending = self.lock();
+        let at = pending.lines.len();
+        // Two changes before the writer ran: a reopen after a switch has nothing to add (the file was
+        // just opened); otherwise the later change wins, and lines queued between go to the old one.
+        pending.change = match (pending.change.take(), change) {
+            (Some(switch @ (_, Change::Switch(_))), Change::Reopen) => Some(switch),
+            (_, change) => Some((at, change)),
+        };
+        self.wake_writer(pending);
+    }
+
+    /// Asks the writer to write what is queued and end.
+    pub fn stop(&self) {
+        let mut pending = self.lock();
+        pending.stop = true;
+        self.wake_writer(pending);
+    }
+
+    fn wake_writer(&self, mut pending: MutexGuard<'_, Pending>) {
+        if pending.writer_asleep {
+            pending.writer_asleep = false;
+            drop(pending);
+            self.wake.notify_one();
+        }
+    }
+
+    /// The writer thread's loop: until stopped, takes everything queued and writes it to `sink`.
+    pub fn run_writer(&self, mut sink: Sink) {
+        let mut batch = Vec::new();
+        let mut failing = false;
+        loop {
+            let (change, stop) = {
+                let mut pending = self.lock();
+                while !pending.has_work() {
+                    pending.writer_asleep = true;
+                    pending = self.wake.wait(pending).unwrap_or_else(|e| e.into_inner());
+                }
+                pending.writer_asleep = false;
+                std::mem::swap(&mut pending.lines, &mut batch);
+                (pending.change.take(), pending.stop)
+            };
+            let at = change.as_ref().map_or(batch.len(), |(at, _)| *at);
+            write(&mut sink, &batch[..at], &mut failing);
+            match change {
+                Some((_, Change::Switch(new))) => sink = new,
+                Some((_, Change::Reopen)) => sink.reopen(),
+                None => {}
+            }
+            write(&mut sink, &batch[at..], &mut failing);
+            // A large buffer is kept only while lines come fast; a quiet log gives its memory back.
+            if batch.capacity() > SMALL_BATCH && batch.len() < SMALL_BATCH {
+                batch = Vec::new();
+            }
+            batch.clear();
+            if stop {
+                let rest = std::mem::take(&mut self.lock().lines);
+                let _ = sink.write_all(&rest);
+                return;
+            }
+        }
+    }
+}
+
+/// Writes `bytes`; a failure is logged once until a write succeeds again.
+fn write(sink: &mut Sink, bytes: &[u8], failing: &mut bool) {
+    if bytes.is_empty() {
+        return;
+    }
+    match sink.write_all(bytes) {
+        Ok(()) => *failing = false,
+        Err(e) => {
+            if !*failing {
+                log::warn!("cannot write the access log: {e}");
+            }
+            *failing = true;
+        }
+    }
+}
+
+/// Below this many bytes a batch counts as quiet traffic.
+const SMALL_BATCH: usize = 16 * 1024;
