@@ -72,6 +72,7 @@
 
 pub mod access_log;
 pub mod admin;
+pub mod civil;
 pub mod cli;
 pub mod config;
 pub mod error;
