@@ -21,8 +21,10 @@
 //! * The **reactor** ([`reactor`]) never blocks. It parses HTTP/1 with the sans-IO code in [`http1`]
 //!   (which also decides, in [`http1::exchange`], what each backend response calls for), streams bodies
 //!   between sockets with bounded buffers, holds requests for backends that are starting,
-//!   tunnels upgraded connections, and serves the [`admin`] API on its own listener. A connection that opens
-//!   with the HTTP/2 preface is handed, with the bytes already read, to the h2 worker.
+//!   tunnels upgraded connections, and serves the [`admin`] API on its own listener (with the live status
+//!   page and its event stream, `reactor::status_feed`, whose timer runs only while someone watches).
+//!   A connection that opens with the HTTP/2 preface is handed, with the bytes already read, to the h2
+//!   worker.
 //! * The **h2 worker** ([`h2`]) serves HTTP/2 with prior knowledge (h2c): each stream is routed and forwarded
 //!   to its backend as HTTP/1.1. It learns lifecycle changes from the reactor, which forwards every report.
 //! * The **supervisor** ([`supervisor`]) owns every running backend: it spawns, probes, stops and reaps,
