@@ -195,10 +195,11 @@ fn two_instances_of_one_backend_run_probe_and_fail_each_on_their_own() {
     assert_eq!(l.until(LifecycleEvent::Starting), at(0, port0));
     let _health = health_server(port0);
     assert_eq!(l.until(LifecycleEvent::Ready), at(0, port0));
+    // The test's own health server makes it ready, possibly before the shell has written its pid.
+    let pid = first_pid(&pids);
     assert_eq!(pids_in(&pids).len(), 1, "one process: the first instance's");
 
     // Its exit is traced to it alone; the second instance stays as it was.
-    let pid = first_pid(&pids);
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid as i32),
         nix::sys::signal::Signal::SIGKILL,
