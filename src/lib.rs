@@ -81,6 +81,7 @@ pub mod error;
 pub mod h2;
 pub mod http1;
 pub mod json;
+pub mod metrics;
 pub mod msg;
 pub mod reactor;
 pub mod sessions;
@@ -101,7 +102,9 @@ pub fn run(config: config::Config) -> std::io::Result<()> {
     let access_log = access_log::AccessLog::start(&config.server)?;
     let clock = msg::Clock::new();
     // One plan of the start-up set for all three threads, so they name every backend by the same id.
-    let backends = upstream::Reconcile::initial(&config.backends, &config.hosts);
+    let mut backends = upstream::Reconcile::initial(&config.backends, &config.hosts);
+    let metrics = std::sync::Arc::new(metrics::Metrics::default());
+    metrics.adopt(&mut backends);
     let supervisor =
         supervisor::spawn_guarded(&backends, bound.mailbox(), clock, bound.ready_url_base()?)?;
     let h2 = h2::spawn(
@@ -111,6 +114,7 @@ pub fn run(config: config::Config) -> std::io::Result<()> {
         config.server.limits.clone(),
         h2::PoolLimits::from(&config.server),
         access_log.clone(),
+        metrics.clone(),
     )?;
     let wiring = reactor::Wiring {
         clock,
@@ -119,6 +123,7 @@ pub fn run(config: config::Config) -> std::io::Result<()> {
         h2,
         notifier,
         access_log: access_log.clone(),
+        metrics,
     };
     let served = bound.serve(config, wiring);
     // Every request thread has ended: what is queued is written before the process exits.

@@ -169,6 +169,7 @@ impl UnixProxy {
             config.server.limits.clone(),
             spawngate::h2::PoolLimits::from(&config.server),
             spawngate::access_log::AccessLog::off(),
+            Arc::default(),
         )
         .unwrap();
         let wiring = Wiring {
@@ -178,6 +179,7 @@ impl UnixProxy {
             h2,
             notifier: None,
             access_log: spawngate::access_log::AccessLog::off(),
+            metrics: Arc::default(),
         };
         let reactor = std::thread::spawn(move || bound.serve(config, wiring));
         UnixProxy {

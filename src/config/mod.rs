@@ -128,6 +128,9 @@ pub struct Timings {
     /// `watchdog_secs`: a ready local instance that goes this long without sending `WATCHDOG=1` to its
     /// `NOTIFY_SOCKET` is treated as unhealthy. `None`: no watchdog.
     pub watchdog: Option<Duration>,
+    /// `server_timing`: a response that waited for its backend to start says how long, in
+    /// `Server-Timing: cold-start;dur=<ms>`. On unless turned off.
+    pub server_timing: bool,
 }
 
 /// One `[backends."host"]` table or one `[pools.NAME]`, with `[defaults]` already merged in: a set of

@@ -24,6 +24,7 @@ pub(super) fn builtin() -> Timings {
         unhealthy_threshold: 3,
         socket_activation: false,
         watchdog: None,
+        server_timing: true,
     }
 }
 
@@ -125,6 +126,12 @@ pub(super) fn read(section: &mut Section<'_, '_>, ctx: &mut Ctx, base: &Timings)
         .and_then(|item| item.uint_in(ctx, min, max))
     {
         out.watchdog = Some(Duration::from_secs(n));
+    }
+
+    if let Some(flag) = section.take("server_timing") {
+        if let Some(on) = flag.as_bool(ctx) {
+            out.server_timing = on;
+        }
     }
 
     if let Some(item) = section.take("health_path") {

@@ -1,52 +1,21 @@
-//! A stream's access-log line: [`StreamLog`] is made when the stream begins and writes the line when it
-//! is dropped, so a stream that ends in any way (answered, forwarded, reset, or cancelled with its
-//! connection) has exactly one. What the stream does on the way is noted in its [`Tally`].
+//! A stream's record: [`StreamRecord`] is made when the stream begins and, when it is dropped, counts the
+//! stream in the metrics and writes its access-log line, so a stream that ends in any way (answered,
+//! forwarded, reset, or cancelled with its connection) is counted and logged exactly once, from the same
+//! [`Tally`].
 
-use std::cell::Cell;
 use std::net::IpAddr;
 use std::time::Instant;
 
 use http::request::Parts;
 
+use super::tally::Tally;
 use crate::access_log::{self, AccessLog, Protocol, Record, Seen};
-use crate::error::ErrorCode;
+use crate::metrics::Metrics;
 use crate::msg::Host;
 
-/// What a stream sent and received, noted as it happens (cheap enough to keep with the log off).
-#[derive(Debug, Default)]
-pub struct Tally {
-    /// The status of the response head sent, if one was.
-    pub status: Cell<Option<u16>>,
-    /// The proxy's error, when it answered one.
-    pub code: Cell<Option<ErrorCode>>,
-    /// Request body bytes received.
-    pub bytes_in: Cell<u64>,
-    /// Response body bytes sent.
-    pub bytes_out: Cell<u64>,
-}
-
-impl Tally {
-    pub fn add_in(&self, n: usize) {
-        self.bytes_in
-            .set(self.bytes_in.get().saturating_add(n as u64));
-    }
-
-    pub fn add_out(&self, n: usize) {
-        self.bytes_out
-            .set(self.bytes_out.get().saturating_add(n as u64));
-    }
-
-    /// The proxy answered with `status` (and `code`, for its errors) and a body of `body` bytes.
-    pub fn answered(&self, status: u16, code: Option<ErrorCode>, body: usize) {
-        self.status.set(Some(status));
-        self.code.set(code);
-        self.add_out(body);
-    }
-}
-
-/// The line of one stream, written on drop.
-pub struct StreamLog<'a> {
+pub struct StreamRecord<'a> {
     log: &'a AccessLog,
+    metrics: &'a Metrics,
     /// `None` when the log is off: nothing is copied and nothing written.
     seen: Option<Box<Seen>>,
     client: IpAddr,
@@ -55,8 +24,16 @@ pub struct StreamLog<'a> {
     pub tally: Tally,
 }
 
-impl<'a> StreamLog<'a> {
-    pub fn begin(log: &'a AccessLog, parts: &Parts, client: IpAddr, request_id: &'a [u8]) -> Self {
+impl<'a> StreamRecord<'a> {
+    /// A stream begins: counted open until the record is dropped.
+    pub fn begin(
+        (log, metrics): (&'a AccessLog, &'a Metrics),
+        parts: &Parts,
+        client: IpAddr,
+        request_id: &'a [u8],
+        started: Instant,
+    ) -> Self {
+        metrics.h2_streams.inc();
         let seen = log.enabled().then(|| {
             let field = |name| parts.headers.get(name).map_or(&[][..], |v| v.as_bytes());
             let host = match parts.uri.authority() {
@@ -74,15 +51,16 @@ impl<'a> StreamLog<'a> {
                 referer: field(http::header::REFERER),
                 user_agent: field(http::header::USER_AGENT),
             };
-            Seen::new(parts, Protocol::Http2, Instant::now())
+            Seen::new(parts, Protocol::Http2, started)
         });
-        StreamLog {
+        StreamRecord {
             log,
+            metrics,
             seen,
             client,
             request_id,
             instance: None,
-            tally: Tally::default(),
+            tally: Tally::new(started),
         }
     }
 
@@ -103,21 +81,26 @@ impl<'a> StreamLog<'a> {
     }
 }
 
-impl Drop for StreamLog<'_> {
+impl Drop for StreamRecord<'_> {
     fn drop(&mut self) {
+        self.metrics.h2_streams.dec();
+        let end = self.tally.end();
+        match self.tally.backend() {
+            Some(backend) => backend.requests.record(&end),
+            None => self.metrics.unrouted.record(&end),
+        }
         let Some(seen) = &mut self.seen else {
             return;
         };
         seen.wait_over(Instant::now());
-        let tally = &self.tally;
         self.log.record(&Record {
             seen: Some(seen),
             client: self.client,
             request_id: self.request_id,
-            status: tally.status.get(),
-            code: tally.code.get(),
-            bytes_in: tally.bytes_in.get(),
-            bytes_out: tally.bytes_out.get(),
+            status: end.status,
+            code: end.code,
+            bytes_in: end.bytes_in,
+            bytes_out: end.bytes_out,
             backend: seen.backend.as_deref(),
             instance: self.instance,
         });

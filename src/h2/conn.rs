@@ -23,6 +23,7 @@ use super::budget::ResetBudget;
 use super::client_io::ClientIo;
 use super::stream::{self, StreamEnd};
 use super::worker::Worker;
+use crate::metrics::Gauge;
 
 /// How long a closing connection with no stream left may take to finish its GOAWAY exchange: a client
 /// that stops reading must not keep the socket forever.
@@ -63,8 +64,25 @@ pub async fn serve(
         }
     };
     log::debug!("{peer}: h2 connection");
+    let _open = OpenConnection::count(&worker.metrics.h2_connections);
     accept_loop(&worker, &mut conn, peer, &mut shutdown).await;
     log::debug!("{peer}: h2 connection closed");
+}
+
+/// Counts a connection open until dropped (also when its task is cancelled).
+struct OpenConnection<'a>(&'a Gauge);
+
+impl<'a> OpenConnection<'a> {
+    fn count(gauge: &'a Gauge) -> Self {
+        gauge.inc();
+        OpenConnection(gauge)
+    }
+}
+
+impl Drop for OpenConnection<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 /// HTTP/2's bounds for the frame size and the windows (RFC 9113 sections 4.2 and 6.9.2); the h2 crate

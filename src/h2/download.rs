@@ -12,10 +12,11 @@ use std::future::poll_fn;
 use bytes::{Bytes, BytesMut};
 use h2::server::SendResponse;
 use h2::SendStream;
+use http::header::{HeaderName, HeaderValue};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::time::Instant;
 
-use super::access::Tally;
+use super::tally::Tally;
 use super::errors::Failure;
 use super::forward::Exchange;
 use super::response::{response_head, TrailerTail};
@@ -23,7 +24,7 @@ use crate::error::{ErrorCode, ProxyError};
 use crate::http1::body::BodyReader;
 use crate::http1::chunked::ChunkedDecoder;
 use crate::http1::response::parse_response;
-use crate::http1::rewrite::apply_to_header_map;
+use crate::http1::rewrite::{apply_to_header_map, cold_start_value};
 use crate::http1::Framing;
 
 /// The read buffer a response starts with: room for a typical head and small body in one read, and a
@@ -33,6 +34,8 @@ const FIRST_READ: usize = 8 * 1024;
 const READ_CHUNK: usize = 32 * 1024;
 /// Below this much free room the read buffer is grown (by [`READ_CHUNK`]) before reading.
 const MIN_READ_ROOM: usize = 4 * 1024;
+/// `Server-Timing`, as HTTP/2 spells field names.
+const SERVER_TIMING_H2: HeaderName = HeaderName::from_static("server-timing");
 /// Interim (1xx) responses passed on per exchange; a backend sending more is broken.
 const MAX_INTERIM_RESPONSES: usize = 8;
 
@@ -141,12 +144,17 @@ pub async fn download<R: AsyncRead + Unpin>(
         let vars = editing.vars(ex.request_id);
         apply_to_header_map(editing.edits(), response.headers_mut(), &vars);
     }
+    if let Some(waited) = ex.cold_start {
+        if let Ok(value) = HeaderValue::from_str(&cold_start_value(waited)) {
+            response.headers_mut().append(SERVER_TIMING_H2, value);
+        }
+    }
     let bodiless = matches!(head.framing, Framing::None | Framing::Length(0));
     let mut send = respond
         .send_response(response, bodiless)
         .map_err(|_| Download::Failed(Failure::ClientGone))?;
     head_sent.set(true);
-    ex.tally.status.set(Some(head.status));
+    ex.tally.head(head.status);
     if bodiless {
         return Ok(head.keep_alive && buf.is_empty());
     }

@@ -7,7 +7,7 @@ use h2::Reason;
 use http::header::HeaderValue;
 use http::{Response, StatusCode};
 
-use super::access::Tally;
+use super::tally::Tally;
 use crate::error::ProxyError;
 use crate::upstream::LocalAnswer;
 

@@ -16,7 +16,7 @@ use h2::RecvStream;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::timeout;
 
-use super::access::Tally;
+use super::tally::Tally;
 use super::backend_io::BackendConn;
 use super::download::{download, Download};
 use super::errors::Failure;
@@ -42,7 +42,10 @@ pub struct Exchange<'a> {
     pub body_stall_limit: Duration,
     /// The route's response edits and what they read, if it has any.
     pub editing: Option<&'a ResponseContext>,
-    /// What the stream sent and received, for its access-log line.
+    /// How long the stream was held while its backend started, to say in `Server-Timing` (`None` when
+    /// it was not, or the backend's `server_timing` is off).
+    pub cold_start: Option<Duration>,
+    /// Where the stream's status, bytes and response-head time are noted.
     pub tally: &'a Tally,
 }
 

@@ -35,6 +35,7 @@ mod request;
 mod response;
 pub(crate) mod routes;
 mod stream;
+mod tally;
 mod upload;
 mod worker;
 
@@ -47,6 +48,7 @@ use tokio::sync::mpsc;
 
 use crate::access_log::AccessLog;
 use crate::config::Limits;
+use crate::metrics::Metrics;
 use crate::msg::{BackendEvent, Clock, Command, Mailbox, ReactorMsg};
 use crate::sessions::route::SessionUpdate;
 pub use crate::upstream::PoolLimits;
@@ -202,6 +204,7 @@ pub fn spawn(
     limits: Limits,
     pool: PoolLimits,
     access_log: Arc<AccessLog>,
+    metrics: Arc<Metrics>,
 ) -> io::Result<H2Handle> {
     let settings = H2Settings::default();
     start(
@@ -210,6 +213,7 @@ pub fn spawn(
         clock,
         (limits, pool, settings),
         access_log,
+        metrics,
     )
 }
 
@@ -221,9 +225,10 @@ pub fn spawn_with(
     limits: Limits,
     pool: PoolLimits,
     settings: H2Settings,
+    metrics: Arc<Metrics>,
 ) -> io::Result<H2Handle> {
     let limits = (limits, pool, settings);
-    start(backends, supervisor, clock, limits, AccessLog::off())
+    start(backends, supervisor, clock, limits, AccessLog::off(), metrics)
 }
 
 fn start(
@@ -232,6 +237,7 @@ fn start(
     clock: Clock,
     (limits, pool, settings): (Limits, PoolLimits, H2Settings),
     access_log: Arc<AccessLog>,
+    metrics: Arc<Metrics>,
 ) -> io::Result<H2Handle> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
@@ -242,7 +248,8 @@ fn start(
         .name("h2".into())
         .spawn(move || {
             let limits = (limits, pool, settings);
-            let worker = worker::Worker::new(&backends, supervisor, clock, limits, access_log);
+            let worker =
+                worker::Worker::new(&backends, supervisor, clock, limits, access_log, metrics);
             let local = tokio::task::LocalSet::new();
             local.block_on(&runtime, worker::run(worker, inbox));
         })?;

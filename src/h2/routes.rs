@@ -74,7 +74,8 @@ pub enum Admission {
         answer: LocalAnswer,
         spend: Option<usize>,
     },
-    Reject(ProxyError),
+    /// Refused, before or after routing to a backend (the one its metrics count it under).
+    Reject(ProxyError, Option<BackendId>),
 }
 
 /// Decides what happens to a stream for `host` (already normalised) whose body declares `declared`
@@ -109,15 +110,15 @@ pub fn admit<S: RequestSource>(
             ((to.backend, to.host), forwarding)
         }
         Routing::Answer { answer, spend } => return (Admission::Answer { answer, spend }, None),
-        Routing::Refuse(err) => return (Admission::Reject(err), None),
+        Routing::Refuse(err) => return (Admission::Reject(err, None), None),
         Routing::UnknownHost => {
-            return (Admission::Reject(ProxyError::unknown_host(host)), None);
+            return (Admission::Reject(ProxyError::unknown_host(host), None), None);
         }
     };
     let (id, backend_host) = to;
     let max_body = forwarding.limits.max_body(max_body);
     if let Some(err) = upstream::body_too_large(declared, max_body) {
-        return (Admission::Reject(err), None);
+        return (Admission::Reject(err, Some(id)), None);
     }
     let affinity = RequestAffinity {
         request,
@@ -127,7 +128,7 @@ pub fn admit<S: RequestSource>(
         upstream::Admission::Forward { to, ask } => {
             match target(routes, id, to.slot, &forwarding.limits) {
                 Some(target) => (Admission::Forward(target, to.lease, forwarding), ask),
-                None => (Admission::Reject(ProxyError::unknown_host(host)), ask),
+                None => (Admission::Reject(ProxyError::unknown_host(host), Some(id)), ask),
             }
         }
         upstream::Admission::Hold {
@@ -145,7 +146,7 @@ pub fn admit<S: RequestSource>(
             };
             (hold, ask)
         }
-        upstream::Admission::Refuse(err) => (Admission::Reject(err), None),
+        upstream::Admission::Refuse(err) => (Admission::Reject(err, Some(id)), None),
     }
 }
 

@@ -4,6 +4,7 @@
 use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -12,16 +13,18 @@ use h2::RecvStream;
 use http::Request;
 use tokio::sync::oneshot;
 
-use super::access::StreamLog;
+use super::access::StreamRecord;
 use super::errors::{self, Failure};
 use super::forward::{self, Exchange};
 use super::request::{self, BodyPlan, H2Source};
 use super::routes::{self, Admission, Release};
+use super::tally::Tally;
 use super::worker::Worker;
 use crate::error::ProxyError;
 use crate::http1::rewrite::{ClientIp, ForwardInfo, ResponseContext};
 use crate::msg::{Lease, ReactorMsg};
-use crate::upstream::{Caller, InstanceId};
+use crate::metrics::BackendMetrics;
+use crate::upstream::{BackendId, Caller, InstanceId};
 
 /// How a stream ended, as its connection needs to know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,9 +41,11 @@ pub async fn serve(
     peer: SocketAddr,
     client_ip: Rc<str>,
 ) -> StreamEnd {
+    let started = Instant::now();
     let (parts, body) = request.into_parts();
     let request_id = request::request_id(&parts, &mut worker.ids.borrow_mut());
-    let mut line = StreamLog::begin(&worker.access_log, &parts, peer.ip(), &request_id);
+    let outputs = (&*worker.access_log, &*worker.metrics);
+    let mut line = StreamRecord::begin(outputs, &parts, peer.ip(), &request_id, started);
     let has_body = !body.is_end_stream();
     // The body limit is the route's: checked once the stream is routed.
     let inspected = match request::inspect(&parts, has_body, None) {
@@ -88,7 +93,10 @@ pub async fn serve(
             }
             return StreamEnd::Done;
         }
-        Admission::Reject(err) => {
+        Admission::Reject(err, routed) => {
+            if let Some(id) = routed {
+                count_under(&worker, id, &line.tally);
+            }
             errors::answer(&mut respond, &err, &request_id, &line.tally);
             return StreamEnd::Done;
         }
@@ -100,7 +108,11 @@ pub async fn serve(
             forwarding,
         } => {
             line.routed(&host, true);
+            let metrics = count_under(&worker, id, &line.tally);
+            metrics.as_ref().inspect(|m| m.h2_held.inc());
             let held = hold(&mut respond, release, limit).await;
+            metrics.as_ref().inspect(|m| m.h2_held.dec());
+            line.tally.held_until_now();
             if !matches!(held, Held::Released(_)) {
                 // It gave up (its receiver is gone now): the pool's controller may need the count.
                 let ask = worker.routes.borrow_mut().abandon(id, |_| false);
@@ -131,6 +143,12 @@ pub async fn serve(
     };
     let max_body = forwarding.limits.max_body(server_max);
     line.wait_over(Some(target.instance.slot));
+    count_under(&worker, target.instance.backend, &line.tally);
+    let server_timing = worker
+        .routes
+        .borrow()
+        .get(target.instance.backend)
+        .is_some_and(|b| b.config.timings.server_timing);
 
     let mut head = Vec::with_capacity(512);
     let info = ForwardInfo {
@@ -158,6 +176,7 @@ pub async fn serve(
         max_body,
         body_stall_limit: worker.limits.header_read_timeout,
         editing: editing.as_deref(),
+        cold_start: line.tally.cold().filter(|_| server_timing),
         tally: &line.tally,
     };
     match forward::exchange(&worker, exchange, body, &mut respond).await {
@@ -181,6 +200,13 @@ pub async fn serve(
         }
         Err(Failure::ClientGone) => StreamEnd::ClientReset,
     }
+}
+
+/// Counts the stream under backend `id` from now on; its counters, while it is configured.
+fn count_under(worker: &Worker, id: BackendId, tally: &Tally) -> Option<Arc<BackendMetrics>> {
+    let metrics = worker.routes.borrow().get(id)?.metrics.clone();
+    tally.routed(metrics.clone());
+    Some(metrics)
 }
 
 enum Held {

@@ -14,7 +14,7 @@ use h2::RecvStream;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::time::timeout;
 
-use super::access::Tally;
+use super::tally::Tally;
 use super::request::BodyPlan;
 use crate::http1::fields::FieldName;
 

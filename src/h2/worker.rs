@@ -18,6 +18,7 @@ use super::routes::{Release, Routes};
 use super::{Control, H2Settings};
 use crate::access_log::AccessLog;
 use crate::config::Limits;
+use crate::metrics::Metrics;
 use crate::http1::request_id::RequestIdGenerator;
 use crate::msg::{Clock, Command, Mailbox, ReactorMsg, Thread};
 use crate::sessions::route::SessionHosts;
@@ -43,6 +44,8 @@ pub struct Worker {
     pub shutting_down: Cell<bool>,
     /// Shared with the reactor, which opens, reopens and reconfigures it.
     pub access_log: Arc<AccessLog>,
+    /// Its open connections and streams, and the requests it answers before routing them.
+    pub metrics: Arc<Metrics>,
 }
 
 impl Worker {
@@ -52,6 +55,7 @@ impl Worker {
         clock: Clock,
         (limits, pool, settings): (Limits, PoolLimits, H2Settings),
         access_log: Arc<AccessLog>,
+        metrics: Arc<Metrics>,
     ) -> Rc<Worker> {
         let mut routes = Routes::new(limits.max_held_requests, Thread::H2, clock);
         // A fresh table forgets nothing on its first reconcile.
@@ -68,6 +72,7 @@ impl Worker {
             settings,
             shutting_down: Cell::new(false),
             access_log,
+            metrics,
         })
     }
 

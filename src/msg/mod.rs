@@ -33,6 +33,7 @@ pub use output::{OutputLine, Stream};
 pub use shared::{Activity, Clock, Facts, Lease, Stamp, Waiting};
 
 use crate::config::BackendConfig;
+use crate::metrics::BackendMetrics;
 use crate::upstream::{BackendId, InstanceId, Reconcile, UpstreamAddr};
 
 /// The Host a backend serves (lower-case, no port): what routes to it, and what logs call it. Between
@@ -246,6 +247,9 @@ pub struct BackendEntry {
     pub activity: Vec<Arc<Activity>>,
     /// Which request threads hold requests for it while its instances are full (see [`Waiting`]).
     pub waiting: Arc<Waiting>,
+    /// The counters of its metrics label ([`Metrics::adopt`](crate::metrics::Metrics::adopt) gives
+    /// them before a reload is applied; a fresh set until then).
+    pub metrics: Arc<BackendMetrics>,
 }
 
 impl BackendEntry {
@@ -268,6 +272,7 @@ impl BackendEntry {
             config,
             activity,
             waiting,
+            metrics: Arc::default(),
         }
     }
 }

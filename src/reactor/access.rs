@@ -1,14 +1,17 @@
-//! HTTP/1 access-log lines: what the reactor keeps of a request for its line, and the line at each place
-//! a request ends. The session carries its current request's [`Seen`] (only when the log is on) until the
-//! request is answered by the proxy, or moves it into the exchange, whose report writes the line.
+//! How an HTTP/1 request ends up in the metrics and the access log: what the reactor keeps of a request
+//! for its line, and the one record at each place a request ends, which feeds both from one
+//! [`ExchangeEnd`]. The session carries its current request's [`Seen`] (only when the log is on) until the
+//! request is answered by the proxy, or moves it into the exchange, whose report records it.
 
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use super::session::{Exchange, Phase, Request, Session};
+use super::metrics::Routed;
+use super::session::Exchange;
+use super::Reactor;
 use crate::access_log::{AccessLog, Parts, Protocol, Record, Seen};
 use crate::error::ErrorCode;
-use crate::http1::exchange::ExchangeEnd;
+use crate::metrics::{ExchangeEnd, Protocol as MetricsProtocol};
 use crate::http1::request::RequestHead;
 use crate::http1::Version;
 use crate::msg::Host;
@@ -58,76 +61,72 @@ pub(super) fn forwarded(seen: Option<Box<Seen>>, now: Instant) -> Option<Box<See
     Some(seen)
 }
 
-/// The line of an exchange, from its report.
-pub(super) fn exchange(log: &AccessLog, peer: SocketAddr, ex: &Exchange, end: &ExchangeEnd) {
-    if !log.enabled() {
-        return;
+impl Reactor {
+    /// Counts and logs an exchange that ended as `end` says (from `report_exchange`).
+    pub(super) fn record_exchange(&self, peer: SocketAddr, ex: &Exchange, end: &ExchangeEnd) {
+        self.record_request(Some(ex.instance.backend), end);
+        if !self.access_log.enabled() {
+            return;
+        }
+        self.access_log.record(&Record {
+            seen: ex.seen.as_deref(),
+            client: peer.ip(),
+            request_id: &ex.meta.request_id,
+            status: end.status,
+            code: end.code,
+            bytes_in: end.bytes_in,
+            bytes_out: end.bytes_out,
+            backend: Some(&ex.host),
+            instance: Some(ex.instance.slot),
+        });
     }
-    log.record(&Record {
-        seen: ex.seen.as_deref(),
-        client: peer.ip(),
-        request_id: &ex.meta.request_id,
-        status: end.status,
-        code: end.code,
-        bytes_in: end.bytes_in,
-        bytes_out: end.bytes_out,
-        backend: Some(&ex.host),
-        instance: Some(ex.instance.slot),
-    });
+
+    /// Counts and logs a request that ended without an exchange: answered by the proxy, or left by its
+    /// client while held. An exchange the proxy gave up is `record_exchange`'s instead.
+    pub(super) fn record_unexchanged(&self, ended: Unexchanged<'_>) {
+        let (status, code, bytes) = match ended.answer {
+            Some((status, code, bytes)) => (Some(status), code, bytes as u64),
+            None => (None, None, 0),
+        };
+        let end = ExchangeEnd {
+            protocol: MetricsProtocol::Http1,
+            status,
+            code,
+            bytes_in: 0,
+            bytes_out: bytes,
+            duration: ended.routed.map_or(Duration::ZERO, |(_, since)| {
+                self.now.saturating_duration_since(since)
+            }),
+            head_wait: None,
+            cold: None,
+        };
+        self.record_request(ended.routed.map(|(id, _)| id), &end);
+        let Some(mut seen) = ended.seen else {
+            return;
+        };
+        seen.wait_over(self.now);
+        self.access_log.record(&Record {
+            seen: Some(&seen),
+            client: ended.peer.ip(),
+            request_id: ended.request_id,
+            status: end.status,
+            code: end.code,
+            bytes_in: 0,
+            bytes_out: end.bytes_out,
+            backend: seen.backend.as_deref(),
+            instance: None,
+        });
+    }
 }
 
-/// The line of a request the proxy answered itself (`bytes` queued, `code` for its errors) before any
-/// exchange; an exchange it gave up is its report's line instead.
-pub(super) fn answered(
-    log: &AccessLog,
-    session: &mut Session,
-    left: &Phase,
-    request_id: Option<&[u8]>,
-    (status, code): (u16, Option<ErrorCode>),
-    bytes: usize,
-) {
-    if !log.enabled() || matches!(left, Phase::Exchanging(_)) {
-        return;
-    }
-    let mut seen = session.seen.take();
-    if let Some(seen) = &mut seen {
-        seen.wait_over(Instant::now());
-    }
-    log.record(&Record {
-        seen: seen.as_deref(),
-        client: session.peer.ip(),
-        request_id: request_id.unwrap_or_default(),
-        status: Some(status),
-        code,
-        bytes_in: 0,
-        bytes_out: bytes as u64,
-        backend: seen.as_ref().and_then(|s| s.backend.as_deref()),
-        instance: None,
-    });
-}
-
-/// The line of a held request whose client left before its backend was ready: no response.
-pub(super) fn abandoned(
-    log: &AccessLog,
-    peer: SocketAddr,
-    mut seen: Option<Box<Seen>>,
-    request: &Request,
-) {
-    if !log.enabled() {
-        return;
-    }
-    if let Some(seen) = &mut seen {
-        seen.wait_over(Instant::now());
-    }
-    log.record(&Record {
-        seen: seen.as_deref(),
-        client: peer.ip(),
-        request_id: &request.meta.request_id,
-        status: None,
-        code: None,
-        bytes_in: 0,
-        bytes_out: 0,
-        backend: Some(&request.host),
-        instance: None,
-    });
+/// A request that ended without an exchange, as [`Reactor::record_unexchanged`] takes it.
+pub(super) struct Unexchanged<'a> {
+    pub peer: SocketAddr,
+    /// What its access-log line shows (`None` when the log is off).
+    pub seen: Option<Box<Seen>>,
+    pub request_id: &'a [u8],
+    /// The backend it was routed to, and since when: it counts there, for that long.
+    pub routed: Option<Routed>,
+    /// The proxy's answer (status, its error code, bytes queued); `None` when the client left first.
+    pub answer: Option<(u16, Option<ErrorCode>, usize)>,
 }

@@ -18,6 +18,7 @@ use crate::admin::{
 };
 use crate::error::{ErrorCode, ProxyError};
 use crate::json::Json;
+use crate::metrics::render::CONTENT_TYPE;
 use crate::msg::Command;
 use crate::sessions::gate::query as gate_query;
 use crate::sessions::registry::Reply;
@@ -111,9 +112,10 @@ impl Reactor {
             .is_none_or(|conn| conn.respond(answer))
     }
 
-    /// `GET /` (the status page), `GET /status` and `GET /status/events`; `None` for any other path.
+    /// The read-only views: `GET /` (the status page), `/status`, `/status/events` and `/metrics`; `None`
+    /// for any other path.
     fn status_api(&mut self, key: usize, request: &AdminRequest, path: &[u8]) -> Option<bool> {
-        if !matches!(path, b"/" | b"/status" | b"/status/events") {
+        if !matches!(path, b"/" | b"/status" | b"/status/events" | b"/metrics") {
             return None;
         }
         if !matches!(&request.method[..], b"GET" | b"HEAD") {
@@ -125,6 +127,7 @@ impl Reactor {
                 admin::status::STATUS_PAGE.to_string(),
             ),
             b"/status" => ("application/json", self.status_snapshot()),
+            b"/metrics" => (CONTENT_TYPE, self.metrics_page()),
             _ if self.status_feed.is_full() => {
                 let err =
                     ProxyError::new(ErrorCode::TooManyHeld, "too many status streams are open")

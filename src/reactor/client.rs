@@ -2,11 +2,12 @@
 
 use mio::event::Event;
 
-use super::access;
+use super::access::{self, Unexchanged};
 use super::routes::Held;
 use super::session::{close_after_answer, Phase, Request, RequestMeta, Session};
 use super::sockio::Filled;
 
+use super::metrics::Routed;
 use super::Reactor;
 use crate::error::{ErrorCode, ProxyError};
 use crate::http1::exchange::HeadStep;
@@ -120,7 +121,7 @@ impl Reactor {
             }
             HeadStep::Refuse(err) => {
                 log::debug!("{}: rejected request: {}", session.peer, err.message);
-                self.reject(key, err, None, true);
+                self.reject(key, err, None, true, None);
                 Step::Progress
             }
         }
@@ -147,11 +148,11 @@ impl Reactor {
                 ErrorCode::MissingHostHeader,
                 "the request has no Host header",
             );
-            return self.refuse(key, head.len, err, request_id, true);
+            return self.refuse(key, head.len, err, request_id, true, None);
         };
         let Some(host) = normalize_host(&data[host_range], &mut self.host_scratch) else {
             let err = ProxyError::new(ErrorCode::BadRequest, "invalid Host");
-            return self.refuse(key, head.len, err, request_id, true);
+            return self.refuse(key, head.len, err, request_id, true, None);
         };
         let source = Http1Source {
             buf: data,
@@ -175,31 +176,30 @@ impl Reactor {
                 let close = close_after_answer(has_body, keep_alive, false) || self.shutting_down;
                 let bytes = answer.to_http1(&request_id, close, head.is_head);
                 session.inbuf.consume(head.len);
-                let left = session.answer(&bytes, close, self.now);
-                let status = (answer.status, None);
-                access::answered(
-                    &self.access_log,
-                    session,
-                    &left,
-                    Some(&request_id),
-                    status,
-                    bytes.len(),
-                );
+                session.answer(&bytes, close, self.now);
+                let ended = Unexchanged {
+                    peer: session.peer,
+                    seen: session.seen.take(),
+                    request_id: &request_id,
+                    routed: None,
+                    answer: Some((answer.status, None, bytes.len())),
+                };
                 if let Some(index) = spend {
                     let host = host.to_owned();
                     let effects = self.session_ctl.registry.spend(&host, index);
                     self.session_effects(effects);
                 }
+                self.record_unexchanged(ended);
                 return;
             }
             Routing::Refuse(err) => {
                 let close = close_after_answer(has_body, keep_alive, false);
-                return self.refuse(key, head.len, err, request_id, close);
+                return self.refuse(key, head.len, err, request_id, close, None);
             }
             Routing::UnknownHost => {
                 let err = ProxyError::unknown_host(host);
                 let close = close_after_answer(has_body, keep_alive, false);
-                return self.refuse(key, head.len, err, request_id, close);
+                return self.refuse(key, head.len, err, request_id, close, None);
             }
         };
         let max_body = to
@@ -209,8 +209,9 @@ impl Reactor {
             Framing::Length(n) => Some(n),
             _ => None,
         };
+        let routed = Some((to.backend, self.now));
         if let Some(err) = body_too_large(declared, max_body) {
-            return self.refuse(key, head.len, err, request_id, true);
+            return self.refuse(key, head.len, err, request_id, true, routed);
         }
         let serial = session.serial;
         let held = || (Held { key, serial }, ());
@@ -229,7 +230,7 @@ impl Reactor {
             ),
             Admission::Refuse(err) => {
                 let close = close_after_answer(has_body, keep_alive, false);
-                return self.refuse(key, head.len, err, request_id, close);
+                return self.refuse(key, head.len, err, request_id, close, routed);
             }
         };
 
@@ -292,9 +293,10 @@ impl Reactor {
         err: ProxyError,
         request_id: Vec<u8>,
         close: bool,
+        routed: Option<Routed>,
     ) {
         self.sessions[key].inbuf.consume(head_len);
-        self.reject(key, err, Some(request_id), close);
+        self.reject(key, err, Some(request_id), close, routed);
     }
 
     fn step_holding(&mut self, key: usize) -> Step {
@@ -344,28 +346,32 @@ impl Reactor {
     }
 
     /// Answers the current request with a proxy error; `close` (or shutting down) ends the connection
-    /// after it. Returns the phase left, whose backend connection (if any) the caller releases.
+    /// after it. Returns the phase left, whose backend connection (if any) the caller releases. The
+    /// answer is counted under the backend it was `routed` to (and since when), unless it ends an
+    /// exchange, which `report_exchange` counts.
     pub(super) fn reject(
         &mut self,
         key: usize,
         err: ProxyError,
         request_id: Option<Vec<u8>>,
         close: bool,
+        routed: Option<Routed>,
     ) -> Option<Phase> {
         let session = self.sessions.get_mut(key)?;
         let close = close || self.shutting_down;
         log::debug!("{}: {}", session.peer, err);
         let bytes = err.to_http1(request_id.as_deref(), close, &[]);
         let left = session.answer(&bytes, close, self.now);
-        let status = (err.code.status(), Some(err.code));
-        access::answered(
-            &self.access_log,
-            session,
-            &left,
-            request_id.as_deref(),
-            status,
-            bytes.len(),
-        );
+        if !matches!(left, Phase::Exchanging(_)) {
+            let ended = Unexchanged {
+                peer: session.peer,
+                seen: session.seen.take(),
+                request_id: request_id.as_deref().unwrap_or_default(),
+                routed,
+                answer: Some((err.code.status(), Some(err.code), bytes.len())),
+            };
+            self.record_unexchanged(ended);
+        }
         Some(left)
     }
 
@@ -396,12 +402,13 @@ impl Reactor {
         session.deadline.cancel(&mut self.timers);
         match session.phase {
             Phase::Holding { request, .. } => {
-                access::abandoned(
-                    &self.access_log,
-                    session.peer,
-                    session.seen.take(),
-                    &request,
-                );
+                self.record_unexchanged(Unexchanged {
+                    peer: session.peer,
+                    seen: session.seen.take(),
+                    request_id: &request.meta.request_id,
+                    routed: Some((request.backend, request.meta.started)),
+                    answer: None,
+                });
                 let serial = session.serial;
                 let ask = self
                     .routes

@@ -47,6 +47,7 @@ impl Reactor {
             h2.backend_event(report.clone());
         }
         log::debug!("{}: {:?}", report.host, report.event);
+        self.record_lifecycle(&report);
         let now_ms = self.session_ctl.now_ms(self.now);
         let effects = self
             .session_ctl
@@ -90,7 +91,8 @@ impl Reactor {
                 Ok(to) => self.start_exchange(key, *request, to),
                 Err(err) => {
                     let close = request.meta.close_after_refusal();
-                    self.reject(key, err, Some(request.meta.request_id), close);
+                    let routed = Some((request.backend, request.meta.started));
+                    self.reject(key, err, Some(request.meta.request_id), close, routed);
                 }
             }
             self.drive(key);
@@ -146,6 +148,7 @@ impl Reactor {
                     log::error!("  {p}");
                 }
                 self.config_status.last_reload_error = Some(problems.join("; "));
+                self.metrics.reloads_failed.inc();
                 return ReloadOutcome::Rejected { problems };
             }
         };
@@ -153,7 +156,8 @@ impl Reactor {
         for key in &diff.server_changed {
             log::warn!("reload: [server] {key} changed; it takes effect after a restart");
         }
-        let reconcile = self.routes.plan(&new.backends, &new.hosts);
+        let mut reconcile = self.routes.plan(&new.backends, &new.hosts);
+        self.metrics.adopt(&mut reconcile);
         if let Some(h2) = &self.h2 {
             h2.reconcile(reconcile.clone());
         }
@@ -186,6 +190,7 @@ impl Reactor {
         self.config.server = server;
         self.sessions_configured();
         self.config_status.generation += 1;
+        self.metrics.reloads_ok.inc();
         self.config_status.last_reload_error = None;
         ReloadOutcome::Applied {
             generation: self.config_status.generation,

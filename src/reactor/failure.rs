@@ -59,7 +59,7 @@ impl Reactor {
         }
         let (peer, queued_before) = (session.peer, session.out.len());
         let code = err.code;
-        if let Some(left) = self.reject(key, err, Some(id), close) {
+        if let Some(left) = self.reject(key, err, Some(id), close, None) {
             let queued = self.sessions[key].out.len().saturating_sub(queued_before);
             self.report_exchange(peer, &left, Some((code, queued)));
             self.release_upstream(left, false);

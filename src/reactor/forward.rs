@@ -15,6 +15,7 @@ use super::{Reactor, UPSTREAM_BASE};
 use crate::error::{ErrorCode, ProxyError};
 use crate::http1::exchange::RequestHalf;
 use crate::http1::exchange::{Advance, Asked, ExchangeEnd, Fault, ResponsePhase};
+use crate::metrics::Protocol;
 use crate::upstream::{InstanceId, Leased};
 
 impl Reactor {
@@ -37,7 +38,8 @@ impl Reactor {
             }
             let err = ProxyError::unknown_host(&request.host);
             let close = request.meta.close_after_refusal();
-            self.reject(key, err, Some(request.meta.request_id), close);
+            let routed = Some((request.backend, request.meta.started));
+            self.reject(key, err, Some(request.meta.request_id), close, routed);
             return;
         };
         let upstream = match reused {
@@ -54,7 +56,8 @@ impl Reactor {
                     Err(e) => {
                         let err = ProxyError::connect_failed(&e);
                         let close = request.meta.close_after_refusal();
-                        self.reject(key, err, Some(request.meta.request_id), close);
+                        let routed = Some((request.backend, request.meta.started));
+                        self.reject(key, err, Some(request.meta.request_id), close, routed);
                         return;
                     }
                 }
@@ -64,6 +67,10 @@ impl Reactor {
         self.upstreams[upstream].owner = Some((key, session.serial));
         let half = RequestHalf::new(request.head, request.meta.framing, request.meta.max_body);
         let seen = access::forwarded(session.seen.take(), self.now);
+        let cold = request
+            .meta
+            .cold
+            .then(|| self.now.saturating_duration_since(request.meta.started));
         session.enter(Phase::Exchanging(Box::new(Exchange {
             instance,
             host: request.host,
@@ -82,6 +89,9 @@ impl Reactor {
             request: half,
             status: None,
             bytes_out: 0,
+            head_wait: None,
+            cold,
+            server_timing: route.config.timings.server_timing,
             response: ResponsePhase::awaiting_head(),
             response_head_at: 0,
             client_keep_alive: false,
@@ -183,6 +193,7 @@ impl Reactor {
             keep_alive: ex.meta.keep_alive,
             request_id: &ex.meta.request_id,
             editing: ex.meta.editing.as_deref(),
+            cold_start: ex.cold.filter(|_| ex.server_timing),
         };
         let client_eof = session.client.read_eof();
         let mut advanced = ex.response.advance(
@@ -205,6 +216,7 @@ impl Reactor {
             ex.client_keep_alive = keep;
             ex.response_head_at = head_at;
             ex.response_deadline = None;
+            ex.head_wait = Some(now.saturating_duration_since(ex.meta.started));
             // The body's first bytes may have come with the head.
             advanced = ex.response.advance(
                 up.inbuf.data(),
@@ -313,14 +325,16 @@ impl Reactor {
             None => (ex.status, None, 0),
         };
         let end = ExchangeEnd {
+            protocol: Protocol::Http1,
             status,
             code,
             bytes_in: ex.request.bytes_in(),
             bytes_out: ex.bytes_out + queued,
             duration: self.now.saturating_duration_since(ex.meta.started),
-            cold: ex.meta.cold,
+            head_wait: ex.head_wait,
+            cold: ex.cold,
         };
         log::debug!("{peer} {}: {end:?}", ex.host);
-        access::exchange(&self.access_log, peer, ex, &end);
+        self.record_exchange(peer, ex, &end);
     }
 }

@@ -27,6 +27,7 @@ mod client_stream;
 mod events;
 mod failure;
 mod forward;
+mod metrics;
 mod pool;
 pub(crate) mod routes;
 mod session;
@@ -39,6 +40,7 @@ mod timers;
 mod tunnel;
 mod upstream;
 
+use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{mpsc, Arc};
@@ -53,11 +55,12 @@ use crate::admin::ConfigStatus;
 use crate::config::Config;
 use crate::h2::H2Handle;
 use crate::http1::request_id::RequestIdGenerator;
+use crate::metrics::Metrics;
 use crate::msg::{Clock, Command, Mailbox, ReactorMsg};
 use crate::sessions::registry::Registry;
 use crate::supervisor::SupervisorHandle;
 use crate::systemd::{Inherited, Notifier};
-use crate::upstream::{IdlePool, PoolLimits, Reconcile, RouteScratch};
+use crate::upstream::{IdlePool, InstanceId, PoolLimits, Reconcile, RouteScratch};
 use admin_conn::AdminConn;
 use routes::Routes;
 use session::Session;
@@ -106,6 +109,8 @@ pub struct Wiring {
     pub notifier: Option<Notifier>,
     /// Shared with the h2 worker; reopened on SIGUSR1, reconfigured on reload.
     pub access_log: Arc<AccessLog>,
+    /// The process's metrics, shared with the h2 worker.
+    pub metrics: Arc<Metrics>,
 }
 
 impl Bound {
@@ -226,6 +231,9 @@ pub(crate) struct Reactor {
     status_feed: StatusFeed,
     /// Where each request's line goes (a bounded queue to the writer thread; off costs one load).
     access_log: Arc<AccessLog>,
+    metrics: Arc<Metrics>,
+    /// When each instance now starting began to, for its start-to-ready duration.
+    starting_since: HashMap<InstanceId, Instant>,
 }
 
 impl Reactor {
@@ -305,6 +313,8 @@ impl Reactor {
             session_ctl,
             status_feed: StatusFeed::default(),
             access_log: wiring.access_log,
+            metrics: wiring.metrics,
+            starting_since: HashMap::new(),
         };
         reactor.sessions_configured();
         Ok(reactor)

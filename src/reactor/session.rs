@@ -165,6 +165,12 @@ pub struct Exchange {
     pub bytes_out: u64,
     /// The request as its access-log line shows it (`None` when the log is off).
     pub seen: Option<Box<Seen>>,
+    /// From the request head to the backend's response head, once it came.
+    pub head_wait: Option<Duration>,
+    /// How long the request was held while its backend started.
+    pub cold: Option<Duration>,
+    /// The backend's `server_timing`: say `cold` in the response head.
+    pub server_timing: bool,
 }
 
 impl Exchange {

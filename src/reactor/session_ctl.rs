@@ -132,7 +132,8 @@ impl Reactor {
     }
 
     /// Applies a reconcile of sessions here and sends it to the h2 worker (and the supervisor).
-    fn share_reconcile(&mut self, reconcile: Reconcile, supervisor: bool) {
+    fn share_reconcile(&mut self, mut reconcile: Reconcile, supervisor: bool) {
+        self.metrics.adopt(&mut reconcile);
         if let Some(h2) = &self.h2 {
             h2.reconcile(reconcile.clone());
         }

@@ -44,7 +44,7 @@ impl Reactor {
                     ErrorCode::ClientTimeout,
                     "the request head was not received in time",
                 );
-                self.reject(key, err, None, true);
+                self.reject(key, err, None, true, None);
                 self.drive(key);
             }
             Phase::Holding { request, .. } => {
@@ -55,7 +55,8 @@ impl Reactor {
                 let err = self.routes.wait_expired(request.backend, &request.host);
                 let id = request.meta.request_id.clone();
                 let close = request.meta.close_after_refusal();
-                self.reject(key, err, Some(id), close);
+                let routed = Some((request.backend, request.meta.started));
+                self.reject(key, err, Some(id), close, routed);
                 if let Some(command) = ask {
                     self.send_supervisor(command);
                 }

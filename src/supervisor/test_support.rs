@@ -76,6 +76,7 @@ pub fn local_config(port: u16, command: &str, args: &[&str]) -> BackendConfig {
             ready_health_check_interval: Duration::from_secs(5),
             unhealthy_threshold: 3,
             socket_activation: false,
+            server_timing: true,
             watchdog: None,
         },
         pool: None,

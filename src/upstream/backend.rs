@@ -12,6 +12,7 @@ use super::view::BackendView;
 use super::UpstreamAddr;
 use crate::config::BackendConfig;
 use crate::error::ProxyError;
+use crate::metrics::BackendMetrics;
 use crate::msg::{Activity, Command, Host, Lease, Waiting};
 
 /// How much longer than `startup_timeout` a request is held: the supervisor reports a failed start when
@@ -87,6 +88,8 @@ pub struct Backend<W, X> {
     pub(super) reported: u32,
     /// Which threads hold requests for it while it is full; shared with the other thread.
     pub waiting_flags: Arc<Waiting>,
+    /// The counters its requests and lifecycle add to (its metrics label's, shared by both threads).
+    pub metrics: Arc<BackendMetrics>,
     /// The thread's own per-backend data.
     pub extra: X,
 }

@@ -110,6 +110,7 @@ mod tests {
                 ready_health_check_interval: Duration::from_secs(5),
                 unhealthy_threshold: 3,
                 socket_activation: false,
+                server_timing: true,
                 watchdog: None,
             },
             pool: None,

@@ -339,6 +339,7 @@ impl<W: Waiter, X: Default> Upstreams<W, X> {
             demand_sent: false,
             reported: 0,
             waiting_flags: entry.waiting.clone(),
+            metrics: entry.metrics.clone(),
             extra: X::default(),
         };
         let slot = &mut self.slots[id.index()];

@@ -56,6 +56,7 @@ impl H2Worker {
             config.server.limits.clone(),
             PoolLimits::from(&config.server),
             settings,
+            Arc::default(),
         )
         .unwrap();
         let handle = Arc::new(handle);

@@ -18,14 +18,14 @@ use std::time::Duration;
 use super::body::BodyReader;
 use super::head_scan::HeadScan;
 use super::response::parse_response;
-use super::rewrite::{write_response, ResponseContext, ResponseEdits, Vars};
+use super::rewrite::{write_response, Ending, ResponseContext, ResponseEdits, Vars};
 use super::{Framing, Version};
-use crate::error::ErrorCode;
 
 mod request;
 #[cfg(test)]
 mod tests;
 
+pub use crate::metrics::ExchangeEnd;
 pub use request::{HeadReader, HeadStep, RequestHalf};
 
 /// What the request asked for, as far as its response is concerned.
@@ -40,6 +40,9 @@ pub struct Asked<'a> {
     pub request_id: &'a [u8],
     /// The route's response edits and what they read, if it has any.
     pub editing: Option<&'a ResponseContext>,
+    /// How long the request was held while its backend started, to say in `Server-Timing` (`None`
+    /// when it was not, or the backend's `server_timing` is off).
+    pub cold_start: Option<Duration>,
 }
 
 impl<'a> Asked<'a> {
@@ -59,23 +62,6 @@ impl<'a> Asked<'a> {
             },
         }
     }
-}
-
-/// How one forwarded exchange ended, reported once per exchange: what metrics and access logs consume.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExchangeEnd {
-    /// The status the client was given: the backend's (101 for a tunnel) or the proxy's error answer;
-    /// `None` when the connection was cut before a response head went out.
-    pub status: Option<u16>,
-    /// Set when the proxy answered in the backend's place.
-    pub code: Option<ErrorCode>,
-    /// Request body bytes taken from the client for the backend.
-    pub bytes_in: u64,
-    /// Bytes written to the client while the exchange ran, plus a proxy-made answer queued at its end.
-    pub bytes_out: u64,
-    pub duration: Duration,
-    /// The request was held while its backend started.
-    pub cold: bool,
 }
 
 /// Where the response to the request being forwarded is.
@@ -193,7 +179,11 @@ impl ResponsePhase {
                     if switching || asked.version == Version::Http11 {
                         let vars = asked.vars();
                         let edits = asked.edits();
-                        write_response(input, &head, asked.version, false, edits, &vars, out);
+                        let ending = Ending {
+                            close: false,
+                            cold_start: asked.cold_start,
+                        };
+                        write_response(input, &head, asked.version, ending, edits, &vars, out);
                     }
                     // What follows is another head, from its first byte.
                     *scan = HeadScan::default();
@@ -209,7 +199,11 @@ impl ResponsePhase {
                 let head_at = out.len();
                 let vars = asked.vars();
                 let edits = asked.edits();
-                write_response(input, &head, asked.version, !keep, edits, &vars, out);
+                let ending = Ending {
+                    close: !keep,
+                    cold_start: asked.cold_start,
+                };
+                write_response(input, &head, asked.version, ending, edits, &vars, out);
                 *self = ResponsePhase::Body {
                     reader: BodyReader::new(head.framing),
                     pending: 0,

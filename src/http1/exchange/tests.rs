@@ -38,6 +38,7 @@ fn asked() -> Asked<'static> {
         keep_alive: true,
         request_id: b"id-1",
         editing: None,
+        cold_start: None,
     }
 }
 
@@ -356,4 +357,22 @@ fn a_slow_client_gets_the_body_no_faster_than_it_reads() {
     }
     assert!(d.client_text().ends_with("hello"));
     assert_eq!(d.seen.last(), Some(&Seen::Done { reusable: true }));
+}
+
+#[test]
+fn a_response_that_waited_for_a_start_says_how_long_and_interim_heads_do_not() {
+    let mut d = Driver::new(Asked {
+        cold_start: Some(std::time::Duration::from_millis(1500)),
+        ..asked()
+    });
+    d.send(b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    let text = d.client_text();
+    assert_eq!(text.matches("Server-Timing: cold-start;dur=1500\r\n").count(), 1, "{text}");
+    let (interim, last) = text.split_once("\r\n\r\n").unwrap();
+    assert!(!interim.contains("Server-Timing"));
+    assert!(last.contains("Server-Timing"));
+
+    let mut warm = Driver::new(asked());
+    warm.send(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    assert!(!warm.client_text().contains("Server-Timing"));
 }

@@ -257,7 +257,7 @@ fn http1_response(text: &str, edits: &ResponseEdits) -> String {
         text.as_bytes(),
         &head,
         Version::Http11,
-        false,
+        false.into(),
         edits,
         &vars,
         &mut out,

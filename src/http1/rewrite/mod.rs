@@ -29,6 +29,7 @@ mod edits;
 mod nominated;
 mod plan;
 mod response;
+mod server_timing;
 mod source;
 mod template;
 
@@ -44,7 +45,8 @@ pub use edits::{
 };
 pub use nominated::{Nominated, MAX_NOMINATED_FIELDS};
 pub use plan::{ForwardPlan, PathEdit, PathPrefix, PlanError, Proto};
-pub use response::write_response;
+pub use response::{write_response, Ending};
+pub use server_timing::{cold_start_value, SERVER_TIMING};
 pub use source::{FieldLine, Http1Source, RequestSource};
 pub use template::{CaptureNames, Form, Template, Vars};
 

@@ -1,17 +1,39 @@
 //! The response head forwarded to an HTTP/1 client, re-serialised from the backend's parsed head.
 
 use std::io::Write;
+use std::time::Duration;
 
 use super::super::fields::FieldName;
 use super::super::response::ResponseHead;
 use super::super::{Framing, Header, Version};
+use super::server_timing::{cold_start_value, SERVER_TIMING};
 use super::{write_field, Nominated, ResponseEdits, Vars};
+
+/// What the proxy adds at the end of a final response head.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Ending {
+    /// The client connection closes after this response.
+    pub close: bool,
+    /// The request was held this long while its backend started (and the backend's `server_timing`
+    /// is on).
+    pub cold_start: Option<Duration>,
+}
+
+impl From<bool> for Ending {
+    fn from(close: bool) -> Ending {
+        Ending {
+            close,
+            cold_start: None,
+        }
+    }
+}
 
 /// Writes the response head forwarded to the client: `HTTP/1.1 {status} {reason}`, hop-by-hop fields
 /// dropped, the route's response `edits` applied to every final (non-1xx) head (fields it removes or
 /// sets dropped, then its set and added fields, rendered with `vars`), the backend's X-Request-ID
-/// replaced by ours (`vars.request_id`), then the connection's fate: `Connection: close`
-/// when `close`, else `Connection: keep-alive` for an HTTP/1.0 client (HTTP/1.1 needs nothing).
+/// replaced by ours (`vars.request_id`), `Server-Timing` when the request waited for a start
+/// ([`Ending::cold_start`]), then the connection's fate: `Connection: close` when `ending.close`, else
+/// `Connection: keep-alive` for an HTTP/1.0 client (HTTP/1.1 needs nothing).
 /// Edits cannot name framing, connection or id fields ([`EditableName`](super::EditableName)), so
 /// none of the lines this function decides is ever touched by one.
 /// A 101 keeps `Upgrade` and says `Connection: Upgrade`; other 1xx heads are interim and get no
@@ -21,7 +43,7 @@ pub fn write_response(
     buf: &[u8],
     head: &ResponseHead,
     client_version: Version,
-    close: bool,
+    ending: Ending,
     edits: &ResponseEdits,
     vars: &Vars,
     out: &mut Vec<u8>,
@@ -67,9 +89,13 @@ pub fn write_response(
     }
     if !interim {
         write_field(out, b"X-Request-ID", vars.request_id);
+        if let Some(waited) = ending.cold_start {
+            let value = cold_start_value(waited);
+            write_field(out, SERVER_TIMING.as_bytes(), value.as_bytes());
+        }
         if switching {
             out.extend_from_slice(b"Connection: Upgrade\r\n");
-        } else if close {
+        } else if ending.close {
             out.extend_from_slice(b"Connection: close\r\n");
         } else if client_version == Version::Http10 {
             out.extend_from_slice(b"Connection: keep-alive\r\n");

@@ -27,7 +27,15 @@ fn forward_response(text: &str, was_head: bool, client: Version, close: bool) ->
         ..Vars::default()
     };
     let none = &ResponseEdits::NONE;
-    write_response(text.as_bytes(), &head, client, close, none, &vars, &mut out);
+    write_response(
+        text.as_bytes(),
+        &head,
+        client,
+        close.into(),
+        none,
+        &vars,
+        &mut out,
+    );
     String::from_utf8(out).unwrap()
 }
 

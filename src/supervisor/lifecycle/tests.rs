@@ -19,6 +19,7 @@ fn timings() -> Timings {
         ready_health_check_interval: Duration::from_secs(5),
         unhealthy_threshold: 3,
         socket_activation: false,
+        server_timing: true,
         watchdog: None,
     }
 }

@@ -35,6 +35,7 @@ pub(super) fn timings() -> Timings {
         ready_health_check_interval: Duration::from_secs(5),
         unhealthy_threshold: 3,
         socket_activation: false,
+        server_timing: true,
         watchdog: None,
     }
 }
