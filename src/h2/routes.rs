@@ -112,7 +112,10 @@ pub fn admit<S: RequestSource>(
         Routing::Answer { answer, spend } => return (Admission::Answer { answer, spend }, None),
         Routing::Refuse(err) => return (Admission::Reject(err, None), None),
         Routing::UnknownHost => {
-            return (Admission::Reject(ProxyError::unknown_host(host), None), None);
+            return (
+                Admission::Reject(ProxyError::unknown_host(host), None),
+                None,
+            );
         }
     };
     let (id, backend_host) = to;
@@ -128,7 +131,10 @@ pub fn admit<S: RequestSource>(
         upstream::Admission::Forward { to, ask } => {
             match target(routes, id, to.slot, &forwarding.limits) {
                 Some(target) => (Admission::Forward(target, to.lease, forwarding), ask),
-                None => (Admission::Reject(ProxyError::unknown_host(host), Some(id)), ask),
+                None => (
+                    Admission::Reject(ProxyError::unknown_host(host), Some(id)),
+                    ask,
+                ),
             }
         }
         upstream::Admission::Hold {

@@ -22,8 +22,8 @@ use super::tally::Tally;
 use super::worker::Worker;
 use crate::error::ProxyError;
 use crate::http1::rewrite::{ClientIp, ForwardInfo, ResponseContext};
-use crate::msg::{Lease, ReactorMsg};
 use crate::metrics::BackendMetrics;
+use crate::msg::{Lease, ReactorMsg};
 use crate::upstream::{BackendId, Caller, InstanceId};
 
 /// How a stream ended, as its connection needs to know.

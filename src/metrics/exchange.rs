@@ -103,13 +103,34 @@ mod tests {
         fn listed(code: ErrorCode) -> bool {
             use ErrorCode::*;
             match code {
-                MissingHostHeader | UnknownHost | BackendShuttingDown | BackendUnhealthy
-                | BackendStartFailed | RequestTimeout | ConnectionFailed | BadGateway
-                | BadRequest | ClientTimeout | PayloadTooLarge | UriTooLong
-                | HeaderFieldsTooLarge | NotImplemented | VersionNotSupported | TooManyHeld
-                | NotFound | MethodNotAllowed | NoRoute | QueueTimeout | SessionUnauthorized
-                | SessionEnded | UnknownTemplate | UnknownSession | SessionKeyConflict
-                | SessionLimitReached | InvalidSessionRequest | Unauthorized => true,
+                MissingHostHeader
+                | UnknownHost
+                | BackendShuttingDown
+                | BackendUnhealthy
+                | BackendStartFailed
+                | RequestTimeout
+                | ConnectionFailed
+                | BadGateway
+                | BadRequest
+                | ClientTimeout
+                | PayloadTooLarge
+                | UriTooLong
+                | HeaderFieldsTooLarge
+                | NotImplemented
+                | VersionNotSupported
+                | TooManyHeld
+                | NotFound
+                | MethodNotAllowed
+                | NoRoute
+                | QueueTimeout
+                | SessionUnauthorized
+                | SessionEnded
+                | UnknownTemplate
+                | UnknownSession
+                | SessionKeyConflict
+                | SessionLimitReached
+                | InvalidSessionRequest
+                | Unauthorized => true,
             }
         }
         assert!(CODES.iter().all(|c| listed(*c)));

@@ -131,7 +131,11 @@ mod tests {
     #[test]
     fn a_family_has_help_type_and_escaped_labels() {
         let mut e = Exposition::default();
-        e.family("spawngate_x_total", Kind::Counter, "Things, with a \\ and\na newline.");
+        e.family(
+            "spawngate_x_total",
+            Kind::Counter,
+            "Things, with a \\ and\na newline.",
+        );
         e.sample(
             "spawngate_x_total",
             &[("backend", "a\"b\\c\nd"), ("code", ""), ("class", "2xx")],

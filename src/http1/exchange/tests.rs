@@ -367,7 +367,12 @@ fn a_response_that_waited_for_a_start_says_how_long_and_interim_heads_do_not() {
     });
     d.send(b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
     let text = d.client_text();
-    assert_eq!(text.matches("Server-Timing: cold-start;dur=1500\r\n").count(), 1, "{text}");
+    assert_eq!(
+        text.matches("Server-Timing: cold-start;dur=1500\r\n")
+            .count(),
+        1,
+        "{text}"
+    );
     let (interim, last) = text.split_once("\r\n\r\n").unwrap();
     assert!(!interim.contains("Server-Timing"));
     assert!(last.contains("Server-Timing"));
