@@ -140,7 +140,7 @@ fn forward_response(text: &[u8], out: &mut Vec<u8>) -> usize {
         text,
         &head,
         Version::Http11,
-        false,
+        false.into(),
         &ResponseEdits::NONE,
         &vars,
         out,

@@ -39,6 +39,9 @@ pub struct Scrape {
     pub process: ProcessStats,
 }
 
+/// A family of one sample per backend: its name, its help, and how to read the value from `T`.
+type Family<T> = (&'static str, &'static str, fn(&T) -> u64);
+
 /// Renders the exposition.
 pub fn render(metrics: &Metrics, now: &Scrape) -> String {
     let labelled = metrics.labelled();
@@ -111,7 +114,7 @@ fn write_requests(e: &mut Exposition, all: &[(&str, &RequestMetrics)]) {
             e.histogram(name, &[("backend", backend)], &h.snapshot());
         }
     }
-    let counters: [(&str, &str, fn(&RequestMetrics) -> u64); 3] = [
+    let counters: [Family<RequestMetrics>; 3] = [
         (
             "spawngate_received_bytes_total",
             "Request body bytes received from clients.",
@@ -137,7 +140,7 @@ fn write_requests(e: &mut Exposition, all: &[(&str, &RequestMetrics)]) {
 }
 
 fn write_lifecycle(e: &mut Exposition, all: &[(&str, &BackendMetrics)]) {
-    let counters: [(&str, &str, fn(&BackendMetrics) -> u64); 4] = [
+    let counters: [Family<BackendMetrics>; 4] = [
         (
             "spawngate_backend_starts_total",
             "Instances that began starting (cold starts).",
@@ -195,7 +198,7 @@ fn write_backends_now(e: &mut Exposition, all: &[BackendNow]) {
         let running = b.instances.iter().sum::<u64>() - b.instances[0];
         e.sample(name, &[("backend", &b.label)], running);
     }
-    let gauges: [(&str, &str, fn(&BackendNow) -> u64); 2] = [
+    let gauges: [Family<BackendNow>; 2] = [
         (
             "spawngate_in_flight_requests",
             "Requests, streams and tunnels being forwarded to the backend.",
