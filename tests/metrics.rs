@@ -322,3 +322,36 @@ fn a_prometheus_server_scrapes_the_admin_port() {
         .expect("a quantile");
     assert!(p99 > 0.25 && p99 <= 1.0, "p99 of one ~0.3 s start: {p99}");
 }
+
+#[test]
+fn sessions_count_under_their_template_never_their_id() {
+    use support::routing::Proto;
+    use support::sessions::{create, echo_template, key_body, served};
+    let proxy = Proxy::start(&echo_template("nb", 2, "idle_timeout_secs = 60", &[]));
+    let sessions = [
+        create(&proxy, "nb", &key_body("one")),
+        create(&proxy, "nb", &key_body("two")),
+    ];
+    for s in &sessions {
+        served(proxy.addr(), Proto::Http1, s, &[s.token_header()]);
+    }
+    let page = scrape(&proxy);
+    assert_eq!(
+        value(
+            &page,
+            "spawngate_requests_total{backend=\"nb\",protocol=\"http1\",class=\"2xx\"}"
+        ),
+        2.0
+    );
+    assert_eq!(
+        value(&page, "spawngate_backend_starts_total{backend=\"nb\"}"),
+        2.0
+    );
+    assert_eq!(
+        value(&page, "spawngate_backend_instances_running{backend=\"nb\"}"),
+        2.0
+    );
+    for s in &sessions {
+        assert!(!page.contains(&s.id), "a session id in a label");
+    }
+}

@@ -112,7 +112,6 @@ pub async fn serve(
             metrics.as_ref().inspect(|m| m.h2_held.inc());
             let held = hold(&mut respond, release, limit).await;
             metrics.as_ref().inspect(|m| m.h2_held.dec());
-            line.tally.held_until_now();
             if !matches!(held, Held::Released(_)) {
                 // It gave up (its receiver is gone now): the pool's controller may need the count.
                 let ask = worker.routes.borrow_mut().abandon(id, |_| false);
@@ -133,7 +132,10 @@ pub async fn serve(
                     .ok_or_else(|| ProxyError::unknown_host(&host))
             });
             match target {
-                Ok((target, lease)) => (target, lease, forwarding),
+                Ok((target, lease)) => {
+                    line.tally.held_until_now();
+                    (target, lease, forwarding)
+                }
                 Err(err) => {
                     errors::answer(&mut respond, &err, &request_id, &line.tally);
                     return StreamEnd::Done;

@@ -61,7 +61,7 @@ impl Tally {
         self.backend.borrow().clone()
     }
 
-    /// The stream was held while its backend started, until now.
+    /// The stream was held while its backend started, until now, and goes to it.
     pub fn held_until_now(&self) {
         self.cold.set(Some(self.started.elapsed()));
     }

@@ -15,7 +15,7 @@ pub struct RequestMetrics {
     pub bytes_out: Counter,
     pub duration: Histogram,
     pub head_wait: Histogram,
-    /// Requests that were held while the backend started.
+    /// Requests forwarded after being held while the backend started.
     pub cold: Counter,
 }
 

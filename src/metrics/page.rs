@@ -127,7 +127,7 @@ fn write_requests(e: &mut Exposition, all: &[(&str, &RequestMetrics)]) {
         ),
         (
             "spawngate_cold_requests_total",
-            "Requests that were held while their backend started.",
+            "Requests forwarded after being held while their backend started.",
             |m| m.cold.get(),
         ),
     ];
