@@ -16,10 +16,10 @@ use http::header::{HeaderName, HeaderValue};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::time::Instant;
 
-use super::tally::Tally;
 use super::errors::Failure;
 use super::forward::Exchange;
 use super::response::{response_head, TrailerTail};
+use super::tally::Tally;
 use crate::error::{ErrorCode, ProxyError};
 use crate::http1::body::BodyReader;
 use crate::http1::chunked::ChunkedDecoder;

@@ -16,13 +16,13 @@ use h2::RecvStream;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::timeout;
 
-use super::tally::Tally;
 use super::backend_io::BackendConn;
 use super::download::{download, Download};
 use super::errors::Failure;
 use super::pool;
 use super::request::BodyPlan;
 use super::routes::Target;
+use super::tally::Tally;
 use super::upload::{upload, UploadError};
 use super::worker::Worker;
 use crate::error::{ErrorCode, ProxyError};

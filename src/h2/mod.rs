@@ -228,7 +228,14 @@ pub fn spawn_with(
     metrics: Arc<Metrics>,
 ) -> io::Result<H2Handle> {
     let limits = (limits, pool, settings);
-    start(backends, supervisor, clock, limits, AccessLog::off(), metrics)
+    start(
+        backends,
+        supervisor,
+        clock,
+        limits,
+        AccessLog::off(),
+        metrics,
+    )
 }
 
 fn start(

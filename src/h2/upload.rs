@@ -14,8 +14,8 @@ use h2::RecvStream;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::time::timeout;
 
-use super::tally::Tally;
 use super::request::BodyPlan;
+use super::tally::Tally;
 use crate::http1::fields::FieldName;
 
 #[derive(Debug)]

@@ -11,9 +11,9 @@ use super::session::Exchange;
 use super::Reactor;
 use crate::access_log::{AccessLog, Parts, Protocol, Record, Seen};
 use crate::error::ErrorCode;
-use crate::metrics::{ExchangeEnd, Protocol as MetricsProtocol};
 use crate::http1::request::RequestHead;
 use crate::http1::Version;
+use crate::metrics::{ExchangeEnd, Protocol as MetricsProtocol};
 use crate::msg::Host;
 
 /// What the line of the request whose head is `head` (in `data`) shows; `None` when the log is off.
@@ -101,19 +101,23 @@ impl Reactor {
             cold: None,
         };
         self.record_request(ended.routed.map(|(id, _)| id), &end);
-        let Some(mut seen) = ended.seen else {
+        if !self.access_log.enabled() {
             return;
-        };
-        seen.wait_over(self.now);
+        }
+        // No `Seen` with the log on: the head never parsed, and the line says what is known.
+        let mut seen = ended.seen;
+        if let Some(seen) = &mut seen {
+            seen.wait_over(self.now);
+        }
         self.access_log.record(&Record {
-            seen: Some(&seen),
+            seen: seen.as_deref(),
             client: ended.peer.ip(),
             request_id: ended.request_id,
             status: end.status,
             code: end.code,
             bytes_in: 0,
             bytes_out: end.bytes_out,
-            backend: seen.backend.as_deref(),
+            backend: seen.as_ref().and_then(|s| s.backend.as_deref()),
             instance: None,
         });
     }
