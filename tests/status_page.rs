@@ -9,6 +9,7 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use support::browser::Browser;
 use support::*;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -102,6 +103,9 @@ fn the_page_the_snapshot_and_the_stream_show_each_backend_as_it_changes() {
         assert!(Instant::now() < deadline, "never ready: {event}");
     }
     drop(events);
+    let snapshot: serde_json::Value =
+        serde_json::from_str(&proxy.admin_get("/status").text()).unwrap();
+    assert_eq!(row(&snapshot, "live.test")["requests"], 1, "{snapshot}");
 
     for (method, path, status) in [("POST", "/status", 405), ("DELETE", "/", 405)] {
         let raw = format!("{method} {path} HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n");
@@ -178,4 +182,75 @@ fn with_an_admin_token_the_page_and_its_stream_take_it_in_the_query() {
         "{table}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Context switches of every thread of `pid` so far: each is a wakeup (or a preemption) of the process.
+fn wakeups(pid: u32) -> u64 {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("the proxy is running");
+    let mut total = 0;
+    for task in tasks.flatten() {
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        for line in status.lines() {
+            if let Some(n) = line
+                .strip_prefix("voluntary_ctxt_switches:")
+                .or_else(|| line.strip_prefix("nonvoluntary_ctxt_switches:"))
+            {
+                total += n.trim().parse::<u64>().unwrap_or(0);
+            }
+        }
+    }
+    total
+}
+
+#[test]
+fn the_status_ticks_stop_when_the_last_stream_closes() {
+    let proxy = Proxy::start(&echo_backend("quiet.test", free_port(), "", &[]));
+    let (mut events, _) = open_stream(&proxy, "");
+    next_event(&mut events);
+    next_event(&mut events);
+    drop(events);
+
+    // The proxy learns of the close at its next tick at the latest; from then on nothing wakes it.
+    // Measured in windows until one is quiet (the close), then the next 3 s must be quiet as well.
+    let window = Duration::from_secs(1);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let before = wakeups(proxy.pid());
+        let quiet_until = Instant::now() + window;
+        while Instant::now() < quiet_until {
+            std::thread::park_timeout(quiet_until - Instant::now());
+        }
+        if wakeups(proxy.pid()) == before {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the proxy never went quiet");
+    }
+    let before = wakeups(proxy.pid());
+    let until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < until {
+        std::thread::park_timeout(until - Instant::now());
+    }
+    assert_eq!(wakeups(proxy.pid()) - before, 0, "wakeups while idle");
+}
+
+#[test]
+fn a_browser_draws_the_page_from_the_stream() {
+    let proxy = Proxy::start(&echo_backend("shown.test", free_port(), "", &[]));
+    assert_eq!(get(proxy.addr(), "shown.test", "/").status, 200);
+    let Some(mut browser) = Browser::open(&format!("http://{}/", proxy.admin_addr())) else {
+        return;
+    };
+    let rows = browser.wait_for("document.getElementById('rows').innerText", WAIT, |rows| {
+        rows.as_str().is_some_and(|r| r.contains("shown.test"))
+    });
+    let rows = rows.as_str().unwrap_or_default();
+    let cells: Vec<&str> = rows.split('\t').map(str::trim).collect();
+    assert!(cells[0].starts_with("shown.test"), "{rows:?}");
+    assert_eq!(cells[1], "ready", "{rows:?}");
+    let meta = browser.eval("document.getElementById('meta').innerText");
+    assert!(
+        meta.as_str()
+            .is_some_and(|m| m.starts_with("1 backend · config generation 1")),
+        "{meta}"
+    );
 }

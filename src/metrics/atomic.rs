@@ -135,6 +135,11 @@ impl Histogram {
         self.sum_micros.fetch_add(micros, Ordering::Relaxed);
     }
 
+    /// Observations so far (a total for the status view, without a snapshot's allocation).
+    pub fn count(&self) -> u64 {
+        self.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+    }
+
     pub fn snapshot(&self) -> HistogramSnapshot {
         let slots = self.buckets.micros.len() + 1;
         let mut total = 0;

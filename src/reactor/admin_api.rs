@@ -44,7 +44,7 @@ impl Reactor {
             let _ = self.poll.registry().deregister(conn.stream_mut());
         }
         self.session_ctl.forget_conn(key);
-        self.status_feed.forget_conn(key);
+        self.status_feed.forget_conn(key, &mut self.timers);
     }
 
     /// Answers one request (or parks it, or starts a stream). Returns true when the connection is done.

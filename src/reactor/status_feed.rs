@@ -6,7 +6,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::timers::{Deadline, TimerKey, TimerTarget};
+use super::timers::{Deadline, TimerKey, TimerTarget, Timers};
 use super::Reactor;
 use crate::admin::status::{status_event, status_json, Kind, StatusRow};
 use crate::msg::State;
@@ -30,8 +30,12 @@ impl StatusFeed {
         self.streams.len() >= MAX_STATUS_STREAMS
     }
 
-    pub fn forget_conn(&mut self, key: usize) {
+    /// Admin connection `key` closed; with the last stream gone, the tick is not needed either.
+    pub fn forget_conn(&mut self, key: usize, timers: &mut Timers) {
         self.streams.retain(|&k| k != key);
+        if self.streams.is_empty() {
+            self.deadline.cancel(timers);
+        }
     }
 }
 
@@ -87,7 +91,9 @@ impl Reactor {
                         .iter()
                         .filter_map(|i| i.activity.facts().started_at)
                         .max(),
-                    requests: None,
+                    // A session's counters are its template's, shared by all its sessions.
+                    requests: (kind != Kind::Session)
+                        .then(|| backend.metrics.requests.duration.count()),
                 }
             })
             .collect();

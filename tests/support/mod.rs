@@ -3,6 +3,7 @@
 //! the part it needs, so unused items are expected.
 #![allow(dead_code, unused_imports)]
 
+pub mod browser;
 mod client;
 mod echo;
 mod h2client;
@@ -231,4 +232,17 @@ pub fn echo_pid(response: &Response) -> u32 {
                 response.text()
             )
         })
+}
+
+/// `path`, where Debian's `package` installs a tool, if it is installed; under CI a missing tool is a
+/// failure (`.ci/run` installs it), elsewhere the caller skips.
+pub fn debian_tool(path: &'static str, package: &str) -> Option<&'static str> {
+    if Path::new(path).exists() {
+        return Some(path);
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{path} is missing: install Debian's {package} package (.ci/run does)");
+    }
+    eprintln!("skipped: {path} is missing (apt-get install {package})");
+    None
 }
