@@ -10,7 +10,6 @@ mod support;
 
 use std::collections::HashMap;
 use std::net::TcpListener;
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
