@@ -100,6 +100,10 @@ fn every_request_stream_and_tunnel_has_one_json_line() {
     assert_eq!(first["instance"], 0);
     assert_eq!(first["user_agent"], "t/1");
     assert_eq!(first["cold"], true);
+    assert_eq!(first["woke"], true);
+    // The proxy's own line of that start names the request that woke the backend.
+    let started = format!("starting on demand for request {}", id(&cold));
+    assert!(proxy.log_contains(&started), "no {started:?}");
     assert!(first["wait_ms"].as_f64().unwrap() > 0.0, "{first}");
     assert!(first["duration_ms"].as_f64().unwrap() >= first["wait_ms"].as_f64().unwrap());
     assert!(first["bytes_out"].as_u64().unwrap() > cold.body.len() as u64);
@@ -108,6 +112,7 @@ fn every_request_stream_and_tunnel_has_one_json_line() {
     assert_eq!(second["method"], "POST");
     assert_eq!(second["bytes_in"], 5);
     assert_eq!(second["cold"], false);
+    assert_eq!(second["woke"], false);
     assert_eq!(second["wait_ms"], Value::Null);
 
     let missing = line_of(&all, &id(&unknown));
@@ -283,4 +288,23 @@ fn a_reload_moves_the_log_and_changes_its_format() {
     let moved = json_lines(&second, 1);
     assert_eq!(moved[0]["target"], "/two");
     assert_eq!(lines(&first).len(), 1);
+}
+
+#[test]
+fn an_h2_stream_that_wakes_its_backend_is_named_with_the_start() {
+    let dir = TempDir::new("access-h2-wake");
+    let path = dir.file("access.log");
+    let proxy = logging_proxy(&path, "json", &[]);
+    let h2 = block_on(async {
+        let (client, _driver) = h2_connect(proxy.addr()).await;
+        h2_get(&client, ECHO_HOST, "/wake").await
+    });
+    assert_eq!(h2.status, 200);
+    let line: Value = json_lines(&path, 1).remove(0);
+    assert_eq!(line["protocol"], "HTTP/2");
+    assert_eq!(line["cold"], true, "{line}");
+    assert_eq!(line["woke"], true, "{line}");
+    let rid = line["request_id"].as_str().expect("a request id");
+    let started = format!("starting on demand for request {rid}");
+    assert!(proxy.log_contains(&started), "no {started:?}");
 }

@@ -29,7 +29,7 @@ pub fn format_line(
 }
 
 /// `CLIENT - - [TIME] "METHOD TARGET PROTOCOL" STATUS BYTES_OUT "REFERER" "USER_AGENT"` then
-/// `host= rid= backend= instance= code= in= ms= cold= wait_ms=`; `-` for what is unknown.
+/// `host= rid= backend= instance= code= in= ms= cold= wait_ms= woke=`; `-` for what is unknown.
 fn combined(r: &Record<'_>, timing: Timing, out: &mut Vec<u8>) {
     let seen = r.seen;
     push_ip(out, r.client);
@@ -79,6 +79,8 @@ fn combined(r: &Record<'_>, timing: Timing, out: &mut Vec<u8>) {
         Some(wait) => push_ms(out, wait),
         None => out.push(b'-'),
     }
+    let woke = seen.is_some_and(|s| s.woke);
+    out.extend_from_slice(if woke { b" woke=1" } else { b" woke=0" });
     out.push(b'\n');
 }
 
@@ -128,6 +130,12 @@ fn json(r: &Record<'_>, timing: Timing, out: &mut Vec<u8>) {
         Some(wait) => push_ms(out, wait),
         None => out.extend_from_slice(b"null"),
     }
+    let woke = seen.is_some_and(|s| s.woke);
+    out.extend_from_slice(if woke {
+        b",\"woke\":true"
+    } else {
+        b",\"woke\":false"
+    });
     out.extend_from_slice(b",\"referer\":");
     push_json_or_null(out, part(Seen::referer));
     out.extend_from_slice(b",\"user_agent\":");

@@ -29,6 +29,15 @@ pub use format::{format_line, line_from_bytes, Timing};
 pub use record::{Parts, Protocol, Record, Seen};
 use writer::{Queue, Sink};
 
+/// The proxy's own log line for a start that a request began: its id ties the start to that request's
+/// access-log line (`woke=1`), and to the lines of the requests held for the same start (`cold=1`).
+pub fn note_wake(backend: &str, request_id: &[u8]) {
+    log::info!(
+        "{backend}: starting on demand for request {}",
+        String::from_utf8_lossy(request_id)
+    );
+}
+
 /// Bytes of lines waiting for the writer at most (a few thousand lines); past it lines are dropped.
 pub const QUEUE_BYTES: usize = 1 << 20;
 

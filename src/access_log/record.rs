@@ -50,6 +50,8 @@ pub struct Seen {
     pub backend: Option<Host>,
     /// It was held for its backend to start (`waited` is set when that wait ends).
     pub held: bool,
+    /// Its arrival is what started the backend: the proxy's log names its request id with the start.
+    pub woke: bool,
 }
 
 /// The request's parts, as the client sent them (empty when absent).
@@ -92,6 +94,7 @@ impl Seen {
             waited: None,
             backend: None,
             held: false,
+            woke: false,
         })
     }
 

@@ -52,11 +52,12 @@ fn parts<'a>(target: &'a [u8]) -> Parts<'a> {
 fn combined_line_has_apache_shape_then_the_extras() {
     let mut s = seen(parts(b"/a?b=1"));
     s.waited = Some(Duration::from_millis(250));
+    s.woke = true;
     let text = line(&record(Some(&s)), AccessLogFormat::Combined);
     assert_eq!(
         text,
         "192.0.2.7 - - [10/Oct/2000:13:55:36 +0000] \"GET /a?b=1 HTTP/1.1\" 200 120 \"-\" \"curl/8.5\" \
-         host=app.test rid=rid-1 backend=app.test instance=0 code=- in=5 ms=1234.567 cold=1 wait_ms=250.000\n"
+         host=app.test rid=rid-1 backend=app.test instance=0 code=- in=5 ms=1234.567 cold=1 wait_ms=250.000 woke=1\n"
     );
 }
 

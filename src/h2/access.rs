@@ -64,11 +64,12 @@ impl<'a> StreamRecord<'a> {
         }
     }
 
-    /// The stream was routed to `backend`; `held` while it starts.
-    pub fn routed(&mut self, backend: &Host, held: bool) {
+    /// The stream was routed to `backend`; `held` while it starts, which it `woke` (began).
+    pub fn routed(&mut self, backend: &Host, (held, woke): (bool, bool)) {
         if let Some(seen) = &mut self.seen {
             seen.backend = Some(backend.clone());
             seen.held = held;
+            seen.woke = woke;
         }
     }
 

@@ -20,6 +20,7 @@ use super::request::{self, BodyPlan, H2Source};
 use super::routes::{self, Admission, Release};
 use super::tally::Tally;
 use super::worker::Worker;
+use crate::access_log;
 use crate::error::ProxyError;
 use crate::http1::rewrite::{ClientIp, ForwardInfo, ResponseContext};
 use crate::metrics::BackendMetrics;
@@ -77,12 +78,14 @@ pub async fn serve(
         (declared, server_max),
         Instant::now(),
     );
+    // A held stream whose admission asks for a start is the one that wakes the backend.
+    let woke = ask.is_some() && matches!(admission, Admission::Hold { .. });
     if let Some(command) = ask {
         worker.ask(command);
     }
     let (target, lease, forwarding) = match admission {
         Admission::Forward(target, lease, forwarding) => {
-            line.routed(&target.host, false);
+            line.routed(&target.host, (false, false));
             (target, lease, forwarding)
         }
         Admission::Answer { answer, spend } => {
@@ -107,7 +110,10 @@ pub async fn serve(
             limit,
             forwarding,
         } => {
-            line.routed(&host, true);
+            line.routed(&host, (true, woke));
+            if woke {
+                access_log::note_wake(&host, &request_id);
+            }
             let metrics = count_under(&worker, id, &line.tally);
             metrics.as_ref().inspect(|m| m.h2_held.inc());
             let held = hold(&mut respond, release, limit).await;

@@ -46,11 +46,12 @@ pub(super) fn capture(
     Some(Seen::new(parts, protocol, now))
 }
 
-/// The request was routed to `backend`; `held` while it starts.
-pub(super) fn routed(seen: &mut Option<Box<Seen>>, backend: &Host, held: bool) {
+/// The request was routed to `backend`; `held` while it starts, which it `woke` (began).
+pub(super) fn routed(seen: &mut Option<Box<Seen>>, backend: &Host, (held, woke): (bool, bool)) {
     if let Some(seen) = seen {
         seen.backend = Some(backend.clone());
         seen.held = held;
+        seen.woke = woke;
     }
 }
 

@@ -9,6 +9,7 @@ use super::sockio::Filled;
 
 use super::metrics::Routed;
 use super::Reactor;
+use crate::access_log;
 use crate::error::{ErrorCode, ProxyError};
 use crate::http1::exchange::HeadStep;
 use crate::http1::request::RequestHead;
@@ -234,7 +235,9 @@ impl Reactor {
             }
         };
 
-        access::routed(&mut session.seen, &to.host, hold.is_some());
+        // A held request whose admission asks for a start is the one that wakes the backend.
+        let woke = matches!(hold, Some((Some(_), _)));
+        access::routed(&mut session.seen, &to.host, (hold.is_some(), woke));
         let mut forwarded = Vec::with_capacity(head.len + 256);
         let info = ForwardInfo {
             client_ip: session.peer.ip().into(),
@@ -272,11 +275,12 @@ impl Reactor {
                 }
             }
             (None, Some((ask, until))) => {
-                let host = request.host.clone();
+                if ask.is_some() {
+                    access_log::note_wake(&request.host, &request.meta.request_id);
+                }
                 let request = Box::new(request);
                 session.enter(Phase::Holding { request, until });
                 if let Some(command) = ask {
-                    log::debug!("{host}: starting on demand");
                     self.send_supervisor(command);
                 }
             }
