@@ -234,23 +234,33 @@ fn the_status_ticks_stop_when_the_last_stream_closes() {
 }
 
 #[test]
-fn a_browser_draws_the_page_from_the_stream() {
+fn a_browser_draws_the_page_and_its_changes_from_the_stream() {
     let proxy = Proxy::start(&echo_backend("shown.test", free_port(), "", &[]));
-    assert_eq!(get(proxy.addr(), "shown.test", "/").status, 200);
     let Some(mut browser) = Browser::open(&format!("http://{}/", proxy.admin_addr())) else {
         return;
     };
-    let rows = browser.wait_for("document.getElementById('rows').innerText", WAIT, |rows| {
-        rows.as_str().is_some_and(|r| r.contains("shown.test"))
-    });
-    let rows = rows.as_str().unwrap_or_default();
-    let cells: Vec<&str> = rows.split('\t').map(str::trim).collect();
-    assert!(cells[0].starts_with("shown.test"), "{rows:?}");
-    assert_eq!(cells[1], "ready", "{rows:?}");
+    let rows = "document.getElementById('rows').innerText";
+    let state_is = |want: &'static str| {
+        move |rows: &serde_json::Value| {
+            rows.as_str().is_some_and(|r| {
+                let cells: Vec<&str> = r.split('\t').map(str::trim).collect();
+                cells[0].starts_with("shown.test") && cells.get(1) == Some(&want)
+            })
+        }
+    };
+    let drawn = browser.wait_for(rows, WAIT, state_is("stopped"));
+    assert!(state_is("stopped")(&drawn), "the row as drawn: {drawn}");
     let meta = browser.eval("document.getElementById('meta').innerText");
     assert!(
         meta.as_str()
             .is_some_and(|m| m.starts_with("1 backend · config generation 1")),
         "{meta}"
     );
+
+    // A request starts the backend: the open page shows it, without a reload (which would lose this).
+    browser.eval("window.sgMarker = 42");
+    assert_eq!(get(proxy.addr(), "shown.test", "/").status, 200);
+    let drawn = browser.wait_for(rows, WAIT, state_is("ready"));
+    assert!(state_is("ready")(&drawn), "the row as drawn: {drawn}");
+    assert_eq!(browser.eval("window.sgMarker"), 42, "the page was reloaded");
 }

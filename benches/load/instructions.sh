@@ -11,6 +11,8 @@
 #   benches/load/instructions.sh                 h2c (16 connections x 16 streams) and HTTP/1.1 keep-alive
 #   REQUESTS=50000 benches/load/instructions.sh  more requests per measurement (default 20000)
 #   SPAWNGATE_BIN=path benches/load/instructions.sh   another build (for example an older commit's)
+#   ACCESS_LOG=json benches/load/instructions.sh an access log (json or combined) written to a file, to
+#                                                count what logging adds (the writer thread included)
 #   KEEP=1 benches/load/instructions.sh          keep the dumps, for callgrind_annotate (a build with
 #                                                symbols helps: CARGO_PROFILE_RELEASE_STRIP=false
 #                                                CARGO_PROFILE_RELEASE_DEBUG=1)
@@ -64,6 +66,8 @@ port = $port
 bind = "127.0.0.1"
 admin_port = $admin_port
 pool_max_idle_per_host = 256
+${ACCESS_LOG:+access_log = \"$scratch/access.log\"
+access_log_format = \"$ACCESS_LOG\"}
 
 [backends."bench.localhost"]
 command = "$echo_backend"
