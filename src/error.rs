@@ -5,9 +5,24 @@
 
 use std::fmt;
 
-/// Every error the proxy can answer a request with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorCode {
+/// Declares [`ErrorCode`] and [`ErrorCode::ALL`] from one list, so the list of every code (which metrics
+/// index by `code as usize`) cannot drift from the enum.
+macro_rules! error_codes {
+    ($($(#[$doc:meta])* $code:ident,)*) => {
+        /// Every error the proxy can answer a request with.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum ErrorCode {
+            $($(#[$doc])* $code,)*
+        }
+
+        impl ErrorCode {
+            /// Every code, in declaration order: a code's index is `code as usize`.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$code,)*];
+        }
+    };
+}
+
+error_codes! {
     MissingHostHeader,
     UnknownHost,
     BackendShuttingDown,
