@@ -71,6 +71,11 @@
 //!   and stop everything, SIGUSR1 reopens the access log.
 //! * The [`access_log`] is shared by both request threads: each formats its lines and copies them into a
 //!   bounded buffer that one writer thread empties (a full buffer drops the line and counts it).
+//! * [`metrics`] are atomics only: each backend's counters and histograms sit in an `Arc` next to its
+//!   activity counters, written by the thread that carries a request, once, when it ends, from one
+//!   [`metrics::ExchangeEnd`] that also makes its access-log line (`reactor::access` for HTTP/1, the
+//!   h2 stream's record for h2); the reactor counts lifecycle reports as they pass and renders
+//!   `GET /metrics`, and the status view reads the same counters.
 
 pub mod access_log;
 pub mod admin;

@@ -5,9 +5,13 @@
 //! sockets with bounded buffers. Lifecycle events from the supervisor and signals arrive as poll events.
 //! Nothing here blocks; with no traffic it sleeps in `epoll_wait` until the next deadline, or forever.
 //!
-//! * `accept`: client and admin listeners, the connection limit, descriptor exhaustion.
-//! * `session`: a client connection and its phases; `client`: reading heads, routing, holding, answering;
+//! * `bound`: the listeners, bound before any thread starts; `accept`: accepting, the connection limit,
+//!   descriptor exhaustion.
+//! * `session`: a client connection and its phases; `client`: reading heads, holding, answering;
+//!   `admission`: routing a head and refusing, answering, holding or forwarding it;
 //!   `client_stream`: the client socket itself, which nothing else touches.
+//! * `access`, `metrics`: each request's one record at its end (access-log line and counters), lifecycle
+//!   counts and `GET /metrics`; `admin_api`, `status_feed`, `session_ctl`: the admin API.
 //! * `forward`: one request through a backend connection (what its response calls for is decided by
 //!   `http1::exchange`); `failure`: when that goes wrong; `tunnel`: after a 101.
 //! * `upstream`, `pool`: backend connections and their keep-alive pool.
@@ -21,6 +25,8 @@ mod accept;
 mod access;
 mod admin_api;
 mod admin_conn;
+mod admission;
+mod bound;
 mod buffer;
 mod client;
 mod client_stream;
@@ -42,12 +48,12 @@ mod upstream;
 
 use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
+
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use mio::net::TcpListener;
-use mio::{Events, Interest, Poll, Token, Waker};
+use mio::{Events, Poll, Token, Waker};
 use slab::Slab;
 
 use crate::access_log::AccessLog;
@@ -59,9 +65,11 @@ use crate::metrics::Metrics;
 use crate::msg::{Clock, Command, Mailbox, ReactorMsg};
 use crate::sessions::registry::Registry;
 use crate::supervisor::SupervisorHandle;
-use crate::systemd::{Inherited, Notifier};
+use crate::systemd::Notifier;
 use crate::upstream::{IdlePool, InstanceId, PoolLimits, Reconcile, RouteScratch};
 use admin_conn::AdminConn;
+use bound::admin_base;
+pub use bound::Bound;
 use routes::Routes;
 use session::Session;
 use session_ctl::SessionCtl;
@@ -86,18 +94,6 @@ const MAX_ADMIN_CONNECTIONS: usize = 64;
 /// After EMFILE/ENFILE, accepting resumes when a connection closes or after this pause, whichever is first.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
-/// The reactor's sockets, bound before any thread starts so that a port in use fails the start at once,
-/// and its mailbox, which the supervisor is given.
-pub struct Bound {
-    poll: Poll,
-    listener: TcpListener,
-    admin_listener: TcpListener,
-    signals: Signals,
-    waker: Arc<Waker>,
-    tx: mpsc::Sender<ReactorMsg>,
-    inbox: mpsc::Receiver<ReactorMsg>,
-}
-
 /// The other threads and what they were started with, handed to the reactor by the composition root.
 pub struct Wiring {
     pub clock: Clock,
@@ -111,77 +107,6 @@ pub struct Wiring {
     pub access_log: Arc<AccessLog>,
     /// The process's metrics, shared with the h2 worker.
     pub metrics: Arc<Metrics>,
-}
-
-impl Bound {
-    /// Binds the proxy's and the admin listener, or takes the ones the service manager passed
-    /// (`inherited`; then `bind`/`port` and `admin_bind`/`admin_port` do not apply to them).
-    pub fn bind(config: &Config, inherited: Inherited) -> io::Result<Bound> {
-        let poll = Poll::new()?;
-        let registry = poll.registry();
-
-        let mut listener = match inherited.http {
-            Some(socket) => adopt(socket)?,
-            None => {
-                let addr = SocketAddr::new(config.server.bind, config.server.port);
-                let listener = TcpListener::bind(addr).map_err(|e| {
-                    io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}"))
-                })?;
-                raise_backlog(&listener);
-                listener
-            }
-        };
-        registry.register(&mut listener, LISTENER, Interest::READABLE)?;
-        let mut admin_listener = match inherited.admin {
-            Some(socket) => adopt(socket)?,
-            None => {
-                let admin_addr =
-                    SocketAddr::new(config.server.admin_bind, config.server.admin_port);
-                TcpListener::bind(admin_addr).map_err(|e| {
-                    io::Error::new(
-                        e.kind(),
-                        format!("cannot listen on {admin_addr} (admin): {e}"),
-                    )
-                })?
-            }
-        };
-        registry.register(&mut admin_listener, ADMIN_LISTENER, Interest::READABLE)?;
-        log::info!("proxy listening on {}", listener.local_addr()?);
-        log::info!("admin listening on {}", admin_listener.local_addr()?);
-
-        let signals = Signals::register(registry, SIGNALS)?;
-        let waker = Arc::new(Waker::new(registry, WAKER)?);
-        let (tx, inbox) = mpsc::channel();
-        Ok(Bound {
-            poll,
-            listener,
-            admin_listener,
-            signals,
-            waker,
-            tx,
-            inbox,
-        })
-    }
-
-    /// Where the supervisor reports.
-    pub fn mailbox(&self) -> Mailbox<ReactorMsg> {
-        Mailbox::new(self.tx.clone(), self.waker.clone())
-    }
-
-    /// The base of the ready-callback URL backends are given: the admin listener, reachable on loopback
-    /// when it is bound to every interface.
-    pub fn ready_url_base(&self) -> io::Result<String> {
-        admin_base(&self.admin_listener)
-    }
-
-    /// Runs the proxy until SIGTERM/SIGINT has drained and stopped every backend.
-    pub fn serve(self, config: Config, wiring: Wiring) -> io::Result<()> {
-        let mut reactor = Reactor::new(self, config, wiring)?;
-        if let Some(notifier) = &reactor.notifier {
-            notifier.ready(&format!("{} backends configured", reactor.routes.len()));
-        }
-        reactor.event_loop()
-    }
 }
 
 pub(crate) struct Reactor {
@@ -403,41 +328,12 @@ impl Reactor {
     }
 }
 
-/// The admin listener's URL, on loopback when it is bound to every interface.
-fn admin_base(admin_listener: &TcpListener) -> io::Result<String> {
-    let mut addr = admin_listener.local_addr()?;
-    if addr.ip().is_unspecified() {
-        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-    }
-    Ok(format!("http://{addr}"))
-}
-
 /// Slots reserved for sessions (and for backend connections, at most one per session plus the pools).
 fn slot_reservation(config: &Config) -> usize {
     // Beyond this the slab grows as usual; the cap keeps a huge `max_connections` from reserving gigabytes
     // of address space.
     const MAX_RESERVED: usize = 1 << 16;
     config.server.limits.max_connections.min(MAX_RESERVED)
-}
-
-/// Connections the kernel queues for `accept`: std and mio ask for 128, which drops SYNs (and stalls clients
-/// for seconds) under a burst of new connections long before `max_connections` is reached. The kernel caps
-/// this at `net.core.somaxconn`.
-const LISTEN_BACKLOG: i32 = 4096;
-
-/// A listener the service manager bound, made ready for the poll.
-fn adopt(socket: std::net::TcpListener) -> io::Result<TcpListener> {
-    socket.set_nonblocking(true)?;
-    log::info!("using the listener passed by the service manager");
-    Ok(TcpListener::from_std(socket))
-}
-
-fn raise_backlog(listener: &TcpListener) {
-    let raised = nix::sys::socket::Backlog::new(LISTEN_BACKLOG)
-        .and_then(|backlog| nix::sys::socket::listen(listener, backlog));
-    if let Err(e) = raised {
-        log::warn!("cannot raise the listen backlog to {LISTEN_BACKLOG}: {e}");
-    }
 }
 
 fn is_fd_exhaustion(e: &io::Error) -> bool {
