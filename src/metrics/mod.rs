@@ -1,4 +1,4 @@
-//! Prometheus metrics: lock-free counters and fixed-bucket histograms ([`atomic`]) per backend label
+//! Prometheus metrics: lock-free counters and fixed-bucket histograms (`atomic`) per backend label
 //! ([`BackendMetrics`], held by each request thread's backend next to its instances' `Activity`) and for
 //! the whole process ([`Metrics`]), rendered at scrape time to the text exposition format ([`page`]).
 //!
