@@ -2,7 +2,7 @@
 //!
 //! * [`record`]: what a line says ([`Seen`] is copied from the request head when the log is on; a
 //!   [`Record`] borrows the rest from the thread that served the request).
-//! * [`format`](self::format): the combined and JSON lines, sans-IO.
+//! * `format`: the combined and JSON lines, sans-IO.
 //! * `writer`: the bounded buffer and the writer thread; the request threads never block on the log,
 //!   and a line that finds the buffer full is dropped and counted ([`AccessLog::dropped`]).
 //!
