@@ -183,14 +183,19 @@ fn push_escaped_or_dash(out: &mut Vec<u8>, bytes: &[u8], bare: bool) {
         out.push(b'-');
         return;
     }
-    for &b in bytes {
-        match b {
-            b'"' | b'\\' => out.extend_from_slice(&[b'\\', b]),
-            b' ' if bare => out.extend_from_slice(b"\\x20"),
-            0x20..=0x7e => out.push(b),
-            _ => push_hex_escape(out, b"\\x", b),
+    let escaped =
+        |b: u8| matches!(b, b'"' | b'\\') || (bare && b == b' ') || !(0x20..=0x7e).contains(&b);
+    // Runs of printable bytes (nearly every byte of a real request) are copied whole.
+    let mut rest = bytes;
+    while let Some(at) = rest.iter().position(|&b| escaped(b)) {
+        out.extend_from_slice(&rest[..at]);
+        match rest[at] {
+            b @ (b'"' | b'\\') => out.extend_from_slice(&[b'\\', b]),
+            b => push_hex_escape(out, b"\\x", b),
         }
+        rest = &rest[at + 1..];
     }
+    out.extend_from_slice(rest);
 }
 
 fn push_hex_escape(out: &mut Vec<u8>, prefix: &[u8], b: u8) {
@@ -208,6 +213,15 @@ fn push_json_or_null(out: &mut Vec<u8>, bytes: &[u8]) {
         return;
     }
     out.push(b'"');
+    // Printable ASCII without quotes or backslashes (nearly every real value) needs no escaping.
+    if bytes
+        .iter()
+        .all(|&b| matches!(b, b' '..=b'~') && b != b'"' && b != b'\\')
+    {
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {
             push_json_char(out, c);
@@ -269,9 +283,22 @@ fn push_padded(out: &mut Vec<u8>, n: u64, width: usize) {
 }
 
 fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
-    use std::io::Write;
-    // Writing to a Vec cannot fail.
-    let _ = write!(out, "{}", ip.to_canonical());
+    match ip.to_canonical() {
+        // Without the formatting machinery: this is on every line.
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                push_u64(out, u64::from(octet));
+            }
+        }
+        v6 => {
+            use std::io::Write;
+            // Writing to a Vec cannot fail.
+            let _ = write!(out, "{v6}");
+        }
+    }
 }
 
 /// UTC calendar fields of a time: (year, month 1-12, day, hour, minute, second, millisecond).
