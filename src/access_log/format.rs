@@ -249,22 +249,35 @@ fn push_json_char(out: &mut Vec<u8>, c: char) {
     }
 }
 
+/// `n` in decimal, two digits per step (a line has a score of numbers; this is most of its cost).
 fn push_u64(out: &mut Vec<u8>, n: u64) {
     let mut digits = [0u8; 20];
     let mut i = digits.len();
     let mut n = n;
-    loop {
+    while n >= 100 {
+        i -= 2;
+        let pair = (n % 100) as usize * 2;
+        digits[i..i + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+        n /= 100;
+    }
+    if n >= 10 {
+        i -= 2;
+        let pair = n as usize * 2;
+        digits[i..i + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    } else {
         i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+        digits[i] = b'0' + n as u8;
     }
     out.extend_from_slice(&digits[i..]);
 }
 
-/// Milliseconds with three decimals (microsecond resolution).
+/// "00" to "99", so two digits are one lookup.
+const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+                            2021222324252627282930313233343536373839\
+                            4041424344454647484950515253545556575859\
+                            6061626364656667686970717273747576777879\
+                            8081828384858687888990919293949596979899";
+
 fn push_ms(out: &mut Vec<u8>, d: Duration) {
     let micros = d.as_micros().min(u128::from(u64::MAX)) as u64;
     push_u64(out, micros / 1000);
@@ -272,14 +285,17 @@ fn push_ms(out: &mut Vec<u8>, d: Duration) {
     push_padded(out, micros % 1000, 3);
 }
 
+/// `n` in at least `width` digits, zeros in front (`n` is below `10^width` everywhere it is used).
 fn push_padded(out: &mut Vec<u8>, n: u64, width: usize) {
-    let start = out.len();
-    push_u64(out, n);
-    let len = out.len() - start;
-    if len < width {
-        let pad = width - len;
-        out.splice(start..start, std::iter::repeat_n(b'0', pad));
+    let mut digits = [b'0'; 20];
+    let mut at = digits.len();
+    let mut n = n;
+    while n > 0 {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
     }
+    out.extend_from_slice(&digits[at.min(digits.len() - width)..]);
 }
 
 fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
@@ -346,4 +362,45 @@ fn push_rfc3339(out: &mut Vec<u8>, time: SystemTime) {
     out.push(b'.');
     push_padded(out, u64::from(ms), 3);
     out.push(b'Z');
+}
+
+#[cfg(test)]
+mod number_tests {
+    use super::*;
+
+    fn text(f: impl Fn(&mut Vec<u8>)) -> String {
+        let mut out = Vec::new();
+        f(&mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn numbers_as_decimal_text() {
+        for n in [
+            0,
+            7,
+            9,
+            10,
+            42,
+            99,
+            100,
+            101,
+            999,
+            1000,
+            12345,
+            1_000_000,
+            u64::MAX,
+        ] {
+            assert_eq!(text(|o| push_u64(o, n)), n.to_string());
+        }
+        assert_eq!(text(|o| push_padded(o, 5, 3)), "005");
+        assert_eq!(text(|o| push_padded(o, 0, 2)), "00");
+        assert_eq!(text(|o| push_padded(o, 2026, 4)), "2026");
+        assert_eq!(text(|o| push_padded(o, 12345, 3)), "12345");
+        assert_eq!(
+            text(|o| push_ms(o, Duration::from_micros(1_234_567))),
+            "1234.567"
+        );
+        assert_eq!(text(|o| push_ms(o, Duration::from_micros(42))), "0.042");
+    }
 }
