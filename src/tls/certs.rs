@@ -72,7 +72,10 @@ pub fn load(cert: &Path, key: &Path) -> Result<Certificate, LoadError> {
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| cert_error(format!("\"{}\": not a PEM file: {e}", cert.display())))?;
     let Some(leaf) = chain.first() else {
-        let message = format!("\"{}\" holds no certificate (BEGIN CERTIFICATE)", cert.display());
+        let message = format!(
+            "\"{}\" holds no certificate (BEGIN CERTIFICATE)",
+            cert.display()
+        );
         return Err(cert_error(message));
     };
     let facts = der::cert_facts(leaf)
@@ -85,7 +88,10 @@ pub fn load(cert: &Path, key: &Path) -> Result<Certificate, LoadError> {
     let private = PrivateKeyDer::from_pem_slice(&pem).map_err(|e| {
         key_error(match e {
             rustls::pki_types::pem::Error::NoItemsFound => {
-                format!("\"{}\" holds no private key (BEGIN PRIVATE KEY)", key.display())
+                format!(
+                    "\"{}\" holds no private key (BEGIN PRIVATE KEY)",
+                    key.display()
+                )
             }
             e => format!("\"{}\": not a PEM file: {e}", key.display()),
         })
@@ -121,8 +127,9 @@ fn confirm_names(cert: &ParsedCertificate<'_>, listed: Vec<String>) -> (Vec<Stri
             Some(parent) => format!("wildcard-probe.{parent}"),
             None => name.clone(),
         };
-        let covered = ServerName::try_from(probe.as_str())
-            .is_ok_and(|server_name| rustls::client::verify_server_name(cert, &server_name).is_ok());
+        let covered = ServerName::try_from(probe.as_str()).is_ok_and(|server_name| {
+            rustls::client::verify_server_name(cert, &server_name).is_ok()
+        });
         if covered && !names.contains(&name) {
             names.push(name);
         } else if !covered {

@@ -187,9 +187,7 @@ fn tlv(input: &[u8]) -> Result<(u8, &[u8], &[u8]), DerError> {
         }
         let bytes = rest.get(..count).ok_or("truncated certificate")?;
         rest = &rest[count..];
-        bytes
-            .iter()
-            .fold(0usize, |n, b| (n << 8) | usize::from(*b))
+        bytes.iter().fold(0usize, |n, b| (n << 8) | usize::from(*b))
     };
     if len > rest.len() {
         return Err("truncated certificate");
@@ -206,9 +204,20 @@ mod tests {
     fn times_in_both_encodings() {
         assert_eq!(time(UTC_TIME, b"700101000000Z"), Ok(0));
         assert_eq!(time(UTC_TIME, b"491231235959Z"), Ok(2_524_607_999));
-        assert_eq!(time(GENERALIZED_TIME, b"20500101000000Z"), Ok(2_524_608_000));
-        assert_eq!(time(GENERALIZED_TIME, b"99991231235959Z"), Ok(253_402_300_799));
-        for bad in [&b"700101000000"[..], b"7001010000Z", b"701301000000Z", b"70010100000aZ"] {
+        assert_eq!(
+            time(GENERALIZED_TIME, b"20500101000000Z"),
+            Ok(2_524_608_000)
+        );
+        assert_eq!(
+            time(GENERALIZED_TIME, b"99991231235959Z"),
+            Ok(253_402_300_799)
+        );
+        for bad in [
+            &b"700101000000"[..],
+            b"7001010000Z",
+            b"701301000000Z",
+            b"70010100000aZ",
+        ] {
             assert!(time(UTC_TIME, bad).is_err(), "{bad:?}");
         }
         assert!(time(OCTET_STRING, b"700101000000Z").is_err());
@@ -217,17 +226,26 @@ mod tests {
     #[test]
     fn lengths_are_checked() {
         assert_eq!(tlv(&[0x30, 0x00]), Ok((0x30, &[][..], &[][..])));
-        assert_eq!(tlv(&[0x04, 0x81, 0x01, 7, 8]), Ok((0x04, &[7][..], &[8][..])));
+        assert_eq!(
+            tlv(&[0x04, 0x81, 0x01, 7, 8]),
+            Ok((0x04, &[7][..], &[8][..]))
+        );
         assert!(tlv(&[0x30, 0x80]).is_err(), "indefinite length");
         assert!(tlv(&[0x30, 0x02, 0x00]).is_err(), "truncated");
-        assert!(tlv(&[0x30, 0x85, 1, 1, 1, 1, 1]).is_err(), "too many length bytes");
+        assert!(
+            tlv(&[0x30, 0x85, 1, 1, 1, 1, 1]).is_err(),
+            "too many length bytes"
+        );
         assert!(tlv(&[0x1F, 0x01, 0x00]).is_err(), "multi-byte tag");
         assert!(tlv(&[]).is_err());
     }
 
     #[test]
     fn names_are_normalised_or_skipped() {
-        assert_eq!(dns_name(b"WWW.Example.COM."), Some("www.example.com".into()));
+        assert_eq!(
+            dns_name(b"WWW.Example.COM."),
+            Some("www.example.com".into())
+        );
         assert_eq!(dns_name(b"*.example.com"), Some("*.example.com".into()));
         assert_eq!(dns_name(b""), None);
         assert_eq!(dns_name(b"."), None);
@@ -237,7 +255,12 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        for input in [&[][..], &[0x30], &[0x30, 0x03, 0x30, 0x01, 0x00], &[0xFF; 8]] {
+        for input in [
+            &[][..],
+            &[0x30],
+            &[0x30, 0x03, 0x30, 0x01, 0x00],
+            &[0xFF; 8],
+        ] {
             assert!(cert_facts(input).is_err(), "{input:?}");
         }
     }

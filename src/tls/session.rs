@@ -182,7 +182,9 @@ impl TlsSession {
                         Ok(0) => break,
                         Ok(_) => self.plaintext_ready = process(conn, &mut self.failed)?,
                         // "received plaintext buffer full": the reader has not drained yet.
-                        Err(e) if e.kind() == io::ErrorKind::Other && self.plaintext_ready > 0 => break,
+                        Err(e) if e.kind() == io::ErrorKind::Other && self.plaintext_ready > 0 => {
+                            break
+                        }
                         Err(e) => {
                             self.failed = Some(rustls::Error::General(e.to_string()));
                             return Err(TlsError::Input(e));
@@ -218,7 +220,8 @@ impl TlsSession {
         if !self.awaiting_config() {
             return Ok(());
         }
-        let State::Hello(accepted) = std::mem::replace(&mut self.state, State::Failed(Vec::new(), 0))
+        let State::Hello(accepted) =
+            std::mem::replace(&mut self.state, State::Failed(Vec::new(), 0))
         else {
             return Ok(());
         };

@@ -61,7 +61,9 @@ impl CertStore {
         for (index, (certificate, is_default)) in certificates.into_iter().enumerate() {
             let label = describe(&certificate);
             for name in &certificate.unusable_names {
-                warnings.push(format!("{label}: its name {name} is not valid for it; ignored"));
+                warnings.push(format!(
+                    "{label}: its name {name} is not valid for it; ignored"
+                ));
             }
             let mut reachable = is_default;
             for name in &certificate.names {
@@ -70,7 +72,9 @@ impl CertStore {
                     None => (&mut store.exact, name.as_str()),
                 };
                 if map.contains_key(key) {
-                    warnings.push(format!("{label}: {name} is served by an earlier certificate"));
+                    warnings.push(format!(
+                        "{label}: {name} is served by an earlier certificate"
+                    ));
                 } else {
                     map.insert(key.to_string(), index);
                     reachable = true;
