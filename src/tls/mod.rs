@@ -21,7 +21,7 @@ pub mod der;
 pub mod session;
 pub mod store;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 /// ALPN protocols offered, in server preference (rustls picks the first the client also offers): h2
 /// goes to the h2 worker, HTTP/1.1 (and WebSocket) stays in the reactor.

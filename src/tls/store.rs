@@ -103,6 +103,18 @@ impl CertStore {
         Ok((store, warnings))
     }
 
+    /// The store for a loaded config's `[[tls.certificates]]` (already read and checked by the loader).
+    pub fn from_config(
+        tls: &crate::config::TlsConfig,
+        session_cache: SessionCache,
+        now_unix: i64,
+    ) -> Result<(CertStore, Vec<String>), rustls::Error> {
+        let certificates = (tls.certificates.iter())
+            .map(|file| (file.loaded.clone(), file.default))
+            .collect();
+        CertStore::build(certificates, session_cache, now_unix)
+    }
+
     /// The config for a ClientHello's SNI: the certificate with that exact name, else one with a
     /// wildcard one label above it (`*.example.com` for `a.example.com`, not for `a.b.example.com` nor
     /// `example.com`), else the default. Case-insensitive; a trailing dot is ignored. `None` only when
