@@ -76,7 +76,7 @@ impl Link {
                     .accept_with(store.select(sni.as_deref()).unwrap())?;
                 moved = true;
             }
-            moved |= self.to_client();
+            moved |= self.deliver_to_client();
             if !moved {
                 return Ok(());
             }
@@ -85,7 +85,7 @@ impl Link {
     }
 
     /// Moves what the server wrote to the client; false when there was nothing.
-    fn to_client(&mut self) -> bool {
+    fn deliver_to_client(&mut self) -> bool {
         let mut out = Vec::new();
         while self.server.wants_write() {
             self.server.write_tls_to(&mut out).unwrap();

@@ -160,7 +160,7 @@ fn close_notify_is_a_clean_end_and_a_bare_eof_a_truncated_one() {
 
     link.server.send_close_notify();
     assert!(link.server.wants_write());
-    link.to_client();
+    link.deliver_to_client();
     assert_eq!(
         std::io::Read::read(&mut link.client.reader(), &mut buf).unwrap(),
         0

@@ -67,7 +67,7 @@ fn written_plaintext_is_bounded_until_flushed() {
     assert!(first > 0 && first <= BUFFER_LIMIT, "{first}");
     assert_eq!(link.server.write_plaintext(&big), 0, "full until flushed");
     assert!(link.server.wants_write());
-    link.to_client();
+    link.deliver_to_client();
     assert!(link.server.write_plaintext(&big) > 0, "flushing made room");
     assert_eq!(link.client_plaintext().len(), first);
 }
