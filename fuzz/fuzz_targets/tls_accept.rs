@@ -36,7 +36,7 @@ fn accept(input: &[u8], cuts: &[usize]) -> Outcome {
                 assert_eq!(session.feed(chunk).ok(), Some(0));
                 let mut alert = Vec::new();
                 while session.wants_write() {
-                    let _ = session.write_tls_to(&mut alert);
+                    let _ = session.pending_tls_out(&mut alert);
                 }
                 break;
             }

@@ -1,9 +1,9 @@
 //! One TLS connection without its socket: bytes from the socket go in ([`TlsSession::feed`]), plaintext
 //! comes out ([`TlsSession::take_plaintext`]); plaintext goes in ([`TlsSession::write_plaintext`]),
-//! bytes for the socket come out ([`TlsSession::write_tls_to`]).
+//! bytes for the socket come out ([`TlsSession::pending_tls_out`]).
 //!
 //! The reactor's client stream will own one next to its socket: `fill` = socket -> `feed` ->
-//! `take_plaintext` into the session's buffer; `flush` = `write_plaintext` -> `write_tls_to` the socket.
+//! `take_plaintext` into the session's buffer; `flush` = `write_plaintext` -> `pending_tls_out` the socket.
 //! Interest follows [`TlsSession::wants_read`] / [`TlsSession::wants_write`], and
 //! [`TlsSession::plaintext_pending`] says decrypted bytes wait with no new socket event to come (with
 //! edge triggering the caller must come back for them on its own).
@@ -53,7 +53,7 @@ impl ClientHelloFacts {
     }
 }
 
-/// Why a session failed. After one, send what [`TlsSession::write_tls_to`] still gives (an alert), then
+/// Why a session failed. After one, send what [`TlsSession::pending_tls_out`] still gives (an alert), then
 /// close.
 #[derive(Debug)]
 pub enum TlsError {
@@ -102,7 +102,8 @@ enum State {
 
 pub struct TlsSession {
     state: State,
-    /// What was fed while accepting: the ClientHello as it came, for an h2 hand-off.
+    /// What was fed while accepting: the ClientHello as it came, for an h2 hand-off (freed once the
+    /// handshake continues here).
     hello_bytes: Vec<u8>,
     facts: Option<ClientHelloFacts>,
     buffer_limit: usize,
@@ -225,6 +226,8 @@ impl TlsSession {
         else {
             return Ok(());
         };
+        // Kept only for a hand-off instead of this call; the connection stays here now.
+        self.hello_bytes = Vec::new();
         match accepted.into_connection(config) {
             Ok(mut conn) => {
                 conn.set_buffer_limit(Some(self.buffer_limit));
@@ -266,7 +269,7 @@ impl TlsSession {
         self.plaintext_ready > 0
     }
 
-    /// Encrypts what fits of `data` (written out by [`TlsSession::write_tls_to`]); returns how much was
+    /// Encrypts what fits of `data` (written out by [`TlsSession::pending_tls_out`]); returns how much was
     /// taken. 0 with data offered is backpressure: flush first.
     pub fn write_plaintext(&mut self, data: &[u8]) -> usize {
         match &mut self.state {
@@ -278,7 +281,7 @@ impl TlsSession {
     }
 
     /// Writes pending TLS bytes (handshake, records, alerts) to `out`, once; returns bytes written.
-    pub fn write_tls_to(&mut self, out: &mut dyn Write) -> io::Result<usize> {
+    pub fn pending_tls_out(&mut self, out: &mut dyn Write) -> io::Result<usize> {
         match &mut self.state {
             State::Established(conn) => conn.write_tls(out),
             State::Failed(alert, sent) if *sent < alert.len() => {
@@ -330,12 +333,13 @@ impl TlsSession {
         }
     }
 
-    /// The bytes the client sent before its ClientHello was complete, for handing the connection on.
+    /// The bytes the client sent up to its complete ClientHello, for handing the connection on (to the
+    /// h2 worker, which then runs the handshake itself). Empty again after [`TlsSession::accept_with`].
     pub fn hello_bytes(&self) -> &[u8] {
         &self.hello_bytes
     }
 
-    /// Queues close_notify (the end of our stream); flush it with [`TlsSession::write_tls_to`].
+    /// Queues close_notify (the end of our stream); flush it with [`TlsSession::pending_tls_out`].
     pub fn send_close_notify(&mut self) {
         if let State::Established(conn) = &mut self.state {
             conn.send_close_notify();

@@ -58,14 +58,19 @@ impl CertStore {
             session_cache,
         };
         let mut warnings = Vec::new();
-        for (index, (certificate, is_default)) in certificates.into_iter().enumerate() {
+        // The explicit default, else the first certificate.
+        let default = certificates.iter().position(|(_, d)| *d).unwrap_or(0);
+        if !certificates.is_empty() {
+            store.default = Some(default);
+        }
+        for (index, (certificate, _)) in certificates.into_iter().enumerate() {
             let label = describe(&certificate);
             for name in &certificate.unusable_names {
                 warnings.push(format!(
                     "{label}: its name {name} is not valid for it; ignored"
                 ));
             }
-            let mut reachable = is_default;
+            let mut reachable = index == default;
             for name in &certificate.names {
                 let (map, key) = match name.strip_prefix("*.") {
                     Some(parent) => (&mut store.wildcard, parent),
@@ -80,7 +85,7 @@ impl CertStore {
                     reachable = true;
                 }
             }
-            if !reachable && index > 0 {
+            if !reachable {
                 warnings.push(format!(
                     "{label}: no DNS name of its own and not the default, so no client gets it"
                 ));
@@ -88,17 +93,11 @@ impl CertStore {
             if certificate.not_after <= now_unix {
                 warnings.push(format!("{label}: expired; clients will refuse it"));
             }
-            if is_default {
-                store.default = Some(index);
-            }
             let config = server_config(&provider, &certificate.key, &store.session_cache)?;
             store.entries.push(Entry {
                 certificate,
                 config,
             });
-        }
-        if store.default.is_none() && !store.entries.is_empty() {
-            store.default = Some(0);
         }
         Ok((store, warnings))
     }

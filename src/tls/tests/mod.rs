@@ -88,7 +88,7 @@ impl Link {
     fn deliver_to_client(&mut self) -> bool {
         let mut out = Vec::new();
         while self.server.wants_write() {
-            self.server.write_tls_to(&mut out).unwrap();
+            self.server.pending_tls_out(&mut out).unwrap();
         }
         let mut rest = &out[..];
         while !rest.is_empty() {

@@ -118,6 +118,14 @@ fn a_client_hello_split_into_single_bytes_is_read_and_kept_for_a_hand_off() {
     );
     assert_eq!(session.feed(b"more").unwrap(), 0);
     assert_eq!(session.hello_bytes(), &hello[..]);
+
+    // Handshaking here instead of handing off: the copy is no longer needed.
+    let store = store(&ca, &[(NAMES, false)]);
+    session
+        .accept_with(store.select(Some("a.example.com")).unwrap())
+        .unwrap();
+    assert!(session.hello_bytes().is_empty());
+    assert!(session.wants_write(), "the server's first flight");
 }
 
 #[test]
@@ -134,7 +142,7 @@ fn an_acme_tls_alpn_offer_is_seen_before_any_certificate() {
     assert!(link.server.wants_write(), "the alert waits to be sent");
     let mut out = Vec::new();
     while link.server.wants_write() {
-        link.server.write_tls_to(&mut out).unwrap();
+        link.server.pending_tls_out(&mut out).unwrap();
     }
     link.client.read_tls(&mut &out[..]).unwrap();
     let seen = link.client.process_new_packets().unwrap_err();

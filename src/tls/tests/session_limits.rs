@@ -120,7 +120,7 @@ fn tls10_and_tls11_are_refused_with_an_alert() {
         assert!(session.has_failed());
         let mut alert = Vec::new();
         while session.wants_write() {
-            session.write_tls_to(&mut alert).unwrap();
+            session.pending_tls_out(&mut alert).unwrap();
         }
         // An alert record (21), fatal (2): rustls says handshake_failure.
         assert_eq!(

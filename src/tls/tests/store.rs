@@ -121,3 +121,22 @@ fn duplicate_names_unreachable_and_expired_certificates_are_warned_about() {
         "the first keeps the name"
     );
 }
+
+#[test]
+fn a_first_certificate_without_names_is_unreachable_when_another_is_the_default() {
+    let ca = Ca::new();
+    let dir = TempDir::new();
+    let nameless = load(&dir, "ip", &ca.issue(&["10.0.0.1"]));
+    let named = load(&dir, "a", &ca.issue(&["a.example.com"]));
+    let certs = vec![(nameless.clone(), false), (named.clone(), true)];
+    let (store, warnings) = CertStore::build(certs, new_session_cache(), 0).unwrap();
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert!(warnings[0].contains("without DNS names") && warnings[0].contains("no client gets it"));
+    assert_eq!(chosen(&store, None), 1);
+
+    // As the implicit default it serves clients without SNI.
+    let certs = vec![(nameless, false), (named, false)];
+    let (store, warnings) = CertStore::build(certs, new_session_cache(), 0).unwrap();
+    assert!(warnings.is_empty(), "{warnings:#?}");
+    assert_eq!(chosen(&store, None), 0);
+}
