@@ -3,7 +3,7 @@
 //! bytes for the socket come out ([`TlsSession::pending_tls_out`]).
 //!
 //! The reactor's client stream will own one next to its socket: `fill` = socket -> `feed` ->
-//! `take_plaintext` into the session's buffer; `flush` = `write_plaintext` -> `pending_tls_out` the socket.
+//! `take_plaintext` into the session's buffer; `flush` = `write_plaintext` -> `pending_tls_out` into the socket.
 //! Interest follows [`TlsSession::wants_read`] / [`TlsSession::wants_write`], and
 //! [`TlsSession::plaintext_pending`] says decrypted bytes wait with no new socket event to come (with
 //! edge triggering the caller must come back for them on its own).
