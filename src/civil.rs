@@ -1,5 +1,5 @@
-//! Calendar dates from Unix time, for the timestamps the proxy writes itself (access log lines, the
-//! kept output of backends), without a date crate.
+//! Calendar dates from Unix time and back, for the timestamps the proxy writes itself (access log lines,
+//! the kept output of backends) and the dates it reads (a certificate's expiry), without a date crate.
 
 /// The proleptic Gregorian date of a count of days since 1970-01-01 (Howard Hinnant's
 /// `civil_from_days`).
@@ -17,9 +17,31 @@ pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
+/// Days since 1970-01-01 of a proleptic Gregorian date (Hinnant's `days_from_civil`, the inverse of
+/// [`civil_from_days`]), for dates the proxy reads (a certificate's expiry). `month` is 1..=12.
+pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let yoe = year.rem_euclid(400);
+    let month = i64::from(month);
+    let mp = if month > 2 { month - 3 } else { month + 9 };
+    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 #[cfg(test)]
 mod tests {
-    use super::civil_from_days;
+    use super::{civil_from_days, days_from_civil};
+
+    #[test]
+    fn days_round_trip() {
+        for days in [-800_000, -1, 0, 1, 11_016, 20_000, 2_932_896] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days, "{y}-{m}-{d}");
+        }
+        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+    }
 
     #[test]
     fn known_days() {

@@ -69,6 +69,8 @@
 //!   instance. Nothing else is shared: each piece of state has one owner.
 //! * Signals (`signal-hook`) arrive in the reactor as events: SIGHUP reloads [`config`], SIGTERM/SIGINT drain
 //!   and stop everything, SIGUSR1 reopens the access log.
+//! * `tls` (feature `tls`; not wired in yet): certificates by SNI, one immutable `rustls::ServerConfig`
+//!   each, owned by the reactor without a lock, and a sans-IO TLS session for the client stream.
 //! * The [`access_log`] is shared by both request threads: each formats its lines and copies them into a
 //!   bounded buffer that one writer thread empties (a full buffer drops the line and counts it).
 //! * [`metrics`] are atomics only: each backend's counters and histograms sit in an `Arc` next to its
@@ -92,6 +94,8 @@ pub mod reactor;
 pub mod sessions;
 pub mod supervisor;
 pub mod systemd;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod upstream;
 
 /// The composition root: binds the reactor's sockets, starts the supervisor and the h2 worker with the

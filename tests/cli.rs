@@ -214,10 +214,15 @@ fn version_and_help() {
         assert_eq!(
             stdout(&output),
             format!(
-                "spawngate {} (commit {}, {})\n",
+                "spawngate {} (commit {}, {}, features: {})\n",
                 env!("CARGO_PKG_VERSION"),
                 env!("SPAWNGATE_GIT_COMMIT"),
-                env!("SPAWNGATE_TARGET")
+                env!("SPAWNGATE_TARGET"),
+                match (cfg!(feature = "tls"), cfg!(feature = "acme")) {
+                    (false, _) => "none",
+                    (true, false) => "tls",
+                    (true, true) => "tls acme",
+                }
             )
         );
     }

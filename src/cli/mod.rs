@@ -114,7 +114,27 @@ pub fn main() -> ExitCode {
 
 /// `spawngate 0.1.0 (commit abc1234, x86_64-unknown-linux-musl)`.
 fn version_line() -> String {
-    format!("spawngate {VERSION} (commit {GIT_COMMIT}, {TARGET})\n")
+    format!(
+        "spawngate {VERSION} (commit {GIT_COMMIT}, {TARGET}, features: {})\n",
+        features()
+    )
+}
+
+/// The optional cargo features compiled in (`none`, `tls`, `tls acme`): whether this binary can serve
+/// HTTPS is something to see without reading a config.
+fn features() -> String {
+    let compiled = [
+        ("tls", cfg!(feature = "tls")),
+        ("acme", cfg!(feature = "acme")),
+    ];
+    let names: Vec<&str> = (compiled.iter())
+        .filter(|(_, on)| *on)
+        .map(|(name, _)| *name)
+        .collect();
+    match names.is_empty() {
+        true => "none".to_string(),
+        false => names.join(" "),
+    }
 }
 
 /// Writes to stdout without panicking when stdout is closed (`spawngate --help | head -1`).
@@ -231,11 +251,16 @@ mod tests {
     }
 
     #[test]
-    fn the_version_names_the_commit_and_target() {
+    fn the_version_names_the_commit_target_and_features() {
         let line = version_line();
+        let expected = match (cfg!(feature = "tls"), cfg!(feature = "acme")) {
+            (false, _) => "none",
+            (true, false) => "tls",
+            (true, true) => "tls acme",
+        };
         let inside = line
             .strip_prefix(&format!("spawngate {VERSION} (commit "))
-            .and_then(|rest| rest.strip_suffix(")\n"))
+            .and_then(|rest| rest.strip_suffix(&format!(", features: {expected})\n")))
             .unwrap_or_else(|| panic!("{line:?}"));
         let (commit, target) = inside
             .split_once(", ")

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use toml::de::DeTable;
 
 use super::reader::{Ctx, Section};
-use super::{backend, hosts, pools, server, sessions, timings, BackendConfig, Config};
+use super::{backend, hosts, pools, server, sessions, timings, tls, BackendConfig, Config};
 
 /// One problem in a config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,8 +110,15 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
     }
 
     let mut root = Section::new(String::new(), document.span(), document.get_ref());
-    let server_section = root.take("server").and_then(|item| item.section(&mut ctx));
+    let mut server_section = root.take("server").and_then(|item| item.section(&mut ctx));
+    let https = server_section.as_mut().map(tls::take_listener);
     let server = server::read(server_section, &mut ctx);
+    let tls = tls::read(
+        https.unwrap_or_default(),
+        root.take("tls"),
+        &server,
+        &mut ctx,
+    );
 
     let defaults = match root
         .take("defaults")
@@ -155,6 +162,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
         backends: backends.into_iter().map(Arc::new).collect(),
         hosts,
         sessions,
+        tls,
     })
 }
 

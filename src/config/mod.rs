@@ -18,6 +18,7 @@ pub mod sessions;
 #[cfg(test)]
 mod tests;
 mod timings;
+mod tls;
 mod units;
 
 use std::net::IpAddr;
@@ -27,6 +28,7 @@ use std::time::Duration;
 
 pub use diff::{diff, ConfigDiff};
 pub use load::{load, parse, ConfigError, ConfigErrors};
+pub use tls::{AcmeChallenge, AcmeConfig, CertificateFile, TlsConfig};
 
 /// A validated configuration.
 #[derive(Debug, Clone)]
@@ -41,6 +43,8 @@ pub struct Config {
     pub hosts: Vec<hosts::HostConfig>,
     /// `[sessions.NAME]` templates, sorted by name.
     pub sessions: Vec<Arc<sessions::SessionTemplate>>,
+    /// `https_port` and `[tls]`; `None` without them (only cleartext HTTP).
+    pub tls: Option<TlsConfig>,
 }
 
 /// `[server]`: listeners, the upstream pool and the proxy-wide limits.

@@ -202,7 +202,7 @@ fn read_capped(path: &Path) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
-fn ip_addr(item: &Item<'_, '_>, ctx: &mut Ctx) -> Option<IpAddr> {
+pub(super) fn ip_addr(item: &Item<'_, '_>, ctx: &mut Ctx) -> Option<IpAddr> {
     let text = item.as_str(ctx)?;
     match text.parse() {
         Ok(ip) => Some(ip),

@@ -8,6 +8,7 @@ mod pool_errors;
 mod pool_policy_errors;
 mod pools;
 mod sessions;
+mod tls;
 mod values;
 
 use std::path::Path;
