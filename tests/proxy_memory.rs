@@ -31,11 +31,10 @@ const SETTLE_DEADLINE: Duration = Duration::from_secs(20);
 /// RSS growth allowed per idle connection after the burst, in bytes. A connection that only connected
 /// costs its session slot and its keep-alive deadline (about 360 bytes); with the backend connection's
 /// slot a served one settles near 700 here. Before the burst's buffers and the allocator's hold on them
-/// were given back, it kept about 16 KiB. The goal is 1 KiB, and it held until the access log was
-/// merged; since then about half the runs settle near 1.2 KiB instead of 0.75 (cause not yet found,
-/// open in the HTTP/1 exchange issue), so the bound is 1.5 KiB until that is fixed: still an order of
-/// magnitude under what a burst kept before.
-const MAX_BYTES_PER_CONNECTION: u64 = 1536;
+/// were given back, it kept about 16 KiB. Until the keep-alive pool's list gave back the room its swept
+/// surplus left, some runs kept 1.2 KiB: that list, allocated in the burst's tail on a page the burst had
+/// dirtied and the allocator not yet given back, kept the whole 512 KiB page.
+const MAX_BYTES_PER_CONNECTION: u64 = 1024;
 
 /// Raises this process's soft descriptor limit to `wanted` (within the hard limit).
 fn raise_descriptor_limit(wanted: u64) {

@@ -222,6 +222,19 @@ impl<C> IdlePool<C> {
         self.lists.shrink_to_fit();
     }
 
+    /// Room for idle connections the lists hold beyond those they keep, once no backend has a surplus
+    /// left (0 while one has): what a burst's surplus left behind after its sweep, for [`IdlePool::shrink`].
+    pub fn room_after_surplus(&self) -> usize {
+        let max = self.limits.max_idle_per_host;
+        if self.lists.values().any(|list| list.len() > max) {
+            return 0;
+        }
+        self.lists
+            .values()
+            .map(|list| list.capacity() - list.len())
+            .sum()
+    }
+
     /// Takes out what is past its time at `now` (expired, or surplus past the grace), oldest first, and
     /// says when the next sweep is due.
     pub fn sweep(&mut self, now: Instant) -> Sweep<C> {

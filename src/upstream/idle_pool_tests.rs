@@ -283,3 +283,23 @@ fn connections_beyond_the_cap_are_put_as_surplus_and_a_shrink_keeps_them() {
     assert_eq!(pool.idle(id(A)), 2);
     assert_eq!(take(&mut pool, id(A), clock.at(2001)), Some(3));
 }
+
+#[test]
+fn the_room_a_surplus_left_counts_once_it_is_swept() {
+    let clock = Clock::new();
+    let mut pool = IdlePool::new(limits(2));
+    for conn in 0..100u32 {
+        let _ = pool.put(id(A), conn, clock.at(conn.into()));
+    }
+    pool.shrink();
+    assert_eq!(pool.room_after_surplus(), 0, "nothing is swept yet");
+    let swept = pool.sweep(clock.at(49) + SURPLUS_GRACE);
+    assert_eq!(swept.close.len(), 50);
+    assert_eq!(pool.room_after_surplus(), 0, "half the surplus is left");
+    let swept = pool.sweep(clock.at(99) + SURPLUS_GRACE);
+    assert_eq!(swept.close.len(), 48);
+    assert!(pool.room_after_surplus() >= 98, "the burst's room is left");
+    pool.shrink();
+    assert!(pool.room_after_surplus() < 98);
+    assert_eq!(pool.idle(id(A)), 2);
+}
