@@ -2,6 +2,7 @@
 //! or one JSON object. Client bytes are escaped so that a line is printable ASCII ending in its only
 //! `\n`, whatever the client sent.
 
+use std::cell::Cell;
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -214,10 +215,7 @@ fn push_json_or_null(out: &mut Vec<u8>, bytes: &[u8]) {
     }
     out.push(b'"');
     // Printable ASCII without quotes or backslashes (nearly every real value) needs no escaping.
-    if bytes
-        .iter()
-        .all(|&b| matches!(b, b' '..=b'~') && b != b'"' && b != b'\\')
-    {
+    if bytes.iter().all(|&b| JSON_PLAIN[usize::from(b)]) {
         out.extend_from_slice(bytes);
         out.push(b'"');
         return;
@@ -232,6 +230,17 @@ fn push_json_or_null(out: &mut Vec<u8>, bytes: &[u8]) {
     }
     out.push(b'"');
 }
+
+/// Bytes a JSON string holds as they are here: printable ASCII but `"` and `\\`.
+static JSON_PLAIN: [bool; 256] = {
+    let mut plain = [false; 256];
+    let mut b = b' ';
+    while b <= b'~' {
+        plain[b as usize] = b != b'"' && b != b'\\';
+        b += 1;
+    }
+    plain
+};
 
 fn push_json_char(out: &mut Vec<u8>, c: char) {
     match c {
@@ -333,35 +342,70 @@ fn civil(time: SystemTime) -> (i64, u32, u32, u32, u32, u32, u32) {
 }
 
 /// `10/Oct/2000:13:55:36 +0000`.
+/// `10/Oct/2000:13:55:36 +0000`.
 fn push_apache_time(out: &mut Vec<u8>, time: SystemTime) {
+    out.extend_from_slice(&second_text(time).apache);
+}
+
+/// `2000-10-10T13:55:36.123Z`.
+fn push_rfc3339(out: &mut Vec<u8>, time: SystemTime) {
+    out.extend_from_slice(&second_text(time).rfc3339);
+    out.push(b'.');
+    let ms = time
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_millis());
+    push_padded(out, u64::from(ms), 3);
+    out.push(b'Z');
+}
+
+/// One second as both formats write it (without the milliseconds).
+#[derive(Clone, Copy)]
+struct SecondText {
+    secs: u64,
+    apache: [u8; 26],
+    rfc3339: [u8; 19],
+}
+
+thread_local! {
+    /// The second last formatted on this thread: a busy log works out the calendar once a second.
+    static LAST_SECOND: Cell<Option<SecondText>> = const { Cell::new(None) };
+}
+
+fn second_text(time: SystemTime) -> SecondText {
+    let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    if let Some(last) = LAST_SECOND.get().filter(|t| t.secs == secs) {
+        return last;
+    }
     const MONTHS: [&[u8]; 12] = [
         b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
         b"Dec",
     ];
     let (year, month, day, h, m, s, _) = civil(time);
-    push_padded(out, u64::from(day), 2);
-    out.push(b'/');
-    out.extend_from_slice(MONTHS[(month as usize - 1) % 12]);
-    out.push(b'/');
-    push_padded(out, year.max(0) as u64, 4);
-    for (sep, n) in [(b':', h), (b':', m), (b':', s)] {
-        out.push(sep);
-        push_padded(out, u64::from(n), 2);
+    let mut apache = Vec::with_capacity(26);
+    push_padded(&mut apache, u64::from(day), 2);
+    apache.push(b'/');
+    apache.extend_from_slice(MONTHS[(month as usize - 1) % 12]);
+    apache.push(b'/');
+    push_padded(&mut apache, year.clamp(0, 9999) as u64, 4);
+    for n in [h, m, s] {
+        apache.push(b':');
+        push_padded(&mut apache, u64::from(n), 2);
     }
-    out.extend_from_slice(b" +0000");
-}
-
-/// `2000-10-10T13:55:36.123Z`.
-fn push_rfc3339(out: &mut Vec<u8>, time: SystemTime) {
-    let (year, month, day, h, m, s, ms) = civil(time);
-    push_padded(out, year.max(0) as u64, 4);
+    apache.extend_from_slice(b" +0000");
+    let mut rfc3339 = Vec::with_capacity(19);
+    push_padded(&mut rfc3339, year.clamp(0, 9999) as u64, 4);
     for (sep, n) in [(b'-', month), (b'-', day), (b'T', h), (b':', m), (b':', s)] {
-        out.push(sep);
-        push_padded(out, u64::from(n), 2);
+        rfc3339.push(sep);
+        push_padded(&mut rfc3339, u64::from(n), 2);
     }
-    out.push(b'.');
-    push_padded(out, u64::from(ms), 3);
-    out.push(b'Z');
+    let text = SecondText {
+        secs,
+        // Fixed widths: four-digit years (clamped), two-digit fields.
+        apache: apache.try_into().unwrap_or([b'-'; 26]),
+        rfc3339: rfc3339.try_into().unwrap_or([b'-'; 19]),
+    };
+    LAST_SECOND.set(Some(text));
+    text
 }
 
 #[cfg(test)]
@@ -402,5 +446,18 @@ mod number_tests {
             "1234.567"
         );
         assert_eq!(text(|o| push_ms(o, Duration::from_micros(42))), "0.042");
+    }
+
+    #[test]
+    fn the_cached_second_follows_the_clock() {
+        let at = |secs: u64, ms: u64| UNIX_EPOCH + Duration::from_millis(secs * 1000 + ms);
+        let rfc = |t| text(|o| push_rfc3339(o, t));
+        let apache = |t| text(|o| push_apache_time(o, t));
+        assert_eq!(rfc(at(971_186_136, 123)), "2000-10-10T13:55:36.123Z");
+        assert_eq!(rfc(at(971_186_136, 999)), "2000-10-10T13:55:36.999Z");
+        assert_eq!(rfc(at(971_186_137, 0)), "2000-10-10T13:55:37.000Z");
+        assert_eq!(apache(at(971_186_137, 5)), "10/Oct/2000:13:55:37 +0000");
+        assert_eq!(rfc(at(0, 1)), "1970-01-01T00:00:00.001Z");
+        assert_eq!(apache(at(971_186_136, 0)), "10/Oct/2000:13:55:36 +0000");
     }
 }
