@@ -184,11 +184,10 @@ fn push_escaped_or_dash(out: &mut Vec<u8>, bytes: &[u8], bare: bool) {
         out.push(b'-');
         return;
     }
-    let escaped =
-        |b: u8| matches!(b, b'"' | b'\\') || (bare && b == b' ') || !(0x20..=0x7e).contains(&b);
+    let plain = if bare { &BARE_PLAIN } else { &JSON_PLAIN };
     // Runs of printable bytes (nearly every byte of a real request) are copied whole.
     let mut rest = bytes;
-    while let Some(at) = rest.iter().position(|&b| escaped(b)) {
+    while let Some(at) = rest.iter().position(|&b| !plain[usize::from(b)]) {
         out.extend_from_slice(&rest[..at]);
         match rest[at] {
             b @ (b'"' | b'\\') => out.extend_from_slice(&[b'\\', b]),
@@ -231,16 +230,20 @@ fn push_json_or_null(out: &mut Vec<u8>, bytes: &[u8]) {
     out.push(b'"');
 }
 
-/// Bytes a JSON string holds as they are here: printable ASCII but `"` and `\\`.
-static JSON_PLAIN: [bool; 256] = {
+/// Bytes written as they are: printable ASCII but `"` and `\\` (in a JSON string or a quoted combined
+/// field), and, for a bare combined field, not the space either.
+static JSON_PLAIN: [bool; 256] = plain_bytes(false);
+static BARE_PLAIN: [bool; 256] = plain_bytes(true);
+
+const fn plain_bytes(bare: bool) -> [bool; 256] {
     let mut plain = [false; 256];
     let mut b = b' ';
     while b <= b'~' {
-        plain[b as usize] = b != b'"' && b != b'\\';
+        plain[b as usize] = b != b'"' && b != b'\\' && !(bare && b == b' ');
         b += 1;
     }
     plain
-};
+}
 
 fn push_json_char(out: &mut Vec<u8>, c: char) {
     match c {
