@@ -413,3 +413,38 @@ fn a_key_never_has_two_processes_even_while_its_previous_session_drains() {
     let most = sampler.stop();
     assert_eq!(most, 1, "two processes of one key ran at once");
 }
+
+#[test]
+fn evicting_a_session_that_waits_for_room_passes_its_wait_on() {
+    // One running at a time, evicted even when busy: the first drains a slow request while the
+    // second waits for its room; a third evicts the second before it ever ran, and must then wait
+    // for the first itself (the cap holds through the chain).
+    let keys =
+        "max_running = 1\nevict = \"lru\"\nidle_timeout_secs = 60\nshutdown_grace_period_secs = 5";
+    let proxy = Proxy::start(&echo_template("nb", 4, keys, &[]));
+    let first = create(&proxy, "nb", &key_body("one"));
+    touch(&proxy, &first);
+    let sampler = process_sampler(&proxy);
+    let (addr, host, token) = (
+        proxy.addr(),
+        first.hostname.clone(),
+        first.token().to_string(),
+    );
+    let slow = std::thread::spawn(move || {
+        let field = [(SESSION_HEADER, token.as_str())];
+        ask(addr, Proto::Http1, "GET", &host, "/slow?ms=1500", &field).status
+    });
+    assert!(wait_until(WAIT, || proxy.log_contains("GET /slow?ms=1500")));
+    let second = create(&proxy, "nb", &key_body("two"));
+    assert_eq!(second.status, 201);
+    assert_eq!(text_at(&second.json, "state"), "waiting");
+    let third = create(&proxy, "nb", &key_body("three"));
+    assert_eq!(third.status, 201);
+    touch(&proxy, &third);
+    assert_eq!(slow.join().expect("the slow request"), 200);
+    let most = sampler.stop();
+    assert_eq!(
+        most, 1,
+        "{most} session processes ran at once, max_running is 1"
+    );
+}

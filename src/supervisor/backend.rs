@@ -32,6 +32,10 @@ pub struct Backend {
     pub shutdown_ordered: bool,
     /// A session's start came while the session it waits for still ran: start once that one is gone.
     pub start_held: bool,
+    /// The backend a session's start waits for (its key's previous session, or the one evicted for
+    /// its room): first `SessionTag::after`, then, if that one ends without having run, what it
+    /// waited for in turn.
+    pub waits_for: Option<BackendId>,
 }
 
 impl Backend {
@@ -44,6 +48,7 @@ impl Backend {
     /// A backend with the given instances (in index order), all stopped.
     pub fn with_instances(id: BackendId, entry: BackendEntry, specs: Vec<InstanceSpec>) -> Self {
         debug_assert!(specs.iter().zip(0..).all(|(s, i)| s.index == i));
+        let waits_for = entry.config.session.as_ref().and_then(|tag| tag.after);
         Backend {
             id,
             host: host_of(&entry.config),
@@ -55,6 +60,7 @@ impl Backend {
             removed: false,
             shutdown_ordered: false,
             start_held: false,
+            waits_for,
         }
     }
 

@@ -50,6 +50,10 @@ pub struct Supervisor {
     /// Commands name a backend by the id the reactor gave it; the slab key names it within this thread
     /// (instance keys, probe tokens).
     pub by_id: HashMap<BackendId, usize>,
+    /// Sessions forgotten before they ran, and the backend each waited for, which is still there: a
+    /// session added later that names one of them waits for that backend instead (see `sessions`).
+    /// An entry goes when the backend it names is forgotten, so this never outgrows `backends`.
+    pub passed_waits: HashMap<BackendId, BackendId>,
     /// One deadline per instance.
     pub timers: Timers<InstanceKey>,
     /// The end of each pool's scale-down window (by backend key), armed only while a pool with a
@@ -113,6 +117,7 @@ impl Supervisor {
             listen_check,
             backends: Slab::new(),
             by_id: HashMap::new(),
+            passed_waits: HashMap::new(),
             timers: Timers::new(),
             windows: Timers::new(),
             shutting_down: false,

@@ -13,8 +13,9 @@ use crate::upstream::{BackendId, Change};
 
 impl Supervisor {
     /// Takes `backend` in (all its instances stopped); returns its key.
-    pub fn insert_backend(&mut self, backend: Backend) -> usize {
+    pub fn insert_backend(&mut self, mut backend: Backend) -> usize {
         self.docker.sweep_leftovers(&backend.config);
+        backend.waits_for = backend.waits_for.map(|after| self.passed_wait(after));
         let id = backend.id;
         let key = self.backends.insert(backend);
         self.by_id.insert(id, key);
@@ -140,12 +141,13 @@ impl Supervisor {
         if backend.removed && backend.is_at_rest() {
             log::debug!("{}: removed", backend.host);
             let id = backend.id;
+            let waited_for = backend.waits_for;
             self.by_id.remove(&id);
             for index in 0..backend.count() {
                 self.timers.set(InstanceKey::new(key, index), None);
             }
             self.backends.remove(key);
-            self.predecessor_gone(id);
+            self.predecessor_gone(id, waited_for);
         }
     }
 }
