@@ -88,6 +88,7 @@ pub mod error;
 pub mod h2;
 pub mod http1;
 pub mod json;
+pub mod memory;
 pub mod metrics;
 pub mod msg;
 pub mod reactor;

@@ -19,6 +19,7 @@ use super::{Control, H2Settings};
 use crate::access_log::AccessLog;
 use crate::config::Limits;
 use crate::http1::request_id::RequestIdGenerator;
+use crate::memory::give_back_freed_memory;
 use crate::metrics::Metrics;
 use crate::msg::{Clock, Command, Mailbox, ReactorMsg, Thread};
 use crate::sessions::route::SessionHosts;
@@ -223,8 +224,12 @@ async fn sleep_until(at: Option<Instant>) {
 async fn sweep_pool(worker: Rc<Worker>) {
     loop {
         let sweep = worker.pool.borrow_mut().sweep(std::time::Instant::now());
+        let swept = !sweep.close.is_empty();
         // Dropping the sockets closes them.
         drop(sweep.close);
+        if swept && worker.pool.borrow_mut().shrink_after_burst() {
+            give_back_freed_memory();
+        }
         match sweep.next {
             Some(at) => {
                 tokio::select! {

@@ -10,6 +10,7 @@ use mio::event::Event;
 use super::session::Phase;
 use super::timers::TimerTarget;
 use super::Reactor;
+use crate::memory::give_back_freed_memory;
 use crate::msg::State;
 use crate::upstream::{BackendId, InstanceId};
 
@@ -169,24 +170,8 @@ impl Reactor {
                 .set(at, TimerTarget::PoolSweep, &mut self.timers),
             None => self.pool_sweep.clear(),
         }
-        if swept && self.pool.room_after_surplus() >= SURPLUS_ROOM {
-            // A burst's surplus is gone, but its list kept the room (24 bytes a connection, allocated in
-            // the burst's tail, often on pages the burst had just freed and the allocator had not given
-            // back yet): those few KiB would keep a whole dirty page of up to 512 KiB for good.
-            self.pool.shrink();
+        if swept && self.pool.shrink_after_burst() {
             give_back_freed_memory();
         }
     }
-}
-
-/// Room for this many idle connections left in the pool's lists once a surplus is swept is a burst's
-/// (as `buffer::BURST_BUFFERS` counts one): a steady load just over `pool_max_idle_per_host` leaves less.
-const SURPLUS_ROOM: usize = 256;
-
-/// The allocator keeps freed pages for reuse and gives them back only after a delay, checked when it is
-/// next called, which an idle proxy never does: it would hold what was freed for good.
-fn give_back_freed_memory() {
-    // SAFETY: `mi_collect` takes no pointers; it only walks this thread's heap and the process's
-    // arenas (a no-op where mimalloc is not the global allocator, as in the unit tests).
-    unsafe { libmimalloc_sys::mi_collect(true) };
 }

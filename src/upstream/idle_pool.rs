@@ -34,6 +34,10 @@ pub const SURPLUS_GRACE: Duration = Duration::from_secs(2);
 /// connections' worth of concurrent clients, far below the descriptor limit.
 pub const MAX_IDLE_PER_HOST: usize = 1024;
 
+/// Room for this many idle connections left in the lists once a surplus is swept is a burst's (as the
+/// reactor's `buffer::BURST_BUFFERS` counts one).
+const SURPLUS_ROOM: usize = 256;
+
 /// The pool's limits, from `[server]` (fixed until a restart).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolLimits {
@@ -233,6 +237,19 @@ impl<C> IdlePool<C> {
             .values()
             .map(|list| list.capacity() - list.len())
             .sum()
+    }
+
+    /// After a sweep that closed connections: when what is left is a burst's room (its surplus is gone
+    /// but the lists kept their size), gives that room back and returns true, so the caller's thread
+    /// can return the freed memory to the system. The lists are allocated in the burst's tail, often on
+    /// pages the burst had just freed: those few KiB would keep a whole dirty page of up to 512 KiB
+    /// for good. A steady load just over `pool_max_idle_per_host` leaves less room and is left alone.
+    pub fn shrink_after_burst(&mut self) -> bool {
+        if self.room_after_surplus() < SURPLUS_ROOM {
+            return false;
+        }
+        self.shrink();
+        true
     }
 
     /// Takes out what is past its time at `now` (expired, or surplus past the grace), oldest first, and

@@ -303,3 +303,26 @@ fn the_room_a_surplus_left_counts_once_it_is_swept() {
     assert!(pool.room_after_surplus() < 98);
     assert_eq!(pool.idle(id(A)), 2);
 }
+
+#[test]
+fn a_burst_of_a_thousand_is_shrunk_once_its_surplus_is_swept_and_a_small_one_is_left() {
+    let clock = Clock::new();
+    let mut pool = IdlePool::new(limits(2));
+    for conn in 0..1000u32 {
+        let _ = pool.put(id(A), conn, clock.at(conn.into()));
+    }
+    assert!(!pool.shrink_after_burst(), "the surplus is still there");
+    let swept = pool.sweep(clock.at(999) + SURPLUS_GRACE);
+    assert_eq!(swept.close.len(), 998);
+    assert!(pool.shrink_after_burst(), "a burst's room is given back");
+    assert_eq!(pool.room_after_surplus(), 0);
+    assert_eq!(pool.idle(id(A)), 2);
+
+    // A load just over the cap leaves less room than a burst: nothing to give back.
+    for conn in 0..10u32 {
+        let _ = pool.put(id(A), conn, clock.at(2000 + u64::from(conn)));
+    }
+    let swept = pool.sweep(clock.at(2009) + SURPLUS_GRACE);
+    assert!(!swept.close.is_empty());
+    assert!(!pool.shrink_after_burst());
+}
