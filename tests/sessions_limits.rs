@@ -39,6 +39,18 @@ fn process_sampler(proxy: &Proxy) -> Sampler {
     Sampler::start(move || echo_children(pid).len())
 }
 
+/// A 1.5 s request through session `s`, in flight (its backend has logged it) when this returns;
+/// joining gives its status.
+fn slow_request(proxy: &Proxy, s: &Session) -> std::thread::JoinHandle<u16> {
+    let (addr, host, token) = (proxy.addr(), s.hostname.clone(), s.token().to_string());
+    let slow = std::thread::spawn(move || {
+        let field = [(SESSION_HEADER, token.as_str())];
+        ask(addr, Proto::Http1, "GET", &host, "/slow?ms=1500", &field).status
+    });
+    assert!(wait_until(WAIT, || proxy.log_contains("GET /slow?ms=1500")));
+    slow
+}
+
 /// An open WebSocket through the session: it is busy while this lives.
 fn busy(proxy: &Proxy, s: &Session) -> Ws {
     ws_connect_with(proxy.addr(), &s.hostname, "/ws", &[s.token_header()])
@@ -384,16 +396,7 @@ fn a_key_never_has_two_processes_even_while_its_previous_session_drains() {
     let first_pid = touch(&proxy, &first);
     let pid = proxy.pid();
     let sampler = Sampler::start(move || processes_of_key(pid, "doc-1").len());
-    let (addr, host, token) = (
-        proxy.addr(),
-        first.hostname.clone(),
-        first.token().to_string(),
-    );
-    let slow = std::thread::spawn(move || {
-        let field = [(SESSION_HEADER, token.as_str())];
-        ask(addr, Proto::Http1, "GET", &host, "/slow?ms=1500", &field).status
-    });
-    assert!(wait_until(WAIT, || proxy.log_contains("GET /slow?ms=1500")));
+    let slow = slow_request(&proxy, &first);
     assert_eq!(delete(&proxy, &first.id, false).status, 200);
     let second = create(&proxy, "nb", &key_body("doc-1"));
     assert_eq!(
@@ -425,16 +428,7 @@ fn evicting_a_session_that_waits_for_room_passes_its_wait_on() {
     let first = create(&proxy, "nb", &key_body("one"));
     touch(&proxy, &first);
     let sampler = process_sampler(&proxy);
-    let (addr, host, token) = (
-        proxy.addr(),
-        first.hostname.clone(),
-        first.token().to_string(),
-    );
-    let slow = std::thread::spawn(move || {
-        let field = [(SESSION_HEADER, token.as_str())];
-        ask(addr, Proto::Http1, "GET", &host, "/slow?ms=1500", &field).status
-    });
-    assert!(wait_until(WAIT, || proxy.log_contains("GET /slow?ms=1500")));
+    let slow = slow_request(&proxy, &first);
     let second = create(&proxy, "nb", &key_body("two"));
     assert_eq!(second.status, 201);
     assert_eq!(text_at(&second.json, "state"), "waiting");
