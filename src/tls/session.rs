@@ -47,9 +47,10 @@ impl ClientHelloFacts {
         self.alpn.iter().any(|p| p == super::ACME_TLS_ALPN)
     }
 
-    /// Whether the session will be h2: ALPN is chosen by server preference and `h2` comes first.
+    /// Whether the session will be h2: ALPN is chosen by server preference, so when the server offers
+    /// `h2` first ([`super::ALPN`]), a client that offers it gets it.
     pub fn will_be_h2(&self) -> bool {
-        self.alpn.iter().any(|p| p == b"h2")
+        super::ALPN.first() == Some(&&b"h2"[..]) && self.alpn.iter().any(|p| p == b"h2")
     }
 }
 
