@@ -210,6 +210,10 @@ impl Reactor {
         if let Some(mut listener) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
         }
+        #[cfg(feature = "tls")]
+        if let Some(mut https) = self.https.take() {
+            let _ = self.poll.registry().deregister(&mut https.listener);
+        }
         let idle: Vec<usize> = self
             .sessions
             .iter()
