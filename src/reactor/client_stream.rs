@@ -113,6 +113,16 @@ impl ClientStream {
         false
     }
 
+    /// For a TLS connection whose handshake has not finished: when it was accepted (its handshake time
+    /// runs from then).
+    pub fn handshaking_since(&self) -> Option<std::time::Instant> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            return tls.is_handshaking().then_some(tls.accepted);
+        }
+        None
+    }
+
     /// Stops the poll's events for this socket, before it is dropped (closed).
     pub fn deregister(&mut self, registry: &Registry) {
         let _ = registry.deregister(&mut self.socket);

@@ -50,10 +50,12 @@ pub struct ClientTls {
     shut_done: bool,
     /// A socket write failed where no caller could be told (a writable event): the next call says so.
     broken: Option<io::ErrorKind>,
+    /// When the connection was accepted, for the handshake's time bound.
+    pub accepted: Instant,
 }
 
 impl ClientTls {
-    pub fn new(store: Arc<CertStore>, _accepted: Instant) -> ClientTls {
+    pub fn new(store: Arc<CertStore>, accepted: Instant) -> ClientTls {
         ClientTls {
             session: TlsSession::default(),
             store: Some(store),
@@ -65,11 +67,16 @@ impl ClientTls {
             shut_wanted: false,
             shut_done: false,
             broken: None,
+            accepted,
         }
     }
 
     pub fn read_eof(&self) -> bool {
         self.eof
+    }
+
+    pub fn is_handshaking(&self) -> bool {
+        self.session.is_handshaking()
     }
 
     /// Socket -> rustls -> `buf`, until `buf` is full or nothing more is ready. A fatal TLS error sends
