@@ -1,5 +1,8 @@
 //! The HTTPS listener (feature `tls`): bound beside the cleartext one when `https_port` is set, with the
 //! certificate store its connections choose from; a reload swaps the store, never the listener.
+//!
+//! Also the two answers only HTTPS brings: the cleartext listener's redirect (`redirect_http`) and the
+//! HSTS field on responses over TLS.
 
 use std::io;
 use std::net::SocketAddr;
@@ -11,9 +14,15 @@ use mio::{Interest, Registry};
 use super::HTTPS_LISTENER;
 use crate::config::{Config, TlsConfig};
 use crate::tls::store::CertStore;
+use crate::upstream::LocalAnswer;
+
+/// Where ACME HTTP-01 challenges are asked for: never redirected (the CA asks over cleartext).
+const ACME_CHALLENGE_PREFIX: &[u8] = b"/.well-known/acme-challenge/";
 
 pub struct Https {
     pub listener: TcpListener,
+    /// The port bound (the one asked for, or the OS's choice for 0), for redirects.
+    pub port: u16,
     /// Shared by `Arc` with connections whose ClientHello has not come yet; a reload replaces it.
     pub store: Arc<CertStore>,
 }
@@ -36,6 +45,7 @@ impl Https {
         log::info!("https listening on {bound}");
         Ok(Some(Https {
             listener,
+            port: bound.port(),
             store: Arc::new(store),
         }))
     }
@@ -54,4 +64,105 @@ fn build_store(tls: &TlsConfig, cache: crate::tls::store::SessionCache) -> io::R
         return Err(io::Error::other("TLS: no certificate configured"));
     }
     Ok(store)
+}
+
+/// The cleartext listener's answer when `redirect_http` is on: 308 to the same target on HTTPS (the
+/// method and body are kept by the client), unless the target is an ACME HTTP-01 challenge. `host` is
+/// the request's normalised Host field.
+pub fn redirect(host: &str, target: &[u8], https_port: u16) -> Option<LocalAnswer> {
+    if target.starts_with(ACME_CHALLENGE_PREFIX) {
+        return None;
+    }
+    // The Host field's port is the cleartext one: dropped (`[v6]:port` keeps its brackets).
+    let host = match host.strip_prefix('[') {
+        Some(rest) => rest
+            .split_once(']')
+            .map_or(host, |(inside, _)| &host[..inside.len() + 2]),
+        None => host.split_once(':').map_or(host, |(name, _)| name),
+    };
+    let mut location = Vec::with_capacity(16 + host.len() + target.len());
+    location.extend_from_slice(b"https://");
+    location.extend_from_slice(host.as_bytes());
+    if https_port != 443 {
+        location.extend_from_slice(format!(":{https_port}").as_bytes());
+    }
+    // An absolute-form or asterisk target has no path to keep: the root then.
+    if target.starts_with(b"/") {
+        location.extend_from_slice(target);
+    } else {
+        location.push(b'/');
+    }
+    Some(LocalAnswer {
+        status: 308,
+        location: Some(location),
+        content_type: None,
+        body: Vec::new(),
+        fields: Vec::new(),
+    })
+}
+
+/// Adds `Strict-Transport-Security` to the response head that ends `out` (after its blank line), unless
+/// the backend sent its own.
+pub fn add_hsts(out: &mut Vec<u8>, head_at: usize, max_age_secs: u64) {
+    const NAME: &[u8] = b"\r\nstrict-transport-security:";
+    let head = &out[head_at.min(out.len())..];
+    let has_own = head
+        .windows(NAME.len())
+        .any(|w| w.eq_ignore_ascii_case(NAME));
+    if !head.ends_with(b"\r\n\r\n") || has_own {
+        return;
+    }
+    let at = out.len() - 2;
+    let field = format!("Strict-Transport-Security: max-age={max_age_secs}\r\n");
+    out.splice(at..at, field.into_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn location(answer: Option<LocalAnswer>) -> Option<String> {
+        answer.map(|a| String::from_utf8(a.location.unwrap_or_default()).unwrap_or_default())
+    }
+
+    #[test]
+    fn redirects_keep_the_target_and_name_a_port_other_than_443() {
+        assert_eq!(
+            location(redirect("a.test", b"/x?y=1", 443)).as_deref(),
+            Some("https://a.test/x?y=1")
+        );
+        assert_eq!(
+            location(redirect("a.test:8080", b"/", 8443)).as_deref(),
+            Some("https://a.test:8443/")
+        );
+        assert_eq!(
+            location(redirect("[::1]:8080", b"/p", 443)).as_deref(),
+            Some("https://[::1]/p")
+        );
+        assert_eq!(
+            location(redirect("a.test", b"*", 443)).as_deref(),
+            Some("https://a.test/")
+        );
+    }
+
+    #[test]
+    fn acme_challenges_are_not_redirected() {
+        assert!(redirect("a.test", b"/.well-known/acme-challenge/tok", 443).is_none());
+        assert!(redirect("a.test", b"/.well-known/other", 443).is_some());
+    }
+
+    #[test]
+    fn hsts_goes_before_the_blank_line() {
+        let mut out = b"xxHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".to_vec();
+        add_hsts(&mut out, 2, 60);
+        assert_eq!(
+            out,
+            b"xxHTTP/1.1 200 OK\r\nContent-Length: 0\r\nStrict-Transport-Security: max-age=60\r\n\r\n"
+        );
+        // The backend's own wins.
+        let own = b"HTTP/1.1 200 OK\r\nstrict-transport-security: max-age=1\r\n\r\n".to_vec();
+        let mut out = own.clone();
+        add_hsts(&mut out, 0, 60);
+        assert_eq!(out, own);
+    }
 }
