@@ -49,6 +49,33 @@ impl Https {
             store: Arc::new(store),
         }))
     }
+    /// For a reload: the store of the new config's certificates (the session cache kept, so resumption
+    /// survives), built before anything of the reload applies so a failure rejects it whole. `None`
+    /// when the new config has no `[tls]`: the listener stays until a restart, and its certificates too.
+    pub fn next_store(&self, new: &Config) -> Result<Option<Arc<CertStore>>, String> {
+        let Some(tls) = new.tls.as_ref() else {
+            return Ok(None);
+        };
+        match build_store(tls, self.store.session_cache()) {
+            Ok(store) => Ok(Some(Arc::new(store))),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Serves `store` to connections from now on; those past their ClientHello keep the config they
+    /// were given, those before it (already accepted) still choose from the store they were given.
+    pub fn swap(&mut self, store: Arc<CertStore>) {
+        log::info!("TLS: {} certificates in use", store.entries().len());
+        self.store = store;
+    }
+}
+
+/// Keeps what a reload cannot change: the HTTPS listener's address (`https_port`, `https_bind`).
+pub fn keep_listener(running: Option<&TlsConfig>, new: &mut Config) {
+    if let (Some(running), Some(next)) = (running, new.tls.as_mut()) {
+        next.https_port = running.https_port;
+        next.https_bind = running.https_bind;
+    }
 }
 
 fn build_store(tls: &TlsConfig, cache: crate::tls::store::SessionCache) -> io::Result<CertStore> {
