@@ -36,9 +36,11 @@ pub struct ClientTls {
     /// The certificates to choose from once the ClientHello is in; dropped then (a reload's new store
     /// serves the next connections, this one keeps the config it was given).
     store: Option<Arc<CertStore>>,
-    /// Socket bytes not yet taken by rustls: `raw[raw_pos..]`.
+    /// Socket bytes not yet taken by rustls: `raw[raw_pos..raw_end]`. Allocated (`RAW_CAPACITY`) while
+    /// the connection reads, freed when the socket is drained with nothing left in it.
     raw: Vec<u8>,
     raw_pos: usize,
+    raw_end: usize,
     /// The socket reached its end (read returned 0).
     socket_eof: bool,
     /// The plaintext stream ended (close_notify, or the socket's end): what `read_eof` reports.
@@ -61,6 +63,7 @@ impl ClientTls {
             store: Some(store),
             raw: Vec::new(),
             raw_pos: 0,
+            raw_end: 0,
             socket_eof: false,
             eof: false,
             eof_due: false,
@@ -111,15 +114,15 @@ impl ClientTls {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => return Err(e),
             }
-            if self.raw_pos < self.raw.len() {
-                let fed = match self.session.feed(&self.raw[self.raw_pos..]) {
+            if self.raw_pos < self.raw_end {
+                let fed = match self.session.feed(&self.raw[self.raw_pos..self.raw_end]) {
                     Ok(n) => n,
                     Err(e) => return Err(self.fatal(socket, io, e.to_string())),
                 };
                 self.raw_pos += fed;
-                if self.raw_pos == self.raw.len() {
-                    self.raw.clear();
+                if self.raw_pos == self.raw_end {
                     self.raw_pos = 0;
+                    self.raw_end = 0;
                 }
                 if self.session.awaiting_config() {
                     self.choose_config(socket, io)?;
@@ -129,7 +132,11 @@ impl ClientTls {
                 if fed > 0 || self.session.plaintext_pending() {
                     continue;
                 }
-                // rustls takes no more for now (its output is full and the socket is not writable).
+                if self.session.has_failed() {
+                    return Err(self.fatal(socket, io, "TLS session failed".into()));
+                }
+                // Not reached with a live session (rustls takes bytes until plaintext waits, and
+                // waiting plaintext is taken above); should it be, `raw` is offered again next time.
                 return Ok(got(taken));
             }
             if self.socket_eof {
@@ -159,37 +166,33 @@ impl ClientTls {
         }
     }
 
-    /// One read of the socket into `raw`; false when it had nothing (readiness cleared).
+    /// One read of the socket into `raw` (called only when `raw` is empty); false when the socket had
+    /// nothing (readiness cleared).
     fn read_socket(&mut self, socket: &mut TcpStream, io: &mut Readiness) -> io::Result<bool> {
-        if self.raw.capacity() < RAW_CAPACITY {
-            self.raw.reserve_exact(RAW_CAPACITY - self.raw.len());
+        if self.raw.is_empty() {
+            self.raw = vec![0; RAW_CAPACITY];
         }
-        let start = self.raw.len();
-        self.raw.resize(RAW_CAPACITY, 0);
         loop {
-            match socket.read(&mut self.raw[start..]) {
+            match socket.read(&mut self.raw) {
                 Ok(0) => {
-                    self.raw.truncate(start);
                     self.socket_eof = true;
                     io.read_eof = true;
-                    // `raw` was empty (it is read only then): rustls has everything before the end.
+                    // `raw` was empty: rustls has everything before the end.
                     self.session.feed_eof();
                     return Ok(true);
                 }
                 Ok(n) => {
-                    self.raw.truncate(start + n);
+                    (self.raw_pos, self.raw_end) = (0, n);
                     return Ok(true);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.raw.truncate(start);
                     io.readable = false;
+                    // Drained: an idle connection keeps no read-ahead buffer.
+                    self.raw = Vec::new();
                     return Ok(false);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    self.raw.truncate(start);
-                    return Err(e);
-                }
+                Err(e) => return Err(e),
             }
         }
     }
