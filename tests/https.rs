@@ -198,6 +198,47 @@ fn curl_reaches_the_backend_over_https_with_sni_the_default_hsts_and_the_redirec
     assert!(log.contains("< HTTP/1.1 200"), "{log}");
 }
 
+/// A request body larger than every buffer on the way (rustls', the session's, the backend's) streams
+/// through TLS both ways: the echo backend sends it back.
+#[test]
+fn a_large_upload_comes_back_whole_over_tls() {
+    let ca = Ca::new();
+    ca.issue("a", "a.test", &["a.test"]);
+    let proxy = Proxy::start(&config(
+        &ca.entry("a", false),
+        &echo_backend("a.test", free_port(), "", &[]),
+    ));
+    let body: Vec<u8> = (0..6u32 << 20).map(|i| (i * 7 % 253) as u8).collect();
+    let file = ca.dir.file("upload.bin");
+    std::fs::write(&file, &body).unwrap();
+    let data = format!("@{}", file.display());
+    let port = proxy.https_addr().port();
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "--fail",
+            "--max-time",
+            "60",
+            "--cacert",
+            &ca.pem_path(),
+        ])
+        .args(["--resolve", &format!("a.test:{port}:127.0.0.1")])
+        .args([
+            "--data-binary",
+            &data,
+            &format!("https://a.test:{port}/echo"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout.len(), body.len());
+    assert!(out.stdout == body, "the echoed body differs");
+}
+
 #[test]
 fn a_websocket_works_over_tls() {
     let ca = Ca::new();
