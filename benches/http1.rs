@@ -13,7 +13,7 @@ use spawngate::http1::request::parse_request;
 use spawngate::http1::request_id::RequestIdGenerator;
 use spawngate::http1::response::parse_response;
 use spawngate::http1::rewrite::{
-    write_request, write_response, ForwardInfo, ForwardPlan, ResponseEdits, Vars,
+    write_request, write_response, ForwardInfo, ForwardPlan, Proto, ResponseEdits, Vars,
 };
 use spawngate::http1::{Framing, Version};
 
@@ -121,6 +121,7 @@ fn forward_request(text: &[u8], ids: &mut RequestIdGenerator, out: &mut Vec<u8>)
         request_id,
         target: None,
         session: None,
+        proto: Proto::Http,
     };
     write_request(text, &head, &ForwardPlan::default(), &info, out);
     out.len()

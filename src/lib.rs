@@ -69,8 +69,11 @@
 //!   instance. Nothing else is shared: each piece of state has one owner.
 //! * Signals (`signal-hook`) arrive in the reactor as events: SIGHUP reloads [`config`], SIGTERM/SIGINT drain
 //!   and stop everything, SIGUSR1 reopens the access log.
-//! * `tls` (feature `tls`; not wired in yet): certificates by SNI, one immutable `rustls::ServerConfig`
-//!   each, owned by the reactor without a lock, and a sans-IO TLS session for the client stream.
+//! * `tls` (feature `tls`): with `https_port` the reactor binds an HTTPS listener and terminates TLS in
+//!   the client stream (`reactor::client_tls`, over the sans-IO session in [`tls`]), so HTTP/1.1 and
+//!   WebSocket over TLS run through the same phases as cleartext. Certificates by SNI, one immutable
+//!   `rustls::ServerConfig` each, owned by the reactor without a lock and swapped whole on reload. ALPN
+//!   offers `http/1.1` only until the h2 worker takes TLS connections.
 //! * The [`access_log`] is shared by both request threads: each formats its lines and copies them into a
 //!   bounded buffer that one writer thread empties (a full buffer drops the line and counts it).
 //! * [`metrics`] are atomics only: each backend's counters and histograms sit in an `Arc` next to its

@@ -64,6 +64,15 @@ pub fn diff(old: &Config, new: &Config) -> ConfigDiff {
         }
     }
     out.server_changed = server_changes(&old.server, &new.server);
+    // The HTTPS listener is bound once, like the others (its certificates do reload).
+    let https = |c: &Config| c.tls.as_ref().map(|t| (t.https_port, t.https_bind));
+    let (a, b) = (https(old), https(new));
+    if a.map(|(port, _)| port) != b.map(|(port, _)| port) {
+        out.server_changed.push("https_port");
+    }
+    if a.map(|(_, bind)| bind) != b.map(|(_, bind)| bind) {
+        out.server_changed.push("https_bind");
+    }
     out
 }
 

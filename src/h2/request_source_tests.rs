@@ -342,6 +342,7 @@ fn an_h2_request_and_its_http11_equivalent_forward_the_same_head() {
             request_id: b"rid",
             target: None,
             session: None,
+            proto: Proto::Http,
         };
         let mut from_http1 = Vec::new();
         write_request(http1.as_bytes(), &head, plan, &info, &mut from_http1);
@@ -403,6 +404,7 @@ fn a_session_request_is_gated_and_stamped_from_its_cookie_crumbs() {
         request_id: b"rid",
         target: None,
         session: Some(&stamp),
+        proto: Proto::Http,
     };
     let mut out = Vec::new();
     rewrite::write_head(&source, &ForwardPlan::default(), &info, &mut out);

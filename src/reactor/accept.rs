@@ -16,7 +16,9 @@ use super::{
 };
 
 impl Reactor {
-    pub(super) fn accept_clients(&mut self) {
+    /// Accepts what waits on the cleartext listener, or on the HTTPS one (`https`, feature `tls`): both
+    /// count against the one connection limit.
+    pub(super) fn accept_clients(&mut self, https: bool) {
         let limit = self.config.server.limits.max_connections;
         loop {
             if self.sessions.len() >= limit {
@@ -24,19 +26,23 @@ impl Reactor {
                 self.pause_accept(None);
                 return;
             }
-            let Some(listener) = self.listener.as_ref() else {
+            let accepted = if https {
+                self.accept_https()
+            } else {
+                self.listener.as_ref().map(|l| l.accept())
+            };
+            let Some(accepted) = accepted else {
                 return;
             };
-            match listener.accept() {
+            match accepted {
                 Ok((stream, peer)) => {
                     if self.fd_exhausted {
                         self.fd_exhausted = false;
                         log::info!("accepting connections again");
                     }
-                    let entry = self.sessions.vacant_entry();
-                    let key = entry.key();
+                    let key = self.sessions.vacant_key();
                     let token = Token(SESSION_BASE + key);
-                    let client = match ClientStream::register(stream, self.poll.registry(), token) {
+                    let client = match self.register_client(stream, token, https) {
                         Ok(client) => client,
                         Err(e) => {
                             log::warn!("cannot register client {peer}: {e}");
@@ -44,7 +50,8 @@ impl Reactor {
                         }
                     };
                     self.next_serial += 1;
-                    entry.insert(Session::new(self.next_serial, client, peer, self.now));
+                    let session = Session::new(self.next_serial, client, peer, self.now);
+                    self.sessions.insert(session);
                     self.arm_session_deadline(key);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -66,10 +73,44 @@ impl Reactor {
         }
     }
 
+    /// One accept on the HTTPS listener; `None` without one.
+    fn accept_https(&self) -> Option<io::Result<(mio::net::TcpStream, std::net::SocketAddr)>> {
+        #[cfg(feature = "tls")]
+        if let Some(https) = &self.https {
+            return Some(https.listener.accept());
+        }
+        None
+    }
+
+    fn register_client(
+        &self,
+        stream: mio::net::TcpStream,
+        token: Token,
+        https: bool,
+    ) -> io::Result<ClientStream> {
+        #[cfg(feature = "tls")]
+        if let (true, Some(listener)) = (https, &self.https) {
+            let store = std::sync::Arc::clone(&listener.store);
+            return ClientStream::register_tls(
+                stream,
+                self.poll.registry(),
+                token,
+                store,
+                self.now,
+            );
+        }
+        debug_assert!(!https);
+        ClientStream::register(stream, self.poll.registry(), token)
+    }
+
     fn pause_accept(&mut self, retry_at: Option<Instant>) {
         if !self.accept_paused {
             if let Some(listener) = self.listener.as_mut() {
                 let _ = self.poll.registry().deregister(listener);
+            }
+            #[cfg(feature = "tls")]
+            if let Some(https) = self.https.as_mut() {
+                let _ = self.poll.registry().deregister(&mut https.listener);
             }
             self.accept_paused = true;
         }
@@ -94,8 +135,19 @@ impl Reactor {
         {
             Ok(()) => {
                 self.accept_paused = false;
+                #[cfg(feature = "tls")]
+                if let Some(https) = self.https.as_mut() {
+                    let registry = self.poll.registry();
+                    let token = super::HTTPS_LISTENER;
+                    if let Err(e) =
+                        registry.register(&mut https.listener, token, Interest::READABLE)
+                    {
+                        log::error!("cannot resume accepting HTTPS: {e}");
+                    }
+                    self.accept_clients(true);
+                }
                 // Connections may have queued while paused; edge-triggered readiness won't repeat itself.
-                self.accept_clients();
+                self.accept_clients(false);
             }
             Err(e) => log::error!("cannot resume accepting: {e}"),
         }

@@ -11,7 +11,7 @@ use crate::access_log;
 use crate::error::{ErrorCode, ProxyError};
 use crate::http1::request::RequestHead;
 use crate::http1::request_id::is_acceptable_client_id;
-use crate::http1::rewrite::{write_request, ForwardInfo, Http1Source, ResponseContext};
+use crate::http1::rewrite::{write_request, ForwardInfo, Http1Source, Proto, ResponseContext};
 use crate::http1::Framing;
 use crate::upstream::affinity::RequestAffinity;
 use crate::upstream::{body_too_large, normalize_host, route, Admission, Caller, Routing};
@@ -52,14 +52,30 @@ impl Reactor {
             request_id: &request_id,
             client_ip: session.peer.ip(),
         };
-        let routing = route(
-            self.routes.routes(),
-            &self.session_ctl.hosts,
-            host,
-            &source,
-            caller,
-            &mut self.route_scratch,
-        );
+        // `redirect_http`: the cleartext listener sends every request (but ACME challenges) to HTTPS.
+        #[cfg(feature = "tls")]
+        let redirect = match (&self.https, &self.config.tls) {
+            (Some(https), Some(tls)) if tls.redirect_http && !session.client.is_tls() => {
+                super::https::redirect(host, &data[head.target.clone()], https.port)
+            }
+            _ => None,
+        };
+        #[cfg(not(feature = "tls"))]
+        let redirect: Option<crate::upstream::LocalAnswer> = None;
+        let routing = match redirect {
+            Some(answer) => Routing::Answer {
+                answer,
+                spend: None,
+            },
+            None => route(
+                self.routes.routes(),
+                &self.session_ctl.hosts,
+                host,
+                &source,
+                caller,
+                &mut self.route_scratch,
+            ),
+        };
         let (to, edited, stamp) = match routing {
             Routing::Forward { to, target, stamp } => (to, target.is_some(), stamp),
             Routing::Answer { answer, spend } => {
@@ -133,6 +149,11 @@ impl Reactor {
             request_id: &request_id,
             target: edited.then(|| self.route_scratch.target()),
             session: stamp.as_ref(),
+            proto: if session.client.is_tls() {
+                Proto::Https
+            } else {
+                Proto::Http
+            },
         };
         write_request(data, &head, &to.plan, &info, &mut forwarded);
         session.inbuf.consume(head.len);

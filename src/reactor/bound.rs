@@ -19,6 +19,8 @@ use crate::systemd::Inherited;
 pub struct Bound {
     pub(super) poll: Poll,
     pub(super) listener: TcpListener,
+    #[cfg(feature = "tls")]
+    pub(super) https: Option<super::https::Https>,
     pub(super) admin_listener: TcpListener,
     pub(super) signals: Signals,
     pub(super) waker: Arc<Waker>,
@@ -28,7 +30,8 @@ pub struct Bound {
 
 impl Bound {
     /// Binds the proxy's and the admin listener, or takes the ones the service manager passed
-    /// (`inherited`; then `bind`/`port` and `admin_bind`/`admin_port` do not apply to them).
+    /// (`inherited`; then `bind`/`port` and `admin_bind`/`admin_port` do not apply to them); and the
+    /// HTTPS listener when `https_port` is set (feature `tls`; always bound here, never inherited).
     pub fn bind(config: &Config, inherited: Inherited) -> io::Result<Bound> {
         let poll = Poll::new()?;
         let registry = poll.registry();
@@ -60,6 +63,9 @@ impl Bound {
         };
         registry.register(&mut admin_listener, ADMIN_LISTENER, Interest::READABLE)?;
         log::info!("proxy listening on {}", listener.local_addr()?);
+        // Bound here too, before any thread starts: a port in use or a bad certificate fails the start.
+        #[cfg(feature = "tls")]
+        let https = super::https::Https::bind(config, registry)?;
         log::info!("admin listening on {}", admin_listener.local_addr()?);
 
         let signals = Signals::register(registry, SIGNALS)?;
@@ -68,6 +74,8 @@ impl Bound {
         Ok(Bound {
             poll,
             listener,
+            #[cfg(feature = "tls")]
+            https,
             admin_listener,
             signals,
             waker,
@@ -118,7 +126,7 @@ fn adopt(socket: std::net::TcpListener) -> io::Result<TcpListener> {
     Ok(TcpListener::from_std(socket))
 }
 
-fn raise_backlog(listener: &TcpListener) {
+pub(super) fn raise_backlog(listener: &TcpListener) {
     let raised = nix::sys::socket::Backlog::new(LISTEN_BACKLOG)
         .and_then(|backlog| nix::sys::socket::listen(listener, backlog));
     if let Err(e) = raised {

@@ -206,9 +206,9 @@ impl Reactor {
             "{}: HTTP/2 prior knowledge; handing the connection to the h2 worker",
             session.peer
         );
-        match &self.h2 {
-            Some(h2) => h2.hand_off(stream, session.inbuf.data().to_vec(), session.peer),
-            None => drop(stream),
+        // Otherwise closed: no worker, or the h2 preface inside TLS, which is not served yet.
+        if let (Some(h2), Some(stream)) = (&self.h2, stream) {
+            h2.hand_off(stream, session.inbuf.data().to_vec(), session.peer);
         }
         if self.accept_paused {
             self.resume_accept();

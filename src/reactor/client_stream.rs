@@ -2,8 +2,9 @@
 //! session's buffer, writes, the half-close, its registration with the poll, and the hand-off of the bare
 //! socket to the h2 worker.
 //!
-//! Nothing else touches the client socket, so the transport can change here alone (TLS will keep its state
-//! beside the socket and decrypt in `fill`, encrypt in `flush`) without the phases noticing.
+//! Nothing else touches the client socket, so the transport changes here alone without the phases
+//! noticing: a connection from the HTTPS listener keeps its TLS state beside the socket
+//! (`client_tls`, feature `tls`), decrypts in `fill` and encrypts in `flush`.
 
 use std::io;
 use std::net::Shutdown;
@@ -18,6 +19,9 @@ use super::sockio::{self, Filled, Readiness};
 pub struct ClientStream {
     socket: TcpStream,
     io: Readiness,
+    /// Boxed: a cleartext connection pays one pointer for it.
+    #[cfg(feature = "tls")]
+    tls: Option<Box<super::client_tls::ClientTls>>,
 }
 
 impl ClientStream {
@@ -29,33 +33,94 @@ impl ClientStream {
         Ok(ClientStream {
             socket,
             io: Readiness::default(),
+            #[cfg(feature = "tls")]
+            tls: None,
         })
     }
 
-    /// Records what a poll event says about the socket.
-    pub fn on_event(&mut self, event: &Event) {
-        self.io.on_event(event);
+    /// Takes a socket accepted on the HTTPS listener: its ClientHello will choose from `store`.
+    #[cfg(feature = "tls")]
+    pub fn register_tls(
+        socket: TcpStream,
+        registry: &Registry,
+        token: Token,
+        store: std::sync::Arc<crate::tls::store::CertStore>,
+        now: std::time::Instant,
+    ) -> io::Result<Self> {
+        let mut stream = ClientStream::register(socket, registry, token)?;
+        stream.tls = Some(Box::new(super::client_tls::ClientTls::new(store, now)));
+        Ok(stream)
     }
 
-    /// One read into `buf`, if the socket is readable and `buf` has room.
+    /// Records what a poll event says about the socket (and sends TLS output waiting for it).
+    pub fn on_event(&mut self, event: &Event) {
+        self.io.on_event(event);
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &mut self.tls {
+            if self.io.writable {
+                tls.on_writable(&mut self.socket, &mut self.io);
+            }
+        }
+    }
+
+    /// One read into `buf`, if the socket is readable and `buf` has room (with TLS: decrypted bytes,
+    /// until `buf` is full or nothing more is ready).
     pub fn fill(&mut self, buf: &mut Buffer) -> io::Result<Filled> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &mut self.tls {
+            return tls.fill(buf, &mut self.socket, &mut self.io);
+        }
         sockio::fill(buf, &mut self.socket, &mut self.io)
     }
 
-    /// One vectored write of `first` then `second`, if the socket is writable; returns bytes written.
+    /// One vectored write of `first` then `second`, if the socket is writable; returns bytes written
+    /// (with TLS: taken for encryption once earlier output is out).
     pub fn flush(&mut self, first: &[u8], second: &[u8]) -> io::Result<usize> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &mut self.tls {
+            return tls.flush(&mut self.socket, &mut self.io, first, second);
+        }
         sockio::flush(&mut self.socket, &mut self.io, first, second)
     }
 
-    /// The client finished sending (a read returned end of stream).
+    /// The client finished sending (a read returned end of stream; with TLS, close_notify or the
+    /// socket's end once everything before it is decrypted).
     pub fn read_eof(&self) -> bool {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            return tls.read_eof();
+        }
         self.io.read_eof
     }
 
     /// Ends our direction; the client still may send. A failure means the connection is already gone,
-    /// which the next read or write reports.
+    /// which the next read or write reports. With TLS: close_notify first, the socket's half-close once
+    /// it is written.
     pub fn shutdown_write(&mut self) {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &mut self.tls {
+            return tls.shutdown_write(&mut self.socket, &mut self.io);
+        }
         let _ = self.socket.shutdown(Shutdown::Write);
+    }
+
+    /// Whether the connection came over TLS (for `X-Forwarded-Proto`, HSTS and the HTTPS redirect).
+    pub fn is_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        if self.tls.is_some() {
+            return true;
+        }
+        false
+    }
+
+    /// For a TLS connection whose handshake has not finished: when it was accepted (its handshake time
+    /// runs from then).
+    pub fn handshaking_since(&self) -> Option<std::time::Instant> {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            return tls.is_handshaking().then_some(tls.accepted);
+        }
+        None
     }
 
     /// Stops the poll's events for this socket, before it is dropped (closed).
@@ -63,9 +128,13 @@ impl ClientStream {
         let _ = registry.deregister(&mut self.socket);
     }
 
-    /// The bare socket for the h2 worker, no longer registered here.
-    pub fn into_handoff(mut self, registry: &Registry) -> std::net::TcpStream {
+    /// The bare socket for the h2 worker, no longer registered here; `None` for a TLS connection, whose
+    /// bytes the worker could not read (h2 over TLS is not offered yet: ALPN is `http/1.1` only).
+    pub fn into_handoff(mut self, registry: &Registry) -> Option<std::net::TcpStream> {
         self.deregister(registry);
-        std::net::TcpStream::from(self.socket)
+        if self.is_tls() {
+            return None;
+        }
+        Some(std::net::TcpStream::from(self.socket))
     }
 }

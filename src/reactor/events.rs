@@ -152,6 +152,20 @@ impl Reactor {
                 return ReloadOutcome::Rejected { problems };
             }
         };
+        // New certificates are built first: one that fails rejects the reload like any config error.
+        #[cfg(feature = "tls")]
+        let next_store = match self.https.as_ref().map(|https| https.next_store(&new)) {
+            Some(Err(problem)) => {
+                log::error!("reload rejected; keeping the running config: {problem}");
+                self.config_status.last_reload_error = Some(problem.clone());
+                self.metrics.reloads_failed.inc();
+                return ReloadOutcome::Rejected {
+                    problems: vec![problem],
+                };
+            }
+            Some(Ok(store)) => store,
+            None => None,
+        };
         let diff = config::diff(&self.config, &new);
         for key in &diff.server_changed {
             log::warn!("reload: [server] {key} changed; it takes effect after a restart");
@@ -185,6 +199,15 @@ impl Reactor {
         }
         let effects = self.session_ctl.registry.reload(new.sessions.clone());
         self.session_effects(effects);
+        #[cfg(feature = "tls")]
+        let new = {
+            let mut new = new;
+            super::https::keep_listener(self.config.tls.as_ref(), &mut new);
+            if let (Some(https), Some(store)) = (self.https.as_mut(), next_store) {
+                https.swap(store);
+            }
+            new
+        };
         self.config = new;
         // Listeners and limits stay as they were bound.
         self.config.server = server;
@@ -209,6 +232,10 @@ impl Reactor {
         self.shutting_down = true;
         if let Some(mut listener) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
+        }
+        #[cfg(feature = "tls")]
+        if let Some(mut https) = self.https.take() {
+            let _ = self.poll.registry().deregister(&mut https.listener);
         }
         let idle: Vec<usize> = self
             .sessions

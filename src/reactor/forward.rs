@@ -217,6 +217,14 @@ impl Reactor {
             ex.response_head_at = head_at;
             ex.response_deadline = None;
             ex.head_wait = Some(now.saturating_duration_since(ex.meta.started));
+            // `hsts_max_age_secs`: responses over TLS tell the browser to stay on HTTPS.
+            #[cfg(feature = "tls")]
+            if let (true, Some(age)) = (
+                session.client.is_tls(),
+                self.config.tls.as_ref().and_then(|t| t.hsts_max_age),
+            ) {
+                super::https::add_hsts(&mut session.out, head_at, age.as_secs());
+            }
             // The body's first bytes may have come with the head.
             advanced = ex.response.advance(
                 up.inbuf.data(),

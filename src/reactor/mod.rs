@@ -19,6 +19,8 @@
 //! * `events`: supervisor messages, signals, reload and shutdown.
 //! * `timeouts`, `timers`: what each phase waits for, and the deadline map.
 //! * `buffer`, `sockio`: bounded buffers and the two raw operations on sockets.
+//! * `https`, `client_tls` (feature `tls`): the HTTPS listener with its certificates, the redirect and
+//!   HSTS; the TLS half of a client stream.
 //! * `admin_conn`, `signals`: the admin connections and the signal self-pipe.
 
 mod accept;
@@ -30,9 +32,13 @@ mod bound;
 mod buffer;
 mod client;
 mod client_stream;
+#[cfg(feature = "tls")]
+mod client_tls;
 mod events;
 mod failure;
 mod forward;
+#[cfg(feature = "tls")]
+mod https;
 mod metrics;
 mod pool;
 pub(crate) mod routes;
@@ -82,6 +88,9 @@ const LISTENER: Token = Token(0);
 const ADMIN_LISTENER: Token = Token(1);
 const WAKER: Token = Token(2);
 const SIGNALS: Token = Token(3);
+/// The HTTPS listener (feature `tls`, with `https_port`).
+#[cfg(feature = "tls")]
+const HTTPS_LISTENER: Token = Token(4);
 /// Token ranges for the three slabs; each slab is capped well below the gap between bases.
 const SESSION_BASE: usize = 16;
 const UPSTREAM_BASE: usize = 1 << 28;
@@ -112,6 +121,9 @@ pub struct Wiring {
 pub(crate) struct Reactor {
     poll: Poll,
     listener: Option<TcpListener>,
+    /// The HTTPS listener and its certificates, when `https_port` is set.
+    #[cfg(feature = "tls")]
+    https: Option<https::Https>,
     admin_listener: TcpListener,
     sessions: Slab<Session>,
     upstreams: Slab<Upstream>,
@@ -166,6 +178,8 @@ impl Reactor {
         let Bound {
             poll,
             listener,
+            #[cfg(feature = "tls")]
+            https,
             admin_listener,
             signals,
             waker,
@@ -204,6 +218,8 @@ impl Reactor {
         let mut reactor = Reactor {
             poll,
             listener: Some(listener),
+            #[cfg(feature = "tls")]
+            https,
             admin_listener,
             // Reserved up front, not grown by doubling: untouched capacity costs address space, not memory,
             // and an idle connection then costs its own slot and nothing more.
@@ -264,7 +280,9 @@ impl Reactor {
             self.now = Instant::now();
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => self.accept_clients(),
+                    LISTENER => self.accept_clients(false),
+                    #[cfg(feature = "tls")]
+                    HTTPS_LISTENER => self.accept_clients(true),
                     ADMIN_LISTENER => self.accept_admins(),
                     WAKER => {}
                     SIGNALS => self.handle_signals(),

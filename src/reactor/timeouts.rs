@@ -3,6 +3,8 @@
 //! | phase                          | deadline                                  | when it passes             |
 //! |--------------------------------|-------------------------------------------|----------------------------|
 //! | reading a head (none started)  | keep-alive timeout (header timeout if new)| close quietly              |
+//! | TLS handshake (feature `tls`)  | the tighter of the handshake timeout and  | close quietly              |
+//! |                                | the header timeout, both from the accept  |                            |
 //! | reading a head (bytes arrived) | header read timeout                       | 408, close                 |
 //! | holding for a starting backend | startup timeout + slack                   | 503 BACKEND_START_FAILED   |
 //! | awaiting the response head     | request timeout                           | 504 REQUEST_TIMEOUT        |
@@ -100,11 +102,19 @@ impl Reactor {
                 head_started,
                 ..
             } => {
-                if *head_started || session.served == 0 {
-                    Some(*since + limits.header_read_timeout)
+                let mut at = if *head_started || session.served == 0 {
+                    *since + limits.header_read_timeout
                 } else {
-                    Some(*since + limits.keepalive_timeout)
+                    *since + limits.keepalive_timeout
+                };
+                // A TLS handshake in progress: no plaintext yet, so no head has started and `since` is
+                // the accept. The handshake has `handshake_timeout_ms` of the header timeout's time.
+                if let (Some(accepted), Some(tls)) =
+                    (session.client.handshaking_since(), &self.config.tls)
+                {
+                    at = at.min(accepted + tls.handshake_timeout);
                 }
+                Some(at)
             }
             Phase::Holding { until, .. } => Some(*until),
             Phase::Exchanging(ex) => {

@@ -2,7 +2,7 @@
 //! comes out ([`TlsSession::take_plaintext`]); plaintext goes in ([`TlsSession::write_plaintext`]),
 //! bytes for the socket come out ([`TlsSession::pending_tls_out`]).
 //!
-//! The reactor's client stream will own one next to its socket: `fill` = socket -> `feed` ->
+//! The reactor's client stream owns one next to its socket (`reactor::client_tls`): `fill` = socket -> `feed` ->
 //! `take_plaintext` into the session's buffer; `flush` = `write_plaintext` -> `pending_tls_out` into the socket.
 //! Interest follows [`TlsSession::wants_read`] / [`TlsSession::wants_write`], and
 //! [`TlsSession::plaintext_pending`] says decrypted bytes wait with no new socket event to come (with
@@ -47,9 +47,10 @@ impl ClientHelloFacts {
         self.alpn.iter().any(|p| p == super::ACME_TLS_ALPN)
     }
 
-    /// Whether the session will be h2: ALPN is chosen by server preference and `h2` comes first.
+    /// Whether the session will be h2: ALPN is chosen by server preference, so when the server offers
+    /// `h2` first ([`super::ALPN`]), a client that offers it gets it.
     pub fn will_be_h2(&self) -> bool {
-        self.alpn.iter().any(|p| p == b"h2")
+        super::ALPN.first() == Some(&&b"h2"[..]) && self.alpn.iter().any(|p| p == b"h2")
     }
 }
 

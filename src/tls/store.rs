@@ -159,7 +159,7 @@ fn describe(certificate: &Certificate) -> String {
     }
 }
 
-/// TLS 1.3 and 1.2 only (1.0 and 1.1 are deprecated, RFC 8996), ALPN `h2` then `http/1.1`, no client
+/// TLS 1.3 and 1.2 only (1.0 and 1.1 are deprecated, RFC 8996), ALPN as [`super::ALPN`], no client
 /// certificates, no 0-RTT (replayable, and a replayed request could start a backend), the shared cache.
 fn server_config(
     provider: &Arc<rustls::crypto::CryptoProvider>,

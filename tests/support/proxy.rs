@@ -152,6 +152,12 @@ impl Proxy {
         self.addr
     }
 
+    /// The HTTPS listener (a `tls` build with `https_port`), logged before the admin listener.
+    pub fn https_addr(&self) -> SocketAddr {
+        let lines = self.log.lock().unwrap();
+        address_after(&lines, "https listening on ").expect("the proxy logged no HTTPS listener")
+    }
+
     pub fn admin_addr(&self) -> SocketAddr {
         self.admin_addr
     }

@@ -218,3 +218,19 @@ fn acme_settings_have_a_shape() {
     );
     assert_error(&found, 8, "tls.acme.storage", "required key is missing");
 }
+
+#[cfg(feature = "tls")]
+#[test]
+fn the_https_listener_is_restart_only_in_a_reload_diff() {
+    let (_dir, cert, key) = files();
+    let old = super::ok(&https(&cert, &key, ""));
+    let moved = https(&cert, &key, "").replace("https_port = 8443", "https_port = 8444");
+    let d = crate::config::diff(&old, &super::ok(&moved));
+    assert_eq!(d.server_changed, ["https_port"]);
+    // Other [tls] keys and the certificates take effect on reload.
+    let d = crate::config::diff(
+        &old,
+        &super::ok(&https(&cert, &key, "redirect_http = true")),
+    );
+    assert!(d.server_changed.is_empty(), "{d:?}");
+}

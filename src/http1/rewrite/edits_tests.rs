@@ -90,6 +90,7 @@ fn forward(text: &str, plan: &ForwardPlan, target: Option<&[u8]>) -> String {
         request_id: b"rid-1",
         target,
         session: None,
+        proto: Proto::Http,
     };
     let mut out = Vec::new();
     write_request(text.as_bytes(), &head, plan, &info, &mut out);
@@ -175,6 +176,7 @@ fn request_edits_render_their_templates() {
         request_id: b"r",
         target: None,
         session: None,
+        proto: Proto::Http,
     };
     let mut out = Vec::new();
     write_request(v6.as_bytes(), &head, &plan, &info, &mut out);

@@ -62,6 +62,9 @@ pub struct ForwardInfo<'a> {
     /// A session's request, as the gate let it through: its `X-Spawngate-*` fields and `sg_s` cookie
     /// pairs are removed and the proxy's session lines written ([`SessionStamp::write_fields`]).
     pub session: Option<&'a SessionStamp>,
+    /// How the client reached the proxy: `Https` over TLS. `X-Forwarded-Proto` says `https` when this
+    /// or the route's plan does (one rule for HTTP/1 and h2, whichever thread forwards).
+    pub proto: Proto,
 }
 
 impl<'a> ForwardInfo<'a> {
@@ -72,6 +75,7 @@ impl<'a> ForwardInfo<'a> {
             request_id,
             target: None,
             session: None,
+            proto: Proto::Http,
         }
     }
 }
@@ -194,9 +198,9 @@ pub fn write_head<S: RequestSource>(
         out.extend_from_slice(b"\r\nX-Forwarded-Prefix: ");
         out.extend_from_slice(prefix.as_bytes());
     }
-    out.extend_from_slice(match plan.proto {
-        Proto::Http => b"\r\nX-Forwarded-Proto: http\r\nX-Request-ID: ",
-        Proto::Https => b"\r\nX-Forwarded-Proto: https\r\nX-Request-ID: ",
+    out.extend_from_slice(match (plan.proto, info.proto) {
+        (Proto::Http, Proto::Http) => b"\r\nX-Forwarded-Proto: http\r\nX-Request-ID: ",
+        _ => b"\r\nX-Forwarded-Proto: https\r\nX-Request-ID: ",
     });
     out.extend_from_slice(info.request_id);
     match info.session {

@@ -10,6 +10,7 @@ fn forward(text: &str, plan: &ForwardPlan) -> String {
         request_id: b"rid-1",
         target: None,
         session: None,
+        proto: Proto::Http,
     };
     let mut out = Vec::new();
     write_request(text.as_bytes(), &head, plan, &info, &mut out);

@@ -40,6 +40,7 @@ fn forward(text: &str, plan: &ForwardPlan, session: Option<&SessionStamp>) -> St
         request_id: b"rid",
         target: None,
         session,
+        proto: Proto::Http,
     };
     let mut out = Vec::new();
     write_request(text.as_bytes(), &head, plan, &info, &mut out);
@@ -191,6 +192,7 @@ fn crumbs_head(fields: Vec<(&'static str, &'static str, bool)>, plan: &ForwardPl
         request_id: b"rid",
         target: None,
         session: Some(&stamp),
+        proto: Proto::Http,
     };
     let mut out = Vec::new();
     write_head(&Crumbs(fields), plan, &info, &mut out);

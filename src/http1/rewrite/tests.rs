@@ -12,6 +12,7 @@ fn forward_request(text: &str, client_ip: IpAddr) -> String {
         request_id: b"rid-1",
         target: None,
         session: None,
+        proto: Proto::Http,
     };
     let mut out = Vec::new();
     let plan = ForwardPlan::default();
@@ -41,6 +42,28 @@ fn forward_response(text: &str, was_head: bool, client: Version, close: bool) ->
 
 const ADDED: &str = "X-Forwarded-For: 10.0.0.1\r\nX-Forwarded-Host: app.test:8080\r\n\
                      X-Forwarded-Proto: http\r\nX-Request-ID: rid-1\r\n\r\n";
+
+/// A request that came over TLS says `https` whatever the route's plan says.
+#[test]
+fn a_request_over_tls_is_forwarded_as_https() {
+    let text = "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-Proto: http\r\n\r\n";
+    let head = parse_request(text.as_bytes()).unwrap().unwrap();
+    let info = ForwardInfo {
+        proto: Proto::Https,
+        ..ForwardInfo::new(CLIENT.into(), b"rid-1")
+    };
+    let mut out = Vec::new();
+    write_request(
+        text.as_bytes(),
+        &head,
+        &ForwardPlan::default(),
+        &info,
+        &mut out,
+    );
+    let out = String::from_utf8(out).unwrap();
+    assert!(out.contains("\r\nX-Forwarded-Proto: https\r\n"), "{out}");
+    assert!(!out.contains("X-Forwarded-Proto: http\r\n"), "{out}");
+}
 
 #[test]
 fn plain_request_gains_forwarding_fields() {

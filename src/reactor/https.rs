@@ -1,0 +1,195 @@
+//! The HTTPS listener (feature `tls`): bound beside the cleartext one when `https_port` is set, with the
+//! certificate store its connections choose from; a reload swaps the store, never the listener.
+//!
+//! Also the two answers only HTTPS brings: the cleartext listener's redirect (`redirect_http`) and the
+//! HSTS field on responses over TLS.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use mio::net::TcpListener;
+use mio::{Interest, Registry};
+
+use super::HTTPS_LISTENER;
+use crate::config::{Config, TlsConfig};
+use crate::tls::store::CertStore;
+use crate::upstream::LocalAnswer;
+
+/// Where ACME HTTP-01 challenges are asked for: never redirected (the CA asks over cleartext).
+const ACME_CHALLENGE_PREFIX: &[u8] = b"/.well-known/acme-challenge/";
+
+pub struct Https {
+    pub listener: TcpListener,
+    /// The port bound (the one asked for, or the OS's choice for 0), for redirects.
+    pub port: u16,
+    /// Shared by `Arc` with connections whose ClientHello has not come yet; a reload replaces it.
+    pub store: Arc<CertStore>,
+}
+
+impl Https {
+    /// Binds the HTTPS listener when the config has one; its certificates were loaded and checked
+    /// with the config.
+    pub fn bind(config: &Config, registry: &Registry) -> io::Result<Option<Https>> {
+        let Some(tls) = config.tls.as_ref() else {
+            return Ok(None);
+        };
+        let store = build_store(tls, crate::tls::store::new_session_cache())?;
+        let addr = SocketAddr::new(tls.https_bind, tls.https_port);
+        let mut listener = TcpListener::bind(addr).map_err(|e| {
+            io::Error::new(e.kind(), format!("cannot listen on {addr} (https): {e}"))
+        })?;
+        super::bound::raise_backlog(&listener);
+        registry.register(&mut listener, HTTPS_LISTENER, Interest::READABLE)?;
+        let bound = listener.local_addr()?;
+        log::info!("https listening on {bound}");
+        Ok(Some(Https {
+            listener,
+            port: bound.port(),
+            store: Arc::new(store),
+        }))
+    }
+    /// For a reload: the store of the new config's certificates (the session cache kept, so resumption
+    /// survives), built before anything of the reload applies so a failure rejects it whole. `None`
+    /// when the new config has no `[tls]`: the listener stays until a restart, and its certificates too.
+    pub fn next_store(&self, new: &Config) -> Result<Option<Arc<CertStore>>, String> {
+        let Some(tls) = new.tls.as_ref() else {
+            return Ok(None);
+        };
+        match build_store(tls, self.store.session_cache()) {
+            Ok(store) => Ok(Some(Arc::new(store))),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Serves `store` to connections from now on; those past their ClientHello keep the config they
+    /// were given, those before it (already accepted) still choose from the store they were given.
+    pub fn swap(&mut self, store: Arc<CertStore>) {
+        log::info!("TLS: {} certificates in use", store.entries().len());
+        self.store = store;
+    }
+}
+
+/// Keeps what a reload cannot change: the HTTPS listener's address (`https_port`, `https_bind`).
+pub fn keep_listener(running: Option<&TlsConfig>, new: &mut Config) {
+    if let (Some(running), Some(next)) = (running, new.tls.as_mut()) {
+        next.https_port = running.https_port;
+        next.https_bind = running.https_bind;
+    }
+}
+
+fn build_store(tls: &TlsConfig, cache: crate::tls::store::SessionCache) -> io::Result<CertStore> {
+    let now_unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let (store, warnings) = CertStore::from_config(tls, cache, now_unix)
+        .map_err(|e| io::Error::other(format!("TLS certificates: {e}")))?;
+    for warning in warnings {
+        log::warn!("TLS: {warning}");
+    }
+    if store.is_empty() {
+        return Err(io::Error::other("TLS: no certificate configured"));
+    }
+    Ok(store)
+}
+
+/// The cleartext listener's answer when `redirect_http` is on: 308 to the same target on HTTPS (the
+/// method and body are kept by the client), unless the target is an ACME HTTP-01 challenge. `host` is
+/// the request's normalised Host field.
+pub fn redirect(host: &str, target: &[u8], https_port: u16) -> Option<LocalAnswer> {
+    if target.starts_with(ACME_CHALLENGE_PREFIX) {
+        return None;
+    }
+    // The Host field's port is the cleartext one: dropped (`[v6]:port` keeps its brackets).
+    let host = match host.strip_prefix('[') {
+        Some(rest) => rest
+            .split_once(']')
+            .map_or(host, |(inside, _)| &host[..inside.len() + 2]),
+        None => host.split_once(':').map_or(host, |(name, _)| name),
+    };
+    let mut location = Vec::with_capacity(16 + host.len() + target.len());
+    location.extend_from_slice(b"https://");
+    location.extend_from_slice(host.as_bytes());
+    if https_port != 443 {
+        location.extend_from_slice(format!(":{https_port}").as_bytes());
+    }
+    // An absolute-form or asterisk target has no path to keep: the root then.
+    if target.starts_with(b"/") {
+        location.extend_from_slice(target);
+    } else {
+        location.push(b'/');
+    }
+    Some(LocalAnswer {
+        status: 308,
+        location: Some(location),
+        content_type: None,
+        body: Vec::new(),
+        fields: Vec::new(),
+    })
+}
+
+/// Adds `Strict-Transport-Security` to the response head that ends `out` (after its blank line), unless
+/// the backend sent its own.
+pub fn add_hsts(out: &mut Vec<u8>, head_at: usize, max_age_secs: u64) {
+    const NAME: &[u8] = b"\r\nstrict-transport-security:";
+    let head = &out[head_at.min(out.len())..];
+    let has_own = head
+        .windows(NAME.len())
+        .any(|w| w.eq_ignore_ascii_case(NAME));
+    if !head.ends_with(b"\r\n\r\n") || has_own {
+        return;
+    }
+    let at = out.len() - 2;
+    let field = format!("Strict-Transport-Security: max-age={max_age_secs}\r\n");
+    out.splice(at..at, field.into_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn location(answer: Option<LocalAnswer>) -> Option<String> {
+        answer.map(|a| String::from_utf8(a.location.unwrap_or_default()).unwrap_or_default())
+    }
+
+    #[test]
+    fn redirects_keep_the_target_and_name_a_port_other_than_443() {
+        assert_eq!(
+            location(redirect("a.test", b"/x?y=1", 443)).as_deref(),
+            Some("https://a.test/x?y=1")
+        );
+        assert_eq!(
+            location(redirect("a.test:8080", b"/", 8443)).as_deref(),
+            Some("https://a.test:8443/")
+        );
+        assert_eq!(
+            location(redirect("[::1]:8080", b"/p", 443)).as_deref(),
+            Some("https://[::1]/p")
+        );
+        assert_eq!(
+            location(redirect("a.test", b"*", 443)).as_deref(),
+            Some("https://a.test/")
+        );
+    }
+
+    #[test]
+    fn acme_challenges_are_not_redirected() {
+        assert!(redirect("a.test", b"/.well-known/acme-challenge/tok", 443).is_none());
+        assert!(redirect("a.test", b"/.well-known/other", 443).is_some());
+    }
+
+    #[test]
+    fn hsts_goes_before_the_blank_line() {
+        let mut out = b"xxHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n".to_vec();
+        add_hsts(&mut out, 2, 60);
+        assert_eq!(
+            out,
+            b"xxHTTP/1.1 200 OK\r\nContent-Length: 0\r\nStrict-Transport-Security: max-age=60\r\n\r\n"
+        );
+        // The backend's own wins.
+        let own = b"HTTP/1.1 200 OK\r\nstrict-transport-security: max-age=1\r\n\r\n".to_vec();
+        let mut out = own.clone();
+        add_hsts(&mut out, 0, 60);
+        assert_eq!(out, own);
+    }
+}
