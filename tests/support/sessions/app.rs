@@ -59,12 +59,18 @@ pub fn runnable_example(app: &std::path::Path) -> Example {
         ),
         ("target/debug/spawngate-echo", echo_bin().to_string()),
     ];
-    for (shipped, ours) in swaps {
+    // Every shipped value becomes a placeholder first: a port put in by one swap must not be taken for
+    // a shipped value by a later one (a free port 30017 would otherwise turn into "{app_port}17").
+    let placeholder = |i: usize| format!("\u{0}{i}\u{0}");
+    for (i, (shipped, _)) in swaps.iter().enumerate() {
         assert!(
             config.contains(shipped),
             "examples/sessions.toml no longer has {shipped:?}"
         );
-        config = config.replace(shipped, &ours);
+        config = config.replace(shipped, &placeholder(i));
+    }
+    for (i, (_, ours)) in swaps.iter().enumerate() {
+        config = config.replace(&placeholder(i), ours);
     }
     Example { config, port }
 }
