@@ -91,10 +91,10 @@ fn curl_reaches_the_backend_over_https_with_sni_the_default_hsts_and_the_redirec
     assert!(log.contains("< HTTP/1.1 200"), "{log}");
 }
 
-/// A request body larger than every buffer on the way (rustls', the session's, the backend's) streams
-/// through TLS both ways: the echo backend sends it back.
+/// A request body larger than every buffer on the way (rustls', the session's, the backend's, h2's
+/// windows) streams through TLS both ways, over HTTP/1.1 and over h2: the echo backend sends it back.
 #[test]
-fn a_large_upload_comes_back_whole_over_tls() {
+fn a_large_upload_comes_back_whole_over_tls_in_both_protocols() {
     let ca = Ca::new();
     ca.issue("a", "a.test", &["a.test"]);
     let proxy = Proxy::start(&config(
@@ -106,30 +106,23 @@ fn a_large_upload_comes_back_whole_over_tls() {
     std::fs::write(&file, &body).unwrap();
     let data = format!("@{}", file.display());
     let port = proxy.https_addr().port();
-    let out = Command::new("curl")
-        .args([
-            "-sS",
-            "--fail",
-            "--max-time",
-            "60",
-            "--cacert",
-            &ca.pem_path(),
-        ])
-        .args(["--resolve", &format!("a.test:{port}:127.0.0.1")])
-        .args([
-            "--data-binary",
-            &data,
-            &format!("https://a.test:{port}/echo"),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(out.stdout.len(), body.len());
-    assert!(out.stdout == body, "the echoed body differs");
+    for version in ["--http1.1", "--http2"] {
+        let out = Command::new("curl")
+            .args(["-sS", "--fail", "--max-time", "60", version])
+            .args(["--cacert", &ca.pem_path()])
+            .args(["--resolve", &format!("a.test:{port}:127.0.0.1")])
+            .args(["--data-binary", &data])
+            .args(["-w", "%{http_version}", "-o", "-"])
+            .arg(format!("https://a.test:{port}/echo"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{version}: {stderr}");
+        let (echoed, http_version) = out.stdout.split_at(body.len().min(out.stdout.len()));
+        assert!(echoed == body, "{version}: the echoed body differs");
+        let expected = if version == "--http2" { "2" } else { "1.1" };
+        assert_eq!(String::from_utf8_lossy(http_version), expected);
+    }
 }
 
 #[test]
@@ -309,6 +302,23 @@ fn curl_gets_http2_over_tls_with_forwarded_proto_and_hsts() {
     let json: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(json["path"], "/h2?x=1");
     assert_eq!(echoed_header_values(&json, "X-Forwarded-Proto"), ["https"]);
+
+    // A download larger than rustls' buffer and the stream's window: backpressure through the adapter.
+    let port = proxy.https_addr().port();
+    let out = Command::new("curl")
+        .args(["-sS", "--fail", "--http2", "--max-time", "60"])
+        .args(["--cacert", &ca.pem_path()])
+        .args(["--resolve", &format!("a.test:{port}:127.0.0.1")])
+        .args(["-o", "/dev/null", "-w", "%{http_version} %{size_download}"])
+        .arg(format!("https://a.test:{port}/stream?bytes={}", 16 << 20))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("2 {}", 16 << 20)
+    );
 
     // The proxy's own answer (no backend for this host) over h2 and TLS: HSTS as well.
     let (_, _, log) = curl_https_as("--http2", &ca, &proxy, "unknown.test", "/");
