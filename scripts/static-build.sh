@@ -7,6 +7,10 @@
 #
 # STATIC_LIBC=glibc skips musl and builds the fallback directly.
 #
+# The release binary serves HTTPS: it is built with the cargo features in SPAWNGATE_FEATURES, by default
+# `tls,acme` (acme implies tls; it compiles whether or not the ACME client has landed), and `--version`
+# must list them. SPAWNGATE_FEATURES= (empty) builds the minimal binary, to compare sizes.
+#
 # Progress goes to stderr; the last line on stdout is the path of the binary, so callers can do
 #   bin=$(scripts/static-build.sh)
 # Exits non-zero when the build fails, the binary is not static, or it is over the budget.
@@ -15,6 +19,7 @@ cd "$(dirname "$0")/.."
 
 # The budget from the project's footprint goal: small enough for a tiny VM or a FROM scratch image.
 readonly MAX_BYTES=$((5 * 1024 * 1024))
+readonly FEATURES="${SPAWNGATE_FEATURES-tls,acme}"
 
 arch="$(uname -m)"
 musl_target="${arch}-unknown-linux-musl"
@@ -22,6 +27,11 @@ gnu_target="${arch}-unknown-linux-gnu"
 target_dir="${CARGO_TARGET_DIR:-target}"
 
 say() { echo "static-build: $*" >&2; }
+
+features_args=()
+if [[ -n "$FEATURES" ]]; then
+    features_args=(--features "$FEATURES")
+fi
 
 # The allocator (mimalloc) is C, so a musl build also needs a C compiler for musl: Debian's musl-tools.
 musl_cc_available() {
@@ -53,15 +63,15 @@ musl_available() {
 
 if musl_available; then
     target="$musl_target"
-    say "building for $target"
-    cargo build --release --target "$target" --bin spawngate >&2
+    say "building for $target (features: ${FEATURES:-none})"
+    cargo build --release --target "$target" --bin spawngate "${features_args[@]}" >&2
 else
     target="$gnu_target"
     say "the $musl_target target is not available; building static glibc for $target (+crt-static)"
     # With an explicit --target, RUSTFLAGS reach only the target's crates, not build scripts or proc
     # macros, which must stay dynamic to be loaded by the compiler.
     RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
-        cargo build --release --target "$target" --bin spawngate >&2
+        cargo build --release --target "$target" --bin spawngate "${features_args[@]}" >&2
 fi
 
 binary="$target_dir/$target/release/spawngate"
@@ -88,6 +98,15 @@ if [[ "$version" != *"$target"* ]]; then
     say "--version does not name the target $target: $version"
     exit 1
 fi
+
+# Every feature asked for is compiled in ("features: tls, acme"), so a release never ships without HTTPS.
+IFS=',' read -r -a wanted <<<"$FEATURES"
+for feature in "${wanted[@]}"; do
+    if [[ "$version" != *"features:"*"$feature"* ]]; then
+        say "--version does not list the feature $feature: $version"
+        exit 1
+    fi
+done
 
 size=$(stat -c %s "$binary")
 say "$version"

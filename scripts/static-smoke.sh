@@ -26,6 +26,11 @@ readonly SMOKE_TESTS=(
     backends_die_with_a_proxy_killed_by_sigkill
     sighup_adds_routes_and_keeps_running_backends
 )
+# https.rs (the release binary is built with TLS): HTTP/1.1 and HTTP/2 over TLS, SNI, HSTS, the redirect.
+readonly HTTPS_SMOKE_TESTS=(
+    curl_reaches_the_backend_over_https_with_sni_the_default_hsts_and_the_redirect
+    curl_gets_http2_over_tls_with_forwarded_proto_and_hsts
+)
 
 if [[ -z "${SPAWNGATE_BIN:-}" ]]; then
     SPAWNGATE_BIN="$(scripts/static-build.sh | tail -n 1)"
@@ -38,12 +43,14 @@ log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 cargo test --test proxy_core --test proxy_lifecycle --test proxy_signals -- --exact "${SMOKE_TESTS[@]}" \
     2>&1 | tee "$log"
+cargo test --features tls --test https -- --exact "${HTTPS_SMOKE_TESTS[@]}" 2>&1 | tee -a "$log"
 
 # libtest reports one "test result" line per test binary; a filter that matches nothing still passes, so
 # count what actually ran.
 passed=$(awk '/^test result: ok\./ { sum += $4 } END { print sum + 0 }' "$log")
-if ((passed != ${#SMOKE_TESTS[@]})); then
-    echo "static-smoke: $passed tests passed, expected ${#SMOKE_TESTS[@]} (a test renamed or missing?)" >&2
+expected=$((${#SMOKE_TESTS[@]} + ${#HTTPS_SMOKE_TESTS[@]}))
+if ((passed != expected)); then
+    echo "static-smoke: $passed tests passed, expected $expected (a test renamed or missing?)" >&2
     exit 1
 fi
-echo "static-smoke: ${#SMOKE_TESTS[@]} tests passed against the static binary"
+echo "static-smoke: $expected tests passed against the static binary"

@@ -73,7 +73,8 @@
 //!   the client stream (`reactor::client_tls`, over the sans-IO session in [`tls`]), so HTTP/1.1 and
 //!   WebSocket over TLS run through the same phases as cleartext. Certificates by SNI, one immutable
 //!   `rustls::ServerConfig` each, owned by the reactor without a lock and swapped whole on reload. ALPN
-//!   offers `http/1.1` only until the h2 worker takes TLS connections.
+//!   offers `h2` first: once the handshake is done the reactor hands the socket and its rustls session to
+//!   the h2 worker, as it hands over an h2c connection.
 //! * The [`access_log`] is shared by both request threads: each formats its lines and copies them into a
 //!   bounded buffer that one writer thread empties (a full buffer drops the line and counts it).
 //! * [`metrics`] are atomics only: each backend's counters and histograms sit in an `Arc` next to its

@@ -8,130 +8,15 @@
 mod support;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::process::Command;
-use std::sync::{mpsc, Arc};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
-use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
-use support::{echo_backend, echoed_header_values, free_port, pattern_byte, Proxy, TempDir};
-
-const IO_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A CA made for the test, its PEM on disk for curl.
-struct Ca {
-    cert: rcgen::Certificate,
-    key: KeyPair,
-    dir: TempDir,
-}
-
-impl Ca {
-    fn new() -> Ca {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "spawngate https test CA");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let cert = params.self_signed(&key).unwrap();
-        let dir = TempDir::new("https-pki");
-        std::fs::write(dir.file("ca.pem"), cert.pem()).unwrap();
-        Ca { cert, key, dir }
-    }
-
-    fn pem_path(&self) -> String {
-        self.dir.file("ca.pem").display().to_string()
-    }
-
-    /// Issues a certificate for `names` with `cn` as its subject, written as `{file}.pem`/`{file}.key`;
-    /// returns its DER.
-    fn issue(&self, file: &str, cn: &str, names: &[&str]) -> CertificateDer<'static> {
-        let key = KeyPair::generate().unwrap();
-        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-        let mut params = CertificateParams::new(names).unwrap();
-        params.distinguished_name.push(DnType::CommonName, cn);
-        let cert = params.signed_by(&key, &self.cert, &self.key).unwrap();
-        std::fs::write(self.dir.file(&format!("{file}.pem")), cert.pem()).unwrap();
-        std::fs::write(self.dir.file(&format!("{file}.key")), key.serialize_pem()).unwrap();
-        cert.der().clone()
-    }
-
-    /// A `[[tls.certificates]]` entry for a file written by `issue`.
-    fn entry(&self, file: &str, default: bool) -> String {
-        let path = |ext: &str| {
-            self.dir
-                .file(&format!("{file}.{ext}"))
-                .display()
-                .to_string()
-        };
-        format!(
-            "[[tls.certificates]]\ncert = \"{}\"\nkey = \"{}\"\ndefault = {default}\n",
-            path("pem"),
-            path("key")
-        )
-    }
-
-    /// A rustls client trusting this CA, offering `http/1.1`.
-    fn client(&self) -> Arc<ClientConfig> {
-        let mut roots = RootCertStore::empty();
-        roots.add(self.cert.der().clone()).unwrap();
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Arc::new(config)
-    }
-}
-
-/// `[server]` with an HTTPS listener on a port of the OS's choosing, then `[tls]` with `tls_keys`.
-fn config(tls_keys: &str, rest: &str) -> String {
-    format!(
-        "[server]\nport = 0\nadmin_port = 0\nbind = \"127.0.0.1\"\nhttps_port = 0\n\n\
-         [tls]\n{tls_keys}\n{rest}"
-    )
-}
-
-/// `curl -sS -v` with `args`; returns (exit success, stdout, stderr).
-fn curl(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new("curl")
-        .args(["-sS", "-v", "--max-time", "20"])
-        .args(args)
-        .output()
-        .expect("run curl (installed by .ci/run)");
-    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    (out.status.success(), text(&out.stdout), text(&out.stderr))
-}
-
-/// curl to `https://{name}:{port}{path}` resolved to the proxy, trusting `ca`.
-fn curl_https(ca: &Ca, proxy: &Proxy, name: &str, path: &str) -> (bool, String, String) {
-    let port = proxy.https_addr().port();
-    let resolve = format!("{name}:{port}:127.0.0.1");
-    let url = format!("https://{name}:{port}{path}");
-    curl(&["--cacert", &ca.pem_path(), "--resolve", &resolve, &url])
-}
-
-/// The served certificate's subject as curl -v shows it ("CN=a.test").
-fn subject(stderr: &str) -> String {
-    let line = (stderr.lines())
-        .find_map(|l| l.trim_start_matches(['*', ' ']).strip_prefix("subject: "))
-        .unwrap_or_else(|| panic!("no subject in curl's output:\n{stderr}"));
-    line.trim().to_string()
-}
-
-/// A TLS connection to the proxy's HTTPS listener through rustls, for what curl cannot pace.
-fn tls_connect(ca: &Ca, addr: SocketAddr, name: &str) -> StreamOwned<ClientConnection, TcpStream> {
-    let socket = TcpStream::connect_timeout(&addr, IO_TIMEOUT).unwrap();
-    socket.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-    let name = ServerName::try_from(name.to_string()).unwrap();
-    let conn = ClientConnection::new(ca.client(), name).unwrap();
-    StreamOwned::new(conn, socket)
-}
+use rustls::pki_types::ServerName;
+use rustls::{ClientConnection, StreamOwned};
+use support::https::*;
+use support::{echo_backend, echoed_header_values, free_port, pattern_byte, Proxy};
 
 #[test]
 fn curl_reaches_the_backend_over_https_with_sni_the_default_hsts_and_the_redirect() {
@@ -169,6 +54,14 @@ fn curl_reaches_the_backend_over_https_with_sni_the_default_hsts_and_the_redirec
         "the backend learns the client came over TLS"
     );
 
+    // The proxy's own answer over TLS (no backend for the host) carries HSTS too.
+    let (_, _, log) = curl_https(&ca, &proxy, "default.test", "/");
+    assert!(log.contains("< HTTP/1.1 4"), "{log}");
+    assert!(
+        log.contains("< Strict-Transport-Security: max-age=600"),
+        "{log}"
+    );
+
     // SNI picks the certificate: exact names, then a wildcard one label deep.
     let (_, _, log) = curl_https(&ca, &proxy, "b.test", "/");
     assert_eq!(subject(&log), "CN=b.test");
@@ -198,10 +91,10 @@ fn curl_reaches_the_backend_over_https_with_sni_the_default_hsts_and_the_redirec
     assert!(log.contains("< HTTP/1.1 200"), "{log}");
 }
 
-/// A request body larger than every buffer on the way (rustls', the session's, the backend's) streams
-/// through TLS both ways: the echo backend sends it back.
+/// A request body larger than every buffer on the way (rustls', the session's, the backend's, h2's
+/// windows) streams through TLS both ways, over HTTP/1.1 and over h2: the echo backend sends it back.
 #[test]
-fn a_large_upload_comes_back_whole_over_tls() {
+fn a_large_upload_comes_back_whole_over_tls_in_both_protocols() {
     let ca = Ca::new();
     ca.issue("a", "a.test", &["a.test"]);
     let proxy = Proxy::start(&config(
@@ -213,30 +106,23 @@ fn a_large_upload_comes_back_whole_over_tls() {
     std::fs::write(&file, &body).unwrap();
     let data = format!("@{}", file.display());
     let port = proxy.https_addr().port();
-    let out = Command::new("curl")
-        .args([
-            "-sS",
-            "--fail",
-            "--max-time",
-            "60",
-            "--cacert",
-            &ca.pem_path(),
-        ])
-        .args(["--resolve", &format!("a.test:{port}:127.0.0.1")])
-        .args([
-            "--data-binary",
-            &data,
-            &format!("https://a.test:{port}/echo"),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(out.stdout.len(), body.len());
-    assert!(out.stdout == body, "the echoed body differs");
+    for version in ["--http1.1", "--http2"] {
+        let out = Command::new("curl")
+            .args(["-sS", "--fail", "--max-time", "60", version])
+            .args(["--cacert", &ca.pem_path()])
+            .args(["--resolve", &format!("a.test:{port}:127.0.0.1")])
+            .args(["--data-binary", &data])
+            .args(["-w", "%{http_version}", "-o", "-"])
+            .arg(format!("https://a.test:{port}/echo"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{version}: {stderr}");
+        let (echoed, http_version) = out.stdout.split_at(body.len().min(out.stdout.len()));
+        assert!(echoed == body, "{version}: the echoed body differs");
+        let expected = if version == "--http2" { "2" } else { "1.1" };
+        assert_eq!(String::from_utf8_lossy(http_version), expected);
+    }
 }
 
 #[test]
@@ -391,4 +277,106 @@ fn a_client_that_never_finishes_the_handshake_is_closed_after_the_timeout() {
     socket.write_all(&hello[..hello.len() / 2]).unwrap();
     let (_, took) = read_until_closed(socket);
     assert!(took < Duration::from_secs(5), "closed after {took:?}");
+}
+
+/// h2 over TLS: curl offering `h2` gets it (ALPN), the reactor hands the established session to the h2
+/// worker, and the backend hears `X-Forwarded-Proto: https`; responses carry HSTS, the proxy's own
+/// error answers too.
+#[test]
+fn curl_gets_http2_over_tls_with_forwarded_proto_and_hsts() {
+    let ca = Ca::new();
+    ca.issue("a", "a.test", &["a.test", "unknown.test"]);
+    let tls_keys = format!("hsts_max_age_secs = 600\n{}", ca.entry("a", true));
+    let proxy = Proxy::start(&config(
+        &tls_keys,
+        &echo_backend("a.test", free_port(), "", &[]),
+    ));
+    let (ok, body, log) = curl_https_as("--http2", &ca, &proxy, "a.test", "/h2?x=1");
+    assert!(ok, "{log}");
+    assert!(log.contains("ALPN: server accepted h2"), "{log}");
+    assert!(log.contains("< HTTP/2 200"), "{log}");
+    assert!(
+        log.contains("< strict-transport-security: max-age=600"),
+        "{log}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["path"], "/h2?x=1");
+    assert_eq!(echoed_header_values(&json, "X-Forwarded-Proto"), ["https"]);
+
+    // A download larger than rustls' buffer and the stream's window: backpressure through the adapter.
+    let port = proxy.https_addr().port();
+    let out = Command::new("curl")
+        .args(["-sS", "--fail", "--http2", "--max-time", "60"])
+        .args(["--cacert", &ca.pem_path()])
+        .args(["--resolve", &format!("a.test:{port}:127.0.0.1")])
+        .args(["-o", "/dev/null", "-w", "%{http_version} %{size_download}"])
+        .arg(format!("https://a.test:{port}/stream?bytes={}", 16 << 20))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("2 {}", 16 << 20)
+    );
+
+    // The proxy's own answer (no backend for this host) over h2 and TLS: HSTS as well.
+    let (_, _, log) = curl_https_as("--http2", &ca, &proxy, "unknown.test", "/");
+    assert!(log.contains("< HTTP/2 4"), "{log}");
+    assert!(
+        log.contains("< strict-transport-security: max-age=600"),
+        "{log}"
+    );
+}
+
+/// A client that offers only `h2` (it used to get a `no_application_protocol` alert) completes the
+/// handshake and gets the server's SETTINGS after its preface.
+#[test]
+fn a_client_offering_only_h2_gets_h2() {
+    let ca = Ca::new();
+    ca.issue("a", "a.test", &["a.test"]);
+    let proxy = Proxy::start(&config(
+        &ca.entry("a", false),
+        &echo_backend("a.test", free_port(), "", &[]),
+    ));
+    let socket = TcpStream::connect_timeout(&proxy.https_addr(), IO_TIMEOUT).unwrap();
+    socket.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    let name = ServerName::try_from("a.test").unwrap();
+    let conn = ClientConnection::new(ca.client_offering(&[b"h2"]), name).unwrap();
+    let mut tls = StreamOwned::new(conn, socket);
+    // The preface and an empty SETTINGS frame.
+    tls.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .unwrap();
+    let mut frame_head = [0u8; 9];
+    tls.read_exact(&mut frame_head).unwrap();
+    assert_eq!(tls.conn.alpn_protocol(), Some(&b"h2"[..]));
+    assert_eq!(frame_head[3], 4, "the server's first frame is SETTINGS");
+}
+
+/// `h2load` (nghttp2) over TLS with ALPN: a bounded run of multiplexed requests, none failing.
+#[test]
+fn h2load_over_tls_completes_every_request() {
+    let Some(h2load) = support::debian_tool("/usr/bin/h2load", "nghttp2-client") else {
+        return;
+    };
+    let ca = Ca::new();
+    ca.issue("a", "a.test", &["a.test"]);
+    let proxy = Proxy::start(&config(
+        &ca.entry("a", true),
+        &echo_backend("a.test", free_port(), "", &[]),
+    ));
+    let url = format!("https://127.0.0.1:{}/", proxy.https_addr().port());
+    let out = Command::new(h2load)
+        .args(["-n", "2000", "-c", "4", "-m", "10", "-T", "30"])
+        .args(["-H", ":authority: a.test", &url])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("Application protocol: h2"), "{text}");
+    assert!(
+        text.contains("2000 succeeded, 0 failed, 0 errored, 0 timeout"),
+        "{text}"
+    );
+    assert!(text.contains("status codes: 2000 2xx"), "{text}");
 }

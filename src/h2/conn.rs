@@ -14,6 +14,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use h2::server::{Builder, Connection};
 use h2::Reason;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -23,18 +24,31 @@ use super::budget::ResetBudget;
 use super::client_io::ClientIo;
 use super::stream::{self, StreamEnd};
 use super::worker::Worker;
+#[cfg(feature = "tls")]
+use super::TlsHandoff;
 use crate::metrics::Gauge;
 
 /// How long a closing connection with no stream left may take to finish its GOAWAY exchange: a client
 /// that stops reading must not keep the socket forever.
 const CLOSE_LINGER: Duration = Duration::from_secs(5);
 
+/// How the client reached the proxy, for every stream of its connection.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Via {
+    /// Over TLS: `X-Forwarded-Proto: https`.
+    pub tls: bool,
+    /// `Strict-Transport-Security: max-age` to add to responses (TLS only).
+    pub hsts_max_age: Option<u64>,
+}
+
+/// The socket, the bytes the reactor already read (plaintext), and the TLS session if any.
+pub type HandedOver = (std::net::TcpStream, Vec<u8>, Option<Box<super::TlsHandoff>>);
+
 pub async fn serve(
     worker: Rc<Worker>,
-    socket: std::net::TcpStream,
-    already_read: Vec<u8>,
+    (socket, already_read, tls): HandedOver,
     peer: SocketAddr,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
     // The reactor hands sockets over non-blocking; make sure, as a blocking one would stall every
     // connection on this thread.
@@ -50,7 +64,38 @@ pub async fn serve(
         }
     };
     let _ = socket.set_nodelay(true);
-    let io = ClientIo::new(already_read, socket);
+    match tls {
+        None => {
+            let io = ClientIo::new(already_read, socket);
+            run(worker, io, peer, Via::default(), shutdown).await;
+        }
+        #[cfg(feature = "tls")]
+        Some(tls) => {
+            let TlsHandoff {
+                conn,
+                raw,
+                hsts_max_age,
+            } = *tls;
+            let io = ClientIo::new(already_read, super::tls_io::TlsIo::new(socket, conn, raw));
+            let via = Via {
+                tls: true,
+                hsts_max_age,
+            };
+            run(worker, io, peer, via, shutdown).await;
+        }
+        #[cfg(not(feature = "tls"))]
+        Some(tls) => match *tls {},
+    }
+}
+
+/// The HTTP/2 handshake, then the connection's streams, over any transport.
+async fn run<T: AsyncRead + AsyncWrite + Unpin>(
+    worker: Rc<Worker>,
+    io: ClientIo<T>,
+    peer: SocketAddr,
+    via: Via,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let handshake = builder(&worker).handshake::<_, Bytes>(io);
     let mut conn = match timeout(worker.limits.header_read_timeout, handshake).await {
         Ok(Ok(conn)) => conn,
@@ -65,7 +110,7 @@ pub async fn serve(
     };
     log::debug!("{peer}: h2 connection");
     let _open = OpenConnection::count(&worker.metrics.h2_connections);
-    accept_loop(&worker, &mut conn, peer, &mut shutdown).await;
+    accept_loop(&worker, &mut conn, (peer, via), &mut shutdown).await;
     log::debug!("{peer}: h2 connection closed");
 }
 
@@ -108,10 +153,10 @@ fn builder(worker: &Worker) -> Builder {
     builder
 }
 
-async fn accept_loop(
+async fn accept_loop<T: AsyncRead + AsyncWrite + Unpin>(
     worker: &Rc<Worker>,
-    conn: &mut Connection<ClientIo<TcpStream>, Bytes>,
-    peer: SocketAddr,
+    conn: &mut Connection<ClientIo<T>, Bytes>,
+    (peer, via): (SocketAddr, Via),
     shutdown: &mut watch::Receiver<bool>,
 ) {
     let mut streams: JoinSet<StreamEnd> = JoinSet::new();
@@ -139,7 +184,7 @@ async fn accept_loop(
             accepted = conn.accept() => match accepted {
                 Some(Ok((request, respond))) => {
                     let worker = worker.clone();
-                    streams.spawn_local(stream::serve(worker, request, respond, peer, client_ip.clone()));
+                    streams.spawn_local(stream::serve(worker, request, respond, (peer, via), client_ip.clone()));
                 }
                 Some(Err(e)) => {
                     log_connection_error(peer, &e);

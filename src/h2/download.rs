@@ -149,6 +149,7 @@ pub async fn download<R: AsyncRead + Unpin>(
             response.headers_mut().append(SERVER_TIMING_H2, value);
         }
     }
+    super::errors::add_hsts(response.headers_mut(), ex.hsts);
     let bodiless = matches!(head.framing, Framing::None | Framing::Length(0));
     let mut send = respond
         .send_response(response, bodiless)

@@ -51,15 +51,29 @@ pub fn error_response(err: &ProxyError, request_id: &[u8]) -> (Response<()>, Byt
     (response, body)
 }
 
+/// `Strict-Transport-Security` on a response over TLS (`max_age` from `hsts_max_age_secs`), unless
+/// the backend or the route set its own; the same rule as HTTP/1's.
+pub fn add_hsts(headers: &mut http::HeaderMap, max_age: Option<u64>) {
+    if let Some(secs) = max_age {
+        if !headers.contains_key(http::header::STRICT_TRANSPORT_SECURITY) {
+            let value = HeaderValue::from_str(&format!("max-age={secs}"));
+            if let Ok(value) = value {
+                headers.insert(http::header::STRICT_TRANSPORT_SECURITY, value);
+            }
+        }
+    }
+}
+
 /// Answers a stream with the proxy's error. The body is small (well under any flow-control window the
 /// client can set at its start), so it is handed over in one piece.
 pub fn answer(
     respond: &mut SendResponse<Bytes>,
     err: &ProxyError,
-    request_id: &[u8],
+    (request_id, hsts): (&[u8], Option<u64>),
     tally: &Tally,
 ) {
-    let (response, body) = error_response(err, request_id);
+    let (mut response, body) = error_response(err, request_id);
+    add_hsts(response.headers_mut(), hsts);
     tally.answered(err.code.status(), Some(err.code), body.len());
     match respond.send_response(response, false) {
         Ok(mut stream) => {
@@ -76,7 +90,7 @@ pub fn answer_local(
     respond: &mut SendResponse<Bytes>,
     answer: &LocalAnswer,
     is_head: bool,
-    request_id: &[u8],
+    (request_id, hsts): (&[u8], Option<u64>),
     tally: &Tally,
 ) {
     let mut response = Response::new(());
@@ -111,6 +125,7 @@ pub fn answer_local(
             headers.append(name, value);
         }
     }
+    add_hsts(headers, hsts);
     let body = answer.body_for(is_head);
     tally.answered(answer.status, None, body.len());
     match respond.send_response(response, body.is_empty()) {

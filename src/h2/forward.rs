@@ -45,6 +45,8 @@ pub struct Exchange<'a> {
     /// How long the stream was held while its backend started, to say in `Server-Timing` (`None` when
     /// it was not, or the backend's `server_timing` is off).
     pub cold_start: Option<Duration>,
+    /// `Strict-Transport-Security: max-age` for the response (connections over TLS).
+    pub hsts: Option<u64>,
     /// Where the stream's status, bytes and response-head time are noted.
     pub tally: &'a Tally,
 }

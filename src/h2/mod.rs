@@ -1,4 +1,5 @@
-//! The h2 worker: one thread serving HTTP/2 with prior knowledge (h2c) on a current-thread tokio runtime.
+//! The h2 worker: one thread serving HTTP/2 on a current-thread tokio runtime, with prior knowledge (h2c)
+//! or over TLS (ALPN `h2`, feature `tls`: the reactor ran the handshake and hands over the session too).
 //!
 //! ```text
 //!  reactor ──hand_off(socket, bytes read)──▶ h2 worker ──HTTP/1.1, pooled──▶ backends
@@ -21,6 +22,7 @@
 //!   keep-alive pool; `backend_io`: those sockets, TCP or unix-domain;
 //!   `budget`: resets.
 //! * `client_io`: replays the bytes the reactor already read; closes lingering so GOAWAY arrives.
+//! * `tls_io` (feature `tls`): the handed-over rustls session over the tokio socket.
 
 mod access;
 mod backend_io;
@@ -36,8 +38,16 @@ mod response;
 pub(crate) mod routes;
 mod stream;
 mod tally;
+#[cfg(feature = "tls")]
+mod tls_io;
 mod upload;
 mod worker;
+
+#[cfg(feature = "tls")]
+pub use tls_io::TlsHandoff;
+/// Without the `tls` feature no connection comes over TLS: a type with no values keeps one signature.
+#[cfg(not(feature = "tls"))]
+pub enum TlsHandoff {}
 
 use std::io;
 use std::net::{SocketAddr, TcpStream};
@@ -103,6 +113,7 @@ enum Control {
         stream: TcpStream,
         already_read: Vec<u8>,
         peer: SocketAddr,
+        tls: Option<Box<TlsHandoff>>,
     },
     Backend(BackendEvent),
     Reconcile(Reconcile),
@@ -130,12 +141,20 @@ pub struct H2Handle {
 impl H2Handle {
     /// Hands over a client connection whose first bytes (`already_read`: the full or partial HTTP/2
     /// preface and maybe more) were HTTP/2. The socket is a std TcpStream, already deregistered from the
-    /// reactor's poll and non-blocking.
-    pub fn hand_off(&self, stream: TcpStream, already_read: Vec<u8>, peer: SocketAddr) {
+    /// reactor's poll and non-blocking. Over TLS (`tls`), `already_read` is plaintext and the session
+    /// continues in the worker.
+    pub fn hand_off(
+        &self,
+        stream: TcpStream,
+        already_read: Vec<u8>,
+        peer: SocketAddr,
+        tls: Option<Box<TlsHandoff>>,
+    ) {
         self.send(Control::HandOff {
             stream,
             already_read,
             peer,
+            tls,
         });
     }
 

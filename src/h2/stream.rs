@@ -14,6 +14,7 @@ use http::Request;
 use tokio::sync::oneshot;
 
 use super::access::StreamRecord;
+use super::conn::Via;
 use super::errors::{self, Failure};
 use super::forward::{self, Exchange};
 use super::request::{self, BodyPlan, H2Source};
@@ -22,7 +23,7 @@ use super::tally::Tally;
 use super::worker::Worker;
 use crate::access_log;
 use crate::error::ProxyError;
-use crate::http1::rewrite::{ClientIp, ForwardInfo, ResponseContext};
+use crate::http1::rewrite::{ClientIp, ForwardInfo, Proto, ResponseContext};
 use crate::metrics::BackendMetrics;
 use crate::msg::{Lease, ReactorMsg};
 use crate::upstream::{BackendId, Caller, InstanceId};
@@ -39,9 +40,10 @@ pub async fn serve(
     worker: Rc<Worker>,
     request: Request<RecvStream>,
     mut respond: SendResponse<Bytes>,
-    peer: SocketAddr,
+    (peer, via): (SocketAddr, Via),
     client_ip: Rc<str>,
 ) -> StreamEnd {
+    let hsts = via.hsts_max_age;
     let started = Instant::now();
     let (parts, body) = request.into_parts();
     let request_id = request::request_id(&parts, &mut worker.ids.borrow_mut());
@@ -53,7 +55,7 @@ pub async fn serve(
         Ok(inspected) => inspected,
         Err(err) => {
             log::debug!("{peer}: h2 request refused: {err}");
-            errors::answer(&mut respond, &err, &request_id, &line.tally);
+            errors::answer(&mut respond, &err, (&request_id[..], hsts), &line.tally);
             return StreamEnd::Done;
         }
     };
@@ -90,7 +92,8 @@ pub async fn serve(
         }
         Admission::Answer { answer, spend } => {
             let is_head = inspected.is_head;
-            errors::answer_local(&mut respond, &answer, is_head, &request_id, &line.tally);
+            let reply = (&request_id[..], hsts);
+            errors::answer_local(&mut respond, &answer, is_head, reply, &line.tally);
             if let Some(index) = spend {
                 worker.spend(&inspected.host, index);
             }
@@ -100,7 +103,7 @@ pub async fn serve(
             if let Some(id) = routed {
                 count_under(&worker, id, &line.tally);
             }
-            errors::answer(&mut respond, &err, &request_id, &line.tally);
+            errors::answer(&mut respond, &err, (&request_id[..], hsts), &line.tally);
             return StreamEnd::Done;
         }
         Admission::Hold {
@@ -143,7 +146,7 @@ pub async fn serve(
                     (target, lease, forwarding)
                 }
                 Err(err) => {
-                    errors::answer(&mut respond, &err, &request_id, &line.tally);
+                    errors::answer(&mut respond, &err, (&request_id[..], hsts), &line.tally);
                     return StreamEnd::Done;
                 }
             }
@@ -162,6 +165,7 @@ pub async fn serve(
     let info = ForwardInfo {
         target: forwarding.target.as_deref(),
         session: forwarding.session.as_ref(),
+        proto: if via.tls { Proto::Https } else { Proto::Http },
         ..ForwardInfo::new(ClientIp::Text(&client_ip), &request_id)
     };
     request::write_forwarded(&parts, &inspected, &forwarding.plan, &info, &mut head);
@@ -185,6 +189,7 @@ pub async fn serve(
         body_stall_limit: worker.limits.header_read_timeout,
         editing: editing.as_deref(),
         cold_start: line.tally.cold().filter(|_| server_timing),
+        hsts,
         tally: &line.tally,
     };
     match forward::exchange(&worker, exchange, body, &mut respond).await {
@@ -193,7 +198,7 @@ pub async fn serve(
             if err.code.status() >= 500 {
                 log::warn!("{peer} {}: {err}", target.host);
             }
-            errors::answer(&mut respond, &err, &request_id, &line.tally);
+            errors::answer(&mut respond, &err, (&request_id[..], hsts), &line.tally);
             StreamEnd::Done
         }
         Err(Failure::Reset(why)) => {

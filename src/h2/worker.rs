@@ -133,7 +133,7 @@ pub async fn run(worker: Rc<Worker>, mut inbox: mpsc::UnboundedReceiver<Control>
     loop {
         tokio::select! {
             control = inbox.recv(), if inbox_open => match control {
-                Some(Control::HandOff { stream, already_read, peer }) => {
+                Some(Control::HandOff { stream, already_read, peer, tls }) => {
                     if worker.shutting_down.get() {
                         continue; // dropping the socket closes it
                     }
@@ -144,7 +144,7 @@ pub async fn run(worker: Rc<Worker>, mut inbox: mpsc::UnboundedReceiver<Control>
                     let worker = worker.clone();
                     let shutdown = shutdown_rx.clone();
                     connections.spawn_local(async move {
-                        conn::serve(worker, stream, already_read, peer, shutdown).await;
+                        conn::serve(worker, (stream, already_read, tls), peer, shutdown).await;
                     });
                 }
                 Some(Control::Backend(event)) => {

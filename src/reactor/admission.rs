@@ -19,6 +19,7 @@ use crate::upstream::{body_too_large, normalize_host, route, Admission, Caller, 
 impl Reactor {
     /// A complete head is at the front of the session's buffer: route it and forward, hold or answer it.
     pub(super) fn begin_request(&mut self, key: usize, head: RequestHead) {
+        let hsts = self.hsts_max_age();
         let session = &mut self.sessions[key];
         session.served += 1;
         let data = session.inbuf.data();
@@ -82,7 +83,7 @@ impl Reactor {
                 let close = close_after_answer(has_body, keep_alive, false) || self.shutting_down;
                 let bytes = answer.to_http1(&request_id, close, head.is_head);
                 session.inbuf.consume(head.len);
-                session.answer(&bytes, close, self.now);
+                session.answer(&bytes, close, self.now, hsts);
                 let ended = Unexchanged {
                     peer: session.peer,
                     seen: session.seen.take(),

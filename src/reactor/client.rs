@@ -97,6 +97,10 @@ impl Reactor {
             *head_started = true;
             *since = now;
         }
+        // ALPN said h2: whatever comes is HTTP/2 (the worker refuses anything but its preface).
+        if first && session.client.is_h2_over_tls() {
+            return Step::HandOffH2;
+        }
         match reader.step(session.inbuf.data(), first, client_eof) {
             HeadStep::Head(head) => {
                 self.begin_request(key, head);
@@ -177,11 +181,12 @@ impl Reactor {
         close: bool,
         routed: Option<Routed>,
     ) -> Option<Phase> {
+        let hsts = self.hsts_max_age();
         let session = self.sessions.get_mut(key)?;
         let close = close || self.shutting_down;
         log::debug!("{}: {}", session.peer, err);
         let bytes = err.to_http1(request_id.as_deref(), close, &[]);
-        let left = session.answer(&bytes, close, self.now);
+        let left = session.answer(&bytes, close, self.now, hsts);
         if !matches!(left, Phase::Exchanging(_)) {
             let ended = Unexchanged {
                 peer: session.peer,
@@ -195,20 +200,31 @@ impl Reactor {
         Some(left)
     }
 
+    /// `hsts_max_age_secs`, for answers over TLS (the caller checks the connection is TLS).
+    pub(super) fn hsts_max_age(&self) -> Option<u64> {
+        #[cfg(feature = "tls")]
+        return (self.config.tls.as_ref())
+            .and_then(|t| t.hsts_max_age)
+            .map(|age| age.as_secs());
+        #[cfg(not(feature = "tls"))]
+        None
+    }
+
     /// Moves a connection that opened with the HTTP/2 preface, and the bytes read so far, to the h2 worker.
     fn hand_off_h2(&mut self, key: usize) {
         let Some(mut session) = self.sessions.try_remove(key) else {
             return;
         };
         session.deadline.cancel(&mut self.timers);
-        let stream = session.client.into_handoff(self.poll.registry());
+        let hsts = self.hsts_max_age();
+        let handed = session.client.into_handoff(self.poll.registry(), hsts);
         log::debug!(
-            "{}: HTTP/2 prior knowledge; handing the connection to the h2 worker",
+            "{}: HTTP/2 (prior knowledge or ALPN); handing the connection to the h2 worker",
             session.peer
         );
-        // Otherwise closed: no worker, or the h2 preface inside TLS, which is not served yet.
-        if let (Some(h2), Some(stream)) = (&self.h2, stream) {
-            h2.hand_off(stream, session.inbuf.data().to_vec(), session.peer);
+        // Otherwise closed: no worker, or a TLS session that failed.
+        if let (Some(h2), Some((stream, tls))) = (&self.h2, handed) {
+            h2.hand_off(stream, session.inbuf.data().to_vec(), session.peer, tls);
         }
         if self.accept_paused {
             self.resume_accept();

@@ -128,13 +128,37 @@ impl ClientStream {
         let _ = registry.deregister(&mut self.socket);
     }
 
-    /// The bare socket for the h2 worker, no longer registered here; `None` for a TLS connection, whose
-    /// bytes the worker could not read (h2 over TLS is not offered yet: ALPN is `http/1.1` only).
-    pub fn into_handoff(mut self, registry: &Registry) -> Option<std::net::TcpStream> {
-        self.deregister(registry);
-        if self.is_tls() {
-            return None;
+    /// Whether this TLS connection agreed on `h2` by ALPN and finished its handshake: whatever it sends
+    /// is for the h2 worker.
+    pub fn is_h2_over_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            return tls.is_h2() && !tls.is_handshaking();
         }
-        Some(std::net::TcpStream::from(self.socket))
+        false
+    }
+
+    /// The socket for the h2 worker, no longer registered here, and for a TLS connection its session
+    /// with the socket bytes it has not decrypted yet (`hsts_max_age` goes with it, for the responses).
+    /// `None` when a TLS session cannot be continued (it failed): the connection is closed.
+    pub fn into_handoff(
+        mut self,
+        registry: &Registry,
+        hsts_max_age: Option<u64>,
+    ) -> Option<(std::net::TcpStream, Option<Box<crate::h2::TlsHandoff>>)> {
+        self.deregister(registry);
+        #[cfg(not(feature = "tls"))]
+        let _ = hsts_max_age;
+        #[cfg(feature = "tls")]
+        if let Some(tls) = self.tls {
+            let (conn, raw) = tls.into_handoff()?;
+            let handoff = crate::h2::TlsHandoff {
+                conn,
+                raw,
+                hsts_max_age,
+            };
+            return Some((self.socket.into(), Some(Box::new(handoff))));
+        }
+        Some((std::net::TcpStream::from(self.socket), None))
     }
 }

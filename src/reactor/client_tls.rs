@@ -197,6 +197,22 @@ impl ClientTls {
         }
     }
 
+    /// Whether ALPN chose `h2`: the connection belongs to the h2 worker once its handshake is done.
+    pub fn is_h2(&self) -> bool {
+        self.session.alpn() == Some(b"h2")
+    }
+
+    /// The session and the socket bytes rustls has not taken yet, for the h2 worker. `None` when the
+    /// session never got established or failed (nothing to continue).
+    pub fn into_handoff(self) -> Option<(rustls::ServerConnection, Vec<u8>)> {
+        let raw = self
+            .raw
+            .get(self.raw_pos..self.raw_end)
+            .unwrap_or_default()
+            .to_vec();
+        Some((self.session.into_connection()?, raw))
+    }
+
     /// Picks the certificate for the ClientHello's SNI and continues the handshake with it.
     fn choose_config(&mut self, socket: &mut TcpStream, io: &mut Readiness) -> io::Result<()> {
         let sni = (self.session.client_hello()).and_then(|hello| hello.server_name.clone());

@@ -128,18 +128,22 @@ pub fn redirect(host: &str, target: &[u8], https_port: u16) -> Option<LocalAnswe
     })
 }
 
-/// Adds `Strict-Transport-Security` to the response head that ends `out` (after its blank line), unless
-/// the backend sent its own.
+/// Adds `Strict-Transport-Security` to the response head that starts at `head_at` in `out` (before its
+/// blank line; a body may follow, as in the proxy's own answers), unless the head has its own.
 pub fn add_hsts(out: &mut Vec<u8>, head_at: usize, max_age_secs: u64) {
     const NAME: &[u8] = b"\r\nstrict-transport-security:";
-    let head = &out[head_at.min(out.len())..];
-    let has_own = head
+    let from = head_at.min(out.len());
+    let Some(blank) = out[from..].windows(4).position(|w| w == b"\r\n\r\n") else {
+        return;
+    };
+    let head = &out[from..from + blank + 4];
+    if head
         .windows(NAME.len())
-        .any(|w| w.eq_ignore_ascii_case(NAME));
-    if !head.ends_with(b"\r\n\r\n") || has_own {
+        .any(|w| w.eq_ignore_ascii_case(NAME))
+    {
         return;
     }
-    let at = out.len() - 2;
+    let at = from + blank + 2;
     let field = format!("Strict-Transport-Security: max-age={max_age_secs}\r\n");
     out.splice(at..at, field.into_bytes());
 }
@@ -191,5 +195,11 @@ mod tests {
         let mut out = own.clone();
         add_hsts(&mut out, 0, 60);
         assert_eq!(out, own);
+        // A proxy answer's body follows its head; a field in the body is not the head's.
+        let mut out =
+            b"HTTP/1.1 404 x\r\nA: b\r\n\r\n{\"e\":\"\r\nstrict-transport-security:\"}".to_vec();
+        add_hsts(&mut out, 0, 5);
+        let want = b"HTTP/1.1 404 x\r\nA: b\r\nStrict-Transport-Security: max-age=5\r\n\r\n{";
+        assert!(out.starts_with(want), "{}", String::from_utf8_lossy(&out));
     }
 }

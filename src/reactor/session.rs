@@ -213,9 +213,18 @@ impl Session {
     }
 
     /// Queues a proxy-made answer (`bytes`) and moves on after it: closing when `close`, otherwise waiting
-    /// for the next request. Returns the phase left.
-    pub fn answer(&mut self, bytes: &[u8], close: bool, now: Instant) -> Phase {
+    /// for the next request. Returns the phase left. Over TLS, `hsts` (`hsts_max_age_secs`) adds
+    /// `Strict-Transport-Security` as on the backends' responses: every proxy-made HTTP/1 answer passes
+    /// here.
+    pub fn answer(&mut self, bytes: &[u8], close: bool, now: Instant, hsts: Option<u64>) -> Phase {
+        let at = self.out.len();
         self.out.extend_from_slice(bytes);
+        #[cfg(feature = "tls")]
+        if let (true, Some(age)) = (self.client.is_tls(), hsts) {
+            super::https::add_hsts(&mut self.out, at, age);
+        }
+        #[cfg(not(feature = "tls"))]
+        let _ = (at, hsts);
         self.enter(Phase::after_answer(close, now))
     }
 

@@ -23,14 +23,10 @@ pub mod store;
 #[cfg(test)]
 pub(crate) mod tests;
 
-/// ALPN protocols offered, in server preference (rustls picks the first the client also offers).
-/// HTTP/1.1 (and WebSocket) is served in the reactor. `h2` is not offered until the h2 worker can take a
-/// TLS connection (it will go first then, and the h2 hand-off reads [`ClientHelloFacts::will_be_h2`]):
-/// until then a client offering both gets HTTP/1.1, and one offering only `h2` a
-/// `no_application_protocol` alert.
-///
-/// [`ClientHelloFacts::will_be_h2`]: session::ClientHelloFacts::will_be_h2
-pub const ALPN: [&[u8]; 1] = [b"http/1.1"];
+/// ALPN protocols offered, in server preference (rustls picks the first the client also offers): `h2`
+/// first, so a client that can goes to the h2 worker (the reactor hands the established session over
+/// when it sees the preface), then `http/1.1` (and WebSocket), served in the reactor.
+pub const ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];
 
 /// The ALPN protocol of an ACME TLS-ALPN-01 validation (RFC 8737).
 pub const ACME_TLS_ALPN: &[u8] = b"acme-tls/1";

@@ -14,8 +14,8 @@
 //!      └──────────────────────────┴────────────────────────────────┴──▶ Failed: an alert to send, then close
 //! ```
 //! The ClientHello is read first with rustls' `Acceptor`, so the caller picks the certificate (and later
-//! the ACME challenge answer, or the hand-off of an h2 connection with [`TlsSession::hello_bytes`]) with
-//! plain data it owns, instead of inside a rustls callback.
+//! the ACME challenge answer) with plain data it owns, instead of inside a rustls callback. An h2
+//! connection is handed on established ([`TlsSession::into_connection`]), not as its hello.
 
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -338,6 +338,16 @@ impl TlsSession {
     /// h2 worker, which then runs the handshake itself). Empty again after [`TlsSession::accept_with`].
     pub fn hello_bytes(&self) -> &[u8] {
         &self.hello_bytes
+    }
+
+    /// The established connection, for a hand-off (to the h2 worker) that continues it elsewhere: what
+    /// rustls holds (decrypted plaintext, TLS output not yet written) goes with it. `None` before the
+    /// handshake began or after a failure.
+    pub fn into_connection(self) -> Option<ServerConnection> {
+        match self.state {
+            State::Established(conn) if self.failed.is_none() => Some(*conn),
+            _ => None,
+        }
     }
 
     /// Queues close_notify (the end of our stream); flush it with [`TlsSession::pending_tls_out`].

@@ -165,7 +165,7 @@ fn accept_and_hand_off(listener: TcpListener, handle: Weak<H2Handle>) {
         first.truncate(n);
         let peer = stream.peer_addr().unwrap();
         stream.set_nonblocking(true).unwrap();
-        handle.hand_off(stream, first, peer);
+        handle.hand_off(stream, first, peer, None);
     }
 }
 

@@ -8,6 +8,8 @@ mod client;
 mod echo;
 mod h2client;
 mod h2worker;
+#[cfg(feature = "tls")]
+pub mod https;
 mod parity;
 pub mod pools;
 mod procs;

@@ -9,17 +9,17 @@ use crate::tls::store::{new_session_cache, CertStore};
 
 const NAMES: &[&str] = &["a.example.com"];
 
-/// `h2` is not offered until the h2 worker takes TLS connections: a client offering both gets HTTP/1.1.
+/// `h2` goes first: a client offering both gets it (and the reactor hands the session to the h2 worker).
 #[test]
-fn handshake_agrees_on_http1_over_h2_and_carries_data_both_ways() {
+fn handshake_agrees_on_h2_over_http1_and_carries_data_both_ways() {
     let ca = Ca::new();
     let store = store(&ca, &[(NAMES, false)]);
-    let mut link = Link::new(ca.client(&[b"h2", b"http/1.1"]), "a.example.com");
+    let mut link = Link::new(ca.client(&[b"http/1.1", b"h2"]), "a.example.com");
     link.pump(&store).unwrap();
     assert!(!link.server.is_handshaking());
-    assert_eq!(link.server.alpn(), Some(&b"http/1.1"[..]));
-    assert_eq!(link.client.alpn_protocol(), Some(&b"http/1.1"[..]));
-    assert!(!link.server.client_hello().unwrap().will_be_h2());
+    assert_eq!(link.server.alpn(), Some(&b"h2"[..]));
+    assert_eq!(link.client.alpn_protocol(), Some(&b"h2"[..]));
+    assert!(link.server.client_hello().unwrap().will_be_h2());
 
     link.client.writer().write_all(b"GET / HTTP/1.1").unwrap();
     link.pump(&store).unwrap();
@@ -111,8 +111,8 @@ fn a_client_hello_split_into_single_bytes_is_read_and_kept_for_a_hand_off() {
     let facts = session.client_hello().unwrap();
     assert_eq!(facts.server_name.as_deref(), Some("a.example.com"));
     assert_eq!(facts.alpn, vec![b"h2".to_vec(), b"http/1.1".to_vec()]);
-    // Offered by the client, but not by the server yet (`tls::ALPN`).
-    assert!(!facts.will_be_h2());
+    // Offered by the client and first in `tls::ALPN`.
+    assert!(facts.will_be_h2());
     assert!(!facts.offers_acme_tls());
     assert!(session.awaiting_config());
     assert!(

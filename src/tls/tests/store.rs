@@ -84,8 +84,10 @@ fn configs_offer_h2_first_refuse_0rtt_and_share_one_session_cache() {
     );
     for entry in store.entries() {
         let config = &entry.config;
-        // `h2` joins when the h2 worker takes TLS connections.
-        assert_eq!(config.alpn_protocols, [b"http/1.1".to_vec()]);
+        assert_eq!(
+            config.alpn_protocols,
+            [b"h2".to_vec(), b"http/1.1".to_vec()]
+        );
         assert_eq!(config.max_early_data_size, 0);
     }
     let [a, b] = store.entries() else { panic!() };
