@@ -71,6 +71,8 @@
 //!   and stop everything, SIGUSR1 reopens the access log.
 //! * `tls` (feature `tls`; not wired in yet): certificates by SNI, one immutable `rustls::ServerConfig`
 //!   each, owned by the reactor without a lock, and a sans-IO TLS session for the client stream.
+//! * `acme` (feature `acme`; not wired in yet): the ACME thread, a current-thread tokio runtime that
+//!   orders, stores and renews certificates and reports to the reactor by message (`acme`).
 //! * The [`access_log`] is shared by both request threads: each formats its lines and copies them into a
 //!   bounded buffer that one writer thread empties (a full buffer drops the line and counts it).
 //! * [`metrics`] are atomics only: each backend's counters and histograms sit in an `Arc` next to its
@@ -80,6 +82,8 @@
 //!   `GET /metrics`, and the status view reads the same counters.
 
 pub mod access_log;
+#[cfg(feature = "acme")]
+pub mod acme;
 pub mod admin;
 pub mod civil;
 pub mod cli;
