@@ -371,6 +371,7 @@ fn openssl_verify(dir: &Path, root_pem: &str, cert_pem: &str, name: &str) {
     );
 }
 
+/// The certificate of a `CertReady`, checked to agree with the pair that was loaded for the store.
 fn expect_ready(event: AcmeEvent) -> (Vec<String>, String, i64, bool) {
     match event {
         AcmeEvent::CertReady {
@@ -378,8 +379,16 @@ fn expect_ready(event: AcmeEvent) -> (Vec<String>, String, i64, bool) {
             cert_pem,
             not_after,
             issued,
+            certificate,
             ..
-        } => (names, cert_pem, not_after, issued),
+        } => {
+            assert_eq!(
+                certificate.names, names,
+                "the checked pair covers the names"
+            );
+            assert_eq!(certificate.not_after, not_after);
+            (names, cert_pem, not_after, issued)
+        }
         other => panic!("expected CertReady, got {other:?}"),
     }
 }

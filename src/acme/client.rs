@@ -21,7 +21,7 @@ use rustls::pki_types::CertificateDer;
 
 use super::messages::{AcmeEvent, Served};
 use super::schedule::Lifetime;
-use super::storage::{Storage, StoredCert};
+use super::storage::{LoadedCert, Storage, StoredCert};
 use crate::config::{AcmeChallenge, AcmeConfig};
 
 /// How long the proxy has to confirm it serves a challenge: it applies a message, so anything near
@@ -98,14 +98,14 @@ impl Client {
         Ok(account)
     }
 
-    /// Orders a certificate for `names` and stores it. The caller holds the storage lock and
+    /// Orders a certificate for `names`, stores it and reads it back. The caller holds the storage lock and
     /// retracts what was published (whatever the outcome).
     pub async fn order(
         &mut self,
         storage: &Storage,
         names: &[String],
         host: &impl ChallengeHost,
-    ) -> Result<StoredCert, String> {
+    ) -> Result<LoadedCert, String> {
         let account = self.account(storage).await?;
         let identifiers: Vec<Identifier> =
             names.iter().map(|n| Identifier::Dns(n.clone())).collect();
@@ -189,7 +189,12 @@ impl Client {
             },
         };
         storage.save_cert(&cert).map_err(|e| e.0)?;
-        Ok(cert)
+        // Read back and checked like a configured certificate: what is served is what a restart
+        // will load.
+        storage
+            .load_cert(names)
+            .map_err(|e| e.0)?
+            .ok_or_else(|| format!("ACME storage: {names:?} not found after storing it"))
     }
 }
 

@@ -8,6 +8,8 @@ use std::time::SystemTime;
 
 use rustls::sign::CertifiedKey;
 
+use crate::tls::certs::Certificate;
+
 /// To the ACME thread.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AcmeCmd {
@@ -62,6 +64,9 @@ pub enum AcmeEvent {
         not_after: i64,
         /// `true` when the CA just issued it, `false` when it was loaded from storage.
         issued: bool,
+        /// The same pair read back from storage and checked like a `[[tls.certificates]]` file, ready
+        /// for the certificate store (`CertStore::build` takes these).
+        certificate: Certificate,
     },
     /// Ordering failed; the thread tries again at `retry_at` by itself. A certificate already served
     /// for these names stays in use. `retry_at` is `None` for names that can never be ordered (a

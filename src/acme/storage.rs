@@ -56,13 +56,21 @@ pub struct Storage {
     dir: PathBuf,
 }
 
-/// A stored certificate, its key checked to match.
+/// A certificate as stored: what [`Storage::save_cert`] writes.
 #[derive(Clone)]
 pub struct StoredCert {
     pub names: Vec<String>,
     pub cert_pem: String,
     pub key_pem: String,
     pub lifetime: Lifetime,
+}
+
+/// A certificate read back from storage and checked like a `[[tls.certificates]]` file: the key
+/// matches, the names are known. What the proxy will serve.
+#[derive(Clone)]
+pub struct LoadedCert {
+    pub stored: StoredCert,
+    pub certificate: certs::Certificate,
 }
 
 /// `meta.json`: what the certificate is for and when it was issued. `not_before` is the time the thread
@@ -161,7 +169,7 @@ impl Storage {
 
     /// The stored certificate for exactly `names`, `None` when there is none (or one for another set of
     /// names, which the next order replaces).
-    pub fn load_cert(&self, names: &[String]) -> Result<Option<StoredCert>, StorageError> {
+    pub fn load_cert(&self, names: &[String]) -> Result<Option<LoadedCert>, StorageError> {
         let dir = self.cert_dir(names);
         let meta_path = dir.join("meta.json");
         let Some(meta) = read_bounded(&meta_path)? else {
@@ -178,7 +186,7 @@ impl Storage {
             .map_err(|e| StorageError(format!("ACME storage: {}", e.message)))?;
         let cert_pem = read_text(&cert_path)?;
         let key_pem = read_text(&key_path)?;
-        Ok(Some(StoredCert {
+        let stored = StoredCert {
             names: meta.names,
             cert_pem,
             key_pem,
@@ -186,6 +194,10 @@ impl Storage {
                 not_before: meta.not_before,
                 not_after: loaded.not_after,
             },
+        };
+        Ok(Some(LoadedCert {
+            stored,
+            certificate: loaded,
         }))
     }
 
@@ -354,6 +366,8 @@ mod tests {
         };
         storage.save_cert(&cert).expect("save");
         let loaded = storage.load_cert(&names).expect("load").expect("stored");
+        assert_eq!(loaded.certificate.names, names);
+        let loaded = loaded.stored;
         assert_eq!(loaded.cert_pem, cert.cert_pem);
         assert_eq!(loaded.key_pem, cert.key_pem);
         assert_eq!(loaded.lifetime.not_before, 5);

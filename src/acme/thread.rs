@@ -16,7 +16,7 @@ use tokio::sync::Notify;
 use super::client::{unix_now, ChallengeHost, Client};
 use super::messages::{AcmeCmd, AcmeEvent, Served};
 use super::schedule::{sleep_for, CertSchedule, Start, MAX_SLEEP};
-use super::storage::{Storage, StoredCert};
+use super::storage::{LoadedCert, Storage};
 use crate::config::AcmeConfig;
 
 /// How long an order waits for another proxy sharing the storage to finish its own, before it counts
@@ -219,12 +219,12 @@ async fn run<F: FnMut(AcmeEvent)>(
         let managed = &mut certs[index];
         match outcome {
             Ok((cert, issued)) => {
-                managed.schedule.issued(cert.lifetime);
+                managed.schedule.issued(cert.stored.lifetime);
                 if issued {
                     log::info!(
                         "ACME: certificate for {} issued, valid until {} (Unix), renewal at {}",
                         names.join(", "),
-                        cert.lifetime.not_after,
+                        cert.stored.lifetime.not_after,
                         managed.schedule.due()
                     );
                 }
@@ -279,7 +279,8 @@ fn obtain<F: FnMut(AcmeEvent)>(
             None
         }
     };
-    let (schedule, start) = CertSchedule::start(stored.as_ref().map(|s| s.lifetime), unix_now());
+    let lifetime = stored.as_ref().map(|loaded| loaded.stored.lifetime);
+    let (schedule, start) = CertSchedule::start(lifetime, unix_now());
     if let (Start::Use { renew_at }, Some(stored)) = (start, stored) {
         log::info!(
             "ACME: certificate for {} from storage, renewal at {renew_at} (Unix)",
@@ -326,7 +327,7 @@ async fn renew<F: FnMut(AcmeEvent)>(
     storage: &Storage,
     names: &[String],
     hub: &Hub<F>,
-) -> Result<(StoredCert, bool), String> {
+) -> Result<(LoadedCert, bool), String> {
     let deadline = tokio::time::Instant::now() + LOCK_WAIT;
     let _lock = loop {
         if let Some(lock) = storage.try_lock().map_err(|e| e.0)? {
@@ -342,9 +343,10 @@ async fn renew<F: FnMut(AcmeEvent)>(
         tokio::time::sleep(Duration::from_secs(1)).await;
     };
     let now = unix_now();
-    if let Ok(Some(stored)) = storage.load_cert(names) {
-        if stored.lifetime.is_valid(now) && stored.lifetime.renew_at() > now {
-            return Ok((stored, false));
+    if let Ok(Some(loaded)) = storage.load_cert(names) {
+        let lifetime = loaded.stored.lifetime;
+        if lifetime.is_valid(now) && lifetime.renew_at() > now {
+            return Ok((loaded, false));
         }
     }
     client
@@ -353,13 +355,14 @@ async fn renew<F: FnMut(AcmeEvent)>(
         .map(|cert| (cert, true))
 }
 
-fn ready(cert: StoredCert, issued: bool) -> AcmeEvent {
+fn ready(cert: LoadedCert, issued: bool) -> AcmeEvent {
     AcmeEvent::CertReady {
-        names: cert.names,
-        cert_pem: cert.cert_pem,
-        key_pem: cert.key_pem,
-        not_after: cert.lifetime.not_after,
+        names: cert.stored.names,
+        cert_pem: cert.stored.cert_pem,
+        key_pem: cert.stored.key_pem,
+        not_after: cert.stored.lifetime.not_after,
         issued,
+        certificate: cert.certificate,
     }
 }
 
