@@ -611,3 +611,50 @@ fn wildcards_are_refused_without_an_order() {
         "prompt shutdown"
     );
 }
+
+/// Two proxies on one storage directory (the lock): one orders, the other waits for it and then
+/// serves what it stored, so the CA sees one order.
+#[test]
+fn two_threads_on_one_storage_order_once() {
+    let Some(pebble) = Pebble::start("acme-shared") else {
+        return;
+    };
+    let tokens = Arc::new(Mutex::new(HashMap::new()));
+    let alpn = Arc::new(Mutex::new(HashMap::new()));
+    let _responder = Http01Responder::start(pebble.http_port, tokens.clone());
+    let work = TempDir::new("acme-shared-work");
+    let config = pebble.acme_config(&work.file("storage"), AcmeChallenge::Http01);
+    let names = vec!["shared.spawngate.test".to_string()];
+    let mut proxies = [
+        Proxy::start(config.clone(), &tokens, &alpn),
+        Proxy::start(config, &tokens, &alpn),
+    ];
+    for proxy in &proxies {
+        proxy.handle.send(AcmeCmd::Obtain {
+            names: names.clone(),
+        });
+    }
+    // Each answers its own challenges at the same time, as two reactors would.
+    let results: Vec<_> = std::thread::scope(|scope| {
+        let pebble = &pebble;
+        let waits: Vec<_> = proxies
+            .iter_mut()
+            .map(|proxy| {
+                scope.spawn(move || {
+                    expect_ready(proxy.next_cert_event(Duration::from_secs(60), pebble))
+                })
+            })
+            .collect();
+        waits
+            .into_iter()
+            .map(|wait| wait.join().expect("a certificate event"))
+            .collect()
+    });
+    let issued: Vec<bool> = results.iter().map(|r| r.3).collect();
+    assert_eq!(issued.iter().filter(|i| **i).count(), 1, "{issued:?}");
+    assert_eq!(results[0].1, results[1].1, "the same certificate");
+    assert_eq!(pebble.orders(), 1, "{}", pebble.log());
+    for proxy in proxies {
+        proxy.handle.shutdown();
+    }
+}
