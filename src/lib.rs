@@ -75,6 +75,8 @@
 //!   `rustls::ServerConfig` each, owned by the reactor without a lock and swapped whole on reload. ALPN
 //!   offers `h2` first: once the handshake is done the reactor hands the socket and its rustls session to
 //!   the h2 worker, as it hands over an h2c connection.
+//! * `acme` (feature `acme`; not wired in yet): the ACME thread, a current-thread tokio runtime that
+//!   orders, stores and renews certificates and reports to the reactor by message (`acme`).
 //! * The [`access_log`] is shared by both request threads: each formats its lines and copies them into a
 //!   bounded buffer that one writer thread empties (a full buffer drops the line and counts it).
 //! * [`metrics`] are atomics only: each backend's counters and histograms sit in an `Arc` next to its
@@ -84,6 +86,8 @@
 //!   `GET /metrics`, and the status view reads the same counters.
 
 pub mod access_log;
+#[cfg(feature = "acme")]
+pub mod acme;
 pub mod admin;
 pub mod civil;
 pub mod cli;
