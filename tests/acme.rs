@@ -274,15 +274,43 @@ impl Proxy {
 
 /// A one-request-per-connection HTTP server answering `/.well-known/acme-challenge/{token}` from
 /// `tokens`, as the reactor's cleartext listener will; stops on drop.
-struct Http01Responder {
+fn http01_responder(port: u16, tokens: Arc<Mutex<HashMap<String, String>>>) -> Responder {
+    Responder::start(port, move |mut stream| {
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
+        }
+        let head = String::from_utf8_lossy(&head);
+        let path = head.split_whitespace().nth(1).unwrap_or("");
+        let answer = path
+            .strip_prefix("/.well-known/acme-challenge/")
+            .and_then(|token| tokens.lock().ok()?.get(token).cloned());
+        let response = match answer {
+            Some(body) => format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            ),
+            None => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                .to_string(),
+        };
+        let _ = stream.write_all(response.as_bytes());
+    })
+}
+
+/// A server on `port` whose thread hands each connection in turn to `serve`, until dropped.
+struct Responder {
     stop: Arc<AtomicBool>,
     port: u16,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-impl Http01Responder {
-    fn start(port: u16, tokens: Arc<Mutex<HashMap<String, String>>>) -> Http01Responder {
-        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind httpPort");
+impl Responder {
+    fn start(port: u16, mut serve: impl FnMut(TcpStream) + Send + 'static) -> Responder {
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind a Pebble port");
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
         let thread = std::thread::spawn(move || {
@@ -290,35 +318,12 @@ impl Http01Responder {
                 if stopped.load(Ordering::Relaxed) {
                     break;
                 }
-                let Ok(mut stream) = stream else { continue };
+                let Ok(stream) = stream else { continue };
                 let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-                let mut head = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let head = String::from_utf8_lossy(&head);
-                let path = head.split_whitespace().nth(1).unwrap_or("");
-                let answer = path
-                    .strip_prefix("/.well-known/acme-challenge/")
-                    .and_then(|token| tokens.lock().ok()?.get(token).cloned());
-                let response = match answer {
-                    Some(body) => format!(
-                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                        body.len()
-                    ),
-                    None => {
-                        "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                            .to_string()
-                    }
-                };
-                let _ = stream.write_all(response.as_bytes());
+                serve(stream);
             }
         });
-        Http01Responder {
+        Responder {
             stop,
             port,
             thread: Some(thread),
@@ -326,9 +331,10 @@ impl Http01Responder {
     }
 }
 
-impl Drop for Http01Responder {
+impl Drop for Responder {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        // Wakes the accept so the thread sees `stop`.
         let _ = TcpStream::connect(("127.0.0.1", self.port));
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
@@ -400,7 +406,7 @@ fn http01_obtains_stores_reuses_and_renews() {
     };
     let tokens = Arc::new(Mutex::new(HashMap::new()));
     let alpn = Arc::new(Mutex::new(HashMap::new()));
-    let _responder = Http01Responder::start(pebble.http_port, tokens.clone());
+    let _responder = http01_responder(pebble.http_port, tokens.clone());
     let work = TempDir::new("acme-http01-work");
     let storage = work.file("storage");
     let config = pebble.acme_config(&storage, AcmeChallenge::Http01);
@@ -477,10 +483,26 @@ fn http01_obtains_stores_reuses_and_renews() {
 
 /// Answers TLS-ALPN-01 on Pebble's `tlsPort` as the reactor's ClientHello hook will: the
 /// certificate published for the SNI name, ALPN `acme-tls/1` only, then the connection ends.
-struct AlpnResponder {
-    stop: Arc<AtomicBool>,
-    port: u16,
-    thread: Option<std::thread::JoinHandle<()>>,
+fn alpn_responder(port: u16, keys: Arc<Mutex<HashMap<String, Arc<CertifiedKey>>>>) -> Responder {
+    let mut config = rustls::ServerConfig::builder_with_provider(spawngate::tls::provider())
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_no_client_auth()
+        .with_cert_resolver(Arc::new(ByName(keys)));
+    config.alpn_protocols = vec![spawngate::tls::ACME_TLS_ALPN.to_vec()];
+    let config = Arc::new(config);
+    Responder::start(port, move |mut stream| {
+        let Ok(mut connection) = rustls::ServerConnection::new(config.clone()) else {
+            return;
+        };
+        while connection.is_handshaking() {
+            if connection.complete_io(&mut stream).is_err() {
+                break;
+            }
+        }
+        connection.send_close_notify();
+        let _ = connection.complete_io(&mut stream);
+    })
 }
 
 #[derive(Debug)]
@@ -493,55 +515,6 @@ impl rustls::server::ResolvesServerCert for ByName {
     }
 }
 
-impl AlpnResponder {
-    fn start(port: u16, keys: Arc<Mutex<HashMap<String, Arc<CertifiedKey>>>>) -> AlpnResponder {
-        let mut config = rustls::ServerConfig::builder_with_provider(spawngate::tls::provider())
-            .with_safe_default_protocol_versions()
-            .expect("protocol versions")
-            .with_no_client_auth()
-            .with_cert_resolver(Arc::new(ByName(keys)));
-        config.alpn_protocols = vec![spawngate::tls::ACME_TLS_ALPN.to_vec()];
-        let config = Arc::new(config);
-        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind tlsPort");
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopped = stop.clone();
-        let thread = std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                if stopped.load(Ordering::Relaxed) {
-                    break;
-                }
-                let Ok(mut stream) = stream else { continue };
-                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-                let Ok(mut connection) = rustls::ServerConnection::new(config.clone()) else {
-                    continue;
-                };
-                while connection.is_handshaking() {
-                    if connection.complete_io(&mut stream).is_err() {
-                        break;
-                    }
-                }
-                connection.send_close_notify();
-                let _ = connection.complete_io(&mut stream);
-            }
-        });
-        AlpnResponder {
-            stop,
-            port,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for AlpnResponder {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
 #[test]
 fn tls_alpn01_obtains_a_certificate() {
     let Some(pebble) = Pebble::start("acme-alpn") else {
@@ -549,7 +522,7 @@ fn tls_alpn01_obtains_a_certificate() {
     };
     let tokens = Arc::new(Mutex::new(HashMap::new()));
     let alpn = Arc::new(Mutex::new(HashMap::new()));
-    let _responder = AlpnResponder::start(pebble.tls_port, alpn.clone());
+    let _responder = alpn_responder(pebble.tls_port, alpn.clone());
     let work = TempDir::new("acme-alpn-work");
     let storage = work.file("storage");
     let config = pebble.acme_config(&storage, AcmeChallenge::TlsAlpn01);
@@ -621,7 +594,7 @@ fn two_threads_on_one_storage_order_once() {
     };
     let tokens = Arc::new(Mutex::new(HashMap::new()));
     let alpn = Arc::new(Mutex::new(HashMap::new()));
-    let _responder = Http01Responder::start(pebble.http_port, tokens.clone());
+    let _responder = http01_responder(pebble.http_port, tokens.clone());
     let work = TempDir::new("acme-shared-work");
     let config = pebble.acme_config(&work.file("storage"), AcmeChallenge::Http01);
     let names = vec!["shared.spawngate.test".to_string()];
