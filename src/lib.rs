@@ -103,6 +103,8 @@ pub mod reactor;
 pub mod sessions;
 pub mod supervisor;
 pub mod systemd;
+#[cfg(test)]
+mod test_rng;
 #[cfg(feature = "tls")]
 pub mod tls;
 pub mod upstream;

@@ -17,7 +17,7 @@
 mod support;
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use support::https::{config, Ca};
 use support::{echo_backend, free_port, Proxy};
@@ -71,7 +71,7 @@ fn testssl_finds_nothing_worse_than_low_in_protocols_ciphers_and_vulnerabilities
     ));
     let json_path = ca.dir.file("testssl.json");
     let target = proxy.https_addr().to_string();
-    let mut child = Command::new(testssl)
+    let child = Command::new(testssl)
         .args(["--protocols", "--std", "--vulnerable"])
         .args(["--quiet", "--color", "0", "--warnings", "off"])
         // Each of its openssl calls bounded too, so one stuck handshake cannot eat the whole limit.
@@ -84,15 +84,23 @@ fn testssl_finds_nothing_worse_than_low_in_protocols_ciphers_and_vulnerabilities
         .stderr(Stdio::piped())
         .spawn()
         .expect("run testssl");
-    let started = Instant::now();
-    while child.try_wait().expect("wait for testssl").is_none() {
-        if started.elapsed() > SCAN_LIMIT {
-            let _ = child.kill();
+    // Its output is read to the end on a thread (a full pipe would stall it), and its end awaited
+    // with a deadline.
+    let pid = child.id();
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    let out = match finished.recv_timeout(SCAN_LIMIT) {
+        Ok(out) => out.expect("testssl's output"),
+        Err(_) => {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
             panic!("testssl took more than {SCAN_LIMIT:?}");
         }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let out = child.wait_with_output().expect("testssl's output");
+    };
     let screen = String::from_utf8_lossy(&out.stdout);
     let text = std::fs::read_to_string(&json_path)
         .unwrap_or_else(|e| panic!("no JSON from testssl ({e}):\n{screen}"));

@@ -12,6 +12,7 @@
 
 pub mod format;
 pub mod record;
+mod text;
 mod writer;
 
 #[cfg(test)]

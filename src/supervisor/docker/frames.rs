@@ -152,13 +152,8 @@ mod tests {
 
     #[test]
     fn random_streams_never_panic_and_lines_stay_bounded() {
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut rng = crate::test_rng::XorShift::new(0x9e37_79b9_7f4a_7c15_u64);
+        let mut next = || rng.next_u64();
         for _ in 0..2_000 {
             let mut demux = Demux::default();
             let mut lines = Lines::default();

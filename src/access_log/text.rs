@@ -1,0 +1,296 @@
+//! The pieces an access-log line is written from, sans-IO: client bytes escaped (printable ASCII only,
+//! for either format), numbers, the client address and the time. A busy log writes a score of these
+//! per line, so each is written for speed: runs of printable bytes copied whole, two digits per step,
+//! the calendar worked out once a second per thread.
+
+use std::cell::Cell;
+use std::net::IpAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Client bytes for the combined format: printable ASCII as is except `"` and `\` (backslash-escaped),
+/// everything else as `\xHH` (Apache's escaping); `bare` (a `key=value` value) escapes spaces too.
+pub(super) fn push_escaped_or_dash(out: &mut Vec<u8>, bytes: &[u8], bare: bool) {
+    if bytes.is_empty() {
+        out.push(b'-');
+        return;
+    }
+    let plain = if bare { &BARE_PLAIN } else { &JSON_PLAIN };
+    // Runs of printable bytes (nearly every byte of a real request) are copied whole.
+    let mut rest = bytes;
+    while let Some(at) = rest.iter().position(|&b| !plain[usize::from(b)]) {
+        out.extend_from_slice(&rest[..at]);
+        match rest[at] {
+            b @ (b'"' | b'\\') => out.extend_from_slice(&[b'\\', b]),
+            b => push_hex_escape(out, b"\\x", b),
+        }
+        rest = &rest[at + 1..];
+    }
+    out.extend_from_slice(rest);
+}
+
+fn push_hex_escape(out: &mut Vec<u8>, prefix: &[u8], b: u8) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.extend_from_slice(prefix);
+    out.push(HEX[usize::from(b >> 4)]);
+    out.push(HEX[usize::from(b & 0xf)]);
+}
+
+/// Client bytes as a JSON string (`null` when empty): valid UTF-8 is kept, each invalid byte becomes
+/// U+FFFD, control characters and non-ASCII are `\u` escapes so the line stays printable ASCII.
+pub(super) fn push_json_or_null(out: &mut Vec<u8>, bytes: &[u8]) {
+    if bytes.is_empty() {
+        out.extend_from_slice(b"null");
+        return;
+    }
+    out.push(b'"');
+    // Printable ASCII without quotes or backslashes (nearly every real value) needs no escaping.
+    if bytes.iter().all(|&b| JSON_PLAIN[usize::from(b)]) {
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            push_json_char(out, c);
+        }
+        if !chunk.invalid().is_empty() {
+            push_json_char(out, char::REPLACEMENT_CHARACTER);
+        }
+    }
+    out.push(b'"');
+}
+
+/// Bytes written as they are: printable ASCII but `"` and `\\` (in a JSON string or a quoted combined
+/// field), and, for a bare combined field, not the space either.
+static JSON_PLAIN: [bool; 256] = plain_bytes(false);
+static BARE_PLAIN: [bool; 256] = plain_bytes(true);
+
+const fn plain_bytes(bare: bool) -> [bool; 256] {
+    let mut plain = [false; 256];
+    let mut b = b' ';
+    while b <= b'~' {
+        plain[b as usize] = b != b'"' && b != b'\\' && !(bare && b == b' ');
+        b += 1;
+    }
+    plain
+}
+
+fn push_json_char(out: &mut Vec<u8>, c: char) {
+    match c {
+        '"' => out.extend_from_slice(b"\\\""),
+        '\\' => out.extend_from_slice(b"\\\\"),
+        ' '..='~' => out.push(c as u8),
+        _ => {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                let [hi, lo] = unit.to_be_bytes();
+                push_hex_escape(out, b"\\u", hi);
+                push_hex_escape(out, b"", lo);
+            }
+        }
+    }
+}
+
+/// `n` in decimal, two digits per step (a line has a score of numbers; this is most of its cost).
+pub(super) fn push_u64(out: &mut Vec<u8>, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut n = n;
+    while n >= 100 {
+        i -= 2;
+        let pair = (n % 100) as usize * 2;
+        digits[i..i + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+        n /= 100;
+    }
+    if n >= 10 {
+        i -= 2;
+        let pair = n as usize * 2;
+        digits[i..i + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    } else {
+        i -= 1;
+        digits[i] = b'0' + n as u8;
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+/// "00" to "99", so two digits are one lookup.
+const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+                            2021222324252627282930313233343536373839\
+                            4041424344454647484950515253545556575859\
+                            6061626364656667686970717273747576777879\
+                            8081828384858687888990919293949596979899";
+
+pub(super) fn push_ms(out: &mut Vec<u8>, d: Duration) {
+    let micros = d.as_micros().min(u128::from(u64::MAX)) as u64;
+    push_u64(out, micros / 1000);
+    out.push(b'.');
+    push_padded(out, micros % 1000, 3);
+}
+
+/// `n` in at least `width` digits, zeros in front (`n` is below `10^width` everywhere it is used).
+fn push_padded(out: &mut Vec<u8>, n: u64, width: usize) {
+    let mut digits = [b'0'; 20];
+    let mut at = digits.len();
+    let mut n = n;
+    while n > 0 {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    out.extend_from_slice(&digits[at.min(digits.len() - width)..]);
+}
+
+pub(super) fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
+    match ip.to_canonical() {
+        // Without the formatting machinery: this is on every line.
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                push_u64(out, u64::from(octet));
+            }
+        }
+        v6 => {
+            use std::io::Write;
+            // Writing to a Vec cannot fail.
+            let _ = write!(out, "{v6}");
+        }
+    }
+}
+
+/// UTC calendar fields of a time: (year, month 1-12, day, hour, minute, second, millisecond).
+fn civil(time: SystemTime) -> (i64, u32, u32, u32, u32, u32, u32) {
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+    let secs = since.as_secs();
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (year, month, day) = crate::civil::civil_from_days(days);
+    let (h, m, s) = (
+        (rem / 3600) as u32,
+        (rem / 60 % 60) as u32,
+        (rem % 60) as u32,
+    );
+    (year, month, day, h, m, s, since.subsec_millis())
+}
+
+/// `10/Oct/2000:13:55:36 +0000`.
+/// `10/Oct/2000:13:55:36 +0000`.
+pub(super) fn push_apache_time(out: &mut Vec<u8>, time: SystemTime) {
+    out.extend_from_slice(&second_text(time).apache);
+}
+
+/// `2000-10-10T13:55:36.123Z`.
+pub(super) fn push_rfc3339(out: &mut Vec<u8>, time: SystemTime) {
+    out.extend_from_slice(&second_text(time).rfc3339);
+    out.push(b'.');
+    let ms = time
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_millis());
+    push_padded(out, u64::from(ms), 3);
+    out.push(b'Z');
+}
+
+/// One second as both formats write it (without the milliseconds).
+#[derive(Clone, Copy)]
+struct SecondText {
+    secs: u64,
+    apache: [u8; 26],
+    rfc3339: [u8; 19],
+}
+
+thread_local! {
+    /// The second last formatted on this thread: a busy log works out the calendar once a second.
+    static LAST_SECOND: Cell<Option<SecondText>> = const { Cell::new(None) };
+}
+
+fn second_text(time: SystemTime) -> SecondText {
+    let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    if let Some(last) = LAST_SECOND.get().filter(|t| t.secs == secs) {
+        return last;
+    }
+    const MONTHS: [&[u8]; 12] = [
+        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
+        b"Dec",
+    ];
+    let (year, month, day, h, m, s, _) = civil(time);
+    let mut apache = Vec::with_capacity(26);
+    push_padded(&mut apache, u64::from(day), 2);
+    apache.push(b'/');
+    apache.extend_from_slice(MONTHS[(month as usize - 1) % 12]);
+    apache.push(b'/');
+    push_padded(&mut apache, year.clamp(0, 9999) as u64, 4);
+    for n in [h, m, s] {
+        apache.push(b':');
+        push_padded(&mut apache, u64::from(n), 2);
+    }
+    apache.extend_from_slice(b" +0000");
+    let mut rfc3339 = Vec::with_capacity(19);
+    push_padded(&mut rfc3339, year.clamp(0, 9999) as u64, 4);
+    for (sep, n) in [(b'-', month), (b'-', day), (b'T', h), (b':', m), (b':', s)] {
+        rfc3339.push(sep);
+        push_padded(&mut rfc3339, u64::from(n), 2);
+    }
+    let text = SecondText {
+        secs,
+        // Fixed widths: four-digit years (clamped), two-digit fields.
+        apache: apache.try_into().unwrap_or([b'-'; 26]),
+        rfc3339: rfc3339.try_into().unwrap_or([b'-'; 19]),
+    };
+    LAST_SECOND.set(Some(text));
+    text
+}
+
+#[cfg(test)]
+mod number_tests {
+    use super::*;
+
+    fn text(f: impl Fn(&mut Vec<u8>)) -> String {
+        let mut out = Vec::new();
+        f(&mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn numbers_as_decimal_text() {
+        for n in [
+            0,
+            7,
+            9,
+            10,
+            42,
+            99,
+            100,
+            101,
+            999,
+            1000,
+            12345,
+            1_000_000,
+            u64::MAX,
+        ] {
+            assert_eq!(text(|o| push_u64(o, n)), n.to_string());
+        }
+        assert_eq!(text(|o| push_padded(o, 5, 3)), "005");
+        assert_eq!(text(|o| push_padded(o, 0, 2)), "00");
+        assert_eq!(text(|o| push_padded(o, 2026, 4)), "2026");
+        assert_eq!(text(|o| push_padded(o, 12345, 3)), "12345");
+        assert_eq!(
+            text(|o| push_ms(o, Duration::from_micros(1_234_567))),
+            "1234.567"
+        );
+        assert_eq!(text(|o| push_ms(o, Duration::from_micros(42))), "0.042");
+    }
+
+    #[test]
+    fn the_cached_second_follows_the_clock() {
+        let at = |secs: u64, ms: u64| UNIX_EPOCH + Duration::from_millis(secs * 1000 + ms);
+        let rfc = |t| text(|o| push_rfc3339(o, t));
+        let apache = |t| text(|o| push_apache_time(o, t));
+        assert_eq!(rfc(at(971_186_136, 123)), "2000-10-10T13:55:36.123Z");
+        assert_eq!(rfc(at(971_186_136, 999)), "2000-10-10T13:55:36.999Z");
+        assert_eq!(rfc(at(971_186_137, 0)), "2000-10-10T13:55:37.000Z");
+        assert_eq!(apache(at(971_186_137, 5)), "10/Oct/2000:13:55:37 +0000");
+        assert_eq!(rfc(at(0, 1)), "1970-01-01T00:00:00.001Z");
+        assert_eq!(apache(at(971_186_136, 0)), "10/Oct/2000:13:55:36 +0000");
+    }
+}
