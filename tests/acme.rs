@@ -6,6 +6,10 @@
 //! covering the name; a second start on the same storage reuses it without an order; with 60-second
 //! certificates the thread renews by itself. TLS-ALPN-01 the same way through a rustls responder on
 //! Pebble's `tlsPort` that presents the `acme-tls/1` certificate from the event.
+//!
+//! Then the whole proxy: the real binary with `[tls.acme]` listening on Pebble's `httpPort` and
+//! `tlsPort`, answering the challenges itself, serving what it obtained to curl (which checks the chain
+//! against Pebble's root), renewing it, and reusing it from storage after a restart.
 #![cfg(feature = "acme")]
 
 mod support;
@@ -24,7 +28,7 @@ use std::time::{Duration, Instant};
 use rustls::sign::CertifiedKey;
 use spawngate::acme::{self, AcmeCmd, AcmeEvent, AcmeHandle, Served};
 use spawngate::config::{AcmeChallenge, AcmeConfig};
-use support::{debian_tool, free_port, wait_until, TempDir};
+use support::{debian_tool, echo_backend, free_port, wait_until, Proxy as Spawngate, TempDir};
 
 const NAME: &str = "demo.spawngate.test";
 /// Pebble's certificate lifetime here: renewal comes a third before the end, 40 s after issue.
@@ -630,4 +634,154 @@ fn two_threads_on_one_storage_order_once() {
     for proxy in proxies {
         proxy.handle.shutdown();
     }
+}
+
+/// A proxy config with `[tls.acme]` against `pebble`, listening where Pebble validates (`httpPort` for
+/// cleartext, `tlsPort` for HTTPS), with the echo backend for `NAME`.
+fn proxy_config(pebble: &Pebble, storage: &Path, challenge: &str) -> String {
+    format!(
+        "[server]\nport = {http}\nadmin_port = 0\nbind = \"127.0.0.1\"\nhttps_port = {tls}\n\n\
+         [tls]\n[tls.acme]\nemail = \"ops@spawngate.test\"\ndirectory = \"{directory}\"\n\
+         ca_file = \"{ca}\"\nchallenge = \"{challenge}\"\nstorage = \"{storage}\"\n\n{backend}",
+        http = pebble.http_port,
+        tls = pebble.tls_port,
+        directory = pebble.directory,
+        ca = pebble.ca_file.display(),
+        storage = storage.display(),
+        backend = echo_backend(NAME, free_port(), "", &[]),
+    )
+}
+
+/// curl to `https://NAME/` through the proxy, verifying against `root` (a file); returns (ok, body,
+/// verbose log).
+fn curl_name(pebble: &Pebble, root: &Path) -> (bool, String, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "-v", "--max-time", "20", "--http1.1", "--cacert"])
+        .arg(root)
+        .args([
+            "--resolve",
+            &format!("{NAME}:{}:127.0.0.1", pebble.tls_port),
+        ])
+        .arg(format!("https://{NAME}:{}/hello", pebble.tls_port))
+        .output()
+        .expect("run curl");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.success(), text(&out.stdout), text(&out.stderr))
+}
+
+/// The `start date:` curl prints for the certificate it was served.
+fn start_date(curl_log: &str) -> String {
+    let line = curl_log.lines().find(|l| l.contains("start date:"));
+    line.unwrap_or_else(|| panic!("no certificate in {curl_log}"))
+        .to_string()
+}
+
+const SERVING: &str = "TLS: serving the ACME certificate for demo.spawngate.test";
+
+#[test]
+fn the_proxy_answers_http01_itself_serves_the_certificate_and_reuses_it_after_a_restart() {
+    let Some(pebble) = Pebble::start("acme-proxy-http01") else {
+        return;
+    };
+    let work = TempDir::new("acme-proxy-http01-work");
+    let storage = work.file("storage");
+    let root = work.file("root.pem");
+    std::fs::write(&root, pebble.root_pem()).expect("write root");
+    let config = proxy_config(&pebble, &storage, "http-01");
+
+    let proxy = Spawngate::start(&config);
+    assert!(
+        proxy.wait_for_log(SERVING, Duration::from_secs(90)),
+        "no certificate; pebble:\n{}",
+        pebble.log()
+    );
+    // The challenge was answered before routing: the backend was never started for it.
+    assert!(!proxy.log_contains("starting on demand"));
+    assert!(proxy
+        .log_lines()
+        .iter()
+        .any(|l| l.contains("ACME: ordering")));
+    let (ok, body, log) = curl_name(&pebble, &root);
+    assert!(ok, "curl: {log}");
+    assert!(log.contains("< HTTP/1.1 200"), "{log}");
+    assert!(body.contains("\"path\":\"/hello\""), "{body}");
+    let served = start_date(&log);
+    // A challenge path is never routed, whatever the token: 404 from the proxy, no backend woken.
+    let url = format!(
+        "http://{NAME}:{}/.well-known/acme-challenge/nope",
+        pebble.http_port
+    );
+    let out = Command::new("curl")
+        .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}"])
+        .args([
+            "--resolve",
+            &format!("{NAME}:{}:127.0.0.1", pebble.http_port),
+        ])
+        .arg(url)
+        .output()
+        .expect("curl");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "404");
+    let orders = pebble.orders();
+    assert!(orders >= 1);
+    drop(proxy);
+
+    // A restart on the same storage serves the stored certificate without a new order.
+    let proxy = Spawngate::start(&config);
+    assert!(
+        proxy.wait_for_log(SERVING, Duration::from_secs(30)),
+        "stored certificate not served"
+    );
+    assert!(proxy.log_contains("from storage"));
+    let (ok, _, log) = curl_name(&pebble, &root);
+    assert!(ok, "curl after restart: {log}");
+    assert_eq!(start_date(&log), served, "the same certificate");
+    assert_eq!(pebble.orders(), orders, "no new order after a restart");
+
+    // A reload that adds a host orders a certificate for it; one that removes the host stops it.
+    let two = "two.spawngate.test";
+    let with_two = format!("{config}\n{}", echo_backend(two, free_port(), "", &[]));
+    proxy.rewrite_config(&with_two);
+    assert_eq!(proxy.post_reload().status, 200);
+    let serving_two = format!("TLS: serving the ACME certificate for {two}");
+    assert!(
+        proxy.wait_for_log(&serving_two, Duration::from_secs(60)),
+        "no certificate for the added host; pebble:\n{}",
+        pebble.log()
+    );
+    proxy.rewrite_config(&config);
+    assert_eq!(proxy.post_reload().status, 200);
+    assert!(proxy.log_contains(&format!("ACME: {two} left the config")));
+}
+
+#[test]
+fn the_proxy_answers_tls_alpn01_in_its_handshake_and_renews_without_a_restart() {
+    let Some(pebble) = Pebble::start("acme-proxy-alpn") else {
+        return;
+    };
+    let work = TempDir::new("acme-proxy-alpn-work");
+    let storage = work.file("storage");
+    let root = work.file("root.pem");
+    std::fs::write(&root, pebble.root_pem()).expect("write root");
+    let proxy = Spawngate::start(&proxy_config(&pebble, &storage, "tls-alpn-01"));
+    assert!(
+        proxy.wait_for_log(SERVING, Duration::from_secs(90)),
+        "no certificate; pebble:\n{}",
+        pebble.log()
+    );
+    let (ok, _, log) = curl_name(&pebble, &root);
+    assert!(ok, "curl: {log}");
+    let first = start_date(&log);
+
+    // Certificates live 60 s here: a third before the end (40 s after issue) a new one is ordered
+    // and served, with the listener and the proxy as they were.
+    let renewed = wait_until(Duration::from_secs(120), || {
+        (proxy.log_lines().iter())
+            .filter(|l| l.contains(SERVING))
+            .count()
+            >= 2
+    });
+    assert!(renewed, "no renewal; pebble:\n{}", pebble.log());
+    let (ok, _, log) = curl_name(&pebble, &root);
+    assert!(ok, "curl after renewal: {log}");
+    assert_ne!(start_date(&log), first, "the renewed certificate is served");
 }

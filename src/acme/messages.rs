@@ -17,6 +17,9 @@ pub enum AcmeCmd {
     /// storage when a valid one is there, otherwise by ordering one; renewed from then on. Asking again
     /// for the same set changes nothing.
     Obtain { names: Vec<String> },
+    /// Stop keeping the certificate for these names (their hosts left the config): no more renewals.
+    /// What storage holds stays, so the names coming back reuse it.
+    Forget { names: Vec<String> },
     /// The proxy now answers this challenge (an [`AcmeEvent::Http01`] or [`AcmeEvent::TlsAlpn01`] it
     /// applied). The thread tells the CA to validate only after this, so the CA never asks before the
     /// answer is in place: the event goes through the reactor's mailbox, which it reads when it gets to

@@ -178,6 +178,7 @@ async fn run<F: FnMut(AcmeEvent)>(
             };
             match command {
                 AcmeCmd::Obtain { names } => obtain(&mut certs, names, &storage, hub),
+                AcmeCmd::Forget { names } => forget(&mut certs, &names),
                 AcmeCmd::Serving(served) => hub.confirm(served),
                 AcmeCmd::Shutdown => return,
             }
@@ -254,10 +255,7 @@ fn obtain<F: FnMut(AcmeEvent)>(
     storage: &Storage,
     hub: &Hub<F>,
 ) {
-    let names: Vec<String> = names
-        .iter()
-        .map(|n| n.trim_end_matches('.').to_ascii_lowercase())
-        .collect();
+    let names = normalize(&names);
     if let Some(why) = refuse(&names) {
         log::warn!("ACME: not ordering for {}: {why}", names.join(", "));
         hub.emit(AcmeEvent::CertFailed {
@@ -289,6 +287,19 @@ fn obtain<F: FnMut(AcmeEvent)>(
         hub.emit(ready(stored, false));
     }
     certs.push(Managed { names, schedule });
+}
+
+/// Names as the thread keeps them: lower-case, without a trailing dot.
+fn normalize(names: &[String]) -> Vec<String> {
+    (names.iter())
+        .map(|n| n.trim_end_matches('.').to_ascii_lowercase())
+        .collect()
+}
+
+/// `Forget`: the name set is no longer kept (nor renewed).
+fn forget(certs: &mut Vec<Managed>, names: &[String]) {
+    let names = normalize(names);
+    certs.retain(|c| c.names != names);
 }
 
 /// Why a name set cannot be ordered by HTTP-01 or TLS-ALPN-01, if it cannot.

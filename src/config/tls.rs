@@ -31,7 +31,8 @@ pub struct TlsConfig {
     pub handshake_timeout: Duration,
     /// `[[tls.certificates]]` in file order.
     pub certificates: Vec<CertificateFile>,
-    /// `[tls.acme]`, read for its shape; nothing obtains certificates yet.
+    /// `[tls.acme]`: certificates by ACME for the hosts no file serves (feature `acme`). Read at start;
+    /// a reload that changes it is applied at the next restart.
     pub acme: Option<AcmeConfig>,
 }
 

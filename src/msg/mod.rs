@@ -140,6 +140,9 @@ pub enum ReactorMsg {
         index: usize,
     },
     ShutdownComplete,
+    /// From the ACME thread (feature `acme`): a challenge to answer, a certificate to serve.
+    #[cfg(feature = "acme")]
+    Acme(Box<crate::acme::AcmeEvent>),
 }
 
 /// One report about one instance of a backend. It names the instance and where it listens, so nothing

@@ -53,17 +53,23 @@ impl Reactor {
             request_id: &request_id,
             client_ip: session.peer.ip(),
         };
+        // ACME HTTP-01 challenges are answered here, before routing, so they never wake a backend.
+        #[cfg(feature = "acme")]
+        let challenge =
+            (self.acme.as_ref()).and_then(|acme| acme.http01_answer(&data[head.target.clone()]));
+        #[cfg(not(feature = "acme"))]
+        let challenge: Option<crate::upstream::LocalAnswer> = None;
         // `redirect_http`: the cleartext listener sends every request (but ACME challenges) to HTTPS.
         #[cfg(feature = "tls")]
-        let redirect = match (&self.https, &self.config.tls) {
+        let here = challenge.or_else(|| match (&self.https, &self.config.tls) {
             (Some(https), Some(tls)) if tls.redirect_http && !session.client.is_tls() => {
                 super::https::redirect(host, &data[head.target.clone()], https.port)
             }
             _ => None,
-        };
+        });
         #[cfg(not(feature = "tls"))]
-        let redirect: Option<crate::upstream::LocalAnswer> = None;
-        let routing = match redirect {
+        let here = challenge;
+        let routing = match here {
             Some(answer) => Routing::Answer {
                 answer,
                 spend: None,

@@ -213,10 +213,14 @@ impl ClientTls {
         Some((self.session.into_connection()?, raw))
     }
 
-    /// Picks the certificate for the ClientHello's SNI and continues the handshake with it.
+    /// Picks the certificate for the ClientHello's SNI (or the TLS-ALPN-01 answer, for an ACME
+    /// validation) and continues the handshake with it.
     fn choose_config(&mut self, socket: &mut TcpStream, io: &mut Readiness) -> io::Result<()> {
-        let sni = (self.session.client_hello()).and_then(|hello| hello.server_name.clone());
-        let config = (self.store.take()).and_then(|store| store.select(sni.as_deref()));
+        let hello = self.session.client_hello();
+        let sni = hello.and_then(|hello| hello.server_name.clone());
+        let acme_tls = hello.is_some_and(|hello| hello.offers_acme_tls());
+        let config =
+            (self.store.take()).and_then(|store| store.select_for(sni.as_deref(), acme_tls));
         let Some(config) = config else {
             // An empty store cannot happen with a checked config; refuse rather than hang.
             return Err(io::Error::other("TLS: no certificate to serve"));

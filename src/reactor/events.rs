@@ -24,6 +24,8 @@ impl Reactor {
                     let effects = self.session_ctl.registry.spend(&hostname, index);
                     self.session_effects(effects);
                 }
+                #[cfg(feature = "acme")]
+                Ok(ReactorMsg::Acme(event)) => self.acme_event(*event),
                 Ok(ReactorMsg::SlotFreed(instance)) => {
                     if let Some(outcome) = self.routes.freed(instance, self.now) {
                         self.settle(outcome);
@@ -170,6 +172,8 @@ impl Reactor {
         for key in &diff.server_changed {
             log::warn!("reload: [server] {key} changed; it takes effect after a restart");
         }
+        #[cfg(feature = "acme")]
+        super::acme::warn_if_changed(&self.config, &new);
         let mut reconcile = self.routes.plan(&new.backends, &new.hosts);
         self.metrics.adopt(&mut reconcile);
         if let Some(h2) = &self.h2 {
@@ -212,6 +216,8 @@ impl Reactor {
         // Listeners and limits stay as they were bound.
         self.config.server = server;
         self.sessions_configured();
+        #[cfg(feature = "acme")]
+        self.acme_configured();
         self.config_status.generation += 1;
         self.metrics.reloads_ok.inc();
         self.config_status.last_reload_error = None;
@@ -236,6 +242,10 @@ impl Reactor {
         #[cfg(feature = "tls")]
         if let Some(mut https) = self.https.take() {
             let _ = self.poll.registry().deregister(&mut https.listener);
+        }
+        #[cfg(feature = "acme")]
+        if let Some(acme) = &self.acme {
+            acme.stop();
         }
         let idle: Vec<usize> = self
             .sessions

@@ -1,9 +1,11 @@
 //! The HTTPS listener (feature `tls`): bound beside the cleartext one when `https_port` is set, with the
-//! certificate store its connections choose from; a reload swaps the store, never the listener.
+//! certificate store its connections choose from; a reload swaps the store, never the listener, and so
+//! does a certificate or a TLS-ALPN-01 answer from ACME.
 //!
 //! Also the two answers only HTTPS brings: the cleartext listener's redirect (`redirect_http`) and the
 //! HSTS field on responses over TLS.
 
+use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,8 +15,10 @@ use mio::{Interest, Registry};
 
 use super::HTTPS_LISTENER;
 use crate::config::{Config, TlsConfig};
-use crate::tls::store::CertStore;
+use crate::tls::certs::Certificate;
+use crate::tls::store::{covers, new_session_cache, CertStore, SessionCache};
 use crate::upstream::LocalAnswer;
+use rustls::sign::CertifiedKey;
 
 /// Where ACME HTTP-01 challenges are asked for: never redirected (the CA asks over cleartext).
 const ACME_CHALLENGE_PREFIX: &[u8] = b"/.well-known/acme-challenge/";
@@ -23,8 +27,20 @@ pub struct Https {
     pub listener: TcpListener,
     /// The port bound (the one asked for, or the OS's choice for 0), for redirects.
     pub port: u16,
-    /// Shared by `Arc` with connections whose ClientHello has not come yet; a reload replaces it.
+    /// Shared by `Arc` with connections whose ClientHello has not come yet; replaced whenever what it
+    /// is built from changes.
     pub store: Arc<CertStore>,
+    /// What the store is built from: the running config's `[[tls.certificates]]` (with their `default`
+    /// marks), then what ACME brought, then the TLS-ALPN-01 answers in progress.
+    files: Vec<(Certificate, bool)>,
+    acme_certs: Vec<Certificate>,
+    challenges: HashMap<String, Arc<CertifiedKey>>,
+}
+
+/// A reload's certificates, checked before anything of the reload applies.
+pub struct NextStore {
+    files: Vec<(Certificate, bool)>,
+    store: CertStore,
 }
 
 impl Https {
@@ -34,7 +50,14 @@ impl Https {
         let Some(tls) = config.tls.as_ref() else {
             return Ok(None);
         };
-        let store = build_store(tls, crate::tls::store::new_session_cache())?;
+        let files = file_certificates(tls);
+        let store = build_store(&files, &[], &HashMap::new(), new_session_cache())
+            .map_err(|e| io::Error::other(format!("TLS certificates: {e}")))?;
+        log_warnings(&store.1);
+        // With ACME the store may start empty: the handshakes before the first certificate fail.
+        if store.0.is_empty() && tls.acme.is_none() {
+            return Err(io::Error::other("TLS: no certificate configured"));
+        }
         let addr = SocketAddr::new(tls.https_bind, tls.https_port);
         let mut listener = TcpListener::bind(addr).map_err(|e| {
             io::Error::new(e.kind(), format!("cannot listen on {addr} (https): {e}"))
@@ -46,27 +69,83 @@ impl Https {
         Ok(Some(Https {
             listener,
             port: bound.port(),
-            store: Arc::new(store),
+            store: Arc::new(store.0),
+            files,
+            acme_certs: Vec::new(),
+            challenges: HashMap::new(),
         }))
     }
-    /// For a reload: the store of the new config's certificates (the session cache kept, so resumption
-    /// survives), built before anything of the reload applies so a failure rejects it whole. `None`
-    /// when the new config has no `[tls]`: the listener stays until a restart, and its certificates too.
-    pub fn next_store(&self, new: &Config) -> Result<Option<Arc<CertStore>>, String> {
+
+    /// For a reload: the store of the new config's certificates (with what ACME brought; the session
+    /// cache kept, so resumption survives), built before anything of the reload applies so a failure
+    /// rejects it whole. `None` when the new config has no `[tls]`: the listener stays until a restart,
+    /// and its certificates too.
+    pub fn next_store(&self, new: &Config) -> Result<Option<NextStore>, String> {
         let Some(tls) = new.tls.as_ref() else {
             return Ok(None);
         };
-        match build_store(tls, self.store.session_cache()) {
-            Ok(store) => Ok(Some(Arc::new(store))),
-            Err(e) => Err(e.to_string()),
+        let files = file_certificates(tls);
+        let cache = self.store.session_cache();
+        let (store, warnings) = build_store(&files, &self.acme_certs, &self.challenges, cache)
+            .map_err(|e| format!("TLS certificates: {e}"))?;
+        if store.is_empty() && tls.acme.is_none() {
+            return Err("TLS: no certificate configured".to_string());
+        }
+        log_warnings(&warnings);
+        Ok(Some(NextStore { files, store }))
+    }
+
+    /// Serves a reload's certificates from now on; those past their ClientHello keep the config they
+    /// were given, those before it (already accepted) still choose from the store they were given.
+    pub fn swap(&mut self, next: NextStore) {
+        self.files = next.files;
+        self.store = Arc::new(next.store);
+        log::info!("TLS: {} certificates in use", self.store.entries().len());
+    }
+
+    /// Whether a `[[tls.certificates]]` file serves `name` (exact or wildcard), so ACME need not.
+    pub fn file_covers(&self, name: &str) -> bool {
+        let names = self.files.iter().flat_map(|(c, _)| &c.names);
+        names.into_iter().any(|pattern| covers(pattern, name))
+    }
+
+    /// Serves `certificate` (from ACME) from now on, in place of the one for the same first name.
+    pub fn put_acme_cert(&mut self, certificate: Certificate) {
+        let first = certificate.names.first().cloned();
+        self.acme_certs
+            .retain(|c| c.names.first() != first.as_ref());
+        self.acme_certs.push(certificate);
+        self.rebuild();
+    }
+
+    /// Stops serving the ACME certificate whose first name is `name` (its host left the config).
+    pub fn drop_acme_cert(&mut self, name: &str) {
+        let before = self.acme_certs.len();
+        self.acme_certs
+            .retain(|c| c.names.first().map(String::as_str) != Some(name));
+        if self.acme_certs.len() != before {
+            self.rebuild();
         }
     }
 
-    /// Serves `store` to connections from now on; those past their ClientHello keep the config they
-    /// were given, those before it (already accepted) still choose from the store they were given.
-    pub fn swap(&mut self, store: Arc<CertStore>) {
-        log::info!("TLS: {} certificates in use", store.entries().len());
-        self.store = store;
+    /// Answers TLS-ALPN-01 for `name` with `key` (`None`: stops answering).
+    pub fn set_challenge(&mut self, name: &str, key: Option<Arc<CertifiedKey>>) {
+        match key {
+            Some(key) => self.challenges.insert(name.to_string(), key),
+            None => self.challenges.remove(name),
+        };
+        self.rebuild();
+    }
+
+    /// A new store from what it is built from now. Everything in it was served before (the files were
+    /// checked with the config, ACME's pairs when they were stored), so a failure is unexpected: the
+    /// store in use stays and the failure is logged.
+    fn rebuild(&mut self) {
+        let cache = self.store.session_cache();
+        match build_store(&self.files, &self.acme_certs, &self.challenges, cache) {
+            Ok((store, _)) => self.store = Arc::new(store),
+            Err(e) => log::error!("TLS: the certificates in use stay: {e}"),
+        }
     }
 }
 
@@ -78,19 +157,37 @@ pub fn keep_listener(running: Option<&TlsConfig>, new: &mut Config) {
     }
 }
 
-fn build_store(tls: &TlsConfig, cache: crate::tls::store::SessionCache) -> io::Result<CertStore> {
+fn file_certificates(tls: &TlsConfig) -> Vec<(Certificate, bool)> {
+    (tls.certificates.iter())
+        .map(|file| (file.loaded.clone(), file.default))
+        .collect()
+}
+
+/// The store: file certificates first (a name they serve stays theirs), then ACME's, then the
+/// challenge answers. Returns the warnings too (name clashes, unreachable or expired certificates).
+fn build_store(
+    files: &[(Certificate, bool)],
+    acme: &[Certificate],
+    challenges: &HashMap<String, Arc<CertifiedKey>>,
+    cache: SessionCache,
+) -> Result<(CertStore, Vec<String>), rustls::Error> {
     let now_unix = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    let (store, warnings) = CertStore::from_config(tls, cache, now_unix)
-        .map_err(|e| io::Error::other(format!("TLS certificates: {e}")))?;
+    let all = (files.iter().cloned())
+        .chain(acme.iter().map(|c| (c.clone(), false)))
+        .collect();
+    let (mut store, warnings) = CertStore::build(all, cache, now_unix)?;
+    for (name, key) in challenges {
+        store.answer_challenge(name, key)?;
+    }
+    Ok((store, warnings))
+}
+
+fn log_warnings(warnings: &[String]) {
     for warning in warnings {
         log::warn!("TLS: {warning}");
     }
-    if store.is_empty() {
-        return Err(io::Error::other("TLS: no certificate configured"));
-    }
-    Ok(store)
 }
 
 /// The cleartext listener's answer when `redirect_http` is on: 308 to the same target on HTTPS (the

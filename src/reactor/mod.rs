@@ -20,11 +20,14 @@
 //! * `timeouts`, `timers`: what each phase waits for, and the deadline map.
 //! * `buffer`, `sockio`: bounded buffers and the two raw operations on sockets.
 //! * `https`, `client_tls` (feature `tls`): the HTTPS listener with its certificates, the redirect and
-//!   HSTS; the TLS half of a client stream.
+//!   HSTS; the TLS half of a client stream. `acme` (feature `acme`): the ACME thread's challenges and
+//!   certificates.
 //! * `admin_conn`, `signals`: the admin connections and the signal self-pipe.
 
 mod accept;
 mod access;
+#[cfg(feature = "acme")]
+mod acme;
 mod admin_api;
 mod admin_conn;
 mod admission;
@@ -124,6 +127,9 @@ pub(crate) struct Reactor {
     /// The HTTPS listener and its certificates, when `https_port` is set.
     #[cfg(feature = "tls")]
     https: Option<https::Https>,
+    /// The ACME thread and the HTTP-01 answers it asked for, with `[tls.acme]`.
+    #[cfg(feature = "acme")]
+    acme: Option<acme::Acme>,
     admin_listener: TcpListener,
     sessions: Slab<Session>,
     upstreams: Slab<Upstream>,
@@ -214,12 +220,16 @@ impl Reactor {
         let epoch_unix_ms = unix_now_ms.saturating_sub(wiring.clock.now_ms());
         let registry = Registry::new(config.sessions.clone(), admin_base, epoch_unix_ms);
         let session_ctl = SessionCtl::new(registry, wiring.clock);
+        #[cfg(feature = "acme")]
+        let acme = acme::Acme::start(&config, Mailbox::new(tx.clone(), waker.clone()))?;
 
         let mut reactor = Reactor {
             poll,
             listener: Some(listener),
             #[cfg(feature = "tls")]
             https,
+            #[cfg(feature = "acme")]
+            acme,
             admin_listener,
             // Reserved up front, not grown by doubling: untouched capacity costs address space, not memory,
             // and an idle connection then costs its own slot and nothing more.
@@ -258,6 +268,8 @@ impl Reactor {
             starting_since: HashMap::new(),
         };
         reactor.sessions_configured();
+        #[cfg(feature = "acme")]
+        reactor.acme_configured();
         Ok(reactor)
     }
 

@@ -149,6 +149,8 @@ fn shutdown_stops_everything_even_a_backend_ignoring_sigterm() {
             ReactorMsg::SlotFreed(_) | ReactorMsg::H2Ack(_) | ReactorMsg::TokenSpent { .. } => {
                 panic!("only the h2 worker sends that")
             }
+            #[cfg(feature = "acme")]
+            ReactorMsg::Acme(_) => panic!("only the ACME thread sends that"),
         }
     }
     for host in ["plain.test", "stubborn.test"] {

@@ -38,6 +38,8 @@ pub struct CertStore {
     wildcard: HashMap<String, usize>,
     default: Option<usize>,
     session_cache: SessionCache,
+    /// ACME TLS-ALPN-01 answers by name: served only to a ClientHello that offers `acme-tls/1`.
+    challenges: HashMap<String, Arc<ServerConfig>>,
 }
 
 impl CertStore {
@@ -56,6 +58,7 @@ impl CertStore {
             wildcard: HashMap::new(),
             default: None,
             session_cache,
+            challenges: HashMap::new(),
         };
         let mut warnings = Vec::new();
         // The explicit default, else the first certificate.
@@ -93,7 +96,12 @@ impl CertStore {
             if certificate.not_after <= now_unix {
                 warnings.push(format!("{label}: expired; clients will refuse it"));
             }
-            let config = server_config(&provider, &certificate.key, &store.session_cache)?;
+            let config = server_config(
+                &provider,
+                &certificate.key,
+                &store.session_cache,
+                &super::ALPN,
+            )?;
             store.entries.push(Entry {
                 certificate,
                 config,
@@ -123,6 +131,30 @@ impl CertStore {
         Some(Arc::clone(&self.entries[index].config))
     }
 
+    /// Answers TLS-ALPN-01 for `name` with `key` (RFC 8737: that certificate, ALPN `acme-tls/1` only).
+    pub fn answer_challenge(
+        &mut self,
+        name: &str,
+        key: &Arc<CertifiedKey>,
+    ) -> Result<(), rustls::Error> {
+        let alpn = [super::ACME_TLS_ALPN];
+        let config = server_config(&super::provider(), key, &self.session_cache, &alpn)?;
+        self.challenges.insert(name.to_ascii_lowercase(), config);
+        Ok(())
+    }
+
+    /// The config for a ClientHello: a TLS-ALPN-01 answer when it offers `acme-tls/1` for a name being
+    /// validated, else [`CertStore::select`].
+    pub fn select_for(&self, sni: Option<&str>, acme_tls: bool) -> Option<Arc<ServerConfig>> {
+        if acme_tls {
+            let name = sni.map(|n| n.strip_suffix('.').unwrap_or(n).to_ascii_lowercase());
+            if let Some(config) = name.and_then(|n| self.challenges.get(&n)) {
+                return Some(Arc::clone(config));
+            }
+        }
+        self.select(sni)
+    }
+
     fn find(&self, sni: &str) -> Option<usize> {
         let name = sni.strip_suffix('.').unwrap_or(sni).to_ascii_lowercase();
         if let Some(&index) = self.exact.get(&name) {
@@ -150,6 +182,17 @@ impl CertStore {
     }
 }
 
+/// Whether a certificate name (`a.example.com`, or `*.example.com` for exactly one label more) covers
+/// the host `name` (lower-case), as [`CertStore::select`] would choose it.
+pub fn covers(pattern: &str, name: &str) -> bool {
+    match pattern.strip_prefix("*.") {
+        Some(parent) => name
+            .split_once('.')
+            .is_some_and(|(first, rest)| !first.is_empty() && rest == parent),
+        None => pattern == name,
+    }
+}
+
 /// A certificate's first names, for messages.
 fn describe(certificate: &Certificate) -> String {
     match certificate.names.as_slice() {
@@ -159,18 +202,19 @@ fn describe(certificate: &Certificate) -> String {
     }
 }
 
-/// TLS 1.3 and 1.2 only (1.0 and 1.1 are deprecated, RFC 8996), ALPN as [`super::ALPN`], no client
+/// TLS 1.3 and 1.2 only (1.0 and 1.1 are deprecated, RFC 8996), ALPN `alpn` (in preference), no client
 /// certificates, no 0-RTT (replayable, and a replayed request could start a backend), the shared cache.
 fn server_config(
     provider: &Arc<rustls::crypto::CryptoProvider>,
     key: &Arc<CertifiedKey>,
     session_cache: &SessionCache,
+    alpn: &[&[u8]],
 ) -> Result<Arc<ServerConfig>, rustls::Error> {
     let mut config = ServerConfig::builder_with_provider(Arc::clone(provider))
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(OneCertificate(Arc::clone(key))));
-    config.alpn_protocols = super::ALPN.iter().map(|p| p.to_vec()).collect();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     config.max_early_data_size = 0;
     config.session_storage = session_cache.clone();
     Ok(Arc::new(config))

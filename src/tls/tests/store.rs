@@ -140,3 +140,33 @@ fn a_first_certificate_without_names_is_unreachable_when_another_is_the_default(
     assert!(warnings.is_empty(), "{warnings:#?}");
     assert_eq!(chosen(&store, None), 0);
 }
+
+#[test]
+fn a_tls_alpn_01_answer_goes_only_to_a_hello_that_offers_acme_tls_for_its_name() {
+    let ca = Ca::new();
+    let mut store = store(&ca, &[(&["a.example.com"], false)]);
+    let answer = store.entries()[0].certificate.key.clone();
+    store.answer_challenge("New.Example.com", &answer).unwrap();
+    let challenge = store.select_for(Some("new.example.com."), true).unwrap();
+    assert_eq!(challenge.alpn_protocols, [b"acme-tls/1".to_vec()]);
+    assert!(!Arc::ptr_eq(&challenge, &store.entries()[0].config));
+    // Without acme-tls/1 (a browser), or for another name, the usual choice.
+    for (sni, acme) in [
+        (Some("new.example.com"), false),
+        (Some("a.example.com"), true),
+    ] {
+        let config = store.select_for(sni, acme).unwrap();
+        assert!(Arc::ptr_eq(&config, &store.entries()[0].config), "{sni:?}");
+    }
+}
+
+#[test]
+fn covers_matches_exact_names_and_one_wildcard_label() {
+    use crate::tls::store::covers;
+    assert!(covers("a.example.com", "a.example.com"));
+    assert!(covers("*.example.com", "a.example.com"));
+    assert!(!covers("*.example.com", "example.com"));
+    assert!(!covers("*.example.com", "x.a.example.com"));
+    assert!(!covers("*.example.com", ".example.com"));
+    assert!(!covers("a.example.com", "b.example.com"));
+}
