@@ -81,7 +81,17 @@ def run(scratch, binary, settings, results):
     ng = setup.start_nginx_proxy(scratch, backend_port, ws_port, ng_port, ng_h2)
     ha = setup.start_haproxy(scratch, backend_port, ws_port, ha_port, ha_h2)
     proxies = [sg, ng, ha]
-    results["single"]["idle_rss"] = {p.name: procs.rss_bytes(p.pids()) for p in proxies}
+    # Resident memory once each has answered its first request, in all and split: anonymous pages are
+    # what the proxy allocated, file-backed ones mostly its binary and libraries (shared with any
+    # other process running them, and varying with the page cache from run to run).
+    split = {p.name: procs.rss_split(p.pids()) for p in proxies}
+    for kind in ("rss", "anon", "file", "shmem"):
+        key = "idle_rss" if kind == "rss" else f"idle_rss_{kind}"
+        results["single"][key] = {name: memory[kind] for name, memory in split.items()}
+    for name, memory in split.items():
+        if memory["shmem"]:
+            results["notes"].append(f"idle RSS of {name} includes {memory['shmem'] / 2**20:.2f} MiB of "
+                                    "shared memory (RssShmem), neither anonymous nor file-backed")
     results["commands"] += [f"# {p.name}: {shlex.join(p.server.argv)}" for p in proxies]
 
     log(f"memory: {settings.idle_connections} idle keep-alive connections per proxy")

@@ -84,8 +84,11 @@ def figures(results):
          per_round("ws_echo", "mb_per_s"), fmt_count, None),
         ("WebSocket echo: proxy CPU ms per MB echoed (lower is better)",
          per_round("ws_echo", "cpu_ms_per_mb"), fmt_fixed, None),
-        ("Idle RSS, MiB (lower is better)", single("idle_rss"), fmt_mib,
-         ("< 5 MiB", lambda sg, ng, ha: sg < 5 * 2**20)),
+        ("Idle RSS, MiB (lower is better)", single("idle_rss"), fmt_mib, None),
+        ("Idle RSS, anonymous (RssAnon: allocated), MiB (lower is better)", single("idle_rss_anon"),
+         fmt_mib, ("< 5 MiB", lambda sg, ng, ha: sg < 5 * 2**20)),
+        ("Idle RSS, file-backed (RssFile: binary, libraries), MiB", single("idle_rss_file"), fmt_mib,
+         None),
         ("Bytes per idle keep-alive connection (lower is better)", single("bytes_per_connection"),
          fmt_count, ("≤ nginx", lambda sg, ng, ha: sg <= ng)),
         ("Bytes per connection that only connected (lower is better)",
@@ -172,8 +175,9 @@ def render(results, level=1):
     out += [f"- {name}: {version}" for name, version in results["versions"].items()]
     out += ["- Settings: " + ", ".join(f"{k}={v}" for k, v in settings.items()), ""]
     out += ["Medians over the rounds; ratios are Spawngate ÷ peer. Proxy CPU is utime+stime of the",
-            "proxy's processes (all threads; nginx master and worker), from /proc. † = errors, see notes.",
-            ""]
+            "proxy's processes (all threads; nginx master and worker), from /proc. RSS is VmRSS summed",
+            "over them, split into RssAnon and RssFile (/proc/PID/status); the per-connection figures",
+            "are growth of the total. † = errors, see notes.", ""]
     table, flagged = summary_table(results)
     out += table + [""]
     out += [f"{h2} Per round", ""] + rounds_table(results) + [""]

@@ -111,15 +111,17 @@ def warm_up(proxy, settings):
 
 
 def bytes_per_idle_connection(proxy, count):
-    """RSS growth of the proxy per idle keep-alive connection, each having carried one request."""
-    before = procs.rss_bytes(proxy.pids())
+    """RSS growth of the proxy per idle keep-alive connection, each having carried one request (total
+    RSS; the growth of its anonymous part is kept beside it)."""
+    before = procs.rss_split(proxy.pids())
     held = clients.hold_idle_connections(proxy.port, BENCH_HOST, count)
     try:
-        after = procs.rss_bytes(proxy.pids())
+        after = procs.rss_split(proxy.pids())
     finally:
         clients.close_all(held)
-    return {"rss_before": before, "rss_after": after, "connections": count,
-            "bytes_per_connection": (after - before) / count}
+    return {"rss_before": before["rss"], "rss_after": after["rss"], "connections": count,
+            "bytes_per_connection": (after["rss"] - before["rss"]) / count,
+            "anon_bytes_per_connection": (after["anon"] - before["anon"]) / count}
 
 
 def _settled_rss(proxy):
@@ -137,8 +139,9 @@ def _settled_rss(proxy):
 def bytes_per_connection_served_at_once(proxy, count):
     """RSS growth of the proxy per keep-alive connection, relative to before they connected: once
     connected (accept only), and settled after each sent one request at the same moment (the
-    backend holds them, so all are in flight together), all were answered and left idle."""
-    before = procs.rss_bytes(proxy.pids())
+    backend holds them, so all are in flight together), all were answered and left idle. Total RSS;
+    the growth of its anonymous part is kept beside it."""
+    before = procs.rss_split(proxy.pids())
     held = clients.connect_idle(proxy.port, count)
     try:
         time.sleep(SETTLE_STEP_S)
@@ -146,12 +149,14 @@ def bytes_per_connection_served_at_once(proxy, count):
         clients.request_all_at_once(held, BENCH_HOST, HELD_PATH)
         answered = procs.rss_bytes(proxy.pids())
         settled, waited = _settled_rss(proxy)
+        settled_anon = procs.rss_split(proxy.pids())["anon"]
     finally:
         clients.close_all(held)
-    return {"rss_before": before, "rss_connected": connected, "rss_answered": answered,
+    return {"rss_before": before["rss"], "rss_connected": connected, "rss_answered": answered,
             "rss_settled": settled, "settled_after_s": waited, "connections": count,
-            "accept_only": (connected - before) / count,
-            "bytes_per_connection": (settled - before) / count}
+            "accept_only": (connected - before["rss"]) / count,
+            "bytes_per_connection": (settled - before["rss"]) / count,
+            "anon_bytes_per_connection": (settled_anon - before["anon"]) / count}
 
 
 def idle_wakeups(groups, seconds):
