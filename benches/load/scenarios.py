@@ -16,16 +16,25 @@ SETTLE_MAX_S = 15
 
 class Settings:
     """Durations and sizes of one run. The full run is the reference; QUICK is a smoke test of the
-    whole pipeline in about two minutes, with numbers too short-lived to quote."""
+    whole pipeline in about two minutes, with numbers too short-lived to quote. `only` = "https" runs
+    the HTTPS rows (and the idle RSS) alone, for iterating on them."""
 
-    def __init__(self, quick):
+    def __init__(self, quick, only=None):
         self.quick = quick
+        self.only = only
         self.rounds = 2 if quick else 3
         self.warm_up_s = 1 if quick else 3
         self.keepalive_s = 3 if quick else 10
         self.close_s = 2 if quick else 5
         self.big_s = 2 if quick else 5
         self.h2_s = 2 if quick else 5
+        # The HTTPS rows, shorter than their cleartext twins so that they add about two minutes to
+        # the full run: TLS costs are steady from the first second (no pool or cache to fill).
+        self.https_keepalive_s = 3 if quick else 5
+        self.handshake_s = 2 if quick else 5
+        self.h2_tls_s = 2 if quick else 3
+        # Processes of the new-handshake client, each one connection at a time.
+        self.handshake_workers = 8
         self.idle_s = 5 if quick else 10
         self.idle_connections = 1000 if quick else 5000
         self.burst_connections = 1000 if quick else 3000
@@ -39,14 +48,23 @@ class Settings:
         return {k: v for k, v in vars(self).items()}
 
 
-def _url(port, path="/"):
-    return f"http://127.0.0.1:{port}{path}"
+def _url(port, path="/", scheme="http"):
+    return f"{scheme}://127.0.0.1:{port}{path}"
 
 
 def keepalive(proxy, settings):
+    return _keepalive(proxy, settings, _url(proxy.port), settings.keepalive_s, None)
+
+
+def https_keepalive(proxy, settings):
+    return _keepalive(proxy, settings, _url(proxy.https_port, scheme="https"),
+                      settings.https_keepalive_s, proxy.tls_env)
+
+
+def _keepalive(proxy, settings, url, duration_s, env):
     accepts_before = procs.backend_accepts(proxy.backend_port)
     user_before, system_before = procs.cpu_seconds(proxy.pids())
-    result = clients.wrk(_url(proxy.port), BENCH_HOST, settings.connections, settings.keepalive_s)
+    result = clients.wrk(url, BENCH_HOST, settings.connections, duration_s, env=env)
     user_after, system_after = procs.cpu_seconds(proxy.pids())
     # Less the connection that reads the counter.
     opened = procs.backend_accepts(proxy.backend_port) - accepts_before - 1
@@ -92,6 +110,35 @@ def ws_echo(proxy, settings):
     return result
 
 
+def _cpu_of(proxy, measure):
+    """Runs `measure()`; returns its result and the proxy's CPU seconds (user + system) meanwhile."""
+    user_before, system_before = procs.cpu_seconds(proxy.pids())
+    result = measure()
+    user_after, system_after = procs.cpu_seconds(proxy.pids())
+    return result, (user_after - user_before) + (system_after - system_before)
+
+
+def https_handshakes(proxy, settings):
+    """New TLS connections, each a full handshake (no resumption: tls_client.py checks) and one
+    request: handshakes per second and per proxy CPU-second. The client, not the proxy, is the limit
+    on two cores; `cpu_busy` says how much of one core the proxy used meanwhile."""
+    result, cpu = _cpu_of(proxy, lambda: clients.tls_handshakes(
+        proxy.https_port, BENCH_HOST, settings.handshake_workers, settings.handshake_s, proxy.tls_env))
+    result["cpu_s"] = cpu
+    result["handshakes_per_cpu_s"] = result["handshakes"] / cpu if cpu > 0 else None
+    result["cpu_busy"] = cpu / result["seconds"]
+    return result
+
+
+def h2_tls_16_by_16(proxy, settings):
+    """h2 over TLS (ALPN), 16 connections x 16 streams: requests/s and per proxy CPU-second."""
+    result, cpu = _cpu_of(proxy, lambda: clients.h2load(
+        _url(proxy.https_port, scheme="https"), BENCH_HOST, 16, 16, settings.h2_tls_s, env=proxy.tls_env))
+    result["cpu_s"] = cpu
+    result["req_per_cpu_s"] = result.get("requests", 0) / cpu if cpu > 0 else None
+    return result
+
+
 # (key, function) in the order each round runs them.
 LOAD_SCENARIOS = [
     ("keepalive", keepalive),
@@ -102,12 +149,24 @@ LOAD_SCENARIOS = [
     ("ws_echo", ws_echo),
 ]
 
+# Over TLS, against each proxy's HTTPS listener; run after LOAD_SCENARIOS in each round.
+HTTPS_SCENARIOS = [
+    ("https_keepalive", https_keepalive),
+    ("https_handshake", https_handshakes),
+    ("h2_tls_16x16", h2_tls_16_by_16),
+]
+
 
 def warm_up(proxy, settings):
     """Fills caches, pools and allocator arenas before anything is measured; results are dropped."""
-    clients.wrk(_url(proxy.port), BENCH_HOST, settings.connections, settings.warm_up_s)
-    clients.wrk(_url(proxy.port, BIG_PATH), BENCH_HOST, settings.big_connections, settings.warm_up_s)
-    clients.h2load(_url(proxy.h2_port), BENCH_HOST, 16, 16, settings.warm_up_s)
+    if settings.only != "https":
+        clients.wrk(_url(proxy.port), BENCH_HOST, settings.connections, settings.warm_up_s)
+        clients.wrk(_url(proxy.port, BIG_PATH), BENCH_HOST, settings.big_connections, settings.warm_up_s)
+        clients.h2load(_url(proxy.h2_port), BENCH_HOST, 16, 16, settings.warm_up_s)
+    if proxy.https_port is not None:
+        https = _url(proxy.https_port, scheme="https")
+        clients.wrk(https, BENCH_HOST, settings.connections, settings.warm_up_s, env=proxy.tls_env)
+        clients.h2load(https, BENCH_HOST, 16, 16, settings.warm_up_s, env=proxy.tls_env)
 
 
 def bytes_per_idle_connection(proxy, count):
