@@ -33,8 +33,10 @@ class Settings:
         self.https_keepalive_s = 3 if quick else 5
         self.handshake_s = 2 if quick else 5
         self.h2_tls_s = 2 if quick else 3
-        # Processes of the new-handshake client, each one connection at a time.
-        self.handshake_workers = 8
+        # Processes of the new-handshake client, each one connection at a time. The client's own
+        # handshake costs more CPU than the proxy's, so it is the limit either way; more processes
+        # than this only queue on the two cores.
+        self.handshake_workers = 4
         self.idle_s = 5 if quick else 10
         self.idle_connections = 1000 if quick else 5000
         self.burst_connections = 1000 if quick else 3000
