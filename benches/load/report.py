@@ -208,7 +208,10 @@ def render(results, level=1):
             "over them, split into RssAnon and RssFile (/proc/PID/status); the per-connection figures",
             "are growth of the total. † = errors, see notes.", ""]
     for name, seen in results.get("tls", {}).items():
-        out.append(f"- HTTPS, {name}: {seen['protocol']} {seen['cipher']}, certificate "
+        # The key exchange group as h2load saw it (Python's ssl does not tell).
+        groups = {r.get("tls_group") for r in results["rounds"].get("h2_tls_16x16", {}).get(name, [])}
+        group = ", key exchange " + "/".join(sorted(g for g in groups if g)) if any(groups) else ""
+        out.append(f"- HTTPS, {name}: {seen['protocol']} {seen['cipher']}{group}, certificate "
                    f"CN={seen['subject'].get('commonName')} (verified against the run's CA)")
     if results.get("tls"):
         out.append("")

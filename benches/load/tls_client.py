@@ -14,8 +14,12 @@ no session unless given one, so every handshake here is full; each connection ch
 (`session_reused`), and one that resumed counts as an error.
 
 Certificates are not verified in the handshake loop (the probe verifies the chain and the name once per
-proxy): verification is client work, and the client shares the two cores with the proxy.
+proxy): verification is client work, and the client shares the two cores with the proxy. The loop sends
+SNI (the certificate's name, as a browser would), so each proxy looks its certificate up by name.
 """
+
+# The name in the certificate the run makes (tls.py).
+SNI = "localhost"
 
 import json
 import multiprocessing
@@ -44,7 +48,7 @@ def _one(context, port, request):
     """One connection: handshake, request, answer to the close. Returns (ok, resumed)."""
     with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        with context.wrap_socket(raw) as tls:
+        with context.wrap_socket(raw, server_hostname=SNI) as tls:
             tls.sendall(request)
             answer = _read_to_close(tls)
             resumed = tls.session_reused
