@@ -31,8 +31,10 @@ class Settings:
         # The HTTPS rows, shorter than their cleartext twins so that they add about two minutes to
         # the full run: TLS costs are steady from the first second (no pool or cache to fill).
         self.https_keepalive_s = 3 if quick else 5
-        self.handshake_s = 2 if quick else 5
+        self.handshake_s = 2 if quick else 4
         self.h2_tls_s = 2 if quick else 3
+        # After the cleartext warm-up has filled the pools, TLS only needs its own buffers touched.
+        self.tls_warm_up_s = 1
         # Processes of the new-handshake client, each one connection at a time. The client's own
         # handshake costs more CPU than the proxy's, so it is the limit either way; more processes
         # than this only queue on the two cores.
@@ -167,8 +169,8 @@ def warm_up(proxy, settings):
         clients.h2load(_url(proxy.h2_port), BENCH_HOST, 16, 16, settings.warm_up_s)
     if proxy.https_port is not None:
         https = _url(proxy.https_port, scheme="https")
-        clients.wrk(https, BENCH_HOST, settings.connections, settings.warm_up_s, env=proxy.tls_env)
-        clients.h2load(https, BENCH_HOST, 16, 16, settings.warm_up_s, env=proxy.tls_env)
+        clients.wrk(https, BENCH_HOST, settings.connections, settings.tls_warm_up_s, env=proxy.tls_env)
+        clients.h2load(https, BENCH_HOST, 16, 16, settings.tls_warm_up_s, env=proxy.tls_env)
 
 
 def bytes_per_idle_connection(proxy, count):

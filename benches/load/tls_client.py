@@ -62,21 +62,24 @@ def _worker(port, host, deadline, out):
     request = _request(host)
     done = errors = resumed = 0
     latencies = []
-    while time.monotonic() < deadline:
-        start = time.perf_counter()
-        try:
-            ok, was_resumed = _one(context, port, request)
-        except (OSError, ssl.SSLError):
-            errors += 1
-            continue
-        latencies.append(time.perf_counter() - start)
-        if not ok:
-            errors += 1
-        elif was_resumed:
-            resumed += 1
-        else:
-            done += 1
-    out.put({"done": done, "errors": errors, "resumed": resumed, "latencies": latencies})
+    try:
+        while time.monotonic() < deadline:
+            start = time.perf_counter()
+            try:
+                ok, was_resumed = _one(context, port, request)
+            except (OSError, ssl.SSLError):
+                errors += 1
+                continue
+            latencies.append(time.perf_counter() - start)
+            if not ok:
+                errors += 1
+            elif was_resumed:
+                resumed += 1
+            else:
+                done += 1
+    finally:
+        # Whatever ends the loop, the parent gets this worker's counts (and sees its exit status).
+        out.put({"done": done, "errors": errors, "resumed": resumed, "latencies": latencies})
 
 
 def _percentile(sorted_values, fraction):
@@ -93,10 +96,13 @@ def handshakes(port, host, workers, seconds):
     procs = [context.Process(target=_worker, args=(port, host, deadline, out)) for _ in range(workers)]
     for p in procs:
         p.start()
-    # Read before joining: a child does not exit until what it put on the queue is taken.
-    parts = [out.get(timeout=seconds + 60) for _ in procs]
+    # Read before joining: a child does not exit until what it put on the queue is taken. Within the
+    # driver's limit for the tool (its duration + 30 s), so a stuck worker is reported from here.
+    parts = [out.get(timeout=seconds + 20) for _ in procs]
     for p in procs:
         p.join()
+        if p.exitcode != 0:
+            raise RuntimeError(f"a handshake worker exited with {p.exitcode}")
     elapsed = time.monotonic() - start
     latencies = sorted(x for part in parts for x in part["latencies"])
     done = sum(part["done"] for part in parts)
