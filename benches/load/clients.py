@@ -16,6 +16,12 @@ import time
 TOOL_SLACK_S = 30
 
 
+def _command(argv, env):
+    """The command as the report shows it: with the TLS clients' OpenSSL settings when they apply."""
+    prefix = f"OPENSSL_CONF={shlex.quote(env['OPENSSL_CONF'])} " if env and "OPENSSL_CONF" in env else ""
+    return prefix + shlex.join(argv)
+
+
 def _run_tool(argv, duration_s, env=None):
     done = subprocess.run(argv, capture_output=True, text=True, timeout=duration_s + TOOL_SLACK_S,
                           env=env)
@@ -42,7 +48,7 @@ def wrk(url, host, connections, duration_s, extra_headers=(), env=None):
         argv += ["-H", header]
     argv.append(url)
     out = _run_tool(argv, duration_s, env)
-    result = {"command": shlex.join(argv), "errors": 0}
+    result = {"command": _command(argv, env), "errors": 0}
     for line in out.splitlines():
         line = line.strip()
         if line.startswith("Requests/sec:"):
@@ -73,7 +79,7 @@ def h2load(url, host, clients, streams, duration_s, env=None):
     argv = ["h2load", f"-c{clients}", f"-m{streams}", "-t1", f"-D{duration_s}",
             "-H", f":authority: {host}", url]
     out = _run_tool(argv, duration_s, env)
-    result = {"command": shlex.join(argv), "errors": 0}
+    result = {"command": _command(argv, env), "errors": 0}
     for line in out.splitlines():
         if line.startswith("finished in"):
             result["rps"] = float(re.search(r"([\d.]+) req/s", line).group(1))
@@ -100,7 +106,7 @@ TLS_CLIENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tls_clien
 def _tls_client(args, duration_s, env):
     argv = [sys.executable, TLS_CLIENT, *[str(a) for a in args]]
     result = json.loads(_run_tool(argv, duration_s, env))
-    result["command"] = f"OPENSSL_CONF={shlex.quote(env['OPENSSL_CONF'])} {shlex.join(argv)}"
+    result["command"] = _command(argv, env)
     return result
 
 
