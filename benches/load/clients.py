@@ -1,20 +1,30 @@
 """Load generators (wrk, h2load) and the small raw-socket clients: held idle connections and
 time-to-first-byte probes. Every target is 127.0.0.1."""
 
+import json
+import os
 import re
 import resource
 import selectors
 import shlex
 import socket
 import subprocess
+import sys
 import time
 
 # Headroom over a tool's own duration before it is killed: it should stop by itself, this is a guard.
 TOOL_SLACK_S = 30
 
 
-def _run_tool(argv, duration_s):
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=duration_s + TOOL_SLACK_S)
+def _command(argv, env):
+    """The command as the report shows it: with the TLS clients' OpenSSL settings when they apply."""
+    prefix = f"OPENSSL_CONF={shlex.quote(env['OPENSSL_CONF'])} " if env and "OPENSSL_CONF" in env else ""
+    return prefix + shlex.join(argv)
+
+
+def _run_tool(argv, duration_s, env=None):
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=duration_s + TOOL_SLACK_S,
+                          env=env)
     if done.returncode != 0:
         raise RuntimeError(f"{shlex.join(argv)} failed ({done.returncode}): {done.stderr.strip()}")
     return done.stdout
@@ -30,14 +40,15 @@ def _latency_ms(text):
     return float(match.group(1)) * _UNIT_MS[match.group(2)]
 
 
-def wrk(url, host, connections, duration_s, extra_headers=()):
-    """Runs wrk; returns requests/s, latency percentiles (ms) and error counts."""
+def wrk(url, host, connections, duration_s, extra_headers=(), env=None):
+    """Runs wrk; returns requests/s, latency percentiles (ms) and error counts. `env`: the TLS
+    clients' environment for an https URL (tls.client_env)."""
     argv = ["wrk", "-t2", f"-c{connections}", f"-d{duration_s}s", "--latency", "-H", f"Host: {host}"]
     for header in extra_headers:
         argv += ["-H", header]
     argv.append(url)
-    out = _run_tool(argv, duration_s)
-    result = {"command": shlex.join(argv), "errors": 0}
+    out = _run_tool(argv, duration_s, env)
+    result = {"command": _command(argv, env), "errors": 0}
     for line in out.splitlines():
         line = line.strip()
         if line.startswith("Requests/sec:"):
@@ -57,12 +68,18 @@ def wrk(url, host, connections, duration_s, extra_headers=()):
     return result
 
 
-def h2load(url, host, clients, streams, duration_s):
-    """Runs h2load over h2c (prior knowledge); returns requests/s and failed requests."""
+# What h2load says about a TLS session, and the result keys they are kept under.
+_H2LOAD_TLS = {"TLS Protocol:": "tls_protocol", "Cipher:": "tls_cipher",
+               "Server Temp Key:": "tls_group", "Application protocol:": "alpn"}
+
+
+def h2load(url, host, clients, streams, duration_s, env=None):
+    """Runs h2load over h2c (prior knowledge), or h2 over TLS (ALPN) for an https URL with the TLS
+    clients' `env`; returns requests/s, failed requests, and what was negotiated over TLS."""
     argv = ["h2load", f"-c{clients}", f"-m{streams}", "-t1", f"-D{duration_s}",
             "-H", f":authority: {host}", url]
-    out = _run_tool(argv, duration_s)
-    result = {"command": shlex.join(argv), "errors": 0}
+    out = _run_tool(argv, duration_s, env)
+    result = {"command": _command(argv, env), "errors": 0}
     for line in out.splitlines():
         if line.startswith("finished in"):
             result["rps"] = float(re.search(r"([\d.]+) req/s", line).group(1))
@@ -73,11 +90,38 @@ def h2load(url, host, clients, streams, duration_s):
         elif line.startswith("status codes:"):
             counts = dict((k, int(v)) for v, k in re.findall(r"(\d+) (\dxx)", line))
             result["errors"] += sum(n for k, n in counts.items() if k != "2xx")
+        for prefix, key in _H2LOAD_TLS.items():
+            if line.startswith(prefix):
+                result[key] = line[len(prefix):].strip()
     if "rps" not in result:
         raise RuntimeError(f"no req/s in h2load output:\n{out}")
     if result.get("requests", 0) == 0:
         result["errors"] += 1
     return result
+
+
+TLS_CLIENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tls_client.py")
+
+
+def _tls_client(args, duration_s, env):
+    argv = [sys.executable, TLS_CLIENT, *[str(a) for a in args]]
+    result = json.loads(_run_tool(argv, duration_s, env))
+    result["command"] = _command(argv, env)
+    return result
+
+
+def tls_handshakes(port, host, workers, duration_s, env):
+    """New TLS connections, each a full handshake and one request (tls_client.py): handshakes/s,
+    latency of a whole connection, and errors (resumed sessions count as errors)."""
+    result = _tls_client(["handshakes", port, host, workers, duration_s], duration_s, env)
+    result["rps"] = result["per_s"]
+    result["errors"] += result["resumed"]
+    return result
+
+
+def tls_probe(port, host, ca_file, env):
+    """What one verified handshake negotiated (protocol, cipher), and the answer's status line."""
+    return _tls_client(["probe", port, host, ca_file], 0, env)
 
 
 def _read_response(sock):

@@ -1,7 +1,8 @@
 """Runs the whole load comparison and writes the report. Started by run.sh, which installs the tools
 and builds Spawngate first:
 
-    python3 driver.py SCRATCH_DIR SPAWNGATE_BINARY RESULTS_DIR     (QUICK=1 for the smoke version)
+    python3 driver.py SCRATCH_DIR SPAWNGATE_BINARY RESULTS_DIR     (QUICK=1 for the smoke version,
+                                                                    ONLY=https for the HTTPS rows alone)
 """
 
 import json
@@ -18,6 +19,7 @@ import procs
 import report
 import scenarios
 import setup
+import tls
 
 # Descriptors for the held idle connections plus the load tools' sockets.
 FD_LIMIT = 20000
@@ -68,21 +70,63 @@ def log(message):
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
+def probe_tls(proxies, certificate, results):
+    """One verified handshake per proxy: the same certificate, TLS version and cipher for all three,
+    or the HTTPS rows would not compare like with like."""
+    for p in proxies:
+        seen = clients.tls_probe(p.https_port, setup.BENCH_HOST, certificate.ca, p.tls_env)
+        results["tls"][p.name] = seen
+        expected = (tls.TLS_VERSION, tls.CIPHER)
+        if (seen["protocol"], seen["cipher"]) != expected or " 200" not in seen["status"]:
+            raise RuntimeError(f"{p.name} over HTTPS: {seen}, expected {expected} and a 200")
+    log("HTTPS: " + "; ".join(f"{name} {s['protocol']} {s['cipher']} CN={s['subject'].get('commonName')}"
+                              for name, s in results["tls"].items()))
+
+
 def run(scratch, binary, settings, results):
-    ports = procs.free_ports(8 + len(COLD_PROBES_MS) * (2 + COLD_BACKENDS))
+    ports = procs.free_ports(11 + len(COLD_PROBES_MS) * (2 + COLD_BACKENDS))
     backend_port, ws_port, sg_port, sg_admin, ng_port, ng_h2, ha_port, ha_h2 = ports[:8]
-    cold_ports = ports[8:]
+    sg_https, ng_https, ha_https = ports[8:11]
+    cold_ports = ports[11:]
     setup.make_www(scratch)
+    certificate = tls.make_certificate(scratch)
+    https = setup.has_tls(binary)
+    if not https:
+        if settings.only == "https":
+            raise RuntimeError(f"{binary} is built without the tls feature: no HTTPS rows to run")
+        results["notes"].append("Spawngate built without the tls feature: the HTTPS rows were not run")
 
     log("starting Spawngate, which starts the nginx backend on the first request")
-    sg = setup.start_spawngate(scratch, binary, backend_port, ws_port, sg_port, sg_admin)
+    sg = setup.start_spawngate(scratch, binary, backend_port, ws_port, sg_port, sg_admin,
+                               sg_https if https else None, certificate)
     setup.start_backend_through(sg)
     log("starting nginx and HAProxy in front of the same backend")
-    ng = setup.start_nginx_proxy(scratch, backend_port, ws_port, ng_port, ng_h2)
-    ha = setup.start_haproxy(scratch, backend_port, ws_port, ha_port, ha_h2)
+    ng = setup.start_nginx_proxy(scratch, backend_port, ws_port, ng_port, ng_h2, ng_https, certificate)
+    ha = setup.start_haproxy(scratch, backend_port, ws_port, ha_port, ha_h2, ha_https, certificate)
     proxies = [sg, ng, ha]
-    results["single"]["idle_rss"] = {p.name: procs.rss_bytes(p.pids()) for p in proxies}
+    # Resident memory once each has answered its first request, in all and split: anonymous pages are
+    # what the proxy allocated, file-backed ones mostly its binary and libraries (shared with any
+    # other process running them, and varying with the page cache from run to run).
+    split = {p.name: procs.rss_split(p.pids()) for p in proxies}
+    for kind in ("rss", "anon", "file", "shmem"):
+        key = "idle_rss" if kind == "rss" else f"idle_rss_{kind}"
+        results["single"][key] = {name: memory[kind] for name, memory in split.items()}
+    for name, memory in split.items():
+        if memory["shmem"]:
+            results["notes"].append(f"idle RSS of {name} includes {memory['shmem'] / 2**20:.2f} MiB of "
+                                    "shared memory (RssShmem), neither anonymous nor file-backed")
     results["commands"] += [f"# {p.name}: {shlex.join(p.server.argv)}" for p in proxies]
+    if https:
+        probe_tls(proxies, certificate, results)
+        results["commands"].append(f"# TLS clients' {certificate.client_conf} (OPENSSL_CONF):\n"
+                                   + "\n".join(f"#   {line}" for line in tls.CLIENT_CONF.splitlines()[1:]))
+    scenario_list = ([] if settings.only == "https" else scenarios.LOAD_SCENARIOS) + (
+        scenarios.HTTPS_SCENARIOS if https else [])
+
+    if settings.only == "https":
+        log("ONLY=https: HTTPS rows alone (no memory, cleartext, idle or cold-start measurements)")
+        measure_load(proxies, settings, scenario_list, results)
+        return
 
     log(f"memory: {settings.idle_connections} idle keep-alive connections per proxy")
     per_connection = {}
@@ -102,18 +146,7 @@ def run(scratch, binary, settings, results):
     results["single"]["bytes_per_connection_at_once"] = at_once
     results["single"]["bytes_per_connection_accept_only"] = accept_only
 
-    log("warm-up")
-    for p in proxies:
-        scenarios.warm_up(p, settings)
-
-    for round_index in range(settings.rounds):
-        for key, scenario in scenarios.LOAD_SCENARIOS:
-            for p in proxies:
-                log(f"round {round_index + 1}/{settings.rounds}: {key} via {p.name}")
-                result = scenario(p, settings)
-                results["rounds"].setdefault(key, {}).setdefault(p.name, []).append(result)
-                if round_index == 0:
-                    results["commands"].append(f"# {key}, {p.name}: {result['command']}")
+    measure_load(proxies, settings, scenario_list, results)
 
     log("idle: starting Spawngate instances with 20 stopped backends each")
     cold_sets = {}
@@ -140,6 +173,21 @@ def run(scratch, binary, settings, results):
         results["cold"][str(probe)] = scenarios.cold_start(cold_set, settings.cold_trials)
 
 
+def measure_load(proxies, settings, scenario_list, results):
+    log("warm-up")
+    for p in proxies:
+        scenarios.warm_up(p, settings)
+
+    for round_index in range(settings.rounds):
+        for key, scenario in scenario_list:
+            for p in proxies:
+                log(f"round {round_index + 1}/{settings.rounds}: {key} via {p.name}")
+                result = scenario(p, settings)
+                results["rounds"].setdefault(key, {}).setdefault(p.name, []).append(result)
+                if round_index == 0:
+                    results["commands"].append(f"# {key}, {p.name}: {result['command']}")
+
+
 def _interrupt(_signum, _frame):
     raise KeyboardInterrupt
 
@@ -148,7 +196,10 @@ def main():
     if len(sys.argv) != 4:
         sys.exit(__doc__)
     scratch, binary, out_dir = sys.argv[1:]
-    settings = scenarios.Settings(quick=os.environ.get("QUICK", "") not in ("", "0"))
+    only = os.environ.get("ONLY") or None
+    if only not in (None, "https"):
+        sys.exit(f"ONLY={only}: the only subset is ONLY=https")
+    settings = scenarios.Settings(quick=os.environ.get("QUICK", "") not in ("", "0"), only=only)
     # SIGTERM (from run.sh's trap) unwinds like Ctrl-C so every server is stopped.
     # A process group of its own: run.sh's trap kills the group if this process ever hangs.
     os.setpgid(0, 0)
@@ -158,7 +209,7 @@ def main():
     results = {
         "started": started, "machine": machine(), "versions": versions(binary),
         "settings": settings.describe(), "rounds": {}, "single": {}, "memory": {}, "memory_at_once": {},
-        "cold": {},
+        "cold": {}, "tls": {},
         "commands": [], "notes": [],
     }
     try:

@@ -114,6 +114,27 @@ def rss_bytes(pids):
     return total
 
 
+# The lines of /proc/PID/status that split resident memory (kB): anonymous pages (what the process
+# allocated: heap, stacks), file-backed pages (its binary and libraries, mapped files) and shared memory.
+_RSS_FIELDS = {"VmRSS:": "rss", "RssAnon:": "anon", "RssFile:": "file", "RssShmem:": "shmem"}
+
+
+def rss_split(pids):
+    """Resident memory of the processes in bytes, in all and by kind (from /proc/PID/status):
+    {"rss", "anon", "file", "shmem"}; rss = anon + file + shmem, the same total as rss_bytes."""
+    total = dict.fromkeys(_RSS_FIELDS.values(), 0)
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    fields = line.split()
+                    if len(fields) >= 2 and fields[0] in _RSS_FIELDS:
+                        total[_RSS_FIELDS[fields[0]]] += int(fields[1]) * 1024
+        except OSError:
+            continue
+    return total
+
+
 def context_switches(pids):
     """Voluntary + involuntary context switches of every thread of the processes, by thread name."""
     by_thread = {}

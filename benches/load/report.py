@@ -84,8 +84,31 @@ def figures(results):
          per_round("ws_echo", "mb_per_s"), fmt_count, None),
         ("WebSocket echo: proxy CPU ms per MB echoed (lower is better)",
          per_round("ws_echo", "cpu_ms_per_mb"), fmt_fixed, None),
-        ("Idle RSS, MiB (lower is better)", single("idle_rss"), fmt_mib,
-         ("< 5 MiB", lambda sg, ng, ha: sg < 5 * 2**20)),
+        ("HTTPS keep-alive, 64 conns: req/s", per_round("https_keepalive", "rps"), fmt_count, None),
+        ("HTTPS keep-alive: req per proxy CPU-second", per_round("https_keepalive", "req_per_cpu_s"),
+         fmt_count, None),
+        ("HTTPS keep-alive: proxy user CPU, µs/request (lower is better)",
+         per_round("https_keepalive", "user_us_per_req"), fmt_fixed, None),
+        ("HTTPS keep-alive: proxy system CPU, µs/request (lower is better)",
+         per_round("https_keepalive", "system_us_per_req"), fmt_fixed, None),
+        ("HTTPS keep-alive: p99 latency, ms (lower is better)", per_round("https_keepalive", "p99_ms"),
+         fmt_fixed, None),
+        ("HTTPS new connections, full handshake + 1 request each: handshakes/s",
+         per_round("https_handshake", "per_s"), fmt_count, None),
+        ("HTTPS new connections: handshakes per proxy CPU-second",
+         per_round("https_handshake", "handshakes_per_cpu_s"), fmt_count, None),
+        ("HTTPS new connections: proxy CPU busy, share of one core",
+         per_round("https_handshake", "cpu_busy"), fmt_fixed, None),
+        ("HTTPS new connections: p99 connection time, ms (lower is better)",
+         per_round("https_handshake", "p99_ms"), fmt_fixed, None),
+        ("h2 over TLS, 16 conns x 16 streams: req/s", per_round("h2_tls_16x16", "rps"), fmt_count, None),
+        ("h2 over TLS: req per proxy CPU-second", per_round("h2_tls_16x16", "req_per_cpu_s"), fmt_count,
+         None),
+        ("Idle RSS, MiB (lower is better)", single("idle_rss"), fmt_mib, None),
+        ("Idle RSS, anonymous (RssAnon: allocated), MiB (lower is better)", single("idle_rss_anon"),
+         fmt_mib, ("< 5 MiB", lambda sg, ng, ha: sg < 5 * 2**20)),
+        ("Idle RSS, file-backed (RssFile: binary, libraries), MiB", single("idle_rss_file"), fmt_mib,
+         None),
         ("Bytes per idle keep-alive connection (lower is better)", single("bytes_per_connection"),
          fmt_count, ("≤ nginx", lambda sg, ng, ha: sg <= ng)),
         ("Bytes per connection that only connected (lower is better)",
@@ -124,9 +147,13 @@ def summary_table(results):
              "|---|---:|---:|---:|---:|---:|---|---|"]
     flagged = []
     for label, read, fmt, target in figures(results):
+        readings = {proxy: read(proxy) for proxy in PROXIES}
+        if all(value is None and not errors for value, errors in readings.values()):
+            # Not measured in this run (ONLY=https, or a build without TLS).
+            continue
         values, cells = {}, []
         for proxy in PROXIES:
-            value, errors = read(proxy)
+            value, errors = readings[proxy]
             values[proxy] = value
             mark = ""
             if errors:
@@ -151,8 +178,11 @@ def rounds_table(results):
     lines = ["| Scenario | Proxy | " + " | ".join(f"round {i + 1}" for i in range(results["settings"]["rounds"]))
              + " |", "|---|---|" + "---:|" * results["settings"]["rounds"]]
     fields = {"keepalive": "rps", "new_connection": "rps", "big": "mb_per_s", "h2_1x100": "rps",
-              "h2_16x16": "rps", "ws_echo": "mb_per_s"}
+              "h2_16x16": "rps", "ws_echo": "mb_per_s", "https_keepalive": "rps", "https_handshake": "per_s",
+              "h2_tls_16x16": "rps"}
     for scenario, field in fields.items():
+        if scenario not in results["rounds"]:
+            continue
         for proxy in PROXIES:
             values = round_values(results, scenario, field, proxy)
             lines.append(f"| {scenario} ({field}) | {proxy} | " + " | ".join(fmt_count(v) for v in values)
@@ -165,6 +195,8 @@ def render(results, level=1):
     h1, h2 = "#" * level, "#" * (level + 1)
     machine, settings = results["machine"], results["settings"]
     kind = "QUICK smoke run, too short to quote" if settings["quick"] else "full run"
+    if settings.get("only"):
+        kind += f", ONLY={settings['only']} rows"
     out = [f"{h1} Spawngate vs nginx vs HAProxy — {results['started']} ({kind})", ""]
     out += [f"- Machine: {machine['nproc']} CPUs, {machine['cpu']}, {machine['memory']}, "
             f"kernel {machine['kernel']}",
@@ -172,8 +204,17 @@ def render(results, level=1):
     out += [f"- {name}: {version}" for name, version in results["versions"].items()]
     out += ["- Settings: " + ", ".join(f"{k}={v}" for k, v in settings.items()), ""]
     out += ["Medians over the rounds; ratios are Spawngate ÷ peer. Proxy CPU is utime+stime of the",
-            "proxy's processes (all threads; nginx master and worker), from /proc. † = errors, see notes.",
-            ""]
+            "proxy's processes (all threads; nginx master and worker), from /proc. RSS is VmRSS summed",
+            "over them, split into RssAnon and RssFile (/proc/PID/status); the per-connection figures",
+            "are growth of the total. † = errors, see notes.", ""]
+    for name, seen in results.get("tls", {}).items():
+        # The key exchange group as h2load saw it (Python's ssl does not tell).
+        groups = {r.get("tls_group") for r in results["rounds"].get("h2_tls_16x16", {}).get(name, [])}
+        group = ", key exchange " + "/".join(sorted(g for g in groups if g)) if any(groups) else ""
+        out.append(f"- HTTPS, {name}: {seen['protocol']} {seen['cipher']}{group}, certificate "
+                   f"CN={seen['subject'].get('commonName')} (verified against the run's CA)")
+    if results.get("tls"):
+        out.append("")
     table, flagged = summary_table(results)
     out += table + [""]
     out += [f"{h2} Per round", ""] + rounds_table(results) + [""]

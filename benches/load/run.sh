@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Load comparison: Spawngate, nginx and HAProxy in front of the same nginx backend, on 127.0.0.1 only.
 #
-#   benches/load/run.sh            full run (about 7 minutes)
-#   QUICK=1 benches/load/run.sh    smoke run (about 2 minutes)
+#   benches/load/run.sh            full run (about 9 minutes)
+#   QUICK=1 benches/load/run.sh    smoke run (about 3 minutes)
+#   ONLY=https benches/load/run.sh the HTTPS rows alone (about 2 minutes; with QUICK=1 about 1)
 #   SPAWNGATE_BIN=/path/to/spawngate benches/load/run.sh   measure that build instead of building one
+#                                  (one built without the tls feature skips the HTTPS rows)
 #
-# Installs nginx, haproxy, wrk and h2load from Debian when missing (needs root or sudo), builds the
-# release binary, runs driver.py and writes bench-results/<timestamp>.md and .json in the repository.
+# Installs nginx, haproxy, wrk, h2load and openssl from Debian when missing (needs root or sudo), builds
+# the release binary with HTTPS (--features tls), runs driver.py and writes
+# bench-results/<timestamp>.md and .json in the repository.
 # Every process it starts is stopped when it exits, however it exits.
 set -euo pipefail
 
@@ -15,7 +18,7 @@ repo="$(cd "$here/../.." && pwd)"
 
 # shellcheck source=packages.sh
 source "$here/packages.sh"
-install_missing nginx=nginx haproxy=haproxy wrk=wrk h2load=nghttp2-client python3=python3
+install_missing nginx=nginx haproxy=haproxy wrk=wrk h2load=nghttp2-client python3=python3 openssl=openssl
 # Debian starts the packaged services where an init system runs; they are not used (each server
 # here has its own config and ports), and are left as they are.
 
@@ -25,8 +28,8 @@ if [ -n "${SPAWNGATE_BIN:-}" ]; then
     echo "building spawngate-echo (release), the WebSocket echo backend"
     (cd "$repo" && cargo build --release --quiet --bin spawngate-echo)
 else
-    echo "building spawngate and spawngate-echo (release)"
-    (cd "$repo" && cargo build --release --quiet --bins)
+    echo "building spawngate (with HTTPS) and spawngate-echo (release)"
+    (cd "$repo" && cargo build --release --quiet --features tls --bins)
     binary="$repo/target/release/spawngate"
 fi
 # The WebSocket echo backend, the same program behind all three proxies.

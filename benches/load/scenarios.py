@@ -16,16 +16,29 @@ SETTLE_MAX_S = 15
 
 class Settings:
     """Durations and sizes of one run. The full run is the reference; QUICK is a smoke test of the
-    whole pipeline in about two minutes, with numbers too short-lived to quote."""
+    whole pipeline in about two minutes, with numbers too short-lived to quote. `only` = "https" runs
+    the HTTPS rows (and the idle RSS) alone, for iterating on them."""
 
-    def __init__(self, quick):
+    def __init__(self, quick, only=None):
         self.quick = quick
+        self.only = only
         self.rounds = 2 if quick else 3
         self.warm_up_s = 1 if quick else 3
         self.keepalive_s = 3 if quick else 10
         self.close_s = 2 if quick else 5
         self.big_s = 2 if quick else 5
         self.h2_s = 2 if quick else 5
+        # The HTTPS rows, shorter than their cleartext twins so that they add about two minutes to
+        # the full run: TLS costs are steady from the first second (no pool or cache to fill).
+        self.https_keepalive_s = 3 if quick else 5
+        self.handshake_s = 2 if quick else 4
+        self.h2_tls_s = 2 if quick else 3
+        # After the cleartext warm-up has filled the pools, TLS only needs its own buffers touched.
+        self.tls_warm_up_s = 1
+        # Processes of the new-handshake client, each one connection at a time. The client's own
+        # handshake costs more CPU than the proxy's, so it is the limit either way; more processes
+        # than this only queue on the two cores.
+        self.handshake_workers = 4
         self.idle_s = 5 if quick else 10
         self.idle_connections = 1000 if quick else 5000
         self.burst_connections = 1000 if quick else 3000
@@ -39,14 +52,23 @@ class Settings:
         return {k: v for k, v in vars(self).items()}
 
 
-def _url(port, path="/"):
-    return f"http://127.0.0.1:{port}{path}"
+def _url(port, path="/", scheme="http"):
+    return f"{scheme}://127.0.0.1:{port}{path}"
 
 
 def keepalive(proxy, settings):
+    return _keepalive(proxy, settings, _url(proxy.port), settings.keepalive_s, None)
+
+
+def https_keepalive(proxy, settings):
+    return _keepalive(proxy, settings, _url(proxy.https_port, scheme="https"),
+                      settings.https_keepalive_s, proxy.tls_env)
+
+
+def _keepalive(proxy, settings, url, duration_s, env):
     accepts_before = procs.backend_accepts(proxy.backend_port)
     user_before, system_before = procs.cpu_seconds(proxy.pids())
-    result = clients.wrk(_url(proxy.port), BENCH_HOST, settings.connections, settings.keepalive_s)
+    result = clients.wrk(url, BENCH_HOST, settings.connections, duration_s, env=env)
     user_after, system_after = procs.cpu_seconds(proxy.pids())
     # Less the connection that reads the counter.
     opened = procs.backend_accepts(proxy.backend_port) - accepts_before - 1
@@ -92,6 +114,35 @@ def ws_echo(proxy, settings):
     return result
 
 
+def _cpu_of(proxy, measure):
+    """Runs `measure()`; returns its result and the proxy's CPU seconds (user + system) meanwhile."""
+    user_before, system_before = procs.cpu_seconds(proxy.pids())
+    result = measure()
+    user_after, system_after = procs.cpu_seconds(proxy.pids())
+    return result, (user_after - user_before) + (system_after - system_before)
+
+
+def https_handshakes(proxy, settings):
+    """New TLS connections, each a full handshake (no resumption: tls_client.py checks) and one
+    request: handshakes per second and per proxy CPU-second. The client, not the proxy, is the limit
+    on two cores; `cpu_busy` says how much of one core the proxy used meanwhile."""
+    result, cpu = _cpu_of(proxy, lambda: clients.tls_handshakes(
+        proxy.https_port, BENCH_HOST, settings.handshake_workers, settings.handshake_s, proxy.tls_env))
+    result["cpu_s"] = cpu
+    result["handshakes_per_cpu_s"] = result["handshakes"] / cpu if cpu > 0 else None
+    result["cpu_busy"] = cpu / result["seconds"]
+    return result
+
+
+def h2_tls_16_by_16(proxy, settings):
+    """h2 over TLS (ALPN), 16 connections x 16 streams: requests/s and per proxy CPU-second."""
+    result, cpu = _cpu_of(proxy, lambda: clients.h2load(
+        _url(proxy.https_port, scheme="https"), BENCH_HOST, 16, 16, settings.h2_tls_s, env=proxy.tls_env))
+    result["cpu_s"] = cpu
+    result["req_per_cpu_s"] = result.get("requests", 0) / cpu if cpu > 0 else None
+    return result
+
+
 # (key, function) in the order each round runs them.
 LOAD_SCENARIOS = [
     ("keepalive", keepalive),
@@ -102,24 +153,38 @@ LOAD_SCENARIOS = [
     ("ws_echo", ws_echo),
 ]
 
+# Over TLS, against each proxy's HTTPS listener; run after LOAD_SCENARIOS in each round.
+HTTPS_SCENARIOS = [
+    ("https_keepalive", https_keepalive),
+    ("https_handshake", https_handshakes),
+    ("h2_tls_16x16", h2_tls_16_by_16),
+]
+
 
 def warm_up(proxy, settings):
     """Fills caches, pools and allocator arenas before anything is measured; results are dropped."""
-    clients.wrk(_url(proxy.port), BENCH_HOST, settings.connections, settings.warm_up_s)
-    clients.wrk(_url(proxy.port, BIG_PATH), BENCH_HOST, settings.big_connections, settings.warm_up_s)
-    clients.h2load(_url(proxy.h2_port), BENCH_HOST, 16, 16, settings.warm_up_s)
+    if settings.only != "https":
+        clients.wrk(_url(proxy.port), BENCH_HOST, settings.connections, settings.warm_up_s)
+        clients.wrk(_url(proxy.port, BIG_PATH), BENCH_HOST, settings.big_connections, settings.warm_up_s)
+        clients.h2load(_url(proxy.h2_port), BENCH_HOST, 16, 16, settings.warm_up_s)
+    if proxy.https_port is not None:
+        https = _url(proxy.https_port, scheme="https")
+        clients.wrk(https, BENCH_HOST, settings.connections, settings.tls_warm_up_s, env=proxy.tls_env)
+        clients.h2load(https, BENCH_HOST, 16, 16, settings.tls_warm_up_s, env=proxy.tls_env)
 
 
 def bytes_per_idle_connection(proxy, count):
-    """RSS growth of the proxy per idle keep-alive connection, each having carried one request."""
-    before = procs.rss_bytes(proxy.pids())
+    """RSS growth of the proxy per idle keep-alive connection, each having carried one request (total
+    RSS; the growth of its anonymous part is kept beside it)."""
+    before = procs.rss_split(proxy.pids())
     held = clients.hold_idle_connections(proxy.port, BENCH_HOST, count)
     try:
-        after = procs.rss_bytes(proxy.pids())
+        after = procs.rss_split(proxy.pids())
     finally:
         clients.close_all(held)
-    return {"rss_before": before, "rss_after": after, "connections": count,
-            "bytes_per_connection": (after - before) / count}
+    return {"rss_before": before["rss"], "rss_after": after["rss"], "connections": count,
+            "bytes_per_connection": (after["rss"] - before["rss"]) / count,
+            "anon_bytes_per_connection": (after["anon"] - before["anon"]) / count}
 
 
 def _settled_rss(proxy):
@@ -137,8 +202,9 @@ def _settled_rss(proxy):
 def bytes_per_connection_served_at_once(proxy, count):
     """RSS growth of the proxy per keep-alive connection, relative to before they connected: once
     connected (accept only), and settled after each sent one request at the same moment (the
-    backend holds them, so all are in flight together), all were answered and left idle."""
-    before = procs.rss_bytes(proxy.pids())
+    backend holds them, so all are in flight together), all were answered and left idle. Total RSS;
+    the growth of its anonymous part is kept beside it."""
+    before = procs.rss_split(proxy.pids())
     held = clients.connect_idle(proxy.port, count)
     try:
         time.sleep(SETTLE_STEP_S)
@@ -146,12 +212,14 @@ def bytes_per_connection_served_at_once(proxy, count):
         clients.request_all_at_once(held, BENCH_HOST, HELD_PATH)
         answered = procs.rss_bytes(proxy.pids())
         settled, waited = _settled_rss(proxy)
+        settled_anon = procs.rss_split(proxy.pids())["anon"]
     finally:
         clients.close_all(held)
-    return {"rss_before": before, "rss_connected": connected, "rss_answered": answered,
+    return {"rss_before": before["rss"], "rss_connected": connected, "rss_answered": answered,
             "rss_settled": settled, "settled_after_s": waited, "connections": count,
-            "accept_only": (connected - before) / count,
-            "bytes_per_connection": (settled - before) / count}
+            "accept_only": (connected - before["rss"]) / count,
+            "bytes_per_connection": (settled - before["rss"]) / count,
+            "anon_bytes_per_connection": (settled_anon - before["anon"]) / count}
 
 
 def idle_wakeups(groups, seconds):

@@ -5,14 +5,17 @@ Layout of the scratch directory:
   spawngate/          Spawngate's config and log
   nginx-proxy/        nginx as proxy
   haproxy/            HAProxy
+  tls/                the certificate all three serve over HTTPS, and the clients' OpenSSL settings
   cold-<probe>ms/     a Spawngate with stopped backends cold0..N, each with a backend dir of its own
 """
 
 import os
 import re
 import shutil
+import subprocess
 
 import procs
+import tls
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TEMPLATES = os.path.join(HERE, "templates")
@@ -69,14 +72,17 @@ def make_www(root):
 
 
 class Proxy:
-    """One proxy under test: where it listens for HTTP/1.1 and h2c, and the server behind it."""
+    """One proxy under test: where it listens for HTTP/1.1, h2c and HTTPS (None: no HTTPS listener),
+    the server behind it, and the environment its TLS clients run with."""
 
-    def __init__(self, name, server, port, h2_port, backend_port):
+    def __init__(self, name, server, port, h2_port, backend_port, https_port=None, certificate=None):
         self.name = name
         self.server = server
         self.port = port
         self.h2_port = h2_port
         self.backend_port = backend_port
+        self.https_port = https_port
+        self.tls_env = tls.client_env(certificate) if https_port is not None else None
 
     def pids(self):
         return self.server.pids()
@@ -90,19 +96,32 @@ def echo_binary(binary):
     return echo
 
 
-def start_spawngate(root, binary, backend_port, ws_port, port, admin_port):
+def has_tls(binary):
+    """Whether the build serves HTTPS: `--version` lists the compiled features."""
+    done = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10)
+    features = done.stdout.partition("features:")[2]
+    return "tls" in re.findall(r"[a-z0-9_]+", features)
+
+
+def start_spawngate(root, binary, backend_port, ws_port, port, admin_port, https_port, certificate):
+    """`https_port` None: no HTTPS listener (a build without the `tls` feature)."""
     path = os.path.join(root, "spawngate")
     os.makedirs(path, exist_ok=True)
     backend_path, _ = backend_dir(root, "backend", backend_port)
     config = os.path.join(path, "spawngate.toml")
+    https_line, tls_section = "# no HTTPS: built without the tls feature", ""
+    if https_port is not None:
+        https_line = f"https_port = {https_port}"
+        tls_section = render("spawngate-tls.toml", {"CERT": certificate.cert, "KEY": certificate.key},
+                             None)
     render("spawngate.toml", {
         "PORT": port, "ADMIN_PORT": admin_port, "POOL": POOL, "NGINX": shutil.which("nginx"),
         "DIR": backend_path, "BACKEND_PORT": backend_port, "ECHO": echo_binary(binary),
-        "WS_PORT": ws_port,
+        "WS_PORT": ws_port, "HTTPS_PORT_LINE": https_line, "TLS_SECTION": tls_section,
     }, config)
     server = procs.Server("spawngate", [binary, config], os.path.join(path, "spawngate.log"))
     procs.wait_http_ok(admin_port, "127.0.0.1", START_TIMEOUT_S, path="/health")
-    return Proxy("Spawngate", server, port, port, backend_port)
+    return Proxy("Spawngate", server, port, port, backend_port, https_port, certificate)
 
 
 def start_backend_through(proxy):
@@ -111,32 +130,34 @@ def start_backend_through(proxy):
     procs.wait_http_ok(proxy.port, WS_HOST, START_TIMEOUT_S)
 
 
-def start_nginx_proxy(root, backend_port, ws_port, port, h2_port):
+def start_nginx_proxy(root, backend_port, ws_port, port, h2_port, https_port, certificate):
     path = os.path.join(root, "nginx-proxy")
     os.makedirs(path, exist_ok=True)
     config = os.path.join(path, "nginx.conf")
     render("proxy-nginx.conf", {
         "DIR": path, "PORT": port, "H2_PORT": h2_port, "BACKEND_PORT": backend_port, "POOL": POOL,
-        "WS_PORT": ws_port,
+        "WS_PORT": ws_port, "HTTPS_PORT": https_port, "CERT": certificate.cert, "KEY": certificate.key,
+        "CIPHER": tls.CIPHER, "GROUP": tls.GROUP,
     }, config)
     argv = [shutil.which("nginx"), "-p", path, "-e", os.path.join(path, "error.log"), "-c", config]
     server = procs.Server("nginx", argv, os.path.join(path, "stdout.log"), count_children=True)
     procs.wait_http_ok(port, BENCH_HOST, START_TIMEOUT_S)
-    return Proxy("nginx", server, port, h2_port, backend_port)
+    return Proxy("nginx", server, port, h2_port, backend_port, https_port, certificate)
 
 
-def start_haproxy(root, backend_port, ws_port, port, h2_port):
+def start_haproxy(root, backend_port, ws_port, port, h2_port, https_port, certificate):
     path = os.path.join(root, "haproxy")
     os.makedirs(path, exist_ok=True)
     config = os.path.join(path, "haproxy.cfg")
     render("haproxy.cfg", {
         "DIR": path, "PORT": port, "H2_PORT": h2_port, "BACKEND_PORT": backend_port,
-        "WS_PORT": ws_port,
+        "WS_PORT": ws_port, "HTTPS_PORT": https_port, "CERT_AND_KEY": certificate.combined,
+        "CIPHER": tls.CIPHER, "GROUP": tls.GROUP,
     }, config)
     argv = [shutil.which("haproxy"), "-db", "-f", config]
     server = procs.Server("haproxy", argv, os.path.join(path, "haproxy.log"))
     procs.wait_http_ok(port, BENCH_HOST, START_TIMEOUT_S)
-    return Proxy("HAProxy", server, port, h2_port, backend_port)
+    return Proxy("HAProxy", server, port, h2_port, backend_port, https_port, certificate)
 
 
 class ColdSet:
