@@ -706,6 +706,16 @@ fn the_proxy_answers_http01_itself_serves_the_certificate_and_reuses_it_after_a_
     assert!(log.contains("< HTTP/1.1 200"), "{log}");
     assert!(body.contains("\"path\":\"/hello\""), "{body}");
     let served = start_date(&log);
+    // The certificate's expiry and the order are in the metrics.
+    let metrics = proxy.admin_get("/metrics").text();
+    let expiry = format!(
+        "spawngate_tls_certificate_expiry_timestamp_seconds{{name=\"{NAME}\",source=\"acme\"}} "
+    );
+    assert!(metrics.contains(&expiry), "{metrics}");
+    assert!(
+        metrics.contains("spawngate_acme_orders_total{result=\"issued\"} 1\n"),
+        "{metrics}"
+    );
     // A challenge path is never routed, whatever the token: 404 from the proxy, no backend woken.
     let url = format!(
         "http://{NAME}:{}/.well-known/acme-challenge/nope",

@@ -42,6 +42,9 @@ pub struct Metrics {
     pub h2_streams: Gauge,
     pub reloads_ok: Counter,
     pub reloads_failed: Counter,
+    /// ACME orders that brought a certificate, and those that failed (each retried after a back-off).
+    pub acme_issued: Counter,
+    pub acme_failed: Counter,
 }
 
 /// The label a backend's requests and lifecycle are counted under: a session's template (one series

@@ -37,6 +37,22 @@ pub struct Scrape {
     /// Sorted by label.
     pub backends: Vec<BackendNow>,
     pub process: ProcessStats,
+    /// The certificates HTTPS serves (empty without `[tls]`).
+    pub certificates: Vec<CertificateNow>,
+    /// ACME is configured: its order counters are shown.
+    pub acme: bool,
+}
+
+/// One certificate served over HTTPS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateNow {
+    /// Its first name (a certificate is labelled by it; names come from the config, so the set is
+    /// bounded).
+    pub name: String,
+    /// `file` (`[[tls.certificates]]`) or `acme`.
+    pub source: &'static str,
+    /// `notAfter`, Unix seconds.
+    pub not_after: i64,
 }
 
 /// A family of one sample per backend: its name, its help, and how to read the value from `T`.
@@ -54,6 +70,7 @@ pub fn render(metrics: &Metrics, now: &Scrape) -> String {
     write_lifecycle(&mut e, &backends);
     write_backends_now(&mut e, &now.backends);
     write_process_wide(&mut e, metrics, now);
+    write_tls(&mut e, metrics, now);
     write_process(&mut e, &now.process);
     e.finish()
 }
@@ -250,6 +267,32 @@ fn write_process_wide(e: &mut Exposition, metrics: &Metrics, now: &Scrape) {
     e.sample(name, &[("result", "failed")], metrics.reloads_failed.get());
 }
 
+/// Certificate expiry (alert on it: a renewal that keeps failing shows here weeks before clients do)
+/// and ACME's orders.
+fn write_tls(e: &mut Exposition, metrics: &Metrics, now: &Scrape) {
+    if !now.certificates.is_empty() {
+        let name = "spawngate_tls_certificate_expiry_timestamp_seconds";
+        let help =
+            "When each certificate served over HTTPS expires (notAfter, Unix seconds), by its \
+                    first name and where it came from (file or acme).";
+        e.family(name, Kind::Gauge, help);
+        for cert in &now.certificates {
+            let labels = [("name", cert.name.as_str()), ("source", cert.source)];
+            e.sample(name, &labels, u64::try_from(cert.not_after).unwrap_or(0));
+        }
+    }
+    if now.acme {
+        let name = "spawngate_acme_orders_total";
+        e.family(
+            name,
+            Kind::Counter,
+            "ACME orders by result (failed ones are retried).",
+        );
+        e.sample(name, &[("result", "issued")], metrics.acme_issued.get());
+        e.sample(name, &[("result", "failed")], metrics.acme_failed.get());
+    }
+}
+
 fn write_process(e: &mut Exposition, p: &ProcessStats) {
     let floats = [
         (
@@ -344,6 +387,12 @@ mod tests {
                 instances: [0, 0, 1, 0, 0],
                 ..BackendNow::default()
             }],
+            certificates: vec![CertificateNow {
+                name: "app.test".into(),
+                source: "acme",
+                not_after: 1_800_000_000,
+            }],
+            acme: true,
             ..Scrape::default()
         };
         let page = render(&metrics, &now);
@@ -356,6 +405,8 @@ mod tests {
             "spawngate_cold_requests_total{backend=\"app.test\"} 1\n",
             "spawngate_open_connections{protocol=\"http1\"} 2\n",
             "spawngate_sent_bytes_total 100\n",
+            "spawngate_tls_certificate_expiry_timestamp_seconds{name=\"app.test\",source=\"acme\"} 1800000000\n",
+            "spawngate_acme_orders_total{result=\"issued\"} 0\n",
         ] {
             assert!(page.contains(line), "missing {line:?} in\n{page}");
         }

@@ -176,8 +176,12 @@ impl Reactor {
                 names,
                 not_after,
                 certificate,
+                issued,
                 ..
             } => {
+                if issued {
+                    self.metrics.acme_issued.inc();
+                }
                 // A certificate ordered for a name the config dropped meanwhile is not served.
                 if names.iter().any(|n| acme.wanted.binary_search(n).is_ok()) {
                     log::info!(
@@ -188,7 +192,7 @@ impl Reactor {
                 }
             }
             // The thread logged it and retries by itself; a certificate in use stays.
-            AcmeEvent::CertFailed { .. } => {}
+            AcmeEvent::CertFailed { .. } => self.metrics.acme_failed.inc(),
         }
     }
 }

@@ -15,6 +15,7 @@ use mio::{Interest, Registry};
 
 use super::HTTPS_LISTENER;
 use crate::config::{Config, TlsConfig};
+use crate::metrics::page::CertificateNow;
 use crate::tls::certs::Certificate;
 use crate::tls::store::{covers, new_session_cache, CertStore, SessionCache};
 use crate::upstream::LocalAnswer;
@@ -101,6 +102,19 @@ impl Https {
         self.files = next.files;
         self.store = Arc::new(next.store);
         log::info!("TLS: {} certificates in use", self.store.entries().len());
+    }
+
+    /// The certificates served, for `/metrics`.
+    pub fn certificates_now(&self) -> Vec<CertificateNow> {
+        let files = self.files.iter().map(|(c, _)| (c, "file"));
+        let acme = self.acme_certs.iter().map(|c| (c, "acme"));
+        (files.chain(acme))
+            .map(|(c, source)| CertificateNow {
+                name: c.names.first().cloned().unwrap_or_default(),
+                source,
+                not_after: c.not_after,
+            })
+            .collect()
     }
 
     /// Whether a `[[tls.certificates]]` file serves `name` (exact or wildcard), so ACME need not.

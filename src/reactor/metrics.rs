@@ -69,6 +69,17 @@ impl Reactor {
             config_generation: self.config_status.generation,
             backends: self.backends_now(),
             process: process::read(),
+            #[cfg(feature = "tls")]
+            certificates: self
+                .https
+                .as_ref()
+                .map_or(Vec::new(), |h| h.certificates_now()),
+            #[cfg(not(feature = "tls"))]
+            certificates: Vec::new(),
+            #[cfg(feature = "acme")]
+            acme: self.acme.is_some(),
+            #[cfg(not(feature = "acme"))]
+            acme: false,
         };
         page::render(&self.metrics, &now)
     }
