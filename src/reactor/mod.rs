@@ -28,6 +28,8 @@ mod access;
 mod admin_api;
 mod admin_conn;
 mod admission;
+#[cfg(feature = "tls")]
+mod backend_tls;
 mod bound;
 mod buffer;
 mod client;

@@ -1,0 +1,370 @@
+//! Backends over TLS (feature `tls`: `cargo test --features tls --test backend_tls`): a pool instance at
+//! `address = "https://..."` behind the real binary, with the real `nginx` as the TLS backend (in front
+//! of the echo backend, so WebSocket works too) and certificates a test CA issues at test time; real
+//! `curl` as the client, over HTTP/1.1 and h2c (the h2 worker has its own backend connections). Which
+//! nginx connection served a request is its `$connection` serial, echoed in a header: the same serial
+//! twice is a pooled TLS connection reused without a new handshake.
+#![cfg(feature = "tls")]
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::https::Ca;
+use support::pools::route_to;
+use support::{debian_tool, free_port, wait_until, EchoServer, Proxy, TempDir};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// nginx terminating TLS on its own port per `server` entry, proxying to an echo backend.
+struct Nginx {
+    child: Child,
+    dir: TempDir,
+}
+
+/// One TLS listener of the test nginx: its port and the certificate it serves (files written by
+/// `Ca::issue` in `ca`'s directory).
+struct Listener<'a> {
+    port: u16,
+    ca: &'a Ca,
+    cert: &'a str,
+}
+
+impl Nginx {
+    /// `None` when nginx is not installed (and `CI` is not set).
+    fn start(listeners: &[Listener<'_>], echo: &EchoServer) -> Option<Nginx> {
+        let binary = debian_tool("/usr/sbin/nginx", "nginx")?;
+        let dir = TempDir::new("backend-tls-nginx");
+        let servers: String = listeners
+            .iter()
+            .map(|l| {
+                let file = |ext: &str| l.ca.dir.file(&format!("{}.{ext}", l.cert));
+                format!(
+                    "server {{\n listen 127.0.0.1:{port} ssl;\n \
+                     ssl_certificate {cert};\n ssl_certificate_key {key};\n \
+                     add_header X-Backend-Connection $connection always;\n \
+                     location = /health {{ return 200 \"ok\\n\"; }}\n \
+                     location / {{\n  proxy_pass http://{echo};\n  proxy_http_version 1.1;\n  \
+                     proxy_set_header Host $host;\n  proxy_set_header Upgrade $http_upgrade;\n  \
+                     proxy_set_header Connection $connection_upgrade;\n }}\n}}\n",
+                    port = l.port,
+                    cert = file("pem").display(),
+                    key = file("key").display(),
+                    echo = echo.addr(),
+                )
+            })
+            .collect();
+        let d = dir.path().display();
+        let config = format!(
+            "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\n\
+             error_log {d}/error.log info;\nevents {{ worker_connections 256; }}\n\
+             http {{\n log_format conn '$connection $connection_requests \"$http_user_agent\" $request';\n\
+             access_log {d}/access.log conn;\n\
+             client_body_temp_path {d}/body;\nproxy_temp_path {d}/proxy;\n\
+             fastcgi_temp_path {d}/fastcgi;\nuwsgi_temp_path {d}/uwsgi;\nscgi_temp_path {d}/scgi;\n\
+             keepalive_timeout 300s;\nkeepalive_requests 100000;\n\
+             map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}\n{servers}}}\n"
+        );
+        std::fs::write(dir.file("nginx.conf"), config).unwrap();
+        let child = Command::new(binary)
+            .args(["-p", &d.to_string(), "-e"])
+            .arg(dir.file("error.log"))
+            .arg("-c")
+            .arg(dir.file("nginx.conf"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn nginx");
+        let nginx = Nginx { child, dir };
+        for l in listeners {
+            let up = wait_until(WAIT, || TcpStream::connect(("127.0.0.1", l.port)).is_ok());
+            assert!(up, "nginx did not listen on {}: {}", l.port, nginx.errors());
+        }
+        Some(nginx)
+    }
+
+    fn access_log(&self) -> String {
+        std::fs::read_to_string(self.dir.file("access.log")).unwrap_or_default()
+    }
+
+    fn errors(&self) -> String {
+        std::fs::read_to_string(self.dir.file("error.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What curl got: status, lower-case header names, body.
+struct Got {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Got {
+    fn header(&self, name: &str) -> Option<&str> {
+        (self.headers.iter())
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn assert_error(&self, code: &str) {
+        assert_eq!(self.status, 502, "{}", self.body);
+        assert_eq!(self.header("x-proxy-error"), Some(code), "{}", self.body);
+        assert!(self.body.contains(code), "{}", self.body);
+    }
+}
+
+/// `curl -i` to the proxy's cleartext port with `Host: host` (`h2`: h2c with prior knowledge).
+fn curl(proxy: &Proxy, h2: bool, host: &str, path: &str) -> Got {
+    let url = format!("http://{}{path}", proxy.addr());
+    let version = if h2 {
+        "--http2-prior-knowledge"
+    } else {
+        "--http1.1"
+    };
+    let out = Command::new("curl")
+        .args(["-sS", "-i", "--max-time", "20", version, "-H"])
+        .arg(format!("Host: {host}"))
+        .arg(&url)
+        .output()
+        .expect("run curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "curl {url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = (lines.next())
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {text}"));
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Got {
+        status,
+        headers,
+        body: body.to_string(),
+    }
+}
+
+/// A pool `name` at `https://127.0.0.1:port`, verified as `server_name` against `ca_file`, routed
+/// from `name.test`; `keys` adds to it.
+fn tls_pool(name: &str, port: u16, server_name: &str, ca_file: &str, keys: &str) -> String {
+    format!(
+        "[pools.{name}]\naddress = \"https://127.0.0.1:{port}\"\ntls_server_name = \"{server_name}\"\n\
+         ca_file = \"{ca_file}\"\n{keys}\n\n{}",
+        route_to(name)
+    )
+}
+
+#[test]
+fn http1_h2c_and_websocket_reach_a_backend_over_tls_on_pooled_connections() {
+    let ca = Ca::new();
+    ca.issue("backend", "backend.test", &["backend.test"]);
+    let echo = EchoServer::start(&[]);
+    let port = free_port();
+    let listener = Listener {
+        port,
+        ca: &ca,
+        cert: "backend",
+    };
+    let Some(nginx) = Nginx::start(&[listener], &echo) else {
+        return;
+    };
+    let proxy = Proxy::start(&tls_pool(
+        "secure",
+        port,
+        "backend.test",
+        &ca.pem_path(),
+        "",
+    ));
+
+    for h2 in [false, true] {
+        let first = curl(&proxy, h2, "secure.test", "/first");
+        assert_eq!(first.status, 200, "h2 {h2}: {}", first.body);
+        let echoed: serde_json::Value = serde_json::from_str(&first.body).unwrap();
+        assert_eq!(echoed["path"], "/first", "h2 {h2}");
+        // It describes the client's side of the proxy, which is cleartext here.
+        assert_eq!(
+            support::echoed_header_values(&echoed, "x-forwarded-proto"),
+            vec!["http".to_string()],
+            "h2 {h2}"
+        );
+        let second = curl(&proxy, h2, "secure.test", "/second");
+        assert_eq!(second.status, 200, "h2 {h2}: {}", second.body);
+        let conn = |got: &Got| got.header("x-backend-connection").map(str::to_string);
+        assert!(conn(&first).is_some(), "h2 {h2}: {:?}", first.headers);
+        assert_eq!(
+            conn(&first),
+            conn(&second),
+            "h2 {h2}: the second request reuses the pooled TLS connection\n{}",
+            nginx.access_log()
+        );
+    }
+
+    let (mut ws, _) = support::ws::ws_connect(proxy.addr(), "secure.test", "/ws");
+    let text = "through a backend over TLS";
+    assert_eq!(
+        support::ws::ws_echo(&mut ws, tungstenite::Message::text(text)),
+        tungstenite::Message::text(text)
+    );
+    support::ws::ws_close_cleanly(ws);
+
+    // The instance became ready by its health probe, which can only have spoken TLS to this port.
+    let log = nginx.access_log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("\"spawngate-health\" GET /health")),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_certificate_for_another_name_or_from_another_ca_is_a_502_backend_tls() {
+    let ca = Ca::new();
+    let other_ca = Ca::new();
+    ca.issue("elsewhere", "elsewhere.test", &["elsewhere.test"]);
+    other_ca.issue("stranger", "backend.test", &["backend.test"]);
+    let echo = EchoServer::start(&[]);
+    let (wrong_name, unknown_ca) = (free_port(), free_port());
+    let listeners = [
+        Listener {
+            port: wrong_name,
+            ca: &ca,
+            cert: "elsewhere",
+        },
+        Listener {
+            port: unknown_ca,
+            ca: &other_ca,
+            cert: "stranger",
+        },
+    ];
+    let Some(nginx) = Nginx::start(&listeners, &echo) else {
+        return;
+    };
+    // `health = "tcp"`: the instances count as up once they accept, so the requests meet the
+    // certificates (with the HTTP probe they would never become ready: see the next test).
+    let tcp = "health = \"tcp\"";
+    let config = [
+        tls_pool("name", wrong_name, "backend.test", &ca.pem_path(), tcp),
+        tls_pool("issuer", unknown_ca, "backend.test", &ca.pem_path(), tcp),
+    ]
+    .concat();
+    let proxy = Proxy::start(&config);
+    for h2 in [false, true] {
+        for (host, reason) in [
+            ("name.test", "not valid for name"),
+            ("issuer.test", "invalid peer certificate"),
+        ] {
+            let started = Instant::now();
+            let got = curl(&proxy, h2, host, "/");
+            got.assert_error("BACKEND_TLS");
+            assert!(got.body.contains(reason), "h2 {h2}: {}", got.body);
+            assert!(started.elapsed() < Duration::from_secs(10), "h2 {h2}");
+        }
+    }
+    assert!(proxy.log_contains("TLS with the backend failed"));
+    assert!(
+        !nginx.access_log().contains("GET /"),
+        "no request reached the backend:\n{}",
+        nginx.access_log()
+    );
+}
+
+#[test]
+fn an_instance_whose_certificate_fails_its_health_probe_never_becomes_ready() {
+    let ca = Ca::new();
+    let other_ca = Ca::new();
+    other_ca.issue("stranger", "backend.test", &["backend.test"]);
+    let echo = EchoServer::start(&[]);
+    let port = free_port();
+    let listener = Listener {
+        port,
+        ca: &other_ca,
+        cert: "stranger",
+    };
+    let Some(nginx) = Nginx::start(&[listener], &echo) else {
+        return;
+    };
+    let keys = "startup_timeout_secs = 2\nhealth_check_interval_ms = 100";
+    let proxy = Proxy::start(&tls_pool("p", port, "backend.test", &ca.pem_path(), keys));
+    for h2 in [false, true] {
+        let got = curl(&proxy, h2, "p.test", "/");
+        assert_eq!(got.status, 503, "h2 {h2}: {}", got.body);
+        assert_eq!(
+            got.header("x-proxy-error"),
+            Some("BACKEND_START_FAILED"),
+            "h2 {h2}: {}",
+            got.body
+        );
+    }
+    assert!(proxy.log_contains("health probe: TLS failed: invalid peer certificate"));
+    assert!(!nginx.access_log().contains("GET /health"));
+}
+
+#[test]
+fn garbage_instead_of_a_server_hello_is_a_prompt_502() {
+    let ca = Ca::new();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Answers every connection with cleartext HTTP, as a backend would on the wrong port.
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut hello = [0u8; 512];
+            let _ = stream.read(&mut hello);
+            let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    let proxy = Proxy::start(&tls_pool(
+        "plain",
+        port,
+        "backend.test",
+        &ca.pem_path(),
+        "health = \"tcp\"",
+    ));
+    for h2 in [false, true] {
+        let started = Instant::now();
+        let got = curl(&proxy, h2, "plain.test", "/");
+        got.assert_error("BACKEND_TLS");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "h2 {h2}: {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+#[test]
+fn a_missing_ca_file_is_refused_by_check_with_its_line() {
+    let dir = TempDir::new("backend-tls-check");
+    let config = dir.file("spawngate.toml");
+    let text = format!(
+        "[server]\nport = 0\n\n[pools.p]\naddress = \"https://127.0.0.1:9\"\nca_file = \"{}\"\n",
+        dir.file("missing.pem").display()
+    );
+    std::fs::write(&config, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_spawngate"))
+        .arg("check")
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains(":6:"), "{stderr}");
+    assert!(stderr.contains("missing.pem"), "{stderr}");
+}
