@@ -368,3 +368,44 @@ fn a_missing_ca_file_is_refused_by_check_with_its_line() {
     assert!(stderr.contains(":6:"), "{stderr}");
     assert!(stderr.contains("missing.pem"), "{stderr}");
 }
+
+#[test]
+fn a_reload_re_reads_the_ca_file() {
+    let ca = Ca::new();
+    let other_ca = Ca::new();
+    ca.issue("backend", "backend.test", &["backend.test"]);
+    let echo = EchoServer::start(&[]);
+    let port = free_port();
+    let listener = Listener {
+        port,
+        ca: &ca,
+        cert: "backend",
+    };
+    let Some(_nginx) = Nginx::start(&[listener], &echo) else {
+        return;
+    };
+    // The pool trusts a copy of the wrong CA at first.
+    let dir = TempDir::new("backend-tls-reload");
+    let ca_file = dir.file("trusted.pem");
+    std::fs::copy(other_ca.pem_path(), &ca_file).unwrap();
+    let config = tls_pool(
+        "r",
+        port,
+        "backend.test",
+        &ca_file.display().to_string(),
+        "health = \"tcp\"",
+    );
+    let proxy = Proxy::start(&config);
+    curl(&proxy, false, "r.test", "/").assert_error("BACKEND_TLS");
+
+    // Applied at once, without `reload = "rolling"`: nothing of ours runs at a fixed address.
+    std::fs::copy(ca.pem_path(), &ca_file).unwrap();
+    assert_eq!(proxy.post_reload().status, 200);
+    assert!(proxy.wait_for_log("r: replacing instance 0 with its new settings", WAIT));
+    // The request threads learn the new address from the instance's next ready report.
+    assert!(wait_until(WAIT, || curl(&proxy, false, "r.test", "/").status == 200));
+    for h2 in [false, true] {
+        let got = curl(&proxy, h2, "r.test", "/after");
+        assert_eq!(got.status, 200, "h2 {h2}: {}", got.body);
+    }
+}
