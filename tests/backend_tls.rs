@@ -316,36 +316,71 @@ fn an_instance_whose_certificate_fails_its_health_probe_never_becomes_ready() {
     assert!(!nginx.access_log().contains("GET /health"));
 }
 
-#[test]
-fn garbage_instead_of_a_server_hello_is_a_prompt_502() {
-    let ca = Ca::new();
+/// A listener on a port of its own that answers every connection with `answer` (then closes it).
+fn hostile_backend(answer: Vec<u8>) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    // Answers every connection with cleartext HTTP, as a backend would on the wrong port.
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { return };
             let mut hello = [0u8; 512];
             let _ = stream.read(&mut hello);
-            let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+            let _ = stream.write_all(&answer);
         }
     });
-    let proxy = Proxy::start(&tls_pool(
-        "plain",
-        port,
-        "backend.test",
-        &ca.pem_path(),
-        "health = \"tcp\"",
-    ));
-    for h2 in [false, true] {
-        let started = Instant::now();
-        let got = curl(&proxy, h2, "plain.test", "/");
-        got.assert_error("BACKEND_TLS");
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "h2 {h2}: {:?}",
-            started.elapsed()
-        );
+    port
+}
+
+#[test]
+fn garbage_or_nothing_instead_of_a_server_hello_is_a_prompt_502() {
+    let ca = Ca::new();
+    // Seeded bytes (xorshift), the same every run.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let noise: Vec<u8> = (0..4096)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let answers = [
+        // Cleartext HTTP, as a backend on the wrong port would answer.
+        (
+            "cleartext",
+            b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n".to_vec(),
+        ),
+        ("noise", noise),
+        // A close right after the ClientHello.
+        ("silent", Vec::new()),
+        // A TLS record header announcing a handshake record larger than the protocol allows.
+        ("oversized", vec![0x16, 0x03, 0x03, 0xff, 0xff, 0x02]),
+    ];
+    let config: String = answers
+        .iter()
+        .map(|(name, answer)| {
+            let port = hostile_backend(answer.clone());
+            tls_pool(
+                name,
+                port,
+                "backend.test",
+                &ca.pem_path(),
+                "health = \"tcp\"",
+            )
+        })
+        .collect();
+    let proxy = Proxy::start(&config);
+    for (name, _) in &answers {
+        for h2 in [false, true] {
+            let started = Instant::now();
+            let got = curl(&proxy, h2, &format!("{name}.test"), "/");
+            got.assert_error("BACKEND_TLS");
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "{name} h2 {h2}: {:?}",
+                started.elapsed()
+            );
+        }
     }
 }
 
@@ -403,7 +438,9 @@ fn a_reload_re_reads_the_ca_file() {
     assert_eq!(proxy.post_reload().status, 200);
     assert!(proxy.wait_for_log("r: replacing instance 0 with its new settings", WAIT));
     // The request threads learn the new address from the instance's next ready report.
-    assert!(wait_until(WAIT, || curl(&proxy, false, "r.test", "/").status == 200));
+    assert!(wait_until(WAIT, || curl(&proxy, false, "r.test", "/")
+        .status
+        == 200));
     for h2 in [false, true] {
         let got = curl(&proxy, h2, "r.test", "/after");
         assert_eq!(got.status, 200, "h2 {h2}: {}", got.body);
