@@ -161,7 +161,9 @@ pub(super) fn read_template(
 }
 
 fn read_listen(item: &Item<'_, '_>, tls: &TlsKeys<'_, '_>, ctx: &mut Ctx) -> Option<Listen> {
-    let https = item.name == "address" && item.as_str(ctx).is_some_and(is_https);
+    // Peeked, not read: a value of the wrong type is reported once, by `read_address`.
+    let https = item.name == "address"
+        && matches!(item.value.get_ref(), toml::de::DeValue::String(s) if is_https(s));
     if !https {
         for key in [&tls.ca_file, &tls.server_name].into_iter().flatten() {
             let message = "applies only to an instance at address = \"https://host:port\"";

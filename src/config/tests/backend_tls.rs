@@ -25,6 +25,14 @@ fn an_unknown_scheme_is_refused() {
 }
 
 #[test]
+fn an_address_of_the_wrong_type_is_reported_once() {
+    let found = errors("[pools.api]\naddress = 8443\nca_file = \"ca.pem\"\n");
+    assert_eq!(found.len(), 2, "{found:#?}");
+    assert_error(&found, 2, "pools.api.address", "must be a string");
+    assert_error(&found, 3, "pools.api.ca_file", "https://");
+}
+
+#[test]
 fn tls_keys_belong_to_an_https_address_only() {
     let found = errors(
         "[pools.api]\naddress = \"127.0.0.1:8080\"\nca_file = \"ca.pem\"\ntls_server_name = \"api\"\n",
