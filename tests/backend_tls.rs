@@ -3,7 +3,9 @@
 //! of the echo backend, so WebSocket works too) and certificates a test CA issues at test time; real
 //! `curl` as the client, over HTTP/1.1 and h2c (the h2 worker has its own backend connections). Which
 //! nginx connection served a request is its `$connection` serial, echoed in a header: the same serial
-//! twice is a pooled TLS connection reused without a new handshake.
+//! twice is a pooled TLS connection reused without a new handshake. Also: bodies larger than every
+//! buffer both ways, certificates refused (by requests and by the health probe), a reload that re-reads
+//! the CA file, and backends that answer a ClientHello with anything but TLS.
 #![cfg(feature = "tls")]
 
 mod support;
@@ -65,7 +67,7 @@ impl Nginx {
              access_log {d}/access.log conn;\n\
              client_body_temp_path {d}/body;\nproxy_temp_path {d}/proxy;\n\
              fastcgi_temp_path {d}/fastcgi;\nuwsgi_temp_path {d}/uwsgi;\nscgi_temp_path {d}/scgi;\n\
-             keepalive_timeout 300s;\nkeepalive_requests 100000;\n\
+             keepalive_timeout 300s;\nkeepalive_requests 100000;\nclient_max_body_size 0;\n\
              map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}\n{servers}}}\n"
         );
         std::fs::write(dir.file("nginx.conf"), config).unwrap();
@@ -231,6 +233,84 @@ fn http1_h2c_and_websocket_reach_a_backend_over_tls_on_pooled_connections() {
             .any(|l| l.contains("\"spawngate-health\" GET /health")),
         "{log}"
     );
+}
+
+/// curl through the proxy with the response body to a file: (status, body). `upload`: a file POSTed.
+fn curl_to_file(
+    proxy: &Proxy,
+    h2: bool,
+    host: &str,
+    path: &str,
+    upload: Option<&std::path::Path>,
+    dir: &TempDir,
+) -> (u16, Vec<u8>) {
+    let out_file = dir.file(&format!("out-{h2}"));
+    let mut command = Command::new("curl");
+    command
+        .args(["-sS", "--max-time", "60", "-o"])
+        .arg(&out_file)
+        .args(["-w", "%{http_code}", "-H"])
+        .arg(format!("Host: {host}"))
+        .arg(if h2 {
+            "--http2-prior-knowledge"
+        } else {
+            "--http1.1"
+        });
+    if let Some(file) = upload {
+        command
+            .arg("--data-binary")
+            .arg(format!("@{}", file.display()));
+    }
+    let out = command
+        .arg(format!("http://{}{path}", proxy.addr()))
+        .output()
+        .expect("run curl");
+    let status = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    (status, std::fs::read(&out_file).unwrap_or_default())
+}
+
+#[test]
+fn bodies_larger_than_every_buffer_cross_a_tls_backend_both_ways() {
+    let ca = Ca::new();
+    ca.issue("backend", "backend.test", &["backend.test"]);
+    let echo = EchoServer::start(&[]);
+    let port = free_port();
+    let listener = Listener {
+        port,
+        ca: &ca,
+        cert: "backend",
+    };
+    let Some(_nginx) = Nginx::start(&[listener], &echo) else {
+        return;
+    };
+    let proxy = Proxy::start(&tls_pool("big", port, "backend.test", &ca.pem_path(), ""));
+    let dir = TempDir::new("backend-tls-bodies");
+    // 3 MiB: many times rustls' buffers, the proxy's and the sockets'.
+    const SIZE: u64 = 3 * 1024 * 1024;
+    let pattern: Vec<u8> = (0..SIZE).map(support::pattern_byte).collect();
+    let upload = dir.file("upload");
+    std::fs::write(&upload, &pattern[..]).unwrap();
+    for h2 in [false, true] {
+        let path = format!("/stream?bytes={SIZE}");
+        let (status, body) = curl_to_file(&proxy, h2, "big.test", &path, None, &dir);
+        assert_eq!(status, 200, "h2 {h2}");
+        assert!(
+            body == pattern,
+            "h2 {h2}: download of {} bytes differs",
+            body.len()
+        );
+
+        let (status, body) = curl_to_file(&proxy, h2, "big.test", "/echo", Some(&upload), &dir);
+        assert_eq!(status, 200, "h2 {h2}");
+        assert!(
+            body == pattern,
+            "h2 {h2}: echo of {} bytes differs",
+            body.len()
+        );
+    }
 }
 
 #[test]
