@@ -80,6 +80,9 @@ pub struct Probe {
     /// The TLS session of an `https://` instance: the request goes through it.
     #[cfg(feature = "tls")]
     tls: Option<Box<rustls::ClientConnection>>,
+    /// Why TLS failed, once it did (for the supervisor's log).
+    #[cfg(feature = "tls")]
+    tls_failure: Option<String>,
 }
 
 impl std::fmt::Debug for Probe {
@@ -134,7 +137,15 @@ impl Probe {
             deadline_ms,
             #[cfg(feature = "tls")]
             tls,
+            #[cfg(feature = "tls")]
+            tls_failure: None,
         })
+    }
+
+    /// Why TLS with the instance failed, if that is what ended this probe.
+    #[cfg(feature = "tls")]
+    pub fn tls_failure(&self) -> Option<&str> {
+        self.tls_failure.as_deref()
     }
 
     pub fn deadline_ms(&self) -> u64 {
@@ -254,8 +265,8 @@ impl Probe {
                 Ok(0) => return Some(Ok(false)),
                 Ok(_) => {
                     if let Err(e) = tls.process_new_packets() {
-                        log::debug!("health probe: TLS failed: {e}");
                         let _ = tls.write_tls(&mut self.stream);
+                        self.tls_failure = Some(e.to_string());
                         return Some(Ok(false));
                     }
                 }
