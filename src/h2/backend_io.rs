@@ -1,7 +1,8 @@
 //! The h2 worker's connection to a backend instance: tokio TCP or unix-domain, whichever the instance
 //! listens on, or TCP with TLS for an `https://` address (feature `tls`; `tls_io`'s adapter over a
-//! rustls `ClientConnection`, its handshake run in `connect`). The exchange itself (`forward`) is generic over the two halves, so each kind runs its own
-//! monomorphised copy: the TCP path has no indirection, and the enum is matched once per exchange.
+//! rustls `ClientConnection`, its handshake run in `connect`). The exchange itself (`forward`) is
+//! generic over the two halves, so each kind runs its own monomorphised copy: the TCP path has no
+//! indirection, and the enum is matched once per exchange.
 
 use std::io;
 
