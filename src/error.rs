@@ -30,6 +30,9 @@ error_codes! {
     BackendStartFailed,
     RequestTimeout,
     ConnectionFailed,
+    /// TLS with a backend at `https://` failed: its certificate was not accepted (unknown CA, another
+    /// name, expired), or it does not speak TLS.
+    BackendTls,
     /// The backend's response could not be parsed or framed.
     BadGateway,
     /// The request is malformed or ambiguous (RFC 9112); never forwarded.
@@ -83,7 +86,7 @@ impl ErrorCode {
             UriTooLong => 414,
             HeaderFieldsTooLarge => 431,
             NotImplemented => 501,
-            ConnectionFailed | BadGateway => 502,
+            ConnectionFailed | BackendTls | BadGateway => 502,
             BackendShuttingDown | BackendUnhealthy | BackendStartFailed | TooManyHeld
             | QueueTimeout | SessionLimitReached => 503,
             RequestTimeout => 504,
@@ -101,6 +104,7 @@ impl ErrorCode {
             BackendStartFailed => "BACKEND_START_FAILED",
             RequestTimeout => "REQUEST_TIMEOUT",
             ConnectionFailed => "CONNECTION_FAILED",
+            BackendTls => "BACKEND_TLS",
             BadGateway => "BAD_GATEWAY",
             BadRequest => "BAD_REQUEST",
             ClientTimeout => "CLIENT_TIMEOUT",

@@ -74,7 +74,10 @@
 //!   WebSocket over TLS run through the same phases as cleartext. Certificates by SNI, one immutable
 //!   `rustls::ServerConfig` each, owned by the reactor without a lock and swapped whole on reload. ALPN
 //!   offers `h2` first: once the handshake is done the reactor hands the socket and its rustls session to
-//!   the h2 worker, as it hands over an h2c connection.
+//!   the h2 worker, as it hands over an h2c connection. The other direction: an instance at
+//!   `address = "https://..."` (`tls::backend`, its roots read with the config) is reached over TLS by
+//!   both request threads (`reactor::backend_tls` beside the backend socket, `h2::tls_io` in the
+//!   worker) and probed over TLS by the supervisor.
 //! * `acme` (feature `acme`; not wired in yet): the ACME thread, a current-thread tokio runtime that
 //!   orders, stores and renews certificates and reports to the reactor by message (`acme`).
 //! * The [`access_log`] is shared by both request threads: each formats its lines and copies them into a

@@ -136,6 +136,13 @@ async fn attempt(
             let (reader, writer) = stream.split();
             relay(reader, writer, ex, recv, respond).await
         }
+        // One rustls session serves both directions: tokio's split shares it behind a lock, uncontended
+        // on this one thread.
+        #[cfg(feature = "tls")]
+        BackendConn::Tls(tls) => {
+            let (reader, writer) = tokio::io::split(&mut **tls);
+            relay(reader, writer, ex, recv, respond).await
+        }
     }
 }
 

@@ -2,7 +2,6 @@
 //! ([`crate::upstream::idle_pool`], the same as the reactor's), and the check a pooled socket gets before
 //! it is reused. Each thread owns its sockets, so the worker has its own pool.
 
-use std::io;
 use std::time::Instant;
 
 use super::backend_io::BackendConn;
@@ -16,15 +15,11 @@ pub fn take(pool: &mut Pool, backend: InstanceId, now: Instant) -> Option<Backen
     pool.take(backend, now, is_alive, drop)
 }
 
-/// Whether an idle connection still looks usable: nothing to read (a backend that closed it would show
-/// end-of-file; stray bytes would desynchronise the next response). This only sees what the runtime has
-/// already noticed, so a connection that dies just now is caught by the one retry of a bodiless request.
-fn is_alive(stream: &BackendConn) -> bool {
-    let mut probe = [0u8; 1];
-    match stream.try_read(&mut probe) {
-        Err(e) => e.kind() == io::ErrorKind::WouldBlock,
-        Ok(_) => false,
-    }
+/// Whether an idle connection still looks usable ([`BackendConn::is_alive`]). This only sees what the
+/// runtime has already noticed, so a connection that dies just now is caught by the one retry of a
+/// bodiless request.
+fn is_alive(stream: &mut BackendConn) -> bool {
+    stream.is_alive()
 }
 
 #[cfg(test)]
@@ -108,6 +103,8 @@ mod tests {
         match conn {
             BackendConn::Tcp(s) => s.as_raw_fd(),
             BackendConn::Unix(s) => s.as_raw_fd(),
+            #[cfg(feature = "tls")]
+            BackendConn::Tls(_) => unreachable!("the tests pool no TLS connection"),
         }
     }
 

@@ -1,6 +1,8 @@
 //! An h2 connection's TLS (feature `tls`): the socket and the rustls `ServerConnection` the reactor
 //! handed over, as the `AsyncRead + AsyncWrite` the h2 crate drives. No tokio-rustls: this is the whole
-//! adapter, and it starts from a connection whose handshake the reactor already ran.
+//! adapter, and it starts from a connection whose handshake the reactor already ran. The same adapter
+//! over a `ClientConnection` is the worker's connection to a backend at `https://` (`backend_io`), which
+//! runs its handshake first ([`TlsIo::handshake`]).
 //!
 //! * read: plaintext rustls holds first; else ciphertext the reactor read but did not feed (`raw`), else
 //!   the socket, each followed by `process_new_packets`. The end is close_notify, or the socket's end
@@ -12,10 +14,11 @@
 //! TLS output that no write asks for (an alert, a key update answer) is also sent from `poll_read`.
 
 use std::io::{self, Read, Write};
+use std::ops::DerefMut;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
-use rustls::ServerConnection;
+use rustls::{ConnectionCommon, ServerConnection};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
@@ -29,17 +32,22 @@ pub struct TlsHandoff {
     pub hsts_max_age: Option<u64>,
 }
 
-pub struct TlsIo {
+/// `C` is the rustls connection: `ServerConnection` for a client's h2 connection, `ClientConnection` for
+/// a backend's.
+pub struct TlsIo<C> {
     socket: TcpStream,
-    conn: ServerConnection,
+    conn: C,
     raw: Vec<u8>,
     raw_pos: usize,
     socket_eof: bool,
     close_sent: bool,
 }
 
-impl TlsIo {
-    pub fn new(socket: TcpStream, conn: ServerConnection, raw: Vec<u8>) -> TlsIo {
+impl<C, D> TlsIo<C>
+where
+    C: DerefMut<Target = ConnectionCommon<D>> + Unpin,
+{
+    pub fn new(socket: TcpStream, conn: C, raw: Vec<u8>) -> TlsIo<C> {
         TlsIo {
             socket,
             conn,
@@ -101,9 +109,53 @@ impl TlsIo {
         }
         Poll::Ready(Ok(()))
     }
+
+    /// Runs the handshake to its end (a client's: the server's certificate is verified on the way), so
+    /// a connection that cannot be established fails here, before any request is written to it.
+    pub async fn handshake(&mut self) -> io::Result<()> {
+        std::future::poll_fn(|cx| self.poll_handshake(cx)).await
+    }
+
+    fn poll_handshake(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            ready!(self.poll_drain(cx))?;
+            if !self.conn.is_handshaking() {
+                return Poll::Ready(Ok(()));
+            }
+            if self.socket_eof {
+                let why = "the peer closed the connection during the TLS handshake";
+                return Poll::Ready(Err(io::Error::new(io::ErrorKind::UnexpectedEof, why)));
+            }
+            ready!(self.poll_feed(cx))?;
+        }
+    }
+
+    /// Whether an idle connection is still usable, without waiting: what the runtime already saw
+    /// arrive is given to rustls (a TLS 1.3 server sends session tickets after its handshake, which are
+    /// no reason to drop a connection); plaintext, close_notify, the socket's end or an error are.
+    pub fn is_alive(&mut self) -> bool {
+        loop {
+            match self.conn.read_tls(&mut Try(&self.socket)) {
+                Ok(0) => return false,
+                Ok(_) => {
+                    if self.conn.process_new_packets().is_err() {
+                        return false;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return false,
+            }
+        }
+        let mut probe = [0u8; 1];
+        matches!(self.conn.reader().read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
 }
 
-impl AsyncRead for TlsIo {
+impl<C, D> AsyncRead for TlsIo<C>
+where
+    C: DerefMut<Target = ConnectionCommon<D>> + Unpin,
+{
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -137,7 +189,10 @@ impl AsyncRead for TlsIo {
     }
 }
 
-impl AsyncWrite for TlsIo {
+impl<C, D> AsyncWrite for TlsIo<C>
+where
+    C: DerefMut<Target = ConnectionCommon<D>> + Unpin,
+{
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

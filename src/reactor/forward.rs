@@ -9,14 +9,14 @@ use mio::Token;
 use super::access;
 use super::client::{flush_out, Step};
 use super::session::{consume_out, Exchange, Phase, Request};
-use super::sockio::{fill, flush, split_written, Filled};
+use super::sockio::{split_written, Filled};
 use super::upstream::Upstream;
 use super::{Reactor, UPSTREAM_BASE};
 use crate::error::{ErrorCode, ProxyError};
 use crate::http1::exchange::RequestHalf;
 use crate::http1::exchange::{Advance, Asked, ExchangeEnd, Fault, ResponsePhase};
 use crate::metrics::Protocol;
-use crate::upstream::{InstanceId, Leased};
+use crate::upstream::{InstanceId, Leased, TlsFailure};
 
 impl Reactor {
     /// Sends a routed request to the instance it was admitted to (`to`), on a pooled connection if one
@@ -148,7 +148,7 @@ impl Reactor {
         }
         let (head_left, body) = ex.request.to_write(session.inbuf.data());
         if !head_left.is_empty() || !body.is_empty() {
-            match flush(&mut up.stream, &mut up.io, head_left, body) {
+            match up.flush(head_left, body) {
                 Ok(0) => {}
                 Ok(n) => {
                     let from_body = ex.request.wrote(n);
@@ -174,9 +174,16 @@ impl Reactor {
         }
 
         // Backend -> buffer.
-        match fill(&mut up.inbuf, &mut up.stream, &mut up.io) {
+        match up.fill() {
             Ok(Filled::Bytes(_)) | Ok(Filled::Eof) => progress = true,
             Ok(Filled::Nothing) => {}
+            Err(e) if TlsFailure::is(&e) => {
+                return self.fail_exchange(
+                    key,
+                    ErrorCode::BackendTls,
+                    format!("TLS with the backend failed: {e}"),
+                )
+            }
             Err(e) => {
                 if ex.response.is_awaiting_head() {
                     return self.backend_gone(key, format!("reading from the backend failed: {e}"));
@@ -198,7 +205,7 @@ impl Reactor {
         let client_eof = session.client.read_eof();
         let mut advanced = ex.response.advance(
             up.inbuf.data(),
-            up.io.read_eof,
+            up.read_eof(),
             client_eof,
             &asked,
             &mut session.out,
@@ -228,7 +235,7 @@ impl Reactor {
             // The body's first bytes may have come with the head.
             advanced = ex.response.advance(
                 up.inbuf.data(),
-                up.io.read_eof,
+                up.read_eof(),
                 client_eof,
                 &asked,
                 &mut session.out,
@@ -291,7 +298,11 @@ impl Reactor {
         };
         let complete = ex.request_complete();
         let reusable = self.upstreams.get(ex.upstream).is_some_and(|up| {
-            ex.response.backend_reusable() && complete && up.inbuf.is_empty() && !up.io.read_eof
+            ex.response.backend_reusable()
+                && complete
+                && up.inbuf.is_empty()
+                && !up.read_eof()
+                && !up.io.read_eof
         });
         let keep = ex.client_keep_alive && complete && !session.client.read_eof();
         let session = &mut self.sessions[key];

@@ -31,6 +31,8 @@ mod acme;
 mod admin_api;
 mod admin_conn;
 mod admission;
+#[cfg(feature = "tls")]
+mod backend_tls;
 mod bound;
 mod buffer;
 mod client;

@@ -3,8 +3,6 @@
 //! (the backend closing it), handing a connection back or closing it, deregistering what the pool lets
 //! go, and the one timer that runs the pool's sweep when it is due.
 
-use std::io::Read;
-
 use mio::event::Event;
 
 use super::session::Phase;
@@ -19,24 +17,21 @@ impl Reactor {
         let Some(up) = self.upstreams.get_mut(ukey) else {
             return;
         };
-        up.io.on_event(event);
+        up.on_event(event);
+        // An idle pooled connection has nothing to say: readable is the backend closing it (or
+        // garbage); a spurious wake-up reads nothing and keeps it.
+        let closed_while_idle = up.owner.is_none()
+            && (event.is_readable() || event.is_read_closed() || event.is_error())
+            && !up.idle_alive();
         match up.owner {
             Some((key, serial)) if self.sessions.get(key).is_some_and(|s| s.serial == serial) => {
                 self.drive(key)
             }
             Some(_) => {}
-            None if event.is_readable() || event.is_read_closed() || event.is_error() => {
-                // An idle pooled connection has nothing to say: anything readable is the backend closing
-                // it (or garbage). A spurious wake-up reads nothing and keeps it.
-                let mut probe = [0u8; 1];
-                let alive = matches!(up.stream.read(&mut probe), Err(ref e) if e.kind() == std::io::ErrorKind::WouldBlock);
-                if alive {
-                    up.io.readable = false;
-                } else {
-                    let instance = up.instance;
-                    let _ = self.pool.remove(instance, |&u| u == ukey);
-                    self.close_upstream(ukey);
-                }
+            None if closed_while_idle => {
+                let instance = up.instance;
+                let _ = self.pool.remove(instance, |&u| u == ukey);
+                self.close_upstream(ukey);
             }
             None => {}
         }
@@ -97,9 +92,9 @@ impl Reactor {
         let taken = self.pool.take(
             backend,
             self.now,
-            |&ukey| {
+            |ukey| {
                 upstreams
-                    .get(ukey)
+                    .get(*ukey)
                     .is_some_and(|up| up.owner.is_none() && !up.io.read_eof)
             },
             |ukey| dead.push(ukey),

@@ -4,11 +4,9 @@
 //! reads (backpressure through the sockets); one side's end of stream becomes a write shutdown on the
 //! other once everything buffered was delivered, and the tunnel closes when both directions have ended.
 
-use std::net::Shutdown;
-
 use super::client::Step;
 use super::session::{consume_out, Phase, Tunnel};
-use super::sockio::{fill, flush, split_written, Filled};
+use super::sockio::{split_written, Filled};
 use super::Reactor;
 
 impl Reactor {
@@ -56,7 +54,7 @@ impl Reactor {
             Ok(Filled::Nothing) => {}
             Err(_) => return Step::Close,
         }
-        match flush(&mut up.stream, &mut up.io, session.inbuf.data(), &[]) {
+        match up.flush(session.inbuf.data(), &[]) {
             Ok(0) => {}
             Ok(n) => {
                 session.inbuf.consume(n);
@@ -66,11 +64,11 @@ impl Reactor {
         }
         if session.client.read_eof() && session.inbuf.is_empty() && !tunnel.upstream_shut {
             tunnel.upstream_shut = true;
-            let _ = up.stream.shutdown(Shutdown::Write);
+            up.shutdown_write();
             progress = true;
         }
 
-        match fill(&mut up.inbuf, &mut up.stream, &mut up.io) {
+        match up.fill() {
             Ok(Filled::Bytes(_)) | Ok(Filled::Eof) => progress = true,
             Ok(Filled::Nothing) => {}
             Err(_) => return Step::Close,
@@ -89,7 +87,7 @@ impl Reactor {
             }
             Err(_) => return Step::Close,
         }
-        if up.io.read_eof
+        if up.read_eof()
             && up.inbuf.is_empty()
             && session.out_pos == session.out.len()
             && !tunnel.client_shut

@@ -157,6 +157,9 @@ pub fn backend_env(
             env.push(("SPAWNGATE_SOCKET".to_string(), path.display().to_string()))
         }
         UpstreamAddr::Tcp(_) => env.push(("PORT".to_string(), instance.port.to_string())),
+        // Only an instance someone else runs has one: nothing is started with this environment.
+        #[cfg(feature = "tls")]
+        UpstreamAddr::Tls(_) => {}
     }
     env.push((
         "SERVERLESS_PROXY_READY_URL".to_string(),
@@ -182,6 +185,11 @@ fn bind_instance_listener(addr: &UpstreamAddr) -> Result<std::os::fd::OwnedFd, S
             super::activation::bind_unix_listener(path),
             format!("socket {}", path.display()),
         ),
+        // Never started by the proxy, so never activated by it.
+        #[cfg(feature = "tls")]
+        UpstreamAddr::Tls(target) => {
+            return Err(format!("{} is not started here", target.addr));
+        }
     };
     bound.map_err(|e| {
         if e.kind() == io::ErrorKind::AddrInUse {
@@ -203,10 +211,15 @@ pub fn address_is_taken(addr: &UpstreamAddr) -> Option<String> {
             Err(e) => e.kind() == io::ErrorKind::AddrInUse,
         },
         UpstreamAddr::Unix(path) => UnixStream::connect(path.as_path()).is_ok(),
+        // Someone else's address: nothing the proxy starts listens there.
+        #[cfg(feature = "tls")]
+        UpstreamAddr::Tls(_) => false,
     };
     taken.then(|| match addr {
         UpstreamAddr::Tcp(socket) => format!("port {}", socket.port()),
         UpstreamAddr::Unix(path) => format!("socket {}", path.display()),
+        #[cfg(feature = "tls")]
+        UpstreamAddr::Tls(target) => target.addr.to_string(),
     })
 }
 

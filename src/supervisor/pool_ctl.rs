@@ -239,9 +239,7 @@ impl Supervisor {
             self.feed(InstanceKey::new(key, index), Input::Start);
         }
         self.arm_window(key);
-        if pool.scaling.rolling {
-            self.roll(key);
-        }
+        self.roll(key, pool.scaling.rolling);
     }
 
     /// A request thread saw every ready instance above its target: one more instance (a draining one

@@ -2,6 +2,9 @@
 //!
 //! The probe is driven by readiness events on its own token and never blocks, so a backend that accepts
 //! and then hangs only costs its own probe timeout, never another backend's probes or starts.
+//!
+//! An instance at an `https://` address (feature `tls`) is probed over TLS, verified as its requests
+//! are: a certificate the proxy would refuse makes the instance unhealthy, not just its requests fail.
 
 use std::io::{self, Read, Write};
 use std::time::Duration;
@@ -68,13 +71,28 @@ enum Phase {
     },
 }
 
-#[derive(Debug)]
 pub struct Probe {
     stream: UpstreamStream,
     request: Vec<u8>,
     phase: Phase,
     /// Clock milliseconds after which the probe counts as failed.
     deadline_ms: u64,
+    /// The TLS session of an `https://` instance: the request goes through it.
+    #[cfg(feature = "tls")]
+    tls: Option<Box<rustls::ClientConnection>>,
+    /// Why TLS failed, once it did (for the supervisor's log).
+    #[cfg(feature = "tls")]
+    tls_failure: Option<String>,
+}
+
+impl std::fmt::Debug for Probe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Probe")
+            .field("stream", &self.stream)
+            .field("phase", &self.phase)
+            .field("deadline_ms", &self.deadline_ms)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Probe {
@@ -89,6 +107,13 @@ impl Probe {
         path: Option<&str>,
         deadline_ms: u64,
     ) -> io::Result<Probe> {
+        #[cfg(feature = "tls")]
+        let tls = match addr {
+            UpstreamAddr::Tls(target) => {
+                Some(Box::new(target.connection().map_err(io::Error::other)?))
+            }
+            _ => None,
+        };
         // A unix-domain connect fails here when nothing listens (no file, or a stale one).
         let mut stream = UpstreamStream::connect(addr)?;
         // On loopback a port nobody listens on answers the handshake with a reset before `connect`
@@ -110,7 +135,17 @@ impl Probe {
             request: request.into_bytes(),
             phase: Phase::Connecting,
             deadline_ms,
+            #[cfg(feature = "tls")]
+            tls,
+            #[cfg(feature = "tls")]
+            tls_failure: None,
         })
+    }
+
+    /// Why TLS with the instance failed, if that is what ended this probe.
+    #[cfg(feature = "tls")]
+    pub fn tls_failure(&self) -> Option<&str> {
+        self.tls_failure.as_deref()
     }
 
     pub fn deadline_ms(&self) -> u64 {
@@ -128,6 +163,10 @@ impl Probe {
 
     /// `Some(Ok(healthy))` once answered, `Some(Err(verdict))` when the connection itself failed.
     fn step(&mut self) -> Option<Result<bool, Verdict>> {
+        #[cfg(feature = "tls")]
+        if self.tls.is_some() && !matches!(self.phase, Phase::Connecting) {
+            return self.step_tls();
+        }
         loop {
             match &mut self.phase {
                 Phase::Connecting => {
@@ -138,6 +177,8 @@ impl Probe {
                     match self.stream.is_connected() {
                         // A connection check only: accepted is healthy.
                         Ok(true) if self.request.is_empty() => return Some(Ok(true)),
+                        #[cfg(feature = "tls")]
+                        Ok(true) if self.tls.is_some() => return self.step_tls(),
                         Ok(true) => self.phase = Phase::Sending { sent: 0 },
                         Ok(false) => return None,
                         Err(e) => return Some(Err(Verdict::of_connect_error(&e))),
@@ -175,6 +216,63 @@ impl Probe {
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(_) => return Some(Ok(false)),
                 },
+            }
+        }
+    }
+
+    /// Over TLS: the request is given to rustls once (it holds it through the handshake), then TLS output
+    /// goes out and plaintext comes in until the status line is read, the socket would block, or the
+    /// session fails (unhealthy: the proxy's requests would fail the same way).
+    #[cfg(feature = "tls")]
+    fn step_tls(&mut self) -> Option<Result<bool, Verdict>> {
+        let tls = self.tls.as_mut()?;
+        if let Phase::Connecting = self.phase {
+            if tls.writer().write_all(&self.request).is_err() {
+                return Some(Ok(false));
+            }
+            self.phase = Phase::Receiving {
+                head: [0; STATUS_PREFIX_LEN],
+                len: 0,
+            };
+        }
+        let Phase::Receiving { head, len } = &mut self.phase else {
+            return Some(Ok(false));
+        };
+        loop {
+            while tls.wants_write() {
+                match tls.write_tls(&mut self.stream) {
+                    Ok(_) => {}
+                    // A writable event brings the probe back for the rest.
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => return Some(Ok(false)),
+                }
+            }
+            match tls.reader().read(&mut head[*len..]) {
+                Ok(0) => return Some(Ok(false)),
+                Ok(n) => {
+                    *len += n;
+                    match parse_status(&head[..*len]) {
+                        StatusLine::Incomplete => continue,
+                        StatusLine::Status(code) => return Some(Ok((200..300).contains(&code))),
+                        StatusLine::Invalid => return Some(Ok(false)),
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => return Some(Ok(false)),
+            }
+            match tls.read_tls(&mut self.stream) {
+                Ok(0) => return Some(Ok(false)),
+                Ok(_) => {
+                    if let Err(e) = tls.process_new_packets() {
+                        let _ = tls.write_tls(&mut self.stream);
+                        self.tls_failure = Some(e.to_string());
+                        return Some(Ok(false));
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Some(Ok(false)),
             }
         }
     }

@@ -1,17 +1,23 @@
 //! `reload = "rolling"`: after a reload changed the spec of a pool's instances, they are replaced one
 //! at a time (drain, stop, start with the new spec, wait until ready, then the next), the others serving
 //! meanwhile. A replacement that does not come up halts the roll until the next reload.
+//!
+//! An instance at a fixed `address` rolls whatever the pool's `reload`: nothing of ours runs there, so
+//! "its next start" would never come, and replacing it costs only a new probe (a changed address, or a
+//! re-read `ca_file` of an `https://` one, applies at once).
 
 use super::event_loop::Supervisor;
 use super::keys::InstanceKey;
 use super::lifecycle::{Input, Lifecycle};
+use crate::config::BackendKind;
 use crate::msg::StopReason;
 
 impl Supervisor {
     /// `reload = "rolling"`: replaces the next ready instance still running an older spec, unless one
     /// is being replaced (stopping for it, or started again and not ready yet). The replaced instance
     /// drains what it carries, stops, and starts at once with its new spec; the others serve meanwhile.
-    pub(super) fn roll(&mut self, key: usize) {
+    /// `all`: every instance (`reload = "rolling"`); otherwise only those at a fixed address.
+    pub(super) fn roll(&mut self, key: usize, all: bool) {
         let Some(backend) = self.backends.get_mut(key) else {
             return;
         };
@@ -26,6 +32,7 @@ impl Supervisor {
         let outdated = (0u32..).zip(&backend.instances).find(|(_, slot)| {
             matches!(slot.lifecycle, Lifecycle::Ready(_))
                 && !slot.retired
+                && (all || slot.spec.kind == BackendKind::External)
                 && slot.running.as_ref().is_some_and(|r| r.spec != slot.spec)
         });
         let Some((index, _)) = outdated else {

@@ -31,6 +31,10 @@ pub struct InstanceSlot {
     pub retired: bool,
     /// A rolling reload is replacing it: from its stop until it is ready with the new spec.
     pub replacing: bool,
+    /// The TLS failure its health probes last logged (an `https://` instance): a probe runs every
+    /// interval, so the same reason is logged once, and again only after a success or another reason.
+    #[cfg(feature = "tls")]
+    pub probe_tls_failure: Option<String>,
 }
 
 /// A started instance and what it was started with: a reload changes neither its config nor its address
@@ -73,6 +77,8 @@ impl InstanceSlot {
             keep_running: false,
             retired: false,
             replacing: false,
+            #[cfg(feature = "tls")]
+            probe_tls_failure: None,
         }
     }
 

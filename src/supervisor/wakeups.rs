@@ -127,6 +127,22 @@ impl Supervisor {
             return;
         };
         if let Some(probe) = slot.probe.take() {
+            #[cfg(feature = "tls")]
+            {
+                let failure = probe.tls_failure().map(str::to_owned);
+                if failure != slot.probe_tls_failure {
+                    if let (Some(why), Some(backend)) = (&failure, self.backends.get(key.backend)) {
+                        let name = super::slot::InstanceName {
+                            host: &backend.host,
+                            index: key.index,
+                        };
+                        log::warn!("{name}: health probe: TLS with the backend failed: {why}");
+                    }
+                }
+                if let Some(slot) = self.slot_mut(key) {
+                    slot.probe_tls_failure = failure;
+                }
+            }
             probe.close(self.poll.registry());
         }
         self.feed(key, result.input());

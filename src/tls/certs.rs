@@ -141,7 +141,7 @@ fn confirm_names(cert: &ParsedCertificate<'_>, listed: Vec<String>) -> (Vec<Stri
 
 /// The file's bytes, or why not (naming it). Only a regular file is read: a FIFO would block the load,
 /// and a reload runs on the reactor.
-fn read_pem(path: &Path) -> Result<Vec<u8>, String> {
+pub(crate) fn read_pem(path: &Path) -> Result<Vec<u8>, String> {
     let cannot = |e: std::io::Error| format!("cannot read \"{}\": {e}", path.display());
     if !std::fs::metadata(path).map_err(cannot)?.is_file() {
         return Err(format!("\"{}\" is not a regular file", path.display()));

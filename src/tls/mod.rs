@@ -8,6 +8,8 @@
 //!   new store while handshakes in progress keep the config they were given.
 //! * [`session`] is one connection: ClientHello first (the caller chooses the config from its facts),
 //!   then the rustls connection, with rustls' full plaintext buffer turned into backpressure.
+//! * [`backend`] is the other direction: a backend at `address = "https://..."`, its verified name and
+//!   its roots (a `ca_file` or the system store), read when the config is loaded.
 //!
 //! rustls is used only here (its 0.24 API changes shape; this keeps the move to one module), with the
 //! `ring` provider passed explicitly, never installed process-wide.
@@ -16,6 +18,7 @@ use std::sync::Arc;
 
 use rustls::crypto::CryptoProvider;
 
+pub mod backend;
 pub mod certs;
 pub mod der;
 pub mod session;

@@ -11,11 +11,14 @@ use std::sync::Arc;
 use super::instance::InstanceSpec;
 use crate::config::BackendConfig;
 
-/// The address of one instance: a TCP socket, or a unix-domain socket path.
+/// The address of one instance: a TCP socket, a unix-domain socket path, or (feature `tls`) a TCP socket
+/// spoken to over TLS (`address = "https://host:port"`, only for an instance someone else runs).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum UpstreamAddr {
     Tcp(SocketAddr),
     Unix(Arc<PathBuf>),
+    #[cfg(feature = "tls")]
+    Tls(Arc<crate::tls::backend::TlsTarget>),
 }
 
 impl UpstreamAddr {
@@ -25,11 +28,13 @@ impl UpstreamAddr {
         InstanceSpec::first(config).addr
     }
 
-    /// The TCP address, if this is one.
+    /// The TCP address, if this is a cleartext one (where a started instance listens).
     pub fn tcp(&self) -> Option<SocketAddr> {
         match self {
             UpstreamAddr::Tcp(addr) => Some(*addr),
             UpstreamAddr::Unix(_) => None,
+            #[cfg(feature = "tls")]
+            UpstreamAddr::Tls(_) => None,
         }
     }
 }
@@ -39,6 +44,8 @@ impl fmt::Display for UpstreamAddr {
         match self {
             UpstreamAddr::Tcp(addr) => write!(f, "{addr}"),
             UpstreamAddr::Unix(path) => write!(f, "unix:{}", path.display()),
+            #[cfg(feature = "tls")]
+            UpstreamAddr::Tls(target) => write!(f, "https://{}", target.addr),
         }
     }
 }

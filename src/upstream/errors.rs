@@ -1,9 +1,40 @@
 //! The wording of every answer the upstream core gives instead of a backend's: one constructor per
 //! situation, so HTTP/1 and h2 clients read the same code, status and message.
 
+use std::fmt;
+use std::io;
 use std::time::Duration;
 
 use crate::error::{ErrorCode, ProxyError};
+
+/// Marks an I/O error as TLS with a backend failing (handshake, certificate, a peer that does not speak
+/// TLS), so both request threads answer it as `BACKEND_TLS` rather than a refused connection.
+#[derive(Debug)]
+pub struct TlsFailure(pub String);
+
+impl TlsFailure {
+    /// `e`, marked.
+    pub fn wrap(e: io::Error) -> io::Error {
+        io::Error::new(io::ErrorKind::InvalidData, TlsFailure(e.to_string()))
+    }
+
+    /// A marked error with this reason.
+    pub fn because(why: impl Into<String>) -> io::Error {
+        io::Error::new(io::ErrorKind::InvalidData, TlsFailure(why.into()))
+    }
+
+    pub fn is(e: &io::Error) -> bool {
+        e.get_ref().is_some_and(|inner| inner.is::<TlsFailure>())
+    }
+}
+
+impl fmt::Display for TlsFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TlsFailure {}
 
 impl ProxyError {
     pub fn unknown_host(host: &str) -> ProxyError {
@@ -65,7 +96,14 @@ impl ProxyError {
         )
     }
 
+    /// A backend connection could not be made (or, over TLS, established).
     pub fn connect_failed(e: &std::io::Error) -> ProxyError {
+        if TlsFailure::is(e) {
+            return ProxyError::new(
+                ErrorCode::BackendTls,
+                format!("TLS with the backend failed: {e}"),
+            );
+        }
         ProxyError::new(
             ErrorCode::ConnectionFailed,
             format!("cannot connect to the backend: {e}"),

@@ -155,14 +155,14 @@ impl<C> IdlePool<C> {
         &mut self,
         backend: InstanceId,
         now: Instant,
-        mut is_alive: impl FnMut(&C) -> bool,
+        mut is_alive: impl FnMut(&mut C) -> bool,
         mut close: impl FnMut(C),
     ) -> Option<C> {
         let list = self.lists.get_mut(&backend)?;
         let timeout = self.limits.idle_timeout;
         let mut found = None;
-        while let Some(idle) = list.pop_back() {
-            if now.saturating_duration_since(idle.since) < timeout && is_alive(&idle.conn) {
+        while let Some(mut idle) = list.pop_back() {
+            if now.saturating_duration_since(idle.since) < timeout && is_alive(&mut idle.conn) {
                 found = Some(idle.conn);
                 break;
             }

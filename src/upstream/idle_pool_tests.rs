@@ -34,7 +34,7 @@ fn id((slot, generation): (u32, u32)) -> InstanceId {
     }
 }
 
-fn alive(_: &u32) -> bool {
+fn alive(_: &mut u32) -> bool {
     true
 }
 
@@ -65,7 +65,7 @@ fn reuse_is_newest_first_and_skips_the_expired_and_the_dead() {
     }
     assert_eq!(take(&mut pool, id(A), clock.at(10)), Some(4));
     let mut closed = Vec::new();
-    let found = pool.take(id(A), clock.at(10), |&c| c != 3, |c| closed.push(c));
+    let found = pool.take(id(A), clock.at(10), |c| *c != 3, |c| closed.push(c));
     assert_eq!((found, closed), (Some(2), vec![3]), "3 is dead");
     // 1 is past its idle timeout: closed on the way, and nothing is left.
     let mut closed = Vec::new();

@@ -51,6 +51,7 @@ pub use answer::LocalAnswer;
 pub use backend::{
     Admission, Backend, BackendId, Instance, InstanceId, Leased, Outcome, Waiter, HOLD_SLACK,
 };
+pub use errors::TlsFailure;
 pub use idle_pool::{IdlePool, PoolLimits};
 pub use reconcile::{Change, Reconcile};
 pub use route_table::{

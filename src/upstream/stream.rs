@@ -22,7 +22,8 @@ pub enum UpstreamStream {
 }
 
 impl UpstreamStream {
-    /// Starts a non-blocking connect to `addr`. A TCP connect completes later (writable event; see
+    /// Starts a non-blocking connect to `addr` (for a TLS address, its TCP connection: the TLS session
+    /// lives beside the stream, with its user). A TCP connect completes later (writable event; see
     /// [`UpstreamStream::is_connected`]). A unix-domain connect is decided at once: it succeeds (the
     /// listener's backlog holds it) or fails here, `ENOENT` when there is no socket file, `ECONNREFUSED`
     /// when the file is left but nothing listens on it, `EAGAIN` (`WouldBlock`) when the backlog is full.
@@ -32,6 +33,8 @@ impl UpstreamStream {
             UpstreamAddr::Unix(path) => {
                 UnixStream::connect(path.as_path()).map(UpstreamStream::Unix)
             }
+            #[cfg(feature = "tls")]
+            UpstreamAddr::Tls(target) => TcpStream::connect(target.addr).map(UpstreamStream::Tcp),
         }
     }
 

@@ -18,6 +18,8 @@ pub mod recorder;
 pub mod routing;
 mod rustc;
 pub mod sessions;
+#[cfg(feature = "tls")]
+pub mod tls_backend;
 pub mod ws;
 
 use std::net::TcpListener;

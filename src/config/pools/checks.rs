@@ -19,6 +19,9 @@ pub(super) fn instances(
     server: &ServerConfig,
     ctx: &mut Ctx,
 ) {
+    // A TLS address hashes and compares by its socket address, name and roots, never by the caches
+    // inside its rustls config.
+    #[allow(clippy::mutable_key_type)]
     let mut addrs: HashMap<UpstreamAddr, String> = HashMap::new();
     let mut names: HashMap<&str, String> = HashMap::new();
     for backend in backends {
@@ -64,6 +67,10 @@ pub(super) fn instances(
                         }
                         UpstreamAddr::Unix(path) => {
                             format!("socket {} is already used by {other}", path.display())
+                        }
+                        #[cfg(feature = "tls")]
+                        UpstreamAddr::Tls(target) => {
+                            format!("{} is already used by {other}", target.addr)
                         }
                     }),
             };

@@ -34,12 +34,15 @@ pub(super) fn at(item: &Item<'_, '_>) -> At {
 const LISTEN_KEYS: [&str; 3] = ["port", "socket", "address"];
 /// The keys of a started instance besides `LOCAL_ONLY` and `DOCKER_ONLY`.
 const STARTED_KEYS: [&str; 3] = ["type", "args", "env"];
+/// The keys of an `address = "https://..."` instance (`tls_address.rs`).
+const TLS_KEYS: [&str; 2] = ["ca_file", "tls_server_name"];
 
 /// Every key that describes one instance (not `name` and `weight`, which only an entry has).
 pub(super) fn instance_keys() -> impl Iterator<Item = &'static str> {
     LISTEN_KEYS
         .into_iter()
         .chain(STARTED_KEYS)
+        .chain(TLS_KEYS)
         .chain(LOCAL_ONLY.iter().chain(DOCKER_ONLY).copied())
 }
 
@@ -55,6 +58,16 @@ pub(super) struct Template {
     pub(super) weight: u16,
     /// An `[[instances]]` entry's `name`, and where.
     pub(super) name: Option<(String, At)>,
+}
+
+/// `ca_file` and `tls_server_name`, as given: they belong to an `https://` address.
+pub(super) struct TlsKeys<'t, 'i> {
+    pub(super) ca_file: Option<Item<'t, 'i>>,
+    pub(super) server_name: Option<Item<'t, 'i>>,
+}
+
+fn is_https(address: &str) -> bool {
+    address.starts_with("https://")
 }
 
 pub(super) enum Listen {
@@ -96,9 +109,13 @@ pub(super) fn read_template(
         .into_iter()
         .filter_map(|key| section.take(key))
         .collect();
+    let tls = TlsKeys {
+        ca_file: section.take("ca_file"),
+        server_name: section.take("tls_server_name"),
+    };
     let (listen, kind) = match given.as_slice() {
         [item] => {
-            let listen = read_listen(item, ctx).map(|l| (l, at(item)));
+            let listen = read_listen(item, &tls, ctx).map(|l| (l, at(item)));
             (listen, read_kind(section, table, ctx, pool, item.name))
         }
         _ => {
@@ -143,7 +160,16 @@ pub(super) fn read_template(
     })
 }
 
-fn read_listen(item: &Item<'_, '_>, ctx: &mut Ctx) -> Option<Listen> {
+fn read_listen(item: &Item<'_, '_>, tls: &TlsKeys<'_, '_>, ctx: &mut Ctx) -> Option<Listen> {
+    // Peeked, not read: a value of the wrong type is reported once, by `read_address`.
+    let https = item.name == "address"
+        && matches!(item.value.get_ref(), toml::de::DeValue::String(s) if is_https(s));
+    if !https {
+        for key in [&tls.ca_file, &tls.server_name].into_iter().flatten() {
+            let message = "applies only to an instance at address = \"https://host:port\"";
+            ctx.report(&key.key_span, &key.path, message);
+        }
+    }
     match item.name {
         "port" => Some(Listen::Port(item.uint_in(ctx, 1, 65_535)? as u16)),
         "socket" => {
@@ -154,7 +180,7 @@ fn read_listen(item: &Item<'_, '_>, ctx: &mut Ctx) -> Option<Listen> {
             }
             Some(Listen::Socket(path.to_string()))
         }
-        _ => Some(Listen::Address(read_address(item, ctx)?)),
+        _ => Some(Listen::Address(read_address(item, tls, ctx)?)),
     }
 }
 
@@ -246,8 +272,9 @@ fn read_docker(
     Some((BackendKind::Docker(spec), name_at))
 }
 
-/// `"host:port"` (resolved once, now) or `"unix:/path"`.
-fn read_address(item: &Item<'_, '_>, ctx: &mut Ctx) -> Option<UpstreamAddr> {
+/// `"host:port"` (resolved once, now; `http://` before it changes nothing), `"unix:/path"`, or
+/// `"https://host:port"` (`tls_address.rs`).
+fn read_address(item: &Item<'_, '_>, tls: &TlsKeys<'_, '_>, ctx: &mut Ctx) -> Option<UpstreamAddr> {
     let text = item.text(ctx)?;
     if let Some(path) = text.strip_prefix("unix:") {
         if !path.starts_with('/') {
@@ -255,6 +282,17 @@ fn read_address(item: &Item<'_, '_>, ctx: &mut Ctx) -> Option<UpstreamAddr> {
             return None;
         }
         return Some(UpstreamAddr::Unix(Arc::new(PathBuf::from(path))));
+    }
+    if let Some(rest) = text.strip_prefix("https://") {
+        return super::tls_address::read(item, rest, tls, ctx);
+    }
+    let text = text.strip_prefix("http://").unwrap_or(text);
+    if let Some((scheme, _)) = text.split_once("://") {
+        let message = format!(
+            "\"{scheme}://\": a backend is reached at \"host:port\", \"https://host:port\" or \"unix:/path\""
+        );
+        item.invalid(ctx, message);
+        return None;
     }
     let addr = match text.parse::<SocketAddr>() {
         Ok(addr) => Some(addr),

@@ -26,6 +26,7 @@ mod instances;
 mod read;
 mod scaling;
 mod slots;
+mod tls_address;
 
 pub(super) use read::read_all;
 /// The sessions reader checks its placeholders with it too.

@@ -1,5 +1,6 @@
 //! Tests of loading, validation and diff, against whole config texts.
 
+mod backend_tls;
 mod diff;
 mod errors;
 mod good;

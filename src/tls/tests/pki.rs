@@ -34,6 +34,11 @@ impl Ca {
         Ca { cert, key }
     }
 
+    /// The CA's own certificate, PEM (what a `ca_file` holds).
+    pub fn pem(&self) -> String {
+        self.cert.pem()
+    }
+
     /// A leaf for `names` (IP addresses become IP names), valid from 2000 to 2100.
     pub fn issue(&self, names: &[&str]) -> Issued {
         self.issue_until(names, (2100, 1, 1))
