@@ -14,18 +14,20 @@ pub(super) fn push_escaped_or_dash(out: &mut Vec<u8>, bytes: &[u8], bare: bool) 
         out.push(b'-');
         return;
     }
-    let plain = if bare { &BARE_PLAIN } else { &JSON_PLAIN };
     // Runs of printable bytes (nearly every byte of a real request) are copied whole.
     let mut rest = bytes;
-    while let Some(at) = rest.iter().position(|&b| !plain[usize::from(b)]) {
-        out.extend_from_slice(&rest[..at]);
-        match rest[at] {
-            b @ (b'"' | b'\\') => out.extend_from_slice(&[b'\\', b]),
+    loop {
+        let run = plain_run(rest, bare);
+        out.extend_from_slice(&rest[..run]);
+        let Some(&b) = rest.get(run) else {
+            return;
+        };
+        match b {
+            b'"' | b'\\' => out.extend_from_slice(&[b'\\', b]),
             b => push_hex_escape(out, b"\\x", b),
         }
-        rest = &rest[at + 1..];
+        rest = &rest[run + 1..];
     }
-    out.extend_from_slice(rest);
 }
 
 fn push_hex_escape(out: &mut Vec<u8>, prefix: &[u8], b: u8) {
@@ -44,7 +46,7 @@ pub(super) fn push_json_or_null(out: &mut Vec<u8>, bytes: &[u8]) {
     }
     out.push(b'"');
     // Printable ASCII without quotes or backslashes (nearly every real value) needs no escaping.
-    if bytes.iter().all(|&b| JSON_PLAIN[usize::from(b)]) {
+    if plain_run(bytes, false) == bytes.len() {
         out.extend_from_slice(bytes);
         out.push(b'"');
         return;
@@ -64,6 +66,51 @@ pub(super) fn push_json_or_null(out: &mut Vec<u8>, bytes: &[u8]) {
 /// field), and, for a bare combined field, not the space either.
 static JSON_PLAIN: [bool; 256] = plain_bytes(false);
 static BARE_PLAIN: [bool; 256] = plain_bytes(true);
+
+/// How many bytes at the start of `bytes` are written as they are (see [`JSON_PLAIN`]): eight bytes
+/// are tested at a time, as one word, then the rest one by one.
+fn plain_run(bytes: &[u8], bare: bool) -> usize {
+    let mut words = bytes.chunks_exact(8);
+    let mut at = 0;
+    for word in &mut words {
+        let mut le = [0u8; 8];
+        le.copy_from_slice(word);
+        if !plain_word(u64::from_le_bytes(le), bare) {
+            break;
+        }
+        at += 8;
+    }
+    let plain = if bare { &BARE_PLAIN } else { &JSON_PLAIN };
+    let tail = &bytes[at..];
+    at + tail
+        .iter()
+        .position(|&b| !plain[usize::from(b)])
+        .unwrap_or(tail.len())
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// Whether some byte of `w` is below `n` (`n` at most 128; exact as a yes or no).
+const fn has_below(w: u64, n: u8) -> bool {
+    w.wrapping_sub(ONES * n as u64) & !w & HIGHS != 0
+}
+
+/// Whether some byte of `w` is `b`.
+const fn has_byte(w: u64, b: u8) -> bool {
+    has_below(w ^ (ONES * b as u64), 1)
+}
+
+/// Whether all eight bytes of `w` are plain: from `' '` to `'~'`, not `"` or `\\` (nor `' '` when
+/// `bare`).
+fn plain_word(w: u64, bare: bool) -> bool {
+    w & HIGHS == 0
+        && !has_below(w, b' ')
+        && !has_byte(w, 0x7f)
+        && !has_byte(w, b'"')
+        && !has_byte(w, b'\\')
+        && !(bare && has_byte(w, b' '))
+}
 
 const fn plain_bytes(bare: bool) -> [bool; 256] {
     let mut plain = [false; 256];
@@ -91,8 +138,21 @@ fn push_json_char(out: &mut Vec<u8>, c: char) {
     }
 }
 
-/// `n` in decimal, two digits per step (a line has a score of numbers; this is most of its cost).
+/// `n` in decimal, two digits per step (a line has a score of numbers; this is most of its cost). The
+/// small numbers most fields hold (status, instance, short bodies) are written without the loop.
 pub(super) fn push_u64(out: &mut Vec<u8>, n: u64) {
+    if n < 10 {
+        out.push(b'0' + n as u8);
+        return;
+    }
+    if n < 100 {
+        let pair = n as usize * 2;
+        out.extend_from_slice(&PAIRS[pair..pair + 2]);
+        return;
+    }
+    if n < 1000 {
+        return push_three(out, n);
+    }
     let mut digits = [0u8; 20];
     let mut i = digits.len();
     let mut n = n;
@@ -113,6 +173,12 @@ pub(super) fn push_u64(out: &mut Vec<u8>, n: u64) {
     out.extend_from_slice(&digits[i..]);
 }
 
+/// `n` (below 1000) in exactly three digits, zeros in front.
+fn push_three(out: &mut Vec<u8>, n: u64) {
+    let pair = (n % 100) as usize * 2;
+    out.extend_from_slice(&[b'0' + (n / 100 % 10) as u8, PAIRS[pair], PAIRS[pair + 1]]);
+}
+
 /// "00" to "99", so two digits are one lookup.
 const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
                             2021222324252627282930313233343536373839\
@@ -124,7 +190,7 @@ pub(super) fn push_ms(out: &mut Vec<u8>, d: Duration) {
     let micros = d.as_micros().min(u128::from(u64::MAX)) as u64;
     push_u64(out, micros / 1000);
     out.push(b'.');
-    push_padded(out, micros % 1000, 3);
+    push_three(out, micros % 1000);
 }
 
 /// `n` in at least `width` digits, zeros in front (`n` is below `10^width` everywhere it is used).
@@ -142,14 +208,28 @@ fn push_padded(out: &mut Vec<u8>, n: u64, width: usize) {
 
 pub(super) fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
     match ip.to_canonical() {
-        // Without the formatting machinery: this is on every line.
+        // Without the formatting machinery, into one small buffer: this is on every line.
         IpAddr::V4(v4) => {
+            let mut text = [0u8; 15];
+            let mut len = 0;
             for (i, octet) in v4.octets().into_iter().enumerate() {
                 if i > 0 {
-                    out.push(b'.');
+                    text[len] = b'.';
+                    len += 1;
                 }
-                push_u64(out, u64::from(octet));
+                let pair = usize::from(octet % 100) * 2;
+                if octet >= 100 {
+                    text[len] = b'0' + octet / 100;
+                    len += 1;
+                }
+                if octet >= 10 {
+                    text[len] = PAIRS[pair];
+                    len += 1;
+                }
+                text[len] = PAIRS[pair + 1];
+                len += 1;
             }
+            out.extend_from_slice(&text[..len]);
         }
         v6 => {
             use std::io::Write;
@@ -175,7 +255,6 @@ fn civil(time: SystemTime) -> (i64, u32, u32, u32, u32, u32, u32) {
 }
 
 /// `10/Oct/2000:13:55:36 +0000`.
-/// `10/Oct/2000:13:55:36 +0000`.
 pub(super) fn push_apache_time(out: &mut Vec<u8>, time: SystemTime) {
     out.extend_from_slice(&second_text(time).apache);
 }
@@ -187,7 +266,7 @@ pub(super) fn push_rfc3339(out: &mut Vec<u8>, time: SystemTime) {
     let ms = time
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.subsec_millis());
-    push_padded(out, u64::from(ms), 3);
+    push_three(out, u64::from(ms));
     out.push(b'Z');
 }
 
@@ -279,6 +358,59 @@ mod number_tests {
             "1234.567"
         );
         assert_eq!(text(|o| push_ms(o, Duration::from_micros(42))), "0.042");
+    }
+
+    /// The word-at-a-time scan and the short cuts give the bytes the plain byte-by-byte rules give.
+    #[test]
+    fn fast_paths_write_what_the_plain_rules_write() {
+        let mut rng = crate::test_rng::XorShift::new(0x5eed_1095);
+        for round in 0..5_000 {
+            let len = round % 41;
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    let r = rng.next_u64();
+                    // Mostly printable, with the bytes at the edges of the plain range mixed in.
+                    let edges = [
+                        b' ', b'!', b'"', b'#', b'[', b'\\', b']', b'~', 0x7f, 0x80, 0x1f,
+                    ];
+                    if r % 4 == 0 {
+                        edges[(r >> 8) as usize % edges.len()]
+                    } else {
+                        (r >> 16) as u8
+                    }
+                })
+                .collect();
+            for bare in [false, true] {
+                let plain = if bare { &BARE_PLAIN } else { &JSON_PLAIN };
+                let expect = bytes
+                    .iter()
+                    .position(|&b| !plain[usize::from(b)])
+                    .unwrap_or(len);
+                assert_eq!(plain_run(&bytes, bare), expect, "{bytes:?} bare={bare}");
+                let mut slow = Vec::new();
+                for &b in &bytes {
+                    match b {
+                        b'"' | b'\\' => slow.extend_from_slice(&[b'\\', b]),
+                        b if plain[usize::from(b)] => slow.push(b),
+                        b => slow.extend_from_slice(format!("\\x{b:02x}").as_bytes()),
+                    }
+                }
+                if slow.is_empty() {
+                    slow.push(b'-');
+                }
+                assert_eq!(
+                    text(|o| push_escaped_or_dash(o, &bytes, bare)).as_bytes(),
+                    slow
+                );
+            }
+            let n = rng.next_u64() >> (rng.next_u64() % 64);
+            assert_eq!(text(|o| push_u64(o, n)), n.to_string());
+            let ip = IpAddr::from((rng.next_u64() as u32).to_be_bytes());
+            assert_eq!(text(|o| push_ip(o, ip)), ip.to_string());
+        }
+        for n in 0..1000 {
+            assert_eq!(text(|o| push_three(o, n)), format!("{n:03}"));
+        }
     }
 
     #[test]
