@@ -70,22 +70,33 @@ static BARE_PLAIN: [bool; 256] = plain_bytes(true);
 /// How many bytes at the start of `bytes` are written as they are (see [`JSON_PLAIN`]): eight bytes
 /// are tested at a time, as one word, then the rest one by one.
 fn plain_run(bytes: &[u8], bare: bool) -> usize {
-    let mut words = bytes.chunks_exact(8);
-    let mut at = 0;
-    for word in &mut words {
+    let word = |at: usize| {
         let mut le = [0u8; 8];
-        le.copy_from_slice(word);
-        if !plain_word(u64::from_le_bytes(le), bare) {
-            break;
+        le.copy_from_slice(&bytes[at..at + 8]);
+        plain_word(u64::from_le_bytes(le), bare)
+    };
+    let len = bytes.len();
+    let mut at = 0;
+    while at + 8 <= len {
+        if !word(at) {
+            return at + plain_bytes_run(&bytes[at..at + 8], bare);
         }
         at += 8;
     }
+    // The last few bytes: as the (overlapping) last word when there is one.
+    if at == len || (len >= 8 && word(len - 8)) {
+        return len;
+    }
+    at + plain_bytes_run(&bytes[at..], bare)
+}
+
+/// [`plain_run`] one byte at a time.
+fn plain_bytes_run(bytes: &[u8], bare: bool) -> usize {
     let plain = if bare { &BARE_PLAIN } else { &JSON_PLAIN };
-    let tail = &bytes[at..];
-    at + tail
+    bytes
         .iter()
         .position(|&b| !plain[usize::from(b)])
-        .unwrap_or(tail.len())
+        .unwrap_or(bytes.len())
 }
 
 const ONES: u64 = 0x0101_0101_0101_0101;
@@ -239,10 +250,8 @@ pub(super) fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
     }
 }
 
-/// UTC calendar fields of a time: (year, month 1-12, day, hour, minute, second, millisecond).
-fn civil(time: SystemTime) -> (i64, u32, u32, u32, u32, u32, u32) {
-    let since = time.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
-    let secs = since.as_secs();
+/// UTC calendar fields of a second since the epoch: (year, month 1-12, day, hour, minute, second).
+fn civil(secs: u64) -> (i64, u32, u32, u32, u32, u32) {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     let (year, month, day) = crate::civil::civil_from_days(days);
@@ -251,22 +260,21 @@ fn civil(time: SystemTime) -> (i64, u32, u32, u32, u32, u32, u32) {
         (rem / 60 % 60) as u32,
         (rem % 60) as u32,
     );
-    (year, month, day, h, m, s, since.subsec_millis())
+    (year, month, day, h, m, s)
 }
 
 /// `10/Oct/2000:13:55:36 +0000`.
 pub(super) fn push_apache_time(out: &mut Vec<u8>, time: SystemTime) {
-    out.extend_from_slice(&second_text(time).apache);
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+    with_second(since.as_secs(), |text| out.extend_from_slice(&text.apache));
 }
 
 /// `2000-10-10T13:55:36.123Z`.
 pub(super) fn push_rfc3339(out: &mut Vec<u8>, time: SystemTime) {
-    out.extend_from_slice(&second_text(time).rfc3339);
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+    with_second(since.as_secs(), |text| out.extend_from_slice(&text.rfc3339));
     out.push(b'.');
-    let ms = time
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_millis());
-    push_three(out, u64::from(ms));
+    push_three(out, u64::from(since.subsec_millis()));
     out.push(b'Z');
 }
 
@@ -283,16 +291,24 @@ thread_local! {
     static LAST_SECOND: Cell<Option<SecondText>> = const { Cell::new(None) };
 }
 
-fn second_text(time: SystemTime) -> SecondText {
-    let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    if let Some(last) = LAST_SECOND.get().filter(|t| t.secs == secs) {
-        return last;
-    }
+/// Calls `f` with the text of `secs` (seconds since the epoch), worked out once a second per thread.
+fn with_second(secs: u64, f: impl FnOnce(&SecondText)) {
+    LAST_SECOND.with(|last| match last.get() {
+        Some(text) if text.secs == secs => f(&text),
+        _ => {
+            let text = second_text(secs);
+            last.set(Some(text));
+            f(&text);
+        }
+    })
+}
+
+fn second_text(secs: u64) -> SecondText {
     const MONTHS: [&[u8]; 12] = [
         b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
         b"Dec",
     ];
-    let (year, month, day, h, m, s, _) = civil(time);
+    let (year, month, day, h, m, s) = civil(secs);
     let mut apache = Vec::with_capacity(26);
     push_padded(&mut apache, u64::from(day), 2);
     apache.push(b'/');
@@ -316,7 +332,6 @@ fn second_text(time: SystemTime) -> SecondText {
         apache: apache.try_into().unwrap_or([b'-'; 26]),
         rfc3339: rfc3339.try_into().unwrap_or([b'-'; 19]),
     };
-    LAST_SECOND.set(Some(text));
     text
 }
 
