@@ -70,24 +70,25 @@ static BARE_PLAIN: [bool; 256] = plain_bytes(true);
 /// How many bytes at the start of `bytes` are written as they are (see [`JSON_PLAIN`]): eight bytes
 /// are tested at a time, as one word, then the rest one by one.
 fn plain_run(bytes: &[u8], bare: bool) -> usize {
-    let word = |at: usize| {
-        let mut le = [0u8; 8];
-        le.copy_from_slice(&bytes[at..at + 8]);
-        plain_word(u64::from_le_bytes(le), bare)
-    };
-    let len = bytes.len();
+    let mut words = bytes.chunks_exact(8);
     let mut at = 0;
-    while at + 8 <= len {
-        if !word(at) {
-            return at + plain_bytes_run(&bytes[at..at + 8], bare);
+    for word in &mut words {
+        if !plain_word(load(word), bare) {
+            return at + plain_bytes_run(word, bare);
         }
         at += 8;
     }
+    let rest = words.remainder();
     // The last few bytes: as the (overlapping) last word when there is one.
-    if at == len || (len >= 8 && word(len - 8)) {
-        return len;
+    if rest.is_empty() || (at >= 8 && plain_word(load(&bytes[bytes.len() - 8..]), bare)) {
+        return bytes.len();
     }
-    at + plain_bytes_run(&bytes[at..], bare)
+    at + plain_bytes_run(rest, bare)
+}
+
+/// Eight bytes as one word (a shorter slice reads as not plain, so the caller checks byte by byte).
+fn load(word: &[u8]) -> u64 {
+    u64::from_le_bytes(word.try_into().unwrap_or([0; 8]))
 }
 
 /// [`plain_run`] one byte at a time.
@@ -102,25 +103,27 @@ fn plain_bytes_run(bytes: &[u8], bare: bool) -> usize {
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;
 
-/// Whether some byte of `w` is below `n` (`n` at most 128; exact as a yes or no).
-const fn has_below(w: u64, n: u8) -> bool {
-    w.wrapping_sub(ONES * n as u64) & !w & HIGHS != 0
-}
-
-/// Whether some byte of `w` is `b`.
-const fn has_byte(w: u64, b: u8) -> bool {
-    has_below(w ^ (ONES * b as u64), 1)
+/// The high bit of each byte of `w` that is zero, and perhaps of bytes above one that is (exact as a yes
+/// or no); without branches, so that the tests of a word combine into one.
+const fn zero_bytes(w: u64) -> u64 {
+    w.wrapping_sub(ONES) & !w & HIGHS
 }
 
 /// Whether all eight bytes of `w` are plain: from `' '` to `'~'`, not `"` or `\\` (nor `' '` when
 /// `bare`).
 fn plain_word(w: u64, bare: bool) -> bool {
-    w & HIGHS == 0
-        && !has_below(w, b' ')
-        && !has_byte(w, 0x7f)
-        && !has_byte(w, b'"')
-        && !has_byte(w, b'\\')
-        && !(bare && has_byte(w, b' '))
+    // Below 0x20 (the borrow test, exact for a bound up to 0x80), above 0x7e (adding one sets the high
+    // bit of 0x7f; 0x80 and up have it), or one of the bytes that are escaped.
+    let below = w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
+    let above = (w.wrapping_add(ONES) | w) & HIGHS;
+    let quote = zero_bytes(w ^ (ONES * u64::from(b'"')));
+    let backslash = zero_bytes(w ^ (ONES * u64::from(b'\\')));
+    let space = if bare {
+        zero_bytes(w ^ (ONES * u64::from(b' ')))
+    } else {
+        0
+    };
+    below | above | quote | backslash | space == 0
 }
 
 const fn plain_bytes(bare: bool) -> [bool; 256] {
