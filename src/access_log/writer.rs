@@ -110,6 +110,7 @@ impl Queue {
     }
 
     /// Queues `line`; false (and counted) when the buffer is full.
+    #[cfg(test)]
     pub fn push(&self, line: &[u8]) -> bool {
         self.push_with(|lines| lines.extend_from_slice(line))
     }
@@ -215,11 +216,13 @@ impl Queue {
                 None => {}
             }
             write(&mut sink, &batch[at..], &mut failing);
-            // A large buffer is kept only while lines come fast; a quiet log gives its memory back.
-            if batch.capacity() > SMALL_BATCH && batch.len() < SMALL_BATCH {
-                batch = Vec::new();
-            }
+            // A buffer larger than `KEPT_BUFFER` is kept only while lines come fast; a quieter log
+            // gives the rest back (and a steady one does not grow its buffer again for each batch).
+            let used = batch.len();
             batch.clear();
+            if batch.capacity() > KEPT_BUFFER && used < KEPT_BUFFER {
+                batch.shrink_to(KEPT_BUFFER);
+            }
             if stop {
                 let rest = std::mem::take(&mut self.lock().lines);
                 let _ = sink.write_all(&rest);
@@ -245,8 +248,8 @@ fn write(sink: &mut Sink, bytes: &[u8], failing: &mut bool) {
     }
 }
 
-/// Below this many bytes a batch counts as quiet traffic: the writer gives a larger buffer back.
-const SMALL_BATCH: usize = 16 * 1024;
+/// Bytes of buffer the writer keeps however quiet the log (each of its two buffers).
+const KEPT_BUFFER: usize = 64 * 1024;
 
 /// A batch this large is written at once. Large writes cost the kernel about half as much per byte as
 /// writes of a few tens of KiB (page-cache folios are sized by the write), and a quarter of the queue
