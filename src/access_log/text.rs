@@ -329,13 +329,12 @@ fn second_text(secs: u64) -> SecondText {
         rfc3339.push(sep);
         push_padded(&mut rfc3339, u64::from(n), 2);
     }
-    let text = SecondText {
+    SecondText {
         secs,
         // Fixed widths: four-digit years (clamped), two-digit fields.
         apache: apache.try_into().unwrap_or([b'-'; 26]),
         rfc3339: rfc3339.try_into().unwrap_or([b'-'; 19]),
-    };
-    text
+    }
 }
 
 #[cfg(test)]
