@@ -97,6 +97,7 @@ def main():
         if proxy["log"]:
             os.truncate(proxy["log"], 0)
 
+    load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
     names = [name for name, _, _ in configs]
     # per[load][config] = list of (requests, cpu seconds), one per round
     per = {load: {name: [] for name in names} for load in ("HTTP/1.1", "h2c")}
@@ -120,9 +121,12 @@ def main():
                     os.truncate(proxy["log"], 0)
         print(f"round {r + 1}/{ROUNDS} done", file=sys.stderr)
 
+    load_after = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"\nrequests per proxy CPU-second, median of {ROUNDS} rounds of {DURATION_S} s "
-          f"(wrk -t2 -c32 keep-alive; h2load -c16 -m16 -t1)\n")
-    print("| load | configuration | req/CPU-s | CPU us/req | cost vs log off (median of rounds) | rounds |")
+          f"(wrk -t2 -c32 keep-alive; h2load -c16 -m16 -t1); load average {load_before} before, "
+          f"{load_after} after\n")
+    print("| load | configuration | req/CPU-s | CPU us/req | cost vs log off: median (range) of rounds |"
+          " req/CPU-s by round |")
     print("|---|---|---:|---:|---:|---|")
     for load, by_config in per.items():
         reference = [req / cpu for req, cpu in by_config[REFERENCE]]
@@ -132,8 +136,8 @@ def main():
             if name == REFERENCE:
                 cost = "—"
             else:
-                costs = [1 - rate / ref for rate, ref in zip(rates, reference)]
-                cost = f"{100 * statistics.median(costs):+.1f}%"
+                costs = [100 * (1 - rate / ref) for rate, ref in zip(rates, reference)]
+                cost = f"{statistics.median(costs):+.1f}% ({min(costs):+.1f} .. {max(costs):+.1f})"
             listed = " ".join(f"{rate:,.0f}" for rate in rates)
             print(f"| {load} | {name} | {median:,.0f} | {1e6 / median:.2f} | {cost} | {listed} |")
     print()
