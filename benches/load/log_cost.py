@@ -26,6 +26,7 @@ DURATION_S = int(os.environ.get("DURATION", "3"))
 WARMUP_S = 1
 
 REFERENCE = "metrics, log off"
+BASE = "base build, log off"
 
 
 def task_cpu_seconds(pid):
@@ -76,7 +77,7 @@ def main():
     configs = [(REFERENCE, binary, None), ("metrics + JSON log", binary, "json"),
                ("metrics + combined log", binary, "combined")]
     if base:
-        configs.append(("base build, log off", base, None))
+        configs.append((BASE, base, None))
     ports = procs.free_ports(3 * len(configs))
     proxies = {}
     for i, (name, exe, fmt) in enumerate(configs):
@@ -135,6 +136,11 @@ def main():
             median = statistics.median(rates)
             if name == REFERENCE:
                 cost = "—"
+            elif name == BASE:
+                # What the reference build costs over this one: metrics, when it is a build without.
+                costs = [100 * (1 - ref / rate) for rate, ref in zip(rates, reference)]
+                cost = (f"reference costs {statistics.median(costs):+.1f}% "
+                        f"({min(costs):+.1f} .. {max(costs):+.1f}) over it")
             else:
                 costs = [100 * (1 - rate / ref) for rate, ref in zip(rates, reference)]
                 cost = f"{statistics.median(costs):+.1f}% ({min(costs):+.1f} .. {max(costs):+.1f})"
