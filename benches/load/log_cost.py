@@ -16,6 +16,7 @@ median over the rounds.
 import os
 import statistics
 import sys
+import threading
 import urllib.request
 
 import clients
@@ -23,6 +24,9 @@ import procs
 
 ROUNDS = int(os.environ.get("ROUNDS", "5"))
 DURATION_S = int(os.environ.get("DURATION", "3"))
+# Each configuration's run at the same time as a run of the reference, rather than one after the other:
+# on a machine shared with other work, both then see the same load.
+TOGETHER = os.environ.get("TOGETHER", "") not in ("", "0")
 WARMUP_S = 1
 
 REFERENCE = "metrics, log off"
@@ -103,36 +107,65 @@ def main():
     # per[load][config] = list of (requests, cpu seconds), one per round
     per = {load: {name: [] for name in names} for load in ("HTTP/1.1", "h2c")}
     line_bytes = {}
+    # TOGETHER: the reference's run paired with this configuration's, at the same time.
+    paired = {load: {name: [] for name in names} for load in per}
+
+    def measure(name, load, result_to):
+        proxy = proxies[name]
+        pid = proxy["server"].pid
+        before = task_cpu_seconds(pid)
+        result = loads(proxy["port"])[load](DURATION_S)
+        result_to.append((result, task_cpu_seconds(pid) - before))
+
+    def keep(name, load, result, cpu, into):
+        if result["errors"]:
+            raise RuntimeError(f"{name}, {load}: {result['errors']} failed requests")
+        into.append((result["requests"], cpu))
+        proxy = proxies[name]
+        if proxy["log"]:
+            # Bounded disk use: the file is emptied after each run (the proxy appends).
+            size = os.path.getsize(proxy["log"])
+            line_bytes.setdefault(name, []).append(size / max(1, result["requests"]))
+            os.truncate(proxy["log"], 0)
+
     for r in range(ROUNDS):
         order = names[r % len(names):] + names[:r % len(names)]
         for load in per:
+            if TOGETHER:
+                for name in (n for n in order if n != REFERENCE):
+                    runs = {REFERENCE: [], name: []}
+                    threads = [threading.Thread(target=measure, args=(n, load, runs[n])) for n in runs]
+                    for t in threads:
+                        t.start()
+                    for t in threads:
+                        t.join()
+                    for n, [(result, cpu)] in runs.items():
+                        keep(n, load, result, cpu, per[load][n] if n == name else paired[load][name])
+                continue
             for name in order:
-                proxy = proxies[name]
-                pid = proxy["server"].pid
-                before = task_cpu_seconds(pid)
-                result = loads(proxy["port"])[load](DURATION_S)
-                cpu = task_cpu_seconds(pid) - before
-                if result["errors"]:
-                    raise RuntimeError(f"{name}, {load}: {result['errors']} failed requests")
-                per[load][name].append((result["requests"], cpu))
-                if proxy["log"]:
-                    # Bounded disk use: the file is emptied after each run (the proxy appends).
-                    size = os.path.getsize(proxy["log"])
-                    line_bytes.setdefault(name, []).append(size / max(1, result["requests"]))
-                    os.truncate(proxy["log"], 0)
+                runs = []
+                measure(name, load, runs)
+                [(result, cpu)] = runs
+                keep(name, load, result, cpu, per[load][name])
         print(f"round {r + 1}/{ROUNDS} done", file=sys.stderr)
 
+    if TOGETHER:
+        for load in per:
+            per[load][REFERENCE] = [run for name in names for run in paired[load][name]]
+
     load_after = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"\nrequests per proxy CPU-second, median of {ROUNDS} rounds of {DURATION_S} s "
+    how = "each run beside a run of the reference" if TOGETHER else "runs one after the other"
+    print(f"\nrequests per proxy CPU-second, median of {ROUNDS} rounds of {DURATION_S} s ({how}) "
           f"(wrk -t2 -c32 keep-alive; h2load -c16 -m16 -t1); load average {load_before} before, "
           f"{load_after} after\n")
     print("| load | configuration | req/CPU-s | CPU us/req | cost vs log off: median (range) of rounds |"
           " req/CPU-s by round |")
     print("|---|---|---:|---:|---:|---|")
     for load, by_config in per.items():
-        reference = [req / cpu for req, cpu in by_config[REFERENCE]]
         for name in names:
             rates = [req / cpu for req, cpu in by_config[name]]
+            runs = paired[load][name] if TOGETHER else by_config[REFERENCE]
+            reference = [req / cpu for req, cpu in runs]
             median = statistics.median(rates)
             if name == REFERENCE:
                 cost = "—"

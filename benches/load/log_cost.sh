@@ -5,6 +5,10 @@
 #
 #   benches/load/log_cost.sh                  HTTP/1.1 (wrk) and h2c (h2load), 5 rounds of 3 s each
 #   ROUNDS=9 DURATION=5 benches/load/log_cost.sh   more and longer rounds
+#   TOGETHER=1 benches/load/log_cost.sh       each configuration's run at the same time as a run of
+#                                             the reference (both proxies loaded at once), rather than
+#                                             one after the other: on a machine shared with other
+#                                             work both then see the same load
 #   BASE_BIN=path benches/load/log_cost.sh    adds that build with the log off as a fourth proxy: a
 #                                             build without metrics (commit 2061c0c, the last before
 #                                             them) shows what metrics alone cost, since metrics
