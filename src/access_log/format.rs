@@ -106,14 +106,15 @@ fn json(r: &Record<'_>, timing: Timing, out: &mut Vec<u8>) {
     out.extend_from_slice(b",\"target\":");
     push_json_or_null(out, part(Seen::target));
     out.extend_from_slice(b",\"protocol\":");
-    push_json_or_null(out, seen.map_or("", |s| s.protocol.as_str()).as_bytes());
+    // The protocol and the code are the proxy's own words, plain ASCII: written without a scan.
+    push_known_or_null(out, seen.map(|s| s.protocol.as_str()));
     out.extend_from_slice(b",\"status\":");
     match r.status {
         Some(status) => push_u64(out, u64::from(status)),
         None => out.extend_from_slice(b"null"),
     }
     out.extend_from_slice(b",\"code\":");
-    push_json_or_null(out, r.code.map_or("", |c| c.as_str()).as_bytes());
+    push_known_or_null(out, r.code.map(|c| c.as_str()));
     out.extend_from_slice(b",\"bytes_in\":");
     push_u64(out, r.bytes_in);
     out.extend_from_slice(b",\"bytes_out\":");
@@ -146,6 +147,18 @@ fn json(r: &Record<'_>, timing: Timing, out: &mut Vec<u8>) {
     out.extend_from_slice(b",\"user_agent\":");
     push_json_or_null(out, part(Seen::user_agent));
     out.extend_from_slice(b"}\n");
+}
+
+/// A JSON string of the proxy's own (letters, digits, `/`, `.`, `_`), or `null`.
+fn push_known_or_null(out: &mut Vec<u8>, known: Option<&str>) {
+    match known {
+        Some(text) => {
+            out.push(b'"');
+            out.extend_from_slice(text.as_bytes());
+            out.push(b'"');
+        }
+        None => out.extend_from_slice(b"null"),
+    }
 }
 
 /// The line for a request made of arbitrary client bytes: `data` is split into method, target, host,

@@ -10,6 +10,7 @@
 //! [`AccessLog::enabled`] before copying anything out of a request, so a log that is off costs one atomic
 //! load per request. The reactor reopens the file on SIGUSR1 and applies a reload's settings.
 
+mod clock;
 pub mod format;
 pub mod record;
 mod text;
@@ -18,12 +19,11 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
-use std::cell::RefCell;
 use std::io;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use crate::config::{AccessLogFormat, AccessLogTarget, ServerConfig};
 pub use format::{format_line, line_from_bytes, Timing};
@@ -59,11 +59,6 @@ struct State {
     writer: Option<JoinHandle<()>>,
 }
 
-thread_local! {
-    /// Each request thread formats into its own buffer, outside the queue's lock.
-    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-}
-
 impl AccessLog {
     /// A log that writes nothing (for threads started without one, as in tests).
     pub fn off() -> Arc<AccessLog> {
@@ -94,31 +89,22 @@ impl AccessLog {
         self.queue.dropped()
     }
 
-    /// Writes the line for `record` (began `record.seen.started` ago, or now if its head was never read).
-    pub fn record(&self, record: &Record<'_>) {
+    /// Writes the line for `record`, which ends at `now` (a request thread's clock of this turn): it
+    /// began `record.seen.started`, or now if its head was never read.
+    pub fn record(&self, record: &Record<'_>, now: Instant) {
         let format = match self.mode.load(Ordering::Relaxed) {
             COMBINED => AccessLogFormat::Combined,
             JSON => AccessLogFormat::Json,
             _ => return,
         };
-        let duration = record
-            .seen
-            .map(|seen| Instant::now().saturating_duration_since(seen.started))
-            .unwrap_or_default();
-        let now = SystemTime::now();
+        let started = record.seen.map_or(now, |seen| seen.started);
         let timing = Timing {
-            began: now.checked_sub(duration).unwrap_or(now),
-            duration,
+            began: clock::wall(started),
+            duration: now.saturating_duration_since(started),
         };
-        SCRATCH.with_borrow_mut(|line| {
-            line.clear();
-            format_line(record, timing, format, line);
-            self.queue.push(line);
-            if line.capacity() > record::MAX_TARGET * 4 {
-                // One huge line must not keep its buffer on the thread.
-                *line = Vec::new();
-            }
-        });
+        // Formatted straight into the queue: no line is copied on the request thread.
+        self.queue
+            .push_with(|lines| format_line(record, timing, format, lines));
     }
 
     /// SIGUSR1: the writer opens the file at the configured path again (after logrotate renamed it).

@@ -105,6 +105,18 @@ fn json_line_is_one_object_with_every_field() {
     assert!(text.contains("\"duration_ms\":1234.567,"), "{text}");
 }
 
+/// The protocol and the code are written into JSON strings without escaping: each is plain.
+#[test]
+fn every_error_code_makes_a_json_string() {
+    for &code in ErrorCode::ALL {
+        let mut r = record(None);
+        r.code = Some(code);
+        let text = line(&r, AccessLogFormat::Json);
+        let json = Json::parse(text.trim_end().as_bytes()).expect("valid JSON");
+        assert_eq!(json.str_at("code"), Some(code.as_str()));
+    }
+}
+
 #[test]
 fn hostile_bytes_are_escaped_in_both_formats() {
     let target = b"/x\r\n\"\\\x00\x1b[31m\xff\xfe caf\xc3\xa9";
@@ -212,7 +224,7 @@ fn a_full_queue_drops_lines_and_counts_them() {
 fn an_off_log_records_nothing() {
     let log = AccessLog::off();
     assert!(!log.enabled());
-    log.record(&record(None));
+    log.record(&record(None), Instant::now());
     assert_eq!(log.dropped(), 0);
 }
 

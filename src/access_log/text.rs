@@ -14,18 +14,20 @@ pub(super) fn push_escaped_or_dash(out: &mut Vec<u8>, bytes: &[u8], bare: bool) 
         out.push(b'-');
         return;
     }
-    let plain = if bare { &BARE_PLAIN } else { &JSON_PLAIN };
     // Runs of printable bytes (nearly every byte of a real request) are copied whole.
     let mut rest = bytes;
-    while let Some(at) = rest.iter().position(|&b| !plain[usize::from(b)]) {
-        out.extend_from_slice(&rest[..at]);
-        match rest[at] {
-            b @ (b'"' | b'\\') => out.extend_from_slice(&[b'\\', b]),
+    loop {
+        let run = plain_run(rest, bare);
+        out.extend_from_slice(&rest[..run]);
+        let Some(&b) = rest.get(run) else {
+            return;
+        };
+        match b {
+            b'"' | b'\\' => out.extend_from_slice(&[b'\\', b]),
             b => push_hex_escape(out, b"\\x", b),
         }
-        rest = &rest[at + 1..];
+        rest = &rest[run + 1..];
     }
-    out.extend_from_slice(rest);
 }
 
 fn push_hex_escape(out: &mut Vec<u8>, prefix: &[u8], b: u8) {
@@ -44,7 +46,7 @@ pub(super) fn push_json_or_null(out: &mut Vec<u8>, bytes: &[u8]) {
     }
     out.push(b'"');
     // Printable ASCII without quotes or backslashes (nearly every real value) needs no escaping.
-    if bytes.iter().all(|&b| JSON_PLAIN[usize::from(b)]) {
+    if plain_run(bytes, false) == bytes.len() {
         out.extend_from_slice(bytes);
         out.push(b'"');
         return;
@@ -64,6 +66,65 @@ pub(super) fn push_json_or_null(out: &mut Vec<u8>, bytes: &[u8]) {
 /// field), and, for a bare combined field, not the space either.
 static JSON_PLAIN: [bool; 256] = plain_bytes(false);
 static BARE_PLAIN: [bool; 256] = plain_bytes(true);
+
+/// How many bytes at the start of `bytes` are written as they are (see [`JSON_PLAIN`]): eight bytes
+/// are tested at a time, as one word, then the rest one by one.
+fn plain_run(bytes: &[u8], bare: bool) -> usize {
+    let mut words = bytes.chunks_exact(8);
+    let mut at = 0;
+    for word in &mut words {
+        if !plain_word(load(word), bare) {
+            return at + plain_bytes_run(word, bare);
+        }
+        at += 8;
+    }
+    let rest = words.remainder();
+    // The last few bytes: as the (overlapping) last word when there is one.
+    if rest.is_empty() || (at >= 8 && plain_word(load(&bytes[bytes.len() - 8..]), bare)) {
+        return bytes.len();
+    }
+    at + plain_bytes_run(rest, bare)
+}
+
+/// Eight bytes as one word (a shorter slice reads as not plain, so the caller checks byte by byte).
+fn load(word: &[u8]) -> u64 {
+    u64::from_le_bytes(word.try_into().unwrap_or([0; 8]))
+}
+
+/// [`plain_run`] one byte at a time.
+fn plain_bytes_run(bytes: &[u8], bare: bool) -> usize {
+    let plain = if bare { &BARE_PLAIN } else { &JSON_PLAIN };
+    bytes
+        .iter()
+        .position(|&b| !plain[usize::from(b)])
+        .unwrap_or(bytes.len())
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// The high bit of each byte of `w` that is zero, and perhaps of bytes above one that is (exact as a yes
+/// or no); without branches, so that the tests of a word combine into one.
+const fn zero_bytes(w: u64) -> u64 {
+    w.wrapping_sub(ONES) & !w & HIGHS
+}
+
+/// Whether all eight bytes of `w` are plain: from `' '` to `'~'`, not `"` or `\\` (nor `' '` when
+/// `bare`).
+fn plain_word(w: u64, bare: bool) -> bool {
+    // Below 0x20 (the borrow test, exact for a bound up to 0x80), above 0x7e (adding one sets the high
+    // bit of 0x7f; 0x80 and up have it), or one of the bytes that are escaped.
+    let below = w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
+    let above = (w.wrapping_add(ONES) | w) & HIGHS;
+    let quote = zero_bytes(w ^ (ONES * u64::from(b'"')));
+    let backslash = zero_bytes(w ^ (ONES * u64::from(b'\\')));
+    let space = if bare {
+        zero_bytes(w ^ (ONES * u64::from(b' ')))
+    } else {
+        0
+    };
+    below | above | quote | backslash | space == 0
+}
 
 const fn plain_bytes(bare: bool) -> [bool; 256] {
     let mut plain = [false; 256];
@@ -91,8 +152,21 @@ fn push_json_char(out: &mut Vec<u8>, c: char) {
     }
 }
 
-/// `n` in decimal, two digits per step (a line has a score of numbers; this is most of its cost).
+/// `n` in decimal, two digits per step (a line has a score of numbers; this is most of its cost). The
+/// small numbers most fields hold (status, instance, short bodies) are written without the loop.
 pub(super) fn push_u64(out: &mut Vec<u8>, n: u64) {
+    if n < 10 {
+        out.push(b'0' + n as u8);
+        return;
+    }
+    if n < 100 {
+        let pair = n as usize * 2;
+        out.extend_from_slice(&PAIRS[pair..pair + 2]);
+        return;
+    }
+    if n < 1000 {
+        return push_three(out, n);
+    }
     let mut digits = [0u8; 20];
     let mut i = digits.len();
     let mut n = n;
@@ -113,6 +187,12 @@ pub(super) fn push_u64(out: &mut Vec<u8>, n: u64) {
     out.extend_from_slice(&digits[i..]);
 }
 
+/// `n` (below 1000) in exactly three digits, zeros in front.
+fn push_three(out: &mut Vec<u8>, n: u64) {
+    let pair = (n % 100) as usize * 2;
+    out.extend_from_slice(&[b'0' + (n / 100 % 10) as u8, PAIRS[pair], PAIRS[pair + 1]]);
+}
+
 /// "00" to "99", so two digits are one lookup.
 const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
                             2021222324252627282930313233343536373839\
@@ -124,7 +204,7 @@ pub(super) fn push_ms(out: &mut Vec<u8>, d: Duration) {
     let micros = d.as_micros().min(u128::from(u64::MAX)) as u64;
     push_u64(out, micros / 1000);
     out.push(b'.');
-    push_padded(out, micros % 1000, 3);
+    push_three(out, micros % 1000);
 }
 
 /// `n` in at least `width` digits, zeros in front (`n` is below `10^width` everywhere it is used).
@@ -142,14 +222,28 @@ fn push_padded(out: &mut Vec<u8>, n: u64, width: usize) {
 
 pub(super) fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
     match ip.to_canonical() {
-        // Without the formatting machinery: this is on every line.
+        // Without the formatting machinery, into one small buffer: this is on every line.
         IpAddr::V4(v4) => {
+            let mut text = [0u8; 15];
+            let mut len = 0;
             for (i, octet) in v4.octets().into_iter().enumerate() {
                 if i > 0 {
-                    out.push(b'.');
+                    text[len] = b'.';
+                    len += 1;
                 }
-                push_u64(out, u64::from(octet));
+                let pair = usize::from(octet % 100) * 2;
+                if octet >= 100 {
+                    text[len] = b'0' + octet / 100;
+                    len += 1;
+                }
+                if octet >= 10 {
+                    text[len] = PAIRS[pair];
+                    len += 1;
+                }
+                text[len] = PAIRS[pair + 1];
+                len += 1;
             }
+            out.extend_from_slice(&text[..len]);
         }
         v6 => {
             use std::io::Write;
@@ -159,10 +253,8 @@ pub(super) fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
     }
 }
 
-/// UTC calendar fields of a time: (year, month 1-12, day, hour, minute, second, millisecond).
-fn civil(time: SystemTime) -> (i64, u32, u32, u32, u32, u32, u32) {
-    let since = time.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
-    let secs = since.as_secs();
+/// UTC calendar fields of a second since the epoch: (year, month 1-12, day, hour, minute, second).
+fn civil(secs: u64) -> (i64, u32, u32, u32, u32, u32) {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     let (year, month, day) = crate::civil::civil_from_days(days);
@@ -171,23 +263,21 @@ fn civil(time: SystemTime) -> (i64, u32, u32, u32, u32, u32, u32) {
         (rem / 60 % 60) as u32,
         (rem % 60) as u32,
     );
-    (year, month, day, h, m, s, since.subsec_millis())
+    (year, month, day, h, m, s)
 }
 
 /// `10/Oct/2000:13:55:36 +0000`.
-/// `10/Oct/2000:13:55:36 +0000`.
 pub(super) fn push_apache_time(out: &mut Vec<u8>, time: SystemTime) {
-    out.extend_from_slice(&second_text(time).apache);
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+    with_second(since.as_secs(), |text| out.extend_from_slice(&text.apache));
 }
 
 /// `2000-10-10T13:55:36.123Z`.
 pub(super) fn push_rfc3339(out: &mut Vec<u8>, time: SystemTime) {
-    out.extend_from_slice(&second_text(time).rfc3339);
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+    with_second(since.as_secs(), |text| out.extend_from_slice(&text.rfc3339));
     out.push(b'.');
-    let ms = time
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_millis());
-    push_padded(out, u64::from(ms), 3);
+    push_three(out, u64::from(since.subsec_millis()));
     out.push(b'Z');
 }
 
@@ -204,16 +294,24 @@ thread_local! {
     static LAST_SECOND: Cell<Option<SecondText>> = const { Cell::new(None) };
 }
 
-fn second_text(time: SystemTime) -> SecondText {
-    let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    if let Some(last) = LAST_SECOND.get().filter(|t| t.secs == secs) {
-        return last;
-    }
+/// Calls `f` with the text of `secs` (seconds since the epoch), worked out once a second per thread.
+fn with_second(secs: u64, f: impl FnOnce(&SecondText)) {
+    LAST_SECOND.with(|last| match last.get() {
+        Some(text) if text.secs == secs => f(&text),
+        _ => {
+            let text = second_text(secs);
+            last.set(Some(text));
+            f(&text);
+        }
+    })
+}
+
+fn second_text(secs: u64) -> SecondText {
     const MONTHS: [&[u8]; 12] = [
         b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
         b"Dec",
     ];
-    let (year, month, day, h, m, s, _) = civil(time);
+    let (year, month, day, h, m, s) = civil(secs);
     let mut apache = Vec::with_capacity(26);
     push_padded(&mut apache, u64::from(day), 2);
     apache.push(b'/');
@@ -231,66 +329,14 @@ fn second_text(time: SystemTime) -> SecondText {
         rfc3339.push(sep);
         push_padded(&mut rfc3339, u64::from(n), 2);
     }
-    let text = SecondText {
+    SecondText {
         secs,
         // Fixed widths: four-digit years (clamped), two-digit fields.
         apache: apache.try_into().unwrap_or([b'-'; 26]),
         rfc3339: rfc3339.try_into().unwrap_or([b'-'; 19]),
-    };
-    LAST_SECOND.set(Some(text));
-    text
+    }
 }
 
 #[cfg(test)]
-mod number_tests {
-    use super::*;
-
-    fn text(f: impl Fn(&mut Vec<u8>)) -> String {
-        let mut out = Vec::new();
-        f(&mut out);
-        String::from_utf8(out).unwrap()
-    }
-
-    #[test]
-    fn numbers_as_decimal_text() {
-        for n in [
-            0,
-            7,
-            9,
-            10,
-            42,
-            99,
-            100,
-            101,
-            999,
-            1000,
-            12345,
-            1_000_000,
-            u64::MAX,
-        ] {
-            assert_eq!(text(|o| push_u64(o, n)), n.to_string());
-        }
-        assert_eq!(text(|o| push_padded(o, 5, 3)), "005");
-        assert_eq!(text(|o| push_padded(o, 0, 2)), "00");
-        assert_eq!(text(|o| push_padded(o, 2026, 4)), "2026");
-        assert_eq!(text(|o| push_padded(o, 12345, 3)), "12345");
-        assert_eq!(
-            text(|o| push_ms(o, Duration::from_micros(1_234_567))),
-            "1234.567"
-        );
-        assert_eq!(text(|o| push_ms(o, Duration::from_micros(42))), "0.042");
-    }
-
-    #[test]
-    fn the_cached_second_follows_the_clock() {
-        let at = |secs: u64, ms: u64| UNIX_EPOCH + Duration::from_millis(secs * 1000 + ms);
-        let rfc = |t| text(|o| push_rfc3339(o, t));
-        let apache = |t| text(|o| push_apache_time(o, t));
-        assert_eq!(rfc(at(971_186_136, 123)), "2000-10-10T13:55:36.123Z");
-        assert_eq!(rfc(at(971_186_136, 999)), "2000-10-10T13:55:36.999Z");
-        assert_eq!(rfc(at(971_186_137, 0)), "2000-10-10T13:55:37.000Z");
-        assert_eq!(apache(at(971_186_137, 5)), "10/Oct/2000:13:55:37 +0000");
-        assert_eq!(rfc(at(0, 1)), "1970-01-01T00:00:00.001Z");
-        assert_eq!(apache(at(971_186_136, 0)), "10/Oct/2000:13:55:36 +0000");
-    }
-}
+#[path = "text_tests.rs"]
+mod tests;

@@ -1,10 +1,11 @@
 //! The bounded buffer request threads append lines to, and the one thread that writes it out.
 //!
-//! A request thread holds the lock only to copy a formatted line in (or count it dropped when the buffer
-//! is full); the writer swaps the whole buffer out under the lock and writes it without it. The writer
-//! sleeps on a condition variable when there is nothing to do and is woken only when it sleeps; once woken
-//! it lets lines gather for a few milliseconds before it writes them. An idle log costs no wake-ups, and a
-//! busy one one wake-up and one write per few milliseconds, never a system call per line.
+//! A request thread holds the lock only to format a line straight into the buffer (or to count it
+//! dropped when the buffer is full): no copy of the line is made on its way. The writer swaps the whole
+//! buffer out under the lock and writes it without it. The writer sleeps on a condition variable when
+//! there is nothing to do and is woken only when it sleeps; once woken it lets lines gather for up to
+//! 20 ms (or until they make a 256 KiB batch) before it writes them. An idle log costs no wake-ups, and a
+//! busy one one wake-up and one write per batch, never a system call per line.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -74,6 +75,8 @@ struct Pending {
     stop: bool,
     /// The writer waits for a signal: the next line must wake it.
     writer_asleep: bool,
+    /// The writer lets lines gather: the line that makes a full batch wakes it.
+    writer_lingering: bool,
 }
 
 impl Pending {
@@ -107,16 +110,27 @@ impl Queue {
     }
 
     /// Queues `line`; false (and counted) when the buffer is full.
+    #[cfg(test)]
     pub fn push(&self, line: &[u8]) -> bool {
+        self.push_with(|lines| lines.extend_from_slice(line))
+    }
+
+    /// Queues the line `write` appends (under the lock, so straight into the buffer the writer takes);
+    /// false (the line taken back out, and counted) when it does not fit.
+    pub fn push_with(&self, write: impl FnOnce(&mut Vec<u8>)) -> bool {
         let mut pending = self.lock();
-        if pending.lines.len() + line.len() > self.capacity {
-            drop(pending);
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-            return false;
+        let start = pending.lines.len();
+        if start < self.capacity {
+            write(&mut pending.lines);
+            if pending.lines.len() <= self.capacity {
+                self.wake_writer(pending);
+                return true;
+            }
+            pending.lines.truncate(start);
         }
-        pending.lines.extend_from_slice(line);
-        self.wake_writer(pending);
-        true
+        drop(pending);
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+        false
     }
 
     /// Lines dropped because the buffer was full, since the start.
@@ -152,8 +166,10 @@ impl Queue {
     }
 
     fn wake_writer(&self, mut pending: MutexGuard<'_, Pending>) {
-        if pending.writer_asleep {
+        let full = pending.writer_lingering && pending.lines.len() >= FULL_BATCH;
+        if pending.writer_asleep || full {
             pending.writer_asleep = false;
+            pending.writer_lingering = false;
             drop(pending);
             self.wake.notify_one();
         }
@@ -172,10 +188,12 @@ impl Queue {
                 }
                 pending.writer_asleep = false;
                 // Woken by a line: let more gather before writing, so a busy log costs one wake-up and
-                // one write per `LINGER` rather than per line. Lines pushed meanwhile do not wake it
-                // (it is not asleep); a change of destination or the stop is taken at the end of it.
+                // one write per `LINGER` or per `FULL_BATCH` rather than per line. Lines pushed
+                // meanwhile do not wake it (it is not asleep) until they make a full batch; a change
+                // of destination or the stop is taken at the end of it.
                 let until = Instant::now() + LINGER;
-                while pending.change.is_none() && !pending.stop && pending.lines.len() < SMALL_BATCH
+                pending.writer_lingering = true;
+                while pending.change.is_none() && !pending.stop && pending.lines.len() < FULL_BATCH
                 {
                     let left = until.saturating_duration_since(Instant::now());
                     if left.is_zero() {
@@ -186,6 +204,7 @@ impl Queue {
                         .wait_timeout(pending, left)
                         .map_or_else(|e| e.into_inner().0, |(guard, _)| guard);
                 }
+                pending.writer_lingering = false;
                 std::mem::swap(&mut pending.lines, &mut batch);
                 (pending.change.take(), pending.stop)
             };
@@ -197,11 +216,13 @@ impl Queue {
                 None => {}
             }
             write(&mut sink, &batch[at..], &mut failing);
-            // A large buffer is kept only while lines come fast; a quiet log gives its memory back.
-            if batch.capacity() > SMALL_BATCH && batch.len() < SMALL_BATCH {
-                batch = Vec::new();
-            }
+            // A buffer larger than `KEPT_BUFFER` is kept only while lines come fast; a quieter log
+            // gives the rest back (and a steady one does not grow its buffer again for each batch).
+            let used = batch.len();
             batch.clear();
+            if batch.capacity() > KEPT_BUFFER && used < KEPT_BUFFER {
+                batch.shrink_to(KEPT_BUFFER);
+            }
             if stop {
                 let rest = std::mem::take(&mut self.lock().lines);
                 let _ = sink.write_all(&rest);
@@ -227,9 +248,14 @@ fn write(sink: &mut Sink, bytes: &[u8], failing: &mut bool) {
     }
 }
 
-/// Below this many bytes a batch counts as quiet traffic (and the writer lingers for more).
-const SMALL_BATCH: usize = 16 * 1024;
+/// Bytes of buffer the writer keeps however quiet the log (each of its two buffers).
+const KEPT_BUFFER: usize = 64 * 1024;
 
-/// How long the writer waits, once woken, for more lines before it writes: a line reaches the file at
-/// most this late.
-const LINGER: Duration = Duration::from_millis(5);
+/// A batch this large is written at once. Large writes cost the kernel about half as much per byte as
+/// writes of a few tens of KiB (page-cache folios are sized by the write), and a quarter of the queue
+/// leaves room for lines to gather while it is written.
+const FULL_BATCH: usize = 256 * 1024;
+
+/// How long the writer waits, once woken, for more lines before it writes (unless they make a full
+/// batch first): a line reaches the file at most this late.
+const LINGER: Duration = Duration::from_millis(20);

@@ -76,7 +76,8 @@ impl<'a> StreamRecord<'a> {
     /// The stream stopped waiting for a start (forwarded, or answered); `instance` when forwarded.
     pub fn wait_over(&mut self, instance: Option<u32>) {
         self.instance = instance;
-        if let Some(seen) = &mut self.seen {
+        // The clock is read only for a stream that was held.
+        if let Some(seen) = self.seen.as_mut().filter(|seen| seen.held) {
             seen.wait_over(Instant::now());
         }
     }
@@ -85,7 +86,9 @@ impl<'a> StreamRecord<'a> {
 impl Drop for StreamRecord<'_> {
     fn drop(&mut self) {
         self.metrics.h2_streams.dec();
-        let end = self.tally.end();
+        // One reading of the clock for the stream's duration, in the metrics and on its line.
+        let now = Instant::now();
+        let end = self.tally.end(now);
         match self.tally.backend() {
             Some(backend) => backend.requests.record(&end),
             None => self.metrics.unrouted.record(&end),
@@ -93,17 +96,20 @@ impl Drop for StreamRecord<'_> {
         let Some(seen) = &mut self.seen else {
             return;
         };
-        seen.wait_over(Instant::now());
-        self.log.record(&Record {
-            seen: Some(seen),
-            client: self.client,
-            request_id: self.request_id,
-            status: end.status,
-            code: end.code,
-            bytes_in: end.bytes_in,
-            bytes_out: end.bytes_out,
-            backend: seen.backend.as_deref(),
-            instance: self.instance,
-        });
+        seen.wait_over(now);
+        self.log.record(
+            &Record {
+                seen: Some(seen),
+                client: self.client,
+                request_id: self.request_id,
+                status: end.status,
+                code: end.code,
+                bytes_in: end.bytes_in,
+                bytes_out: end.bytes_out,
+                backend: seen.backend.as_deref(),
+                instance: self.instance,
+            },
+            now,
+        );
     }
 }

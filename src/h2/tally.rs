@@ -84,15 +84,15 @@ impl Tally {
         self.add_out(body);
     }
 
-    /// How the stream ended, as of now.
-    pub fn end(&self) -> ExchangeEnd {
+    /// How the stream ended, as of `now`.
+    pub fn end(&self, now: Instant) -> ExchangeEnd {
         ExchangeEnd {
             protocol: Protocol::H2,
             status: self.status.get(),
             code: self.code.get(),
             bytes_in: self.bytes_in.get(),
             bytes_out: self.bytes_out.get(),
-            duration: self.started.elapsed(),
+            duration: now.saturating_duration_since(self.started),
             head_wait: self.head_wait.get(),
             cold: self.cold.get(),
         }

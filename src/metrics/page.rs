@@ -34,6 +34,8 @@ pub struct Scrape {
     pub http1_connections: u64,
     pub tunnels: u64,
     pub config_generation: u64,
+    /// Access-log lines dropped because the writer fell behind.
+    pub access_log_dropped: u64,
     /// Sorted by label.
     pub backends: Vec<BackendNow>,
     pub process: ProcessStats,
@@ -265,6 +267,13 @@ fn write_process_wide(e: &mut Exposition, metrics: &Metrics, now: &Scrape) {
     e.family(name, Kind::Counter, "Config reloads by result.");
     e.sample(name, &[("result", "ok")], metrics.reloads_ok.get());
     e.sample(name, &[("result", "failed")], metrics.reloads_failed.get());
+    let name = "spawngate_access_log_dropped_total";
+    e.family(
+        name,
+        Kind::Counter,
+        "Access-log lines dropped because the writer fell behind.",
+    );
+    e.sample(name, &[], now.access_log_dropped);
 }
 
 /// Certificate expiry (alert on it: a renewal that keeps failing shows here weeks before clients do)
@@ -382,6 +391,7 @@ mod tests {
         let now = Scrape {
             http1_connections: 2,
             config_generation: 1,
+            access_log_dropped: 3,
             backends: vec![BackendNow {
                 label: "app.test".into(),
                 instances: [0, 0, 1, 0, 0],
@@ -407,6 +417,7 @@ mod tests {
             "spawngate_sent_bytes_total 100\n",
             "spawngate_tls_certificate_expiry_timestamp_seconds{name=\"app.test\",source=\"acme\"} 1800000000\n",
             "spawngate_acme_orders_total{result=\"issued\"} 0\n",
+            "spawngate_access_log_dropped_total 3\n",
         ] {
             assert!(page.contains(line), "missing {line:?} in\n{page}");
         }

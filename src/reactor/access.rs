@@ -69,17 +69,20 @@ impl Reactor {
         if !self.access_log.enabled() {
             return;
         }
-        self.access_log.record(&Record {
-            seen: ex.seen.as_deref(),
-            client: peer.ip(),
-            request_id: &ex.meta.request_id,
-            status: end.status,
-            code: end.code,
-            bytes_in: end.bytes_in,
-            bytes_out: end.bytes_out,
-            backend: Some(&ex.host),
-            instance: Some(ex.instance.slot),
-        });
+        self.access_log.record(
+            &Record {
+                seen: ex.seen.as_deref(),
+                client: peer.ip(),
+                request_id: &ex.meta.request_id,
+                status: end.status,
+                code: end.code,
+                bytes_in: end.bytes_in,
+                bytes_out: end.bytes_out,
+                backend: Some(&ex.host),
+                instance: Some(ex.instance.slot),
+            },
+            self.now,
+        );
     }
 
     /// Counts and logs a request that ended without an exchange: answered by the proxy, or left by its
@@ -110,17 +113,20 @@ impl Reactor {
         if let Some(seen) = &mut seen {
             seen.wait_over(self.now);
         }
-        self.access_log.record(&Record {
-            seen: seen.as_deref(),
-            client: ended.peer.ip(),
-            request_id: ended.request_id,
-            status: end.status,
-            code: end.code,
-            bytes_in: 0,
-            bytes_out: end.bytes_out,
-            backend: seen.as_ref().and_then(|s| s.backend.as_deref()),
-            instance: None,
-        });
+        self.access_log.record(
+            &Record {
+                seen: seen.as_deref(),
+                client: ended.peer.ip(),
+                request_id: ended.request_id,
+                status: end.status,
+                code: end.code,
+                bytes_in: 0,
+                bytes_out: end.bytes_out,
+                backend: seen.as_ref().and_then(|s| s.backend.as_deref()),
+                instance: None,
+            },
+            self.now,
+        );
     }
 }
 

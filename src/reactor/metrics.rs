@@ -67,6 +67,7 @@ impl Reactor {
             http1_connections: self.sessions.len() as u64,
             tunnels: tunnels as u64,
             config_generation: self.config_status.generation,
+            access_log_dropped: self.access_log.dropped(),
             backends: self.backends_now(),
             process: process::read(),
             #[cfg(feature = "tls")]
