@@ -2,10 +2,11 @@
 //! client: the same ACME with 0.6 MiB less in the static binary (shared/design/tls.md, 2.1).
 //!
 //! Which CAs the directory's HTTPS trusts: with `ca_file`, that file only (a private CA, Pebble);
-//! otherwise the Mozilla roots compiled in (`webpki-roots`). Not the system store: the release image
-//! is `FROM scratch`, which has no `/etc/ssl`, and a static binary that silently cannot reach Let's
-//! Encrypt there would be worse than one carrying ~150 roots. The ring provider is passed explicitly,
-//! like everywhere else, never installed process-wide.
+//! otherwise the system store, as for backends over TLS (`tls::backend::load_roots`). Not roots compiled
+//! in: the system's are kept current by its package manager, and they cost the static binary 60 KiB. The
+//! release image is `FROM scratch`, so there the host's bundle is mounted (README, HTTPS) or `ca_file`
+//! given; without either the proxy does not start and says why. The ring provider is passed
+//! explicitly, like everywhere else, never installed process-wide.
 //!
 //! ureq blocks; the future does its work when first polled, on the ACME thread, which does nothing
 //! else meanwhile. Each call is bounded by [`TIMEOUT`], so a shutdown waits at most that long.
@@ -29,28 +30,13 @@ const MAX_BODY: u64 = 1 << 20;
 
 /// The ACME HTTP client; `ca_file` as in `[tls.acme]`.
 pub fn client(ca_file: Option<&Path>) -> Result<Box<dyn HttpClient>, String> {
-    let roots = match ca_file {
-        Some(path) => {
-            let pem = std::fs::read(path)
-                .map_err(|e| format!("ca_file \"{}\": cannot read: {e}", path.display()))?;
-            let certs = ureq::tls::parse_pem(&pem)
-                .filter_map(|item| match item {
-                    Ok(ureq::tls::PemItem::Certificate(cert)) => Some(Ok(cert)),
-                    Ok(_) => None,
-                    Err(e) => Some(Err(e)),
-                })
-                .collect::<Result<Vec<Certificate<'static>>, _>>()
-                .map_err(|e| format!("ca_file \"{}\": not PEM: {e}", path.display()))?;
-            if certs.is_empty() {
-                return Err(format!(
-                    "ca_file \"{}\" holds no certificate (BEGIN CERTIFICATE)",
-                    path.display()
-                ));
-            }
-            RootCerts::new_with_certs(&certs)
-        }
-        None => RootCerts::WebPki,
-    };
+    // The same roots backends over TLS are verified with: `ca_file`, else the system store.
+    let (_, roots) = crate::tls::backend::load_roots(ca_file)
+        .map_err(|e| format!("ACME: the CA's HTTPS cannot be verified: {e}"))?;
+    let certs: Vec<Certificate<'static>> = (roots.iter())
+        .map(|der| Certificate::from_der(der.as_ref()).to_owned())
+        .collect();
+    let roots = RootCerts::new_with_certs(&certs);
     let tls = TlsConfig::builder()
         .root_certs(roots)
         .unversioned_rustls_crypto_provider(crate::tls::provider())

@@ -69,6 +69,8 @@ where
     F: FnMut(AcmeEvent) + Send + 'static,
 {
     let storage = Storage::open(&config.storage).map_err(|e| e.0)?;
+    // The roots the CA's HTTPS is checked against, read now so a start without any fails at once.
+    super::http::client(config.ca_file.as_deref())?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
