@@ -17,7 +17,7 @@ use super::HTTPS_LISTENER;
 use crate::config::{Config, TlsConfig};
 use crate::metrics::page::CertificateNow;
 use crate::tls::certs::Certificate;
-use crate::tls::store::{covers, new_session_cache, CertStore, SessionCache};
+use crate::tls::store::{new_session_cache, CertStore, SessionCache};
 use crate::upstream::LocalAnswer;
 use rustls::sign::CertifiedKey;
 
@@ -116,11 +116,17 @@ impl Https {
             })
             .collect()
     }
+}
 
+/// What ACME changes in the store: its certificates and its TLS-ALPN-01 answers.
+#[cfg(feature = "acme")]
+impl Https {
     /// Whether a `[[tls.certificates]]` file serves `name` (exact or wildcard), so ACME need not.
     pub fn file_covers(&self, name: &str) -> bool {
         let names = self.files.iter().flat_map(|(c, _)| &c.names);
-        names.into_iter().any(|pattern| covers(pattern, name))
+        names
+            .into_iter()
+            .any(|pattern| crate::tls::store::covers(pattern, name))
     }
 
     /// Serves `certificate` (from ACME) from now on, in place of the one for the same first name.
