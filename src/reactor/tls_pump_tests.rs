@@ -55,14 +55,7 @@ impl TlsEngine for Clear {
     }
 
     fn read_plaintext(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        if self.plain.is_empty() && !self.ended {
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        let n = out.len().min(self.plain.len());
-        for (slot, byte) in out.iter_mut().zip(self.plain.drain(..n)) {
-            *slot = byte;
-        }
-        Ok(n)
+        take(&mut self.plain, self.ended, out)
     }
 
     fn plaintext_pending(&self) -> bool {
@@ -119,14 +112,7 @@ struct Pipe {
 
 impl Read for Pipe {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        if self.input.is_empty() && !self.input_eof {
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        let n = out.len().min(self.input.len());
-        for (slot, byte) in out.iter_mut().zip(self.input.drain(..n)) {
-            *slot = byte;
-        }
-        Ok(n)
+        take(&mut self.input, self.input_eof, out)
     }
 }
 
@@ -153,153 +139,138 @@ impl Socket for Pipe {
     }
 }
 
-fn pipe(input: &[u8], input_eof: bool) -> Pipe {
-    Pipe {
-        input: input.iter().copied().collect(),
-        input_eof,
-        ..Pipe::default()
+/// Bytes from `queue`, as a non-blocking source reads: none yet is `WouldBlock`, none after `ended` is 0.
+fn take(queue: &mut VecDeque<u8>, ended: bool, out: &mut [u8]) -> io::Result<usize> {
+    if queue.is_empty() && !ended {
+        return Err(io::ErrorKind::WouldBlock.into());
     }
+    queue.read(out)
 }
 
-fn ready() -> Readiness {
-    Readiness {
-        readable: true,
-        writable: true,
-        ..Readiness::default()
+/// A pump over a `Clear` engine and a `Pipe` holding `input` (then its end if `input_eof`), both ways
+/// ready, with a buffer of `room` for what it decrypts.
+struct Rig {
+    pump: TlsPump<Clear>,
+    socket: Pipe,
+    io: Readiness,
+    buf: Buffer,
+}
+
+impl Rig {
+    fn new(engine: Clear, input: &[u8], input_eof: bool, room: usize) -> Rig {
+        let socket = Pipe {
+            input: input.iter().copied().collect(),
+            input_eof,
+            ..Pipe::default()
+        };
+        let io = Readiness {
+            readable: true,
+            writable: true,
+            ..Readiness::default()
+        };
+        let buf = Buffer::new(room);
+        Rig {
+            pump: TlsPump::new(engine),
+            socket,
+            io,
+            buf,
+        }
+    }
+
+    fn fill(&mut self) -> io::Result<Filled> {
+        self.pump
+            .fill(&mut self.buf, &mut self.socket, &mut self.io)
+    }
+
+    fn flush(&mut self, first: &[u8], second: &[u8]) -> io::Result<usize> {
+        (self.pump).flush(&mut self.socket, &mut self.io, first, second)
     }
 }
 
 #[test]
 fn the_end_is_reported_once_after_the_bytes_before_it() {
-    let (mut pump, mut socket, mut io) =
-        (TlsPump::new(Clear::new(64)), pipe(b"hello", true), ready());
-    let mut buf = Buffer::new(64);
-    assert_eq!(
-        pump.fill(&mut buf, &mut socket, &mut io).unwrap(),
-        Filled::Bytes(5)
-    );
-    assert_eq!(buf.data(), b"hello");
-    assert!(!pump.read_eof(), "the end waits behind the bytes");
-    assert_eq!(
-        pump.fill(&mut buf, &mut socket, &mut io).unwrap(),
-        Filled::Eof
-    );
-    assert!(pump.read_eof());
-    assert_eq!(
-        pump.fill(&mut buf, &mut socket, &mut io).unwrap(),
-        Filled::Nothing
-    );
+    let mut rig = Rig::new(Clear::new(64), b"hello", true, 64);
+    assert_eq!(rig.fill().unwrap(), Filled::Bytes(5));
+    assert_eq!(rig.buf.data(), b"hello");
+    assert!(!rig.pump.read_eof(), "the end waits behind the bytes");
+    assert_eq!(rig.fill().unwrap(), Filled::Eof);
+    assert!(rig.pump.read_eof());
+    assert_eq!(rig.fill().unwrap(), Filled::Nothing);
 }
 
 #[test]
 fn bytes_read_ahead_stay_readable_without_a_new_event() {
     // rustls holds 3 bytes of plaintext at most: the rest waits in `raw`.
-    let (mut pump, mut socket, mut io) = (
-        TlsPump::new(Clear::new(3)),
-        pipe(b"abcdefgh", false),
-        ready(),
-    );
-    let mut buf = Buffer::new(4);
-    assert_eq!(
-        pump.fill(&mut buf, &mut socket, &mut io).unwrap(),
-        Filled::Bytes(4)
-    );
-    assert_eq!(buf.data(), b"abcd");
-    buf.consume(4);
+    let mut rig = Rig::new(Clear::new(3), b"abcdefgh", false, 4);
+    assert_eq!(rig.fill().unwrap(), Filled::Bytes(4));
+    assert_eq!(rig.buf.data(), b"abcd");
+    rig.buf.consume(4);
     // The socket has nothing more and says so by no event: what the pump holds is still read.
-    io.readable = false;
-    assert_eq!(
-        pump.fill(&mut buf, &mut socket, &mut io).unwrap(),
-        Filled::Bytes(4)
-    );
-    assert_eq!(buf.data(), b"efgh");
-    buf.consume(4);
-    assert_eq!(
-        pump.fill(&mut buf, &mut socket, &mut io).unwrap(),
-        Filled::Nothing
-    );
+    rig.io.readable = false;
+    assert_eq!(rig.fill().unwrap(), Filled::Bytes(4));
+    assert_eq!(rig.buf.data(), b"efgh");
+    rig.buf.consume(4);
+    assert_eq!(rig.fill().unwrap(), Filled::Nothing);
 }
 
 #[test]
 fn flush_takes_nothing_until_earlier_output_is_out_and_the_half_close_follows_it() {
-    let (mut pump, mut socket, mut io) = (TlsPump::new(Clear::new(64)), pipe(b"", false), ready());
-    socket.room = 3;
-    assert_eq!(
-        pump.flush(&mut socket, &mut io, b"hello", b" world")
-            .unwrap(),
-        11
-    );
-    assert_eq!(socket.output, b"hel");
-    assert!(!io.writable, "the full socket cleared writability");
-    assert_eq!(
-        pump.flush(&mut socket, &mut io, b"more", b"").unwrap(),
-        0,
-        "backpressure"
-    );
-    pump.shutdown_write(&mut socket, &mut io);
-    assert!(!socket.shut.get(), "not before close_notify is out");
+    let mut rig = Rig::new(Clear::new(64), b"", false, 64);
+    rig.socket.room = 3;
+    assert_eq!(rig.flush(b"hello", b" world").unwrap(), 11);
+    assert_eq!(rig.socket.output, b"hel");
+    assert!(!rig.io.writable, "the full socket cleared writability");
+    assert_eq!(rig.flush(b"more", b"").unwrap(), 0, "backpressure");
+    rig.pump.shutdown_write(&mut rig.socket, &mut rig.io);
+    assert!(!rig.socket.shut.get(), "not before close_notify is out");
 
-    socket.room = 100;
-    io.writable = true;
-    pump.on_writable(&mut socket, &mut io);
-    assert_eq!(socket.output, b"hello worldCLOSE");
-    assert!(socket.shut.get(), "half-closed once everything is out");
+    rig.socket.room = 100;
+    rig.io.writable = true;
+    rig.pump.on_writable(&mut rig.socket, &mut rig.io);
+    assert_eq!(rig.socket.output, b"hello worldCLOSE");
+    assert!(rig.socket.shut.get(), "half-closed once everything is out");
 }
 
 #[test]
 fn a_fatal_error_sends_its_alert_and_every_later_call_repeats_it() {
-    let (mut pump, mut socket, mut io) =
-        (TlsPump::new(Clear::new(64)), pipe(b"ab!", false), ready());
-    socket.room = 100;
-    let mut buf = Buffer::new(64);
-    let err = pump.fill(&mut buf, &mut socket, &mut io).unwrap_err();
+    let mut rig = Rig::new(Clear::new(64), b"ab!", false, 64);
+    rig.socket.room = 100;
+    let err = rig.fill().unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::InvalidData);
     assert_eq!(err.to_string(), "bad record");
     assert_eq!(
-        socket.output, b"ALERT",
+        rig.socket.output, b"ALERT",
         "the alert went out before the close"
     );
-    let again = pump.fill(&mut buf, &mut socket, &mut io).unwrap_err();
-    assert_eq!(again.to_string(), "bad record");
-    let flushed = pump.flush(&mut socket, &mut io, b"x", b"").unwrap_err();
-    assert_eq!(flushed.to_string(), "bad record");
+    assert_eq!(rig.fill().unwrap_err().to_string(), "bad record");
+    assert_eq!(rig.flush(b"x", b"").unwrap_err().to_string(), "bad record");
 }
 
 #[test]
 fn the_socket_ending_during_the_handshake_is_a_failure() {
     let mut engine = Clear::new(64);
     engine.handshaking = true;
-    let (mut pump, mut socket, mut io) = (TlsPump::new(engine), pipe(b"", true), ready());
-    let err = pump
-        .fill(&mut Buffer::new(64), &mut socket, &mut io)
-        .unwrap_err();
+    let mut rig = Rig::new(engine, b"", true, 64);
+    let err = rig.fill().unwrap_err();
     assert_eq!(err.to_string(), "closed during the handshake");
-    assert!(io.read_eof);
+    assert!(rig.io.read_eof);
 }
 
 #[test]
 fn an_idle_connection_is_alive_until_it_says_something() {
-    let (mut pump, mut socket, mut io) = (TlsPump::new(Clear::new(64)), pipe(b"", false), ready());
-    assert!(pump.idle_alive(&mut socket, &mut io));
-    assert!(!io.readable, "the spurious wake-up cleared readability");
-    socket.input.extend(b"x");
-    io.readable = true;
-    assert!(!pump.idle_alive(&mut socket, &mut io));
+    let mut rig = Rig::new(Clear::new(64), b"", false, 64);
+    assert!(rig.pump.idle_alive(&mut rig.socket, &mut rig.io));
+    assert!(!rig.io.readable, "the spurious wake-up cleared readability");
+    rig.socket.input.extend(b"x");
+    rig.io.readable = true;
+    assert!(!rig.pump.idle_alive(&mut rig.socket, &mut rig.io));
 }
 
 #[test]
 fn the_hand_off_keeps_the_socket_bytes_the_engine_did_not_take() {
     // Takes nothing, as a session waiting for its ClientHello's config does.
-    let (mut pump, mut socket, mut io) = (
-        TlsPump::new(Clear::new(0)),
-        pipe(b"records", false),
-        ready(),
-    );
-    let mut buf = Buffer::new(64);
-    assert_eq!(
-        pump.fill(&mut buf, &mut socket, &mut io).unwrap(),
-        Filled::Nothing
-    );
-    let (_, raw) = pump.into_parts();
+    let mut rig = Rig::new(Clear::new(0), b"records", false, 64);
+    assert_eq!(rig.fill().unwrap(), Filled::Nothing);
+    let (_, raw) = rig.pump.into_parts();
     assert_eq!(raw, b"records");
 }
