@@ -1,27 +1,29 @@
-//! The client's socket and everything known about it: its edge-triggered readiness, reads into the
-//! session's buffer, writes, the half-close, its registration with the poll, and the hand-off of the bare
-//! socket to the h2 worker.
+//! The client's socket and everything known about it: its transport (the socket, its edge-triggered
+//! readiness, reads into the session's buffer, writes, the half-close), its registration with the poll,
+//! and the hand-off of the bare socket to the h2 worker.
 //!
 //! Nothing else touches the client socket, so the transport changes here alone without the phases
 //! noticing: a connection from the HTTPS listener keeps its TLS state beside the socket
 //! (`client_tls`, feature `tls`), decrypts in `fill` and encrypts in `flush`.
 
 use std::io;
-use std::net::Shutdown;
 
 use mio::event::Event;
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 
 use super::buffer::Buffer;
-use super::sockio::{self, Filled, Readiness};
+use super::sockio::Filled;
+use super::transport::Transport;
+
+/// The TLS a client connection may run (none without the feature).
+#[cfg(feature = "tls")]
+type Tls = super::client_tls::ClientTls;
+#[cfg(not(feature = "tls"))]
+type Tls = ();
 
 pub struct ClientStream {
-    socket: TcpStream,
-    io: Readiness,
-    /// Boxed: a cleartext connection pays one pointer for it.
-    #[cfg(feature = "tls")]
-    tls: Option<Box<super::client_tls::ClientTls>>,
+    transport: Transport<TcpStream, Tls>,
 }
 
 impl ClientStream {
@@ -31,10 +33,7 @@ impl ClientStream {
         let _ = socket.set_nodelay(true);
         registry.register(&mut socket, token, Interest::READABLE | Interest::WRITABLE)?;
         Ok(ClientStream {
-            socket,
-            io: Readiness::default(),
-            #[cfg(feature = "tls")]
-            tls: None,
+            transport: Transport::new(socket),
         })
     }
 
@@ -48,92 +47,71 @@ impl ClientStream {
         now: std::time::Instant,
     ) -> io::Result<Self> {
         let mut stream = ClientStream::register(socket, registry, token)?;
-        stream.tls = Some(Box::new(super::client_tls::ClientTls::new(store, now)));
+        (stream.transport).start_tls(super::client_tls::ClientTls::new(store, now));
         Ok(stream)
     }
 
     /// Records what a poll event says about the socket (and sends TLS output waiting for it).
+    #[inline]
     pub fn on_event(&mut self, event: &Event) {
-        self.io.on_event(event);
-        #[cfg(feature = "tls")]
-        if let Some(tls) = &mut self.tls {
-            if self.io.writable {
-                tls.on_writable(&mut self.socket, &mut self.io);
-            }
-        }
+        // An accepted socket is connected.
+        self.transport.on_event(event, true);
     }
 
     /// One read into `buf`, if the socket is readable and `buf` has room (with TLS: decrypted bytes,
     /// until `buf` is full or nothing more is ready).
+    #[inline]
     pub fn fill(&mut self, buf: &mut Buffer) -> io::Result<Filled> {
-        #[cfg(feature = "tls")]
-        if let Some(tls) = &mut self.tls {
-            return tls.fill(buf, &mut self.socket, &mut self.io);
-        }
-        sockio::fill(buf, &mut self.socket, &mut self.io)
+        self.transport.fill(buf)
     }
 
     /// One vectored write of `first` then `second`, if the socket is writable; returns bytes written
     /// (with TLS: taken for encryption once earlier output is out).
+    #[inline]
     pub fn flush(&mut self, first: &[u8], second: &[u8]) -> io::Result<usize> {
-        #[cfg(feature = "tls")]
-        if let Some(tls) = &mut self.tls {
-            return tls.flush(&mut self.socket, &mut self.io, first, second);
-        }
-        sockio::flush(&mut self.socket, &mut self.io, first, second)
+        self.transport.flush(first, second)
     }
 
     /// The client finished sending (a read returned end of stream; with TLS, close_notify or the
     /// socket's end once everything before it is decrypted).
+    #[inline]
     pub fn read_eof(&self) -> bool {
-        #[cfg(feature = "tls")]
-        if let Some(tls) = &self.tls {
-            return tls.read_eof();
-        }
-        self.io.read_eof
+        self.transport.read_eof()
     }
 
-    /// Ends our direction; the client still may send. A failure means the connection is already gone,
-    /// which the next read or write reports. With TLS: close_notify first, the socket's half-close once
-    /// it is written.
+    /// Ends our direction; the client still may send. With TLS: close_notify first, the socket's
+    /// half-close once it is written.
+    #[inline]
     pub fn shutdown_write(&mut self) {
-        #[cfg(feature = "tls")]
-        if let Some(tls) = &mut self.tls {
-            return tls.shutdown_write(&mut self.socket, &mut self.io);
-        }
-        let _ = self.socket.shutdown(Shutdown::Write);
+        self.transport.shutdown_write();
     }
 
     /// Whether the connection came over TLS (for `X-Forwarded-Proto`, HSTS and the HTTPS redirect).
     pub fn is_tls(&self) -> bool {
-        #[cfg(feature = "tls")]
-        if self.tls.is_some() {
-            return true;
-        }
-        false
+        self.transport.is_tls()
     }
 
     /// For a TLS connection whose handshake has not finished: when it was accepted (its handshake time
     /// runs from then).
     pub fn handshaking_since(&self) -> Option<std::time::Instant> {
         #[cfg(feature = "tls")]
-        if let Some(tls) = &self.tls {
-            return tls.is_handshaking().then_some(tls.accepted);
+        if let Some(tls) = self.transport.tls() {
+            return tls.is_handshaking().then_some(tls.engine().accepted);
         }
         None
     }
 
     /// Stops the poll's events for this socket, before it is dropped (closed).
     pub fn deregister(&mut self, registry: &Registry) {
-        let _ = registry.deregister(&mut self.socket);
+        let _ = registry.deregister(&mut self.transport.socket);
     }
 
     /// Whether this TLS connection agreed on `h2` by ALPN and finished its handshake: whatever it sends
     /// is for the h2 worker.
     pub fn is_h2_over_tls(&self) -> bool {
         #[cfg(feature = "tls")]
-        if let Some(tls) = &self.tls {
-            return tls.is_h2() && !tls.is_handshaking();
+        if let Some(tls) = self.transport.tls() {
+            return tls.engine().is_h2() && !tls.is_handshaking();
         }
         false
     }
@@ -148,17 +126,19 @@ impl ClientStream {
     ) -> Option<(std::net::TcpStream, Option<Box<crate::h2::TlsHandoff>>)> {
         self.deregister(registry);
         #[cfg(not(feature = "tls"))]
-        let _ = hsts_max_age;
+        let (socket, _) = (self.transport.socket, hsts_max_age);
         #[cfg(feature = "tls")]
-        if let Some(tls) = self.tls {
-            let (conn, raw) = tls.into_handoff()?;
+        let (socket, tls) = self.transport.into_parts();
+        #[cfg(feature = "tls")]
+        if let Some(tls) = tls {
+            let (conn, raw) = super::client_tls::into_handoff(*tls)?;
             let handoff = crate::h2::TlsHandoff {
                 conn,
                 raw,
                 hsts_max_age,
             };
-            return Some((self.socket.into(), Some(Box::new(handoff))));
+            return Some((socket.into(), Some(Box::new(handoff))));
         }
-        Some((std::net::TcpStream::from(self.socket), None))
+        Some((socket.into(), None))
     }
 }

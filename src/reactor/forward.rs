@@ -111,14 +111,14 @@ impl Reactor {
         let mut progress = false;
 
         if !up.connected {
-            if !(up.io.writable || up.io.readable) {
+            if !(up.transport.io.writable || up.transport.io.readable) {
                 return Step::Idle;
             }
             match up.finish_connect() {
                 Ok(true) => progress = true,
                 Ok(false) => {
-                    up.io.writable = false;
-                    up.io.readable = false;
+                    up.transport.io.writable = false;
+                    up.transport.io.readable = false;
                     return Step::Idle;
                 }
                 Err(e) => {
@@ -302,7 +302,7 @@ impl Reactor {
                 && complete
                 && up.inbuf.is_empty()
                 && !up.read_eof()
-                && !up.io.read_eof
+                && !up.transport.io.read_eof
         });
         let keep = ex.client_keep_alive && complete && !session.client.read_eof();
         let session = &mut self.sessions[key];

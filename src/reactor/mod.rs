@@ -18,10 +18,12 @@
 //! * `routes`: the adapter over the upstream core (`crate::upstream`): held sessions, pooled connections.
 //! * `events`: supervisor messages, signals, reload and shutdown.
 //! * `timeouts`, `timers`: what each phase waits for, and the deadline map.
-//! * `buffer`, `sockio`: bounded buffers and the two raw operations on sockets.
+//! * `buffer`, `sockio`: bounded buffers and the two raw operations on sockets; `transport`: a socket,
+//!   its readiness and the TLS beside it, what a client stream and a backend connection both are.
 //! * `https`, `client_tls` (feature `tls`): the HTTPS listener with its certificates, the redirect and
-//!   HSTS; the TLS half of a client stream. `acme` (feature `acme`): the ACME thread's challenges and
-//!   certificates.
+//!   HSTS; the TLS half of a client stream. `backend_tls`: the TLS half of a backend connection;
+//!   `tls_pump`: the socket <-> rustls pump both halves run. `acme` (feature `acme`): the ACME thread's
+//!   challenges and certificates.
 //! * `admin_conn`, `signals`: the admin connections and the signal self-pipe.
 
 mod accept;
@@ -54,6 +56,9 @@ mod sockio;
 mod status_feed;
 mod timeouts;
 mod timers;
+#[cfg(feature = "tls")]
+mod tls_pump;
+mod transport;
 mod tunnel;
 mod upstream;
 

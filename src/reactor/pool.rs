@@ -95,7 +95,7 @@ impl Reactor {
             |ukey| {
                 upstreams
                     .get(*ukey)
-                    .is_some_and(|up| up.owner.is_none() && !up.io.read_eof)
+                    .is_some_and(|up| up.owner.is_none() && !up.transport.io.read_eof)
             },
             |ukey| dead.push(ukey),
         );
@@ -114,7 +114,7 @@ impl Reactor {
 
     pub(super) fn close_upstream(&mut self, ukey: usize) {
         if let Some(mut up) = self.upstreams.try_remove(ukey) {
-            let _ = self.poll.registry().deregister(&mut up.stream);
+            let _ = self.poll.registry().deregister(&mut up.transport.socket);
         }
     }
 
