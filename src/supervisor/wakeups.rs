@@ -135,7 +135,10 @@ impl Supervisor {
             #[cfg(feature = "tls")]
             {
                 let failure = probe.tls_failure().map(str::to_owned);
-                if failure != slot.probe_tls_failure {
+                let before = self
+                    .slot_mut(key)
+                    .map(|slot| std::mem::replace(&mut slot.probe_tls_failure, failure.clone()));
+                if before.is_some_and(|before| before != failure) {
                     if let (Some(why), Some(backend)) = (&failure, self.backends.get(key.backend)) {
                         let name = super::slot::InstanceName {
                             host: &backend.host,
@@ -143,9 +146,6 @@ impl Supervisor {
                         };
                         log::warn!("{name}: health probe: TLS with the backend failed: {why}");
                     }
-                }
-                if let Some(slot) = self.slot_mut(key) {
-                    slot.probe_tls_failure = failure;
                 }
             }
             probe.close(self.poll.registry());
