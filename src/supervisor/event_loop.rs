@@ -1,6 +1,7 @@
 //! The supervisor thread's loop and what it owns: one `mio::Poll` for commands and driver reports (one
 //! waker), child exits (SIGCHLD pipe) and health probes, plus a timer heap with every instance's next
-//! deadline. Commands name backends by id; their policy turns each into inputs for instances (`feed.rs`
+//! deadline, the listen watch's looks, and an alarm that wakes the poll at the earliest of them to the
+//! microsecond. Commands name backends by id; their policy turns each into inputs for instances (`feed.rs`
 //! runs those through the instance's lifecycle). Reloads are in `reload.rs`, exits, probe readiness and
 //! timers in `wakeups.rs`, container reports in `driver_events.rs`.
 
@@ -8,21 +9,21 @@ use std::collections::HashMap;
 use std::io;
 use std::sync::mpsc::{self, Receiver, TryRecvError};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mio::{Events, Poll, Waker};
 use slab::Slab;
 
 use super::backend::Backend;
 use super::docker::{DockerDriver, DriverEvent};
-use super::keys::{InstanceKey, NOTIFY_TOKEN, SIGCHLD_TOKEN, WAKER_TOKEN};
-use super::listening::ListenCheck;
+use super::keys::{InstanceKey, ALARM_TOKEN, NOTIFY_TOKEN, SIGCHLD_TOKEN, WAKER_TOKEN};
+use super::listening::ListenWatch;
 use super::notify::NotifySocket;
 use super::output::OutputThread;
 use super::policy::Order;
 use super::sigchld::SigchldPipe;
 use super::slot::InstanceSlot;
-use super::timers::Timers;
+use super::timers::{Alarm, Timers};
 use super::watchdog::Watchdog;
 use crate::msg::{Clock, Command, Mailbox, ReactorMsg, StopReason};
 use crate::upstream::BackendId;
@@ -43,9 +44,13 @@ pub struct Supervisor {
     /// The `NOTIFY_SOCKET` of every local instance; `None` if it could not be made (instances then
     /// become ready by their health path or ready callback only).
     pub notify: Option<NotifySocket>,
-    /// Asks the kernel whether a starting program listens yet, instead of connecting to find out;
-    /// `None` where netlink is unavailable (knocks then connect).
-    pub listen_check: Option<ListenCheck>,
+    /// Asks the kernel whether a starting program listens yet, instead of connecting to find out, and
+    /// asks again every fraction of a millisecond until it does; `None` where netlink is unavailable
+    /// (knocks then connect, at the lifecycle's pace).
+    pub listen_watch: Option<ListenWatch>,
+    /// Wakes the poll at the next deadline, to the microsecond; `None` if the timer could not be made
+    /// (the poll's timeout, in whole milliseconds, does it then).
+    pub alarm: Option<Alarm>,
     pub backends: Slab<Backend>,
     /// Commands name a backend by the id the reactor gave it; the slab key names it within this thread
     /// (instance keys, probe tokens).
@@ -95,10 +100,17 @@ impl Supervisor {
                 None
             }
         };
-        let listen_check = match ListenCheck::open() {
-            Ok(check) => Some(check),
+        let listen_watch = match ListenWatch::open() {
+            Ok(watch) => Some(watch),
             Err(e) => {
                 log::debug!("listen checks by connecting (no sock_diag netlink: {e})");
+                None
+            }
+        };
+        let alarm = match Alarm::register(poll.registry(), ALARM_TOKEN) {
+            Ok(alarm) => Some(alarm),
+            Err(e) => {
+                log::debug!("supervisor deadlines to the millisecond (no timerfd: {e})");
                 None
             }
         };
@@ -114,7 +126,8 @@ impl Supervisor {
             ready_url_base: ready_url_base.trim_end_matches('/').to_string(),
             sigchld,
             notify,
-            listen_check,
+            listen_watch,
+            alarm,
             backends: Slab::new(),
             by_id: HashMap::new(),
             passed_waits: HashMap::new(),
@@ -138,11 +151,19 @@ impl Supervisor {
 
     /// Sleeps until something happens (or the next deadline), then handles all of it.
     pub fn turn(&mut self, events: &mut Events) -> Turn {
-        let next = [self.timers.next_deadline(), self.windows.next_deadline()]
-            .into_iter()
-            .flatten()
-            .min();
-        let timeout = next.map(|at| Duration::from_millis(at.saturating_sub(self.clock.now_ms())));
+        let now = Instant::now();
+        let next = self.next_wake();
+        let timeout = match self.alarm.as_mut().map(|alarm| alarm.set(next, now)) {
+            Some(Ok(timeout)) => timeout,
+            Some(Err(e)) => {
+                log::warn!(
+                    "supervisor alarm failed, deadlines to the millisecond from now on: {e}"
+                );
+                self.alarm = None;
+                next.map(|at| at.saturating_duration_since(now))
+            }
+            None => next.map(|at| at.saturating_duration_since(now)),
+        };
         if let Err(e) = self.poll.poll(events, timeout) {
             if e.kind() == io::ErrorKind::Interrupted {
                 return Turn::Continue;
@@ -159,9 +180,15 @@ impl Supervisor {
                 }
                 SIGCHLD_TOKEN => self.reap_children(),
                 NOTIFY_TOKEN => self.handle_notifications(),
+                ALARM_TOKEN => {
+                    if let Some(alarm) = self.alarm.as_mut() {
+                        alarm.rang();
+                    }
+                }
                 token => self.advance_probe(token),
             }
         }
+        self.look_for_listeners();
         self.fire_timers();
         self.close_windows();
         if self.reactor_gone {
@@ -175,6 +202,30 @@ impl Supervisor {
             return Turn::Done;
         }
         Turn::Continue
+    }
+
+    /// The earliest deadline of all: the instances' (whole milliseconds of the clock), the pools'
+    /// scale-down windows and the listen watch's next look (microseconds).
+    fn next_wake(&mut self) -> Option<Instant> {
+        let ms = [self.timers.next_deadline(), self.windows.next_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|at| self.clock.instant(at));
+        let look = self
+            .listen_watch
+            .as_mut()
+            .and_then(ListenWatch::next_due_us)
+            .map(|us| self.clock.instant(0) + Duration::from_micros(us));
+        [ms, look].into_iter().flatten().min()
+    }
+
+    /// Microseconds of the clock at `at` (the listen watch's unit).
+    pub(super) fn clock_us(&self, at: Instant) -> u64 {
+        let us = at
+            .saturating_duration_since(self.clock.instant(0))
+            .as_micros();
+        u64::try_from(us).unwrap_or(u64::MAX)
     }
 
     fn drain_commands(&mut self) {

@@ -67,6 +67,16 @@ impl Supervisor {
         let Some(slot) = backend.slot_mut(key.index) else {
             return;
         };
+        // The request threads hear of it first: the log line and the facts are not on their way.
+        let instance = slot.instance_ref();
+        if !self.reactor.send(ReactorMsg::Backend(BackendEvent {
+            backend: id,
+            host: host.clone(),
+            instance,
+            event: event.clone(),
+        })) {
+            self.reactor_gone = true;
+        }
         let name = InstanceName {
             host: &host,
             index: key.index,
@@ -90,18 +100,6 @@ impl Supervisor {
                 LifecycleEvent::Stopped => facts.process = None,
                 _ => {}
             });
-        let Some(slot) = backend.slot_mut(key.index) else {
-            return;
-        };
-        let instance = slot.instance_ref();
-        if !self.reactor.send(ReactorMsg::Backend(BackendEvent {
-            backend: id,
-            host,
-            instance,
-            event,
-        })) {
-            self.reactor_gone = true;
-        }
     }
 
     fn apply(&mut self, key: InstanceKey, effect: Effect) -> Option<Input> {
@@ -113,6 +111,9 @@ impl Supervisor {
             Effect::Spawn => self.spawn(key),
             Effect::Probe => self.probe(key),
             Effect::CancelProbe => {
+                if let Some(watch) = self.listen_watch.as_mut() {
+                    watch.forget(key);
+                }
                 if let Some(probe) = self.slot_mut(key)?.probe.take() {
                     probe.close(self.poll.registry());
                 }
@@ -201,8 +202,36 @@ impl Supervisor {
         }
     }
 
-    /// Sends one health probe to the running instance, at its address, under its own token.
+    /// Sends one health probe to the running instance. A local program that does not listen yet is told
+    /// apart without a handshake (`listening`) and watched until it does; the probe stays in flight
+    /// for the lifecycle meanwhile.
     fn probe(&mut self, key: InstanceKey) -> Option<Input> {
+        let now = std::time::Instant::now();
+        let now_us = self.clock_us(now);
+        let slot = self.slot_mut(key)?;
+        let starting = matches!(slot.lifecycle, Lifecycle::Starting(_));
+        let watchable = match &slot.running {
+            Some(running) if starting && matches!(running.instance, Instance::Process(_)) => {
+                running
+                    .spec
+                    .addr
+                    .tcp()
+                    .map(|addr| (addr.port(), running.started_ms.saturating_mul(1_000)))
+            }
+            _ => None,
+        };
+        if let (Some((port, spawned_us)), Some(watch)) = (watchable, self.listen_watch.as_mut()) {
+            if let Ok(false) = watch.is_listening(port) {
+                watch.watch(key, port, spawned_us, now_us);
+                return None;
+            }
+        }
+        self.connect_probe(key)
+    }
+
+    /// Connects the health probe to the running instance, at its address, under its own token, and
+    /// sends the request at once if the connection is already up (it is on loopback).
+    pub(super) fn connect_probe(&mut self, key: InstanceKey) -> Option<Input> {
         let now = self.clock.now_ms();
         let backend = self.backends.get_mut(key.backend)?;
         let host = backend.host.clone();
@@ -224,18 +253,6 @@ impl Supervisor {
             Health::Tcp => None,
             Health::Http => Some(config.timings.health_path.as_str()),
         };
-        let starting = matches!(slot.lifecycle, Lifecycle::Starting(_));
-        // A local program that does not listen yet is told apart without a handshake (`listening`).
-        if let (true, Instance::Process(_), Some(check), Some(addr)) = (
-            starting,
-            &running.instance,
-            self.listen_check.as_mut(),
-            running.spec.addr.tcp(),
-        ) {
-            if let Ok(false) = check.is_listening(addr.port()) {
-                return Some(Input::ProbeRefused);
-            }
-        }
         let interval = match slot.lifecycle {
             Lifecycle::Starting(_) => config.timings.health_check_interval,
             _ => config.timings.ready_health_check_interval,
@@ -250,11 +267,18 @@ impl Supervisor {
             path,
             deadline,
         ) {
-            Ok(probe) => {
+            Ok(mut probe) => {
+                // Connected already (loopback answers the handshake within `connect`): the request
+                // goes out now rather than after a trip through the poll.
+                let verdict = probe.advance();
                 if let Some(old) = slot.probe.replace(probe) {
                     old.close(registry);
                 }
-                None
+                let verdict = verdict?;
+                if let Some(probe) = slot.probe.take() {
+                    probe.close(registry);
+                }
+                Some(verdict.input())
             }
             Err(e) if is_fd_exhaustion(&e) => {
                 let name = InstanceName {

@@ -10,8 +10,10 @@ pub const WAKER_TOKEN: Token = Token(0);
 pub const SIGCHLD_TOKEN: Token = Token(1);
 /// The readiness-notification socket (`notify`).
 pub const NOTIFY_TOKEN: Token = Token(2);
+/// The alarm that wakes the loop at its next deadline (`timers::Alarm`).
+pub const ALARM_TOKEN: Token = Token(3);
 /// Probe sockets use the tokens from here on: one per instance, see [`probe_token`].
-const FIRST_PROBE_TOKEN: usize = 3;
+const FIRST_PROBE_TOKEN: usize = 4;
 
 /// Most instances one backend can have. A token is computed from the instance's key (no table to keep in
 /// step with the instances), which needs a bound; 65,536 is the slot range of the pools to come (`u16`) and
@@ -45,7 +47,8 @@ pub fn probe_token(key: InstanceKey) -> Option<Token> {
         .map(Token)
 }
 
-/// The instance whose probe uses `token`; `None` for the waker's, the SIGCHLD pipe's and the notify socket's.
+/// The instance whose probe uses `token`; `None` for the waker's, the SIGCHLD pipe's, the notify
+/// socket's and the alarm's.
 pub fn probe_owner(token: Token) -> Option<InstanceKey> {
     let n = token.0.checked_sub(FIRST_PROBE_TOKEN)?;
     let per_backend = usize::try_from(MAX_INSTANCES_PER_BACKEND).ok()?;
@@ -68,13 +71,15 @@ mod tests {
         ];
         let tokens: Vec<Token> = keys.iter().map(|&k| probe_token(k).unwrap()).collect();
         for (i, token) in tokens.iter().enumerate() {
-            assert!(*token != WAKER_TOKEN && *token != SIGCHLD_TOKEN && *token != NOTIFY_TOKEN);
+            let fixed = [WAKER_TOKEN, SIGCHLD_TOKEN, NOTIFY_TOKEN, ALARM_TOKEN];
+            assert!(!fixed.contains(token));
             assert_eq!(probe_owner(*token), Some(keys[i]));
             assert_eq!(tokens.iter().filter(|t| *t == token).count(), 1);
         }
         assert_eq!(probe_owner(WAKER_TOKEN), None);
         assert_eq!(probe_owner(SIGCHLD_TOKEN), None);
         assert_eq!(probe_owner(NOTIFY_TOKEN), None);
+        assert_eq!(probe_owner(ALARM_TOKEN), None);
     }
 
     #[test]

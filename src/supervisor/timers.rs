@@ -1,4 +1,5 @@
-//! One wake-up deadline per key (per instance, in the supervisor), kept in a min-heap.
+//! One wake-up deadline per key (per instance, in the supervisor), kept in a min-heap; and the
+//! [`Alarm`] that wakes the supervisor's poll at the earliest of them, to the microsecond.
 //!
 //! Re-arming does not search the heap: it pushes a new entry under a fresh generation, and entries whose
 //! generation is no longer the key's current one are dropped when they reach the top (lazy cancellation).
@@ -8,6 +9,14 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::hash::Hash;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd};
+use std::time::{Duration, Instant};
+
+use mio::unix::SourceFd;
+use mio::{Interest, Registry, Token};
+use nix::sys::time::TimeSpec;
+use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
 
 /// Stale entries allowed per live one before the heap is rebuilt. Each re-arm leaves one stale entry that
 /// would otherwise sit there until its (possibly distant, e.g. idle-timeout) deadline.
@@ -110,6 +119,62 @@ impl<K: Copy + Ord + Hash> Timers<K> {
     }
 }
 
+/// A `timerfd` in the supervisor's poll, armed at the exact moment of the next deadline. `epoll_wait`
+/// takes its timeout in whole milliseconds, which mio rounds up: a wait for 0.3 ms would last 1 ms,
+/// and a wait for 1 ms anywhere up to 2 ms of clock reading. The listen watch looks every quarter or
+/// half millisecond, so its wake-ups need the alarm's precision.
+#[derive(Debug)]
+pub struct Alarm {
+    fd: TimerFd,
+    /// The moment it is armed for; `None` once it has gone off or was disarmed.
+    armed: Option<Instant>,
+}
+
+impl Alarm {
+    pub fn register(registry: &Registry, token: Token) -> io::Result<Alarm> {
+        let fd = TimerFd::new(
+            ClockId::CLOCK_MONOTONIC,
+            TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC,
+        )?;
+        registry.register(
+            &mut SourceFd(&fd.as_fd().as_raw_fd()),
+            token,
+            Interest::READABLE,
+        )?;
+        Ok(Alarm { fd, armed: None })
+    }
+
+    /// Arms the alarm for `at` (`None`: disarms it, so an idle supervisor sleeps with no timer at all)
+    /// and returns the poll's timeout: none, as the alarm wakes the poll, or zero when `at` has come.
+    /// Setting the timer again also clears an expiry the poll reported, so the descriptor never needs
+    /// reading (its registration is edge-triggered).
+    pub fn set(&mut self, at: Option<Instant>, now: Instant) -> io::Result<Option<Duration>> {
+        match at {
+            Some(at) if at <= now => Ok(Some(Duration::ZERO)),
+            _ if at == self.armed => Ok(None),
+            Some(at) => {
+                // Relative to `now`: the microsecond spent between reading the clock and this call
+                // only makes the wake-up that much later.
+                let spec = TimeSpec::from_duration(at - now);
+                self.fd
+                    .set(Expiration::OneShot(spec), TimerSetTimeFlags::empty())?;
+                self.armed = Some(at);
+                Ok(None)
+            }
+            None => {
+                self.fd.unset()?;
+                self.armed = None;
+                Ok(None)
+            }
+        }
+    }
+
+    /// The poll reported the expiry: it is armed no more.
+    pub fn rang(&mut self) {
+        self.armed = None;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,6 +224,46 @@ mod tests {
         assert_eq!(t.pop_due(300), Some((0, 0)));
         assert_eq!(t.pop_due(300), None, "the entry at 100 is stale");
         assert_eq!(t.pop_due(500), Some((0, 1)));
+    }
+
+    #[test]
+    fn the_alarm_wakes_the_poll_at_its_moment_and_not_once_disarmed() {
+        use mio::{Events, Poll};
+        let mut poll = Poll::new().expect("poll");
+        let mut events = Events::with_capacity(4);
+        let token = Token(7);
+        let mut alarm = Alarm::register(poll.registry(), token).expect("timerfd");
+        let start = Instant::now();
+        let at = start + Duration::from_micros(300);
+        assert_eq!(
+            alarm.set(Some(at), start).expect("arm"),
+            None,
+            "the alarm wakes"
+        );
+        // The poll's own timeout only keeps a broken alarm from hanging the test.
+        poll.poll(&mut events, Some(Duration::from_secs(5)))
+            .expect("poll");
+        let woke = Instant::now();
+        assert!(
+            events.iter().any(|e| e.token() == token),
+            "woken by the alarm"
+        );
+        assert!(woke >= at, "not before its moment");
+        assert!(woke < start + Duration::from_secs(1), "{:?}", woke - start);
+        alarm.rang();
+        // Past moments are due now; no moment means no alarm at all.
+        let now = Instant::now();
+        assert_eq!(
+            alarm.set(Some(start), now).expect("due"),
+            Some(Duration::ZERO)
+        );
+        alarm
+            .set(Some(now + Duration::from_millis(5)), now)
+            .expect("arm");
+        assert_eq!(alarm.set(None, now).expect("disarm"), None);
+        poll.poll(&mut events, Some(Duration::from_millis(30)))
+            .expect("poll");
+        assert!(events.is_empty(), "a disarmed alarm stays silent");
     }
 
     #[test]

@@ -1,13 +1,14 @@
 //! What wakes an instance besides a command: its process exiting (SIGCHLD), its health probe's socket
-//! becoming ready (the probe's own token), and its deadline passing (the timer heap). Each is traced back
-//! to the one instance it is about and fed to that instance's lifecycle.
+//! becoming ready (the probe's own token), its port starting to listen (the listen watch), and its
+//! deadline passing (the timer heap). Each is traced back to the one instance it is about and fed to
+//! that instance's lifecycle.
 
 use mio::Token;
 use nix::unistd::{getpgid, Pid};
 
 use super::event_loop::Supervisor;
 use super::keys::{probe_owner, InstanceKey};
-use super::lifecycle::{Input, Lifecycle};
+use super::lifecycle::{Input, Lifecycle, ProbeSlot};
 use super::notify::Notice;
 use super::probe::Probe;
 use super::slot::InstanceName;
@@ -126,11 +127,18 @@ impl Supervisor {
         let Some(result) = slot.probe.as_mut().and_then(Probe::advance) else {
             return;
         };
-        if let Some(probe) = slot.probe.take() {
+        let probe = slot.probe.take();
+        // The verdict goes to the lifecycle (and a ready instance to the request threads) before the
+        // socket is closed: the close is not on the way to the first request.
+        self.feed(key, result.input());
+        if let Some(probe) = probe {
             #[cfg(feature = "tls")]
             {
                 let failure = probe.tls_failure().map(str::to_owned);
-                if failure != slot.probe_tls_failure {
+                let before = self
+                    .slot_mut(key)
+                    .map(|slot| std::mem::replace(&mut slot.probe_tls_failure, failure.clone()));
+                if before.is_some_and(|before| before != failure) {
                     if let (Some(why), Some(backend)) = (&failure, self.backends.get(key.backend)) {
                         let name = super::slot::InstanceName {
                             host: &backend.host,
@@ -139,13 +147,31 @@ impl Supervisor {
                         log::warn!("{name}: health probe: TLS with the backend failed: {why}");
                     }
                 }
-                if let Some(slot) = self.slot_mut(key) {
-                    slot.probe_tls_failure = failure;
-                }
             }
             probe.close(self.poll.registry());
         }
-        self.feed(key, result.input());
+    }
+
+    /// The listen watch's looks that are due: an instance whose port now listens is probed at once (the
+    /// HTTP health request follows the listen by a lookup and a connect). One whose start ended
+    /// meanwhile is only forgotten: its probe was cancelled.
+    pub(super) fn look_for_listeners(&mut self) {
+        let now_us = self.clock_us(std::time::Instant::now());
+        let Some(found) = self.listen_watch.as_mut().map(|watch| watch.look(now_us)) else {
+            return;
+        };
+        for key in found {
+            let waiting = self.slot_mut(key).is_some_and(|slot| {
+                slot.probe.is_none()
+                    && matches!(&slot.lifecycle, Lifecycle::Starting(s) if s.probe == ProbeSlot::InFlight)
+            });
+            if !waiting {
+                continue;
+            }
+            if let Some(input) = self.connect_probe(key) {
+                self.feed(key, input);
+            }
+        }
     }
 
     pub(super) fn fire_timers(&mut self) {

@@ -150,14 +150,14 @@ pub fn starting_probe_gap(elapsed_ms: u64, env: &Env) -> u64 {
     )
 }
 
-/// The wait before knocking again on a starting instance that refused the connection (or, for a local
-/// program, does not listen yet): a 64th of the time it has taken so far, within
-/// [[`MIN_KNOCK_GAP_MS`], [`MAX_KNOCK_GAP_MS`]], which is every millisecond today. The moment it listens
-/// is the moment it can take the held requests, so the wait after that stays under a millisecond or so
-/// whatever the start time or the health check interval. For a local program a knock is one lookup in
-/// the kernel's socket table (`supervisor::listening`), about 0.4 s of CPU during a 10 s start; where
-/// that is unavailable, and for containers, it is a connection attempt, which costs several times
-/// more. Socket activation avoids it altogether.
+/// The wait before knocking again on a starting instance that refused the connection: a 64th of the
+/// time it has taken so far, within [[`MIN_KNOCK_GAP_MS`], [`MAX_KNOCK_GAP_MS`]], which is every
+/// millisecond today. The moment it listens is the moment it can take the held requests, so the wait
+/// after that stays under a millisecond or so whatever the start time or the health check interval.
+/// This is for containers and for hosts without netlink, where a knock is a connection attempt. A
+/// local program is not knocked on: the supervisor's listen watch (`supervisor::listening`) looks its
+/// port up in the kernel's socket table every quarter or half millisecond while this probe stays in
+/// flight. Socket activation avoids both.
 pub fn knock_gap(elapsed_ms: u64) -> u64 {
     (elapsed_ms / 64).clamp(MIN_KNOCK_GAP_MS, MAX_KNOCK_GAP_MS)
 }
