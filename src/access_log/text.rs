@@ -14,7 +14,12 @@ pub(super) fn push_escaped_or_dash(out: &mut Vec<u8>, bytes: &[u8], bare: bool) 
         out.push(b'-');
         return;
     }
-    // Runs of printable bytes (nearly every byte of a real request) are copied whole.
+    // Nearly every real value needs no escaping: one test of the whole, one copy.
+    if is_plain(bytes, bare) {
+        out.extend_from_slice(bytes);
+        return;
+    }
+    // Runs of printable bytes are copied whole.
     let mut rest = bytes;
     loop {
         let run = plain_run(rest, bare);
@@ -44,13 +49,15 @@ pub(super) fn push_json_or_null(out: &mut Vec<u8>, bytes: &[u8]) {
         out.extend_from_slice(b"null");
         return;
     }
-    out.push(b'"');
     // Printable ASCII without quotes or backslashes (nearly every real value) needs no escaping.
-    if plain_run(bytes, false) == bytes.len() {
+    if is_plain(bytes, false) {
+        out.reserve(bytes.len() + 2);
+        out.push(b'"');
         out.extend_from_slice(bytes);
         out.push(b'"');
         return;
     }
+    out.push(b'"');
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {
             push_json_char(out, c);
@@ -86,6 +93,30 @@ fn plain_run(bytes: &[u8], bare: bool) -> usize {
     at + plain_bytes_run(rest, bare)
 }
 
+/// Whether every byte of `bytes` is written as it is (see [`JSON_PLAIN`]): the test of each word is
+/// folded into one without a branch per word, the last few bytes tested as the (overlapping) last
+/// word, so a value costs a handful of instructions per eight bytes and no more calls.
+#[inline]
+fn is_plain(bytes: &[u8], bare: bool) -> bool {
+    let len = bytes.len();
+    if len < 8 {
+        let plain = if bare { &BARE_PLAIN } else { &JSON_PLAIN };
+        return bytes.iter().all(|&b| plain[usize::from(b)]);
+    }
+    // The last word only when it is not one of the whole words (it overlaps the one before).
+    let mut bad = if len % 8 == 0 {
+        0
+    } else {
+        not_plain_unmasked(load(&bytes[len - 8..]), bare)
+    };
+    let mut at = 0;
+    while at + 8 <= len {
+        bad |= not_plain_unmasked(load(&bytes[at..at + 8]), bare);
+        at += 8;
+    }
+    bad & HIGHS == 0
+}
+
 /// Eight bytes as one word (a shorter slice reads as not plain, so the caller checks byte by byte).
 fn load(word: &[u8]) -> u64 {
     u64::from_le_bytes(word.try_into().unwrap_or([0; 8]))
@@ -104,26 +135,39 @@ const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;
 
 /// The high bit of each byte of `w` that is zero, and perhaps of bytes above one that is (exact as a yes
-/// or no); without branches, so that the tests of a word combine into one.
-const fn zero_bytes(w: u64) -> u64 {
-    w.wrapping_sub(ONES) & !w & HIGHS
+/// or no once masked with `HIGHS`); without branches, so that the tests of a word combine into one.
+const fn zero_bytes_unmasked(w: u64) -> u64 {
+    w.wrapping_sub(ONES) & !w
 }
 
 /// Whether all eight bytes of `w` are plain: from `' '` to `'~'`, not `"` or `\\` (nor `' '` when
 /// `bare`).
 fn plain_word(w: u64, bare: bool) -> bool {
+    not_plain(w, bare) == 0
+}
+
+/// The high bits of the bytes of `w` that are not plain (and perhaps of some above them): zero when
+/// all eight are.
+fn not_plain(w: u64, bare: bool) -> u64 {
+    not_plain_unmasked(w, bare) & HIGHS
+}
+
+/// [`not_plain`] before its high bits are picked out: only those mean anything, so the tests of several
+/// words are combined first and masked once.
+#[inline]
+fn not_plain_unmasked(w: u64, bare: bool) -> u64 {
     // Below 0x20 (the borrow test, exact for a bound up to 0x80), above 0x7e (adding one sets the high
     // bit of 0x7f; 0x80 and up have it), or one of the bytes that are escaped.
-    let below = w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
-    let above = (w.wrapping_add(ONES) | w) & HIGHS;
-    let quote = zero_bytes(w ^ (ONES * u64::from(b'"')));
-    let backslash = zero_bytes(w ^ (ONES * u64::from(b'\\')));
+    let below = w.wrapping_sub(ONES * 0x20) & !w;
+    let above = w.wrapping_add(ONES) | w;
+    let quote = zero_bytes_unmasked(w ^ (ONES * u64::from(b'"')));
+    let backslash = zero_bytes_unmasked(w ^ (ONES * u64::from(b'\\')));
     let space = if bare {
-        zero_bytes(w ^ (ONES * u64::from(b' ')))
+        zero_bytes_unmasked(w ^ (ONES * u64::from(b' ')))
     } else {
         0
     };
-    below | above | quote | backslash | space == 0
+    below | above | quote | backslash | space
 }
 
 const fn plain_bytes(bare: bool) -> [bool; 256] {

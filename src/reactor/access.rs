@@ -26,18 +26,28 @@ pub(super) fn capture(
     if !log.enabled() {
         return None;
     }
-    let field = |name: &[u8]| {
-        head.headers
-            .iter()
-            .find(|h| data[h.name.clone()].eq_ignore_ascii_case(name))
-            .map_or(&[][..], |h| &data[h.value.clone()])
-    };
+    // Both fields in one pass over the head's fields, the first of each name as before.
+    let (mut referer, mut user_agent) = (None, None);
+    for h in &head.headers {
+        let name = &data[h.name.clone()];
+        let slot = match name.len() {
+            7 if referer.is_none() && name.eq_ignore_ascii_case(b"referer") => &mut referer,
+            10 if user_agent.is_none() && name.eq_ignore_ascii_case(b"user-agent") => {
+                &mut user_agent
+            }
+            _ => continue,
+        };
+        *slot = Some(&data[h.value.clone()]);
+        if referer.is_some() && user_agent.is_some() {
+            break;
+        }
+    }
     let parts = Parts {
         method: &data[head.method.clone()],
         target: &data[head.target.clone()],
         host: head.authority.clone().map_or(&[][..], |r| &data[r]),
-        referer: field(b"referer"),
-        user_agent: field(b"user-agent"),
+        referer: referer.unwrap_or_default(),
+        user_agent: user_agent.unwrap_or_default(),
     };
     let protocol = match head.version {
         Version::Http10 => Protocol::Http10,
