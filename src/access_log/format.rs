@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::record::{Parts, Protocol, Record, Seen};
 use super::text::{
-    push_apache_time, push_escaped_or_dash, push_ip, push_json_or_null, push_ms, push_rfc3339,
-    push_u64,
+    push_apache_since, push_escaped_or_dash, push_ip, push_json_or_null, push_ms,
+    push_rfc3339_since, push_u64, since_epoch,
 };
 use crate::config::AccessLogFormat;
 
@@ -26,20 +26,33 @@ pub fn format_line(
     format: AccessLogFormat,
     out: &mut Vec<u8>,
 ) {
+    let began = since_epoch(timing.began);
+    format_line_since(record, began, timing.duration, format, out);
+}
+
+/// [`format_line`] of a request that began `began` after the epoch (as the thread's clock pairing
+/// gives it, without a `SystemTime` on the way).
+pub(super) fn format_line_since(
+    record: &Record<'_>,
+    began: Duration,
+    duration: Duration,
+    format: AccessLogFormat,
+    out: &mut Vec<u8>,
+) {
     match format {
-        AccessLogFormat::Combined => combined(record, timing, out),
-        AccessLogFormat::Json => json(record, timing, out),
+        AccessLogFormat::Combined => combined(record, began, duration, out),
+        AccessLogFormat::Json => json(record, began, duration, out),
     }
 }
 
 /// `CLIENT - - [TIME] "METHOD TARGET PROTOCOL" STATUS BYTES_OUT "REFERER" "USER_AGENT"` then
 /// `host= rid= backend= instance= code= in= ms= cold= wait_ms= woke=`; `-` for what is unknown.
-fn combined(r: &Record<'_>, timing: Timing, out: &mut Vec<u8>) {
+fn combined(r: &Record<'_>, began: Duration, duration: Duration, out: &mut Vec<u8>) {
     let seen = r.seen;
     let part = |f: fn(&Seen) -> &[u8]| seen.map_or(&[][..], f);
     push_ip(out, r.client);
     out.extend_from_slice(b" - - [");
-    push_apache_time(out, timing.began);
+    push_apache_since(out, began);
     out.extend_from_slice(b"] \"");
     push_escaped_or_dash(out, part(Seen::method), false);
     out.push(b' ');
@@ -73,28 +86,25 @@ fn combined(r: &Record<'_>, timing: Timing, out: &mut Vec<u8>) {
     out.extend_from_slice(b" in=");
     push_u64(out, r.bytes_in);
     out.extend_from_slice(b" ms=");
-    push_ms(out, timing.duration);
-    let waited = seen.and_then(|s| s.waited);
-    out.extend_from_slice(if waited.is_some() {
-        b" cold=1 wait_ms="
-    } else {
-        b" cold=0 wait_ms="
-    });
-    match waited {
-        Some(wait) => push_ms(out, wait),
-        None => out.push(b'-'),
+    push_ms(out, duration);
+    // The fixed text around the last fields in as few pieces as there are cases.
+    match seen.and_then(|s| s.waited) {
+        Some(wait) => {
+            out.extend_from_slice(b" cold=1 wait_ms=");
+            push_ms(out, wait);
+        }
+        None => out.extend_from_slice(b" cold=0 wait_ms=-"),
     }
     let woke = seen.is_some_and(|s| s.woke);
-    out.extend_from_slice(if woke { b" woke=1" } else { b" woke=0" });
-    out.push(b'\n');
+    out.extend_from_slice(if woke { b" woke=1\n" } else { b" woke=0\n" });
 }
 
 /// One object; strings that are unknown are `null`.
-fn json(r: &Record<'_>, timing: Timing, out: &mut Vec<u8>) {
+fn json(r: &Record<'_>, began: Duration, duration: Duration, out: &mut Vec<u8>) {
     let seen = r.seen;
     let part = |f: fn(&Seen) -> &[u8]| seen.map_or(&[][..], f);
     out.extend_from_slice(b"{\"time\":\"");
-    push_rfc3339(out, timing.began);
+    push_rfc3339_since(out, began);
     out.extend_from_slice(b"\",\"request_id\":");
     push_json_or_null(out, r.request_id);
     out.extend_from_slice(b",\"client\":\"");
@@ -120,7 +130,7 @@ fn json(r: &Record<'_>, timing: Timing, out: &mut Vec<u8>) {
     out.extend_from_slice(b",\"bytes_out\":");
     push_u64(out, r.bytes_out);
     out.extend_from_slice(b",\"duration_ms\":");
-    push_ms(out, timing.duration);
+    push_ms(out, duration);
     out.extend_from_slice(b",\"backend\":");
     push_json_or_null(out, r.backend.unwrap_or("").as_bytes());
     out.extend_from_slice(b",\"instance\":");
@@ -128,21 +138,20 @@ fn json(r: &Record<'_>, timing: Timing, out: &mut Vec<u8>) {
         Some(slot) => push_u64(out, u64::from(slot)),
         None => out.extend_from_slice(b"null"),
     }
-    let waited = seen.and_then(|s| s.waited);
-    out.extend_from_slice(b",\"cold\":");
-    out.extend_from_slice(if waited.is_some() { b"true" } else { b"false" });
-    out.extend_from_slice(b",\"wait_ms\":");
-    match waited {
-        Some(wait) => push_ms(out, wait),
-        None => out.extend_from_slice(b"null"),
+    // The fixed text around the next fields in as few pieces as there are cases.
+    match seen.and_then(|s| s.waited) {
+        Some(wait) => {
+            out.extend_from_slice(b",\"cold\":true,\"wait_ms\":");
+            push_ms(out, wait);
+        }
+        None => out.extend_from_slice(b",\"cold\":false,\"wait_ms\":null"),
     }
     let woke = seen.is_some_and(|s| s.woke);
     out.extend_from_slice(if woke {
-        b",\"woke\":true"
+        b",\"woke\":true,\"referer\":"
     } else {
-        b",\"woke\":false"
+        b",\"woke\":false,\"referer\":"
     });
-    out.extend_from_slice(b",\"referer\":");
     push_json_or_null(out, part(Seen::referer));
     out.extend_from_slice(b",\"user_agent\":");
     push_json_or_null(out, part(Seen::user_agent));

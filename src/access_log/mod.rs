@@ -98,13 +98,11 @@ impl AccessLog {
             _ => return,
         };
         let started = record.seen.map_or(now, |seen| seen.started);
-        let timing = Timing {
-            began: clock::wall(started),
-            duration: now.saturating_duration_since(started),
-        };
+        let began = clock::since_epoch(started);
+        let duration = now.saturating_duration_since(started);
         // Formatted straight into the queue: no line is copied on the request thread.
         self.queue
-            .push_with(|lines| format_line(record, timing, format, lines));
+            .push_with(|lines| format::format_line_since(record, began, duration, format, lines));
     }
 
     /// SIGUSR1: the writer opens the file at the configured path again (after logrotate renamed it).

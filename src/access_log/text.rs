@@ -9,6 +9,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Client bytes for the combined format: printable ASCII as is except `"` and `\` (backslash-escaped),
 /// everything else as `\xHH` (Apache's escaping); `bare` (a `key=value` value) escapes spaces too.
+///
+/// Inlined (a line has seven of these): the call would cost about as much as the value's test and copy,
+/// so only the escaping, which real values rarely need, is a function of its own.
+#[inline(always)]
 pub(super) fn push_escaped_or_dash(out: &mut Vec<u8>, bytes: &[u8], bare: bool) {
     if bytes.is_empty() {
         out.push(b'-');
@@ -19,6 +23,12 @@ pub(super) fn push_escaped_or_dash(out: &mut Vec<u8>, bytes: &[u8], bare: bool) 
         out.extend_from_slice(bytes);
         return;
     }
+    push_escaped(out, bytes, bare);
+}
+
+/// [`push_escaped_or_dash`] of a value that needs escaping.
+#[inline(never)]
+fn push_escaped(out: &mut Vec<u8>, bytes: &[u8], bare: bool) {
     // Runs of printable bytes are copied whole.
     let mut rest = bytes;
     loop {
@@ -44,6 +54,9 @@ fn push_hex_escape(out: &mut Vec<u8>, prefix: &[u8], b: u8) {
 
 /// Client bytes as a JSON string (`null` when empty): valid UTF-8 is kept, each invalid byte becomes
 /// U+FFFD, control characters and non-ASCII are `\u` escapes so the line stays printable ASCII.
+///
+/// Inlined like [`push_escaped_or_dash`], the escaping apart.
+#[inline(always)]
 pub(super) fn push_json_or_null(out: &mut Vec<u8>, bytes: &[u8]) {
     if bytes.is_empty() {
         out.extend_from_slice(b"null");
@@ -57,6 +70,12 @@ pub(super) fn push_json_or_null(out: &mut Vec<u8>, bytes: &[u8]) {
         out.push(b'"');
         return;
     }
+    push_json_escaped(out, bytes);
+}
+
+/// [`push_json_or_null`] of a value that needs escaping.
+#[inline(never)]
+fn push_json_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
     out.push(b'"');
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {
@@ -198,6 +217,8 @@ fn push_json_char(out: &mut Vec<u8>, c: char) {
 
 /// `n` in decimal, two digits per step (a line has a score of numbers; this is most of its cost). The
 /// small numbers most fields hold (status, instance, short bodies) are written without the loop.
+/// Inlined, those short cuts: a call costs as much as writing a status.
+#[inline(always)]
 pub(super) fn push_u64(out: &mut Vec<u8>, n: u64) {
     if n < 10 {
         out.push(b'0' + n as u8);
@@ -211,6 +232,12 @@ pub(super) fn push_u64(out: &mut Vec<u8>, n: u64) {
     if n < 1000 {
         return push_three(out, n);
     }
+    push_long(out, n);
+}
+
+/// [`push_u64`] of a number of four digits or more.
+#[inline(never)]
+fn push_long(out: &mut Vec<u8>, n: u64) {
     let mut digits = [0u8; 20];
     let mut i = digits.len();
     let mut n = n;
@@ -232,6 +259,7 @@ pub(super) fn push_u64(out: &mut Vec<u8>, n: u64) {
 }
 
 /// `n` (below 1000) in exactly three digits, zeros in front.
+#[inline]
 fn push_three(out: &mut Vec<u8>, n: u64) {
     let pair = (n % 100) as usize * 2;
     out.extend_from_slice(&[b'0' + (n / 100 % 10) as u8, PAIRS[pair], PAIRS[pair + 1]]);
@@ -266,28 +294,20 @@ fn push_padded(out: &mut Vec<u8>, n: u64, width: usize) {
 
 pub(super) fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
     match ip.to_canonical() {
-        // Without the formatting machinery, into one small buffer: this is on every line.
+        // Without the formatting machinery, each octet's text from a table, into one small buffer:
+        // this is on every line.
         IpAddr::V4(v4) => {
-            let mut text = [0u8; 15];
+            let mut text = [0u8; 16];
             let mut len = 0;
-            for (i, octet) in v4.octets().into_iter().enumerate() {
-                if i > 0 {
-                    text[len] = b'.';
-                    len += 1;
-                }
-                let pair = usize::from(octet % 100) * 2;
-                if octet >= 100 {
-                    text[len] = b'0' + octet / 100;
-                    len += 1;
-                }
-                if octet >= 10 {
-                    text[len] = PAIRS[pair];
-                    len += 1;
-                }
-                text[len] = PAIRS[pair + 1];
-                len += 1;
+            for octet in v4.octets() {
+                let (digits, n) = OCTETS[usize::from(octet)];
+                // Four bytes whatever the octet's length: what lies past its text and dot is
+                // overwritten by the next octet (or cut, after the last).
+                text[len..len + 4].copy_from_slice(&digits);
+                len += usize::from(n);
             }
-            out.extend_from_slice(&text[..len]);
+            // The last octet's dot is not part of the address.
+            out.extend_from_slice(&text[..len - 1]);
         }
         v6 => {
             use std::io::Write;
@@ -295,6 +315,26 @@ pub(super) fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
             let _ = write!(out, "{v6}");
         }
     }
+}
+
+/// Each octet's decimal text followed by a dot, and how many of its four bytes that is.
+static OCTETS: [([u8; 4], u8); 256] = octets();
+
+const fn octets() -> [([u8; 4], u8); 256] {
+    let mut table = [([0u8; 4], 0u8); 256];
+    let mut i = 0;
+    while i < 256 {
+        let n = i as u8;
+        table[i] = if n >= 100 {
+            ([b'0' + n / 100, b'0' + n / 10 % 10, b'0' + n % 10, b'.'], 4)
+        } else if n >= 10 {
+            ([b'0' + n / 10, b'0' + n % 10, b'.', 0], 3)
+        } else {
+            ([b'0' + n, b'.', 0, 0], 2)
+        };
+        i += 1;
+    }
+    table
 }
 
 /// UTC calendar fields of a second since the epoch: (year, month 1-12, day, hour, minute, second).
@@ -311,18 +351,33 @@ fn civil(secs: u64) -> (i64, u32, u32, u32, u32, u32) {
 }
 
 /// `10/Oct/2000:13:55:36 +0000`.
+#[cfg(test)]
 pub(super) fn push_apache_time(out: &mut Vec<u8>, time: SystemTime) {
-    let since = time.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+    push_apache_since(out, since_epoch(time));
+}
+
+/// [`push_apache_time`] of the time `since` the epoch.
+pub(super) fn push_apache_since(out: &mut Vec<u8>, since: Duration) {
     with_second(since.as_secs(), |text| out.extend_from_slice(&text.apache));
 }
 
 /// `2000-10-10T13:55:36.123Z`.
+#[cfg(test)]
 pub(super) fn push_rfc3339(out: &mut Vec<u8>, time: SystemTime) {
-    let since = time.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+    push_rfc3339_since(out, since_epoch(time));
+}
+
+/// [`push_rfc3339`] of the time `since` the epoch.
+pub(super) fn push_rfc3339_since(out: &mut Vec<u8>, since: Duration) {
     with_second(since.as_secs(), |text| out.extend_from_slice(&text.rfc3339));
     out.push(b'.');
     push_three(out, u64::from(since.subsec_millis()));
     out.push(b'Z');
+}
+
+/// A time as what the line writes: time since the epoch (none before it).
+pub(super) fn since_epoch(time: SystemTime) -> Duration {
+    time.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO)
 }
 
 /// One second as both formats write it (without the milliseconds).
