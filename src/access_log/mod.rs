@@ -12,6 +12,7 @@
 
 mod clock;
 pub mod format;
+mod out;
 pub mod record;
 mod text;
 mod writer;
@@ -101,8 +102,9 @@ impl AccessLog {
         let began = clock::since_epoch(started);
         let duration = now.saturating_duration_since(started);
         // Formatted straight into the queue: no line is copied on the request thread.
-        self.queue
-            .push_with(|lines| format::format_line_since(record, began, duration, format, lines));
+        self.queue.push_line(format::longest_line(record), |line| {
+            format::format_line_since(record, began, duration, format, line)
+        });
     }
 
     /// SIGUSR1: the writer opens the file at the configured path again (after logrotate renamed it).

@@ -103,6 +103,11 @@ impl Seen {
         }
     }
 
+    /// Bytes of client text kept, all parts together.
+    pub fn kept(&self) -> usize {
+        self.bytes.len()
+    }
+
     fn part(&self, i: usize) -> &[u8] {
         let start = if i == 0 { 0 } else { self.ends[i - 1] };
         &self.bytes[start..self.ends[i]]

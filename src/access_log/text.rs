@@ -7,20 +7,22 @@ use std::cell::Cell;
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::out::Out;
+
 /// Client bytes for the combined format: printable ASCII as is except `"` and `\` (backslash-escaped),
 /// everything else as `\xHH` (Apache's escaping); `bare` (a `key=value` value) escapes spaces too.
 ///
 /// Inlined (a line has seven of these): the call would cost about as much as the value's test and copy,
 /// so only the escaping, which real values rarely need, is a function of its own.
 #[inline(always)]
-pub(super) fn push_escaped_or_dash(out: &mut Vec<u8>, bytes: &[u8], bare: bool) {
+pub(super) fn push_escaped_or_dash(out: &mut impl Out, bytes: &[u8], bare: bool) {
     if bytes.is_empty() {
-        out.push(b'-');
+        out.byte(b'-');
         return;
     }
     // Nearly every real value needs no escaping: one test of the whole, one copy.
     if is_plain(bytes, bare) {
-        out.extend_from_slice(bytes);
+        out.put(bytes);
         return;
     }
     push_escaped(out, bytes, bare);
@@ -28,28 +30,28 @@ pub(super) fn push_escaped_or_dash(out: &mut Vec<u8>, bytes: &[u8], bare: bool) 
 
 /// [`push_escaped_or_dash`] of a value that needs escaping.
 #[inline(never)]
-fn push_escaped(out: &mut Vec<u8>, bytes: &[u8], bare: bool) {
+fn push_escaped(out: &mut impl Out, bytes: &[u8], bare: bool) {
     // Runs of printable bytes are copied whole.
     let mut rest = bytes;
     loop {
         let run = plain_run(rest, bare);
-        out.extend_from_slice(&rest[..run]);
+        out.put(&rest[..run]);
         let Some(&b) = rest.get(run) else {
             return;
         };
         match b {
-            b'"' | b'\\' => out.extend_from_slice(&[b'\\', b]),
+            b'"' | b'\\' => out.put(&[b'\\', b]),
             b => push_hex_escape(out, b"\\x", b),
         }
         rest = &rest[run + 1..];
     }
 }
 
-fn push_hex_escape(out: &mut Vec<u8>, prefix: &[u8], b: u8) {
+fn push_hex_escape(out: &mut impl Out, prefix: &[u8], b: u8) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.extend_from_slice(prefix);
-    out.push(HEX[usize::from(b >> 4)]);
-    out.push(HEX[usize::from(b & 0xf)]);
+    out.put(prefix);
+    out.byte(HEX[usize::from(b >> 4)]);
+    out.byte(HEX[usize::from(b & 0xf)]);
 }
 
 /// Client bytes as a JSON string (`null` when empty): valid UTF-8 is kept, each invalid byte becomes
@@ -57,17 +59,16 @@ fn push_hex_escape(out: &mut Vec<u8>, prefix: &[u8], b: u8) {
 ///
 /// Inlined like [`push_escaped_or_dash`], the escaping apart.
 #[inline(always)]
-pub(super) fn push_json_or_null(out: &mut Vec<u8>, bytes: &[u8]) {
+pub(super) fn push_json_or_null(out: &mut impl Out, bytes: &[u8]) {
     if bytes.is_empty() {
-        out.extend_from_slice(b"null");
+        out.put(b"null");
         return;
     }
     // Printable ASCII without quotes or backslashes (nearly every real value) needs no escaping.
     if is_plain(bytes, false) {
-        out.reserve(bytes.len() + 2);
-        out.push(b'"');
-        out.extend_from_slice(bytes);
-        out.push(b'"');
+        out.byte(b'"');
+        out.put(bytes);
+        out.byte(b'"');
         return;
     }
     push_json_escaped(out, bytes);
@@ -75,8 +76,8 @@ pub(super) fn push_json_or_null(out: &mut Vec<u8>, bytes: &[u8]) {
 
 /// [`push_json_or_null`] of a value that needs escaping.
 #[inline(never)]
-fn push_json_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
-    out.push(b'"');
+fn push_json_escaped(out: &mut impl Out, bytes: &[u8]) {
+    out.byte(b'"');
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {
             push_json_char(out, c);
@@ -85,7 +86,7 @@ fn push_json_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
             push_json_char(out, char::REPLACEMENT_CHARACTER);
         }
     }
-    out.push(b'"');
+    out.byte(b'"');
 }
 
 /// Bytes written as they are: printable ASCII but `"` and `\\` (in a JSON string or a quoted combined
@@ -199,11 +200,11 @@ const fn plain_bytes(bare: bool) -> [bool; 256] {
     plain
 }
 
-fn push_json_char(out: &mut Vec<u8>, c: char) {
+fn push_json_char(out: &mut impl Out, c: char) {
     match c {
-        '"' => out.extend_from_slice(b"\\\""),
-        '\\' => out.extend_from_slice(b"\\\\"),
-        ' '..='~' => out.push(c as u8),
+        '"' => out.put(b"\\\""),
+        '\\' => out.put(b"\\\\"),
+        ' '..='~' => out.byte(c as u8),
         _ => {
             let mut units = [0u16; 2];
             for unit in c.encode_utf16(&mut units) {
@@ -219,14 +220,14 @@ fn push_json_char(out: &mut Vec<u8>, c: char) {
 /// small numbers most fields hold (status, instance, short bodies) are written without the loop.
 /// Inlined, those short cuts: a call costs as much as writing a status.
 #[inline(always)]
-pub(super) fn push_u64(out: &mut Vec<u8>, n: u64) {
+pub(super) fn push_u64(out: &mut impl Out, n: u64) {
     if n < 10 {
-        out.push(b'0' + n as u8);
+        out.byte(b'0' + n as u8);
         return;
     }
     if n < 100 {
         let pair = n as usize * 2;
-        out.extend_from_slice(&PAIRS[pair..pair + 2]);
+        out.put(&PAIRS[pair..pair + 2]);
         return;
     }
     if n < 1000 {
@@ -237,7 +238,7 @@ pub(super) fn push_u64(out: &mut Vec<u8>, n: u64) {
 
 /// [`push_u64`] of a number of four digits or more.
 #[inline(never)]
-fn push_long(out: &mut Vec<u8>, n: u64) {
+fn push_long(out: &mut impl Out, n: u64) {
     let mut digits = [0u8; 20];
     let mut i = digits.len();
     let mut n = n;
@@ -255,14 +256,14 @@ fn push_long(out: &mut Vec<u8>, n: u64) {
         i -= 1;
         digits[i] = b'0' + n as u8;
     }
-    out.extend_from_slice(&digits[i..]);
+    out.put(&digits[i..]);
 }
 
 /// `n` (below 1000) in exactly three digits, zeros in front.
 #[inline]
-fn push_three(out: &mut Vec<u8>, n: u64) {
+fn push_three(out: &mut impl Out, n: u64) {
     let pair = (n % 100) as usize * 2;
-    out.extend_from_slice(&[b'0' + (n / 100 % 10) as u8, PAIRS[pair], PAIRS[pair + 1]]);
+    out.put(&[b'0' + (n / 100 % 10) as u8, PAIRS[pair], PAIRS[pair + 1]]);
 }
 
 /// "00" to "99", so two digits are one lookup.
@@ -272,15 +273,15 @@ const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
                             6061626364656667686970717273747576777879\
                             8081828384858687888990919293949596979899";
 
-pub(super) fn push_ms(out: &mut Vec<u8>, d: Duration) {
+pub(super) fn push_ms(out: &mut impl Out, d: Duration) {
     let micros = d.as_micros().min(u128::from(u64::MAX)) as u64;
     push_u64(out, micros / 1000);
-    out.push(b'.');
+    out.byte(b'.');
     push_three(out, micros % 1000);
 }
 
 /// `n` in at least `width` digits, zeros in front (`n` is below `10^width` everywhere it is used).
-fn push_padded(out: &mut Vec<u8>, n: u64, width: usize) {
+fn push_padded(out: &mut impl Out, n: u64, width: usize) {
     let mut digits = [b'0'; 20];
     let mut at = digits.len();
     let mut n = n;
@@ -289,10 +290,10 @@ fn push_padded(out: &mut Vec<u8>, n: u64, width: usize) {
         digits[at] = b'0' + (n % 10) as u8;
         n /= 10;
     }
-    out.extend_from_slice(&digits[at.min(digits.len() - width)..]);
+    out.put(&digits[at.min(digits.len() - width)..]);
 }
 
-pub(super) fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
+pub(super) fn push_ip(out: &mut impl Out, ip: IpAddr) {
     match ip.to_canonical() {
         // Without the formatting machinery, each octet's text from a table, into one small buffer:
         // this is on every line.
@@ -307,12 +308,16 @@ pub(super) fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
                 len += usize::from(n);
             }
             // The last octet's dot is not part of the address.
-            out.extend_from_slice(&text[..len - 1]);
+            out.put(&text[..len - 1]);
         }
         v6 => {
             use std::io::Write;
-            // Writing to a Vec cannot fail.
-            let _ = write!(out, "{v6}");
+            // The longest IPv6 text is 45 bytes (with an IPv4 tail), so writing it cannot fail.
+            let mut text = [0u8; 48];
+            let mut rest = &mut text[..];
+            let _ = write!(rest, "{v6}");
+            let len = 48 - rest.len();
+            out.put(&text[..len]);
         }
     }
 }
@@ -352,27 +357,27 @@ fn civil(secs: u64) -> (i64, u32, u32, u32, u32, u32) {
 
 /// `10/Oct/2000:13:55:36 +0000`.
 #[cfg(test)]
-pub(super) fn push_apache_time(out: &mut Vec<u8>, time: SystemTime) {
+pub(super) fn push_apache_time(out: &mut impl Out, time: SystemTime) {
     push_apache_since(out, since_epoch(time));
 }
 
 /// [`push_apache_time`] of the time `since` the epoch.
-pub(super) fn push_apache_since(out: &mut Vec<u8>, since: Duration) {
-    with_second(since.as_secs(), |text| out.extend_from_slice(&text.apache));
+pub(super) fn push_apache_since(out: &mut impl Out, since: Duration) {
+    with_second(since.as_secs(), |text| out.put(&text.apache));
 }
 
 /// `2000-10-10T13:55:36.123Z`.
 #[cfg(test)]
-pub(super) fn push_rfc3339(out: &mut Vec<u8>, time: SystemTime) {
+pub(super) fn push_rfc3339(out: &mut impl Out, time: SystemTime) {
     push_rfc3339_since(out, since_epoch(time));
 }
 
 /// [`push_rfc3339`] of the time `since` the epoch.
-pub(super) fn push_rfc3339_since(out: &mut Vec<u8>, since: Duration) {
-    with_second(since.as_secs(), |text| out.extend_from_slice(&text.rfc3339));
-    out.push(b'.');
+pub(super) fn push_rfc3339_since(out: &mut impl Out, since: Duration) {
+    with_second(since.as_secs(), |text| out.put(&text.rfc3339));
+    out.byte(b'.');
     push_three(out, u64::from(since.subsec_millis()));
-    out.push(b'Z');
+    out.byte(b'Z');
 }
 
 /// A time as what the line writes: time since the epoch (none before it).
