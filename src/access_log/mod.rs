@@ -15,6 +15,7 @@ pub mod format;
 mod out;
 pub mod record;
 mod text;
+mod time_text;
 mod writer;
 
 #[cfg(test)]

@@ -69,3 +69,29 @@ impl Out for Line<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_is_its_pieces_or_cut_when_one_does_not_fit() {
+        let mut buf = [0u8; 8];
+        let mut line = Line::new(&mut buf);
+        line.put(b"abc");
+        line.byte(b'-');
+        line.put(b"defg");
+        assert_eq!(line.len(), Some(8));
+        assert_eq!(&buf, b"abc-defg");
+
+        let mut buf = [0u8; 4];
+        let mut line = Line::new(&mut buf);
+        line.put(b"abc");
+        line.put(b"de");
+        line.put(b"f");
+        assert_eq!(line.len(), None, "a piece did not fit: the line is cut");
+        let mut line = Line::new(&mut buf[..0]);
+        line.byte(b'x');
+        assert_eq!(line.len(), None);
+    }
+}
