@@ -230,10 +230,11 @@ impl Queue {
                 None => {}
             }
             write(&mut sink, &lines[at..], &mut failing);
-            // A buffer larger than `KEPT_BUFFER` is kept only while lines come fast; a quieter log
-            // gives the rest back (and a steady one does not grow its buffer again for each batch).
-            // What is kept stays initialised: the next lines are written over it.
-            if batch.len() > KEPT_BUFFER && used < KEPT_BUFFER {
+            // A buffer larger than `KEPT_BUFFER` is kept only while lines come fast; a log gone quiet
+            // (a batch of under a quarter of it) gives the rest back, one whose batches hover around
+            // it keeps its room rather than zeroing it again for the next burst. What is kept stays
+            // initialised: the next lines are written over it.
+            if batch.len() > KEPT_BUFFER && used < KEPT_BUFFER / 4 {
                 batch.truncate(KEPT_BUFFER);
                 batch.shrink_to(KEPT_BUFFER);
             }
