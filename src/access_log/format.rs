@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::out::Out;
 use super::record::{Parts, Protocol, Record, Seen};
 use super::text::{
-    push_apache_since, push_escaped_or_dash, push_ip, push_json_or_null, push_ms,
-    push_rfc3339_since, push_u64, since_epoch,
+    push_apache_since, push_escaped_or_dash, push_ip, push_json_field, push_ms, push_rfc3339_since,
+    push_u64, since_epoch,
 };
 use crate::config::AccessLogFormat;
 
@@ -111,40 +111,60 @@ fn combined(r: &Record<'_>, began: Duration, duration: Duration, out: &mut impl 
     out.put(if woke { b" woke=1\n" } else { b" woke=0\n" });
 }
 
+/// `$key` (the text before a string field's value: its name and what ends the field before it) and the
+/// value as a JSON string or `null`, the fixed text in one piece either way.
+macro_rules! json_field {
+    ($out:expr, $key:literal, $value:expr) => {
+        push_json_field(
+            $out,
+            concat!($key, "\"").as_bytes(),
+            concat!($key, "null").as_bytes(),
+            $value,
+        )
+    };
+}
+
+/// [`json_field!`] for a string of the proxy's own (letters, digits, `/`, `.`, `_`): written as it is.
+macro_rules! known_field {
+    ($out:expr, $key:literal, $value:expr) => {
+        match $value {
+            Some(text) => {
+                $out.put(concat!($key, "\"").as_bytes());
+                $out.put(text.as_bytes());
+                $out.byte(b'"');
+            }
+            None => $out.put(concat!($key, "null").as_bytes()),
+        }
+    };
+}
+
 /// One object; strings that are unknown are `null`.
 fn json(r: &Record<'_>, began: Duration, duration: Duration, out: &mut impl Out) {
     let seen = r.seen;
     let part = |f: fn(&Seen) -> &[u8]| seen.map_or(&[][..], f);
     out.put(b"{\"time\":\"");
     push_rfc3339_since(out, began);
-    out.put(b"\",\"request_id\":");
-    push_json_or_null(out, r.request_id);
+    json_field!(out, "\",\"request_id\":", r.request_id);
     out.put(b",\"client\":\"");
     push_ip(out, r.client);
-    out.put(b"\",\"host\":");
-    push_json_or_null(out, part(Seen::host));
-    out.put(b",\"method\":");
-    push_json_or_null(out, part(Seen::method));
-    out.put(b",\"target\":");
-    push_json_or_null(out, part(Seen::target));
-    out.put(b",\"protocol\":");
+    json_field!(out, "\",\"host\":", part(Seen::host));
+    json_field!(out, ",\"method\":", part(Seen::method));
+    json_field!(out, ",\"target\":", part(Seen::target));
     // The protocol and the code are the proxy's own words, plain ASCII: written without a scan.
-    push_known_or_null(out, seen.map(|s| s.protocol.as_str()));
+    known_field!(out, ",\"protocol\":", seen.map(|s| s.protocol.as_str()));
     out.put(b",\"status\":");
     match r.status {
         Some(status) => push_u64(out, u64::from(status)),
         None => out.put(b"null"),
     }
-    out.put(b",\"code\":");
-    push_known_or_null(out, r.code.map(|c| c.as_str()));
+    known_field!(out, ",\"code\":", r.code.map(|c| c.as_str()));
     out.put(b",\"bytes_in\":");
     push_u64(out, r.bytes_in);
     out.put(b",\"bytes_out\":");
     push_u64(out, r.bytes_out);
     out.put(b",\"duration_ms\":");
     push_ms(out, duration);
-    out.put(b",\"backend\":");
-    push_json_or_null(out, r.backend.unwrap_or("").as_bytes());
+    json_field!(out, ",\"backend\":", r.backend.unwrap_or("").as_bytes());
     out.put(b",\"instance\":");
     match r.instance {
         Some(slot) => push_u64(out, u64::from(slot)),
@@ -158,28 +178,14 @@ fn json(r: &Record<'_>, began: Duration, duration: Duration, out: &mut impl Out)
         }
         None => out.put(b",\"cold\":false,\"wait_ms\":null"),
     }
-    let woke = seen.is_some_and(|s| s.woke);
-    out.put(if woke {
-        b",\"woke\":true,\"referer\":"
+    let referer = part(Seen::referer);
+    if seen.is_some_and(|s| s.woke) {
+        json_field!(out, ",\"woke\":true,\"referer\":", referer);
     } else {
-        b",\"woke\":false,\"referer\":"
-    });
-    push_json_or_null(out, part(Seen::referer));
-    out.put(b",\"user_agent\":");
-    push_json_or_null(out, part(Seen::user_agent));
-    out.put(b"}\n");
-}
-
-/// A JSON string of the proxy's own (letters, digits, `/`, `.`, `_`), or `null`.
-fn push_known_or_null(out: &mut impl Out, known: Option<&str>) {
-    match known {
-        Some(text) => {
-            out.byte(b'"');
-            out.put(text.as_bytes());
-            out.byte(b'"');
-        }
-        None => out.put(b"null"),
+        json_field!(out, ",\"woke\":false,\"referer\":", referer);
     }
+    json_field!(out, ",\"user_agent\":", part(Seen::user_agent));
+    out.put(b"}\n");
 }
 
 /// The line for a request made of arbitrary client bytes: `data` is split into method, target, host,

@@ -55,27 +55,29 @@ fn push_hex_escape(out: &mut impl Out, prefix: &[u8], b: u8) {
     out.byte(HEX[usize::from(b & 0xf)]);
 }
 
-/// Client bytes as a JSON string (`null` when empty): valid UTF-8 is kept, each invalid byte becomes
-/// U+FFFD, control characters and non-ASCII are `\u` escapes so the line stays printable ASCII.
-///
-/// Inlined like [`push_escaped_or_dash`], the escaping apart.
+/// A JSON field: `open` (its key with the string's opening quote) and client bytes as a JSON string, or
+/// `null` (its key with `null`) when they are empty: the key and the quote are one piece of text rather
+/// than two. Valid UTF-8 is kept, each invalid byte becomes U+FFFD, control characters and non-ASCII are
+/// `\u` escapes so the line stays printable ASCII. Inlined like [`push_escaped_or_dash`], the escaping
+/// apart.
 #[inline(always)]
-pub(super) fn push_json_or_null(out: &mut impl Out, bytes: &[u8]) {
+pub(super) fn push_json_field(out: &mut impl Out, open: &[u8], null: &[u8], bytes: &[u8]) {
     if bytes.is_empty() {
-        out.put(b"null");
+        out.put(null);
         return;
     }
-    // Printable ASCII without quotes or backslashes (nearly every real value) needs no escaping.
     if is_plain(bytes, false) {
-        out.byte(b'"');
+        out.put(open);
         out.put(bytes);
         out.byte(b'"');
         return;
     }
+    // The key without its quote: the escaped string brings its own.
+    out.put(&open[..open.len() - 1]);
     push_json_escaped(out, bytes);
 }
 
-/// [`push_json_or_null`] of a value that needs escaping.
+/// [`push_json_field`]'s string for a value that needs escaping, quotes included.
 #[inline(never)]
 fn push_json_escaped(out: &mut impl Out, bytes: &[u8]) {
     out.byte(b'"');
