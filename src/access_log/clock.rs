@@ -4,30 +4,41 @@
 //! millisecond, the precision of the line.
 
 use std::cell::Cell;
-use std::time::{Duration, Instant, SystemTime};
+#[cfg(test)]
+use std::time::SystemTime;
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 /// How long one pairing of the clocks is used.
 const REPAIR: Duration = Duration::from_secs(1);
 
 thread_local! {
-    static ANCHOR: Cell<Option<(Instant, SystemTime)>> = const { Cell::new(None) };
+    /// A monotonic instant and the wall-clock time then, as time since the epoch (what a line
+    /// writes), so that a line's time is one subtraction and one addition of durations.
+    static ANCHOR: Cell<Option<(Instant, Duration)>> = const { Cell::new(None) };
 }
 
 /// The wall-clock time at `at`.
+#[cfg(test)]
 pub(super) fn wall(at: Instant) -> SystemTime {
+    UNIX_EPOCH + since_epoch(at)
+}
+
+/// The wall-clock time at `at`, as time since the epoch.
+pub(super) fn since_epoch(at: Instant) -> Duration {
     if let Some((mono, wall)) = ANCHOR.get() {
         match at.checked_duration_since(mono) {
             Some(since) if since < REPAIR => return wall.checked_add(since).unwrap_or(wall),
             Some(_) => {}
             // Before the pairing (a request that began before it): as far back from it.
-            None => return wall.checked_sub(mono - at).unwrap_or(wall),
+            None => return wall.saturating_sub(mono - at),
         }
     }
-    let (mono, wall) = (Instant::now(), SystemTime::now());
+    let mono = Instant::now();
+    let wall = UNIX_EPOCH.elapsed().unwrap_or(Duration::ZERO);
     ANCHOR.set(Some((mono, wall)));
     match at.checked_duration_since(mono) {
         Some(since) => wall.checked_add(since).unwrap_or(wall),
-        None => wall.checked_sub(mono - at).unwrap_or(wall),
+        None => wall.saturating_sub(mono - at),
     }
 }
 

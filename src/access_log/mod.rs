@@ -12,8 +12,10 @@
 
 mod clock;
 pub mod format;
+mod out;
 pub mod record;
 mod text;
+mod time_text;
 mod writer;
 
 #[cfg(test)]
@@ -98,13 +100,12 @@ impl AccessLog {
             _ => return,
         };
         let started = record.seen.map_or(now, |seen| seen.started);
-        let timing = Timing {
-            began: clock::wall(started),
-            duration: now.saturating_duration_since(started),
-        };
+        let began = clock::since_epoch(started);
+        let duration = now.saturating_duration_since(started);
         // Formatted straight into the queue: no line is copied on the request thread.
-        self.queue
-            .push_with(|lines| format_line(record, timing, format, lines));
+        self.queue.push_line(format::longest_line(record), |line| {
+            format::format_line_since(record, began, duration, format, line)
+        });
     }
 
     /// SIGUSR1: the writer opens the file at the configured path again (after logrotate renamed it).

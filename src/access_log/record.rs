@@ -68,6 +68,11 @@ impl Seen {
     /// Copies `parts`, each cut to its bound, with the query of a target (or referer) on the proxy's own
     /// paths replaced by [`REDACTED_QUERY`].
     pub fn new(parts: Parts<'_>, protocol: Protocol, started: Instant) -> Box<Seen> {
+        Box::new(Seen::capture(parts, protocol, started))
+    }
+
+    /// [`Seen::new`] without the box, for a holder that keeps it in place (an h2 stream's record).
+    pub fn capture(parts: Parts<'_>, protocol: Protocol, started: Instant) -> Seen {
         let mut bytes = Vec::with_capacity(
             parts.method.len().min(MAX_FIELD)
                 + parts.target.len().min(MAX_TARGET + REDACTED_QUERY.len())
@@ -86,7 +91,7 @@ impl Seen {
         ends[3] = bytes.len();
         push_capped(&mut bytes, parts.user_agent, MAX_FIELD);
         ends[4] = bytes.len();
-        Box::new(Seen {
+        Seen {
             bytes,
             ends,
             protocol,
@@ -95,7 +100,12 @@ impl Seen {
             backend: None,
             held: false,
             woke: false,
-        })
+        }
+    }
+
+    /// Bytes of client text kept, all parts together.
+    pub fn kept(&self) -> usize {
+        self.bytes.len()
     }
 
     fn part(&self, i: usize) -> &[u8] {

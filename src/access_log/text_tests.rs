@@ -103,3 +103,23 @@ fn the_cached_second_follows_the_clock() {
     assert_eq!(rfc(at(0, 1)), "1970-01-01T00:00:00.001Z");
     assert_eq!(apache(at(971_186_136, 0)), "10/Oct/2000:13:55:36 +0000");
 }
+
+/// The whole-value test, on plain values of every length up to a few words with one byte at each place
+/// replaced by each byte that is not plain: it finds it wherever it is, the overlapping last word too.
+#[test]
+fn a_value_is_plain_unless_one_byte_is_not() {
+    for bare in [false, true] {
+        let plain = if bare { &BARE_PLAIN } else { &JSON_PLAIN };
+        for len in 0..40 {
+            let value: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            assert!(is_plain(&value, bare), "{len}");
+            for at in 0..len {
+                for b in (0..=255u8).filter(|&b| !plain[usize::from(b)]) {
+                    let mut bad = value.clone();
+                    bad[at] = b;
+                    assert!(!is_plain(&bad, bare), "{bad:?} bare={bare}");
+                }
+            }
+        }
+    }
+}

@@ -15,6 +15,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use super::out::Line;
+
 /// Where lines are written.
 pub enum Sink {
     Stderr,
@@ -69,7 +71,10 @@ enum Change {
 
 #[derive(Default)]
 struct Pending {
+    /// The lines queued are `lines[..used]`; the rest of `lines` is initialised room for more (grown
+    /// as needed, kept across batches), so a line is written into it without resizing it.
     lines: Vec<u8>,
+    used: usize,
     /// The last change asked for (a later one replaces it), at its offset in `lines`.
     change: Option<(usize, Change)>,
     stop: bool,
@@ -81,7 +86,7 @@ struct Pending {
 
 impl Pending {
     fn has_work(&self) -> bool {
-        !self.lines.is_empty() || self.change.is_some() || self.stop
+        self.used > 0 || self.change.is_some() || self.stop
     }
 }
 
@@ -112,21 +117,28 @@ impl Queue {
     /// Queues `line`; false (and counted) when the buffer is full.
     #[cfg(test)]
     pub fn push(&self, line: &[u8]) -> bool {
-        self.push_with(|lines| lines.extend_from_slice(line))
+        use super::out::Out;
+        self.push_line(line.len(), |out| out.put(line))
     }
 
-    /// Queues the line `write` appends (under the lock, so straight into the buffer the writer takes);
-    /// false (the line taken back out, and counted) when it does not fit.
-    pub fn push_with(&self, write: impl FnOnce(&mut Vec<u8>)) -> bool {
+    /// Queues the line `write` writes, at most `longest` bytes (under the lock, straight into the
+    /// buffer the writer takes); false (nothing queued, and counted) when it does not fit.
+    pub fn push_line(&self, longest: usize, write: impl FnOnce(&mut Line<'_>)) -> bool {
         let mut pending = self.lock();
-        let start = pending.lines.len();
-        if start < self.capacity {
-            write(&mut pending.lines);
-            if pending.lines.len() <= self.capacity {
-                self.wake_writer(pending);
-                return true;
-            }
-            pending.lines.truncate(start);
+        let Pending { lines, used, .. } = &mut *pending;
+        let start = *used;
+        let end = start.saturating_add(longest).min(self.capacity);
+        if lines.len() < end {
+            // Room made in steps (zeroed once, then reused batch after batch), not per line.
+            let grown = lines.len().saturating_mul(2).max(GROW_STEP);
+            lines.resize(grown.clamp(end, self.capacity.max(end)), 0);
+        }
+        let mut line = Line::new(&mut lines[start..end]);
+        write(&mut line);
+        if let Some(len) = line.len() {
+            *used += len;
+            self.wake_writer(pending);
+            return true;
         }
         drop(pending);
         self.dropped.fetch_add(1, Ordering::Relaxed);
@@ -148,7 +160,7 @@ impl Queue {
 
     fn change(&self, change: Change) {
         let mut pending = self.lock();
-        let at = pending.lines.len();
+        let at = pending.used;
         // Two changes before the writer ran: a reopen after a switch has nothing to add (the file was
         // just opened); otherwise the later change wins, and lines queued between go to the old one.
         pending.change = match (pending.change.take(), change) {
@@ -166,7 +178,7 @@ impl Queue {
     }
 
     fn wake_writer(&self, mut pending: MutexGuard<'_, Pending>) {
-        let full = pending.writer_lingering && pending.lines.len() >= FULL_BATCH;
+        let full = pending.writer_lingering && pending.used >= FULL_BATCH;
         if pending.writer_asleep || full {
             pending.writer_asleep = false;
             pending.writer_lingering = false;
@@ -180,7 +192,7 @@ impl Queue {
         let mut batch = Vec::new();
         let mut failing = false;
         loop {
-            let (change, stop) = {
+            let taken = {
                 let mut pending = self.lock();
                 while !pending.has_work() {
                     pending.writer_asleep = true;
@@ -193,8 +205,7 @@ impl Queue {
                 // of destination or the stop is taken at the end of it.
                 let until = Instant::now() + LINGER;
                 pending.writer_lingering = true;
-                while pending.change.is_none() && !pending.stop && pending.lines.len() < FULL_BATCH
-                {
+                while pending.change.is_none() && !pending.stop && pending.used < FULL_BATCH {
                     let left = until.saturating_duration_since(Instant::now());
                     if left.is_zero() {
                         break;
@@ -206,26 +217,31 @@ impl Queue {
                 }
                 pending.writer_lingering = false;
                 std::mem::swap(&mut pending.lines, &mut batch);
-                (pending.change.take(), pending.stop)
+                let used = std::mem::take(&mut pending.used);
+                (pending.change.take(), pending.stop, used)
             };
-            let at = change.as_ref().map_or(batch.len(), |(at, _)| *at);
-            write(&mut sink, &batch[..at], &mut failing);
+            let (change, stop, used) = taken;
+            let lines = &batch[..used];
+            let at = change.as_ref().map_or(used, |(at, _)| *at);
+            write(&mut sink, &lines[..at], &mut failing);
             match change {
                 Some((_, Change::Switch(new))) => sink = new,
                 Some((_, Change::Reopen)) => sink.reopen(),
                 None => {}
             }
-            write(&mut sink, &batch[at..], &mut failing);
-            // A buffer larger than `KEPT_BUFFER` is kept only while lines come fast; a quieter log
-            // gives the rest back (and a steady one does not grow its buffer again for each batch).
-            let used = batch.len();
-            batch.clear();
-            if batch.capacity() > KEPT_BUFFER && used < KEPT_BUFFER {
+            write(&mut sink, &lines[at..], &mut failing);
+            // A buffer larger than `KEPT_BUFFER` is kept only while lines come fast; a log gone quiet
+            // (a batch of under a quarter of it) gives the rest back, one whose batches hover around
+            // it keeps its room rather than zeroing it again for the next burst. What is kept stays
+            // initialised: the next lines are written over it.
+            if batch.len() > KEPT_BUFFER && used < KEPT_BUFFER / 4 {
+                batch.truncate(KEPT_BUFFER);
                 batch.shrink_to(KEPT_BUFFER);
             }
             if stop {
-                let rest = std::mem::take(&mut self.lock().lines);
-                let _ = sink.write_all(&rest);
+                let mut pending = self.lock();
+                let used = std::mem::take(&mut pending.used);
+                let _ = sink.write_all(&pending.lines[..used]);
                 return;
             }
         }
@@ -247,6 +263,9 @@ fn write(sink: &mut Sink, bytes: &[u8], failing: &mut bool) {
         }
     }
 }
+
+/// The least room the buffer grows by (it doubles past it), so a busy log zeroes new room rarely.
+const GROW_STEP: usize = 16 * 1024;
 
 /// Bytes of buffer the writer keeps however quiet the log (each of its two buffers).
 const KEPT_BUFFER: usize = 64 * 1024;

@@ -17,7 +17,7 @@ pub struct StreamRecord<'a> {
     log: &'a AccessLog,
     metrics: &'a Metrics,
     /// `None` when the log is off: nothing is copied and nothing written.
-    seen: Option<Box<Seen>>,
+    seen: Option<Seen>,
     client: IpAddr,
     request_id: &'a [u8],
     instance: Option<u32>,
@@ -51,7 +51,7 @@ impl<'a> StreamRecord<'a> {
                 referer: field(http::header::REFERER),
                 user_agent: field(http::header::USER_AGENT),
             };
-            Seen::new(parts, Protocol::Http2, started)
+            Seen::capture(parts, Protocol::Http2, started)
         });
         StreamRecord {
             log,
@@ -89,10 +89,7 @@ impl Drop for StreamRecord<'_> {
         // One reading of the clock for the stream's duration, in the metrics and on its line.
         let now = Instant::now();
         let end = self.tally.end(now);
-        match self.tally.backend() {
-            Some(backend) => backend.requests.record(&end),
-            None => self.metrics.unrouted.record(&end),
-        }
+        self.tally.record(&end, &self.metrics.unrouted);
         let Some(seen) = &mut self.seen else {
             return;
         };

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::ErrorCode;
-use crate::metrics::{BackendMetrics, ExchangeEnd, Protocol};
+use crate::metrics::{BackendMetrics, ExchangeEnd, Protocol, RequestMetrics};
 
 /// Cheap enough to keep for every stream, whether the access log is on or not.
 #[derive(Debug)]
@@ -56,9 +56,13 @@ impl Tally {
         *self.backend.borrow_mut() = Some(backend);
     }
 
-    /// The routed backend's counters, if it was routed.
-    pub fn backend(&self) -> Option<Arc<BackendMetrics>> {
-        self.backend.borrow().clone()
+    /// Counts the stream's `end` under its routed backend, or under none if it was not routed
+    /// (borrowing the counters: no reference count taken and dropped per stream).
+    pub fn record(&self, end: &ExchangeEnd, unrouted: &RequestMetrics) {
+        match &*self.backend.borrow() {
+            Some(backend) => backend.requests.record(end),
+            None => unrouted.record(end),
+        }
     }
 
     /// The stream was held while its backend started, until now, and goes to it.

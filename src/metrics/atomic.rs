@@ -123,8 +123,13 @@ impl Histogram {
     }
 
     pub fn observe(&self, value: Duration) {
-        let micros = u64::try_from(value.as_micros()).unwrap_or(u64::MAX);
-        // At most 13 comparisons: cheaper than anything cleverer at this size.
+        // In 64-bit arithmetic (a `u128` product and division otherwise); saturating past 584,000 years.
+        let micros = value
+            .as_secs()
+            .saturating_mul(1_000_000)
+            .saturating_add(u64::from(value.subsec_micros()));
+        // The first bucket that holds it, scanned from the shortest: a proxied request usually lands in
+        // the first few, where this beats a binary search (which takes four steps for every value).
         let slot = self
             .buckets
             .micros

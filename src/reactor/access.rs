@@ -11,6 +11,7 @@ use super::session::Exchange;
 use super::Reactor;
 use crate::access_log::{AccessLog, Parts, Protocol, Record, Seen};
 use crate::error::ErrorCode;
+use crate::http1::fields::FieldName;
 use crate::http1::request::RequestHead;
 use crate::http1::Version;
 use crate::metrics::{ExchangeEnd, Protocol as MetricsProtocol};
@@ -26,24 +27,44 @@ pub(super) fn capture(
     if !log.enabled() {
         return None;
     }
-    let field = |name: &[u8]| {
-        head.headers
-            .iter()
-            .find(|h| data[h.name.clone()].eq_ignore_ascii_case(name))
-            .map_or(&[][..], |h| &data[h.value.clone()])
-    };
+    // Both fields in one pass over the head's fields, the first of each name as before.
+    let (mut referer, mut user_agent) = (None, None);
+    for h in head.headers.iter().filter(|h| h.kind == FieldName::Other) {
+        let name = &data[h.name.clone()];
+        let slot = match name.len() {
+            7 if referer.is_none() && is_name(name, b"referer") => &mut referer,
+            10 if user_agent.is_none() && is_name(name, b"user-agent") => &mut user_agent,
+            _ => continue,
+        };
+        *slot = Some(&data[h.value.clone()]);
+        if referer.is_some() && user_agent.is_some() {
+            break;
+        }
+    }
     let parts = Parts {
         method: &data[head.method.clone()],
         target: &data[head.target.clone()],
         host: head.authority.clone().map_or(&[][..], |r| &data[r]),
-        referer: field(b"referer"),
-        user_agent: field(b"user-agent"),
+        referer: referer.unwrap_or_default(),
+        user_agent: user_agent.unwrap_or_default(),
     };
     let protocol = match head.version {
         Version::Http10 => Protocol::Http10,
         Version::Http11 => Protocol::Http11,
     };
     Some(Seen::new(parts, protocol, now))
+}
+
+/// Whether the field name `name` (a token, as the parser checked) is `lower`, which is lower-case letters
+/// and `-`: setting bit 5 lowers a token's letters and maps no other token byte onto a letter or `-`,
+/// so this needs no case table and no branch per byte.
+fn is_name(name: &[u8], lower: &[u8]) -> bool {
+    name.len() == lower.len()
+        && name
+            .iter()
+            .zip(lower)
+            .fold(0, |diff, (&a, &b)| diff | ((a | 0x20) ^ b))
+            == 0
 }
 
 /// The request was routed to `backend`; `held` while it starts, which it `woke` (began).
