@@ -4,17 +4,10 @@
 
 mod support;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use support::cold::{after_logged, now_micros};
 use support::*;
-
-/// Microseconds since the epoch, as `ECHO_LISTEN_LOG` writes them.
-fn now_micros() -> u128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_micros()
-}
 
 #[test]
 fn a_slow_starting_backend_is_served_within_milliseconds_of_listening() {
@@ -42,14 +35,7 @@ fn a_slow_starting_backend_is_served_within_milliseconds_of_listening() {
         let response = get(proxy.addr(), host, "/first");
         let answered = now_micros();
         assert_eq!(response.status, 200, "{}", response.text());
-        let listened: u128 = std::fs::read_to_string(log)
-            .expect("the backend wrote when it listened")
-            .trim()
-            .parse()
-            .expect("microseconds");
-        let added = Duration::from_micros(
-            u64::try_from(answered.saturating_sub(listened)).unwrap_or(u64::MAX),
-        );
+        let added = after_logged(log, answered);
         eprintln!("{host}: answered {added:?} after the backend listened");
         assert!(
             added < Duration::from_millis(75),

@@ -6,36 +6,13 @@
 mod support;
 
 use std::net::TcpListener;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
+use support::cold::{backends_per_protocol, now_micros, protocols, read_micros};
 use support::*;
 
 /// How long an activated echo backend sleeps before its first `accept`.
 const ACCEPT_DELAY_MS: u64 = 1000;
-
-/// Microseconds since the epoch, as `ECHO_ACCEPT_LOG` writes them.
-fn now_micros() -> u128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_micros()
-}
-
-fn read_micros(path: &std::path::Path) -> u128 {
-    std::fs::read_to_string(path)
-        .expect("the backend wrote when it accepted")
-        .trim()
-        .parse()
-        .expect("microseconds")
-}
-
-/// One request on a fresh connection over one protocol.
-type Ask = fn(std::net::SocketAddr, &str, &str) -> Answer;
-
-/// HTTP/1 and h2c, each with the Host prefix its backend is named by.
-fn protocols() -> [(&'static str, Ask); 2] {
-    [("http1", http1_answer), ("h2c", h2c_answer)]
-}
 
 /// A `{protocol}.test` echo backend for each protocol, with the same keys and environment.
 fn one_backend_per_protocol(keys: &str, env: &[(&str, &str)]) -> String {
@@ -51,20 +28,16 @@ fn an_activated_backend_answers_its_first_request_the_moment_it_accepts() {
     // A long health interval: no probe schedule can be what lets the request through.
     let keys = "socket_activation = true\nhealth_check_interval_ms = 1000";
     let delay = ACCEPT_DELAY_MS.to_string();
-    let mut config = String::new();
-    for (name, _) in protocols() {
+    let config = backends_per_protocol(keys, |name| {
         let log = dir.file(&format!("{name}.accept"));
-        let env = [
-            ("ECHO_ACCEPT_DELAY_MS", delay.as_str()),
-            ("ECHO_ACCEPT_LOG", log.to_str().expect("utf-8 path")),
-        ];
-        config.push_str(&echo_backend(
-            &format!("{name}.test"),
-            free_port(),
-            keys,
-            &env,
-        ));
-    }
+        vec![
+            ("ECHO_ACCEPT_DELAY_MS", delay.clone()),
+            (
+                "ECHO_ACCEPT_LOG",
+                log.to_str().expect("utf-8 path").to_string(),
+            ),
+        ]
+    });
     let proxy = Proxy::start(&config);
     for (name, ask) in protocols() {
         let host = format!("{name}.test");

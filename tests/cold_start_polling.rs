@@ -6,24 +6,10 @@
 mod support;
 
 use std::net::TcpStream;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
+use support::cold::{after_logged, backends_per_protocol, now_micros, protocols};
 use support::*;
-
-/// Microseconds since the epoch, as `ECHO_LISTEN_LOG` writes them.
-fn now_micros() -> u128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_micros()
-}
-
-/// One request on a fresh connection over one protocol.
-type Ask = fn(std::net::SocketAddr, &str, &str) -> Answer;
-
-fn protocols() -> [(&'static str, Ask); 2] {
-    [("http1", http1_answer), ("h2c", h2c_answer)]
-}
 
 /// Times the supervisor thread of `pid` went to sleep and was woken (its voluntary context switches).
 fn supervisor_wakeups(pid: u32) -> u64 {
@@ -56,20 +42,16 @@ fn a_held_request_is_answered_within_milliseconds_of_listening_over_http1_and_h2
     // A long interval: no probe schedule can be what lets the request through. 1.5 s of start: past
     // the first second, when the looks are a quarter millisecond apart, into the half-millisecond ones.
     let keys = "health_check_interval_ms = 1000\nstartup_timeout_secs = 30";
-    let mut config = String::new();
-    for (name, _) in protocols() {
+    let config = backends_per_protocol(keys, |name| {
         let log = dir.file(&format!("{name}.listen"));
-        let env = [
-            ("ECHO_START_DELAY_MS", "1500"),
-            ("ECHO_LISTEN_LOG", log.to_str().expect("utf-8 path")),
-        ];
-        config.push_str(&echo_backend(
-            &format!("{name}.test"),
-            free_port(),
-            keys,
-            &env,
-        ));
-    }
+        vec![
+            ("ECHO_START_DELAY_MS", "1500".to_string()),
+            (
+                "ECHO_LISTEN_LOG",
+                log.to_str().expect("utf-8 path").to_string(),
+            ),
+        ]
+    });
     let proxy = Proxy::start(&config);
     for (name, ask) in protocols() {
         let started = Instant::now();
@@ -81,14 +63,7 @@ fn a_held_request_is_answered_within_milliseconds_of_listening_over_http1_and_h2
             started.elapsed() >= Duration::from_millis(1500),
             "{name}: answered before the backend could listen"
         );
-        let listened: u128 = std::fs::read_to_string(dir.file(&format!("{name}.listen")))
-            .expect("the backend wrote when it listened")
-            .trim()
-            .parse()
-            .expect("microseconds");
-        let added = Duration::from_micros(
-            u64::try_from(answered.saturating_sub(listened)).unwrap_or(u64::MAX),
-        );
+        let added = after_logged(&dir.file(&format!("{name}.listen")), answered);
         eprintln!("{name}: answered {added:?} after the backend listened");
         // About a millisecond on a quiet machine; generous for a loaded 2-core one.
         assert!(

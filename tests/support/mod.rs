@@ -5,6 +5,7 @@
 
 pub mod browser;
 mod client;
+pub mod cold;
 mod echo;
 mod h2client;
 mod h2worker;
