@@ -29,7 +29,8 @@ fn supervisor_wakeups(pid: u32) -> u64 {
     panic!("no supervisor thread in /proc/{pid}/task");
 }
 
-/// The supervisor's wake-ups during `window`.
+/// The supervisor's wake-ups during `window`. A rate is counted over a fixed span of time, so this waits
+/// out the span on purpose; it waits for no event (the callers wait for the state they measure first).
 fn wakeups_during(pid: u32, window: Duration) -> u64 {
     let before = supervisor_wakeups(pid);
     std::thread::sleep(window);

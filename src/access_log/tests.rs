@@ -176,6 +176,36 @@ fn long_parts_are_cut_to_their_bound() {
     assert_eq!(s.user_agent().len(), record::MAX_FIELD);
 }
 
+/// A line is given room for its longest form before it is written (and dropped whole when that room is
+/// not there), so the longest form must bound every line: here every kept byte needs the widest escape.
+#[test]
+fn the_room_a_line_is_given_holds_its_worst_case() {
+    let control = vec![0x01u8; record::MAX_TARGET * 2];
+    let s = seen(Parts {
+        method: &control,
+        target: &control,
+        host: &control,
+        referer: &control,
+        user_agent: &control,
+    });
+    let id = vec![0x01u8; 64];
+    let mut r = record(Some(&s));
+    r.request_id = &id;
+    r.backend = Some("\u{1}\u{1}\u{1}\u{1}\u{1}\u{1}\u{1}\u{1}");
+    r.code = Some(ErrorCode::BackendStartFailed);
+    r.status = None;
+    for format in [AccessLogFormat::Combined, AccessLogFormat::Json] {
+        let mut out = Vec::new();
+        format_line(&r, timing(), format, &mut out);
+        let room = format::longest_line(&r);
+        assert!(
+            out.len() <= room,
+            "{format:?}: a {} byte line for {room} bytes of room",
+            out.len()
+        );
+    }
+}
+
 /// A small deterministic fuzz: any bytes make exactly one printable line, and valid JSON.
 #[test]
 fn any_bytes_make_one_well_formed_line() {
