@@ -103,7 +103,7 @@ fn every_request_stream_and_tunnel_has_one_json_line() {
     assert_eq!(first["woke"], true);
     // The proxy's own line of that start names the request that woke the backend.
     let started = format!("starting on demand for request {}", id(&cold));
-    assert!(proxy.log_contains(&started), "no {started:?}");
+    assert!(proxy.logs(&started), "no {started:?}");
     assert!(first["wait_ms"].as_f64().unwrap() > 0.0, "{first}");
     assert!(first["duration_ms"].as_f64().unwrap() >= first["wait_ms"].as_f64().unwrap());
     assert!(first["bytes_out"].as_u64().unwrap() > cold.body.len() as u64);
@@ -306,5 +306,5 @@ fn an_h2_stream_that_wakes_its_backend_is_named_with_the_start() {
     assert_eq!(line["woke"], true, "{line}");
     let rid = line["request_id"].as_str().expect("a request id");
     let started = format!("starting on demand for request {rid}");
-    assert!(proxy.log_contains(&started), "no {started:?}");
+    assert!(proxy.logs(&started), "no {started:?}");
 }

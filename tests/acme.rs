@@ -741,7 +741,7 @@ fn the_proxy_answers_http01_itself_serves_the_certificate_and_reuses_it_after_a_
         proxy.wait_for_log(SERVING, Duration::from_secs(30)),
         "stored certificate not served"
     );
-    assert!(proxy.log_contains("from storage"));
+    assert!(proxy.logs("from storage"));
     let (ok, _, log) = curl_name(&pebble, &root);
     assert!(ok, "curl after restart: {log}");
     assert_eq!(start_date(&log), served, "the same certificate");
@@ -760,7 +760,7 @@ fn the_proxy_answers_http01_itself_serves_the_certificate_and_reuses_it_after_a_
     );
     proxy.rewrite_config(&config);
     assert_eq!(proxy.post_reload().status, 200);
-    assert!(proxy.log_contains(&format!("ACME: {two} left the config")));
+    assert!(proxy.logs(&format!("ACME: {two} left the config")));
 }
 
 #[test]

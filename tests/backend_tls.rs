@@ -168,7 +168,7 @@ fn a_certificate_for_another_name_or_from_another_ca_is_a_502_backend_tls() {
             assert!(started.elapsed() < Duration::from_secs(10), "h2 {h2}");
         }
     }
-    assert!(proxy.log_contains("TLS with the backend failed"));
+    assert!(proxy.logs("TLS with the backend failed"));
     assert!(
         !nginx.access_log().contains("GET /"),
         "no request reached the backend:\n{}",

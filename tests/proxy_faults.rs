@@ -89,7 +89,7 @@ fn a_crash_loop_is_refused_with_retry_after_instead_of_a_spawn_per_request() {
     assert_eq!(assert_backing_off(&proxy), 2);
     assert_eq!(start_log_pids(&start_log).len(), 6);
     assert_no_zombies(&proxy);
-    assert!(proxy.log_contains("keeps failing"));
+    assert!(proxy.logs("keeps failing"));
 }
 
 /// `sh` starts a `sleep` in the background and then becomes the echo backend, so the sleep is a
@@ -126,7 +126,7 @@ fn a_backend_ignoring_sigterm_is_killed_with_its_grandchild_after_the_grace_peri
     );
     proxy.wait_for_state(ECHO_HOST, "stopped", Duration::from_secs(5));
     assert!(
-        proxy.log_contains("signal SIGKILL"),
+        proxy.logs("signal SIGKILL"),
         "the exit should say how it ended"
     );
     assert_no_zombies(&proxy);

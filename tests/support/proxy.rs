@@ -192,6 +192,13 @@ impl Proxy {
         wait_until(timeout, || self.log_contains(needle))
     }
 
+    /// Whether the proxy logs `needle` within 10 s. Its stderr is read by another thread, so a line
+    /// the proxy wrote before answering may still be on its way when the answer arrives: a positive
+    /// check waits for it rather than racing that thread.
+    pub fn logs(&self, needle: &str) -> bool {
+        self.wait_for_log(needle, Duration::from_secs(10))
+    }
+
     pub fn client(&self) -> Client {
         Client::connect(self.addr)
     }
