@@ -1,7 +1,8 @@
 //! Cold starts without socket activation, seen from outside with real processes: the supervisor looks
 //! the port up in the kernel's socket table every quarter or half millisecond while the program boots,
 //! so a held request is answered within a few milliseconds of the program's `listen`, over HTTP/1 and
-//! h2c alike; and those looks stop when the start ends, so an idle proxy does not wake.
+//! h2c alike; a program whose port accepts and closes while it boots (a port forwarder in front of it) is
+//! knocked on as fast; and those looks stop when the start ends, so an idle proxy does not wake.
 
 mod support;
 
@@ -70,6 +71,37 @@ fn a_held_request_is_answered_within_milliseconds_of_listening_over_http1_and_h2
         assert!(
             added < Duration::from_millis(50),
             "{name}: answered {added:?} after the backend began to listen"
+        );
+    }
+}
+
+#[test]
+fn a_program_that_drops_connections_while_it_boots_is_knocked_on_not_waited_for() {
+    // In front of a booting container, Docker's port forwarder accepts and closes at once. Read as a
+    // failed health answer, that waited a quarter of the start so far (about 250 ms here); read as
+    // "nothing behind the port yet", it is knocked on again within a millisecond or so.
+    let dir = TempDir::new("dropping");
+    let keys = "health_check_interval_ms = 1000\nstartup_timeout_secs = 30";
+    let config = backends_per_protocol(keys, |name| {
+        let log = dir.file(&format!("{name}.listen"));
+        vec![
+            ("ECHO_DROP_MS", "1000".to_string()),
+            (
+                "ECHO_LISTEN_LOG",
+                log.to_str().expect("utf-8 path").to_string(),
+            ),
+        ]
+    });
+    let proxy = Proxy::start(&config);
+    for (name, ask) in protocols() {
+        let answer = ask(proxy.addr(), &format!("{name}.test"), "/first");
+        let answered = now_micros();
+        assert_eq!(answer.status, 200, "{name}: {answer:?}");
+        let added = after_logged(&dir.file(&format!("{name}.listen")), answered);
+        eprintln!("{name}: answered {added:?} after the backend stopped dropping connections");
+        assert!(
+            added < Duration::from_millis(50),
+            "{name}: answered {added:?} after the backend began to answer"
         );
     }
 }

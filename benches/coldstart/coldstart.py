@@ -195,12 +195,14 @@ def main():
     for mode, name in cpu_hosts.items():
         backends += backend_toml(name, ports.pop(), echo, CPU_START_MS, mode == "activated", scratch)
     docker_cells = [("docker", "http1", t) for t in START_TIMES_MS] if docker else []
+    docker_port_of = {}
     if docker:
         log("building the echo image for the Docker row")
         docker_row.build_image(repo, scratch)
         for (_, proto, start_ms), i in ((c, i) for c in docker_cells for i in range(DOCKER_TRIALS)):
-            backends += docker_row.backend_toml(host("docker", proto, start_ms, i), docker_ports.pop(),
-                                                start_ms)
+            name, port = host("docker", proto, start_ms, i), docker_ports.pop()
+            docker_port_of[name] = port
+            backends += docker_row.backend_toml(name, port, start_ms)
     try:
         server, proxy_port = start_proxy(binary, scratch, "spawngate", backends, *proxy_ports)
         direct = {}
@@ -225,8 +227,16 @@ def main():
             direct[cell] = [docker_row.direct_start(docker_ports[0], start_ms) * 1000
                             for _ in range(DOCKER_TRIALS)]
             log(f"direct docker {start_ms} ms: {[round(x, 1) for x in direct[cell]]}")
-            via[cell] = [http1_first_byte(proxy_port, host(*cell, i)) * 1000 for i in range(DOCKER_TRIALS)]
-            log(f"via docker {start_ms} ms: {[round(x, 1) for x in via[cell]]}")
+            times, since_listen = [], []
+            for i in range(DOCKER_TRIALS):
+                times.append(http1_first_byte(proxy_port, host(*cell, i)) * 1000)
+                port = docker_port_of[host(*cell, i)]
+                since_listen.append((LAST_FIRST_BYTE[0] - docker_row.listened_epoch(port)) * 1000)
+                docker_row.wait_gone(port)
+            via[cell] = times
+            after[cell] = since_listen
+            log(f"via docker {start_ms} ms: {[round(x, 1) for x in times]}, "
+                f"after listen {[round(x, 2) for x in since_listen]}")
         cpu = {}
         for mode, name in cpu_hosts.items():
             before = sum(procs.cpu_seconds([server.pid]))
@@ -236,7 +246,7 @@ def main():
     finally:
         procs.stop_all()
         if docker:
-            docker_row.remove_leftovers(docker_ports)
+            docker_row.remove_leftovers(docker_ports + list(docker_port_of.values()))
     print(report(direct, via, after, cpu, docker_cells))
 
 
@@ -264,7 +274,8 @@ def report(direct, via, after, cpu, docker_cells):
         out.append(
             f"| {cell[2]} ms | Docker container | http1 | {base:.1f} ms | "
             f"{statistics.median(times):.1f} ms | {percentile(times, 99):.1f} ms | "
-            f"{statistics.median(added):.1f} ms | {percentile(added, 99):.1f} ms | — | — |")
+            f"{statistics.median(added):.1f} ms | {percentile(added, 99):.1f} ms | "
+            f"{statistics.median(after[cell]):.2f} ms | {max(after[cell]):.2f} ms |")
     out.append("")
     if docker_cells:
         out.append(f"Docker rows: {DOCKER_TRIALS} starts each; direct = create, start and poll the "

@@ -1,7 +1,12 @@
 """The Docker row of the cold-start benchmark: the same `spawngate-echo`, built static into an image
 FROM scratch, started as a container directly (Docker Engine API: create, start, then its published port
 polled every 1 ms, an answer required: Docker's proxy accepts before the program listens) and through
-Spawngate (a `type = "docker"` backend). Socket activation does not apply to containers."""
+Spawngate (a `type = "docker"` backend). Socket activation does not apply to containers.
+
+The container's echo writes the moment it listens (`ECHO_LISTEN_LOG=/dev/stderr`, microseconds since the
+epoch: the container shares the host's clock) to its log, read back through the Engine API, so each start
+through the proxy is also measured from that moment to the answer's first byte, without the jitter of
+creating and starting a container (tens of ms between two starts of the same image)."""
 
 import http.client
 import json
@@ -75,10 +80,34 @@ def backend_toml(name, port, start_ms):
         f'container_name = "spawngate-coldstart-{port}"',
         f"port = {port}",
         "idle_timeout_secs = 1",
+        # The echo, PID 1 in its container, has no SIGTERM handler and would hold each stop for the
+        # whole grace period: the daemon busy stopping one trial's container while the next starts
+        # would slow that start, which the direct starts (removed at once) do not pay.
+        "shutdown_grace_period_secs = 0",
         f'[backends."{name}".env]',
         'ECHO_BIND = "0.0.0.0"',
         f'ECHO_START_DELAY_MS = "{start_ms}"',
+        'ECHO_LISTEN_LOG = "/dev/stderr"',
     ]) + "\n"
+
+
+def listened_epoch(port):
+    """Wall-clock seconds at which the proxy's container on `port` began to listen, from its log."""
+    status, body = call("GET", f"/containers/spawngate-coldstart-{port}/logs?stderr=1&stdout=1")
+    if status != 200:
+        raise RuntimeError(f"logs failed: {status} {body!r}")
+    # Without a TTY the log is multiplexed: frames of an 8-byte header (stream, 0, 0, 0, length u32
+    # big-endian) and then the bytes.
+    text, at = b"", 0
+    while at + 8 <= len(body):
+        length = int.from_bytes(body[at + 4:at + 8], "big")
+        text += body[at + 8:at + 8 + length]
+        at += 8 + length
+    # The stamp is the one long number (the "listening on" line also carries a pid and a port).
+    stamps = [word for word in text.decode(errors="replace").split() if word.isdigit() and len(word) >= 13]
+    if not stamps:
+        raise RuntimeError(f"no listen time in the log of the container on :{port}: {text!r}")
+    return int(stamps[0]) / 1e6
 
 
 def _answers(port):
@@ -114,6 +143,18 @@ def direct_start(port, start_ms, timeout_s=60.0):
         raise RuntimeError(f"container on :{port} did not answer")
     finally:
         call("DELETE", f"/containers/{name}?force=1")
+
+
+def wait_gone(port, timeout_s=30.0):
+    """Waits until the proxy has stopped and removed its container on `port` (idle after 1 s), so the
+    next start does not share the daemon with a stop and a removal: a direct start removes its
+    container before the next begins, and a start through the proxy is given the same quiet daemon."""
+    deadline = time.perf_counter() + timeout_s
+    while time.perf_counter() < deadline:
+        if call("GET", f"/containers/spawngate-coldstart-{port}/json")[0] == 404:
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"the proxy's container on :{port} was not removed within {timeout_s} s")
 
 
 def remove_leftovers(ports):

@@ -30,7 +30,9 @@
 //! `ECHO_NOTIFY=1` sends `READY=1` (and `STATUS=$ECHO_STATUS`, if set) to `$NOTIFY_SOCKET` once listening,
 //! and `WATCHDOG=1` every half `$WATCHDOG_USEC`; `ECHO_STOPPING_AFTER_MS=<n>` sends `STOPPING=1` n ms after
 //! listening (and goes on serving until it is stopped); `ECHO_ACCEPT_DELAY_MS=<n>` waits n ms after listening
-//! before the first `accept`; `ECHO_ACCEPT_LOG=<path>` appends the time of the first accept (microseconds
+//! before the first `accept`; `ECHO_DROP_MS=<n>` accepts and closes every connection without a byte for n
+//! ms after listening (a port forwarder in front of a booting program), and the listen log then holds the
+//! moment that ends; `ECHO_ACCEPT_LOG=<path>` appends the time of the first accept (microseconds
 //! since the epoch); `ECHO_LOG=1` prints each request line. SIGTERM ends the process (default action); to
 //! ignore it, run under `sh -c 'trap "" TERM; exec spawngate-echo'`.
 //!
@@ -115,6 +117,9 @@ fn main() -> ExitCode {
         Ok(listener) => listener,
         Err(code) => return code,
     };
+    if let Some(span) = delay_from_env("ECHO_DROP_MS") {
+        serve::drop_connections_for(&listener, span);
+    }
     if let Ok(path) = std::env::var("ECHO_LISTEN_LOG") {
         // Microseconds since the Unix epoch: how long a proxy took from here to a client's answer.
         append_line(&path, &micros_since_epoch());

@@ -31,8 +31,12 @@ pub fn probe_timeout(interval: Duration) -> Duration {
 pub enum Verdict {
     /// A 2xx status line.
     Healthy,
-    /// Anything else once connected: another status, garbage, a close, a reset.
+    /// Anything else once answering: another status, garbage, a close or reset part-way through.
     Unhealthy,
+    /// Accepted, then closed or reset before one byte of an answer. A port forwarder does this for a
+    /// program that does not listen yet: Docker's `docker-proxy` accepts on a container's published port
+    /// from the moment the container starts, finds nothing behind it, and closes.
+    Dropped,
     /// The connection was refused: nothing listens at the address yet (for a unix socket, also: its
     /// file is not there yet).
     Refused,
@@ -44,7 +48,10 @@ impl Verdict {
         match self {
             Verdict::Healthy => Input::ProbeResult(true),
             Verdict::Unhealthy => Input::ProbeResult(false),
-            Verdict::Refused => Input::ProbeRefused,
+            // Starting, nothing behind the port yet either way: knock again as soon as for a refusal
+            // (a dropped connection read as a failed answer waited a growing gap, tens of ms late
+            // for a container). Ready, the lifecycle counts both as a failed probe.
+            Verdict::Refused | Verdict::Dropped => Input::ProbeRefused,
         }
     }
 
@@ -161,7 +168,8 @@ impl Probe {
         })
     }
 
-    /// `Some(Ok(healthy))` once answered, `Some(Err(verdict))` when the connection itself failed.
+    /// `Some(Ok(healthy))` once answered, `Some(Err(verdict))` when the connection itself failed or
+    /// ended before any answer.
     fn step(&mut self) -> Option<Result<bool, Verdict>> {
         #[cfg(feature = "tls")]
         if self.tls.is_some() && !matches!(self.phase, Phase::Connecting) {
@@ -185,7 +193,7 @@ impl Probe {
                     }
                 }
                 Phase::Sending { sent } => match self.stream.write(&self.request[*sent..]) {
-                    Ok(0) => return Some(Ok(false)),
+                    Ok(0) => return Some(Err(Verdict::Dropped)),
                     Ok(n) => {
                         *sent += n;
                         if *sent >= self.request.len() {
@@ -197,9 +205,10 @@ impl Probe {
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(_) => return Some(Ok(false)),
+                    Err(_) => return Some(Err(Verdict::Dropped)),
                 },
                 Phase::Receiving { head, len } => match self.stream.read(&mut head[*len..]) {
+                    Ok(0) if *len == 0 => return Some(Err(Verdict::Dropped)),
                     // Closed before a full status line: not a healthy answer.
                     Ok(0) => return Some(Ok(false)),
                     Ok(n) => {
@@ -214,6 +223,7 @@ impl Probe {
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) if *len == 0 => return Some(Err(Verdict::Dropped)),
                     Err(_) => return Some(Ok(false)),
                 },
             }

@@ -172,6 +172,35 @@ fn garbage_and_early_close_are_unhealthy() {
     );
 }
 
+/// A one-connection server that accepts and closes: at once (`read_first == false`), or once the
+/// request is in, without a byte of answer. Both are what a port forwarder does for a container that
+/// does not listen yet.
+fn accept_and_close(read_first: bool) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        if read_first {
+            let mut buf = [0u8; 1024];
+            let _ = conn.read(&mut buf);
+        }
+    });
+    port
+}
+
+#[test]
+fn a_connection_closed_before_any_answer_is_dropped_not_unhealthy() {
+    for read_first in [false, true] {
+        assert_eq!(
+            run_probe(accept_and_close(read_first), Duration::from_secs(5)),
+            Some(Verdict::Dropped),
+            "read_first: {read_first}"
+        );
+    }
+    // Starting, a drop is a knock like a refusal; ready, the lifecycle counts it as a failed probe.
+    assert_eq!(Verdict::Dropped.input(), Input::ProbeRefused);
+}
+
 #[test]
 fn a_refused_connection_is_told_apart() {
     let port = crate::supervisor::test_support::free_port();

@@ -59,6 +59,15 @@ pub enum Listener {
     Unix(UnixListener),
 }
 
+impl Listener {
+    pub fn try_clone(&self) -> io::Result<Listener> {
+        Ok(match self {
+            Listener::Tcp(l) => Listener::Tcp(l.try_clone()?),
+            Listener::Unix(l) => Listener::Unix(l.try_clone()?),
+        })
+    }
+}
+
 /// The listener to serve on: the inherited one if there is one, else one bound at `place`. On failure
 /// it has said why on stderr, and gives the status to exit with: 2 for a bad `ECHO_BIND` or nowhere to
 /// listen (a usage error), 1 when the bind itself fails. `ECHO_BIND` is checked even when a listener is

@@ -4,7 +4,7 @@
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,6 +30,53 @@ pub fn run(listener: &Listener, settings: &Arc<Settings>, accept_log: Option<Str
     match listener {
         Listener::Tcp(l) => accept_loop(l.incoming(), settings, accept_log),
         Listener::Unix(l) => accept_loop(l.incoming(), settings, accept_log),
+    }
+}
+
+/// For `span`, accepts every connection and closes it without reading or answering a byte: what a
+/// port forwarder (Docker's `docker-proxy`) does on a published port while the program behind it boots.
+/// A thread accepts and drops; when the span is over this one connects to the listener itself, which
+/// wakes that thread to see it is done (no polling, and std only: the echo is also built with bare
+/// `rustc` for a container image).
+pub fn drop_connections_for(listener: &Listener, span: Duration) {
+    let done = Arc::new(AtomicBool::new(false));
+    let dropper = {
+        let done = Arc::clone(&done);
+        let listener = match listener.try_clone() {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("spawngate-echo: cannot drop connections: {e}");
+                return;
+            }
+        };
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Acquire) {
+                // Accepted and closed at once; a failed accept just goes round.
+                let _ = match &listener {
+                    Listener::Tcp(l) => l.accept().map(drop),
+                    Listener::Unix(l) => l.accept().map(drop),
+                };
+            }
+        })
+    };
+    std::thread::sleep(span);
+    done.store(true, Ordering::Release);
+    let wake = match listener {
+        Listener::Tcp(l) => l.local_addr().and_then(TcpStream::connect).map(drop),
+        Listener::Unix(l) => l
+            .local_addr()
+            .and_then(|a| {
+                a.as_pathname()
+                    .map(UnixStream::connect)
+                    .unwrap_or_else(|| Err(io::Error::other("unnamed socket")))
+            })
+            .map(drop),
+    };
+    match wake {
+        Ok(()) => {
+            let _ = dropper.join();
+        }
+        Err(e) => eprintln!("spawngate-echo: cannot end dropping connections: {e}"),
     }
 }
 
