@@ -41,6 +41,7 @@ mod client;
 mod client_stream;
 #[cfg(feature = "tls")]
 mod client_tls;
+mod direct_io;
 mod events;
 mod failure;
 mod forward;

@@ -139,6 +139,7 @@ impl Reactor {
             }
         }
         self.pool.shrink();
+        super::buffer::drop_spares();
         give_back_freed_memory();
         super::buffer::trimmed();
         log::debug!(

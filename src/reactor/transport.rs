@@ -8,11 +8,13 @@
 
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
+use std::os::fd::AsRawFd;
 
 use mio::event::Event;
 use mio::net::TcpStream;
 
 use super::buffer::Buffer;
+use super::direct_io::Direct;
 use super::sockio::{self, Filled, Readiness};
 use crate::upstream::UpstreamStream;
 
@@ -27,8 +29,9 @@ pub trait Engine {}
 #[cfg(not(feature = "tls"))]
 impl Engine for () {}
 
-/// A connected stream socket: bytes both ways and the half-close.
-pub trait Socket: Read + Write {
+/// A connected stream socket: bytes both ways (cleartext through its descriptor, see `direct_io`) and
+/// the half-close.
+pub trait Socket: Read + Write + AsRawFd {
     fn shutdown_write(&self) -> io::Result<()>;
 }
 
@@ -93,7 +96,7 @@ impl<S: Socket, E: Engine> Transport<S, E> {
         if let Some(tls) = &mut self.tls {
             return tls.fill(buf, &mut self.socket, &mut self.io);
         }
-        sockio::fill(buf, &mut self.socket, &mut self.io)
+        sockio::fill(buf, &mut Direct::of(&self.socket), &mut self.io)
     }
 
     /// One vectored write of `first` then `second`, if the socket is writable; returns bytes written
@@ -104,7 +107,7 @@ impl<S: Socket, E: Engine> Transport<S, E> {
         if let Some(tls) = &mut self.tls {
             return tls.flush(&mut self.socket, &mut self.io, first, second);
         }
-        sockio::flush(&mut self.socket, &mut self.io, first, second)
+        sockio::flush(&mut Direct::of(&self.socket), &mut self.io, first, second)
     }
 
     /// The peer finished sending (a read returned end of stream; over TLS, close_notify or the socket's

@@ -81,6 +81,16 @@ impl UpstreamStream {
     }
 }
 
+impl std::os::fd::AsRawFd for UpstreamStream {
+    #[inline]
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        match self {
+            UpstreamStream::Tcp(s) => s.as_raw_fd(),
+            UpstreamStream::Unix(s) => s.as_raw_fd(),
+        }
+    }
+}
+
 impl Read for UpstreamStream {
     #[inline]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
