@@ -145,16 +145,20 @@ def direct_start(port, start_ms, timeout_s=60.0):
         call("DELETE", f"/containers/{name}?force=1")
 
 
-def wait_gone(port, timeout_s=30.0):
+def wait_gone(port, timeout_s=60.0):
     """Waits until the proxy has stopped and removed its container on `port` (idle after 1 s), so the
     next start does not share the daemon with a stop and a removal: a direct start removes its
-    container before the next begins, and a start through the proxy is given the same quiet daemon."""
-    deadline = time.perf_counter() + timeout_s
-    while time.perf_counter() < deadline:
-        if call("GET", f"/containers/spawngate-coldstart-{port}/json")[0] == 404:
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"the proxy's container on :{port} was not removed within {timeout_s} s")
+    container before the next begins, and a start through the proxy is given the same quiet daemon.
+    The Engine API's wait answers when the container is removed (404: it is gone already)."""
+    conn = _UnixConnection(SOCKET, timeout=timeout_s)
+    try:
+        conn.request("POST", f"/containers/spawngate-coldstart-{port}/wait?condition=removed")
+        reply = conn.getresponse()
+        reply.read()
+        if reply.status not in (200, 404):
+            raise RuntimeError(f"waiting for the removal of the container on :{port}: {reply.status}")
+    finally:
+        conn.close()
 
 
 def remove_leftovers(ports):
