@@ -29,9 +29,9 @@ pub trait Engine {}
 #[cfg(not(feature = "tls"))]
 impl Engine for () {}
 
-/// A connected stream socket: bytes both ways (cleartext through its descriptor, see `direct_io`) and
-/// the half-close.
-pub trait Socket: Read + Write + AsRawFd {
+/// A connected stream socket: bytes both ways and the half-close. The TLS pump needs no more; the
+/// transport also wants the descriptor (`AsRawFd`) for its cleartext path (see `direct_io`).
+pub trait Socket: Read + Write {
     fn shutdown_write(&self) -> io::Result<()>;
 }
 
@@ -59,7 +59,7 @@ pub struct Transport<S, E> {
     tls: std::marker::PhantomData<E>,
 }
 
-impl<S: Socket, E: Engine> Transport<S, E> {
+impl<S: Socket + AsRawFd, E: Engine> Transport<S, E> {
     /// A cleartext transport over `socket`.
     pub fn new(socket: S) -> Self {
         Transport {
