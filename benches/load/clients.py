@@ -40,10 +40,12 @@ def _latency_ms(text):
     return float(match.group(1)) * _UNIT_MS[match.group(2)]
 
 
-def wrk(url, host, connections, duration_s, extra_headers=(), env=None):
+def wrk(url, host, connections, duration_s, extra_headers=(), env=None, cpu=None):
     """Runs wrk; returns requests/s, latency percentiles (ms) and error counts. `env`: the TLS
-    clients' environment for an https URL (tls.client_env)."""
-    argv = ["wrk", "-t2", f"-c{connections}", f"-d{duration_s}s", "--latency", "-H", f"Host: {host}"]
+    clients' environment for an https URL (tls.client_env); `cpu`: the one CPU (a `taskset -c` list)
+    its threads are kept on."""
+    argv = ["taskset", "-c", cpu] if cpu is not None else []
+    argv += ["wrk", "-t2", f"-c{connections}", f"-d{duration_s}s", "--latency", "-H", f"Host: {host}"]
     for header in extra_headers:
         argv += ["-H", header]
     argv.append(url)

@@ -18,7 +18,7 @@ repo="$(cd "$here/../.." && pwd)"
 
 # shellcheck source=packages.sh
 source "$here/packages.sh"
-install_missing nginx=nginx haproxy=haproxy wrk=wrk h2load=nghttp2-client python3=python3 openssl=openssl
+install_missing nginx=nginx haproxy=haproxy wrk=wrk taskset=util-linux h2load=nghttp2-client python3=python3 openssl=openssl
 # Debian starts the packaged services where an init system runs; they are not used (each server
 # here has its own config and ports), and are left as they are.
 

@@ -60,15 +60,22 @@ def keepalive(proxy, settings):
     return _keepalive(proxy, settings, _url(proxy.port), settings.keepalive_s, None)
 
 
+def keepalive_pinned(proxy, settings):
+    """The keep-alive scenario with the load generator kept on CPU 0: where four busy threads share two
+    cores, the scheduler moves a `wrk` thread onto whichever core the proxy is on, and the tail then
+    says more about that than about the proxy (README, "Where Spawngate falls short")."""
+    return _keepalive(proxy, settings, _url(proxy.port), settings.keepalive_s, None, cpu="0")
+
+
 def https_keepalive(proxy, settings):
     return _keepalive(proxy, settings, _url(proxy.https_port, scheme="https"),
                       settings.https_keepalive_s, proxy.tls_env)
 
 
-def _keepalive(proxy, settings, url, duration_s, env):
+def _keepalive(proxy, settings, url, duration_s, env, cpu=None):
     accepts_before = procs.backend_accepts(proxy.backend_port)
     user_before, system_before = procs.cpu_seconds(proxy.pids())
-    result = clients.wrk(url, BENCH_HOST, settings.connections, duration_s, env=env)
+    result = clients.wrk(url, BENCH_HOST, settings.connections, duration_s, env=env, cpu=cpu)
     user_after, system_after = procs.cpu_seconds(proxy.pids())
     # Less the connection that reads the counter.
     opened = procs.backend_accepts(proxy.backend_port) - accepts_before - 1
@@ -146,6 +153,7 @@ def h2_tls_16_by_16(proxy, settings):
 # (key, function) in the order each round runs them.
 LOAD_SCENARIOS = [
     ("keepalive", keepalive),
+    ("keepalive_pinned", keepalive_pinned),
     ("new_connection", new_connection),
     ("big", big_responses),
     ("h2_1x100", h2_one_by_100),
