@@ -1,5 +1,6 @@
 """The measurements. Each load scenario runs one proxy at a time; the driver interleaves the proxies."""
 
+import os
 import time
 
 import clients
@@ -61,10 +62,12 @@ def keepalive(proxy, settings):
 
 
 def keepalive_pinned(proxy, settings):
-    """The keep-alive scenario with the load generator kept on CPU 0: where four busy threads share two
-    cores, the scheduler moves a `wrk` thread onto whichever core the proxy is on, and the tail then
-    says more about that than about the proxy (README, "Where Spawngate falls short")."""
-    return _keepalive(proxy, settings, _url(proxy.port), settings.keepalive_s, None, cpu="0")
+    """The keep-alive scenario with the load generator kept on one CPU (the first this process may use):
+    where four busy threads share two cores, the scheduler moves a `wrk` thread onto whichever core the
+    proxy is on, and the tail then says more about that than about the proxy (README, "Where Spawngate
+    falls short")."""
+    cpu = str(min(os.sched_getaffinity(0)))
+    return _keepalive(proxy, settings, _url(proxy.port), settings.keepalive_s, None, cpu=cpu)
 
 
 def https_keepalive(proxy, settings):
